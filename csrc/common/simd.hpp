@@ -1,0 +1,7 @@
+// Runtime SIMD dispatch without -march=native: gcc picks the best clone for the CPU at load time.
+#pragma once
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define FASTGEN_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FASTGEN_SIMD_CLONES
+#endif

@@ -1,0 +1,457 @@
+// HMM inference kernels over concatenated sequences (offsets[s]..offsets[s+1]).
+//
+// Scaled forward/backward: frame log-likelihoods are shifted by their per-frame maximum m_n and
+// exponentiated once (E = exp(lp - m), N*K exps), then the recursions run in the probability
+// domain with per-step normalisation, so T = 1e6 steps cannot underflow:
+//   alpha_t = normalise(E_t * (alpha_{t-1} A)),  c_t = the normaliser,  log P = sum_t (log c_t + m_t)
+//   beta_t  = normalise(A (E_{t+1} * beta_{t+1}))      (its own scale: posteriors are renormalised)
+// The forward and backward passes of every sequence are independent tasks, so even a single long
+// sequence uses two cores. Posteriors and the expected transition counts are then formed in one
+// pass over fixed chunks of frames, using
+//   xi_t(i, j) = alpha_t(i) A_ij E_{t+1}(j) beta_{t+1}(j) / (c_{t+1} sum_j alpha_{t+1}(j) beta_{t+1}(j)),
+// accumulating sum_t alpha_t(i) w_{t+1}(j) per chunk and multiplying by A_ij once at the end.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "common/parallel.hpp"
+#include "common/rng.hpp"
+#include "common/simd.hpp"
+
+namespace fastgen::hmm {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+constexpr int64_t kChunkFrames = 2048;
+
+// ---------------------------------------------------------------------------------------------
+// Small dense helpers (vectorised through runtime dispatch).
+
+// out[j] = sum_i a[i] A[i, j]
+template <class T>
+FASTGEN_SIMD_CLONES static void vecmat(int K, const T* a, const T* A, T* out) {
+  for (int j = 0; j < K; ++j) out[j] = 0;
+  for (int i = 0; i < K; ++i) {
+    const T ai = a[i];
+    if (ai == 0) continue;
+    const T* Ai = A + static_cast<int64_t>(i) * K;
+#pragma omp simd
+    for (int j = 0; j < K; ++j) out[j] += ai * Ai[j];
+  }
+}
+
+// out[i] = sum_j A[i, j] v[j]
+template <class T>
+FASTGEN_SIMD_CLONES static void matvec(int K, const T* A, const T* v, T* out) {
+  for (int i = 0; i < K; ++i) {
+    const T* Ai = A + static_cast<int64_t>(i) * K;
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < K; ++j) s += Ai[j] * v[j];
+    out[i] = s;
+  }
+}
+
+// acc[i, j] += a[i] w[j]
+template <class T>
+FASTGEN_SIMD_CLONES static void outer_add(int K, const T* a, const T* w, double* acc) {
+  for (int i = 0; i < K; ++i) {
+    const double ai = a[i];
+    if (ai == 0) continue;
+    double* r = acc + static_cast<int64_t>(i) * K;
+#pragma omp simd
+    for (int j = 0; j < K; ++j) r[j] += ai * static_cast<double>(w[j]);
+  }
+}
+
+// One Viterbi step: nd[j] = max_i (delta[i] + logA[i, j]) + lp[j], bp[j] = the lowest argmax.
+template <class T>
+FASTGEN_SIMD_CLONES static void viterbi_step(int K, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
+  for (int j = 0; j < K; ++j) { nd[j] = delta[0] + logA[j]; bp[j] = 0; }
+  for (int i = 1; i < K; ++i) {
+    const T di = delta[i];
+    const T* Ai = logA + static_cast<int64_t>(i) * K;
+#pragma omp simd
+    for (int j = 0; j < K; ++j) {
+      const T cand = di + Ai[j];
+      const bool better = cand > nd[j];  // strict: ties keep the lower index
+      nd[j] = better ? cand : nd[j];
+      bp[j] = better ? i : bp[j];
+    }
+  }
+  for (int j = 0; j < K; ++j) nd[j] += lp[j];
+}
+
+template <class T>
+static T max_of(int K, const T* x) {
+  T m = x[0];
+  for (int k = 1; k < K; ++k) m = x[k] > m ? x[k] : m;
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scaled recursions for one sequence.
+
+// E[n, k] = exp(lp[n, k] - m[n]), m[n] = max_k lp[n, k]; an all -inf row gives E = 0, m = -inf.
+template <class T>
+void shifted_exp(int64_t N, int K, const T* lp, T* E, double* m) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* row = lp + n * K;
+    const T mx = max_of(K, row);
+    m[n] = mx;
+    T* e = E + n * K;
+    if (mx == -std::numeric_limits<T>::infinity()) {
+      for (int k = 0; k < K; ++k) e[k] = 0;
+    } else {
+      for (int k = 0; k < K; ++k) e[k] = std::exp(row[k] - mx);
+    }
+  }
+}
+
+// Returns log P(sequence) or -inf. alpha rows: all of [b, e) when `keep_all`, else two rows reused.
+template <class T>
+double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* E, const double* m,
+                      T* alpha, bool keep_all, double* c) {
+  auto row = [&](int64_t t) { return alpha + (keep_all ? t : ((t - b) & 1)) * K; };
+  double ll = 0;
+  for (int64_t t = b; t < e; ++t) {
+    T* cur = row(t);
+    if (t == b) {
+      for (int j = 0; j < K; ++j) cur[j] = pi[j];
+    } else {
+      vecmat(K, row(t - 1), A, cur);
+    }
+    const T* et = E + t * K;
+    double s = 0;
+    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; }
+    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+    const T inv = static_cast<T>(1.0 / s);
+    for (int j = 0; j < K; ++j) cur[j] *= inv;
+    if (c) c[t] = s;
+    ll += std::log(s) + m[t];
+  }
+  return ll;
+}
+
+template <class T>
+void backward_scaled(int64_t b, int64_t e, int K, const T* A, const T* E, T* beta, T* v) {
+  for (int j = 0; j < K; ++j) beta[(e - 1) * K + j] = 1;
+  for (int64_t t = e - 2; t >= b; --t) {
+    const T* bn = beta + (t + 1) * K;
+    const T* en = E + (t + 1) * K;
+    for (int j = 0; j < K; ++j) v[j] = en[j] * bn[j];
+    T* bt = beta + t * K;
+    matvec(K, A, v, bt);
+    double s = 0;
+    for (int i = 0; i < K; ++i) s += bt[i];
+    if (s > 0) {
+      const T inv = static_cast<T>(1.0 / s);
+      for (int i = 0; i < K; ++i) bt[i] *= inv;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log-domain recursions for one sequence (logsumexp; K^2 exps per step).
+
+template <class T>
+double forward_log(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp, T* la,
+                   double* mx) {
+  for (int j = 0; j < K; ++j) la[b * K + j] = logpi[j] + lp[b * K + j];
+  for (int64_t t = b + 1; t < e; ++t) {
+    const T* prev = la + (t - 1) * K;
+    T* cur = la + t * K;
+    for (int j = 0; j < K; ++j) mx[j] = kNegInf;
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < K; ++j) mx[j] = std::max(mx[j], static_cast<double>(prev[i]) + logA[i * K + j]);
+    for (int j = 0; j < K; ++j) {
+      if (mx[j] == kNegInf) { cur[j] = static_cast<T>(kNegInf); continue; }
+      double s = 0;
+      for (int i = 0; i < K; ++i) s += std::exp(static_cast<double>(prev[i]) + logA[i * K + j] - mx[j]);
+      cur[j] = static_cast<T>(mx[j] + std::log(s) + lp[t * K + j]);
+    }
+  }
+  const T* last = la + (e - 1) * K;
+  const double m = max_of(K, last);
+  if (m == kNegInf || !std::isfinite(m)) return kNegInf;
+  double s = 0;
+  for (int j = 0; j < K; ++j) s += std::exp(last[j] - m);
+  return m + std::log(s);
+}
+
+template <class T>
+void backward_log(int64_t b, int64_t e, int K, const T* logA, const T* lp, T* lb, double* tmp) {
+  for (int j = 0; j < K; ++j) lb[(e - 1) * K + j] = 0;
+  for (int64_t t = e - 2; t >= b; --t) {
+    const T* nxt = lb + (t + 1) * K;
+    const T* lpn = lp + (t + 1) * K;
+    for (int j = 0; j < K; ++j) tmp[j] = static_cast<double>(lpn[j]) + nxt[j];
+    for (int i = 0; i < K; ++i) {
+      const T* Ai = logA + static_cast<int64_t>(i) * K;
+      double m = kNegInf;
+      for (int j = 0; j < K; ++j) m = std::max(m, Ai[j] + tmp[j]);
+      if (m == kNegInf) { lb[t * K + i] = static_cast<T>(kNegInf); continue; }
+      double s = 0;
+      for (int j = 0; j < K; ++j) s += std::exp(Ai[j] + tmp[j] - m);
+      lb[t * K + i] = static_cast<T>(m + std::log(s));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batched entry points.
+
+// Index of the sequence holding frame n (offsets strictly increasing, offsets[0] = 0).
+inline int64_t sequence_of(const int64_t* offsets, int64_t S, int64_t n) {
+  return static_cast<int64_t>(std::upper_bound(offsets, offsets + S + 1, n) - offsets) - 1;
+}
+
+// Adds the chunk's xi partial into the total in chunk order; scales by A (or exp(logA)) at the end.
+template <class T>
+static void reduce_xi(int64_t nc, int K, const std::vector<double>& part, const T* A, T* xi_sum) {
+  const int64_t KK = static_cast<int64_t>(K) * K;
+  for (int64_t i = 0; i < KK; ++i) {
+    double s = 0;
+    for (int64_t c = 0; c < nc; ++c) s += part[c * KK + i];
+    xi_sum[i] = static_cast<T>(A ? s * A[i] : s);
+  }
+}
+
+template <class T>
+void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
+                      T* logprob, T* post, T* xi_sum) {
+  const bool need_lattices = post || xi_sum;
+  std::vector<T> E(static_cast<size_t>(N) * K);
+  std::vector<double> m(N);
+  shifted_exp(N, K, lp, E.data(), m.data());
+
+  std::vector<T> alpha, beta;
+  std::vector<double> c;
+  if (need_lattices) {
+    alpha.resize(static_cast<size_t>(N) * K);
+    beta.resize(static_cast<size_t>(N) * K);
+    c.resize(N);
+  }
+  std::vector<double> ll(S);
+  const int64_t n_tasks = need_lattices ? 2 * S : S;
+#pragma omp parallel
+  {
+    std::vector<T> scratch(2 * static_cast<size_t>(K));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < n_tasks; ++task) {
+      const int64_t s = task % S;
+      const int64_t b = offsets[s], e = offsets[s + 1];
+      if (task < S) {
+        ll[s] = need_lattices
+                    ? forward_scaled(b, e, K, pi, A, E.data(), m.data(), alpha.data(), true, c.data())
+                    : forward_scaled(b, e, K, pi, A, E.data(), m.data(), scratch.data(), false, nullptr);
+      } else {
+        backward_scaled(b, e, K, A, E.data(), beta.data(), scratch.data());
+      }
+    }
+  }
+  for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+  if (!need_lattices) return;
+
+  const int64_t nc = par::n_chunks(N, kChunkFrames);
+  const int64_t KK = static_cast<int64_t>(K) * K;
+  std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
+#pragma omp parallel
+  {
+    std::vector<T> w(K);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < nc; ++ch) {
+      const int64_t n0 = ch * kChunkFrames, n1 = std::min(N, n0 + kChunkFrames);
+      int64_t s = sequence_of(offsets, S, n0);
+      for (int64_t n = n0; n < n1; ++n) {
+        while (n >= offsets[s + 1]) ++s;
+        const bool dead = ll[s] == kNegInf;
+        const T* an = alpha.data() + n * K;
+        const T* bn = beta.data() + n * K;
+        if (post) {
+          T* pn = post + n * K;
+          double g = 0;
+          if (!dead)
+            for (int k = 0; k < K; ++k) g += static_cast<double>(an[k]) * bn[k];
+          if (g > 0) {
+            const double inv = 1.0 / g;
+            for (int k = 0; k < K; ++k) pn[k] = static_cast<T>(an[k] * static_cast<double>(bn[k]) * inv);
+          } else {
+            for (int k = 0; k < K; ++k) pn[k] = 0;
+          }
+        }
+        if (xi_sum && !dead && n + 1 < offsets[s + 1]) {
+          const T* a1 = an + K;
+          const T* b1 = bn + K;
+          const T* e1 = E.data() + (n + 1) * K;
+          double g1 = 0;
+          for (int k = 0; k < K; ++k) g1 += static_cast<double>(a1[k]) * b1[k];
+          const double z = c[n + 1] * g1;
+          if (!(z > 0)) continue;
+          const double invz = 1.0 / z;
+          for (int k = 0; k < K; ++k) w[k] = static_cast<T>(e1[k] * static_cast<double>(b1[k]) * invz);
+          outer_add(K, an, w.data(), part.data() + ch * KK);
+        }
+      }
+    }
+  }
+  if (xi_sum) reduce_xi(nc, K, part, A, xi_sum);
+}
+
+template <class T>
+void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp,
+                          const int64_t* offsets, T* logprob, T* post, T* xi_sum) {
+  const bool need_lattices = post || xi_sum;
+  const int64_t KK = static_cast<int64_t>(K) * K;
+  std::vector<T> logpi(K), logA(KK);
+  for (int k = 0; k < K; ++k) logpi[k] = std::log(pi[k]);
+  for (int64_t i = 0; i < KK; ++i) logA[i] = std::log(A[i]);
+
+  std::vector<T> la(static_cast<size_t>(N) * K), lb(need_lattices ? static_cast<size_t>(N) * K : 0);
+  std::vector<double> ll(S);
+  const int64_t n_tasks = need_lattices ? 2 * S : S;
+#pragma omp parallel
+  {
+    std::vector<double> scratch(K);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < n_tasks; ++task) {
+      const int64_t s = task % S;
+      const int64_t b = offsets[s], e = offsets[s + 1];
+      if (task < S)
+        ll[s] = forward_log(b, e, K, logpi.data(), logA.data(), lp, la.data(), scratch.data());
+      else
+        backward_log(b, e, K, logA.data(), lp, lb.data(), scratch.data());
+    }
+  }
+  for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+  if (!need_lattices) return;
+
+  const int64_t nc = par::n_chunks(N, kChunkFrames);
+  std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
+#pragma omp parallel
+  {
+    std::vector<double> v(K);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < nc; ++ch) {
+      const int64_t n0 = ch * kChunkFrames, n1 = std::min(N, n0 + kChunkFrames);
+      int64_t s = sequence_of(offsets, S, n0);
+      for (int64_t n = n0; n < n1; ++n) {
+        while (n >= offsets[s + 1]) ++s;
+        const double lls = ll[s];
+        const bool dead = lls == kNegInf;
+        if (post) {
+          for (int k = 0; k < K; ++k)
+            post[n * K + k] = dead ? T(0) : static_cast<T>(std::exp(static_cast<double>(la[n * K + k]) + lb[n * K + k] - lls));
+        }
+        if (xi_sum && !dead && n + 1 < offsets[s + 1]) {
+          double* acc = part.data() + ch * KK;
+          for (int j = 0; j < K; ++j) v[j] = static_cast<double>(lp[(n + 1) * K + j]) + lb[(n + 1) * K + j] - lls;
+          for (int i = 0; i < K; ++i) {
+            const double ai = la[n * K + i];
+            if (ai == kNegInf) continue;
+            for (int j = 0; j < K; ++j) acc[i * K + j] += std::exp(ai + logA[i * K + j] + v[j]);
+          }
+        }
+      }
+    }
+  }
+  if (xi_sum) reduce_xi<T>(nc, K, part, nullptr, xi_sum);
+}
+
+template <class T>
+void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
+             T* logprob, int64_t* states) {
+  const int64_t KK = static_cast<int64_t>(K) * K;
+  std::vector<T> logpi(K), logA(KK);
+  for (int k = 0; k < K; ++k) logpi[k] = std::log(pi[k]);
+  for (int64_t i = 0; i < KK; ++i) logA[i] = std::log(A[i]);
+  std::vector<int32_t> bp(static_cast<size_t>(N) * K);
+#pragma omp parallel
+  {
+    std::vector<T> d0(K), d1(K);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t s = 0; s < S; ++s) {
+      const int64_t b = offsets[s], e = offsets[s + 1];
+      T* delta = d0.data();
+      T* nd = d1.data();
+      for (int j = 0; j < K; ++j) delta[j] = logpi[j] + lp[b * K + j];
+      for (int64_t t = b + 1; t < e; ++t) {
+        viterbi_step(K, delta, logA.data(), lp + t * K, nd, bp.data() + t * K);
+        std::swap(delta, nd);
+      }
+      int best = 0;
+      for (int j = 1; j < K; ++j)
+        if (delta[j] > delta[best]) best = j;
+      logprob[s] = delta[best];
+      states[e - 1] = best;
+      for (int64_t t = e - 1; t > b; --t) states[t - 1] = bp[t * K + states[t]];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling with Philox (see common/rng.hpp).
+
+// Inverse CDF: smallest k with u < cumsum(p)[k]; past the total (rounding), the last k with p > 0.
+template <class T>
+inline int64_t draw_categorical(int K, const T* p, double u) {
+  double acc = 0;
+  int last = 0;
+  for (int k = 0; k < K; ++k) {
+    if (p[k] > 0) last = k;
+    acc += p[k];
+    if (u < acc) return k;
+  }
+  return last;
+}
+
+template <class T>
+void sample_states(int K, const T* pi, const T* A, int64_t n, uint64_t seed, uint64_t stream, int64_t* out) {
+  const rng::Stream rs(seed, stream);
+  for (int64_t t = 0; t < n; ++t) {
+    const T* p = t == 0 ? pi : A + out[t - 1] * K;
+    out[t] = draw_categorical(K, p, rs.uniform(static_cast<uint64_t>(t)));
+  }
+}
+
+// Exact inverse-CDF Poisson draw from one uniform, searching from the mode (O(sqrt(lam)) steps).
+inline int64_t poisson_inverse_cdf(double lam, double u) {
+  if (!(lam > 0)) return 0;
+  const double mode = std::floor(lam);
+  const double pm = std::exp(mode * std::log(lam) - lam - std::lgamma(mode + 1));
+  double F = pm, p = pm;
+  for (double j = mode; j > 0; --j) {  // F(mode) = sum_{j <= mode} p(j), summed downward
+    p *= j / lam;
+    F += p;
+    if (p < 1e-17 * F) break;
+  }
+  int64_t k = static_cast<int64_t>(mode);
+  p = pm;
+  if (u <= F) {
+    while (k > 0 && u <= F - p) {
+      F -= p;
+      p *= static_cast<double>(k) / lam;
+      --k;
+    }
+  } else {
+    const int64_t limit = k + static_cast<int64_t>(40 * std::sqrt(lam)) + 100;
+    while (u > F && k < limit) {
+      p *= lam / static_cast<double>(k + 1);
+      ++k;
+      F += p;
+    }
+  }
+  return k;
+}
+
+template <class T>
+void sample_poisson(int64_t N, int D, const T* lam, uint64_t seed, uint64_t stream, int64_t* out) {
+  const rng::Stream rs(seed, stream);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < N * D; ++i) out[i] = poisson_inverse_cdf(lam[i], rs.uniform(static_cast<uint64_t>(i)));
+}
+
+}  // namespace fastgen::hmm

@@ -1,0 +1,16 @@
+// fastgen._core: the C++ kernels. Each family registers its functions (bindings/<family>.cpp).
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+namespace fastgen::bind {
+void register_rng(py::module_& m);
+void register_emissions(py::module_& m);
+void register_hmm(py::module_& m);
+}  // namespace fastgen::bind
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fastgen C++ kernels (contract: csrc/KERNELS.md)";
+  fastgen::bind::register_rng(m);
+  fastgen::bind::register_emissions(m);
+  fastgen::bind::register_hmm(m);
+}

@@ -1,0 +1,312 @@
+"""The HMM family's shared machinery: the EM loop, inference, sampling and the convergence monitor.
+
+Each emission type (fastgen.hmm) supplies only: input conversion, initialisation, parameter
+checks, frame log-likelihoods, sufficient statistics and the M-step. All per-frame work runs in
+kernels (fastgen._core on the CPU, fastgen._cuda on GPUs); this module only moves arrays and
+updates K-sized parameters.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+import warnings
+from collections import deque
+
+import numpy as np
+
+from . import _backend
+from ._validation import (check_dtype, check_lengths, check_n_components, check_random_state,
+                          check_stochastic, philox_seed)
+
+_log = logging.getLogger(__name__)
+
+# Philox streams of HMM.sample: states, then emission draws.
+STREAM_STATES, STREAM_EMISSIONS, STREAM_EMISSIONS_2 = 0, 1, 2
+
+
+class ConvergenceMonitor:
+    """hmmlearn's monitor: history of the log-likelihood, stop on `tol` gain or `n_iter` iterations."""
+
+    _template = "{iter:>10d} {log_prob:>16.8f} {delta:>+16.8f}"
+
+    def __init__(self, tol, n_iter, verbose):
+        self.tol = tol
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.history = deque()
+        self.iter = 0
+
+    def __repr__(self):
+        params = sorted(dict(vars(self), history=list(self.history)).items())
+        return f"{type(self).__name__}(\n" + "".join(f"    {k}={v},\n" for k, v in params) + ")"
+
+    def _reset(self):
+        self.iter = 0
+        self.history.clear()
+
+    def report(self, log_prob):
+        if self.verbose:
+            delta = log_prob - self.history[-1] if self.history else np.nan
+            print(self._template.format(iter=self.iter + 1, log_prob=log_prob, delta=delta), file=sys.stderr)
+        if self.history and log_prob - self.history[-1] < -np.sqrt(np.finfo(float).eps) * max(1.0, abs(log_prob)):
+            _log.warning("Model is not converging. Current: %s is not greater than %s. Delta is %s",
+                         log_prob, self.history[-1], log_prob - self.history[-1])
+        self.history.append(log_prob)
+        self.iter += 1
+
+    @property
+    def converged(self):
+        return self.iter == self.n_iter or (
+            len(self.history) >= 2 and self.history[-1] - self.history[-2] < self.tol)
+
+
+class BaseHMM:
+    """EM for HMMs with pluggable emissions (hmmlearn's API, plus `device` and `dtype`)."""
+
+    _emission_letters = ""  # params letters owned by the emission, e.g. "mc"
+
+    # -- scikit-learn estimator protocol -------------------------------------------------------
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values()
+                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        valid = self._get_param_names()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"Invalid parameter {k!r} for estimator {type(self).__name__}; valid: {valid}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _base_init(self, n_components, startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol,
+                   verbose, params, init_params, implementation, device, dtype):
+        self.n_components = n_components
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.device = device
+        self.dtype = dtype
+        self.monitor_ = ConvergenceMonitor(tol, n_iter, verbose)
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _setup(self):
+        """Resolve device and dtype; check the hyper-parameters (done in fit/score, not __init__)."""
+        check_n_components(self.n_components)
+        if self.implementation not in ("scaling", "log"):
+            raise ValueError(f"implementation must be 'scaling' or 'log', got {self.implementation!r}")
+        if self.algorithm not in ("viterbi", "map"):
+            raise ValueError(f"algorithm must be 'viterbi' or 'map', got {self.algorithm!r}")
+        self._device = _backend.resolve_device(self.device)
+        self._dt = check_dtype(self.dtype)
+        self._kern = _backend.kernels(self._device)
+
+    def _put(self, a):
+        """A host array in the compute dtype, on the compute device (one copy)."""
+        if np.issubdtype(np.asarray(a).dtype, np.integer):
+            a = np.ascontiguousarray(a, dtype=np.int64)
+        else:
+            a = np.ascontiguousarray(a, dtype=self._dt)
+        return _backend.to_device(self._device, a)
+
+    def _forward_backward(self, flp, offsets_k, want_posteriors, want_xi):
+        f = self._kern.forward_backward if self.implementation == "scaling" else self._kern.forward_backward_log
+        return f(self._put(self.startprob_), self._put(self.transmat_), flp, offsets_k, want_posteriors, want_xi)
+
+    def _prepare(self, X, lengths):
+        """Validate data against the fitted model; returns (X, offsets, X on device, offsets on device)."""
+        self._check_fitted()
+        self._setup()
+        self._check()
+        X = self._validate_X(X, fitting=False)
+        offsets = check_lengths(lengths, X.shape[0])
+        return X, offsets, self._put(X), self._put(offsets)
+
+    def _check_fitted(self):
+        if not hasattr(self, "startprob_"):
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: call fit first, "
+                                 f"or set startprob_, transmat_ and the emission parameters")
+
+    # -- inference -------------------------------------------------------------------------------
+    def _score(self, X, lengths, compute_posteriors):
+        X, offsets, Xk, ok = self._prepare(X, lengths)
+        flp = self._frame_logprob(Xk)
+        logprob, post, _ = self._forward_backward(flp, ok, compute_posteriors, False)
+        logprob = _backend.to_host(logprob).astype(np.float64)
+        return float(logprob.sum()), _backend.to_host(post), logprob
+
+    def score(self, X, lengths=None):
+        """Log-likelihood of X under the model (summed over sequences)."""
+        return self._score(X, lengths, False)[0]
+
+    def score_samples(self, X, lengths=None):
+        """(log-likelihood, posteriors (n_samples, n_components))."""
+        logprob, post, per_seq = self._score(X, lengths, True)
+        self._check_possible(per_seq)
+        return logprob, post
+
+    def predict_proba(self, X, lengths=None):
+        return self.score_samples(X, lengths)[1]
+
+    def decode(self, X, lengths=None, algorithm=None):
+        """Most likely states: (log-probability, state sequence). Viterbi or MAP (posterior argmax)."""
+        algorithm = algorithm or self.algorithm
+        if algorithm not in ("viterbi", "map"):
+            raise ValueError(f"algorithm must be 'viterbi' or 'map', got {algorithm!r}")
+        if algorithm == "map":
+            _, post = self.score_samples(X, lengths)
+            return float(np.log(post.max(axis=1)).sum()), post.argmax(axis=1)
+        X, offsets, Xk, ok = self._prepare(X, lengths)
+        flp = self._frame_logprob(Xk)
+        logprob, states = self._kern.viterbi(self._put(self.startprob_), self._put(self.transmat_), flp, ok)
+        return float(_backend.to_host(logprob).astype(np.float64).sum()), _backend.to_host(states)
+
+    def predict(self, X, lengths=None):
+        return self.decode(X, lengths)[1]
+
+    @staticmethod
+    def _check_possible(per_seq_logprob):
+        bad = np.flatnonzero(~np.isfinite(per_seq_logprob))
+        if bad.size:
+            raise ValueError(f"X: sequence {int(bad[0])} has zero probability under the model "
+                             f"(log-likelihood -inf); posteriors are undefined")
+
+    # -- learning ----------------------------------------------------------------------------------
+    def fit(self, X, lengths=None):
+        """Baum-Welch (EM) from the initial parameters; returns self."""
+        self._setup()
+        X = self._validate_X(X, fitting=True)
+        offsets = check_lengths(lengths, X.shape[0])
+        self._init(X, offsets)
+        self._check()
+        self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+        Xk, ok = self._put(X), self._put(offsets)
+        starts_k = self._put(offsets[:-1])
+        for _ in range(self.n_iter):
+            flp = self._frame_logprob(Xk)
+            logprob, post, xi = self._forward_backward(flp, ok, True, "t" in self.params)
+            per_seq = _backend.to_host(logprob).astype(np.float64)
+            if not np.isfinite(per_seq).all():
+                bad = int(np.flatnonzero(~np.isfinite(per_seq))[0])
+                raise ValueError(f"X: sequence {bad} has zero probability under the current model; "
+                                 f"EM cannot continue (check for impossible transitions or emissions)")
+            stats = {"start": _backend.to_host(self._kern.sum_rows(post, starts_k)).astype(np.float64),
+                     "trans": None if xi is None else _backend.to_host(xi).astype(np.float64)}
+            stats.update(self._emission_stats(Xk, post))
+            curr = float(per_seq.sum())
+            self._do_mstep(stats)
+            self.monitor_.report(curr)
+            if self.monitor_.converged:
+                break
+        return self
+
+    def _init(self, X, offsets):
+        rs = check_random_state(self.random_state)
+        K = self.n_components
+        init = 1.0 / K
+        if self._needs_init("s", "startprob_"):
+            self.startprob_ = rs.dirichlet(np.full(K, init))
+        if self._needs_init("t", "transmat_"):
+            self.transmat_ = rs.dirichlet(np.full(K, init), size=K)
+        self._init_emission(X, rs)
+        n_fit = sum(v for k, v in self._get_n_fit_scalars_per_param().items() if k in self.params)
+        if X.size < n_fit:
+            _log.warning("Fitting a model with %d free scalar parameters with only %d data points "
+                         "will result in a degenerate solution.", n_fit, X.size)
+
+    def _needs_init(self, code, name):
+        if code in self.init_params:
+            return True
+        return not hasattr(self, name)
+
+    def _check(self):
+        K = self.n_components
+        if not hasattr(self, "startprob_") or not hasattr(self, "transmat_"):
+            raise ValueError("startprob_ and transmat_ must be set when 's'/'t' are not in init_params")
+        self.startprob_ = check_stochastic(self.startprob_, "startprob_", (K,))
+        self.transmat_ = check_stochastic(self.transmat_, "transmat_", (K, K))
+        self._check_emission()
+
+    def _do_mstep(self, stats):
+        # hmmlearn's MAP update with Dirichlet priors; entries fixed at zero stay zero. A state
+        # that received no mass keeps its previous row (never a 0/0 NaN).
+        if "s" in self.params:
+            sp = np.maximum(self.startprob_prior - 1 + stats["start"], 0)
+            sp = np.where(self.startprob_ == 0, 0, sp)
+            if sp.sum() > 0:
+                self.startprob_ = sp / sp.sum()
+        if "t" in self.params and stats["trans"] is not None:
+            tm = np.maximum(self.transmat_prior - 1 + stats["trans"], 0)
+            tm = np.where(self.transmat_ == 0, 0, tm)
+            rows = tm.sum(axis=1)
+            empty = rows <= 0
+            if empty.any():
+                warnings.warn(f"states {np.flatnonzero(empty).tolist()} had no outgoing transitions in the "
+                              f"posterior; their transmat_ rows are kept", RuntimeWarning, stacklevel=3)
+            tm[~empty] /= rows[~empty, None]
+            tm[empty] = self.transmat_[empty]
+            self.transmat_ = tm
+        self._mstep_emission(stats)
+
+    @staticmethod
+    def _warn_empty(empty, what):
+        if np.any(empty):
+            warnings.warn(f"states {np.flatnonzero(empty).tolist()} received no posterior mass; "
+                          f"their {what} are kept", RuntimeWarning, stacklevel=4)
+
+    # -- model selection ----------------------------------------------------------------------------
+    def _n_free_params(self):
+        return sum(self._get_n_fit_scalars_per_param().values())
+
+    def aic(self, X, lengths=None):
+        return -2 * self.score(X, lengths) + 2 * self._n_free_params()
+
+    def bic(self, X, lengths=None):
+        X = self._validate_X(X, fitting=False)
+        return -2 * self.score(X, lengths) + self._n_free_params() * np.log(len(X))
+
+    def get_stationary_distribution(self):
+        self._check_fitted()
+        w, v = np.linalg.eig(np.asarray(self.transmat_).T)
+        vec = np.real_if_close(v[:, np.argmax(w.real)])
+        return np.real(vec / vec.sum())
+
+    # -- sampling -----------------------------------------------------------------------------------
+    def sample(self, n_samples=1, random_state=None, currstate=None):
+        """(X, states): n_samples steps of one chain, drawn with the Philox generator."""
+        self._check_fitted()
+        self._setup()
+        self._check()
+        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
+        seed = philox_seed(self.random_state if random_state is None else random_state)
+        start = self.startprob_
+        if currstate is not None:
+            if not 0 <= int(currstate) < self.n_components:
+                raise ValueError(f"currstate: expected a state in [0, {self.n_components}), got {currstate}")
+            start = np.eye(self.n_components)[int(currstate)]
+        states = _backend.to_host(self._kern.sample_states(self._put(start), self._put(self.transmat_),
+                                                           int(n_samples), seed, STREAM_STATES))
+        return self._sample_emissions(states, seed), states
+
+    # -- pickling: the kernel module is a process-local handle -----------------------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_kern", None)
+        return state

@@ -1,0 +1,122 @@
+"""Shared input checks. Every error names the argument, what was expected and what was received."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def check_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_array(X, name="X", *, ndim=2, dtype=np.float64, n_features=None, allow_int=False):
+    """A C-contiguous array of `dtype` (or int64 when `allow_int`), finite, non-empty."""
+    if X is None:
+        raise ValueError(f"{name}: expected an array, got None")
+    if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray):
+        X = _device_to_host(X)
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"{name}: expected a numeric array, got dtype {X.dtype}")
+    if ndim == 2 and X.ndim == 1:
+        raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features), got shape {X.shape}; "
+                         f"reshape a single feature with X.reshape(-1, 1)")
+    if X.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: empty input (0 samples)")
+    if ndim == 2 and X.shape[1] == 0:
+        raise ValueError(f"{name}: 0 features")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name}: expected {n_features} features, got {X.shape[1]}")
+    if allow_int:
+        return X
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError(f"{name}: complex input is not supported")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"{name}: contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
+    return X
+
+
+def _device_to_host(a):
+    from numba import cuda
+    return cuda.as_cuda_array(a).copy_to_host()
+
+
+def check_lengths(lengths, n_samples: int) -> np.ndarray:
+    """Sequence lengths (hmmlearn convention) -> int64 offsets of length n_seq + 1."""
+    if lengths is None:
+        return np.array([0, n_samples], dtype=np.int64)
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or lengths.size == 0:
+        raise ValueError(f"lengths: expected a non-empty 1-D array of sequence lengths, got shape {lengths.shape}")
+    if not np.issubdtype(lengths.dtype, np.integer):
+        if np.issubdtype(lengths.dtype, np.floating) and np.all(np.isfinite(lengths)) \
+                and np.all(lengths == np.round(lengths)):
+            lengths = lengths.astype(np.int64)
+        else:
+            raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
+    if (lengths <= 0).any():
+        i = int(np.argmax(lengths <= 0))
+        raise ValueError(f"lengths: every sequence needs at least one sample, got lengths[{i}] = {lengths[i]}")
+    total = int(lengths.sum())
+    if total != n_samples:
+        raise ValueError(f"lengths: must sum to n_samples={n_samples}, got sum {total}")
+    return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+
+
+def check_stochastic(p, name: str, shape: tuple, atol: float = 1e-6) -> np.ndarray:
+    """Non-negative, finite, rows summing to 1 (within atol)."""
+    p = np.asarray(p, dtype=np.float64)
+    if p.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError(f"{name}: contains NaN or infinity")
+    if (p < 0).any():
+        raise ValueError(f"{name}: probabilities must be non-negative, got min {p.min()}")
+    s = p.sum(axis=-1)
+    if not np.allclose(s, 1.0, rtol=0, atol=atol):
+        what = "must sum to 1" if p.ndim == 1 else "rows must sum to 1"
+        raise ValueError(f"{name}: {what}, got sums {np.round(np.atleast_1d(s), 6)}")
+    return p
+
+
+def check_positive(a, name: str, shape: tuple | None = None, *, strict=True) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name}: contains NaN or infinity")
+    if (a <= 0).any() if strict else (a < 0).any():
+        raise ValueError(f"{name}: must be {'positive' if strict else 'non-negative'}, got min {a.min()}")
+    return a
+
+
+def check_random_state(seed) -> np.random.RandomState:
+    """scikit-learn's convention: None, an int or a RandomState."""
+    if seed is None:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral):
+        return np.random.RandomState(int(seed))
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise ValueError(f"random_state: expected None, an int or a numpy RandomState, got {seed!r}")
+
+
+def philox_seed(random_state) -> int:
+    """A 64-bit Philox key drawn from `random_state` (same int -> same key)."""
+    return int(check_random_state(random_state).randint(0, 2**63 - 1, dtype=np.int64))
+
+
+def check_n_components(n, name="n_components") -> int:
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {n!r}")
+    return int(n)

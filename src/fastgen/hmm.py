@@ -1,0 +1,481 @@
+"""Hidden Markov models: a drop-in for ``hmmlearn.hmm`` on C++ and CUDA kernels.
+
+Same constructor arguments, attributes and methods as hmmlearn 0.3 (``startprob_``,
+``transmat_``, ``means_``, ``covars_``, ``emissionprob_``, ``lambdas_``, ``params``,
+``init_params``, ``implementation``, ``monitor_``), plus ``device`` ("cpu", "cuda", "auto") and
+``dtype`` (float64 default, float32). ``implementation`` defaults to "scaling" (hmmlearn: "log");
+both give the same results, the scaled recursion is faster.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _backend
+from ._gaussian import COVARIANCE_TYPES, full_covariances, precision_cholesky, validate_covars
+from ._hmm_base import STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM, ConvergenceMonitor
+from ._kmeans import kmeans
+from ._validation import check_array, check_positive, check_stochastic
+
+__all__ = ["CategoricalHMM", "GaussianHMM", "GMMHMM", "PoissonHMM", "ConvergenceMonitor"]
+
+_EMPTY = 1e-12  # posterior mass below which a state counts as having received none
+
+
+def _initial_covariance(X, min_covar):
+    cv = np.cov(X.T, ddof=1 if len(X) > 1 else 0) + min_covar * np.eye(X.shape[1])
+    return np.atleast_2d(cv)
+
+
+def _distribute(cv, covariance_type, n):
+    return {"spherical": np.full(n, cv.mean()), "diag": np.tile(np.diag(cv), (n, 1)),
+            "tied": cv.copy(), "full": np.tile(cv, (n, 1, 1))}[covariance_type]
+
+
+def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, groups=1):
+    """Component log-densities through the shared Gaussian kernels. `groups` > 1 for tied
+    covariances shared by `groups` consecutive components (GMMHMM)."""
+    D = means.shape[-1]
+    means = means.reshape(-1, D)
+    if covariance_type in ("diag", "spherical"):
+        var = covars.reshape(len(means), -1)
+        prec = np.broadcast_to(1.0 / var, means.shape)
+        return kern.gaussian_logprob_diag(Xk, put(means), put(prec))
+    P = precision_cholesky(covars)
+    if covariance_type == "tied":
+        P = P.reshape(-1, D, D)
+        if groups > 1:
+            P = np.repeat(P, groups, axis=0)
+    return kern.gaussian_logprob_full(Xk, put(means), put(P))
+
+
+class GaussianHMM(BaseHMM):
+    """HMM with Gaussian emissions (covariance_type "spherical", "diag", "full", "tied")."""
+
+    _emission_letters = "mc"
+
+    def __init__(self, n_components=1, covariance_type="diag", min_covar=1e-3, startprob_prior=1.0,
+                 transmat_prior=1.0, means_prior=0, means_weight=0, covars_prior=1e-2, covars_weight=1,
+                 algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2, verbose=False, params="stmc",
+                 init_params="stmc", implementation="scaling", device="auto", dtype=np.float64):
+        self._base_init(n_components, startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol,
+                        verbose, params, init_params, implementation, device, dtype)
+        self.covariance_type = covariance_type
+        self.min_covar = min_covar
+        self.means_prior = means_prior
+        self.means_weight = means_weight
+        self.covars_prior = covars_prior
+        self.covars_weight = covars_weight
+
+    @property
+    def covars_(self):
+        """Covariances as full matrices (n_components, n_features, n_features), as in hmmlearn."""
+        return full_covariances(self._covars_, self.covariance_type, self.n_components, self.n_features)
+
+    @covars_.setter
+    def covars_(self, covars):
+        c = np.array(covars, dtype=np.float64, copy=True)
+        if self.covariance_type == "spherical" and c.ndim == 2:  # hmmlearn stores spherical as (K, D)
+            c = c.mean(axis=1)
+        self._covars_ = c
+
+    def _validate_X(self, X, fitting):
+        nf = getattr(self, "n_features", None) if (not fitting or "m" not in self.init_params) else None
+        if hasattr(self, "means_") and (not fitting or "m" not in self.init_params):
+            nf = np.asarray(self.means_).shape[1]
+        return check_array(X, n_features=nf)
+
+    def _init_emission(self, X, rs):
+        self.n_features = X.shape[1]
+        if self._needs_init("m", "means_"):
+            self.means_ = kmeans(X, self.n_components, rs)
+        if self._needs_init("c", "covars_"):
+            self._covars_ = _distribute(_initial_covariance(X, self.min_covar), self.covariance_type,
+                                        self.n_components)
+
+    def _check_emission(self):
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {self.covariance_type!r}")
+        K = self.n_components
+        self.means_ = np.asarray(self.means_, dtype=np.float64)
+        if self.means_.ndim != 2 or self.means_.shape[0] != K:
+            raise ValueError(f"means_: expected shape ({K}, n_features), got {self.means_.shape}")
+        if not np.isfinite(self.means_).all():
+            raise ValueError("means_: contains NaN or infinity")
+        self.n_features = self.means_.shape[1]
+        self._covars_ = validate_covars(self._covars_, self.covariance_type, K, self.n_features)
+
+    def _frame_logprob(self, Xk):
+        return _gaussian_frame_logprob(self._kern, self._put, Xk, self.means_, self._covars_, self.covariance_type)
+
+    def _emission_stats(self, Xk, post):
+        order = 1 if self.covariance_type in ("diag", "spherical") else 2
+        ws, wx, wxx = (_backend.to_host(a) for a in self._kern.weighted_moments(Xk, post, order))
+        return {"post": ws.astype(np.float64), "obs": wx.astype(np.float64), "obs2": wxx.astype(np.float64)}
+
+    def _mstep_emission(self, stats):
+        # hmmlearn's MAP updates (Normal prior on means, inverse gamma / Wishart on covariances).
+        post = stats["post"]
+        empty = post < _EMPTY
+        denom = np.where(empty, 1.0, post)[:, None]
+        mp, mw = self.means_prior, self.means_weight
+        old_means, old_covars = self.means_, self._covars_
+        if "m" in self.params:
+            self.means_ = np.where(empty[:, None], old_means, (mw * mp + stats["obs"]) / (mw + denom))
+        if "c" in self.params:
+            cp, cw = self.covars_prior, self.covars_weight
+            mu = self.means_
+            meandiff = mu - mp
+            if self.covariance_type in ("spherical", "diag"):
+                c_n = mw * meandiff ** 2 + stats["obs2"] - 2 * mu * stats["obs"] + mu ** 2 * denom
+                c_d = max(cw - 1, 0) + denom
+                cov = (cp + c_n) / np.maximum(c_d, 1e-5)
+                if self.covariance_type == "spherical":
+                    self._covars_ = np.where(empty, old_covars, cov.mean(axis=1))
+                else:
+                    self._covars_ = np.where(empty[:, None], old_covars, cov)
+            else:
+                D = self.n_features
+                obsmean = np.einsum("ki,kj->kij", stats["obs"], mu)
+                c_n = (mw * np.einsum("ki,kj->kij", meandiff, meandiff) + stats["obs2"] - obsmean
+                       - obsmean.transpose(0, 2, 1) + np.einsum("ki,kj->kij", mu, mu) * post[:, None, None])
+                cvweight = max(cw - D, 0)
+                if self.covariance_type == "tied":
+                    self._covars_ = (cp + c_n.sum(axis=0)) / (cvweight + post.sum())
+                else:
+                    cov = (cp + c_n) / (cvweight + np.where(empty, 1.0, post)[:, None, None])
+                    self._covars_ = np.where(empty[:, None, None], old_covars, cov)
+        self._warn_empty(empty, "means and covariances")
+
+    def _get_n_fit_scalars_per_param(self):
+        K, D = self.n_components, self.n_features
+        return {"s": K - 1, "t": K * (K - 1), "m": K * D,
+                "c": {"spherical": K, "diag": K * D, "full": K * D * (D + 1) // 2,
+                      "tied": D * (D + 1) // 2}[self.covariance_type]}
+
+    def _sample_emissions(self, states, seed):
+        n, D = len(states), self.n_features
+        z = _backend.to_host(self._kern.normal(seed, STREAM_EMISSIONS, n * D)).reshape(n, D)
+        L = np.linalg.cholesky(self.covars_)
+        return self.means_[states] + np.einsum("nij,nj->ni", L[states], z)
+
+
+class CategoricalHMM(BaseHMM):
+    """HMM with categorical emissions; X holds symbols in [0, n_features), shape (n_samples, 1)."""
+
+    _emission_letters = "e"
+
+    def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *, emissionprob_prior=1.0,
+                 n_features=None, algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2, verbose=False,
+                 params="ste", init_params="ste", implementation="scaling", device="auto", dtype=np.float64):
+        self._base_init(n_components, startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol,
+                        verbose, params, init_params, implementation, device, dtype)
+        self.emissionprob_prior = emissionprob_prior
+        self.n_features = n_features
+
+    def _validate_X(self, X, fitting):
+        X = check_array(X, allow_int=True)
+        if X.shape[1] != 1:
+            raise ValueError(f"X: CategoricalHMM expects shape (n_samples, 1) of integer symbols, got {X.shape}")
+        if not np.issubdtype(X.dtype, np.integer):
+            raise ValueError(f"X: symbols must be integers, got dtype {X.dtype}")
+        if X.min() < 0:
+            raise ValueError(f"X: symbols must be non-negative, got {X.min()}")
+        nf = self.n_features
+        if nf is None and hasattr(self, "emissionprob_") and not (fitting and "e" in self.init_params):
+            nf = np.asarray(self.emissionprob_).shape[1]
+        if nf is not None and X.max() >= nf:
+            raise ValueError(f"X: largest symbol is {X.max()} but the model only emits symbols up to {nf - 1}")
+        return np.ascontiguousarray(X[:, 0], dtype=np.int64)
+
+    def _init_emission(self, X, rs):
+        if self.n_features is None:
+            self.n_features = int(X.max()) + 1
+        if self._needs_init("e", "emissionprob_"):
+            e = rs.rand(self.n_components, self.n_features)
+            self.emissionprob_ = e / e.sum(axis=1, keepdims=True)
+
+    def _check_emission(self):
+        if not hasattr(self, "emissionprob_"):
+            raise ValueError("emissionprob_ must be set when 'e' is not in init_params")
+        e = np.atleast_2d(np.asarray(self.emissionprob_, dtype=np.float64))
+        if self.n_features is None:
+            self.n_features = e.shape[1]
+        self.emissionprob_ = check_stochastic(e, "emissionprob_", (self.n_components, self.n_features))
+
+    def _frame_logprob(self, Xk):
+        with np.errstate(divide="ignore"):
+            return self._kern.categorical_logprob(Xk, self._put(np.log(self.emissionprob_)))
+
+    def _emission_stats(self, Xk, post):
+        return {"obs": _backend.to_host(self._kern.categorical_counts(Xk, post, self.n_features)).astype(np.float64)}
+
+    def _mstep_emission(self, stats):
+        if "e" in self.params:
+            e = np.maximum(self.emissionprob_prior - 1 + stats["obs"], 0)
+            rows = e.sum(axis=1)
+            empty = rows <= 0
+            e[~empty] /= rows[~empty, None]
+            e[empty] = self.emissionprob_[empty]
+            self.emissionprob_ = e
+            self._warn_empty(empty, "emission probabilities")
+
+    def _get_n_fit_scalars_per_param(self):
+        K, M = self.n_components, self.n_features
+        return {"s": K - 1, "t": K * (K - 1), "e": K * (M - 1)}
+
+    def _sample_emissions(self, states, seed):
+        u = _backend.to_host(self._kern.uniform(seed, STREAM_EMISSIONS, len(states)))
+        cdf = np.cumsum(self.emissionprob_, axis=1)[states]
+        sym = (u[:, None] >= cdf).sum(axis=1)
+        return np.minimum(sym, self.n_features - 1)[:, None]
+
+
+class PoissonHMM(BaseHMM):
+    """HMM with independent Poisson counts per feature."""
+
+    _emission_letters = "l"
+
+    def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, lambdas_prior=0.0,
+                 lambdas_weight=0.0, algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2, verbose=False,
+                 params="stl", init_params="stl", implementation="scaling", device="auto", dtype=np.float64):
+        self._base_init(n_components, startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol,
+                        verbose, params, init_params, implementation, device, dtype)
+        self.lambdas_prior = lambdas_prior
+        self.lambdas_weight = lambdas_weight
+
+    def _validate_X(self, X, fitting):
+        nf = None
+        if hasattr(self, "lambdas_") and not (fitting and "l" in self.init_params):
+            nf = np.atleast_2d(self.lambdas_).shape[1]
+        X = check_array(X, n_features=nf)
+        if (X < 0).any():
+            raise ValueError(f"X: Poisson counts must be non-negative, got min {X.min()}")
+        if (X != np.round(X)).any():
+            raise ValueError("X: Poisson counts must be integers")
+        return X
+
+    def _init_emission(self, X, rs):
+        self.n_features = X.shape[1]
+        if self._needs_init("l", "lambdas_"):
+            mean, var = X.mean(), max(X.var(), 1e-3)
+            self.lambdas_ = rs.gamma(shape=max(mean, 1e-3) ** 2 / var, scale=var / max(mean, 1e-3),
+                                     size=(self.n_components, self.n_features))
+
+    def _check_emission(self):
+        if not hasattr(self, "lambdas_"):
+            raise ValueError("lambdas_ must be set when 'l' is not in init_params")
+        lam = np.atleast_2d(np.asarray(self.lambdas_, dtype=np.float64))
+        if lam.shape[0] != self.n_components:
+            raise ValueError(f"lambdas_: expected shape ({self.n_components}, n_features), got {lam.shape}")
+        self.lambdas_ = check_positive(lam, "lambdas_", strict=False)
+        self.n_features = lam.shape[1]
+
+    def _frame_logprob(self, Xk):
+        return self._kern.poisson_logprob(Xk, self._put(self.lambdas_))
+
+    def _emission_stats(self, Xk, post):
+        ws, wx, _ = self._kern.weighted_moments(Xk, post, 0)
+        return {"post": _backend.to_host(ws).astype(np.float64), "obs": _backend.to_host(wx).astype(np.float64)}
+
+    def _mstep_emission(self, stats):
+        if "l" in self.params:
+            post = stats["post"]
+            empty = post < _EMPTY
+            n = post.sum()
+            y_bar = stats["obs"] / np.where(empty, 1.0, post)[:, None]
+            lam = (self.lambdas_prior + n * y_bar) / (self.lambdas_weight + n)
+            self.lambdas_ = np.where(empty[:, None], self.lambdas_, lam)
+            self._warn_empty(empty, "rates")
+
+    def _get_n_fit_scalars_per_param(self):
+        K = self.n_components
+        return {"s": K - 1, "t": K * (K - 1), "l": K * self.n_features}
+
+    def _sample_emissions(self, states, seed):
+        lam = np.ascontiguousarray(self.lambdas_[states])
+        return _backend.to_host(self._kern.sample_poisson(self._put(lam), seed, STREAM_EMISSIONS))
+
+
+class GMMHMM(BaseHMM):
+    """HMM whose states emit from Gaussian mixtures of `n_mix` components."""
+
+    _emission_letters = "mcw"
+
+    def __init__(self, n_components=1, n_mix=1, min_covar=1e-3, startprob_prior=1.0, transmat_prior=1.0,
+                 weights_prior=1.0, means_prior=0.0, means_weight=0.0, covars_prior=None, covars_weight=None,
+                 algorithm="viterbi", covariance_type="diag", random_state=None, n_iter=10, tol=1e-2,
+                 verbose=False, params="stmcw", init_params="stmcw", implementation="scaling", device="auto",
+                 dtype=np.float64):
+        self._base_init(n_components, startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol,
+                        verbose, params, init_params, implementation, device, dtype)
+        self.n_mix = n_mix
+        self.min_covar = min_covar
+        self.weights_prior = weights_prior
+        self.means_prior = means_prior
+        self.means_weight = means_weight
+        self.covars_prior = covars_prior
+        self.covars_weight = covars_weight
+        self.covariance_type = covariance_type
+
+    def _priors(self):
+        """hmmlearn's default priors per covariance type, broadcast to parameter shapes (not stored
+        on the constructor arguments, so get_params stays what the user passed)."""
+        K, M, D, ct = self.n_components, self.n_mix, self.n_features, self.covariance_type
+        default_prior = {"full": 0.0, "tied": 0.0, "diag": -1.5, "spherical": -(M + 2.0) / 2.0}[ct]
+        default_weight = {"full": -(1.0 + D + 1.0), "tied": -(M + D + 1.0), "diag": 0.0, "spherical": 0.0}[ct]
+        cp = default_prior if self.covars_prior is None else self.covars_prior
+        cw = default_weight if self.covars_weight is None else self.covars_weight
+        cp_shape = {"full": (K, M, D, D), "tied": (K, D, D), "diag": (K, M, D), "spherical": (K, M)}[ct]
+        cw_shape = {"full": (K, M), "tied": (K,), "diag": (K, M, D), "spherical": (K, M)}[ct]
+        return (np.broadcast_to(self.weights_prior, (K, M)), np.broadcast_to(self.means_prior, (K, M, D)),
+                np.broadcast_to(self.means_weight, (K, M)), np.broadcast_to(cp, cp_shape),
+                np.broadcast_to(cw, cw_shape))
+
+    def _validate_X(self, X, fitting):
+        nf = None
+        if hasattr(self, "means_") and not (fitting and "m" in self.init_params):
+            nf = np.asarray(self.means_).shape[-1]
+        return check_array(X, n_features=nf)
+
+    def _init_emission(self, X, rs):
+        K, M = self.n_components, self.n_mix
+        self.n_features = D = X.shape[1]
+        cv = _initial_covariance(X, self.min_covar)
+        if self._needs_init("m", "means_"):
+            labels = kmeans(X, K, rs, return_labels=True)[1]
+            means = np.empty((K, M, D))
+            for k in range(K):  # K small k-means runs over the states' clusters
+                Xk = X[labels == k]
+                if len(Xk) >= M:
+                    means[k] = kmeans(Xk, M, rs)
+                else:
+                    means[k] = rs.multivariate_normal(X.mean(axis=0), cv, size=M)
+            self.means_ = means
+        if self._needs_init("w", "weights_"):
+            self.weights_ = np.full((K, M), 1.0 / M)
+        if self._needs_init("c", "covars_"):
+            self.covars_ = {"tied": np.tile(cv, (K, 1, 1)), "full": np.tile(cv, (K, M, 1, 1)),
+                            "diag": np.tile(np.diag(cv), (K, M, 1)),
+                            "spherical": np.full((K, M), cv.mean())}[self.covariance_type]
+
+    def _check_emission(self):
+        K, M = self.n_components, self.n_mix
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {self.covariance_type!r}")
+        for name in ("weights_", "means_", "covars_"):
+            if not hasattr(self, name):
+                raise ValueError(f"{name} must be set when its letter is not in init_params")
+        self.means_ = np.asarray(self.means_, dtype=np.float64)
+        if self.means_.ndim != 3 or self.means_.shape[:2] != (K, M):
+            raise ValueError(f"means_: expected shape ({K}, {M}, n_features), got {self.means_.shape}")
+        if not np.isfinite(self.means_).all():
+            raise ValueError("means_: contains NaN or infinity")
+        D = self.n_features = self.means_.shape[2]
+        self.weights_ = check_stochastic(self.weights_, "weights_", (K, M))
+        c = np.asarray(self.covars_, dtype=np.float64)
+        if self.covariance_type == "tied":
+            if c.shape != (K, D, D):
+                raise ValueError(f"covars_: 'tied' mixture covariances need shape {(K, D, D)}, got {c.shape}")
+            validate_covars(c, "full", K, D)
+        else:
+            shape = {"full": (K, M, D, D), "diag": (K, M, D), "spherical": (K, M)}[self.covariance_type]
+            if c.shape != shape:
+                raise ValueError(f"covars_: {self.covariance_type!r} mixture covariances need shape {shape}, "
+                                 f"got {c.shape}")
+            flat = {"full": c.reshape(K * M, D, D), "diag": c.reshape(K * M, D), "spherical": c.reshape(K * M)}
+            validate_covars(flat[self.covariance_type], self.covariance_type, K * M, D)
+        self.covars_ = c
+
+    def _component_logprob(self, Xk):
+        return _gaussian_frame_logprob(self._kern, self._put, Xk, self.means_, self.covars_, self.covariance_type,
+                                       groups=self.n_mix)
+
+    def _log_weights(self):
+        with np.errstate(divide="ignore"):
+            return self._put(np.log(self.weights_))
+
+    def _frame_logprob(self, Xk):
+        return self._kern.mixture_logprob(self._component_logprob(Xk), self._log_weights())
+
+    def _emission_stats(self, Xk, post):
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        comp_post = self._kern.mixture_posteriors(self._component_logprob(Xk), self._log_weights(), post)
+        order = 1 if self.covariance_type in ("diag", "spherical") else 2
+        ws, wx, wxx = (_backend.to_host(a).astype(np.float64)
+                       for a in self._kern.weighted_moments(Xk, comp_post, order))
+        ws, wx = ws.reshape(K, M), wx.reshape(K, M, D)
+        # hmmlearn centres the covariance statistic on the current (pre-M-step) means:
+        # sum r (x - mu)(x - mu)^T = S2 - mu S1^T - S1 mu^T + R mu mu^T.
+        mu = self.means_
+        if order == 1:
+            c_n = wxx.reshape(K, M, D) - 2 * mu * wx + ws[..., None] * mu ** 2
+            if self.covariance_type == "spherical":
+                c_n = c_n.sum(axis=-1)
+        else:
+            s1mu = np.einsum("kmi,kmj->kmij", wx, mu)
+            c_n = (wxx.reshape(K, M, D, D) - s1mu - s1mu.transpose(0, 1, 3, 2)
+                   + ws[..., None, None] * np.einsum("kmi,kmj->kmij", mu, mu))
+            if self.covariance_type == "tied":
+                c_n = c_n.sum(axis=1)
+        return {"post_mix_sum": ws, "post_sum": ws.sum(axis=1), "obs": wx, "c_n": c_n}
+
+    def _mstep_emission(self, stats):
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        wp, mp, mw, cp, cw = self._priors()
+        pms = stats["post_mix_sum"]
+        empty = pms < _EMPTY
+        old_w, old_m, old_c = self.weights_, self.means_, self.covars_
+        if "w" in self.params:
+            a1 = wp - 1
+            w_n = pms + a1
+            w_d = (stats["post_sum"] + a1.sum(axis=1))[:, None]
+            ok = (w_d > 0).ravel()
+            self.weights_ = np.where(ok[:, None], w_n / np.where(w_d > 0, w_d, 1.0), old_w)
+        if "m" in self.params:
+            m_n = mw[..., None] * mp + stats["obs"]
+            m_d = pms + mw
+            self.means_ = np.where(empty[..., None], old_m, m_n / np.where(empty, 1.0, m_d)[..., None])
+        if "c" in self.params:
+            cm = self.means_ - mp
+            ct = self.covariance_type
+            if ct == "full":
+                c_n = np.swapaxes(cp, -1, -2) + mw[..., None, None] * np.einsum("kmi,kmj->kmij", cm, cm)
+                c_n = c_n + stats["c_n"]
+                c_d = (pms + 1 + cw + D + 1)[..., None, None]
+                new = np.where(empty[..., None, None], old_c, c_n / c_d)
+            elif ct == "diag":
+                c_n = mw[..., None] * cm ** 2 + 2 * cw + stats["c_n"]
+                c_d = pms[..., None] + 1 + 2 * (cp + 1)
+                new = np.where(empty[..., None], old_c, c_n / c_d)
+            elif ct == "spherical":
+                c_n = mw * np.einsum("kmi,kmi->km", cm, cm) + 2 * cw + stats["c_n"]
+                c_d = D * (pms + 1) + 2 * (cp + 1)
+                new = np.where(empty, old_c, c_n / c_d)
+            else:
+                c_n = np.einsum("km,kmij->kij", mw, np.einsum("kmi,kmj->kmij", cm, cm)) + np.swapaxes(cp, -1, -2)
+                c_n = c_n + stats["c_n"]
+                c_d = (stats["post_sum"] + M + cw + D + 1)[:, None, None]
+                new = c_n / c_d
+            self.covars_ = new
+        self._warn_empty(empty.any(axis=1), "empty mixture components' parameters")
+
+    def _get_n_fit_scalars_per_param(self):
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        return {"s": K - 1, "t": K * (K - 1), "m": K * M * D,
+                "c": {"spherical": K * M, "diag": K * M * D, "full": K * M * D * (D + 1) // 2,
+                      "tied": K * D * (D + 1) // 2}[self.covariance_type],
+                "w": M - 1}
+
+    def _sample_emissions(self, states, seed):
+        n, D = len(states), self.n_features
+        u = _backend.to_host(self._kern.uniform(seed, STREAM_EMISSIONS, n))
+        cdf = np.cumsum(self.weights_, axis=1)[states]
+        comp = np.minimum((u[:, None] >= cdf).sum(axis=1), self.n_mix - 1)
+        z = _backend.to_host(self._kern.normal(seed, STREAM_EMISSIONS_2, n * D)).reshape(n, D)
+        c = self.covars_
+        if self.covariance_type == "tied":
+            L = np.linalg.cholesky(c)[states]
+        else:
+            full = {"full": c, "diag": c[..., None] * np.eye(D), "spherical": c[..., None, None] * np.eye(D)}
+            L = np.linalg.cholesky(full[self.covariance_type])[states, comp]
+        return self.means_[states, comp] + np.einsum("nij,nj->ni", L, z)
