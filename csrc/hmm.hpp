@@ -15,8 +15,10 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
+#include "common/fastmath.hpp"
 #include "common/parallel.hpp"
 #include "common/rng.hpp"
 #include "common/simd.hpp"
@@ -24,6 +26,13 @@
 namespace fastgen::hmm {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// Work arrays of N*K values are written before they are read: skip std::vector's zero fill (a
+// full extra pass over tens of MB per call).
+template <class T>
+using Buffer = std::unique_ptr<T[]>;
+template <class T>
+Buffer<T> buffer(size_t n) { return Buffer<T>(new T[n]); }
 constexpr int64_t kChunkFrames = 2048;
 
 // ---------------------------------------------------------------------------------------------
@@ -91,32 +100,72 @@ static T max_of(int K, const T* x) {
   return m;
 }
 
+// e[k] = exp(lp[k] - max lp) for one frame; returns the max (-inf and e = 0 for an impossible frame).
+template <class T>
+inline double frame_shifted_exp(int K, const T* lp, T* e) {
+  const T mx = max_of(K, lp);
+  if (mx == -std::numeric_limits<T>::infinity()) {
+    for (int k = 0; k < K; ++k) e[k] = 0;
+    return kNegInf;
+  }
+#pragma omp simd
+  for (int k = 0; k < K; ++k) e[k] = static_cast<T>(fm::exp_nonpositive(static_cast<double>(lp[k]) - mx));
+  return mx;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scaled recursions for one sequence.
 
 // E[n, k] = exp(lp[n, k] - m[n]), m[n] = max_k lp[n, k]; an all -inf row gives E = 0, m = -inf.
 template <class T>
 void shifted_exp(int64_t N, int K, const T* lp, T* E, double* m) {
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    const T* row = lp + n * K;
-    const T mx = max_of(K, row);
-    m[n] = mx;
-    T* e = E + n * K;
-    if (mx == -std::numeric_limits<T>::infinity()) {
-      for (int k = 0; k < K; ++k) e[k] = 0;
-    } else {
-      for (int k = 0; k < K; ++k) e[k] = std::exp(row[k] - mx);
-    }
+#pragma omp parallel
+  {
+    fm::FlushDenormals ftz;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) m[n] = frame_shifted_exp(K, lp + n * K, E + n * K);
   }
+}
+
+// Forward pass for scoring only: two alpha rows, the frame's shifted exp computed on the fly
+// (no N*K temporaries). Returns log P(sequence) or -inf.
+template <class T>
+double forward_score(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp, T* scratch) {
+  T* prev = scratch;
+  T* cur = scratch + K;
+  T* et = scratch + 2 * static_cast<int64_t>(K);
+  double ll = 0, prod = 1;
+  for (int64_t t = b; t < e; ++t) {
+    const double mt = frame_shifted_exp(K, lp + t * K, et);
+    if (t == b) {
+      for (int j = 0; j < K; ++j) cur[j] = pi[j];
+    } else {
+      vecmat(K, prev, A, cur);
+    }
+    double s = 0;
+    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; }
+    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+    const T inv = static_cast<T>(1.0 / s);
+    for (int j = 0; j < K; ++j) cur[j] *= inv;
+    ll += mt;
+    prod *= s;
+    if (prod < 1e-250 || prod > 1e250) {
+      ll += std::log(prod);
+      prod = 1;
+    }
+    std::swap(prev, cur);
+  }
+  return ll + std::log(prod);
 }
 
 // Returns log P(sequence) or -inf. alpha rows: all of [b, e) when `keep_all`, else two rows reused.
 template <class T>
 double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* E, const double* m,
-                      T* alpha, bool keep_all, double* c) {
-  auto row = [&](int64_t t) { return alpha + (keep_all ? t : ((t - b) & 1)) * K; };
-  double ll = 0;
+                      T* alpha, double* c) {
+  auto row = [&](int64_t t) { return alpha + t * K; };
+  // log P = sum_t (log c_t + m_t): the c_t (<= 1 for stochastic A) are multiplied up and folded
+  // into the sum only when the product nears underflow, so a step costs no log.
+  double ll = 0, prod = 1;
   for (int64_t t = b; t < e; ++t) {
     T* cur = row(t);
     if (t == b) {
@@ -130,10 +179,15 @@ double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, cons
     if (!(s > 0) || !std::isfinite(s)) return kNegInf;
     const T inv = static_cast<T>(1.0 / s);
     for (int j = 0; j < K; ++j) cur[j] *= inv;
-    if (c) c[t] = s;
-    ll += std::log(s) + m[t];
+    c[t] = s;
+    ll += m[t];
+    prod *= s;
+    if (prod < 1e-250 || prod > 1e250) {
+      ll += std::log(prod);
+      prod = 1;
+    }
   }
-  return ll;
+  return ll + std::log(prod);
 }
 
 template <class T>
@@ -223,44 +277,44 @@ static void reduce_xi(int64_t nc, int K, const std::vector<double>& part, const 
 template <class T>
 void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
                       T* logprob, T* post, T* xi_sum) {
-  const bool need_lattices = post || xi_sum;
-  std::vector<T> E(static_cast<size_t>(N) * K);
-  std::vector<double> m(N);
-  shifted_exp(N, K, lp, E.data(), m.data());
-
-  std::vector<T> alpha, beta;
-  std::vector<double> c;
-  if (need_lattices) {
-    alpha.resize(static_cast<size_t>(N) * K);
-    beta.resize(static_cast<size_t>(N) * K);
-    c.resize(N);
-  }
   std::vector<double> ll(S);
-  const int64_t n_tasks = need_lattices ? 2 * S : S;
+  if (!post && !xi_sum) {  // scoring: forward only, nothing of size N*K
+#pragma omp parallel
+    {
+      fm::FlushDenormals ftz;
+      std::vector<T> scratch(3 * static_cast<size_t>(K));
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t s = 0; s < S; ++s) ll[s] = forward_score(offsets[s], offsets[s + 1], K, pi, A, lp, scratch.data());
+    }
+    for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+    return;
+  }
+  const size_t NK = static_cast<size_t>(N) * K;
+  Buffer<T> E = buffer<T>(NK), alpha = buffer<T>(NK), beta = buffer<T>(NK);
+  Buffer<double> m = buffer<double>(N), c = buffer<double>(N);
+  shifted_exp(N, K, lp, E.get(), m.get());
 #pragma omp parallel
   {
-    std::vector<T> scratch(2 * static_cast<size_t>(K));
+    fm::FlushDenormals ftz;
+    std::vector<T> scratch(static_cast<size_t>(K));
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < n_tasks; ++task) {
+    for (int64_t task = 0; task < 2 * S; ++task) {  // forward and backward of every sequence
       const int64_t s = task % S;
       const int64_t b = offsets[s], e = offsets[s + 1];
-      if (task < S) {
-        ll[s] = need_lattices
-                    ? forward_scaled(b, e, K, pi, A, E.data(), m.data(), alpha.data(), true, c.data())
-                    : forward_scaled(b, e, K, pi, A, E.data(), m.data(), scratch.data(), false, nullptr);
-      } else {
-        backward_scaled(b, e, K, A, E.data(), beta.data(), scratch.data());
-      }
+      if (task < S)
+        ll[s] = forward_scaled(b, e, K, pi, A, E.get(), m.get(), alpha.get(), c.get());
+      else
+        backward_scaled(b, e, K, A, E.get(), beta.get(), scratch.data());
     }
   }
   for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
-  if (!need_lattices) return;
 
   const int64_t nc = par::n_chunks(N, kChunkFrames);
   const int64_t KK = static_cast<int64_t>(K) * K;
   std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
 #pragma omp parallel
   {
+    fm::FlushDenormals ftz;
     std::vector<T> w(K);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t ch = 0; ch < nc; ++ch) {
@@ -269,8 +323,8 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
       for (int64_t n = n0; n < n1; ++n) {
         while (n >= offsets[s + 1]) ++s;
         const bool dead = ll[s] == kNegInf;
-        const T* an = alpha.data() + n * K;
-        const T* bn = beta.data() + n * K;
+        const T* an = alpha.get() + n * K;
+        const T* bn = beta.get() + n * K;
         if (post) {
           T* pn = post + n * K;
           double g = 0;
@@ -286,7 +340,7 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
         if (xi_sum && !dead && n + 1 < offsets[s + 1]) {
           const T* a1 = an + K;
           const T* b1 = bn + K;
-          const T* e1 = E.data() + (n + 1) * K;
+          const T* e1 = E.get() + (n + 1) * K;
           double g1 = 0;
           for (int k = 0; k < K; ++k) g1 += static_cast<double>(a1[k]) * b1[k];
           const double z = c[n + 1] * g1;
@@ -315,6 +369,7 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
   const int64_t n_tasks = need_lattices ? 2 * S : S;
 #pragma omp parallel
   {
+    fm::FlushDenormals ftz;
     std::vector<double> scratch(K);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < n_tasks; ++task) {
@@ -333,6 +388,7 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
   std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
 #pragma omp parallel
   {
+    fm::FlushDenormals ftz;
     std::vector<double> v(K);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t ch = 0; ch < nc; ++ch) {
@@ -371,6 +427,7 @@ void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, 
   std::vector<int32_t> bp(static_cast<size_t>(N) * K);
 #pragma omp parallel
   {
+    fm::FlushDenormals ftz;
     std::vector<T> d0(K), d1(K);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t s = 0; s < S; ++s) {

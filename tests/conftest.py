@@ -1,0 +1,134 @@
+"""Shared fixtures and helpers for the test suite: random generators and random HMM parameters.
+
+Only fixtures and helpers live here. This module must not import numba or set NUMBA_* variables:
+the CUDA test modules configure Numba themselves (simulator or real GPU).
+
+Every test that takes the `rng` fixture gets a fresh generator. Its seed is drawn anew on each run
+(so repeated runs keep exploring new inputs) and printed with the failure report; set
+FASTGEN_TEST_SEED=<int> to replay a failing run.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+_SEED_KEY = "rng_seed"
+
+
+@pytest.fixture
+def rng(request):
+    """A fresh np.random.Generator per test (seed shown on failure; FASTGEN_TEST_SEED replays)."""
+    env = os.environ.get("FASTGEN_TEST_SEED")
+    seed = int(env) if env else int(np.random.SeedSequence().entropy % (2**63))
+    request.node.user_properties.append((_SEED_KEY, seed))
+    return np.random.default_rng(seed)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for key, value in item.user_properties:
+            if key == _SEED_KEY:
+                report.sections.append(("random seed", f"FASTGEN_TEST_SEED={value}"))
+
+
+# -- random parameters -----------------------------------------------------------------------------
+
+def random_stochastic(rng, *shape, zero_frac=0.0, concentration=1.0):
+    """Rows (last axis) drawn from a Dirichlet, optionally with a fraction of entries set to exactly 0.
+
+    Every row keeps at least one positive entry, so rows always sum to 1.
+    """
+    a = rng.gamma(concentration, size=shape) + 1e-3
+    if zero_frac > 0:
+        zero = rng.random(shape) < zero_frac
+        keep = np.argmax(rng.random(shape), axis=-1)          # one guaranteed survivor per row
+        np.put_along_axis(zero, keep[..., None], False, axis=-1)
+        a = np.where(zero, 0.0, a)
+    return a / a.sum(axis=-1, keepdims=True)
+
+
+def random_spd(rng, D, *, low=0.5, high=2.0, size=None):
+    """Well-conditioned symmetric positive-definite matrices: random rotation, eigenvalues in [low, high].
+
+    size=None gives one (D, D) matrix, an int n gives (n, D, D), a tuple (a, b) gives (a, b, D, D).
+    """
+    lead = () if size is None else ((size,) if np.isscalar(size) else tuple(size))
+    Q, R = np.linalg.qr(rng.standard_normal(lead + (D, D)))
+    Q = Q * np.sign(np.diagonal(R, axis1=-2, axis2=-1))[..., None, :]
+    ev = rng.uniform(low, high, size=lead + (D,))
+    C = np.einsum("...ij,...j,...kj->...ik", Q, ev, Q)
+    return 0.5 * (C + np.swapaxes(C, -1, -2))
+
+
+def precision_cholesky_upper(covars):
+    """scikit-learn's precisions_cholesky_: upper-triangular P with P @ P.T = inverse(covars)."""
+    covars = np.asarray(covars, dtype=np.float64)
+    L = np.linalg.cholesky(covars)
+    eye = np.broadcast_to(np.eye(covars.shape[-1]), L.shape)
+    return np.ascontiguousarray(np.swapaxes(np.linalg.solve(L, eye), -1, -2))
+
+
+def random_covars(rng, covariance_type, K, D, *, low=0.5, high=2.0):
+    """Covariances in hmmlearn's compact GaussianHMM layout for `covariance_type`."""
+    if covariance_type == "spherical":
+        return rng.uniform(low, high, size=K)
+    if covariance_type == "diag":
+        return rng.uniform(low, high, size=(K, D))
+    if covariance_type == "full":
+        return random_spd(rng, D, low=low, high=high, size=K)
+    if covariance_type == "tied":
+        return random_spd(rng, D, low=low, high=high)
+    raise ValueError(covariance_type)
+
+
+def random_mixture_covars(rng, covariance_type, K, M, D, *, low=0.5, high=2.0):
+    """Covariances in hmmlearn's GMMHMM layout for `covariance_type`."""
+    if covariance_type == "spherical":
+        return rng.uniform(low, high, size=(K, M))
+    if covariance_type == "diag":
+        return rng.uniform(low, high, size=(K, M, D))
+    if covariance_type == "full":
+        return random_spd(rng, D, low=low, high=high, size=(K, M))
+    if covariance_type == "tied":
+        return random_spd(rng, D, low=low, high=high, size=K)
+    raise ValueError(covariance_type)
+
+
+def random_hmm(rng, K, *, zero_frac=0.0):
+    """(startprob (K,), transmat (K, K)): random stochastic vector and matrix."""
+    return random_stochastic(rng, K, zero_frac=zero_frac), random_stochastic(rng, K, K, zero_frac=zero_frac)
+
+
+def random_lengths(rng, n_seq, *, low=1, high=40, long=None):
+    """`n_seq` random sequence lengths in [low, high], with a length-1 sequence among them, plus one
+    sequence of length `long` (if given) at a random position."""
+    lengths = list(rng.integers(low, high + 1, size=n_seq))
+    if n_seq:
+        lengths[rng.integers(n_seq)] = 1
+    if long is not None:
+        lengths.insert(int(rng.integers(len(lengths) + 1)), long)
+    return np.array(lengths, dtype=np.int64)
+
+
+def offsets_of(lengths):
+    """int64 offsets (length n_seq + 1) of concatenated sequences."""
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def sample_markov_states(rng, startprob, transmat, lengths):
+    """A state path per sequence drawn with NumPy (for generating test data, not an oracle)."""
+    K = len(startprob)
+    cdf0, cdf = np.cumsum(startprob), np.cumsum(transmat, axis=1)
+    out = []
+    for T in lengths:
+        z = np.empty(T, dtype=np.int64)
+        z[0] = min(np.searchsorted(cdf0, rng.random(), side="right"), K - 1)
+        for t in range(1, T):
+            z[t] = min(np.searchsorted(cdf[z[t - 1]], rng.random(), side="right"), K - 1)
+        out.append(z)
+    return np.concatenate(out)
