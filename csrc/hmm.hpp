@@ -38,22 +38,37 @@ constexpr int64_t kChunkFrames = 2048;
 // ---------------------------------------------------------------------------------------------
 // Small dense helpers (vectorised through runtime dispatch).
 
-// out[j] = sum_i a[i] A[i, j]
-template <class T>
-FASTGEN_SIMD_CLONES static void vecmat(int K, const T* a, const T* A, T* out) {
-  for (int j = 0; j < K; ++j) out[j] = 0;
-  for (int i = 0; i < K; ++i) {
-    const T ai = a[i];
-    if (ai == 0) continue;
-    const T* Ai = A + static_cast<int64_t>(i) * K;
+// out[j] = sum_i a[i] A[i, j]. Columns go in blocks of JB whose accumulators stay in registers
+// over the whole i loop (one load of A per FMA instead of load-A, load-out, store-out).
+template <int JB, class T>
+static inline int vecmat_blocks(int K, int j0, const T* a, const T* A, T* out) {
+  for (; j0 + JB <= K; j0 += JB) {
+    T acc[JB] = {};
+    for (int i = 0; i < K; ++i) {
+      const T ai = a[i];
+      const T* Ai = A + static_cast<int64_t>(i) * K + j0;
 #pragma omp simd
-    for (int j = 0; j < K; ++j) out[j] += ai * Ai[j];
+      for (int j = 0; j < JB; ++j) acc[j] += ai * Ai[j];
+    }
+    for (int j = 0; j < JB; ++j) out[j0 + j] = acc[j];
+  }
+  return j0;
+}
+
+template <class T>
+static inline void vecmat(int K, const T* a, const T* A, T* out) {
+  int j0 = vecmat_blocks<32>(K, 0, a, A, out);
+  j0 = vecmat_blocks<8>(K, j0, a, A, out);
+  for (int j = j0; j < K; ++j) {
+    T s = 0;
+    for (int i = 0; i < K; ++i) s += a[i] * A[static_cast<int64_t>(i) * K + j];
+    out[j] = s;
   }
 }
 
 // out[i] = sum_j A[i, j] v[j]
 template <class T>
-FASTGEN_SIMD_CLONES static void matvec(int K, const T* A, const T* v, T* out) {
+static inline void matvec(int K, const T* A, const T* v, T* out) {
   for (int i = 0; i < K; ++i) {
     const T* Ai = A + static_cast<int64_t>(i) * K;
     T s = 0;
@@ -65,7 +80,7 @@ FASTGEN_SIMD_CLONES static void matvec(int K, const T* A, const T* v, T* out) {
 
 // acc[i, j] += a[i] w[j]
 template <class T>
-FASTGEN_SIMD_CLONES static void outer_add(int K, const T* a, const T* w, double* acc) {
+static inline void outer_add(int K, const T* a, const T* w, double* acc) {
   for (int i = 0; i < K; ++i) {
     const double ai = a[i];
     if (ai == 0) continue;
@@ -76,21 +91,42 @@ FASTGEN_SIMD_CLONES static void outer_add(int K, const T* a, const T* w, double*
 }
 
 // One Viterbi step: nd[j] = max_i (delta[i] + logA[i, j]) + lp[j], bp[j] = the lowest argmax.
-template <class T>
-FASTGEN_SIMD_CLONES static void viterbi_step(int K, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
-  for (int j = 0; j < K; ++j) { nd[j] = delta[0] + logA[j]; bp[j] = 0; }
-  for (int i = 1; i < K; ++i) {
-    const T di = delta[i];
-    const T* Ai = logA + static_cast<int64_t>(i) * K;
+// Register-blocked over columns like vecmat; strict '>' keeps the lowest index on ties.
+template <int JB, class T>
+static inline int viterbi_blocks(int K, int j0, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
+  for (; j0 + JB <= K; j0 += JB) {
+    T best[JB], arg[JB];  // the argmax kept in T lanes so the compare-and-blend vectorises
+    for (int j = 0; j < JB; ++j) { best[j] = delta[0] + logA[j0 + j]; arg[j] = 0; }
+    for (int i = 1; i < K; ++i) {
+      const T di = delta[i], ti = static_cast<T>(i);
+      const T* Ai = logA + static_cast<int64_t>(i) * K + j0;
 #pragma omp simd
-    for (int j = 0; j < K; ++j) {
-      const T cand = di + Ai[j];
-      const bool better = cand > nd[j];  // strict: ties keep the lower index
-      nd[j] = better ? cand : nd[j];
-      bp[j] = better ? i : bp[j];
+      for (int j = 0; j < JB; ++j) {
+        const T cand = di + Ai[j];
+        const bool better = cand > best[j];
+        best[j] = better ? cand : best[j];
+        arg[j] = better ? ti : arg[j];
+      }
     }
+    for (int j = 0; j < JB; ++j) { nd[j0 + j] = best[j] + lp[j0 + j]; bp[j0 + j] = static_cast<int32_t>(arg[j]); }
   }
-  for (int j = 0; j < K; ++j) nd[j] += lp[j];
+  return j0;
+}
+
+template <class T>
+static inline void viterbi_step(int K, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
+  int j0 = viterbi_blocks<16>(K, 0, delta, logA, lp, nd, bp);
+  j0 = viterbi_blocks<4>(K, j0, delta, logA, lp, nd, bp);
+  for (int j = j0; j < K; ++j) {
+    T best = delta[0] + logA[j];
+    int32_t arg = 0;
+    for (int i = 1; i < K; ++i) {
+      const T cand = delta[i] + logA[static_cast<int64_t>(i) * K + j];
+      if (cand > best) { best = cand; arg = i; }
+    }
+    nd[j] = best + lp[j];
+    bp[j] = arg;
+  }
 }
 
 template <class T>
@@ -118,19 +154,25 @@ inline double frame_shifted_exp(int K, const T* lp, T* e) {
 
 // E[n, k] = exp(lp[n, k] - m[n]), m[n] = max_k lp[n, k]; an all -inf row gives E = 0, m = -inf.
 template <class T>
+FASTGEN_SIMD_CLONES static void shifted_exp_rows(int64_t n0, int64_t n1, int K, const T* lp, T* E, double* m) {
+  for (int64_t n = n0; n < n1; ++n) m[n] = frame_shifted_exp(K, lp + n * K, E + n * K);
+}
+
+template <class T>
 void shifted_exp(int64_t N, int K, const T* lp, T* E, double* m) {
 #pragma omp parallel
   {
     fm::FlushDenormals ftz;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n) m[n] = frame_shifted_exp(K, lp + n * K, E + n * K);
+    for (int64_t b = 0; b < par::n_chunks(N, kChunkFrames); ++b)
+      shifted_exp_rows(b * kChunkFrames, std::min(N, (b + 1) * kChunkFrames), K, lp, E, m);
   }
 }
 
 // Forward pass for scoring only: two alpha rows, the frame's shifted exp computed on the fly
 // (no N*K temporaries). Returns log P(sequence) or -inf.
 template <class T>
-double forward_score(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp, T* scratch) {
+FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp, T* scratch) {
   T* prev = scratch;
   T* cur = scratch + K;
   T* et = scratch + 2 * static_cast<int64_t>(K);
@@ -160,7 +202,7 @@ double forward_score(int64_t b, int64_t e, int K, const T* pi, const T* A, const
 
 // Returns log P(sequence) or -inf. alpha rows: all of [b, e) when `keep_all`, else two rows reused.
 template <class T>
-double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* E, const double* m,
+FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* E, const double* m,
                       T* alpha, double* c) {
   auto row = [&](int64_t t) { return alpha + t * K; };
   // log P = sum_t (log c_t + m_t): the c_t (<= 1 for stochastic A) are multiplied up and folded
@@ -191,7 +233,7 @@ double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, cons
 }
 
 template <class T>
-void backward_scaled(int64_t b, int64_t e, int K, const T* A, const T* E, T* beta, T* v) {
+FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, const T* A, const T* E, T* beta, T* v) {
   for (int j = 0; j < K; ++j) beta[(e - 1) * K + j] = 1;
   for (int64_t t = e - 2; t >= b; --t) {
     const T* bn = beta + (t + 1) * K;
@@ -274,6 +316,44 @@ static void reduce_xi(int64_t nc, int K, const std::vector<double>& part, const 
   }
 }
 
+// Posteriors and the xi partial sum for frames [n0, n1) (see the header comment for the formula).
+template <class T>
+FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, int64_t S, const int64_t* offsets,
+                                                const double* ll, const T* alpha, const T* beta, const T* E,
+                                                const double* c, T* post, double* xi_part, T* w) {
+  int64_t s = sequence_of(offsets, S, n0);
+  for (int64_t n = n0; n < n1; ++n) {
+    while (n >= offsets[s + 1]) ++s;
+    const bool dead = ll[s] == kNegInf;
+    const T* an = alpha + n * K;
+    const T* bn = beta + n * K;
+    if (post) {
+      T* pn = post + n * K;
+      double g = 0;
+      if (!dead)
+        for (int k = 0; k < K; ++k) g += static_cast<double>(an[k]) * bn[k];
+      if (g > 0) {
+        const double inv = 1.0 / g;
+        for (int k = 0; k < K; ++k) pn[k] = static_cast<T>(an[k] * static_cast<double>(bn[k]) * inv);
+      } else {
+        for (int k = 0; k < K; ++k) pn[k] = 0;
+      }
+    }
+    if (xi_part && !dead && n + 1 < offsets[s + 1]) {
+      const T* a1 = an + K;
+      const T* b1 = bn + K;
+      const T* e1 = E + (n + 1) * K;
+      double g1 = 0;
+      for (int k = 0; k < K; ++k) g1 += static_cast<double>(a1[k]) * b1[k];
+      const double z = c[n + 1] * g1;
+      if (!(z > 0)) continue;
+      const double invz = 1.0 / z;
+      for (int k = 0; k < K; ++k) w[k] = static_cast<T>(e1[k] * static_cast<double>(b1[k]) * invz);
+      outer_add(K, an, w, xi_part);
+    }
+  }
+}
+
 template <class T>
 void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
                       T* logprob, T* post, T* xi_sum) {
@@ -317,40 +397,9 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     fm::FlushDenormals ftz;
     std::vector<T> w(K);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t ch = 0; ch < nc; ++ch) {
-      const int64_t n0 = ch * kChunkFrames, n1 = std::min(N, n0 + kChunkFrames);
-      int64_t s = sequence_of(offsets, S, n0);
-      for (int64_t n = n0; n < n1; ++n) {
-        while (n >= offsets[s + 1]) ++s;
-        const bool dead = ll[s] == kNegInf;
-        const T* an = alpha.get() + n * K;
-        const T* bn = beta.get() + n * K;
-        if (post) {
-          T* pn = post + n * K;
-          double g = 0;
-          if (!dead)
-            for (int k = 0; k < K; ++k) g += static_cast<double>(an[k]) * bn[k];
-          if (g > 0) {
-            const double inv = 1.0 / g;
-            for (int k = 0; k < K; ++k) pn[k] = static_cast<T>(an[k] * static_cast<double>(bn[k]) * inv);
-          } else {
-            for (int k = 0; k < K; ++k) pn[k] = 0;
-          }
-        }
-        if (xi_sum && !dead && n + 1 < offsets[s + 1]) {
-          const T* a1 = an + K;
-          const T* b1 = bn + K;
-          const T* e1 = E.get() + (n + 1) * K;
-          double g1 = 0;
-          for (int k = 0; k < K; ++k) g1 += static_cast<double>(a1[k]) * b1[k];
-          const double z = c[n + 1] * g1;
-          if (!(z > 0)) continue;
-          const double invz = 1.0 / z;
-          for (int k = 0; k < K; ++k) w[k] = static_cast<T>(e1[k] * static_cast<double>(b1[k]) * invz);
-          outer_add(K, an, w.data(), part.data() + ch * KK);
-        }
-      }
-    }
+    for (int64_t ch = 0; ch < nc; ++ch)
+      posterior_chunk(ch * kChunkFrames, std::min(N, (ch + 1) * kChunkFrames), K, S, offsets, ll.data(), alpha.get(),
+                      beta.get(), E.get(), c.get(), post, xi_sum ? part.data() + ch * KK : nullptr, w.data());
   }
   if (xi_sum) reduce_xi(nc, K, part, A, xi_sum);
 }
@@ -418,33 +467,37 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
 }
 
 template <class T>
+FASTGEN_SIMD_CLONES static T viterbi_sequence(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp,
+                                              int32_t* bp, int64_t* states, T* delta, T* nd) {
+  for (int j = 0; j < K; ++j) delta[j] = logpi[j] + lp[b * K + j];
+  for (int64_t t = b + 1; t < e; ++t) {
+    viterbi_step(K, delta, logA, lp + t * K, nd, bp + t * K);
+    std::swap(delta, nd);
+  }
+  int best = 0;
+  for (int j = 1; j < K; ++j)
+    if (delta[j] > delta[best]) best = j;
+  states[e - 1] = best;
+  for (int64_t t = e - 1; t > b; --t) states[t - 1] = bp[t * K + states[t]];
+  return delta[best];
+}
+
+template <class T>
 void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
              T* logprob, int64_t* states) {
   const int64_t KK = static_cast<int64_t>(K) * K;
   std::vector<T> logpi(K), logA(KK);
   for (int k = 0; k < K; ++k) logpi[k] = std::log(pi[k]);
   for (int64_t i = 0; i < KK; ++i) logA[i] = std::log(A[i]);
-  std::vector<int32_t> bp(static_cast<size_t>(N) * K);
+  Buffer<int32_t> bp = buffer<int32_t>(static_cast<size_t>(N) * K);
 #pragma omp parallel
   {
     fm::FlushDenormals ftz;
     std::vector<T> d0(K), d1(K);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t s = 0; s < S; ++s) {
-      const int64_t b = offsets[s], e = offsets[s + 1];
-      T* delta = d0.data();
-      T* nd = d1.data();
-      for (int j = 0; j < K; ++j) delta[j] = logpi[j] + lp[b * K + j];
-      for (int64_t t = b + 1; t < e; ++t) {
-        viterbi_step(K, delta, logA.data(), lp + t * K, nd, bp.data() + t * K);
-        std::swap(delta, nd);
-      }
-      int best = 0;
-      for (int j = 1; j < K; ++j)
-        if (delta[j] > delta[best]) best = j;
-      logprob[s] = delta[best];
-      states[e - 1] = best;
-      for (int64_t t = e - 1; t > b; --t) states[t - 1] = bp[t * K + states[t]];
+      logprob[s] = viterbi_sequence(offsets[s], offsets[s + 1], K, logpi.data(), logA.data(), lp, bp.get(),
+                                    states, d0.data(), d1.data());
     }
   }
 }

@@ -47,6 +47,12 @@ def demo(name: str, summary: str):
 
 # ---- shared helpers -------------------------------------------------------------------------------
 def _version(dist: str) -> str:
+    """The package's __version__, else its installed metadata, else ""."""
+    try:
+        import importlib
+        return str(importlib.import_module(dist).__version__)
+    except Exception:
+        pass
     try:
         from importlib.metadata import version
         return version(dist)

@@ -1,0 +1,79 @@
+"""HMM suites: fastgen (CPU, CUDA) against hmmlearn (log and scaling) on identical data.
+
+H1  GaussianHMM, 8 states, 4 features (diag), 2000 sequences x 200 steps: score, Viterbi, one EM iteration
+H2  CategoricalHMM, 64 states, 128 symbols, one sequence of 200,000 steps: score, Viterbi, one EM iteration
+H3  H1's workload with 4, 16 and 64 states: score
+
+Every suite's first parameter is the implementation (see common.py), so `asv run` prints the
+implementations side by side. Data and parameters come from common.py; these classes only time.
+"""
+from __future__ import annotations
+
+from . import common
+
+IMPLEMENTATIONS = common.IMPLEMENTATIONS
+
+
+class _Suite:
+    timeout = 600.0          # hmmlearn's log-domain EM on H2 takes ~20 s per call on 2 cores
+    warmup_time = 0.0        # the slow calls are seconds long: no extra untimed rounds
+    param_names = ["implementation"]
+    params = [IMPLEMENTATIONS]
+
+    def _prepare(self, build, X, lengths):
+        self.build, self.X, self.lengths = build, X, lengths
+        self.model = build()
+        common.warm_up(self.impl, build, X, lengths)
+
+    def time_score(self, *params):
+        self.model.score(self.X, self.lengths)
+
+
+class _InferenceAndEM(_Suite):
+    def time_predict(self, *params):
+        self.model.predict(self.X, self.lengths)
+
+    def time_em_iteration(self, *params):
+        # A fresh model each call, so every timed iteration starts from the same fixed parameters
+        # (building it costs microseconds: a constructor and four K-sized assignments).
+        self.build().fit(self.X, self.lengths)
+
+
+class H1GaussianHMM(_InferenceAndEM):
+    """GaussianHMM, K=8, D=4 diag, 2000 sequences x 200 steps from a random well-separated model."""
+    K, D, N_SEQ, N_STEPS = 8, 4, 2000, 200
+
+    def setup(self, impl):
+        common.require(impl)
+        self.impl = impl
+        model = common.gaussian_model(self.K, self.D)
+        X, lengths = common.gaussian_data(self.K, self.D, self.N_SEQ, self.N_STEPS)
+        self._prepare(lambda: common.gaussian_hmm(impl, model), X, lengths)
+
+
+class H2CategoricalHMM(_InferenceAndEM):
+    """CategoricalHMM, K=64 states, M=128 symbols, one sequence of 200,000 steps."""
+    K, M, N_STEPS = 64, 128, 200_000
+    repeat = (1, 3, 60.0)    # at most 3 samples: hmmlearn-log's EM iteration is ~20 s
+
+    def setup(self, impl):
+        common.require(impl)
+        self.impl = impl
+        model = common.categorical_model(self.K, self.M)
+        X, lengths = common.categorical_data(self.K, self.M, self.N_STEPS)
+        self._prepare(lambda: common.categorical_hmm(impl, model), X, lengths)
+
+
+class H3GaussianHMMStates(_Suite):
+    """H1's workload (D=4 diag, 2000 x 200) with K in {4, 16, 64}: score."""
+    D, N_SEQ, N_STEPS = 4, 2000, 200
+    param_names = ["implementation", "n_states"]
+    params = [IMPLEMENTATIONS, [4, 16, 64]]
+    repeat = (1, 5, 30.0)
+
+    def setup(self, impl, n_states):
+        common.require(impl)
+        self.impl = impl
+        model = common.gaussian_model(n_states, self.D)
+        X, lengths = common.gaussian_data(n_states, self.D, self.N_SEQ, self.N_STEPS)
+        self._prepare(lambda: common.gaussian_hmm(impl, model), X, lengths)

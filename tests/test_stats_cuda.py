@@ -1,0 +1,328 @@
+"""CUDA sufficient statistics and mixture emissions (fastgen._cuda.stats) against NumPy and the CPU.
+
+Runs under the CUDA simulator in CI (NUMBA_ENABLE_CUDASIM=1), on the GPU when one is lent. Sizes are
+tiny; `small_chunks` lowers the minimum chunk length so that a few dozen rows span several chunks.
+"""
+import importlib
+
+import numpy as np
+import pytest
+
+from fastgen import _backend
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator"),
+]
+
+RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+SEEDS = (0, 1, 2)
+# (N, K, D): one row; rows not a multiple of the chunk; single state / feature.
+SHAPES = [(1, 1, 1), (1, 3, 2), (23, 1, 1), (37, 3, 4), (30, 2, 1)]
+DTYPES = (np.float64, np.float32)
+
+
+@pytest.fixture(scope="module")
+def st():
+    # Imported directly: fastgen._cuda.__init__ belongs to another module's author.
+    return importlib.import_module("fastgen._cuda.stats")
+
+
+@pytest.fixture
+def small_chunks(st, monkeypatch):
+    monkeypatch.setattr(st, "_MIN_CHUNK", 4)
+    return st
+
+
+def host(a):
+    return None if a is None else a.copy_to_host()
+
+
+def close(got, want, dtype, scale=None):
+    """rtol on each element; atol relative to the scale of the summed terms (cancellation)."""
+    rtol = RTOL[np.dtype(dtype).type]
+    atol = rtol * (np.max(np.abs(want)) if scale is None else scale) if np.size(want) else 0.0
+    assert got.dtype == np.dtype(dtype)
+    assert got.shape == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
+def same_bits(a, b):
+    a, b = host(a), host(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes()
+
+
+# ---- NumPy references (float64 accumulation of the given inputs) ------------------------------
+
+def ref_moments(X, W, order):
+    X, W = X.astype(np.float64), W.astype(np.float64)
+    ws = W.sum(axis=0)
+    wx = W.T @ X
+    if order == 0:
+        return ws, wx, None
+    if order == 1:
+        return ws, wx, W.T @ (X * X)
+    return ws, wx, np.einsum("nk,ni,nj->kij", W, X, X)
+
+
+def ref_counts(X, W, M):
+    out = np.zeros((W.shape[1], M))
+    for n in range(X.shape[0]):
+        out[:, X[n]] += W[n].astype(np.float64)
+    return out
+
+
+def ref_mixture(C, L, P=None):
+    N = C.shape[0]
+    K, M = L.shape
+    v = C.astype(np.float64).reshape(N, K, M) + L.astype(np.float64)[None]
+    mx = v.max(axis=2, keepdims=True)
+    dead = ~np.isfinite(mx)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e = np.exp(v - np.where(dead, 0.0, mx))
+        s = e.sum(axis=2, keepdims=True)
+        lp = np.where(dead, -np.inf, mx + np.log(np.where(dead, 1.0, s)))[..., 0]
+        if P is None:
+            return lp
+        post = np.where(dead, 0.0, e / np.where(dead, 1.0, s)) * P.astype(np.float64)[..., None]
+    return post.reshape(N, K * M)
+
+
+def data(seed, N, K, D, dtype):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(1.0, 2.0, size=(N, D)).astype(dtype)
+    W = rng.random((N, K)).astype(dtype)
+    if N > 2:
+        W[1, :] = 0.0  # a row that contributes nothing
+    return X, W
+
+
+# ---- weighted_moments -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N,K,D", SHAPES)
+@pytest.mark.parametrize("order", (0, 1, 2))
+def test_weighted_moments_vs_numpy(small_chunks, dtype, N, K, D, order):
+    st = small_chunks
+    for seed in SEEDS[:2]:
+        X, W = data(seed, N, K, D, dtype)
+        ws, wx, wxx = st.weighted_moments(X, W, order)
+        rws, rwx, rwxx = ref_moments(X, W, order)
+        absW, absX = np.abs(W.astype(np.float64)), np.abs(X.astype(np.float64))
+        close(host(ws), rws, dtype)
+        close(host(wx), rwx, dtype, scale=np.max(absW.T @ absX))
+        if order == 0:
+            assert wxx is None
+        else:
+            close(host(wxx), rwxx, dtype, scale=np.max(absW.T @ (absX * absX)))
+        if order == 2:
+            g = host(wxx)
+            assert np.array_equal(g, np.swapaxes(g, 1, 2))  # exactly symmetric
+
+
+def test_weighted_moments_deterministic_and_device_input(small_chunks):
+    st = small_chunks
+    from numba import cuda
+    X, W = data(5, 41, 3, 3, np.float64)
+    for order in (1, 2):
+        a = st.weighted_moments(X, W, order)
+        b = st.weighted_moments(X, W, order)
+        c = st.weighted_moments(cuda.to_device(X), cuda.to_device(W), order)
+        for x, y, z in zip(a, b, c):
+            same_bits(x, y)
+            same_bits(x, z)
+
+
+def test_weighted_moments_float32_accumulates_in_float64(small_chunks):
+    # float32 running sums would stop at 2**24; float64 partials keep every +1 (2**24 + 64 is exact).
+    W = np.ones((65, 1), dtype=np.float32)
+    W[0, 0] = 2.0 ** 24
+    X = np.ones((65, 1), dtype=np.float32)
+    ws, wx, wxx = small_chunks.weighted_moments(X, W, 1)
+    assert host(ws)[0] == np.float32(2.0 ** 24 + 64)
+    assert host(wx)[0, 0] == np.float32(2.0 ** 24 + 64)
+    assert host(wxx)[0, 0] == np.float32(2.0 ** 24 + 64)
+
+
+def test_weighted_moments_default_chunks_and_empty(st):
+    X, W = data(3, 150, 2, 2, np.float64)  # 150 rows: several default chunks (minimum 64 rows)
+    got = st.weighted_moments(X, W, 2)
+    for g, r in zip(got, ref_moments(X, W, 2)):
+        close(host(g), r, np.float64, scale=np.max(np.abs(r)) + 1.0)
+    ws, wx, wxx = st.weighted_moments(np.zeros((0, 2)), np.zeros((0, 3)), 1)
+    assert not host(ws).any() and host(wx).shape == (3, 2) and not host(wxx).any()
+
+
+def test_weighted_moments_errors(st):
+    X, W = data(0, 5, 2, 3, np.float64)
+    with pytest.raises(ValueError, match="order"):
+        st.weighted_moments(X, W, 3)
+    with pytest.raises(ValueError, match="weights"):
+        st.weighted_moments(X, W[:4], 1)
+    with pytest.raises(ValueError, match="X"):
+        st.weighted_moments(X[0], W, 1)
+    with pytest.raises(TypeError, match="weights"):
+        st.weighted_moments(X, W.astype(np.float32), 1)
+    with pytest.raises(TypeError, match="X"):
+        st.weighted_moments(X.astype(np.int64), W, 1)
+
+
+# ---- categorical_counts -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N,K,M", [(1, 1, 1), (1, 2, 3), (29, 3, 5), (23, 1, 2)])
+@pytest.mark.parametrize("path", ("compare", "scatter"))
+def test_categorical_counts_vs_numpy(small_chunks, monkeypatch, dtype, N, K, M, path):
+    st = small_chunks
+    monkeypatch.setattr(st, "_COUNTS_COMPARE_MAX_SYMBOLS", 1000 if path == "compare" else 0)
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        X = rng.integers(0, M, size=N).astype(np.int64)
+        W = rng.random((N, K)).astype(dtype)
+        close(host(st.categorical_counts(X, W, M)), ref_counts(X, W, M), dtype)
+
+
+def test_categorical_counts_paths_bit_identical(small_chunks, monkeypatch):
+    st = small_chunks
+    from numba import cuda
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 6, size=45).astype(np.int64)
+    W = rng.random((45, 3))
+    outs = []
+    for limit in (1000, 0):
+        monkeypatch.setattr(st, "_COUNTS_COMPARE_MAX_SYMBOLS", limit)
+        outs += [st.categorical_counts(X, W, 6), st.categorical_counts(cuda.to_device(X), cuda.to_device(W), 6)]
+    for o in outs[1:]:
+        same_bits(outs[0], o)
+
+
+def test_categorical_counts_symbol_checks(st):
+    from numba import cuda
+    W = np.ones((4, 2))
+    for bad in ([0, 1, 3, 0], [0, -1, 2, 0]):
+        X = np.array(bad, dtype=np.int64)
+        with pytest.raises(ValueError, match="X: symbol"):
+            st.categorical_counts(X, W, 3)
+        with pytest.raises(ValueError, match="X: symbol .* at row 1|X: symbol .* at row 2"):
+            st.categorical_counts(cuda.to_device(X), cuda.to_device(W), 3)
+    with pytest.raises(TypeError, match="X"):
+        st.categorical_counts(np.zeros(4, dtype=np.int32), W, 3)
+    with pytest.raises(ValueError, match="weights"):
+        st.categorical_counts(np.zeros(5, dtype=np.int64), W, 3)
+    with pytest.raises(ValueError, match="n_symbols"):
+        st.categorical_counts(np.zeros(4, dtype=np.int64), W, 0)
+
+
+# ---- sum_rows ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sum_rows(st, dtype):
+    from numba import cuda
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        for N, K, R in [(1, 1, 1), (9, 3, 4), (7, 1, 12), (5, 2, 0)]:
+            V = rng.random((N, K)).astype(dtype)
+            rows = rng.integers(0, N, size=R).astype(np.int64)
+            want = np.zeros(K)
+            for r in rows:  # list order, float64
+                want += V[r].astype(np.float64)
+            got = st.sum_rows(V, rows)
+            close(host(got), want, dtype)
+            same_bits(got, st.sum_rows(cuda.to_device(V), cuda.to_device(rows)))
+
+
+def test_sum_rows_checks(st):
+    from numba import cuda
+    V = np.ones((4, 2))
+    for bad in ([0, 4], [-1, 0]):
+        rows = np.array(bad, dtype=np.int64)
+        with pytest.raises(ValueError, match="rows"):
+            st.sum_rows(V, rows)
+        with pytest.raises(ValueError, match="rows"):
+            st.sum_rows(cuda.to_device(V), cuda.to_device(rows))
+    with pytest.raises(ValueError, match="values"):
+        st.sum_rows(V[0], np.zeros(1, dtype=np.int64))
+    with pytest.raises(TypeError, match="rows"):
+        st.sum_rows(V, np.zeros(1, dtype=np.float64))
+
+
+# ---- mixture kernels --------------------------------------------------------------------------
+
+def mixture_data(seed, N, K, M, dtype):
+    rng = np.random.default_rng(seed)
+    C = rng.normal(-3.0, 4.0, size=(N, K * M))
+    L = np.log(rng.dirichlet(np.ones(M), size=K))
+    P = rng.dirichlet(np.ones(K), size=N)
+    if N >= 3:
+        C[1, :] = -np.inf                # every state of a row impossible
+        C[2, :M] = -np.inf               # state 0 of a row impossible
+    if M >= 2:
+        L[0, M - 1] = -np.inf            # a component with zero weight
+    return C.astype(dtype), L.astype(dtype), P.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N,K,M", [(1, 1, 1), (1, 2, 3), (7, 3, 4), (5, 1, 2), (4, 2, 1)])
+def test_mixture_vs_numpy(st, dtype, N, K, M):
+    for seed in SEEDS:
+        C, L, P = mixture_data(seed, N, K, M, dtype)
+        lp = host(st.mixture_logprob(C, L))
+        want = ref_mixture(C, L)
+        assert not np.isnan(lp).any()
+        assert np.array_equal(np.isneginf(lp), np.isneginf(want))
+        fin = np.isfinite(want)
+        close(lp[fin], want[fin], dtype)
+        post = host(st.mixture_posteriors(C, L, P))
+        assert not np.isnan(post).any()
+        close(post, ref_mixture(C, L, P), dtype, scale=1.0)
+        if N >= 3:
+            assert np.all(np.isneginf(lp[1])) and not post[1].any()
+            assert np.isneginf(lp[2, 0]) and not post[2, :M].any()
+
+
+def test_mixture_deterministic_and_checks(st):
+    from numba import cuda
+    C, L, P = mixture_data(4, 6, 2, 3, np.float64)
+    same_bits(st.mixture_logprob(C, L), st.mixture_logprob(C, L))
+    same_bits(st.mixture_logprob(C, L), st.mixture_logprob(cuda.to_device(C), cuda.to_device(L)))
+    same_bits(st.mixture_posteriors(C, L, P), st.mixture_posteriors(C, L, P))
+    same_bits(st.mixture_posteriors(C, L, P),
+              st.mixture_posteriors(cuda.to_device(C), cuda.to_device(L), cuda.to_device(P)))
+    with pytest.raises(ValueError, match="comp_logprob"):
+        st.mixture_logprob(C[:, :5], L)
+    with pytest.raises(ValueError, match="state_post"):
+        st.mixture_posteriors(C, L, P[:5])
+    with pytest.raises(TypeError, match="log_weights"):
+        st.mixture_logprob(C, L.astype(np.float32))
+    with pytest.raises(TypeError, match="state_post"):
+        st.mixture_posteriors(C, L, P.astype(np.float32))
+
+
+# ---- CUDA == CPU (fastgen._core) --------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matches_cpu(small_chunks, dtype):
+    core = pytest.importorskip("fastgen._core")
+    st = small_chunks
+    for seed in SEEDS[:2]:
+        X, W = data(seed, 37, 3, 4, dtype)
+        scale = float(np.max(np.abs(X.astype(np.float64)) ** 2)) * 37
+        for order in (0, 1, 2):
+            for g, c in zip(st.weighted_moments(X, W, order), core.weighted_moments(X, W, order)):
+                if c is None:
+                    assert g is None
+                else:
+                    close(host(g), c.astype(np.float64), dtype, scale=scale)
+        rng = np.random.default_rng(seed)
+        S = rng.integers(0, 5, size=37).astype(np.int64)
+        close(host(st.categorical_counts(S, W, 5)), core.categorical_counts(S, W, 5).astype(np.float64), dtype)
+        rows = np.array([0, 36, 5, 5, 17], dtype=np.int64)
+        close(host(st.sum_rows(W, rows)), core.sum_rows(W, rows).astype(np.float64), dtype)
+        C, L, P = mixture_data(seed, 7, 3, 4, dtype)
+        lp, clp = host(st.mixture_logprob(C, L)), core.mixture_logprob(C, L)
+        assert np.array_equal(np.isneginf(lp), np.isneginf(clp))
+        fin = np.isfinite(clp)
+        close(lp[fin], clp[fin].astype(np.float64), dtype)
+        close(host(st.mixture_posteriors(C, L, P)), core.mixture_posteriors(C, L, P).astype(np.float64), dtype,
+              scale=1.0)
