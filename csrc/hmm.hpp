@@ -354,6 +354,63 @@ FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, i
   }
 }
 
+// One whole sequence in cache-resident scratch (used when there are many sequences): frame exps,
+// forward, then a backward pass that writes the posteriors and accumulates the xi partial as it
+// goes. Scratch: E, alpha (L*K), m, c (L), bcur, bnext, w (K) for L = e - b.
+template <class T>
+FASTGEN_SIMD_CLONES static double sequence_posteriors(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp,
+                                                      T* post, double* xi_part, T* E, T* alpha, double* m, double* c,
+                                                      T* bcur, T* bnext, T* w) {
+  const int64_t L = e - b;
+  for (int64_t t = 0; t < L; ++t) m[t] = frame_shifted_exp(K, lp + (b + t) * K, E + t * K);
+  const double ll = forward_scaled(int64_t{0}, L, K, pi, A, E, m, alpha, c);
+  if (ll == kNegInf) {
+    if (post)
+      for (int64_t i = 0; i < L * K; ++i) post[b * K + i] = 0;
+    return ll;
+  }
+  double g_next = 0;  // sum_k alpha_{t+1}(k) beta_{t+1}(k)
+  for (int64_t t = L - 1; t >= 0; --t) {
+    const T* at = alpha + t * K;
+    if (t == L - 1) {
+      for (int k = 0; k < K; ++k) bcur[k] = 1;
+    } else {
+      const T* en = E + (t + 1) * K;
+      for (int k = 0; k < K; ++k) w[k] = en[k] * bnext[k];  // E_{t+1} beta_{t+1}
+      matvec(K, A, w, bcur);
+      double sb = 0;
+      for (int k = 0; k < K; ++k) sb += bcur[k];
+      if (sb > 0) {
+        const T inv = static_cast<T>(1.0 / sb);
+        for (int k = 0; k < K; ++k) bcur[k] *= inv;
+      }
+      if (xi_part) {
+        const double z = c[t + 1] * g_next;
+        if (z > 0) {
+          const T invz = static_cast<T>(1.0 / z);
+          for (int k = 0; k < K; ++k) w[k] *= invz;
+          outer_add(K, at, w, xi_part);
+        }
+      }
+    }
+    double g = 0;
+    for (int k = 0; k < K; ++k) g += static_cast<double>(at[k]) * bcur[k];
+    if (post) {
+      T* pn = post + (b + t) * K;
+      const double inv = g > 0 ? 1.0 / g : 0.0;
+      for (int k = 0; k < K; ++k) pn[k] = static_cast<T>(at[k] * static_cast<double>(bcur[k]) * inv);
+    }
+    g_next = g;
+    std::swap(bcur, bnext);
+  }
+  return ll;
+}
+
+// Sequences per xi partial in the per-sequence path; with many sequences this path is taken
+// (decided by the data, never by the thread count, so results stay thread-count independent).
+constexpr int64_t kSeqGroup = 8;
+constexpr int64_t kManySequences = 16;
+
 template <class T>
 void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
                       T* logprob, T* post, T* xi_sum) {
@@ -369,6 +426,30 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     return;
   }
+  const int64_t KK = static_cast<int64_t>(K) * K;
+  if (S >= kManySequences) {
+    int64_t maxlen = 0;
+    for (int64_t s = 0; s < S; ++s) maxlen = std::max(maxlen, offsets[s + 1] - offsets[s]);
+    const int64_t ng = par::n_chunks(S, kSeqGroup);
+    std::vector<double> part(xi_sum ? static_cast<size_t>(ng * KK) : 0, 0.0);
+#pragma omp parallel
+    {
+      fm::FlushDenormals ftz;
+      const size_t LK = static_cast<size_t>(maxlen) * K;
+      Buffer<T> E = buffer<T>(LK), alpha = buffer<T>(LK), vec = buffer<T>(3 * static_cast<size_t>(K));
+      Buffer<double> m = buffer<double>(maxlen), c = buffer<double>(maxlen);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t g = 0; g < ng; ++g)
+        for (int64_t s = g * kSeqGroup; s < std::min(S, (g + 1) * kSeqGroup); ++s)
+          ll[s] = sequence_posteriors(offsets[s], offsets[s + 1], K, pi, A, lp, post,
+                                      xi_sum ? part.data() + g * KK : nullptr, E.get(), alpha.get(), m.get(),
+                                      c.get(), vec.get(), vec.get() + K, vec.get() + 2 * K);
+    }
+    for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+    if (xi_sum) reduce_xi(ng, K, part, A, xi_sum);
+    return;
+  }
+  // Few (long) sequences: forward and backward of each run concurrently over whole-array lattices.
   const size_t NK = static_cast<size_t>(N) * K;
   Buffer<T> E = buffer<T>(NK), alpha = buffer<T>(NK), beta = buffer<T>(NK);
   Buffer<double> m = buffer<double>(N), c = buffer<double>(N);
@@ -390,7 +471,6 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
   for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
 
   const int64_t nc = par::n_chunks(N, kChunkFrames);
-  const int64_t KK = static_cast<int64_t>(K) * K;
   std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
 #pragma omp parallel
   {
