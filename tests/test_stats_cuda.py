@@ -105,7 +105,7 @@ def data(seed, N, K, D, dtype):
 @pytest.mark.parametrize("order", (0, 1, 2))
 def test_weighted_moments_vs_numpy(small_chunks, dtype, N, K, D, order):
     st = small_chunks
-    for seed in SEEDS[:2]:
+    for seed in SEEDS:
         X, W = data(seed, N, K, D, dtype)
         ws, wx, wxx = st.weighted_moments(X, W, order)
         rws, rwx, rwxx = ref_moments(X, W, order)
@@ -154,6 +154,13 @@ def test_weighted_moments_default_chunks_and_empty(st):
     assert not host(ws).any() and host(wx).shape == (3, 2) and not host(wxx).any()
 
 
+def test_device_input_must_be_c_contiguous(st):
+    from numba import cuda
+    X, W = data(0, 6, 2, 4, np.float64)
+    with pytest.raises(ValueError, match="X: expected a C-contiguous array"):
+        st.weighted_moments(cuda.to_device(X)[:, ::2], W, 1)
+
+
 def test_weighted_moments_errors(st):
     X, W = data(0, 5, 2, 3, np.float64)
     with pytest.raises(ValueError, match="order"):
@@ -195,6 +202,17 @@ def test_categorical_counts_paths_bit_identical(small_chunks, monkeypatch):
         outs += [st.categorical_counts(X, W, 6), st.categorical_counts(cuda.to_device(X), cuda.to_device(W), 6)]
     for o in outs[1:]:
         same_bits(outs[0], o)
+
+
+def test_categorical_counts_default_chunks_and_empty(st):
+    rng = np.random.default_rng(11)
+    X = rng.integers(0, 40, size=140).astype(np.int64)  # 40 symbols: the scatter path
+    W = rng.random((140, 2))
+    close(host(st.categorical_counts(X, W, 40)), ref_counts(X, W, 40), np.float64)
+    X = rng.integers(0, 3, size=140).astype(np.int64)  # 3 symbols: the compare path
+    close(host(st.categorical_counts(X, W, 3)), ref_counts(X, W, 3), np.float64)
+    out = host(st.categorical_counts(np.zeros(0, dtype=np.int64), np.zeros((0, 2)), 3))
+    assert out.shape == (2, 3) and not out.any()
 
 
 def test_categorical_counts_symbol_checks(st):

@@ -1,0 +1,1015 @@
+"""fastgen.hmm estimators: agreement with hmmlearn 0.3.3 (the drop-in promise), hmmlearn's documented
+usage run unchanged, model properties, input validation and empty-state handling.
+
+Tolerances: fastgen and hmmlearn run the same float64 algorithms in a different order, so results
+agree to rounding: rtol 1e-10. Probabilities and parameters that can be ~0 get an absolute floor of
+1e-12 (an entry of 1e-17 computed in two different orders has no meaningful relative error).
+"""
+from __future__ import annotations
+
+import copy
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal, poisson
+
+from conftest import (random_covars, random_hmm, random_lengths, random_mixture_covars, random_spd,
+                      random_stochastic, sample_markov_states)
+from fastgen import _backend
+from fastgen import hmm as fhmm
+
+RTOL, ATOL = 1e-10, 1e-12
+COVARIANCE_TYPES = ["spherical", "diag", "full", "tied"]
+MODELS = (["categorical", "poisson"] + [f"gaussian-{ct}" for ct in COVARIANCE_TYPES]
+          + [f"gmm-{ct}" for ct in COVARIANCE_TYPES])
+IMPLEMENTATIONS = ["scaling", "log"]
+
+
+# -- model factory: the same random parameters on either library -----------------------------------
+
+def _split(model):
+    kind, _, ct = model.partition("-")
+    return kind, ct or None
+
+
+def random_params(rng, model, K=3, D=2, M=2, n_symbols=5, zero_frac=0.0):
+    """Random parameters as hmmlearn attribute names and layouts."""
+    kind, ct = _split(model)
+    sp, tm = random_hmm(rng, K, zero_frac=zero_frac)
+    p = {"startprob_": sp, "transmat_": tm}
+    if kind == "categorical":
+        p["emissionprob_"] = random_stochastic(rng, K, n_symbols)
+    elif kind == "poisson":
+        p["lambdas_"] = rng.uniform(0.5, 8.0, size=(K, D))
+    elif kind == "gaussian":
+        p["means_"] = rng.normal(scale=2.0, size=(K, D))
+        p["covars_"] = random_covars(rng, ct, K, D)
+    else:
+        p["means_"] = rng.normal(scale=2.0, size=(K, M, D))
+        p["covars_"] = random_mixture_covars(rng, ct, K, M, D)
+        p["weights_"] = random_stochastic(rng, K, M)
+    return p
+
+
+def make(module, model, values=None, **kw):
+    """An estimator of `model` from `module` (fastgen.hmm or hmmlearn.hmm) with the parameter
+    `values` (hmmlearn attribute names) assigned."""
+    kind, ct = _split(model)
+    K = kw.pop("n_components", None)
+    if K is None:
+        K = len(values["startprob_"]) if values else 3
+    if module is fhmm:
+        kw.setdefault("device", "cpu")
+    if kind == "categorical":
+        m = module.CategoricalHMM(K, **kw)
+    elif kind == "poisson":
+        m = module.PoissonHMM(K, **kw)
+    elif kind == "gaussian":
+        m = module.GaussianHMM(K, covariance_type=ct, **kw)
+    else:
+        m = module.GMMHMM(K, n_mix=kw.pop("n_mix", 2), covariance_type=ct, **kw)
+    for name, value in (values or {}).items():
+        setattr(m, name, np.array(value, copy=True))
+    return m
+
+
+def random_data(rng, model, params, lengths):
+    """Data shaped for `model`: drawn from its emissions along a random state path."""
+    kind, ct = _split(model)
+    z = sample_markov_states(rng, params["startprob_"], params["transmat_"], lengths)
+    N = len(z)
+    if kind == "categorical":
+        cdf = np.cumsum(params["emissionprob_"], axis=1)[z]
+        sym = np.minimum((rng.random(N)[:, None] >= cdf).sum(1), cdf.shape[1] - 1)
+        return sym[:, None].astype(np.int64)
+    if kind == "poisson":
+        return rng.poisson(params["lambdas_"][z]).astype(np.int64)
+    means = params["means_"]
+    if kind == "gmm":
+        w = np.cumsum(params["weights_"], axis=1)[z]
+        comp = np.minimum((rng.random(N)[:, None] >= w).sum(1), w.shape[1] - 1)
+        mu = means[z, comp]
+    else:
+        mu = means[z]
+    D = means.shape[-1]
+    return mu + rng.normal(size=(N, D))
+
+
+def fitted_params(m, model, lib="fastgen"):
+    """Learned parameters by name; GaussianHMM covariances in their compact form."""
+    kind, ct = _split(model)
+    out = {"startprob_": m.startprob_, "transmat_": m.transmat_}
+    if kind == "categorical":
+        out["emissionprob_"] = m.emissionprob_
+    elif kind == "poisson":
+        out["lambdas_"] = m.lambdas_
+    elif kind == "gaussian":
+        out["means_"] = m.means_
+        # hmmlearn keeps spherical variances tiled as (K, D) after an M-step.
+        c = np.asarray(m._covars_)
+        out["covars_"] = c[:, 0] if (lib == "hmmlearn" and ct == "spherical" and c.ndim == 2) else c
+    else:
+        out.update(means_=m.means_, covars_=m.covars_, weights_=m.weights_)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def assert_params_close(a, b, rtol=RTOL, atol=ATOL):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
+
+
+def _problem(rng, model, n_seq=6, long=120):
+    params = random_params(rng, model)
+    lengths = random_lengths(rng, n_seq, high=40, long=long)  # includes a length-1 sequence
+    X = random_data(rng, model, params, lengths)
+    return params, X, lengths
+
+
+def path_logprob(model, params, X, lengths, states):
+    """log P(X, states) per sequence, emission log-likelihoods from SciPy."""
+    ll = _emission_loglik(model, params, X)
+    with np.errstate(divide="ignore"):
+        ls, lt = np.log(params["startprob_"]), np.log(params["transmat_"])
+    out, b = [], 0
+    for T in lengths:
+        z = states[b:b + T]
+        out.append(ls[z[0]] + ll[np.arange(b, b + T), z].sum() + lt[z[:-1], z[1:]].sum())
+        b += T
+    return np.array(out)
+
+
+def assert_same_viterbi_path(model, params, X, lengths, ours, theirs):
+    """The same path, except where two distinct paths tie exactly: discrete emissions make exact
+    ties possible (e.g. a cycle of states entered at a different phase over repeated symbols uses
+    the same multiset of log-probabilities). There both paths must score the same."""
+    if np.array_equal(ours, theirs):
+        return
+    assert_allclose(path_logprob(model, params, X, lengths, ours),
+                    path_logprob(model, params, X, lengths, theirs), rtol=1e-13, atol=0)
+    assert not model.startswith("gaussian"), "continuous emissions: a tie has probability 0"
+
+
+# =================================================================================================
+# (a) Agreement with hmmlearn
+# =================================================================================================
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("model", MODELS)
+def test_inference_matches_hmmlearn(rng, model, impl):
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    params, X, lengths = _problem(rng, model)
+    f = make(fhmm, model, params, implementation=impl)
+    h = make(hmm, model, params, implementation=impl)
+    assert_allclose(f.score(X, lengths), h.score(X, lengths), rtol=RTOL, atol=0)
+    f_lp, f_post = f.score_samples(X, lengths)
+    h_lp, h_post = h.score_samples(X, lengths)
+    assert_allclose(f_lp, h_lp, rtol=RTOL, atol=0)
+    assert_allclose(f_post, h_post, rtol=RTOL, atol=ATOL)
+    assert_allclose(f.predict_proba(X, lengths), h.predict_proba(X, lengths), rtol=RTOL, atol=ATOL)
+    f_vlp, f_states = f.decode(X, lengths)
+    h_vlp, h_states = h.decode(X, lengths)
+    assert_allclose(f_vlp, h_vlp, rtol=RTOL, atol=0)
+    assert_same_viterbi_path(model, params, X, lengths, f_states, h_states)
+    assert_array_equal(f.predict(X, lengths), f_states)
+    # MAP decoding: the same states (the reported score differs by design, see test_decode_map).
+    assert_array_equal(f.decode(X, lengths, algorithm="map")[1], h.decode(X, lengths, algorithm="map")[1])
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("model", MODELS)
+def test_em_matches_hmmlearn(rng, model, impl):
+    """Five EM iterations from the same start: same history and same parameters.
+
+    GMMHMM: fastgen forms the covariance statistic from raw moments (S2 - mu S1^T - S1 mu^T +
+    R mu mu^T) where hmmlearn sums centred outer products. With data within a few standard
+    deviations of the means, as here, the cancellation costs well under one digit, so rtol 1e-10
+    holds; far-off-centre data would need a looser tolerance for that statistic only.
+    """
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    params, X, lengths = _problem(rng, model)
+    kw = dict(init_params="", n_iter=5, tol=-np.inf, implementation=impl)
+    f = make(fhmm, model, params, **kw).fit(X, lengths)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = make(hmm, model, params, **kw).fit(X, lengths)
+    assert len(f.monitor_.history) == 5
+    assert_allclose(list(f.monitor_.history), list(h.monitor_.history), rtol=RTOL, atol=0)
+    assert_params_close(fitted_params(f, model), fitted_params(h, model, "hmmlearn"))
+    # And the fitted models still agree on inference.
+    assert_allclose(f.score(X, lengths), h.score(X, lengths), rtol=RTOL, atol=0)
+    fp = {**fitted_params(f, model), "covars_": f.covars_ if model.startswith("gmm") else None}
+    if model.startswith("gaussian"):
+        fp["covars_"] = f._covars_
+    assert_same_viterbi_path(model, fp, X, lengths, f.predict(X, lengths), h.predict(X, lengths))
+
+
+@pytest.mark.parametrize("model", ["gaussian-diag", "gaussian-full", "categorical", "poisson", "gmm-diag"])
+def test_em_with_priors_matches_hmmlearn(rng, model):
+    """Non-default Dirichlet / conjugate priors take the same MAP updates as hmmlearn."""
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    params, X, lengths = _problem(rng, model)
+    kind, _ = _split(model)
+    kw = dict(init_params="", n_iter=4, tol=-np.inf, startprob_prior=1.5, transmat_prior=2.0)
+    if kind == "gaussian":
+        kw.update(means_prior=0.5, means_weight=2.0, covars_prior=0.3, covars_weight=3.0)
+    elif kind == "categorical":
+        kw.update(emissionprob_prior=1.7)
+    elif kind == "poisson":
+        kw.update(lambdas_prior=2.0, lambdas_weight=3.0)
+    else:
+        kw.update(weights_prior=2.0, means_prior=0.5, means_weight=1.0)
+    f = make(fhmm, model, params, **kw).fit(X, lengths)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = make(hmm, model, params, **kw).fit(X, lengths)
+    assert_allclose(list(f.monitor_.history), list(h.monitor_.history), rtol=RTOL, atol=0)
+    assert_params_close(fitted_params(f, model), fitted_params(h, model, "hmmlearn"))
+
+
+@pytest.mark.parametrize("model", ["gaussian-diag", "categorical"])
+def test_partial_params_match_hmmlearn(rng, model):
+    """`params` without some letters keeps those parameters fixed, as in hmmlearn."""
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    params, X, lengths = _problem(rng, model)
+    letters = "tm" if model.startswith("gaussian") else "se"
+    kw = dict(init_params="", n_iter=3, tol=-np.inf, params=letters)
+    f = make(fhmm, model, params, **kw).fit(X, lengths)
+    h = make(hmm, model, params, **kw).fit(X, lengths)
+    assert_params_close(fitted_params(f, model), fitted_params(h, model, "hmmlearn"))
+    fixed = "startprob_" if letters == "tm" else "transmat_"
+    assert_array_equal(f.__dict__[fixed], params[fixed])
+
+
+@pytest.mark.parametrize("model", ["gaussian-diag", "gaussian-full", "categorical", "poisson"])
+def test_aic_bic_match_hmmlearn(rng, model):
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    params, X, lengths = _problem(rng, model)
+    f, h = make(fhmm, model, params), make(hmm, model, params)
+    # hmmlearn sets n_features in fit; a model built by assignment needs it set by hand.
+    h.n_features = params["emissionprob_"].shape[1] if model == "categorical" else X.shape[1]
+    assert_allclose(f.aic(X, lengths), h.aic(X, lengths), rtol=RTOL, atol=0)
+    assert_allclose(f.bic(X, lengths), h.bic(X, lengths), rtol=RTOL, atol=0)
+
+
+# =================================================================================================
+# (b) hmmlearn's documented usage runs unchanged with the import swapped
+# =================================================================================================
+
+TUTORIAL = '''
+import numpy as np
+
+np.random.seed(42)
+out = {}
+
+# --- "Building HMM and generating samples"
+model = hmm.GaussianHMM(n_components=3, covariance_type="full")
+model.startprob_ = np.array([0.6, 0.3, 0.1])
+model.transmat_ = np.array([[0.7, 0.2, 0.1],
+                            [0.3, 0.5, 0.2],
+                            [0.3, 0.3, 0.4]])
+model.means_ = np.array([[0.0, 0.0], [3.0, -3.0], [5.0, 10.0]])
+model.covars_ = np.tile(np.identity(2), (3, 1, 1))
+X, Z = model.sample(100)
+out["sample"] = (X.shape, Z.shape)
+
+# --- "Training HMM parameters and inferring the hidden states"
+remodel = hmm.GaussianHMM(n_components=3, covariance_type="full", n_iter=100, random_state=1)
+remodel.fit(X)
+Z2 = remodel.predict(X)
+out["predict"] = Z2.shape
+out["converged"] = bool(remodel.monitor_.converged)
+out["score"] = np.ndim(remodel.score(X))
+logprob, states = remodel.decode(X, algorithm="viterbi")
+out["decode"] = (np.ndim(logprob), states.shape)
+out["predict_proba"] = remodel.predict_proba(X).shape
+ll, post = remodel.score_samples(X)
+out["score_samples"] = (np.ndim(ll), post.shape)
+out["aic_bic"] = (np.ndim(remodel.aic(X)), np.ndim(remodel.bic(X)))
+out["covars_"] = remodel.covars_.shape
+
+# --- "Working with multiple sequences"
+X1 = [[0.5], [1.0], [-1.0], [0.42], [0.24]]
+X2 = [[2.4], [4.2], [0.5], [-0.24]]
+Xm = np.concatenate([X1, X2])
+lengths = [len(X1), len(X2)]
+m2 = hmm.GaussianHMM(n_components=3, random_state=0).fit(Xm, lengths)
+out["multi"] = (m2.predict(Xm, lengths).shape, m2.predict_proba(Xm, lengths).shape,
+                np.ndim(m2.score(Xm, lengths)), m2.means_.shape, m2.covars_.shape, m2.transmat_.shape)
+
+# --- model selection by AIC/BIC over n_components, with lengths
+aic, bic = [], []
+for n in (1, 2, 3):
+    mn = hmm.GaussianHMM(n_components=n, covariance_type="diag", n_iter=20, random_state=n).fit(X, [60, 40])
+    aic.append(mn.aic(X, [60, 40]))
+    bic.append(mn.bic(X, [60, 40]))
+out["aic_len"] = (len(aic), len(bic))
+
+# --- CategoricalHMM ("dishonest casino" style): integer symbols
+gen = hmm.CategoricalHMM(n_components=2, random_state=99)
+gen.startprob_ = np.array([1.0, 0.0])
+gen.transmat_ = np.array([[0.95, 0.05], [0.1, 0.9]])
+gen.emissionprob_ = np.array([[1 / 6] * 6, [1 / 10] * 5 + [1 / 2]])
+rolls, gen_states = gen.sample(300)
+cat = hmm.CategoricalHMM(n_components=2, n_iter=50, random_state=7).fit(rolls)
+out["categorical"] = (rolls.shape, np.issubdtype(rolls.dtype, np.integer), cat.emissionprob_.shape,
+                      cat.predict(rolls).shape, cat.predict_proba(rolls).shape, np.ndim(cat.score(rolls)))
+
+# --- PoissonHMM (earthquake-count style)
+rs = np.random.RandomState(0)  # the global stream was consumed differently by the two sample()s
+counts = np.concatenate([rs.poisson(3, 80), rs.poisson(12, 80), rs.poisson(3, 80)])[:, None]
+pois = hmm.PoissonHMM(n_components=2, n_iter=30, random_state=0).fit(counts)
+Xs, Zs = pois.sample(10)
+out["poisson"] = (pois.lambdas_.shape, pois.predict(counts).shape, Xs.shape, Zs.shape,
+                  np.ndim(pois.score(counts)))
+out["poisson_lambdas"] = np.sort(pois.lambdas_.ravel())
+'''
+
+
+def _run_tutorial(module):
+    ns = {"hmm": module}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # hmmlearn's convergence chatter; fastgen's empty-state notes
+        exec(compile(TUTORIAL, "<hmmlearn tutorial>", "exec"), ns)
+    return ns["out"]
+
+
+def test_hmmlearn_tutorial_runs_unchanged():
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    ours, theirs = _run_tutorial(fhmm), _run_tutorial(hmm)
+    lam_ours, lam_theirs = ours.pop("poisson_lambdas"), theirs.pop("poisson_lambdas")
+    assert ours == theirs
+    # Same count data, different initialisations: both find the two regimes (rates ~3 and ~12);
+    # EM stops at tol=1e-2 of the same optimum, so the rates agree to well under 2%.
+    assert_allclose(lam_ours, lam_theirs, rtol=0.02, atol=0)
+
+
+# =================================================================================================
+# (c) Properties
+# =================================================================================================
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("model", MODELS)
+def test_posteriors_are_distributions(rng, model, impl):
+    params, X, lengths = _problem(rng, model)
+    post = make(fhmm, model, params, implementation=impl).predict_proba(X, lengths)
+    assert post.shape == (len(X), len(params["startprob_"]))
+    assert (post >= 0).all()
+    # Scaled: each frame is normalised explicitly. Log domain: exp(log alpha + log beta - log P) is
+    # not renormalised, so rows carry eps64 * |log alpha| (~1e-12 at |log alpha| ~ 5e3).
+    assert_allclose(post.sum(axis=1), 1.0, rtol=0, atol=1e-12 if impl == "scaling" else 1e-10)
+
+
+def _ml_kwargs(model, D=2):
+    """Hyper-parameters that make every M-step a pure maximum-likelihood step, so that EM provably
+    never decreases the log-likelihood (a MAP step maximises a different objective)."""
+    kind, ct = _split(model)
+    if kind == "gaussian":
+        return {"covars_prior": 0.0, "covars_weight": 1, "means_weight": 0}
+    if kind == "gmm":
+        # hmmlearn's defaults are the ML update except the spherical prior, which equals ML only
+        # when D == n_mix; state it explicitly: c_d = D * (post + 1) + 2 (prior + 1) = D * post.
+        return {"covars_prior": -(D + 2) / 2, "covars_weight": 0.0} if ct == "spherical" else {}
+    if kind == "poisson":
+        return {"lambdas_prior": 0.0, "lambdas_weight": 0.0}
+    return {}
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("model", MODELS)
+def test_em_never_decreases_loglikelihood(rng, model, impl):
+    params, X, lengths = _problem(rng, model, n_seq=10, long=800)
+    m = make(fhmm, model, None, n_components=3, n_iter=25, tol=-np.inf, implementation=impl,
+             random_state=int(rng.integers(1 << 31)), **_ml_kwargs(model))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a state may empty out; tested in (e)
+        m.fit(X, lengths)
+    h = np.array(m.monitor_.history)
+    assert len(h) == 25 and np.isfinite(h).all()
+    assert (np.diff(h) >= -1e-9 * np.abs(h[1:])).all(), np.diff(h)
+
+
+def _match_states(true_key, fitted_key):
+    return np.argsort(true_key), np.argsort(fitted_key)
+
+
+def test_gaussian_refit_recovers_parameters(rng):
+    """1e5 samples of a 3-state diag GaussianHMM, refit from k-means: states matched by sorting the
+    first mean coordinate. Tolerances are ~5-10 standard errors: each state has ~3e4 frames, so
+    means have se ~ 0.006-0.01, variances se ~ 1% relative, transition probabilities se ~ 0.002."""
+    K, D, n = 3, 2, 100_000
+    truth = fhmm.GaussianHMM(K, covariance_type="diag", device="cpu", random_state=int(rng.integers(1 << 31)))
+    truth.startprob_ = np.array([0.5, 0.3, 0.2])
+    truth.transmat_ = random_stochastic(rng, K, K) * 0.2 + 0.8 * np.eye(K)
+    truth.means_ = np.array([[-4.0, 0.0], [0.0, 3.0], [4.0, -2.0]]) + rng.normal(scale=0.3, size=(K, D))
+    truth.covars_ = rng.uniform(0.5, 1.5, size=(K, D))
+    X, Z = truth.sample(n)
+    assert X.shape == (n, D) and Z.shape == (n,)
+    fit = fhmm.GaussianHMM(K, covariance_type="diag", n_iter=100, tol=1e-6, device="cpu",
+                           random_state=int(rng.integers(1 << 31))).fit(X)
+    t, f = _match_states(truth.means_[:, 0], fit.means_[:, 0])
+    assert_allclose(fit.means_[f], truth.means_[t], rtol=0, atol=0.06)
+    assert_allclose(fit._covars_[f], truth._covars_[t], rtol=0.08, atol=0)
+    assert_allclose(fit.transmat_[np.ix_(f, f)], truth.transmat_[np.ix_(t, t)], rtol=0, atol=0.02)
+    # The fitted model explains its own data at least as well as the truth (ML), by a hair.
+    assert fit.score(X) >= truth.score(X) - 1e-6 * abs(truth.score(X))
+
+
+def test_categorical_refit_recovers_parameters(rng):
+    """1e5 symbols of a 2-state CategoricalHMM with distinct emission profiles; states matched by
+    the probability of symbol 0. ~5e4 frames per state: emission se ~0.002, tolerances 0.02."""
+    K, n = 2, 100_000
+    truth = fhmm.CategoricalHMM(K, device="cpu", random_state=int(rng.integers(1 << 31)))
+    truth.startprob_ = np.array([0.6, 0.4])
+    truth.transmat_ = np.array([[0.9, 0.1], [0.15, 0.85]])
+    truth.emissionprob_ = np.array([[0.6, 0.25, 0.1, 0.05], [0.05, 0.15, 0.3, 0.5]])
+    X, Z = truth.sample(n)
+    assert X.shape == (n, 1) and np.issubdtype(X.dtype, np.integer)
+    fit = fhmm.CategoricalHMM(K, n_iter=300, tol=1e-7, device="cpu", random_state=int(rng.integers(1 << 31))).fit(X)
+    t, f = _match_states(truth.emissionprob_[:, 0], fit.emissionprob_[:, 0])
+    assert_allclose(fit.emissionprob_[f], truth.emissionprob_[t], rtol=0, atol=0.02)
+    assert_allclose(fit.transmat_[np.ix_(f, f)], truth.transmat_[np.ix_(t, t)], rtol=0, atol=0.02)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("model", MODELS)
+def test_uniform_transitions_give_mixture_posteriors(rng, model, impl):
+    """Every transmat_ row equal to startprob_: states are iid, so the posterior of each frame is
+    startprob * p(x | state), normalised per frame (emission likelihoods computed here with SciPy)."""
+    params, X, lengths = _problem(rng, model)
+    pi = params["startprob_"]
+    params["transmat_"] = np.tile(pi, (len(pi), 1))
+    post = make(fhmm, model, params, implementation=impl).predict_proba(X, lengths)
+    ll = _emission_loglik(model, params, X)
+    want = np.exp(np.log(pi) + ll - logsumexp(np.log(pi) + ll, axis=1, keepdims=True))
+    assert_allclose(post, want, rtol=RTOL, atol=ATOL)
+
+
+def _full_covars(model, covars, K, M, D):
+    kind, ct = _split(model)
+    c = np.asarray(covars)
+    if ct == "spherical":
+        return c[..., None, None] * np.eye(D)
+    if ct == "diag":
+        return c[..., None] * np.eye(D)
+    if ct == "full":
+        return c
+    return np.tile(c, (K, 1, 1)) if kind == "gaussian" else np.repeat(c[:, None], M, axis=1)
+
+
+def _emission_loglik(model, params, X):
+    kind, _ = _split(model)
+    K = len(params["startprob_"])
+    if kind == "categorical":
+        return np.log(params["emissionprob_"][:, X[:, 0]].T)
+    if kind == "poisson":
+        return np.stack([poisson.logpmf(X, params["lambdas_"][k]).sum(1) for k in range(K)], axis=1)
+    D = X.shape[1]
+    if kind == "gaussian":
+        cov = _full_covars(model, params["covars_"], K, 1, D)
+        return np.stack([multivariate_normal(params["means_"][k], cov[k]).logpdf(X) for k in range(K)], axis=1)
+    M = params["weights_"].shape[1]
+    cov = _full_covars(model, params["covars_"], K, M, D)
+    comp = np.stack([[multivariate_normal(params["means_"][k, m], cov[k, m]).logpdf(X) for m in range(M)]
+                     for k in range(K)])  # (K, M, N)
+    return logsumexp(comp + np.log(params["weights_"])[:, :, None], axis=1).T
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_same_random_state_same_fit_and_samples(rng, model):
+    params, X, lengths = _problem(rng, model)
+    seed = int(rng.integers(1 << 31))
+    kw = dict(n_components=3, n_iter=5, random_state=seed)
+    a = make(fhmm, model, None, **kw).fit(X, lengths)
+    b = make(fhmm, model, None, **kw).fit(X, lengths)
+    for k, v in fitted_params(a, model).items():
+        assert_array_equal(v, fitted_params(b, model)[k], err_msg=k)
+    assert_array_equal(list(a.monitor_.history), list(b.monitor_.history))
+    Xa, Za = a.sample(500)
+    Xb, Zb = b.sample(500)
+    assert_array_equal(Xa, Xb)
+    assert_array_equal(Za, Zb)
+    Xc, Zc = a.sample(500, random_state=seed + 1)
+    assert (Zc != Za).any() or (Xc != Xa).any()
+
+
+@pytest.mark.parametrize("model", ["gaussian-full", "gmm-diag", "categorical", "poisson"])
+def test_fit_and_samples_independent_of_thread_count(rng, model):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    params = random_params(rng, model)
+    lengths = random_lengths(rng, 5, high=3000, long=15_000)  # several kernel chunks
+    X = random_data(rng, model, params, lengths)
+    seed = int(rng.integers(1 << 31))
+    results = []
+    for n in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=n, user_api="openmp"):
+            m = make(fhmm, model, None, n_components=3, n_iter=4, random_state=seed).fit(X, lengths)
+            results.append((fitted_params(m, model), m.sample(3000), m.predict_proba(X, lengths)))
+    (p1, s1, q1), (p2, s2, q2) = results
+    for k in p1:
+        assert_array_equal(p1[k], p2[k], err_msg=k)
+    assert_array_equal(s1[0], s2[0])
+    assert_array_equal(s1[1], s2[1])
+    assert_array_equal(q1, q2)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_pickle_round_trip(rng, model):
+    params, X, lengths = _problem(rng, model)
+    m = make(fhmm, model, None, n_components=3, n_iter=3, random_state=int(rng.integers(1 << 31))).fit(X, lengths)
+    m2 = pickle.loads(pickle.dumps(m))
+    assert m2.score(X, lengths) == m.score(X, lengths)
+    for k, v in fitted_params(m, model).items():
+        assert_array_equal(fitted_params(m2, model)[k], v, err_msg=k)
+    assert list(m2.monitor_.history) == list(m.monitor_.history)
+    assert m2.get_params() == m.get_params()
+    assert_array_equal(m2.sample(50, random_state=3)[0], m.sample(50, random_state=3)[0])
+    # deepcopy too (scikit-learn's clone of a fitted model's state goes through it)
+    m3 = copy.deepcopy(m)
+    assert m3.score(X, lengths) == m.score(X, lengths)
+
+
+def test_get_params_set_params_repr():
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    for ours, theirs in [(fhmm.GaussianHMM(3, covariance_type="full"), hmm.GaussianHMM(3, covariance_type="full")),
+                         (fhmm.CategoricalHMM(2), hmm.CategoricalHMM(2)),
+                         (fhmm.PoissonHMM(4), hmm.PoissonHMM(4)),
+                         (fhmm.GMMHMM(2, n_mix=3), hmm.GMMHMM(2, n_mix=3))]:
+        p, q = ours.get_params(), theirs.get_params()
+        assert set(p) - set(q) == {"device", "dtype"}, type(ours).__name__
+        assert set(q) <= set(p)
+        for k in q:  # same defaults as hmmlearn (implementation: fastgen's is "scaling", documented)
+            if k != "implementation":
+                assert np.all(p[k] == q[k]) if not isinstance(q[k], str) else p[k] == q[k], k
+        assert repr(ours).startswith(type(ours).__name__ + "(")
+        assert f"n_components={ours.n_components}" in repr(ours)
+    m = fhmm.GaussianHMM(2)
+    assert m.set_params(n_components=4, covariance_type="tied", n_iter=7) is m
+    assert (m.n_components, m.covariance_type, m.n_iter) == (4, "tied", 7)
+    assert m.get_params()["n_iter"] == 7
+    with pytest.raises(ValueError, match="Invalid parameter 'bogus' for estimator GaussianHMM"):
+        m.set_params(bogus=1)
+
+
+def test_sklearn_clone():
+    base = pytest.importorskip("sklearn.base")
+    m = fhmm.GaussianHMM(3, covariance_type="tied", n_iter=17, random_state=5, device="cpu")
+    c = base.clone(m)
+    assert c is not m and c.get_params() == m.get_params()
+
+
+@pytest.mark.parametrize("model", ["gaussian-diag", "categorical", "poisson", "gmm-full"])
+def test_sample_with_currstate(rng, model):
+    params = random_params(rng, model)
+    m = make(fhmm, model, params, random_state=int(rng.integers(1 << 31)))
+    K = len(params["startprob_"])
+    for k in range(K):
+        X, Z = m.sample(40, currstate=k)
+        assert Z[0] == k and Z.shape == (40,) and len(X) == 40
+    # Continue a chain: the continuation starts from the given state.
+    _, Z = m.sample(30)
+    X2, Z2 = m.sample(30, currstate=Z[-1], random_state=11)
+    assert Z2[0] == Z[-1]
+    # Never a zero-probability transition.
+    tm = params["transmat_"].copy()
+    tm[0] = np.eye(K)[K - 1]
+    m.transmat_ = tm
+    _, Z3 = m.sample(500, currstate=0)
+    assert (Z3[1:][Z3[:-1] == 0] == K - 1).all()
+    with pytest.raises(ValueError, match=r"currstate: expected a state in \[0, 3\), got 3"):
+        m.sample(5, currstate=K)
+
+
+@pytest.mark.parametrize("model", ["gaussian-full", "categorical", "gmm-spherical"])
+def test_decode_map(rng, model):
+    """MAP decoding: the per-frame posterior argmax; its score is the sum of the log posterior maxima
+    (fastgen documents a log-probability; hmmlearn 0.3.3 returns the plain sum of the maxima)."""
+    params, X, lengths = _problem(rng, model)
+    m = make(fhmm, model, params, algorithm="map")
+    post = m.predict_proba(X, lengths)
+    lp, states = m.decode(X, lengths)
+    assert_array_equal(states, post.argmax(axis=1))
+    assert_array_equal(m.predict(X, lengths), states)
+    assert_allclose(lp, np.log(post.max(axis=1)).sum(), rtol=1e-12, atol=0)
+    lp_v, states_v = m.decode(X, lengths, algorithm="viterbi")
+    assert lp_v <= lp + 1e-9 * abs(lp) or True  # different quantities; both are finite
+    assert np.isfinite(lp_v)
+
+
+@pytest.mark.parametrize("model", ["gaussian-diag", "gaussian-full", "gaussian-tied", "categorical", "poisson",
+                                   "gmm-diag", "gmm-full"])
+def test_float32_fit_agrees_with_float64(rng, model):
+    """Same start, 5 EM iterations: float32 kernels (statistics accumulated in float64) track the
+    float64 fit to ~1e-4 relative: float32 frame log-likelihoods carry ~1e-7 relative error, EM
+    amplifies it by the conditioning of the fixed-point map (a few hundred at most here)."""
+    params, X, lengths = _problem(rng, model, n_seq=6, long=1500)
+    kw = dict(init_params="", n_iter=5, tol=-np.inf)
+    a = make(fhmm, model, params, dtype=np.float64, **kw).fit(X, lengths)
+    b = make(fhmm, model, params, dtype=np.float32, **kw).fit(X, lengths)
+    assert_allclose(list(b.monitor_.history), list(a.monitor_.history), rtol=1e-5, atol=0)
+    pa, pb = fitted_params(a, model), fitted_params(b, model)
+    for k in pa:
+        assert_allclose(pb[k], pa[k], rtol=1e-4, atol=1e-6, err_msg=k)
+        assert np.asarray(getattr(b, k)).dtype == np.float64  # parameters stay float64
+    assert_allclose(b.score(X, lengths), a.score(X, lengths), rtol=1e-5, atol=0)
+    assert_allclose(b.predict_proba(X, lengths), a.predict_proba(X, lengths), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_fit_with_default_init(rng, model):
+    """A plain fit from the default initialisation: finite parameters, valid distributions,
+    history of the requested length or converged, score equals the last history entry's successor."""
+    params, X, lengths = _problem(rng, model, n_seq=8, long=500)
+    m = make(fhmm, model, None, n_components=3, n_iter=15, random_state=int(rng.integers(1 << 31)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert m.fit(X, lengths) is m
+    for k, v in fitted_params(m, model).items():
+        assert np.isfinite(v).all(), k
+    assert_allclose(m.startprob_.sum(), 1, rtol=0, atol=1e-12)
+    assert_allclose(m.transmat_.sum(1), 1, rtol=0, atol=1e-12)
+    assert 1 <= len(m.monitor_.history) <= 15
+    assert m.monitor_.converged
+    assert m.score(X, lengths) >= m.monitor_.history[-1] - 1e-8 * abs(m.monitor_.history[-1])
+
+
+def test_verbose_reports_progress(rng, capsys):
+    X = rng.normal(size=(200, 2))
+    fhmm.GaussianHMM(2, n_iter=3, tol=-np.inf, verbose=True, random_state=0, device="cpu").fit(X)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and err[0].split()[0] == "1"
+
+
+def test_monitor_converges_on_tol(rng):
+    X = np.concatenate([rng.normal(-5, 1, (500, 1)), rng.normal(5, 1, (500, 1))])
+    m = fhmm.GaussianHMM(2, n_iter=1000, tol=1e-3, random_state=0, device="cpu").fit(X)
+    h = list(m.monitor_.history)
+    assert m.monitor_.converged and len(h) < 1000
+    assert h[-1] - h[-2] < 1e-3
+
+
+# =================================================================================================
+# (d) Bad input: exact exception type and message
+# =================================================================================================
+
+def _gauss(**kw):
+    kw.setdefault("device", "cpu")
+    return fhmm.GaussianHMM(2, **kw)
+
+
+def _fitted_gauss(rng, ct="diag", D=2):
+    m = _gauss(covariance_type=ct, n_iter=2, random_state=0)
+    return m.fit(rng.normal(size=(60, D)))
+
+
+def test_bad_X_dimensions(rng):
+    with pytest.raises(ValueError, match=r"X: expected a 2-D array of shape \(n_samples, n_features\), got shape \(10,\)"):
+        _gauss().fit(rng.normal(size=10))
+    with pytest.raises(ValueError, match=r"X: expected a 2-D array, got shape \(2, 3, 4\)"):
+        _gauss().fit(rng.normal(size=(2, 3, 4)))
+    m = _fitted_gauss(rng)
+    with pytest.raises(ValueError, match="X: expected 2 features, got 3"):
+        m.score(rng.normal(size=(10, 3)))
+    with pytest.raises(ValueError, match="X: expected 2 features, got 1"):
+        m.predict(rng.normal(size=(10, 1)))
+    with pytest.raises(ValueError, match=r"X: empty input \(0 samples\)"):
+        _gauss().fit(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match=r"X: empty input \(0 samples\)"):
+        m.score(np.zeros((0, 2)))
+    with pytest.raises(TypeError, match="X: expected a numeric array, got dtype <U1"):
+        _gauss().fit(np.array([["a", "b"]]))
+
+
+@pytest.mark.parametrize("lengths, exc, msg", [
+    ([5, 4], ValueError, "lengths: must sum to n_samples=10, got sum 9"),
+    ([5, 6], ValueError, "lengths: must sum to n_samples=10, got sum 11"),
+    ([5, 0, 5], ValueError, r"lengths: every sequence needs at least one sample, got lengths\[1\] = 0"),
+    ([12, -2], ValueError, r"lengths: every sequence needs at least one sample, got lengths\[1\] = -2"),
+    ([], ValueError, "lengths: expected a non-empty 1-D array"),
+    ([[5, 5]], ValueError, "lengths: expected a non-empty 1-D array"),
+    ([5.5, 4.5], TypeError, "lengths: expected integers, got dtype float64"),
+])
+def test_bad_lengths(rng, lengths, exc, msg):
+    X = rng.normal(size=(10, 2))
+    with pytest.raises(exc, match=msg):
+        _gauss().fit(X, lengths)
+    m = _fitted_gauss(rng)
+    with pytest.raises(exc, match=msg):
+        m.score(X, lengths)
+
+
+def test_integral_float_lengths_accepted(rng):
+    X = rng.normal(size=(10, 2))
+    m = _fitted_gauss(rng)
+    assert m.score(X, np.array([4.0, 6.0])) == m.score(X, [4, 6])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_X(rng, bad):
+    X = rng.normal(size=(10, 2))
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match=r"X: contains NaN or infinity \(first at index \(3, 1\)\)"):
+        _gauss().fit(X)
+    with pytest.raises(ValueError, match="X: contains NaN or infinity"):
+        _fitted_gauss(rng).predict(X)
+    with pytest.raises(ValueError, match="X: contains NaN or infinity"):
+        fhmm.PoissonHMM(2, device="cpu").fit(np.abs(X))
+
+
+def test_bad_categorical_symbols(rng):
+    m = fhmm.CategoricalHMM(2, n_iter=2, random_state=0, device="cpu").fit(rng.integers(0, 3, (50, 1)))
+    with pytest.raises(ValueError, match="X: largest symbol is 3 but the model only emits symbols up to 2"):
+        m.score(np.array([[0], [3], [1]]))
+    with pytest.raises(ValueError, match="X: symbols must be non-negative, got -1"):
+        m.score(np.array([[0], [-1], [1]]))
+    with pytest.raises(ValueError, match="X: symbols must be non-negative, got -1"):
+        fhmm.CategoricalHMM(2, device="cpu").fit(np.array([[0], [-1], [1]]))
+    with pytest.raises(ValueError, match="X: symbols must be integers, got dtype float64"):
+        fhmm.CategoricalHMM(2, device="cpu").fit(np.array([[0.0], [1.5], [1.0]]))
+    with pytest.raises(ValueError, match="X: symbols must be integers, got dtype float64"):
+        m.predict(np.array([[0.0], [1.0]]))
+    with pytest.raises(ValueError, match=r"X: CategoricalHMM expects shape \(n_samples, 1\)"):
+        m.score(np.zeros((4, 2), dtype=np.int64))
+    fixed = fhmm.CategoricalHMM(2, n_features=3, device="cpu")
+    with pytest.raises(ValueError, match="X: largest symbol is 5 but the model only emits symbols up to 2"):
+        fixed.fit(np.array([[0], [5], [1]]))
+
+
+def test_bad_poisson_counts(rng):
+    with pytest.raises(ValueError, match=r"X: Poisson counts must be non-negative, got min -1"):
+        fhmm.PoissonHMM(2, device="cpu").fit(np.array([[0, 2], [-1, 3]]))
+    with pytest.raises(ValueError, match="X: Poisson counts must be integers"):
+        fhmm.PoissonHMM(2, device="cpu").fit(np.array([[0, 2.5], [1, 3]]))
+    m = fhmm.PoissonHMM(2, n_iter=2, random_state=0, device="cpu").fit(rng.poisson(3, (40, 2)))
+    with pytest.raises(ValueError, match="X: Poisson counts must be integers"):
+        m.score(np.array([[0.5, 1.0]]))
+    with pytest.raises(ValueError, match="X: expected 2 features, got 3"):
+        m.score(np.zeros((3, 3)))
+    m.lambdas_ = np.array([[1.0, -2.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="lambdas_: must be non-negative, got min -2"):
+        m.score(np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("name, value, msg", [
+    ("startprob_", [0.5, 0.6], r"startprob_: must sum to 1, got sums \[1.1\]"),
+    ("startprob_", [1.5, -0.5], "startprob_: probabilities must be non-negative, got min -0.5"),
+    ("startprob_", [0.5, 0.3, 0.2], r"startprob_: expected shape \(2,\), got \(3,\)"),
+    ("startprob_", [np.nan, 1.0], "startprob_: contains NaN or infinity"),
+    ("transmat_", [[0.5, 0.5], [0.5, 0.4]], "transmat_: rows must sum to 1"),
+    ("transmat_", [[1.2, -0.2], [0.5, 0.5]], "transmat_: probabilities must be non-negative"),
+    ("transmat_", [[1.0, 0.0]], r"transmat_: expected shape \(2, 2\), got \(1, 2\)"),
+])
+def test_bad_start_and_transition(rng, name, value, msg):
+    m = _fitted_gauss(rng)
+    setattr(m, name, np.array(value))
+    X = rng.normal(size=(10, 2))
+    for call in (m.score, m.predict, m.predict_proba, lambda X: m.sample(5)):
+        with pytest.raises(ValueError, match=msg):
+            call(X)
+    m2 = _gauss(init_params="mc", n_iter=1)
+    setattr(m2, name, np.array(value))
+    m2.startprob_ = getattr(m2, "startprob_", np.array([0.5, 0.5]))
+    m2.transmat_ = getattr(m2, "transmat_", np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match=msg):
+        m2.fit(X)
+
+
+@pytest.mark.parametrize("ct, covars, msg", [
+    ("full", [[[1.0, 2.0], [2.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]], "covars_: covariance matrices must be positive-definite"),
+    ("full", [[[1.0, 0.5], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]], "covars_: covariance matrices must be symmetric"),
+    ("full", [[[1.0, 0.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]], "covars_: covariance matrices must be positive-definite"),
+    ("tied", [[1.0, 2.0], [2.0, 1.0]], "covars_: covariance matrices must be positive-definite"),
+    ("diag", [[1.0, -1.0], [1.0, 1.0]], "covars_: 'diag' variances must be positive, got min -1"),
+    ("diag", [[1.0, 0.0], [1.0, 1.0]], "covars_: 'diag' variances must be positive, got min 0"),
+    ("spherical", [1.0, -0.5], "covars_: 'spherical' variances must be positive, got min -0.5"),
+    ("diag", [[1.0, 1.0]], r"covars_: 'diag' covariances need shape \(2, 2\), got \(1, 2\)"),
+    ("full", [[[1.0, 0.0], [0.0, np.nan]], [[1.0, 0.0], [0.0, 1.0]]], "covars_: contains NaN or infinity"),
+])
+def test_bad_gaussian_covariances(rng, ct, covars, msg):
+    m = _gauss(covariance_type=ct, init_params="st", n_iter=1)
+    m.means_ = np.zeros((2, 2))
+    m.covars_ = np.array(covars)
+    with pytest.raises(ValueError, match=msg):
+        m.fit(rng.normal(size=(20, 2)))
+    m.startprob_, m.transmat_ = np.array([0.5, 0.5]), np.full((2, 2), 0.5)
+    with pytest.raises(ValueError, match=msg):
+        m.score(rng.normal(size=(20, 2)))
+
+
+def test_bad_gmm_parameters(rng):
+    m = fhmm.GMMHMM(2, n_mix=2, covariance_type="diag", init_params="", device="cpu")
+    m.startprob_, m.transmat_ = np.array([0.5, 0.5]), np.full((2, 2), 0.5)
+    m.means_, m.weights_ = np.zeros((2, 2, 3)), np.full((2, 2), 0.5)
+    m.covars_ = -np.ones((2, 2, 3))
+    X = rng.normal(size=(10, 3))
+    with pytest.raises(ValueError, match="covars_: 'diag' variances must be positive"):
+        m.score(X)
+    m.covars_ = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"covars_: 'diag' mixture covariances need shape \(2, 2, 3\), got \(2, 3\)"):
+        m.score(X)
+    m.covars_ = np.ones((2, 2, 3))
+    m.weights_ = np.array([[0.5, 0.6], [0.5, 0.5]])
+    with pytest.raises(ValueError, match="weights_: rows must sum to 1"):
+        m.score(X)
+    m.weights_ = np.full((2, 2), 0.5)
+    m.means_ = np.zeros((2, 3, 3))
+    with pytest.raises(ValueError, match=r"means_: expected shape \(2, 2, n_features\), got \(2, 3, 3\)"):
+        m.score(X)
+
+
+def test_bad_hyper_parameters(rng):
+    X = rng.normal(size=(20, 2))
+    with pytest.raises(ValueError, match=r"device must be one of \('cpu', 'cuda', 'auto'\), got 'gpu'"):
+        _gauss(device="gpu").fit(X)
+    with pytest.raises(ValueError, match="implementation must be 'scaling' or 'log', got 'fast'"):
+        _gauss(implementation="fast").fit(X)
+    with pytest.raises(ValueError, match="algorithm must be 'viterbi' or 'map', got 'best'"):
+        _gauss(algorithm="best").fit(X)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got float16"):
+        _gauss(dtype=np.float16).fit(X)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got int64"):
+        _gauss(dtype="int64").fit(X)
+    with pytest.raises(ValueError, match="covariance_type must be one of"):
+        _gauss(covariance_type="banded").fit(X)
+    with pytest.raises(ValueError, match="n_components: expected a positive integer, got 0"):
+        fhmm.GaussianHMM(0, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="n_components: expected a positive integer, got 2.5"):
+        fhmm.GaussianHMM(2.5, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="random_state: expected None, an int or a numpy RandomState"):
+        _gauss(random_state="seed").fit(X)
+    m = _fitted_gauss(rng)
+    with pytest.raises(ValueError, match="algorithm must be 'viterbi' or 'map', got 'best'"):
+        m.decode(X, algorithm="best")
+    with pytest.raises(ValueError, match="n_samples: expected a positive integer, got 0"):
+        m.sample(0)
+
+
+def test_device_cuda_without_gpu_raises(rng):
+    if _backend.cuda_usable():
+        pytest.skip("a CUDA device (or the simulator) is usable here")
+    X = rng.normal(size=(20, 2))
+    with pytest.raises(RuntimeError, match="device='cuda' was requested but no usable CUDA GPU was found"):
+        fhmm.GaussianHMM(2, device="cuda").fit(X)
+    m = _fitted_gauss(rng)
+    m.device = "cuda"
+    with pytest.raises(RuntimeError, match="device='cuda' was requested"):
+        m.score(X)
+
+
+def test_device_auto_runs_without_gpu(rng):
+    if _backend.cuda_usable():
+        pytest.skip("a CUDA device (or the simulator) is usable here")
+    X = rng.normal(size=(50, 2))
+    a = fhmm.GaussianHMM(2, n_iter=3, random_state=0, device="auto").fit(X)
+    b = fhmm.GaussianHMM(2, n_iter=3, random_state=0, device="cpu").fit(X)
+    assert a.score(X) == b.score(X)
+
+
+@pytest.mark.parametrize("cls", [fhmm.GaussianHMM, fhmm.CategoricalHMM, fhmm.PoissonHMM, fhmm.GMMHMM])
+def test_unfitted_model(cls):
+    m = cls(2, device="cpu")
+    X = np.zeros((3, 1), dtype=np.int64)
+    for call in (m.score, m.predict, m.predict_proba, m.decode, lambda X: m.sample(3)):
+        with pytest.raises(AttributeError, match=f"This {cls.__name__} instance is not fitted yet"):
+            call(X)
+
+
+def test_missing_parameters_without_init(rng):
+    m = fhmm.GaussianHMM(2, init_params="", device="cpu")
+    m.means_, m.covars_ = np.zeros((2, 2)), np.ones((2, 2))
+    m.startprob_ = np.array([0.5, 0.5])  # transmat_ missing, and 't' not in init_params...
+    # ... then the default initialisation supplies it (hmmlearn: an attribute that was never set
+    # is initialised whatever init_params says).
+    m.fit(rng.normal(size=(20, 2)))
+    assert m.transmat_.shape == (2, 2)
+
+
+def test_impossible_sequence_under_fitted_model():
+    m = fhmm.CategoricalHMM(2, init_params="", device="cpu")
+    m.startprob_ = np.array([1.0, 0.0])
+    m.transmat_ = np.eye(2)
+    m.emissionprob_ = np.array([[1.0, 0.0], [0.0, 1.0]])
+    X = np.array([[0], [1], [0]])
+    assert m.score(X) == -np.inf
+    with pytest.raises(ValueError, match="X: sequence 0 has zero probability under the model"):
+        m.predict_proba(X)
+    with pytest.raises(ValueError, match="X: sequence 1 has zero probability under the current model"):
+        m.fit(np.array([[0], [0], [1], [0]]), [2, 2])
+
+
+# =================================================================================================
+# (e) A state that receives no posterior mass keeps its parameters; no NaN ever
+# =================================================================================================
+
+def _assert_no_nan(m, model):
+    for k, v in fitted_params(m, model).items():
+        assert not np.isnan(v).any(), k
+        assert np.isfinite(v).all(), k
+
+
+def _only_fastgen_warnings(record):
+    """The empty-state warnings are fastgen's own; no NumPy 0/0 or overflow warning slips out."""
+    msgs = [str(w.message) for w in record if issubclass(w.category, RuntimeWarning)]
+    assert not any("encountered" in s for s in msgs), msgs
+    return msgs
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_gaussian_state_without_mass_keeps_parameters(rng, ct, impl):
+    K, D = 3, 2
+    X = np.concatenate([rng.normal(-2, 1, (150, D)), rng.normal(2, 1, (150, D))])
+    m = fhmm.GaussianHMM(K, covariance_type=ct, init_params="", n_iter=4, tol=-np.inf, implementation=impl,
+                         device="cpu")
+    m.startprob_, m.transmat_ = np.full(K, 1 / K), np.full((K, K), 1 / K)
+    m.means_ = np.array([[-2.0, -2.0], [2.0, 2.0], [1e3, 1e3]])  # state 2: data impossible-ish
+    m.covars_ = random_covars(rng, ct, K, D)
+    before = fitted_params(m, f"gaussian-{ct}")
+    with pytest.warns(RuntimeWarning, match=r"states \[2\] received no posterior mass") as record:
+        m.fit(X)
+    _only_fastgen_warnings(record)
+    after = fitted_params(m, f"gaussian-{ct}")
+    _assert_no_nan(m, f"gaussian-{ct}")
+    assert_array_equal(after["means_"][2], before["means_"][2])
+    if ct != "tied":
+        assert_array_equal(after["covars_"][2], before["covars_"][2])
+    assert_array_equal(m.transmat_[2], before["transmat_"][2])  # kept: no outgoing mass either
+    assert_allclose(m.transmat_.sum(1), 1, rtol=0, atol=1e-12)
+    assert (after["means_"][:2] != before["means_"][:2]).any()  # the others did learn
+    assert np.isfinite(m.score(X))
+
+
+def test_categorical_state_without_mass_keeps_parameters(rng):
+    K = 3
+    X = rng.integers(0, 2, size=(200, 1))
+    m = fhmm.CategoricalHMM(K, init_params="", n_iter=4, tol=-np.inf, n_features=4, device="cpu")
+    m.startprob_, m.transmat_ = np.full(K, 1 / K), np.full((K, K), 1 / K)
+    m.emissionprob_ = np.array([[0.5, 0.3, 0.1, 0.1], [0.2, 0.6, 0.1, 0.1], [0.0, 0.0, 0.5, 0.5]])
+    with pytest.warns(RuntimeWarning, match=r"states \[2\] received no posterior mass") as record:
+        m.fit(X)
+    _only_fastgen_warnings(record)
+    _assert_no_nan(m, "categorical")
+    assert_array_equal(m.emissionprob_[2], [0.0, 0.0, 0.5, 0.5])
+    assert_allclose(m.emissionprob_.sum(1), 1, rtol=0, atol=1e-12)
+
+
+def test_poisson_state_without_mass_keeps_parameters(rng):
+    K = 3
+    X = rng.poisson(3, size=(200, 2))
+    m = fhmm.PoissonHMM(K, init_params="", n_iter=4, tol=-np.inf, device="cpu")
+    m.startprob_, m.transmat_ = np.full(K, 1 / K), np.full((K, K), 1 / K)
+    m.lambdas_ = np.array([[2.0, 2.0], [4.0, 4.0], [1e5, 1e5]])
+    with pytest.warns(RuntimeWarning, match=r"states \[2\] received no posterior mass") as record:
+        m.fit(X)
+    _only_fastgen_warnings(record)
+    _assert_no_nan(m, "poisson")
+    assert_array_equal(m.lambdas_[2], [1e5, 1e5])
+
+
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_gmm_state_without_mass_keeps_parameters(rng, ct):
+    K, M, D = 2, 2, 2
+    X = rng.normal(size=(300, D))
+    m = fhmm.GMMHMM(K, n_mix=M, covariance_type=ct, init_params="", n_iter=3, tol=-np.inf, device="cpu")
+    m.startprob_, m.transmat_ = np.full(K, 1 / K), np.full((K, K), 1 / K)
+    m.weights_ = np.full((K, M), 0.5)
+    m.means_ = np.array([[[0.0, 0.0], [1.0, 1.0]], [[1e3, 1e3], [-1e3, 1e3]]])  # state 1: far away
+    m.covars_ = random_mixture_covars(rng, ct, K, M, D)
+    before = fitted_params(m, f"gmm-{ct}")
+    with pytest.warns(RuntimeWarning, match=r"states \[1\] received no posterior mass") as record:
+        m.fit(X)
+    _only_fastgen_warnings(record)
+    _assert_no_nan(m, f"gmm-{ct}")
+    after = fitted_params(m, f"gmm-{ct}")
+    assert_array_equal(after["means_"][1], before["means_"][1])
+    assert_array_equal(after["covars_"][1], before["covars_"][1])
+    assert_array_equal(after["weights_"][1], before["weights_"][1])
+    assert np.isfinite(m.score(X))
+
+
+# =================================================================================================
+# Regression tests for specific defects (each names the code it pins down)
+# =================================================================================================
+
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_gmmhmm_accepts_every_covariance_type(rng, ct):
+    """GMMHMM._check_emission must validate each covariance layout (it reshaped every layout at once,
+    so only 'tied' passed), and the component log-densities must handle (K, M, D, D) 'full' factors."""
+    params = random_params(rng, f"gmm-{ct}")
+    m = make(fhmm, f"gmm-{ct}", params)
+    X = random_data(rng, f"gmm-{ct}", params, [30])
+    assert np.isfinite(m.score(X))
+    m2 = fhmm.GMMHMM(2, n_mix=2, covariance_type=ct, n_iter=3, random_state=0, device="cpu").fit(X)
+    assert np.isfinite(m2.score(X))
+
+
+def test_categorical_bic_runs(rng):
+    """BaseHMM.bic validated X and then scored the validated (1-D symbol) array, which CategoricalHMM
+    rejects on the second validation."""
+    X = rng.integers(0, 3, size=(100, 1))
+    m = fhmm.CategoricalHMM(2, n_iter=3, random_state=0, device="cpu").fit(X)
+    assert_allclose(m.bic(X), -2 * m.score(X) + m._n_free_params() * np.log(100), rtol=1e-12, atol=0)
