@@ -4,9 +4,10 @@
 // exponentiated once (E = exp(lp - m), N*K exps), then the recursions run in the probability
 // domain with per-step normalisation, so T = 1e6 steps cannot underflow:
 //   alpha_t = normalise(E_t * (alpha_{t-1} A)),  c_t = the normaliser,  log P = sum_t (log c_t + m_t)
-//   beta_t  = normalise(A (E_{t+1} * beta_{t+1}))      (its own scale: posteriors are renormalised)
-// The forward and backward passes of every sequence are independent tasks, so even a single long
-// sequence uses two cores. Posteriors and the expected transition counts are then formed in one
+//   beta_t  = A (E_{t+1} * beta_{t+1}) / c_{t+1}     (the forward scale, Rabiner's scaling)
+// Scaling beta by its own sum instead would let the beta of the only reachable state underflow
+// next to an unreachable state with larger emissions (an absorbing state loses all mass after
+// ~250 steps); the forward normaliser tracks the reachable mass. Posteriors and the expected transition counts are then formed in one
 // pass over fixed chunks of frames, using
 //   xi_t(i, j) = alpha_t(i) A_ij E_{t+1}(j) beta_{t+1}(j) / (c_{t+1} sum_j alpha_{t+1}(j) beta_{t+1}(j)),
 // accumulating sum_t alpha_t(i) w_{t+1}(j) per chunk and multiplying by A_ij once at the end.
@@ -149,6 +150,12 @@ inline double frame_shifted_exp(int K, const T* lp, T* e) {
   return mx;
 }
 
+// With Rabiner's scaling sum_i alpha_t(i) beta_t(i) = 1, so a beta above this bound belongs to a
+// state whose alpha is below its inverse: clamping it loses no measurable posterior mass, while an
+// unclamped beta of an unreachable state can overflow and turn 0 * inf into NaN.
+template <class T>
+constexpr T beta_max() { return sizeof(T) == 4 ? T(1e30) : T(1e250); }
+
 // ---------------------------------------------------------------------------------------------
 // Scaled recursions for one sequence.
 
@@ -233,7 +240,8 @@ FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, co
 }
 
 template <class T>
-FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, const T* A, const T* E, T* beta, T* v) {
+FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, const T* A, const T* E, const double* c,
+                                                T* beta, T* v) {
   for (int j = 0; j < K; ++j) beta[(e - 1) * K + j] = 1;
   for (int64_t t = e - 2; t >= b; --t) {
     const T* bn = beta + (t + 1) * K;
@@ -241,36 +249,34 @@ FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, con
     for (int j = 0; j < K; ++j) v[j] = en[j] * bn[j];
     T* bt = beta + t * K;
     matvec(K, A, v, bt);
-    double s = 0;
-    for (int i = 0; i < K; ++i) s += bt[i];
-    if (s > 0) {
-      const T inv = static_cast<T>(1.0 / s);
-      for (int i = 0; i < K; ++i) bt[i] *= inv;
-    }
+    const T inv = static_cast<T>(1.0 / c[t + 1]);
+    for (int i = 0; i < K; ++i) bt[i] = std::min(bt[i] * inv, beta_max<T>());
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Log-domain recursions for one sequence (logsumexp; K^2 exps per step).
 
+// Log lattices are double whatever T is: at T = 1e5 steps log-alphas reach ~1e5 in magnitude,
+// where float32 resolves only ~0.01, which would put 1% errors into every posterior.
 template <class T>
-double forward_log(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp, T* la,
+double forward_log(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp, double* la,
                    double* mx) {
   for (int j = 0; j < K; ++j) la[b * K + j] = logpi[j] + lp[b * K + j];
   for (int64_t t = b + 1; t < e; ++t) {
-    const T* prev = la + (t - 1) * K;
-    T* cur = la + t * K;
+    const double* prev = la + (t - 1) * K;
+    double* cur = la + t * K;
     for (int j = 0; j < K; ++j) mx[j] = kNegInf;
     for (int i = 0; i < K; ++i)
       for (int j = 0; j < K; ++j) mx[j] = std::max(mx[j], static_cast<double>(prev[i]) + logA[i * K + j]);
     for (int j = 0; j < K; ++j) {
-      if (mx[j] == kNegInf) { cur[j] = static_cast<T>(kNegInf); continue; }
+      if (mx[j] == kNegInf) { cur[j] = kNegInf; continue; }
       double s = 0;
       for (int i = 0; i < K; ++i) s += std::exp(static_cast<double>(prev[i]) + logA[i * K + j] - mx[j]);
-      cur[j] = static_cast<T>(mx[j] + std::log(s) + lp[t * K + j]);
+      cur[j] = mx[j] + std::log(s) + lp[t * K + j];
     }
   }
-  const T* last = la + (e - 1) * K;
+  const double* last = la + (e - 1) * K;
   const double m = max_of(K, last);
   if (m == kNegInf || !std::isfinite(m)) return kNegInf;
   double s = 0;
@@ -279,20 +285,20 @@ double forward_log(int64_t b, int64_t e, int K, const T* logpi, const T* logA, c
 }
 
 template <class T>
-void backward_log(int64_t b, int64_t e, int K, const T* logA, const T* lp, T* lb, double* tmp) {
+void backward_log(int64_t b, int64_t e, int K, const T* logA, const T* lp, double* lb, double* tmp) {
   for (int j = 0; j < K; ++j) lb[(e - 1) * K + j] = 0;
   for (int64_t t = e - 2; t >= b; --t) {
-    const T* nxt = lb + (t + 1) * K;
+    const double* nxt = lb + (t + 1) * K;
     const T* lpn = lp + (t + 1) * K;
     for (int j = 0; j < K; ++j) tmp[j] = static_cast<double>(lpn[j]) + nxt[j];
     for (int i = 0; i < K; ++i) {
       const T* Ai = logA + static_cast<int64_t>(i) * K;
       double m = kNegInf;
       for (int j = 0; j < K; ++j) m = std::max(m, Ai[j] + tmp[j]);
-      if (m == kNegInf) { lb[t * K + i] = static_cast<T>(kNegInf); continue; }
+      if (m == kNegInf) { lb[t * K + i] = kNegInf; continue; }
       double s = 0;
       for (int j = 0; j < K; ++j) s += std::exp(Ai[j] + tmp[j] - m);
-      lb[t * K + i] = static_cast<T>(m + std::log(s));
+      lb[t * K + i] = m + std::log(s);
     }
   }
 }
@@ -378,12 +384,8 @@ FASTGEN_SIMD_CLONES static double sequence_posteriors(int64_t b, int64_t e, int 
       const T* en = E + (t + 1) * K;
       for (int k = 0; k < K; ++k) w[k] = en[k] * bnext[k];  // E_{t+1} beta_{t+1}
       matvec(K, A, w, bcur);
-      double sb = 0;
-      for (int k = 0; k < K; ++k) sb += bcur[k];
-      if (sb > 0) {
-        const T inv = static_cast<T>(1.0 / sb);
-        for (int k = 0; k < K; ++k) bcur[k] *= inv;
-      }
+      const T inv = static_cast<T>(1.0 / c[t + 1]);
+      for (int k = 0; k < K; ++k) bcur[k] = std::min(bcur[k] * inv, beta_max<T>());
       if (xi_part) {
         const double z = c[t + 1] * g_next;
         if (z > 0) {
@@ -449,7 +451,7 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     if (xi_sum) reduce_xi(ng, K, part, A, xi_sum);
     return;
   }
-  // Few (long) sequences: forward and backward of each run concurrently over whole-array lattices.
+  // Few (long) sequences: whole-array lattices, forwards in parallel, then backwards.
   const size_t NK = static_cast<size_t>(N) * K;
   Buffer<T> E = buffer<T>(NK), alpha = buffer<T>(NK), beta = buffer<T>(NK);
   Buffer<double> m = buffer<double>(N), c = buffer<double>(N);
@@ -459,14 +461,11 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     fm::FlushDenormals ftz;
     std::vector<T> scratch(static_cast<size_t>(K));
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < 2 * S; ++task) {  // forward and backward of every sequence
-      const int64_t s = task % S;
-      const int64_t b = offsets[s], e = offsets[s + 1];
-      if (task < S)
-        ll[s] = forward_scaled(b, e, K, pi, A, E.get(), m.get(), alpha.get(), c.get());
-      else
-        backward_scaled(b, e, K, A, E.get(), beta.get(), scratch.data());
-    }
+    for (int64_t s = 0; s < S; ++s)
+      ll[s] = forward_scaled(offsets[s], offsets[s + 1], K, pi, A, E.get(), m.get(), alpha.get(), c.get());
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t s = 0; s < S; ++s)  // the backward pass needs the forward normalisers c
+      if (ll[s] != kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, E.get(), c.get(), beta.get(), scratch.data());
   }
   for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
 
@@ -493,7 +492,7 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
   for (int k = 0; k < K; ++k) logpi[k] = std::log(pi[k]);
   for (int64_t i = 0; i < KK; ++i) logA[i] = std::log(A[i]);
 
-  std::vector<T> la(static_cast<size_t>(N) * K), lb(need_lattices ? static_cast<size_t>(N) * K : 0);
+  std::vector<double> la(static_cast<size_t>(N) * K), lb(need_lattices ? static_cast<size_t>(N) * K : 0);
   std::vector<double> ll(S);
   const int64_t n_tasks = need_lattices ? 2 * S : S;
 #pragma omp parallel
@@ -528,8 +527,18 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
         const double lls = ll[s];
         const bool dead = lls == kNegInf;
         if (post) {
-          for (int k = 0; k < K; ++k)
-            post[n * K + k] = dead ? T(0) : static_cast<T>(std::exp(static_cast<double>(la[n * K + k]) + lb[n * K + k] - lls));
+          // Normalised per frame (as hmmlearn does): over 1e6 steps la + lb - log P drifts by ~1e-6.
+          T* pn = post + n * K;
+          double mx = kNegInf;
+          for (int k = 0; k < K; ++k) mx = std::max(mx, la[n * K + k] + lb[n * K + k]);
+          if (dead || mx == kNegInf) {
+            for (int k = 0; k < K; ++k) pn[k] = 0;
+          } else {
+            double z = 0;
+            for (int k = 0; k < K; ++k) z += std::exp(la[n * K + k] + lb[n * K + k] - mx);
+            const double lz = mx + std::log(z);
+            for (int k = 0; k < K; ++k) pn[k] = static_cast<T>(std::exp(la[n * K + k] + lb[n * K + k] - lz));
+          }
         }
         if (xi_sum && !dead && n + 1 < offsets[s + 1]) {
           double* acc = part.data() + ch * KK;

@@ -13,7 +13,8 @@ COVARIANCE_TYPES = ("spherical", "diag", "full", "tied")
 def precision_cholesky(covars: np.ndarray, name: str = "covars_") -> np.ndarray:
     """(..., D, D) covariances -> (..., D, D) upper-triangular P with P P^T = inverse covariance."""
     covars = np.asarray(covars, dtype=np.float64)
-    if not np.allclose(covars, np.swapaxes(covars, -1, -2), rtol=1e-8, atol=1e-12):
+    scale = np.abs(covars).max() if covars.size else 1.0
+    if not np.allclose(covars, np.swapaxes(covars, -1, -2), rtol=1e-8, atol=1e-12 * scale):
         raise ValueError(f"{name}: covariance matrices must be symmetric")
     try:
         L = np.linalg.cholesky(covars)

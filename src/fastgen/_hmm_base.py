@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import sys
 import warnings
 from collections import deque
@@ -20,6 +21,15 @@ from ._validation import (check_dtype, check_lengths, check_n_components, check_
                           check_stochastic, philox_seed)
 
 _log = logging.getLogger(__name__)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_user(message):
+    """A RuntimeWarning attributed to the first frame outside fastgen (the user's call)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, RuntimeWarning, stacklevel=level)
 
 # Philox streams of HMM.sample: states, then emission draws.
 STREAM_STATES, STREAM_EMISSIONS, STREAM_EMISSIONS_2 = 0, 1, 2
@@ -257,8 +267,8 @@ class BaseHMM:
             rows = tm.sum(axis=1)
             empty = rows <= 0
             if empty.any():
-                warnings.warn(f"states {np.flatnonzero(empty).tolist()} had no outgoing transitions in the "
-                              f"posterior; their transmat_ rows are kept", RuntimeWarning, stacklevel=3)
+                warn_user(f"states {np.flatnonzero(empty).tolist()} had no outgoing transitions in the "
+                          f"posterior; their transmat_ rows are kept")
             tm[~empty] /= rows[~empty, None]
             tm[empty] = self.transmat_[empty]
             self.transmat_ = tm
@@ -267,8 +277,7 @@ class BaseHMM:
     @staticmethod
     def _warn_empty(empty, what):
         if np.any(empty):
-            warnings.warn(f"states {np.flatnonzero(empty).tolist()} received no posterior mass; "
-                          f"their {what} are kept", RuntimeWarning, stacklevel=4)
+            warn_user(f"states {np.flatnonzero(empty).tolist()} received no posterior mass; their {what} are kept")
 
     # -- model selection ----------------------------------------------------------------------------
     def _n_free_params(self):
@@ -278,8 +287,8 @@ class BaseHMM:
         return -2 * self.score(X, lengths) + 2 * self._n_free_params()
 
     def bic(self, X, lengths=None):
-        X = self._validate_X(X, fitting=False)
-        return -2 * self.score(X, lengths) + self._n_free_params() * np.log(len(X))
+        n_samples = len(self._validate_X(X, fitting=False))
+        return -2 * self.score(X, lengths) + self._n_free_params() * np.log(n_samples)
 
     def get_stationary_distribution(self):
         self._check_fitted()

@@ -21,6 +21,16 @@ __all__ = ["CategoricalHMM", "GaussianHMM", "GMMHMM", "PoissonHMM", "Convergence
 _EMPTY = 1e-12  # posterior mass below which a state counts as having received none
 
 
+def _symmetric(c):
+    """Exactly symmetric: the M-step forms [i, j] and [j, i] in different orders of subtraction."""
+    return 0.5 * (c + np.swapaxes(c, -1, -2))
+
+
+def _check_covariance_type(covariance_type):
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
+
+
 def _initial_covariance(X, min_covar):
     cv = np.cov(X.T, ddof=1 if len(X) > 1 else 0) + min_covar * np.eye(X.shape[1])
     return np.atleast_2d(cv)
@@ -40,11 +50,9 @@ def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, group
         var = covars.reshape(len(means), -1)
         prec = np.broadcast_to(1.0 / var, means.shape)
         return kern.gaussian_logprob_diag(Xk, put(means), put(prec))
-    P = precision_cholesky(covars)
-    if covariance_type == "tied":
-        P = P.reshape(-1, D, D)
-        if groups > 1:
-            P = np.repeat(P, groups, axis=0)
+    P = precision_cholesky(covars).reshape(-1, D, D)
+    if covariance_type == "tied" and groups > 1:
+        P = np.repeat(P, groups, axis=0)
     return kern.gaussian_logprob_full(Xk, put(means), put(P))
 
 
@@ -85,6 +93,7 @@ class GaussianHMM(BaseHMM):
         return check_array(X, n_features=nf)
 
     def _init_emission(self, X, rs):
+        _check_covariance_type(self.covariance_type)
         self.n_features = X.shape[1]
         if self._needs_init("m", "means_"):
             self.means_ = kmeans(X, self.n_components, rs)
@@ -93,8 +102,7 @@ class GaussianHMM(BaseHMM):
                                         self.n_components)
 
     def _check_emission(self):
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {self.covariance_type!r}")
+        _check_covariance_type(self.covariance_type)
         K = self.n_components
         self.means_ = np.asarray(self.means_, dtype=np.float64)
         if self.means_.ndim != 2 or self.means_.shape[0] != K:
@@ -140,9 +148,9 @@ class GaussianHMM(BaseHMM):
                        - obsmean.transpose(0, 2, 1) + np.einsum("ki,kj->kij", mu, mu) * post[:, None, None])
                 cvweight = max(cw - D, 0)
                 if self.covariance_type == "tied":
-                    self._covars_ = (cp + c_n.sum(axis=0)) / (cvweight + post.sum())
+                    self._covars_ = _symmetric((cp + c_n.sum(axis=0)) / (cvweight + post.sum()))
                 else:
-                    cov = (cp + c_n) / (cvweight + np.where(empty, 1.0, post)[:, None, None])
+                    cov = _symmetric((cp + c_n) / (cvweight + np.where(empty, 1.0, post)[:, None, None]))
                     self._covars_ = np.where(empty[:, None, None], old_covars, cov)
         self._warn_empty(empty, "means and covariances")
 
@@ -338,6 +346,7 @@ class GMMHMM(BaseHMM):
         return check_array(X, n_features=nf)
 
     def _init_emission(self, X, rs):
+        _check_covariance_type(self.covariance_type)
         K, M = self.n_components, self.n_mix
         self.n_features = D = X.shape[1]
         cv = _initial_covariance(X, self.min_covar)
@@ -360,8 +369,7 @@ class GMMHMM(BaseHMM):
 
     def _check_emission(self):
         K, M = self.n_components, self.n_mix
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {self.covariance_type!r}")
+        _check_covariance_type(self.covariance_type)
         for name in ("weights_", "means_", "covars_"):
             if not hasattr(self, name):
                 raise ValueError(f"{name} must be set when its letter is not in init_params")
@@ -382,8 +390,7 @@ class GMMHMM(BaseHMM):
             if c.shape != shape:
                 raise ValueError(f"covars_: {self.covariance_type!r} mixture covariances need shape {shape}, "
                                  f"got {c.shape}")
-            flat = {"full": c.reshape(K * M, D, D), "diag": c.reshape(K * M, D), "spherical": c.reshape(K * M)}
-            validate_covars(flat[self.covariance_type], self.covariance_type, K * M, D)
+            validate_covars(c.reshape((K * M,) + shape[2:]), self.covariance_type, K * M, D)
         self.covars_ = c
 
     def _component_logprob(self, Xk):
@@ -420,6 +427,11 @@ class GMMHMM(BaseHMM):
         return {"post_mix_sum": ws, "post_sum": ws.sum(axis=1), "obs": wx, "c_n": c_n}
 
     def _mstep_emission(self, stats):
+        # Empty components divide 0 by 0 below; np.where then keeps their previous parameters.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._mstep_mixture(stats)
+
+    def _mstep_mixture(self, stats):
         K, M, D = self.n_components, self.n_mix, self.n_features
         wp, mp, mw, cp, cw = self._priors()
         pms = stats["post_mix_sum"]
@@ -442,7 +454,7 @@ class GMMHMM(BaseHMM):
                 c_n = np.swapaxes(cp, -1, -2) + mw[..., None, None] * np.einsum("kmi,kmj->kmij", cm, cm)
                 c_n = c_n + stats["c_n"]
                 c_d = (pms + 1 + cw + D + 1)[..., None, None]
-                new = np.where(empty[..., None, None], old_c, c_n / c_d)
+                new = np.where(empty[..., None, None], old_c, _symmetric(c_n / c_d))
             elif ct == "diag":
                 c_n = mw[..., None] * cm ** 2 + 2 * cw + stats["c_n"]
                 c_d = pms[..., None] + 1 + 2 * (cp + 1)
@@ -455,7 +467,7 @@ class GMMHMM(BaseHMM):
                 c_n = np.einsum("km,kmij->kij", mw, np.einsum("kmi,kmj->kmij", cm, cm)) + np.swapaxes(cp, -1, -2)
                 c_n = c_n + stats["c_n"]
                 c_d = (stats["post_sum"] + M + cw + D + 1)[:, None, None]
-                new = c_n / c_d
+                new = np.where((stats["post_sum"] < _EMPTY)[:, None, None], old_c, _symmetric(c_n / c_d))
             self.covars_ = new
         self._warn_empty(empty.any(axis=1), "empty mixture components' parameters")
 
@@ -476,6 +488,9 @@ class GMMHMM(BaseHMM):
         if self.covariance_type == "tied":
             L = np.linalg.cholesky(c)[states]
         else:
-            full = {"full": c, "diag": c[..., None] * np.eye(D), "spherical": c[..., None, None] * np.eye(D)}
-            L = np.linalg.cholesky(full[self.covariance_type])[states, comp]
+            if self.covariance_type == "diag":
+                c = c[..., None] * np.eye(D)
+            elif self.covariance_type == "spherical":
+                c = c[..., None, None] * np.eye(D)
+            L = np.linalg.cholesky(c)[states, comp]
         return self.means_[states, comp] + np.einsum("nij,nj->ni", L, z)

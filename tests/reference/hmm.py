@@ -92,7 +92,8 @@ def poisson_logprob(X, lambdas) -> np.ndarray:
     lam = np.asarray(lambdas, dtype=np.float64)
     lg = _lgamma(X + 1.0).astype(np.float64).sum(axis=1)           # (N,)
     loglam = _log(lam)                                              # (K, D)
-    xlog = np.where(X[:, None, :] == 0, 0.0, X[:, None, :] * loglam[None, :, :])  # (N, K, D)
+    with np.errstate(invalid="ignore"):                             # 0 * -inf, masked out below
+        xlog = np.where(X[:, None, :] == 0, 0.0, X[:, None, :] * loglam[None, :, :])  # (N, K, D)
     return xlog.sum(axis=2) - lam.sum(axis=1)[None, :] - lg[:, None]
 
 

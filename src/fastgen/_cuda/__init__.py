@@ -1,0 +1,24 @@
+"""CUDA kernels (Numba): the GPU twin of the C++ extension ``fastgen._core``.
+
+Every function of the kernel contract (``csrc/KERNELS.md``) with the same name, arguments and
+results as on the CPU. Inputs are NumPy arrays (copied to the device once) or device arrays
+(``__cuda_array_interface__``: Numba, CuPy, PyTorch; used in place); results are Numba device
+arrays (``fastgen._backend.to_host`` copies them back). Importing this package compiles nothing
+and needs no GPU: kernels are compiled for each dtype at their first launch. Under
+``NUMBA_ENABLE_CUDASIM=1`` they run in Numba's CUDA simulator.
+"""
+from .emissions import categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, poisson_logprob
+from .hmm import forward_backward, forward_backward_log, sample_poisson, sample_states, viterbi
+from .rng import normal, philox4x32, uniform
+from .stats import categorical_counts, mixture_logprob, mixture_posteriors, sum_rows, weighted_moments
+
+__all__ = [
+    # random numbers
+    "philox4x32", "uniform", "normal",
+    # emission log-likelihoods
+    "categorical_logprob", "gaussian_logprob_diag", "gaussian_logprob_full", "poisson_logprob",
+    # HMM inference and sampling
+    "forward_backward", "forward_backward_log", "viterbi", "sample_states", "sample_poisson",
+    # sufficient statistics and mixture emissions (stats.py)
+    "weighted_moments", "categorical_counts", "sum_rows", "mixture_logprob", "mixture_posteriors",
+]

@@ -1,0 +1,804 @@
+"""HMM inference and sampling kernels on CUDA (Numba); contract in ``csrc/KERNELS.md``.
+
+Same names, arguments and results as ``fastgen._core`` (``csrc/hmm.hpp``):
+
+- ``forward_backward(startprob, transmat, frame_logprob, offsets, want_posteriors=True, want_xi=True)``
+  -> ``(logprob T[S], posteriors T[N, K] or None, xi_sum T[K, K] or None)``
+- ``forward_backward_log(...)``: same arguments and results, log-domain recursion
+- ``viterbi(startprob, transmat, frame_logprob, offsets) -> (logprob T[S], states int64[N])``
+- ``sample_states(startprob, transmat, n_samples, seed, stream) -> int64[n_samples]``
+- ``sample_poisson(lambdas, seed, stream) -> int64[N, D]``
+
+Inputs: NumPy arrays (copied to the device once) or device arrays (``__cuda_array_interface__``,
+used in place, C-contiguous); all float arguments of a call share one dtype T (float32 or
+float64), ``offsets`` is int64. Results are Numba device arrays. Host offsets are checked (start 0,
+end N, strictly increasing); device-resident offsets are not read back, but every kernel clamps
+them, so bad offsets give wrong numbers, never an out-of-bounds access.
+
+Layout of the work (one call, no host round trips):
+
+1. ``_shift_exp_kernel`` (one thread per frame): m[n] = max_k frame_logprob[n, k] and
+   E[n, k] = exp(frame_logprob[n, k] - m[n]) -- the only N*K exps of the scaled recursion.
+2. ``_fb_scaled_kernel``: one block per sequence for the forward pass and, in the same launch,
+   one block per sequence for the backward pass. States are spread over the block's threads
+   (thread ``tid`` owns states tid, tid + nt, ...). The previous K-vector lives in shared memory,
+   double-buffered together with the block-sum partials, so a time step costs one
+   ``syncthreads``. The vectors are kept unnormalised in shared memory and the previous
+   step's 1/normaliser is applied on the fly:
+       alpha'_t = E_t * (alpha'_{t-1} A) / c_{t-1},  c_t = sum alpha'_t,  alpha_t = alpha'_t / c_t,
+       log P = sum_t (m_t + log c_t);
+       beta'_t = A (E_{t+1} * beta'_{t+1}) / d_{t+1},  beta_t = beta'_t / d_t  (its own scale).
+   alpha_t, beta_t (T) and c_t (float64) go to global scratch.
+3. ``_posterior_scaled_kernel`` (one thread per frame): g_n = sum_k alpha_n beta_n,
+   posteriors = alpha beta / g, and w_n = E_n beta_n / (c_n g_n) (zero at sequence starts and
+   for zero-probability sequences), written over E. Then
+       xi_t(i, j) = alpha_t(i) A_ij w_{t+1}(j)
+   (with alpha_t normalised, sum_ij alpha_t(i) A_ij E_{t+1}(j) beta_{t+1}(j) = c_{t+1} g_{t+1}).
+4. ``_xi_partial_kernel``: part[chunk, i, j] = sum over the chunk's frames n of
+   alpha_n(i) w_{n+1}(j) (one thread per (chunk, i, j), j fastest: coalesced), and
+   ``_xi_combine_kernel`` adds the chunks in chunk order and multiplies by A_ij. No atomics: the
+   chunking depends only on the shapes, so xi_sum is bit-reproducible run to run.
+
+The log-domain variant has the same structure (logsumexp over predecessors, K^2 exps per step;
+lattices in float64 scratch whatever T is). Viterbi: one block per sequence, log domain, the
+delta vector double-buffered in shared memory, int32 backpointers in global scratch, ties to the
+lowest index; thread 0 backtracks.
+
+Zero-probability sequences: a forward normaliser below DBL_MIN (zero, or subnormal: the C++ side
+flushes those to zero) ends the sequence: logprob -inf, alpha rows zeroed, posteriors 0, no
+xi contribution; no NaN is written.
+
+Precision: arrays the caller sees are T; scratch lattices of the scaled recursion (E, alpha,
+beta) are T, everything else (per-step arithmetic, normalisers, log-likelihoods, log-domain
+lattices, xi partials) is float64. Float32 inputs therefore compute in float64 and are rounded
+to float32 when stored.
+
+Limits: the per-sequence kernels support K <= 2048 states (shared memory and per-thread
+registers); larger K raises ValueError. A single very long sequence runs on one block, serially
+in t: the GPU pays off with many sequences.
+
+Sampling: ``sample_states`` draws the uniforms u[0:n] of the stream in parallel, then one thread
+walks the chain (inverse CDF of KERNELS.md). ``sample_poisson``: one thread per element, exact
+inverse CDF searched from the mode (the algorithm of KERNELS.md), uniform u[n*D + d].
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda, float64
+
+from .rng import DevArg, _uniform_kernel, key_words, launch, scratch, stream_uniform
+
+__all__ = ["forward_backward", "forward_backward_log", "viterbi", "sample_states", "sample_poisson"]
+
+_NEG_INF = -math.inf
+_DBL_MIN = 2.2250738585072014e-308
+
+# Per-sequence kernels: threads per block and the most states each thread owns.
+_SEQ_MAX_THREADS = 256
+_MAX_OWN = 8
+MAX_STATES = _SEQ_MAX_THREADS * _MAX_OWN
+
+# Chunking of the xi reduction over frames (shape-only, so reproducible on any device).
+_TARGET_THREADS = 1 << 18
+_MAX_CHUNKS = 4096
+_MIN_CHUNK = 64  # frames per chunk at least (tests lower it to get several chunks cheaply)
+
+
+def _seq_threads(K: int) -> int:
+    return min(_SEQ_MAX_THREADS, max(32, -(-K // 32) * 32))
+
+
+def _chunk_frames(n_rows: int, n_cols: int) -> int:
+    want = max(_MIN_CHUNK, -(-n_rows * n_cols // _TARGET_THREADS), -(-n_rows // _MAX_CHUNKS), 1)
+    return 1 << (int(want) - 1).bit_length()
+
+
+# ---------------------------------------------------------------------------------------------
+# Device helpers
+
+
+@cuda.jit(device=True)
+def _seq_bounds(offsets, s, N):
+    """Rows [b, e) of sequence s, clamped into [0, N] (device offsets are not validated)."""
+    b = offsets[s]
+    e = offsets[s + 1]
+    if b < 0:
+        b = 0
+    if b > N:
+        b = N
+    if e > N:
+        e = N
+    if e < b:
+        e = b
+    return b, e
+
+
+@cuda.jit(device=True)
+def _seq_of(offsets, n_seq, n):
+    """The largest s in [0, n_seq) with offsets[s] <= n (binary search)."""
+    lo = 0
+    hi = n_seq - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if offsets[mid] <= n:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@cuda.jit(device=True)
+def _safe_log(x):
+    if x > 0.0:
+        return math.log(x)
+    if x == 0.0:
+        return _NEG_INF
+    return math.nan
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter and frame preparation
+
+
+@cuda.jit
+def _shift_exp_kernel(lp, E, m):
+    """m[n] = max_k lp[n, k]; E[n, k] = exp(lp[n, k] - m[n]) (an all -inf row: m = -inf, E = 0)."""
+    n = cuda.grid(1)
+    if n >= lp.shape[0]:
+        return
+    K = lp.shape[1]
+    mx = _NEG_INF
+    for k in range(K):
+        v = float(lp[n, k])
+        if v > mx:
+            mx = v
+    m[n] = mx
+    if mx == _NEG_INF:
+        for k in range(K):
+            E[n, k] = 0.0
+    else:
+        for k in range(K):
+            E[n, k] = math.exp(float(lp[n, k]) - mx)
+
+
+@cuda.jit
+def _transpose_kernel(A, AT):
+    tid = cuda.grid(1)
+    K = A.shape[0]
+    if tid < K * K:
+        i = tid // K
+        j = tid - i * K
+        AT[j, i] = A[i, j]
+
+
+@cuda.jit
+def _log_params_kernel(pi, A, logpi, logA, logAT):
+    """float64 logs of the start and transition probabilities (log 0 = -inf), and logA^T."""
+    tid = cuda.grid(1)
+    K = pi.shape[0]
+    if tid < K * K:
+        i = tid // K
+        j = tid - i * K
+        v = _safe_log(float(A[i, j]))
+        logA[i, j] = v
+        logAT[j, i] = v
+    if tid < K:
+        logpi[tid] = _safe_log(float(pi[tid]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scaled forward/backward, one block per sequence
+
+
+@cuda.jit(device=True)
+def _forward_scaled(s, pi, A, E, m, offsets, store, alpha, c, ll, logprob, sh):
+    tid = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    N = E.shape[0]
+    K = E.shape[1]
+    b, e = _seq_bounds(offsets, s, N)
+    red0 = 2 * K
+    logp = 0.0
+    inv_prev = 1.0
+    dead_at = e
+    for t in range(b, e):
+        q = t - b
+        cur = (q & 1) * K
+        prv = K - cur
+        part = 0.0
+        for j in range(tid, K, nt):
+            if q == 0:
+                v = float(pi[j])
+            else:
+                acc = 0.0
+                for i in range(K):
+                    acc += sh[prv + i] * float(A[i, j])
+                v = acc * inv_prev
+            v *= float(E[t, j])
+            sh[cur + j] = v
+            part += v
+        rb = red0 + (q & 1) * nt
+        sh[rb + tid] = part
+        cuda.syncthreads()
+        tot = 0.0
+        for r in range(nt):
+            tot += sh[rb + r]
+        if not tot >= _DBL_MIN:  # zero (or NaN): the sequence is impossible from here on
+            dead_at = t
+            break
+        inv = 1.0 / tot
+        logp += m[t] + math.log(tot)
+        if store:
+            if tid == 0:
+                c[t] = tot
+            for j in range(tid, K, nt):
+                alpha[t, j] = sh[cur + j] * inv
+        inv_prev = inv
+    if dead_at < e:
+        logp = _NEG_INF
+        if store:
+            for t in range(dead_at, e):
+                if tid == 0:
+                    c[t] = 0.0
+                for j in range(tid, K, nt):
+                    alpha[t, j] = 0.0
+    if tid == 0:
+        ll[s] = logp
+        logprob[s] = logp
+
+
+@cuda.jit(device=True)
+def _backward_scaled(s, AT, E, offsets, beta, sh):
+    tid = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    N = E.shape[0]
+    K = E.shape[1]
+    b, e = _seq_bounds(offsets, s, N)
+    if e <= b:
+        return
+    own = cuda.local.array(_MAX_OWN, float64)
+    red0 = 2 * K
+    # t = e - 1: beta = 1; the shared buffer holds E_t * beta'_t for the step before.
+    for j in range(tid, K, nt):
+        beta[e - 1, j] = 1.0
+        sh[j] = float(E[e - 1, j])
+    cuda.syncthreads()
+    inv_next = 1.0
+    for t in range(e - 2, b - 1, -1):
+        q = e - 1 - t
+        cur = (q & 1) * K
+        prv = K - cur
+        part = 0.0
+        r = 0
+        for i in range(tid, K, nt):
+            acc = 0.0
+            for j in range(K):
+                acc += float(AT[j, i]) * sh[prv + j]
+            v = acc * inv_next
+            own[r] = v
+            r += 1
+            sh[cur + i] = float(E[t, i]) * v
+            part += v
+        rb = red0 + (q & 1) * nt
+        sh[rb + tid] = part
+        cuda.syncthreads()
+        tot = 0.0
+        for rr in range(nt):
+            tot += sh[rb + rr]
+        inv = 1.0 / tot if tot >= _DBL_MIN else 1.0  # an all-zero beta stays zero
+        r = 0
+        for i in range(tid, K, nt):
+            beta[t, i] = own[r] * inv
+            r += 1
+        inv_next = inv
+
+
+@cuda.jit
+def _fb_scaled_kernel(pi, A, AT, E, m, offsets, n_seq, store, alpha, beta, c, ll, logprob):
+    """Blocks [0, n_seq): forward of sequence blockIdx; blocks [n_seq, 2 n_seq): backward."""
+    sh = cuda.shared.array(0, dtype=float64)
+    blk = cuda.blockIdx.x
+    if blk < n_seq:
+        _forward_scaled(blk, pi, A, E, m, offsets, store, alpha, c, ll, logprob, sh)
+    elif blk < 2 * n_seq:
+        _backward_scaled(blk - n_seq, AT, E, offsets, beta, sh)
+
+
+@cuda.jit
+def _posterior_scaled_kernel(alpha, beta, E, c, ll, offsets, want_post, want_xi, post, w):
+    """One thread per frame: posteriors, and w_n = E_n beta_n / (c_n g_n) written over E (w may be E)."""
+    n = cuda.grid(1)
+    N = alpha.shape[0]
+    if n >= N:
+        return
+    K = alpha.shape[1]
+    n_seq = offsets.shape[0] - 1
+    s = _seq_of(offsets, n_seq, n)
+    alive = ll[s] > _NEG_INF
+    g = 0.0
+    if alive:
+        for k in range(K):
+            g += float(alpha[n, k]) * float(beta[n, k])
+    ok = alive and g >= _DBL_MIN
+    inv = 1.0 / g if ok else 0.0
+    if want_post:
+        for k in range(K):
+            post[n, k] = float(alpha[n, k]) * float(beta[n, k]) * inv if ok else 0.0
+    if want_xi:
+        z = c[n] * g
+        if ok and n != offsets[s] and z >= _DBL_MIN:
+            invz = 1.0 / z
+            for k in range(K):
+                w[n, k] = float(E[n, k]) * float(beta[n, k]) * invz
+        else:
+            for k in range(K):
+                w[n, k] = 0.0
+
+
+@cuda.jit
+def _xi_partial_kernel(alpha, w, chunk, n_chunks, part):
+    """part[ch, i, j] = sum over frames n of chunk ch (n + 1 < N) of alpha[n, i] w[n + 1, j]."""
+    tid = cuda.grid(1)
+    K = alpha.shape[1]
+    KK = K * K
+    if tid >= n_chunks * KK:
+        return
+    ch = tid // KK
+    r = tid - ch * KK
+    i = r // K
+    j = r - i * K
+    n0 = ch * chunk
+    n1 = min(alpha.shape[0] - 1, n0 + chunk)
+    acc = 0.0
+    for n in range(n0, n1):
+        a = float(alpha[n, i])
+        if a != 0.0:
+            acc += a * float(w[n + 1, j])
+    part[ch, i, j] = acc
+
+
+@cuda.jit
+def _xi_log_partial_kernel(la, logA, V, chunk, n_chunks, part):
+    """part[ch, i, j] = sum over frames n of chunk ch of exp(la[n, i] + logA[i, j] + V[n + 1, j])."""
+    tid = cuda.grid(1)
+    K = la.shape[1]
+    KK = K * K
+    if tid >= n_chunks * KK:
+        return
+    ch = tid // KK
+    r = tid - ch * KK
+    i = r // K
+    j = r - i * K
+    lij = logA[i, j]
+    acc = 0.0
+    if lij > _NEG_INF:
+        n0 = ch * chunk
+        n1 = min(la.shape[0] - 1, n0 + chunk)
+        for n in range(n0, n1):
+            x = la[n, i] + lij + V[n + 1, j]
+            if x > _NEG_INF:
+                acc += math.exp(x)
+    part[ch, i, j] = acc
+
+
+@cuda.jit
+def _xi_combine_kernel(part, n_chunks, A, scale, xi):
+    """xi[i, j] = (sum of part[:, i, j] in chunk order) * (A[i, j] if scale)."""
+    tid = cuda.grid(1)
+    K = xi.shape[0]
+    if tid >= K * K:
+        return
+    i = tid // K
+    j = tid - i * K
+    acc = 0.0
+    for ch in range(n_chunks):
+        acc += part[ch, i, j]
+    if scale:
+        acc *= float(A[i, j])
+    xi[i, j] = acc
+
+
+# ---------------------------------------------------------------------------------------------
+# Log-domain forward/backward
+
+
+@cuda.jit(device=True)
+def _forward_log(s, logpi, logA, lp, offsets, store, la, ll, logprob, sh):
+    tid = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    N = lp.shape[0]
+    K = lp.shape[1]
+    b, e = _seq_bounds(offsets, s, N)
+    for t in range(b, e):
+        q = t - b
+        cur = (q & 1) * K
+        prv = K - cur
+        for j in range(tid, K, nt):
+            if q == 0:
+                v = logpi[j] + float(lp[t, j])
+            else:
+                mx = _NEG_INF
+                for i in range(K):
+                    x = sh[prv + i] + logA[i, j]
+                    if x > mx:
+                        mx = x
+                if mx == _NEG_INF:
+                    v = _NEG_INF
+                else:
+                    acc = 0.0
+                    for i in range(K):
+                        acc += math.exp(sh[prv + i] + logA[i, j] - mx)
+                    v = mx + math.log(acc) + float(lp[t, j])
+            sh[cur + j] = v
+            if store:
+                la[t, j] = v
+        cuda.syncthreads()
+    if tid == 0:
+        res = 0.0
+        if e > b:
+            last = ((e - 1 - b) & 1) * K
+            mx = _NEG_INF
+            for k in range(K):
+                if sh[last + k] > mx:
+                    mx = sh[last + k]
+            if mx > _NEG_INF:
+                acc = 0.0
+                for k in range(K):
+                    acc += math.exp(sh[last + k] - mx)
+                res = mx + math.log(acc)
+            else:
+                res = _NEG_INF
+        ll[s] = res
+        logprob[s] = res
+
+
+@cuda.jit(device=True)
+def _backward_log(s, logAT, lp, offsets, lb, sh):
+    tid = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    N = lp.shape[0]
+    K = lp.shape[1]
+    b, e = _seq_bounds(offsets, s, N)
+    if e <= b:
+        return
+    # The shared buffer holds lp_t + lb_t for the step before.
+    for j in range(tid, K, nt):
+        lb[e - 1, j] = 0.0
+        sh[j] = float(lp[e - 1, j])
+    cuda.syncthreads()
+    for t in range(e - 2, b - 1, -1):
+        q = e - 1 - t
+        cur = (q & 1) * K
+        prv = K - cur
+        for i in range(tid, K, nt):
+            mx = _NEG_INF
+            for j in range(K):
+                x = logAT[j, i] + sh[prv + j]
+                if x > mx:
+                    mx = x
+            if mx == _NEG_INF:
+                v = _NEG_INF
+            else:
+                acc = 0.0
+                for j in range(K):
+                    acc += math.exp(logAT[j, i] + sh[prv + j] - mx)
+                v = mx + math.log(acc)
+            lb[t, i] = v
+            sh[cur + i] = float(lp[t, i]) + v
+        cuda.syncthreads()
+
+
+@cuda.jit
+def _fb_log_kernel(logpi, logA, logAT, lp, offsets, n_seq, store, la, lb, ll, logprob):
+    sh = cuda.shared.array(0, dtype=float64)
+    blk = cuda.blockIdx.x
+    if blk < n_seq:
+        _forward_log(blk, logpi, logA, lp, offsets, store, la, ll, logprob, sh)
+    elif blk < 2 * n_seq:
+        _backward_log(blk - n_seq, logAT, lp, offsets, lb, sh)
+
+
+@cuda.jit
+def _posterior_log_kernel(la, lb, lp, ll, offsets, want_post, want_xi, post, V):
+    """posteriors exp(la + lb - ll); V[n] = lp[n] + lb[n] - ll (-inf at sequence starts and for
+    zero-probability sequences), written over lb (V may be lb)."""
+    n = cuda.grid(1)
+    N = la.shape[0]
+    if n >= N:
+        return
+    K = la.shape[1]
+    n_seq = offsets.shape[0] - 1
+    s = _seq_of(offsets, n_seq, n)
+    L = ll[s]
+    alive = L > _NEG_INF
+    first = n == offsets[s]
+    for k in range(K):
+        lbk = lb[n, k]
+        if want_post:
+            x = la[n, k] + lbk - L if alive else _NEG_INF
+            post[n, k] = math.exp(x) if x > _NEG_INF else 0.0
+        if want_xi:
+            V[n, k] = float(lp[n, k]) + lbk - L if (alive and not first) else _NEG_INF
+
+
+# ---------------------------------------------------------------------------------------------
+# Viterbi
+
+
+@cuda.jit
+def _viterbi_kernel(logpi, logA, lp, offsets, bp, logprob, states):
+    sh = cuda.shared.array(0, dtype=float64)
+    s = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    N = lp.shape[0]
+    K = lp.shape[1]
+    b, e = _seq_bounds(offsets, s, N)
+    for t in range(b, e):
+        q = t - b
+        cur = (q & 1) * K
+        prv = K - cur
+        for j in range(tid, K, nt):
+            if q == 0:
+                v = logpi[j] + float(lp[t, j])
+            else:
+                best = sh[prv] + logA[0, j]
+                arg = 0
+                for i in range(1, K):
+                    cand = sh[prv + i] + logA[i, j]
+                    if cand > best:  # strict: ties keep the lowest index
+                        best = cand
+                        arg = i
+                v = best + float(lp[t, j])
+                bp[t, j] = arg
+            sh[cur + j] = v
+        cuda.syncthreads()
+    if tid == 0 and e > b:
+        last = ((e - 1 - b) & 1) * K
+        z = 0
+        for k in range(1, K):
+            if sh[last + k] > sh[last + z]:
+                z = k
+        logprob[s] = sh[last + z]
+        states[e - 1] = z
+        for t in range(e - 1, b, -1):
+            z = bp[t, z]
+            states[t - 1] = z
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling
+
+
+@cuda.jit
+def _chain_kernel(pi, A, u, out):
+    """One thread: z_0 from pi with u[0], z_t from A[z_{t-1}] with u[t] (inverse CDF; past the
+    total, the last state with p > 0)."""
+    if cuda.grid(1) != 0:
+        return
+    K = pi.shape[0]
+    prev = 0
+    for t in range(out.shape[0]):
+        ut = u[t]
+        acc = 0.0
+        last = 0
+        z = -1
+        for k in range(K):
+            p = float(pi[k]) if t == 0 else float(A[prev, k])
+            if p > 0.0:
+                last = k
+            acc += p
+            if ut < acc:
+                z = k
+                break
+        if z < 0:
+            z = last
+        out[t] = z
+        prev = z
+
+
+@cuda.jit(device=True)
+def _poisson_inverse_cdf(lam, u):
+    """Exact inverse-CDF Poisson draw from one uniform, searched from the mode (KERNELS.md)."""
+    if not (lam > 0.0 and lam < math.inf):
+        return 0
+    mode = math.floor(lam)
+    pm = math.exp(mode * math.log(lam) - lam - math.lgamma(mode + 1.0))
+    F = pm
+    p = pm
+    j = float(mode)
+    while j > 0.0:  # F(mode) = sum_{j <= mode} p(j), summed downward
+        p *= j / lam
+        F += p
+        if p < 1e-17 * F:
+            break
+        j -= 1.0
+    k = int(mode)
+    p = pm
+    if u <= F:
+        while k > 0 and u <= F - p:
+            F -= p
+            p *= float(k) / lam
+            k -= 1
+    else:
+        limit = k + int(40.0 * math.sqrt(lam)) + 100
+        while u > F and k < limit:
+            p *= lam / float(k + 1)
+            k += 1
+            F += p
+    return k
+
+
+@cuda.jit
+def _poisson_kernel(lam, k0, k1, s0, s1, out):
+    i = cuda.grid(1)
+    D = lam.shape[1]
+    if i >= lam.shape[0] * D:
+        return
+    n = i // D
+    d = i - n * D
+    u = stream_uniform(k0, k1, s0, s1, np.uint64(i))
+    out[n, d] = _poisson_inverse_cdf(float(lam[n, d]), u)
+
+
+# ---------------------------------------------------------------------------------------------
+# Host side
+
+
+def _hmm_args(startprob, transmat, frame_logprob, offsets):
+    """(pi, A, lp, off) DevArgs, dtype, N, K, S; shapes, dtypes and host offsets checked."""
+    Lp = DevArg(frame_logprob, "frame_logprob", 2)
+    dtype = Lp.float_dtype()
+    N, K = Lp.shape
+    if K < 1:
+        raise ValueError("frame_logprob: need at least one state")
+    if K > MAX_STATES:
+        raise ValueError(f"frame_logprob: the CUDA HMM kernels support at most {MAX_STATES} states, got {K}")
+    Pi = DevArg(startprob, "startprob", 1)
+    Pi.expect_dtype(dtype)
+    Pi.expect_shape(K)
+    A = DevArg(transmat, "transmat", 2)
+    A.expect_dtype(dtype)
+    A.expect_shape(K, K)
+    Of = DevArg(offsets, "offsets", 1)
+    Of.expect_dtype(np.int64)
+    S = Of.shape[0] - 1
+    if S < 1:
+        raise ValueError("offsets: need at least one sequence (length >= 2)")
+    if Of.host is not None:
+        o = Of.host
+        if o[0] != 0 or o[-1] != N:
+            raise ValueError(f"offsets: must start at 0 and end at n_samples={N}")
+        if (np.diff(o) <= 0).any():
+            raise ValueError("offsets: sequence lengths must be positive")
+    return Pi, A, Lp, Of, dtype, N, K, S
+
+
+def _xi_sum(log_domain, lattice, factor, A_or_logA, N, K, dtype):
+    """xi_sum T[K, K] from the per-frame factors, reduced over fixed chunks in chunk order.
+
+    Scaled: lattice = alpha, factor = w, A_or_logA = A (the sum is multiplied by A at the end).
+    Log domain: lattice = log alpha, factor = V, A_or_logA = log A.
+    """
+    xi = cuda.device_array((K, K), dtype=dtype)
+    n_tr = N - 1  # transitions are pairs of consecutive frames (w / V are zero / -inf across sequences)
+    chunk = _chunk_frames(max(n_tr, 1), K * K)
+    n_chunks = -(-n_tr // chunk)
+    part = scratch((max(n_chunks, 1), K, K), np.float64)
+    if n_chunks:
+        if log_domain:
+            _xi_log_partial_kernel[launch(n_chunks * K * K)](lattice, A_or_logA, factor, chunk, n_chunks, part)
+        else:
+            _xi_partial_kernel[launch(n_chunks * K * K)](lattice, factor, chunk, n_chunks, part)
+    _xi_combine_kernel[launch(K * K)](part, n_chunks, A_or_logA, not log_domain, xi)
+    return xi
+
+
+def forward_backward(startprob, transmat, frame_logprob, offsets, want_posteriors=True, want_xi=True):
+    """Scaled forward/backward -> (logprob T[S], posteriors T[N, K] or None, xi_sum T[K, K] or None)."""
+    Pi, A, Lp, Of, dtype, N, K, S = _hmm_args(startprob, transmat, frame_logprob, offsets)
+    want_posteriors, want_xi = bool(want_posteriors), bool(want_xi)
+    pi_d, A_d, lp_d, off_d = Pi.device(), A.device(), Lp.device(), Of.device()
+    logprob = cuda.device_array(S, dtype=dtype)
+    ll = cuda.device_array(S, dtype=np.float64)
+    E = cuda.device_array((N, K), dtype=dtype)
+    m = cuda.device_array(N, dtype=np.float64)
+    _shift_exp_kernel[launch(N)](lp_d, E, m)
+    nt = _seq_threads(K)
+    shmem = 8 * (2 * K + 2 * nt)
+    lattices = want_posteriors or want_xi
+    if not lattices:
+        dummy = scratch((1, 1), dtype)
+        _fb_scaled_kernel[S, nt, 0, shmem](pi_d, A_d, A_d, E, m, off_d, S, False, dummy, dummy,
+                                            scratch((1,), np.float64), ll, logprob)
+        return logprob, None, None
+    AT = cuda.device_array((K, K), dtype=dtype)
+    _transpose_kernel[launch(K * K)](A_d, AT)
+    alpha = cuda.device_array((N, K), dtype=dtype)
+    beta = cuda.device_array((N, K), dtype=dtype)
+    c = cuda.device_array(N, dtype=np.float64)
+    _fb_scaled_kernel[2 * S, nt, 0, shmem](pi_d, A_d, AT, E, m, off_d, S, True, alpha, beta, c, ll, logprob)
+    post = cuda.device_array((N, K), dtype=dtype) if want_posteriors else scratch((1, 1), dtype)
+    _posterior_scaled_kernel[launch(N)](alpha, beta, E, c, ll, off_d, want_posteriors, want_xi, post, E)
+    xi = _xi_sum(False, alpha, E, A_d, N, K, dtype) if want_xi else None
+    return logprob, (post if want_posteriors else None), xi
+
+
+def _log_params(pi_d, A_d, K):
+    logpi = cuda.device_array(K, dtype=np.float64)
+    logA = cuda.device_array((K, K), dtype=np.float64)
+    logAT = cuda.device_array((K, K), dtype=np.float64)
+    _log_params_kernel[launch(K * K)](pi_d, A_d, logpi, logA, logAT)
+    return logpi, logA, logAT
+
+
+def forward_backward_log(startprob, transmat, frame_logprob, offsets, want_posteriors=True, want_xi=True):
+    """Log-domain forward/backward; same arguments and results as ``forward_backward``."""
+    Pi, A, Lp, Of, dtype, N, K, S = _hmm_args(startprob, transmat, frame_logprob, offsets)
+    want_posteriors, want_xi = bool(want_posteriors), bool(want_xi)
+    lp_d, off_d = Lp.device(), Of.device()
+    logpi, logA, logAT = _log_params(Pi.device(), A.device(), K)
+    logprob = cuda.device_array(S, dtype=dtype)
+    ll = cuda.device_array(S, dtype=np.float64)
+    nt = _seq_threads(K)
+    shmem = 8 * 2 * K
+    if not (want_posteriors or want_xi):
+        dummy = scratch((1, 1), np.float64)
+        _fb_log_kernel[S, nt, 0, shmem](logpi, logA, logAT, lp_d, off_d, S, False, dummy, dummy, ll, logprob)
+        return logprob, None, None
+    la = cuda.device_array((N, K), dtype=np.float64)
+    lb = cuda.device_array((N, K), dtype=np.float64)
+    _fb_log_kernel[2 * S, nt, 0, shmem](logpi, logA, logAT, lp_d, off_d, S, True, la, lb, ll, logprob)
+    post = cuda.device_array((N, K), dtype=dtype) if want_posteriors else scratch((1, 1), dtype)
+    _posterior_log_kernel[launch(N)](la, lb, lp_d, ll, off_d, want_posteriors, want_xi, post, lb)
+    xi = _xi_sum(True, la, lb, logA, N, K, dtype) if want_xi else None
+    return logprob, (post if want_posteriors else None), xi
+
+
+def viterbi(startprob, transmat, frame_logprob, offsets):
+    """Most likely state paths -> (logprob T[S], states int64[N]); ties to the lowest state."""
+    Pi, A, Lp, Of, dtype, N, K, S = _hmm_args(startprob, transmat, frame_logprob, offsets)
+    logpi, logA, _ = _log_params(Pi.device(), A.device(), K)
+    logprob = cuda.device_array(S, dtype=dtype)
+    states = cuda.device_array(N, dtype=np.int64)
+    bp = cuda.device_array((N, K), dtype=np.int32)
+    nt = _seq_threads(K)
+    _viterbi_kernel[S, nt, 0, 8 * 2 * K](logpi, logA, Lp.device(), Of.device(), bp, logprob, states)
+    return logprob, states
+
+
+def sample_states(startprob, transmat, n_samples, seed, stream):
+    """int64[n_samples]: a Markov chain drawn with the stream's uniforms u[0:n_samples]."""
+    Pi = DevArg(startprob, "startprob", 1)
+    dtype = Pi.float_dtype()
+    K = Pi.shape[0]
+    if K < 1:
+        raise ValueError("startprob: need at least one state")
+    A = DevArg(transmat, "transmat", 2)
+    A.expect_dtype(dtype)
+    A.expect_shape(K, K)
+    n = int(n_samples)
+    if n < 0:
+        raise ValueError(f"n_samples: must be >= 0, got {n}")
+    k0, k1, s0, s1 = key_words(seed, stream)
+    out = cuda.device_array(n, dtype=np.int64)
+    if n == 0:
+        return out
+    u = cuda.device_array(n, dtype=np.float64)
+    _uniform_kernel[launch((n + 1) // 2)](k0, k1, s0, s1, np.uint64(0), 0, u)
+    _chain_kernel[1, 1](Pi.device(), A.device(), u, out)
+    return out
+
+
+def sample_poisson(lambdas, seed, stream):
+    """int64[N, D]: element (n, d) drawn from u[n*D + d] by exact inverse CDF."""
+    La = DevArg(lambdas, "lambdas", 2)
+    La.float_dtype()
+    N, D = La.shape
+    k0, k1, s0, s1 = key_words(seed, stream)
+    out = cuda.device_array((N, D), dtype=np.int64)
+    if N * D:
+        _poisson_kernel[launch(N * D)](La.device(), k0, k1, s0, s1, out)
+    return out
