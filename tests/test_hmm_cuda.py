@@ -288,6 +288,39 @@ def test_forward_backward_scaling_does_not_underflow(cu, dtype):
     check_fb(got, want, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_forward_backward_absorbing_state(cu, impl, dtype):
+    """Start in absorbing state 0 while the unreachable state 1 has the larger emission at every
+    frame: the only path is 0, 0, ..., 0. A backward pass scaled by its own sum lets beta of the
+    reachable state shrink by e^-40 per step relative to the other until it underflows (after ~3
+    frames in float32, ~18 in float64): posteriors would come out 0 for a possible sequence."""
+    T = 24
+    sp = np.array([1.0, 0.0], dtype=dtype)
+    tm = np.array([[1.0, 0.0], [0.3, 0.7]], dtype=dtype)
+    lp = np.zeros((T, 2), dtype=dtype)
+    lp[:, 0] = -40.0
+    logprob, post, xi = (host(a) for a in fb(cu, impl)(sp, tm, lp, offsets_of([T]), True, True))
+    assert_allclose(logprob, [-40.0 * T], rtol=RTOL[dtype], atol=0)
+    assert_allclose(post, np.tile([1.0, 0.0], (T, 1)), rtol=0, atol=PROB_ATOL[dtype])
+    assert_allclose(xi, [[T - 1, 0], [0, 0]], rtol=RTOL[dtype], atol=0)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_forward_backward_left_to_right(cu, impl):
+    """A left-to-right model whose later states score higher long before they are reachable."""
+    K = 4
+    rng = np.random.default_rng(71)
+    sp = np.eye(K)[0]
+    tm = np.diag(rng.uniform(0.3, 0.9, K)) + np.diag(np.ones(K - 1), 1)
+    tm[-1, -1] = 1.0
+    tm /= tm.sum(axis=1, keepdims=True)
+    lengths = [9, 5]
+    lp = rng.normal(scale=2.0, size=(14, K)) + np.linspace(0, 30, K)
+    check_fb(fb(cu, impl)(sp, tm, lp, offsets_of(lengths), True, True),
+             ref.forward_backward(sp, tm, lp, lengths), np.float64)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("level", [-1e4, 1e3])
 def test_forward_backward_extreme_frame_logprobs(cu, impl, level):

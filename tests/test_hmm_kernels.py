@@ -22,6 +22,8 @@ import sys
 import textwrap
 
 import numpy as np
+
+import fastgen
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import gammaln, logsumexp
@@ -776,7 +778,8 @@ def test_results_independent_of_thread_count_subprocess(tmp_path):
     for n in (1, 2):
         f = tmp_path / f"out{n}.npz"
         env = dict(os.environ, OMP_NUM_THREADS=str(n))
-        env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(__file__), "..", "src"),
+        # The child must import the same fastgen as this process (the installed wheel in CI).
+        env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastgen.__file__)),
                                              env.get("PYTHONPATH", "")])
         subprocess.run([sys.executable, "-c", script, str(f)], check=True, env=env, timeout=120)
         files.append(np.load(f))

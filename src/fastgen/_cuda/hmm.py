@@ -19,19 +19,23 @@ Layout of the work (one call, no host round trips):
 
 1. ``_shift_exp_kernel`` (one thread per frame): m[n] = max_k frame_logprob[n, k] and
    E[n, k] = exp(frame_logprob[n, k] - m[n]) -- the only N*K exps of the scaled recursion.
-2. ``_fb_scaled_kernel``: one block per sequence for the forward pass and, in the same launch,
-   one block per sequence for the backward pass. States are spread over the block's threads
-   (thread ``tid`` owns states tid, tid + nt, ...). The previous K-vector lives in shared memory,
-   double-buffered together with the block-sum partials, so a time step costs one
-   ``syncthreads``. The vectors are kept unnormalised in shared memory and the previous
+2. ``_fb_scaled_kernel``: one block per sequence runs the forward pass, then the backward pass
+   (which needs the forward normalisers). States are spread over the block's threads (thread
+   ``tid`` owns states tid, tid + nt, ...). The previous K-vector lives in shared memory,
+   double-buffered (the forward's block-sum partials too), so a time step costs one
+   ``syncthreads``. The forward vector is kept unnormalised in shared memory and the previous
    step's 1/normaliser is applied on the fly:
        alpha'_t = E_t * (alpha'_{t-1} A) / c_{t-1},  c_t = sum alpha'_t,  alpha_t = alpha'_t / c_t,
        log P = sum_t (m_t + log c_t);
-       beta'_t = A (E_{t+1} * beta'_{t+1}) / d_{t+1},  beta_t = beta'_t / d_t  (its own scale).
+   the backward pass uses Rabiner's scaling by the same normalisers,
+       beta_t = min(A (E_{t+1} * beta_{t+1}) / c_{t+1}, beta_max),
+   so sum_k alpha_t(k) beta_t(k) = 1 and the betas of reachable states stay O(1) (a backward
+   scaled by its own sum lets an absorbing state's beta underflow); only unreachable states'
+   betas grow, and the clamp (1e250, float32 1e30) keeps them finite.
    alpha_t, beta_t (T) and c_t (float64) go to global scratch.
 3. ``_posterior_scaled_kernel`` (one thread per frame): g_n = sum_k alpha_n beta_n,
-   posteriors = alpha beta / g, and w_n = E_n beta_n / (c_n g_n) (zero at sequence starts and
-   for zero-probability sequences), written over E. Then
+   posteriors = alpha beta / g, and w_n = E_n beta_n / (c_n g_n) (zero at sequence starts, for
+   zero-probability sequences and where alpha_n = 0), written over E. Then
        xi_t(i, j) = alpha_t(i) A_ij w_{t+1}(j)
    (with alpha_t normalised, sum_ij alpha_t(i) A_ij E_{t+1}(j) beta_{t+1}(j) = c_{t+1} g_{t+1}).
 4. ``_xi_partial_kernel``: part[chunk, i, j] = sum over the chunk's frames n of
@@ -40,9 +44,11 @@ Layout of the work (one call, no host round trips):
    chunking depends only on the shapes, so xi_sum is bit-reproducible run to run.
 
 The log-domain variant has the same structure (logsumexp over predecessors, K^2 exps per step;
-lattices in float64 scratch whatever T is). Viterbi: one block per sequence, log domain, the
-delta vector double-buffered in shared memory, int32 backpointers in global scratch, ties to the
-lowest index; thread 0 backtracks.
+lattices in float64 scratch whatever T is; forward and backward blocks run side by side in one
+launch; posteriors normalised per frame by logsumexp_k(log alpha + log beta)).
+
+Viterbi: one block per sequence, log domain, the delta vector double-buffered in shared memory,
+int32 backpointers in global scratch, ties to the lowest index; thread 0 backtracks.
 
 Zero-probability sequences: a forward normaliser below DBL_MIN (zero, or subnormal: the C++ side
 flushes those to zero) ends the sequence: logprob -inf, alpha rows zeroed, posteriors 0, no
@@ -53,9 +59,9 @@ beta) are T, everything else (per-step arithmetic, normalisers, log-likelihoods,
 lattices, xi partials) is float64. Float32 inputs therefore compute in float64 and are rounded
 to float32 when stored.
 
-Limits: the per-sequence kernels support K <= 2048 states (shared memory and per-thread
-registers); larger K raises ValueError. A single very long sequence runs on one block, serially
-in t: the GPU pays off with many sequences.
+Limits: the per-sequence kernels support K <= 2048 states (the K-vectors live in shared memory);
+larger K raises ValueError. A single very long sequence runs on one block, serially in t: the
+GPU pays off with many sequences.
 
 Sampling: ``sample_states`` draws the uniforms u[0:n] of the stream in parallel, then one thread
 walks the chain (inverse CDF of KERNELS.md). ``sample_poisson``: one thread per element, exact
@@ -75,10 +81,13 @@ __all__ = ["forward_backward", "forward_backward_log", "viterbi", "sample_states
 _NEG_INF = -math.inf
 _DBL_MIN = 2.2250738585072014e-308
 
-# Per-sequence kernels: threads per block and the most states each thread owns.
+# Per-sequence kernels: threads per block (states beyond it are strided over the threads), and the
+# most states: the scaled forward keeps 2 K + 2 * 256 doubles in shared memory (48 KiB at most).
 _SEQ_MAX_THREADS = 256
-_MAX_OWN = 8
-MAX_STATES = _SEQ_MAX_THREADS * _MAX_OWN
+MAX_STATES = 2048
+
+# Clamp of the scaled backward variables (see _backward_scaled), as in csrc/hmm.hpp.
+_BETA_MAX = {np.dtype(np.float32): 1e30, np.dtype(np.float64): 1e250}
 
 # Chunking of the xi reduction over frames (shape-only, so reproducible on any device).
 _TARGET_THREADS = 1 << 18
@@ -250,7 +259,16 @@ def _forward_scaled(s, pi, A, E, m, offsets, store, alpha, c, ll, logprob, sh):
 
 
 @cuda.jit(device=True)
-def _backward_scaled(s, AT, E, offsets, beta, sh):
+def _backward_scaled(s, AT, E, offsets, c, beta_max, beta, sh):
+    """Rabiner's scaling: beta_t = A (E_{t+1} * beta_{t+1}) / c_{t+1}, with the forward normalisers
+    c (so sum_k alpha_t(k) beta_t(k) = 1), clamped at beta_max.
+
+    Scaling beta by its own sum instead lets the beta of the only reachable state underflow next to
+    an unreachable state with larger emissions (an absorbing state); with the forward scale the
+    reachable states' betas stay O(1), and an unreachable state's beta, which may grow without
+    bound, is clamped (its alpha is 0, so the clamp changes nothing and no inf * 0 = NaN arises).
+    Called only for sequences of positive probability (every c_t >= DBL_MIN).
+    """
     tid = cuda.threadIdx.x
     nt = cuda.blockDim.x
     N = E.shape[0]
@@ -258,52 +276,39 @@ def _backward_scaled(s, AT, E, offsets, beta, sh):
     b, e = _seq_bounds(offsets, s, N)
     if e <= b:
         return
-    own = cuda.local.array(_MAX_OWN, float64)
-    red0 = 2 * K
-    # t = e - 1: beta = 1; the shared buffer holds E_t * beta'_t for the step before.
+    # t = e - 1: beta = 1; the shared buffer holds E_t * beta_t for the step before.
     for j in range(tid, K, nt):
         beta[e - 1, j] = 1.0
         sh[j] = float(E[e - 1, j])
     cuda.syncthreads()
-    inv_next = 1.0
     for t in range(e - 2, b - 1, -1):
         q = e - 1 - t
         cur = (q & 1) * K
         prv = K - cur
-        part = 0.0
-        r = 0
+        inv = 1.0 / c[t + 1]
         for i in range(tid, K, nt):
             acc = 0.0
             for j in range(K):
                 acc += float(AT[j, i]) * sh[prv + j]
-            v = acc * inv_next
-            own[r] = v
-            r += 1
+            v = acc * inv
+            if v > beta_max:
+                v = beta_max
+            beta[t, i] = v
             sh[cur + i] = float(E[t, i]) * v
-            part += v
-        rb = red0 + (q & 1) * nt
-        sh[rb + tid] = part
         cuda.syncthreads()
-        tot = 0.0
-        for rr in range(nt):
-            tot += sh[rb + rr]
-        inv = 1.0 / tot if tot >= _DBL_MIN else 1.0  # an all-zero beta stays zero
-        r = 0
-        for i in range(tid, K, nt):
-            beta[t, i] = own[r] * inv
-            r += 1
-        inv_next = inv
 
 
 @cuda.jit
-def _fb_scaled_kernel(pi, A, AT, E, m, offsets, n_seq, store, alpha, beta, c, ll, logprob):
-    """Blocks [0, n_seq): forward of sequence blockIdx; blocks [n_seq, 2 n_seq): backward."""
+def _fb_scaled_kernel(pi, A, AT, E, m, offsets, store, beta_max, alpha, beta, c, ll, logprob):
+    """One block per sequence: the forward pass, then (when the lattices are wanted and the
+    sequence is possible) the backward pass, which needs the forward normalisers."""
     sh = cuda.shared.array(0, dtype=float64)
-    blk = cuda.blockIdx.x
-    if blk < n_seq:
-        _forward_scaled(blk, pi, A, E, m, offsets, store, alpha, c, ll, logprob, sh)
-    elif blk < 2 * n_seq:
-        _backward_scaled(blk - n_seq, AT, E, offsets, beta, sh)
+    s = cuda.blockIdx.x
+    _forward_scaled(s, pi, A, E, m, offsets, store, alpha, c, ll, logprob, sh)
+    if store:
+        cuda.syncthreads()  # c and ll written by thread 0 are read below
+        if ll[s] > _NEG_INF:
+            _backward_scaled(s, AT, E, offsets, c, beta_max, beta, sh)
 
 
 @cuda.jit
@@ -331,7 +336,10 @@ def _posterior_scaled_kernel(alpha, beta, E, c, ll, offsets, want_post, want_xi,
         if ok and n != offsets[s] and z >= _DBL_MIN:
             invz = 1.0 / z
             for k in range(K):
-                w[n, k] = float(E[n, k]) * float(beta[n, k]) * invz
+                # alpha_n(k) == 0 makes every xi_{n-1}(., k) exactly 0: write 0 rather than a
+                # clamped, possibly huge beta over a tiny c_n (inf * 0 would give NaN).
+                a = float(alpha[n, k])
+                w[n, k] = float(E[n, k]) * float(beta[n, k]) * invz if a != 0.0 else 0.0
         else:
             for k in range(K):
                 w[n, k] = 0.0
@@ -514,10 +522,24 @@ def _posterior_log_kernel(la, lb, lp, ll, offsets, want_post, want_xi, post, V):
     L = ll[s]
     alive = L > _NEG_INF
     first = n == offsets[s]
+    # Posteriors normalised per frame by logsumexp_k(la + lb) rather than by log P: over 1e6
+    # steps la + lb - log P drifts by ~1e-6 (as in the C++ kernel and hmmlearn).
+    lz = _NEG_INF
+    if want_post and alive:
+        mx = _NEG_INF
+        for k in range(K):
+            x = la[n, k] + lb[n, k]
+            if x > mx:
+                mx = x
+        if mx > _NEG_INF:
+            z = 0.0
+            for k in range(K):
+                z += math.exp(la[n, k] + lb[n, k] - mx)
+            lz = mx + math.log(z)
     for k in range(K):
         lbk = lb[n, k]
         if want_post:
-            x = la[n, k] + lbk - L if alive else _NEG_INF
+            x = la[n, k] + lbk - lz if lz > _NEG_INF else _NEG_INF
             post[n, k] = math.exp(x) if x > _NEG_INF else 0.0
         if want_xi:
             V[n, k] = float(lp[n, k]) + lbk - L if (alive and not first) else _NEG_INF
@@ -708,10 +730,10 @@ def forward_backward(startprob, transmat, frame_logprob, offsets, want_posterior
     _shift_exp_kernel[launch(N)](lp_d, E, m)
     nt = _seq_threads(K)
     shmem = 8 * (2 * K + 2 * nt)
-    lattices = want_posteriors or want_xi
-    if not lattices:
+    beta_max = _BETA_MAX[np.dtype(dtype)]
+    if not (want_posteriors or want_xi):
         dummy = scratch((1, 1), dtype)
-        _fb_scaled_kernel[S, nt, 0, shmem](pi_d, A_d, A_d, E, m, off_d, S, False, dummy, dummy,
+        _fb_scaled_kernel[S, nt, 0, shmem](pi_d, A_d, A_d, E, m, off_d, False, beta_max, dummy, dummy,
                                             scratch((1,), np.float64), ll, logprob)
         return logprob, None, None
     AT = cuda.device_array((K, K), dtype=dtype)
@@ -719,7 +741,7 @@ def forward_backward(startprob, transmat, frame_logprob, offsets, want_posterior
     alpha = cuda.device_array((N, K), dtype=dtype)
     beta = cuda.device_array((N, K), dtype=dtype)
     c = cuda.device_array(N, dtype=np.float64)
-    _fb_scaled_kernel[2 * S, nt, 0, shmem](pi_d, A_d, AT, E, m, off_d, S, True, alpha, beta, c, ll, logprob)
+    _fb_scaled_kernel[S, nt, 0, shmem](pi_d, A_d, AT, E, m, off_d, True, beta_max, alpha, beta, c, ll, logprob)
     post = cuda.device_array((N, K), dtype=dtype) if want_posteriors else scratch((1, 1), dtype)
     _posterior_scaled_kernel[launch(N)](alpha, beta, E, c, ll, off_d, want_posteriors, want_xi, post, E)
     xi = _xi_sum(False, alpha, E, A_d, N, K, dtype) if want_xi else None
