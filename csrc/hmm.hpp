@@ -11,6 +11,9 @@
 // pass over fixed chunks of frames, using
 //   xi_t(i, j) = alpha_t(i) A_ij E_{t+1}(j) beta_{t+1}(j) / (c_{t+1} sum_j alpha_{t+1}(j) beta_{t+1}(j)),
 // accumulating sum_t alpha_t(i) w_{t+1}(j) per chunk and multiplying by A_ij once at the end.
+// Normalising alpha over all states cannot keep a state whose share falls below the floating-point
+// range; when such a state could only come back through itself, the sequence is redone in the log
+// domain (lost_forward_mass below), so the scaled path is never silently wrong.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -81,13 +84,13 @@ static inline void matvec(int K, const T* A, const T* v, T* out) {
 
 // acc[i, j] += a[i] w[j]
 template <class T>
-static inline void outer_add(int K, const T* a, const T* w, double* acc) {
+static inline void outer_add(int K, const T* a, const double* w, double* acc) {
   for (int i = 0; i < K; ++i) {
     const double ai = a[i];
     if (ai == 0) continue;
     double* r = acc + static_cast<int64_t>(i) * K;
 #pragma omp simd
-    for (int j = 0; j < K; ++j) r[j] += ai * static_cast<double>(w[j]);
+    for (int j = 0; j < K; ++j) r[j] += ai * w[j];
   }
 }
 
@@ -156,6 +159,40 @@ inline double frame_shifted_exp(int K, const T* lp, T* e) {
 template <class T>
 constexpr T beta_max() { return sizeof(T) == 4 ? T(1e30) : T(1e250); }
 
+// The xi weight w_{t+1}(j) = E_{t+1}(j) beta_{t+1}(j) / (c_{t+1} g_{t+1}) is formed in double and
+// capped here: next to a clamped beta and a tiny normaliser it can overflow, and alpha(i) * inf
+// (or inf * A_ij with A_ij = 0 at the end) would be NaN. Since alpha_t(i) A_ij w(j) <= 1, a capped
+// weight only drops terms with alpha_t(i) A_ij < 1e-300.
+constexpr double kMaxXiWeight = 1e300;
+
+// Returned by the scaled forward passes for a sequence that must be redone in the log domain.
+constexpr double kRedoInLog = std::numeric_limits<double>::quiet_NaN();
+
+// Called when the unnormalised forward row cur = (prev A) * E_t (pi * E_t at the first frame,
+// prev == nullptr) has zeros. A zero is structural when the state cannot be reached (lp = -inf,
+// or no live predecessor); otherwise its mass underflowed. That is harmless when a surviving
+// state re-enters it next step (only mass below the underflow threshold is lost), but when none
+// does -- a transient state beside an absorbing one, a deep emission dip in a left-right chain --
+// the state is gone for good although it may explain the rest of the sequence far better, and the
+// scaled recursion would return a silently wrong answer: the sequence is redone in the log domain.
+template <class T>
+static bool lost_forward_mass(int K, const T* prev, const T* pi, const T* A, const T* lp_t, const T* cur) {
+  for (int j = 0; j < K; ++j) {
+    if (cur[j] != 0 || !(lp_t[j] > -std::numeric_limits<T>::infinity())) continue;
+    bool reachable = false;
+    if (!prev) {
+      reachable = pi[j] > 0;
+    } else {
+      for (int i = 0; i < K && !reachable; ++i) reachable = prev[i] > 0 && A[static_cast<int64_t>(i) * K + j] > 0;
+    }
+    if (!reachable) continue;
+    bool reentered = false;
+    for (int i = 0; i < K && !reentered; ++i) reentered = i != j && cur[i] > 0 && A[static_cast<int64_t>(i) * K + j] > 0;
+    if (!reentered) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scaled recursions for one sequence.
 
@@ -192,8 +229,10 @@ FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, con
       vecmat(K, prev, A, cur);
     }
     double s = 0;
-    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; }
+    int zeros = 0;
+    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
     if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+    if (zeros && lost_forward_mass(K, t == b ? nullptr : prev, pi, A, lp + t * K, cur)) return kRedoInLog;
     const T inv = static_cast<T>(1.0 / s);
     for (int j = 0; j < K; ++j) cur[j] *= inv;
     ll += mt;
@@ -207,10 +246,10 @@ FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, con
   return ll + std::log(prod);
 }
 
-// Returns log P(sequence) or -inf. alpha rows: all of [b, e) when `keep_all`, else two rows reused.
+// Returns log P(sequence), -inf, or kRedoInLog. Rows b..e-1 of lp, E, m, alpha, c.
 template <class T>
-FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* E, const double* m,
-                      T* alpha, double* c) {
+FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp,
+                                                 const T* E, const double* m, T* alpha, double* c) {
   auto row = [&](int64_t t) { return alpha + t * K; };
   // log P = sum_t (log c_t + m_t): the c_t (<= 1 for stochastic A) are multiplied up and folded
   // into the sum only when the product nears underflow, so a step costs no log.
@@ -224,8 +263,10 @@ FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, co
     }
     const T* et = E + t * K;
     double s = 0;
-    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; }
+    int zeros = 0;
+    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
     if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+    if (zeros && lost_forward_mass(K, t == b ? nullptr : row(t - 1), pi, A, lp + t * K, cur)) return kRedoInLog;
     const T inv = static_cast<T>(1.0 / s);
     for (int j = 0; j < K; ++j) cur[j] *= inv;
     c[t] = s;
@@ -318,7 +359,7 @@ static void reduce_xi(int64_t nc, int K, const std::vector<double>& part, const 
   for (int64_t i = 0; i < KK; ++i) {
     double s = 0;
     for (int64_t c = 0; c < nc; ++c) s += part[c * KK + i];
-    xi_sum[i] = static_cast<T>(A ? s * A[i] : s);
+    xi_sum[i] = static_cast<T>(!A ? s : A[i] == 0 ? 0.0 : s * A[i]);  // never inf * 0
   }
 }
 
@@ -326,11 +367,11 @@ static void reduce_xi(int64_t nc, int K, const std::vector<double>& part, const 
 template <class T>
 FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, int64_t S, const int64_t* offsets,
                                                 const double* ll, const T* alpha, const T* beta, const T* E,
-                                                const double* c, T* post, double* xi_part, T* w) {
+                                                const double* c, T* post, double* xi_part, double* w) {
   int64_t s = sequence_of(offsets, S, n0);
   for (int64_t n = n0; n < n1; ++n) {
     while (n >= offsets[s + 1]) ++s;
-    const bool dead = ll[s] == kNegInf;
+    const bool dead = !(ll[s] > kNegInf);  // impossible, or to be redone in the log domain
     const T* an = alpha + n * K;
     const T* bn = beta + n * K;
     if (post) {
@@ -354,7 +395,8 @@ FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, i
       const double z = c[n + 1] * g1;
       if (!(z > 0)) continue;
       const double invz = 1.0 / z;
-      for (int k = 0; k < K; ++k) w[k] = static_cast<T>(e1[k] * static_cast<double>(b1[k]) * invz);
+      for (int k = 0; k < K; ++k)
+        w[k] = a1[k] == 0 ? 0.0 : std::min(e1[k] * static_cast<double>(b1[k]) * invz, kMaxXiWeight);
       outer_add(K, an, w, xi_part);
     }
   }
@@ -362,14 +404,16 @@ FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, i
 
 // One whole sequence in cache-resident scratch (used when there are many sequences): frame exps,
 // forward, then a backward pass that writes the posteriors and accumulates the xi partial as it
-// goes. Scratch: E, alpha (L*K), m, c (L), bcur, bnext, w (K) for L = e - b.
+// goes. Scratch: E, alpha (L*K), m, c (L), bcur, bnext, v (K) for L = e - b; w (K doubles).
+// A sequence to be redone in the log domain (kRedoInLog) gets nothing written.
 template <class T>
 FASTGEN_SIMD_CLONES static double sequence_posteriors(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp,
                                                       T* post, double* xi_part, T* E, T* alpha, double* m, double* c,
-                                                      T* bcur, T* bnext, T* w) {
+                                                      T* bcur, T* bnext, T* v, double* w) {
   const int64_t L = e - b;
   for (int64_t t = 0; t < L; ++t) m[t] = frame_shifted_exp(K, lp + (b + t) * K, E + t * K);
-  const double ll = forward_scaled(int64_t{0}, L, K, pi, A, E, m, alpha, c);
+  const double ll = forward_scaled(int64_t{0}, L, K, pi, A, lp + b * K, E, m, alpha, c);
+  if (std::isnan(ll)) return ll;
   if (ll == kNegInf) {
     if (post)
       for (int64_t i = 0; i < L * K; ++i) post[b * K + i] = 0;
@@ -382,15 +426,16 @@ FASTGEN_SIMD_CLONES static double sequence_posteriors(int64_t b, int64_t e, int 
       for (int k = 0; k < K; ++k) bcur[k] = 1;
     } else {
       const T* en = E + (t + 1) * K;
-      for (int k = 0; k < K; ++k) w[k] = en[k] * bnext[k];  // E_{t+1} beta_{t+1}
-      matvec(K, A, w, bcur);
+      for (int k = 0; k < K; ++k) v[k] = en[k] * bnext[k];  // E_{t+1} beta_{t+1}
+      matvec(K, A, v, bcur);
       const T inv = static_cast<T>(1.0 / c[t + 1]);
       for (int k = 0; k < K; ++k) bcur[k] = std::min(bcur[k] * inv, beta_max<T>());
       if (xi_part) {
         const double z = c[t + 1] * g_next;
         if (z > 0) {
-          const T invz = static_cast<T>(1.0 / z);
-          for (int k = 0; k < K; ++k) w[k] *= invz;
+          const double invz = 1.0 / z;
+          const T* an = alpha + (t + 1) * K;
+          for (int k = 0; k < K; ++k) w[k] = an[k] == 0 ? 0.0 : std::min(v[k] * invz, kMaxXiWeight);
           outer_add(K, at, w, xi_part);
         }
       }
@@ -414,6 +459,37 @@ constexpr int64_t kSeqGroup = 8;
 constexpr int64_t kManySequences = 16;
 
 template <class T>
+void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp,
+                          const int64_t* offsets, T* logprob, T* post, T* xi_sum);
+
+// Reruns the sequences whose scaled forward pass returned kRedoInLog through the log-domain
+// recursion (gathered into one compact batch) and scatters their log-likelihoods and posteriors
+// back; their expected transitions are added to xi_sum, which holds the other sequences' already.
+template <class T>
+static void redo_in_log_domain(int K, const T* pi, const T* A, const T* lp, const int64_t* offsets,
+                               std::vector<double>& ll, T* post, T* xi_sum) {
+  std::vector<int64_t> seqs, sub_off{0};
+  for (int64_t s = 0; s < static_cast<int64_t>(ll.size()); ++s)
+    if (std::isnan(ll[s])) {
+      seqs.push_back(s);
+      sub_off.push_back(sub_off.back() + offsets[s + 1] - offsets[s]);
+    }
+  if (seqs.empty()) return;
+  const int64_t S = static_cast<int64_t>(seqs.size()), N = sub_off.back(), KK = static_cast<int64_t>(K) * K;
+  std::vector<T> sub_lp(static_cast<size_t>(N) * K), sub_ll(S), sub_post(post ? sub_lp.size() : 0), sub_xi(xi_sum ? KK : 0);
+  for (int64_t i = 0; i < S; ++i)
+    std::copy(lp + offsets[seqs[i]] * K, lp + offsets[seqs[i] + 1] * K, sub_lp.begin() + sub_off[i] * K);
+  forward_backward_log(N, K, S, pi, A, sub_lp.data(), sub_off.data(), sub_ll.data(), post ? sub_post.data() : nullptr,
+                       xi_sum ? sub_xi.data() : nullptr);
+  for (int64_t i = 0; i < S; ++i) {
+    ll[seqs[i]] = sub_ll[i];
+    if (post)
+      std::copy(sub_post.begin() + sub_off[i] * K, sub_post.begin() + sub_off[i + 1] * K, post + offsets[seqs[i]] * K);
+  }
+  for (int64_t i = 0; i < (xi_sum ? KK : 0); ++i) xi_sum[i] += sub_xi[i];
+}
+
+template <class T>
 void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
                       T* logprob, T* post, T* xi_sum) {
   std::vector<double> ll(S);
@@ -425,6 +501,7 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
 #pragma omp for schedule(dynamic, 1)
       for (int64_t s = 0; s < S; ++s) ll[s] = forward_score(offsets[s], offsets[s + 1], K, pi, A, lp, scratch.data());
     }
+    redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);
     for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     return;
   }
@@ -439,16 +516,17 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
       fm::FlushDenormals ftz;
       const size_t LK = static_cast<size_t>(maxlen) * K;
       Buffer<T> E = buffer<T>(LK), alpha = buffer<T>(LK), vec = buffer<T>(3 * static_cast<size_t>(K));
-      Buffer<double> m = buffer<double>(maxlen), c = buffer<double>(maxlen);
+      Buffer<double> m = buffer<double>(maxlen), c = buffer<double>(maxlen), w = buffer<double>(K);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t g = 0; g < ng; ++g)
         for (int64_t s = g * kSeqGroup; s < std::min(S, (g + 1) * kSeqGroup); ++s)
           ll[s] = sequence_posteriors(offsets[s], offsets[s + 1], K, pi, A, lp, post,
                                       xi_sum ? part.data() + g * KK : nullptr, E.get(), alpha.get(), m.get(),
-                                      c.get(), vec.get(), vec.get() + K, vec.get() + 2 * K);
+                                      c.get(), vec.get(), vec.get() + K, vec.get() + 2 * K, w.get());
     }
-    for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     if (xi_sum) reduce_xi(ng, K, part, A, xi_sum);
+    redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);
+    for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     return;
   }
   // Few (long) sequences: whole-array lattices, forwards in parallel, then backwards.
@@ -462,25 +540,26 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     std::vector<T> scratch(static_cast<size_t>(K));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t s = 0; s < S; ++s)
-      ll[s] = forward_scaled(offsets[s], offsets[s + 1], K, pi, A, E.get(), m.get(), alpha.get(), c.get());
+      ll[s] = forward_scaled(offsets[s], offsets[s + 1], K, pi, A, lp, E.get(), m.get(), alpha.get(), c.get());
 #pragma omp for schedule(dynamic, 1)
     for (int64_t s = 0; s < S; ++s)  // the backward pass needs the forward normalisers c
-      if (ll[s] != kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, E.get(), c.get(), beta.get(), scratch.data());
+      if (ll[s] > kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, E.get(), c.get(), beta.get(), scratch.data());
   }
-  for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
 
   const int64_t nc = par::n_chunks(N, kChunkFrames);
   std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
 #pragma omp parallel
   {
     fm::FlushDenormals ftz;
-    std::vector<T> w(K);
+    std::vector<double> w(K);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t ch = 0; ch < nc; ++ch)
       posterior_chunk(ch * kChunkFrames, std::min(N, (ch + 1) * kChunkFrames), K, S, offsets, ll.data(), alpha.get(),
                       beta.get(), E.get(), c.get(), post, xi_sum ? part.data() + ch * KK : nullptr, w.data());
   }
   if (xi_sum) reduce_xi(nc, K, part, A, xi_sum);
+  redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);
+  for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
 }
 
 template <class T>

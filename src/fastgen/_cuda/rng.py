@@ -196,7 +196,7 @@ class DevArg:
             self.host, self.dev = None, dev
             self.shape, self.dtype = tuple(dev.shape), np.dtype(dev.dtype)
         if len(self.shape) != ndim:
-            want = "(" + ", ".join("*" * 1 for _ in range(ndim)) + ("," if ndim == 1 else "") + ")"
+            want = _shape_text(("*",) * ndim)
             raise ValueError(f"{name}: expected shape {want}, got shape {_shape_text(self.shape)}")
 
     def device(self):
@@ -207,7 +207,7 @@ class DevArg:
     def expect_shape(self, *expected) -> None:
         """expected extents, -1 = any."""
         if any(e >= 0 and s != e for s, e in zip(self.shape, expected)):
-            want = "(" + ", ".join("*" if e < 0 else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+            want = _shape_text(tuple("*" if e < 0 else e for e in expected))
             raise ValueError(f"{self.name}: expected shape {want}, got shape {_shape_text(self.shape)}")
 
     def expect_dtype(self, dtype) -> None:
