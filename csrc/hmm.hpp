@@ -154,10 +154,11 @@ inline double frame_shifted_exp(int K, const T* lp, T* e) {
 }
 
 // With Rabiner's scaling sum_i alpha_t(i) beta_t(i) = 1, so a beta above this bound belongs to a
-// state whose alpha is below its inverse: clamping it loses no measurable posterior mass, while an
-// unclamped beta of an unreachable state can overflow and turn 0 * inf into NaN.
+// state whose alpha is below its inverse, i.e. below the smallest normal T (1/FLT_MIN = 8.5e37,
+// 1/DBL_MIN = 4.5e307), where the forward pass already holds 0: clamping it loses no posterior mass,
+// while an unclamped beta of an unreachable state can overflow and turn 0 * inf into NaN.
 template <class T>
-constexpr T beta_max() { return sizeof(T) == 4 ? T(1e30) : T(1e250); }
+constexpr T beta_max() { return sizeof(T) == 4 ? T(1e38) : T(1e300); }
 
 // The xi weight w_{t+1}(j) = E_{t+1}(j) beta_{t+1}(j) / (c_{t+1} g_{t+1}) is formed in double and
 // capped here: next to a clamped beta and a tiny normaliser it can overflow, and alpha(i) * inf
@@ -231,8 +232,9 @@ FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, con
     double s = 0;
     int zeros = 0;
     for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
-    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+    // the guard first: a frame where every reachable state's emission underflowed is not impossible
     if (zeros && lost_forward_mass(K, t == b ? nullptr : prev, pi, A, lp + t * K, cur)) return kRedoInLog;
+    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
     const T inv = static_cast<T>(1.0 / s);
     for (int j = 0; j < K; ++j) cur[j] *= inv;
     ll += mt;
@@ -265,8 +267,9 @@ FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, co
     double s = 0;
     int zeros = 0;
     for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
-    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+    // the guard first: a frame where every reachable state's emission underflowed is not impossible
     if (zeros && lost_forward_mass(K, t == b ? nullptr : row(t - 1), pi, A, lp + t * K, cur)) return kRedoInLog;
+    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
     const T inv = static_cast<T>(1.0 / s);
     for (int j = 0; j < K; ++j) cur[j] *= inv;
     c[t] = s;

@@ -380,6 +380,30 @@ def test_scaled_redoes_only_lost_sequences_in_log_domain(rng, dtype, n_seq):
 
 
 @pytest.mark.parametrize("n_seq", [1, 20], ids=["whole-array-path", "per-sequence-path"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_frame_where_every_reachable_emission_underflows_is_not_impossible(dtype, n_seq):
+    """Left-to-right model: every frame is explained 800 nats (float32: 120) better by the last
+    state, unreachable for the first frames, so the reachable states' shifted emissions all round
+    to 0 and the scaled step sums to 0. That is an underflow, not an impossible sequence: the
+    guard must redo it in the log domain rather than report -inf."""
+    K, T = 4, 10
+    gap = 120.0 if dtype == np.float32 else 800.0
+    sp = np.array([1.0, 0, 0, 0], dtype=dtype)
+    tm = np.array([[0.5, 0.5, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0.5, 0.5], [0, 0, 0, 1.0]], dtype=dtype)
+    one = np.zeros((T, K))
+    one[:, :-1] = -gap
+    lp = np.ascontiguousarray(np.tile(one, (n_seq, 1)), dtype=dtype)
+    lengths = np.full(n_seq, T)
+    logprob, post, xi, score_only = _fb_all_paths(FB["scaling"], sp, tm, lp, offsets_of(lengths))
+    r_logprob, r_post, r_xi = ref.forward_backward(*_f64(sp, tm, lp), lengths)
+    assert np.isfinite(r_logprob).all()
+    assert_allclose(logprob, r_logprob, rtol=_rtol(dtype), atol=0)
+    assert_allclose(score_only, r_logprob, rtol=_rtol(dtype), atol=0)
+    assert_allclose(post, r_post, rtol=_rtol(dtype), atol=_prob_atol(dtype))
+    assert_allclose(xi, r_xi, rtol=_rtol(dtype), atol=_prob_atol(dtype) * n_seq)
+
+
+@pytest.mark.parametrize("n_seq", [1, 20], ids=["whole-array-path", "per-sequence-path"])
 @pytest.mark.parametrize("impl", ["scaling", "log"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_xi_finite_when_data_favours_unreachable_states(dtype, impl, n_seq):

@@ -12,10 +12,11 @@ Same names, arguments and results as ``fastgen._core`` (``csrc/hmm.hpp``):
 Inputs: NumPy arrays (copied to the device once) or device arrays (``__cuda_array_interface__``,
 used in place, C-contiguous); all float arguments of a call share one dtype T (float32 or
 float64), ``offsets`` is int64. Results are Numba device arrays. Host offsets are checked (start 0,
-end N, strictly increasing); device-resident offsets are not read back, but every kernel clamps
-them, so bad offsets give wrong numbers, never an out-of-bounds access.
+end N, strictly increasing); device-resident offsets are not checked (they are read back only to
+redo a flagged sequence, step 5), but every kernel and that redo clamp them, so bad offsets give
+wrong numbers, never an out-of-bounds access.
 
-Layout of the work (one call, no host round trips):
+Layout of the work (one call; one host read, of a per-sequence flag array, see step 5):
 
 1. ``_shift_exp_kernel`` (one thread per frame): m[n] = max_k frame_logprob[n, k] and
    E[n, k] = exp(frame_logprob[n, k] - m[n]) -- the only N*K exps of the scaled recursion.
@@ -31,17 +32,45 @@ Layout of the work (one call, no host round trips):
        beta_t = min(A (E_{t+1} * beta_{t+1}) / c_{t+1}, beta_max),
    so sum_k alpha_t(k) beta_t(k) = 1 and the betas of reachable states stay O(1) (a backward
    scaled by its own sum lets an absorbing state's beta underflow); only unreachable states'
-   betas grow, and the clamp (1e250, float32 1e30) keeps them finite.
+   betas grow, and the clamp (1e300, float32 1e38: above 1/DBL_MIN resp. 1/FLT_MIN, so no
+   representable alpha loses posterior mass to it) keeps them finite.
    alpha_t, beta_t (T) and c_t (float64) go to global scratch.
+   Underflow guard (the same rule as csrc/hmm.hpp, KERNELS.md). Normalising over all states
+   cannot keep a state whose share falls below T's range, and such a state may be the one that
+   explains the rest of the sequence (a transient state beside an absorbing one after a long
+   stretch that favours the absorbing one: log P hundreds of nats too low, posteriors on the wrong
+   state, silently). So each unnormalised value alpha'_t(j) below T's smallest normal number (the
+   C++ kernels compute in T with denormals flushed) is set to 0, and if lp_t(j) > -inf and j is
+   reachable (first frame: pi_j > 0; else some i with alpha_{t-1}(i) > 0 and A_ij > 0), its mass
+   underflowed. That is forgiven when another surviving state re-enters j (some i != j with
+   alpha'_t(i) > 0 and A_ij > 0: only mass below T's range relative to the total is lost);
+   otherwise j is gone for good and the sequence is flagged: redo[s] = 1, ll = -inf (no backward,
+   zero posteriors, no xi), and step 5 redoes it. The check costs one count per step (reachability
+   is tested only for zeros, re-entry only when that count is positive, with one extra
+   syncthreads); structural zeros (unreachable states, lp = -inf) never trigger it. The test runs
+   before the impossibility test, so a frame where every reachable state underflows (all
+   alpha'_t = 0 with a finite emission) is redone, not declared impossible.
 3. ``_posterior_scaled_kernel`` (one thread per frame): g_n = sum_k alpha_n beta_n,
    posteriors = alpha beta / g, and w_n = E_n beta_n / (c_n g_n) (zero at sequence starts, for
-   zero-probability sequences and where alpha_n = 0), written over E. Then
+   zero-probability or flagged sequences and where alpha_n = 0), written over E. Then
        xi_t(i, j) = alpha_t(i) A_ij w_{t+1}(j)
    (with alpha_t normalised, sum_ij alpha_t(i) A_ij E_{t+1}(j) beta_{t+1}(j) = c_{t+1} g_{t+1}).
+   w is computed in float64 and capped (float64 1e300, as in C++; float32 1e38, since it is
+   stored in T): next to a beta near its clamp and a tiny c_n it can overflow, and
+   alpha(i) * inf, or inf * (A_ij = 0), would be NaN. As alpha_t(i) A_ij w(j) <= 1, the cap only
+   drops terms with alpha_t(i) A_ij < 1 / cap. (With the forward flush, w_n(j) =
+   post_n(j) / (alpha_{n-1} A)_j <= 1 / tiny_T, so in float32 the cap never binds.)
 4. ``_xi_partial_kernel``: part[chunk, i, j] = sum over the chunk's frames n of
    alpha_n(i) w_{n+1}(j) (one thread per (chunk, i, j), j fastest: coalesced), and
-   ``_xi_combine_kernel`` adds the chunks in chunk order and multiplies by A_ij. No atomics: the
-   chunking depends only on the shapes, so xi_sum is bit-reproducible run to run.
+   ``_xi_combine_kernel`` adds the chunks in chunk order and multiplies by A_ij (xi = 0 where
+   A_ij = 0, never inf * 0). No atomics: the chunking depends only on the shapes, so xi_sum is
+   bit-reproducible run to run.
+5. The host reads the S redo flags (the call's only host read). Flagged sequences (rare) are
+   gathered into a compact frame_logprob with rebased offsets, run through the log-domain
+   kernels below, and their logprob and posterior rows scattered back; their xi is added to
+   xi_sum after the scaled sum is formed (a fixed order, so still deterministic). Device-resident
+   offsets are read back for this only. The scoring path (no posteriors, no xi) follows the same
+   rule.
 
 The log-domain variant has the same structure (logsumexp over predecessors, K^2 exps per step;
 lattices in float64 scratch whatever T is; forward and backward blocks run side by side in one
@@ -50,18 +79,19 @@ launch; posteriors normalised per frame by logsumexp_k(log alpha + log beta)).
 Viterbi: one block per sequence, log domain, the delta vector double-buffered in shared memory,
 int32 backpointers in global scratch, ties to the lowest index; thread 0 backtracks.
 
-Zero-probability sequences: a forward normaliser below DBL_MIN (zero, or subnormal: the C++ side
-flushes those to zero) ends the sequence: logprob -inf, alpha rows zeroed, posteriors 0, no
-xi contribution; no NaN is written.
+Zero-probability sequences: a forward normaliser of zero (every value flushed, none of them an
+underflow of a reachable state) ends the sequence: logprob -inf, alpha rows zeroed, posteriors 0,
+no xi contribution; no NaN is written.
 
 Precision: arrays the caller sees are T; scratch lattices of the scaled recursion (E, alpha,
 beta) are T, everything else (per-step arithmetic, normalisers, log-likelihoods, log-domain
 lattices, xi partials) is float64. Float32 inputs therefore compute in float64 and are rounded
-to float32 when stored.
+to float32 when stored; the forward values are flushed below float32's range all the same
+(step 2), so that what is stored never underflows unseen.
 
-Limits: the per-sequence kernels support K <= 2048 states (the K-vectors live in shared memory);
-larger K raises ValueError. A single very long sequence runs on one block, serially in t: the
-GPU pays off with many sequences.
+Limits: the per-sequence kernels support K <= 2048 states (the K-vectors live in shared memory,
+2 K + 5 * 256 doubles for the scaled forward); larger K raises ValueError. A single very long
+sequence runs on one block, serially in t: the GPU pays off with many sequences.
 
 Sampling: ``sample_states`` draws the uniforms u[0:n] of the stream in parallel, then one thread
 walks the chain (inverse CDF of KERNELS.md). ``sample_poisson``: one thread per element, exact
@@ -82,12 +112,21 @@ _NEG_INF = -math.inf
 _DBL_MIN = 2.2250738585072014e-308
 
 # Per-sequence kernels: threads per block (states beyond it are strided over the threads), and the
-# most states: the scaled forward keeps 2 K + 2 * 256 doubles in shared memory (48 KiB at most).
+# most states: the scaled forward keeps 2 K + 5 * 256 doubles in shared memory (48 KiB at most).
 _SEQ_MAX_THREADS = 256
 MAX_STATES = 2048
 
 # Clamp of the scaled backward variables (see _backward_scaled), as in csrc/hmm.hpp.
-_BETA_MAX = {np.dtype(np.float32): 1e30, np.dtype(np.float64): 1e250}
+_BETA_MAX = {np.dtype(np.float32): 1e38, np.dtype(np.float64): 1e300}
+
+# Smallest normal number of T: forward values below it count as underflowed (and are flushed to 0),
+# as they are in the C++ kernels, which compute in T with denormals flushed to zero.
+_TINY = {np.dtype(np.float32): float(np.finfo(np.float32).tiny), np.dtype(np.float64): _DBL_MIN}
+
+# Cap of the xi weight w (module docstring, step 3): kMaxXiWeight of csrc/hmm.hpp in float64; w is
+# stored in T, and in float32 w <= 1 / FLT_MIN ~ 8.5e37 anyway (the forward flush), so the cap only
+# keeps a stored weight finite.
+_MAX_XI_WEIGHT = {np.dtype(np.float32): 1e38, np.dtype(np.float64): 1e300}
 
 # Chunking of the xi reduction over frames (shape-only, so reproducible on any device).
 _TARGET_THREADS = 1 << 18
@@ -202,21 +241,50 @@ def _log_params_kernel(pi, A, logpi, logA, logAT):
 
 
 @cuda.jit(device=True)
-def _forward_scaled(s, pi, A, E, m, offsets, store, alpha, c, ll, logprob, sh):
+def _reachable(first, j, pi, A, sh, prv):
+    """Can state j hold forward mass at this step: pi_j > 0 at the first frame, else a live
+    predecessor (sh[prv:prv + K] is the previous, unnormalised forward vector)."""
+    if first:
+        return pi[j] > 0
+    for i in range(A.shape[0]):
+        if sh[prv + i] > 0.0 and A[i, j] > 0:
+            return True
+    return False
+
+
+@cuda.jit(device=True)
+def _reentered(j, A, sh, cur):
+    """Does a surviving state other than j lead into j (sh[cur:cur + K]: this step's vector)?"""
+    for i in range(A.shape[0]):
+        if i != j and sh[cur + i] > 0.0 and A[i, j] > 0:
+            return True
+    return False
+
+
+@cuda.jit(device=True)
+def _forward_scaled(s, pi, A, E, m, lp, offsets, store, tiny, alpha, c, ll, logprob, redo, sh):
+    """Scaled forward pass of sequence s (module docstring, step 2): ll[s] and logprob[s], and
+    redo[s] = 1 when the sequence must be redone in the log domain (underflow guard; ll = -inf
+    then); with `store`, the normalised alpha rows and the normalisers c (zeros from an impossible
+    or lost frame on). Shared memory: two K-vectors, then two blocks of nt partial sums, two of nt
+    counts of underflowed reachable states, and nt lost flags."""
     tid = cuda.threadIdx.x
     nt = cuda.blockDim.x
     N = E.shape[0]
     K = E.shape[1]
     b, e = _seq_bounds(offsets, s, N)
     red0 = 2 * K
+    lost0 = red0 + 4 * nt
     logp = 0.0
     inv_prev = 1.0
     dead_at = e
+    lost = 0.0
     for t in range(b, e):
         q = t - b
         cur = (q & 1) * K
         prv = K - cur
         part = 0.0
+        n_under = 0.0
         for j in range(tid, K, nt):
             if q == 0:
                 v = float(pi[j])
@@ -226,15 +294,40 @@ def _forward_scaled(s, pi, A, E, m, offsets, store, alpha, c, ll, logprob, sh):
                     acc += sh[prv + i] * float(A[i, j])
                 v = acc * inv_prev
             v *= float(E[t, j])
+            if v < tiny:
+                # Below T's range: 0, as in the C++ kernels. Unless the state is unreachable or
+                # impossible here (a structural zero), its mass underflowed: counted, checked below.
+                v = 0.0
+                if float(lp[t, j]) > _NEG_INF and _reachable(q == 0, j, pi, A, sh, prv):
+                    n_under += 1.0
             sh[cur + j] = v
             part += v
         rb = red0 + (q & 1) * nt
         sh[rb + tid] = part
+        sh[rb + 2 * nt + tid] = n_under
         cuda.syncthreads()
         tot = 0.0
+        under = 0.0
         for r in range(nt):
             tot += sh[rb + r]
-        if not tot >= _DBL_MIN:  # zero (or NaN): the sequence is impossible from here on
+            under += sh[rb + 2 * nt + r]
+        if under > 0.0:
+            # Forgiven when a surviving state re-enters the state (only mass below T's range,
+            # relative to the total, is lost); otherwise the state is gone for good although it
+            # may explain the rest of the sequence far better: redo the sequence in the log domain.
+            mine = 0.0
+            for j in range(tid, K, nt):
+                if (sh[cur + j] == 0.0 and float(lp[t, j]) > _NEG_INF and _reachable(q == 0, j, pi, A, sh, prv)
+                        and not _reentered(j, A, sh, cur)):
+                    mine = 1.0
+            sh[lost0 + tid] = mine
+            cuda.syncthreads()  # the next write of these flags follows a later step's syncthreads
+            for r in range(nt):
+                lost += sh[lost0 + r]
+            if lost > 0.0:
+                dead_at = t
+                break
+        if not tot >= tiny:  # zero (or NaN): the sequence is impossible from here on
             dead_at = t
             break
         inv = 1.0 / tot
@@ -256,6 +349,7 @@ def _forward_scaled(s, pi, A, E, m, offsets, store, alpha, c, ll, logprob, sh):
     if tid == 0:
         ll[s] = logp
         logprob[s] = logp
+        redo[s] = 1 if lost > 0.0 else 0
 
 
 @cuda.jit(device=True)
@@ -286,25 +380,25 @@ def _backward_scaled(s, AT, E, offsets, c, beta_max, beta, sh):
         cur = (q & 1) * K
         prv = K - cur
         inv = 1.0 / c[t + 1]
+        lim = beta_max * c[t + 1]  # clamp before dividing: acc / c may overflow float64
         for i in range(tid, K, nt):
             acc = 0.0
             for j in range(K):
                 acc += float(AT[j, i]) * sh[prv + j]
-            v = acc * inv
-            if v > beta_max:
-                v = beta_max
+            v = beta_max if acc >= lim else acc * inv
             beta[t, i] = v
             sh[cur + i] = float(E[t, i]) * v
         cuda.syncthreads()
 
 
 @cuda.jit
-def _fb_scaled_kernel(pi, A, AT, E, m, offsets, store, beta_max, alpha, beta, c, ll, logprob):
+def _fb_scaled_kernel(pi, A, AT, E, m, lp, offsets, store, tiny, beta_max, alpha, beta, c, ll, logprob, redo):
     """One block per sequence: the forward pass, then (when the lattices are wanted and the
-    sequence is possible) the backward pass, which needs the forward normalisers."""
+    sequence is possible and not to be redone) the backward pass, which needs the forward
+    normalisers."""
     sh = cuda.shared.array(0, dtype=float64)
     s = cuda.blockIdx.x
-    _forward_scaled(s, pi, A, E, m, offsets, store, alpha, c, ll, logprob, sh)
+    _forward_scaled(s, pi, A, E, m, lp, offsets, store, tiny, alpha, c, ll, logprob, redo, sh)
     if store:
         cuda.syncthreads()  # c and ll written by thread 0 are read below
         if ll[s] > _NEG_INF:
@@ -312,8 +406,9 @@ def _fb_scaled_kernel(pi, A, AT, E, m, offsets, store, beta_max, alpha, beta, c,
 
 
 @cuda.jit
-def _posterior_scaled_kernel(alpha, beta, E, c, ll, offsets, want_post, want_xi, post, w):
-    """One thread per frame: posteriors, and w_n = E_n beta_n / (c_n g_n) written over E (w may be E)."""
+def _posterior_scaled_kernel(alpha, beta, E, c, ll, offsets, want_post, want_xi, w_max, post, w):
+    """One thread per frame: posteriors, and w_n = E_n beta_n / (c_n g_n), computed in float64,
+    capped at w_max and written over E (w may be E)."""
     n = cuda.grid(1)
     N = alpha.shape[0]
     if n >= N:
@@ -335,11 +430,17 @@ def _posterior_scaled_kernel(alpha, beta, E, c, ll, offsets, want_post, want_xi,
         z = c[n] * g
         if ok and n != offsets[s] and z >= _DBL_MIN:
             invz = 1.0 / z
+            inv_max = 1.0 / w_max
             for k in range(K):
                 # alpha_n(k) == 0 makes every xi_{n-1}(., k) exactly 0: write 0 rather than a
-                # clamped, possibly huge beta over a tiny c_n (inf * 0 would give NaN).
-                a = float(alpha[n, k])
-                w[n, k] = float(E[n, k]) * float(beta[n, k]) * invz if a != 0.0 else 0.0
+                # clamped, possibly huge beta over a tiny c_n (inf * 0 would give NaN). Elsewhere
+                # the weight can still overflow next to a beta near its clamp; since
+                # alpha_{n-1}(i) A_ik w_n(k) <= 1, the cap only drops terms with alpha A < 1 / w_max.
+                wk = 0.0
+                if float(alpha[n, k]) != 0.0:
+                    x = float(E[n, k]) * float(beta[n, k])
+                    wk = w_max if x * inv_max >= z else x * invz  # min(x / z, w_max), no overflow
+                w[n, k] = wk
         else:
             for k in range(K):
                 w[n, k] = 0.0
@@ -393,7 +494,7 @@ def _xi_log_partial_kernel(la, logA, V, chunk, n_chunks, part):
 
 @cuda.jit
 def _xi_combine_kernel(part, n_chunks, A, scale, xi):
-    """xi[i, j] = (sum of part[:, i, j] in chunk order) * (A[i, j] if scale)."""
+    """xi[i, j] = (sum of part[:, i, j] in chunk order) * (A[i, j] if scale; 0 where A[i, j] = 0)."""
     tid = cuda.grid(1)
     K = xi.shape[0]
     if tid >= K * K:
@@ -404,7 +505,8 @@ def _xi_combine_kernel(part, n_chunks, A, scale, xi):
     for ch in range(n_chunks):
         acc += part[ch, i, j]
     if scale:
-        acc *= float(A[i, j])
+        a = float(A[i, j])
+        acc = acc * a if a != 0.0 else 0.0  # never inf * 0
     xi[i, j] = acc
 
 
@@ -414,6 +516,8 @@ def _xi_combine_kernel(part, n_chunks, A, scale, xi):
 
 @cuda.jit(device=True)
 def _forward_log(s, logpi, logA, lp, offsets, store, la, ll, logprob, sh):
+    """Log-domain forward pass of sequence s: la_t(j) = lp_t(j) + logsumexp_i(la_{t-1}(i) + logA_ij);
+    ll[s] = logprob[s] = logsumexp_j la_{T-1}(j). Shared memory: two K-vectors."""
     tid = cuda.threadIdx.x
     nt = cuda.blockDim.x
     N = lp.shape[0]
@@ -464,6 +568,7 @@ def _forward_log(s, logpi, logA, lp, offsets, store, la, ll, logprob, sh):
 
 @cuda.jit(device=True)
 def _backward_log(s, logAT, lp, offsets, lb, sh):
+    """Log-domain backward pass: lb_t(i) = logsumexp_j(logA_ij + lp_{t+1}(j) + lb_{t+1}(j))."""
     tid = cuda.threadIdx.x
     nt = cuda.blockDim.x
     N = lp.shape[0]
@@ -500,6 +605,7 @@ def _backward_log(s, logAT, lp, offsets, lb, sh):
 
 @cuda.jit
 def _fb_log_kernel(logpi, logA, logAT, lp, offsets, n_seq, store, la, lb, ll, logprob):
+    """Blocks [0, n_seq): forward of sequence blockIdx; blocks [n_seq, 2 n_seq): backward."""
     sh = cuda.shared.array(0, dtype=float64)
     blk = cuda.blockIdx.x
     if blk < n_seq:
@@ -546,11 +652,57 @@ def _posterior_log_kernel(la, lb, lp, ll, offsets, want_post, want_xi, post, V):
 
 
 # ---------------------------------------------------------------------------------------------
+# Moving the sequences flagged by the scaled forward's underflow guard to and from the log domain
+
+
+@cuda.jit
+def _gather_rows_kernel(src, rows, dst):
+    """dst[r, k] = src[rows[r], k]."""
+    tid = cuda.grid(1)
+    K = dst.shape[1]
+    if tid < dst.shape[0] * K:
+        r = tid // K
+        k = tid - r * K
+        dst[r, k] = src[rows[r], k]
+
+
+@cuda.jit
+def _scatter_rows_kernel(src, rows, dst):
+    """dst[rows[r], k] = src[r, k]."""
+    tid = cuda.grid(1)
+    K = src.shape[1]
+    if tid < src.shape[0] * K:
+        r = tid // K
+        k = tid - r * K
+        dst[rows[r], k] = src[r, k]
+
+
+@cuda.jit
+def _scatter_kernel(src, idx, dst):
+    """dst[idx[r]] = src[r]."""
+    r = cuda.grid(1)
+    if r < src.shape[0]:
+        dst[idx[r]] = src[r]
+
+
+@cuda.jit
+def _add_kernel(src, dst):
+    """dst[i, j] += src[i, j]."""
+    tid = cuda.grid(1)
+    K = dst.shape[1]
+    if tid < dst.shape[0] * K:
+        i = tid // K
+        j = tid - i * K
+        dst[i, j] += src[i, j]
+
+
+# ---------------------------------------------------------------------------------------------
 # Viterbi
 
 
 @cuda.jit
 def _viterbi_kernel(logpi, logA, lp, offsets, bp, logprob, states):
+    """One block per sequence: max-plus recursion over the block's states, backtrack by thread 0."""
     sh = cuda.shared.array(0, dtype=float64)
     s = cuda.blockIdx.x
     tid = cuda.threadIdx.x
@@ -720,32 +872,70 @@ def _xi_sum(log_domain, lattice, factor, A_or_logA, N, K, dtype):
 
 def forward_backward(startprob, transmat, frame_logprob, offsets, want_posteriors=True, want_xi=True):
     """Scaled forward/backward -> (logprob T[S], posteriors T[N, K] or None, xi_sum T[K, K] or None)."""
+    return _forward_backward_scaled(startprob, transmat, frame_logprob, offsets, want_posteriors, want_xi)[:3]
+
+
+def _forward_backward_scaled(startprob, transmat, frame_logprob, offsets, want_posteriors, want_xi):
+    """``forward_backward``'s results plus the indices (int64, host) of the sequences that the
+    underflow guard sent to the log domain (for the tests)."""
     Pi, A, Lp, Of, dtype, N, K, S = _hmm_args(startprob, transmat, frame_logprob, offsets)
     want_posteriors, want_xi = bool(want_posteriors), bool(want_xi)
     pi_d, A_d, lp_d, off_d = Pi.device(), A.device(), Lp.device(), Of.device()
     logprob = cuda.device_array(S, dtype=dtype)
     ll = cuda.device_array(S, dtype=np.float64)
+    redo = cuda.device_array(S, dtype=np.uint8)
     E = cuda.device_array((N, K), dtype=dtype)
     m = cuda.device_array(N, dtype=np.float64)
     _shift_exp_kernel[launch(N)](lp_d, E, m)
     nt = _seq_threads(K)
-    shmem = 8 * (2 * K + 2 * nt)
+    shmem = 8 * (2 * K + 5 * nt)
+    tiny = _TINY[np.dtype(dtype)]
     beta_max = _BETA_MAX[np.dtype(dtype)]
+    post = xi = None
     if not (want_posteriors or want_xi):
         dummy = scratch((1, 1), dtype)
-        _fb_scaled_kernel[S, nt, 0, shmem](pi_d, A_d, A_d, E, m, off_d, False, beta_max, dummy, dummy,
-                                            scratch((1,), np.float64), ll, logprob)
-        return logprob, None, None
-    AT = cuda.device_array((K, K), dtype=dtype)
-    _transpose_kernel[launch(K * K)](A_d, AT)
-    alpha = cuda.device_array((N, K), dtype=dtype)
-    beta = cuda.device_array((N, K), dtype=dtype)
-    c = cuda.device_array(N, dtype=np.float64)
-    _fb_scaled_kernel[S, nt, 0, shmem](pi_d, A_d, AT, E, m, off_d, True, beta_max, alpha, beta, c, ll, logprob)
-    post = cuda.device_array((N, K), dtype=dtype) if want_posteriors else scratch((1, 1), dtype)
-    _posterior_scaled_kernel[launch(N)](alpha, beta, E, c, ll, off_d, want_posteriors, want_xi, post, E)
-    xi = _xi_sum(False, alpha, E, A_d, N, K, dtype) if want_xi else None
-    return logprob, (post if want_posteriors else None), xi
+        _fb_scaled_kernel[S, nt, 0, shmem](pi_d, A_d, A_d, E, m, lp_d, off_d, False, tiny, beta_max, dummy, dummy,
+                                            scratch((1,), np.float64), ll, logprob, redo)
+    else:
+        AT = cuda.device_array((K, K), dtype=dtype)
+        _transpose_kernel[launch(K * K)](A_d, AT)
+        alpha = cuda.device_array((N, K), dtype=dtype)
+        beta = cuda.device_array((N, K), dtype=dtype)
+        c = cuda.device_array(N, dtype=np.float64)
+        _fb_scaled_kernel[S, nt, 0, shmem](pi_d, A_d, AT, E, m, lp_d, off_d, True, tiny, beta_max, alpha, beta, c,
+                                            ll, logprob, redo)
+        post = cuda.device_array((N, K), dtype=dtype) if want_posteriors else scratch((1, 1), dtype)
+        _posterior_scaled_kernel[launch(N)](alpha, beta, E, c, ll, off_d, want_posteriors, want_xi,
+                                            _MAX_XI_WEIGHT[np.dtype(dtype)], post, E)
+        xi = _xi_sum(False, alpha, E, A_d, N, K, dtype) if want_xi else None
+        post = post if want_posteriors else None
+    redone = np.flatnonzero(redo.copy_to_host()).astype(np.int64)  # the one host read of the call
+    if redone.size:
+        _redo_in_log_domain(pi_d, A_d, lp_d, Of, N, K, dtype, redone, logprob, post, xi)
+    return logprob, post, xi, redone
+
+
+def _redo_in_log_domain(pi_d, A_d, lp_d, Of, N, K, dtype, seqs, logprob, post, xi):
+    """Rerun sequences `seqs` through the log-domain recursion, gathered into one compact batch,
+    and scatter their log-likelihoods and posterior rows back; their xi is added to xi_sum, which
+    already holds the other sequences' (the scaled path gave them none), so the sum is formed in a
+    fixed order. Rare: host offsets are read back only here."""
+    o = Of.host if Of.host is not None else Of.device().copy_to_host()
+    b = np.clip(o[seqs], 0, N)  # clamped as _seq_bounds does (device offsets are not validated)
+    e = np.clip(o[seqs + 1], b, N)
+    lengths = (e - b).astype(np.int64)  # >= 1: a sequence is flagged at one of its frames
+    sub_off = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    n_sub = int(sub_off[-1])
+    rows = np.repeat(b - sub_off[:-1], lengths) + np.arange(n_sub, dtype=np.int64)
+    rows_d = cuda.to_device(rows)
+    sub_lp = cuda.device_array((n_sub, K), dtype=dtype)
+    _gather_rows_kernel[launch(n_sub * K)](lp_d, rows_d, sub_lp)
+    sub_logprob, sub_post, sub_xi = forward_backward_log(pi_d, A_d, sub_lp, sub_off, post is not None, xi is not None)
+    _scatter_kernel[launch(len(seqs))](sub_logprob, cuda.to_device(seqs), logprob)
+    if post is not None:
+        _scatter_rows_kernel[launch(n_sub * K)](sub_post, rows_d, post)
+    if xi is not None:
+        _add_kernel[launch(K * K)](sub_xi, xi)
 
 
 def _log_params(pi_d, A_d, K):
