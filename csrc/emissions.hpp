@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/simd.hpp"
+#include "common/vec.hpp"
 
 namespace fastgen::emissions {
 
@@ -20,22 +21,58 @@ void categorical_logprob(int64_t N, int K, int M, const int64_t* X, const T* log
     for (int k = 0; k < K; ++k) out[n * K + k] = log_emission[static_cast<int64_t>(k) * M + X[n]];
 }
 
+// Rows in SIMD lanes: the Gaussian kernels take blocks of kRowVecs vectors of rows (32 doubles or 64
+// floats), transpose the block's features into columns and keep one accumulator per row vector in a
+// register, so every multiply-add is a full vector whatever D is (vectorising over d instead leaves
+// a horizontal sum per (n, k), and over a triangle of varying length). Each row's sums still run
+// over the features in order. Results go to a K x rows block and are written out row by row.
+constexpr int kRowVecs = 4;
+template <class T>
+constexpr int64_t kBlockRows = vec::lanes<T> * kRowVecs;
+
+// xt[d * kBlockRows + r] = X[n0 + r, d]; rows past nb are zero (computed, never written out).
+template <class T>
+FASTGEN_VEC_INLINE void transpose_rows(int64_t n0, int64_t nb, int D, const T* X, T* xt) {
+  constexpr int64_t RB = kBlockRows<T>;
+  for (int64_t r = 0; r < RB; ++r)
+    for (int d = 0; d < D; ++d) xt[d * RB + r] = r < nb ? X[(n0 + r) * D + d] : T(0);
+}
+
+// out[n0 + r, k] = ob[k * kBlockRows + r] for the block's nb rows.
+template <class T>
+FASTGEN_VEC_INLINE void write_rows(int64_t n0, int64_t nb, int K, const T* ob, T* out) {
+  constexpr int64_t RB = kBlockRows<T>;
+  for (int64_t r = 0; r < nb; ++r)
+    for (int k = 0; k < K; ++k) out[(n0 + r) * K + k] = ob[k * RB + r];
+}
+
 // Diagonal Gaussian: -1/2 [D log 2pi - sum log prec + sum prec (x - mu)^2], computed directly
 // (not by the expanded GEMM form, which cancels catastrophically far from the mean).
 template <class T>
-FASTGEN_SIMD_CLONES static void gaussian_diag_rows(int64_t n0, int64_t n1, int K, int D, const T* X,
-                                                   const T* means, const T* prec, const T* norm, T* out) {
-  for (int64_t n = n0; n < n1; ++n) {
-    const T* x = X + n * D;
-    for (int k = 0; k < K; ++k) {
-      const T* mu = means + static_cast<int64_t>(k) * D;
-      const T* p = prec + static_cast<int64_t>(k) * D;
-      T s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int d = 0; d < D; ++d) { const T r = x[d] - mu[d]; s += p[d] * r * r; }
-      out[n * K + k] = norm[k] - T(0.5) * s;
+FASTGEN_SIMD_CLONES static void gaussian_diag_block(int64_t n0, int64_t nb, int K, int D, const T* X,
+                                                    const T* means, const T* prec, const T* norm, T* xt, T* ob,
+                                                    T* out) {
+  using V = vec::V<T>;
+  constexpr int W = vec::lanes<T>;
+  constexpr int64_t RB = kBlockRows<T>;
+  transpose_rows(n0, nb, D, X, xt);
+  for (int k = 0; k < K; ++k) {
+    const T* mu = means + static_cast<int64_t>(k) * D;
+    const T* p = prec + static_cast<int64_t>(k) * D;
+    V s[kRowVecs] = {};
+    for (int d = 0; d < D; ++d) {
+      const T m = mu[d], pd = p[d];  // scalar op vector: broadcast in this clone
+#pragma GCC unroll 4
+      for (int u = 0; u < kRowVecs; ++u) {
+        const V r = vec::load(xt + d * RB + u * W) - m;
+        s[u] += pd * r * r;
+      }
     }
+    const T nk = norm[k];
+#pragma GCC unroll 4
+    for (int u = 0; u < kRowVecs; ++u) vec::store(ob + k * RB + u * W, nk - T(0.5) * s[u]);
   }
+  write_rows(n0, nb, K, ob, out);
 }
 
 template <class T>
@@ -46,33 +83,52 @@ void gaussian_logprob_diag(int64_t N, int K, int D, const T* X, const T* means, 
     for (int d = 0; d < D; ++d) s += std::log(static_cast<double>(prec[static_cast<int64_t>(k) * D + d]));
     norm[k] = static_cast<T>(0.5 * (s - D * kLog2Pi));
   }
-  constexpr int64_t kRows = 256;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < (N + kRows - 1) / kRows; ++b)
-    gaussian_diag_rows(b * kRows, std::min(N, (b + 1) * kRows), K, D, X, means, prec, norm.data(), out);
+  constexpr int64_t RB = kBlockRows<T>;
+#pragma omp parallel
+  {
+    std::vector<T> xt(RB * std::max(D, 1)), ob(RB * K);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < (N + RB - 1) / RB; ++b)
+      gaussian_diag_block(b * RB, std::min(RB, N - b * RB), K, D, X, means, prec, norm.data(), xt.data(), ob.data(),
+                          out);
+  }
 }
 
 // Full or tied Gaussian through the upper-triangular precision Cholesky factor P (precision = P P^T):
 // y = (x - mu) P, log N = sum log P_ii - 1/2 (D log 2pi + |y|^2). C == K (full) or C == 1 (tied).
+// y_j = sum_{i <= j} (x_i - mu_i) P_ij and |y|^2 = sum_j y_j^2 are formed in that order per row.
 template <class T>
-FASTGEN_SIMD_CLONES static void gaussian_full_rows(int64_t n0, int64_t n1, int K, int D, int C, const T* X,
-                                                   const T* means, const T* P, const T* norm, T* out) {
-  std::vector<T> r(D);
-  for (int64_t n = n0; n < n1; ++n) {
-    const T* x = X + n * D;
-    for (int k = 0; k < K; ++k) {
-      const T* mu = means + static_cast<int64_t>(k) * D;
-      const T* Pk = P + (C == 1 ? 0 : static_cast<int64_t>(k) * D * D);
-      for (int d = 0; d < D; ++d) r[d] = x[d] - mu[d];
-      T s = 0;
-      for (int j = 0; j < D; ++j) {
-        T y = 0;
-        for (int i = 0; i <= j; ++i) y += r[i] * Pk[i * D + j];
-        s += y * y;
-      }
-      out[n * K + k] = norm[C == 1 ? 0 : k] - T(0.5) * s;
+FASTGEN_SIMD_CLONES static void gaussian_full_block(int64_t n0, int64_t nb, int K, int D, int C, const T* X,
+                                                    const T* means, const T* P, const T* norm, T* xt, T* rt, T* ob,
+                                                    T* out) {
+  using V = vec::V<T>;
+  constexpr int W = vec::lanes<T>;
+  constexpr int64_t RB = kBlockRows<T>;
+  transpose_rows(n0, nb, D, X, xt);
+  for (int k = 0; k < K; ++k) {
+    const T* mu = means + static_cast<int64_t>(k) * D;
+    const T* Pk = P + (C == 1 ? 0 : static_cast<int64_t>(k) * D * D);
+    for (int i = 0; i < D; ++i) {
+      const T m = mu[i];
+#pragma GCC unroll 4
+      for (int u = 0; u < kRowVecs; ++u) vec::store(rt + i * RB + u * W, vec::load(xt + i * RB + u * W) - m);
     }
+    V s[kRowVecs] = {};
+    for (int j = 0; j < D; ++j) {
+      V y[kRowVecs] = {};
+      for (int i = 0; i <= j; ++i) {
+        const T p = Pk[i * D + j];
+#pragma GCC unroll 4
+        for (int u = 0; u < kRowVecs; ++u) y[u] += vec::load(rt + i * RB + u * W) * p;
+      }
+#pragma GCC unroll 4
+      for (int u = 0; u < kRowVecs; ++u) s[u] += y[u] * y[u];
+    }
+    const T nk = norm[C == 1 ? 0 : k];
+#pragma GCC unroll 4
+    for (int u = 0; u < kRowVecs; ++u) vec::store(ob + k * RB + u * W, nk - T(0.5) * s[u]);
   }
+  write_rows(n0, nb, K, ob, out);
 }
 
 template <class T>
@@ -83,10 +139,15 @@ void gaussian_logprob_full(int64_t N, int K, int D, int C, const T* X, const T* 
     for (int d = 0; d < D; ++d) s += std::log(static_cast<double>(P[static_cast<int64_t>(c) * D * D + d * D + d]));
     norm[c] = static_cast<T>(s - 0.5 * D * kLog2Pi);
   }
-  constexpr int64_t kRows = 128;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < (N + kRows - 1) / kRows; ++b)
-    gaussian_full_rows(b * kRows, std::min(N, (b + 1) * kRows), K, D, C, X, means, P, norm.data(), out);
+  constexpr int64_t RB = kBlockRows<T>;
+#pragma omp parallel
+  {
+    std::vector<T> xt(RB * std::max(D, 1)), rt(RB * std::max(D, 1)), ob(RB * K);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < (N + RB - 1) / RB; ++b)
+      gaussian_full_block(b * RB, std::min(RB, N - b * RB), K, D, C, X, means, P, norm.data(), xt.data(), rt.data(),
+                          ob.data(), out);
+  }
 }
 
 // Independent Poisson counts per feature: sum_d x log lam - lam - lgamma(x + 1).

@@ -7,35 +7,77 @@
 
 #include "common/parallel.hpp"
 #include "common/simd.hpp"
+#include "common/vec.hpp"
 
 namespace fastgen::stats {
 
 constexpr int64_t kChunkRows = 4096;
 
-// Adds rows [n0, n1) of the weighted moments into (ws, wx, wxx). order: 0 none, 1 diagonal, 2 full.
-template <class T>
-FASTGEN_SIMD_CLONES static void moments_rows(int64_t n0, int64_t n1, int K, int D, int order, const T* X,
-                                             const T* W, double* ws, double* wx, double* wxx) {
-  for (int64_t n = n0; n < n1; ++n) {
-    const T* x = X + n * D;
-    const T* w = W + n * K;
+// Adds rows [n0, n1) of the weighted moments into (ws, wx, wxx). Order: 0 none, 1 diagonal, 2 full
+// (upper triangle; mirrored at the end). Every accumulator adds its rows in row order:
+//   ws += w;  wx[d] += w x_d;  order 1: q[d] += (w x_d) x_d;  order 2: q[i, j] += x_i (w x_j) (j >= i),
+// for one state k at a time over a block of kMomentRows rows, with a tile of accumulators in
+// registers: features go in vectors of 8 doubles (rows copied to double, zero-padded), and order 2
+// runs over 8 x 8 tiles (i-tile, j-tile >= i-tile) of the feature matrix: per row one product
+// b = w x_j over the tile's columns, then one multiply-add per i with x_i broadcast from memory.
+// Rows with w == 0 are skipped (0 * inf would be NaN).
+constexpr int64_t kMomentRows = 128;
+
+template <int Order, class T>
+FASTGEN_SIMD_CLONES static void moments_rows(int64_t n0, int64_t n1, int K, int D, const T* X, const T* W,
+                                             double* ws, double* wx, double* wxx) {
+  using V = vec::V<double>;
+  constexpr int L = vec::lanes<double>;
+  const int nt = (D + L - 1) / L, Dp = nt * L;
+  std::vector<double> xp(static_cast<size_t>(kMomentRows) * std::max(Dp, L));
+  for (int64_t b0 = n0; b0 < n1; b0 += kMomentRows) {
+    const int64_t nb = std::min(kMomentRows, n1 - b0);
+    for (int64_t r = 0; r < nb; ++r)
+      for (int d = 0; d < Dp; ++d) xp[r * Dp + d] = d < D ? static_cast<double>(X[(b0 + r) * D + d]) : 0.0;
     for (int k = 0; k < K; ++k) {
-      const double wk = w[k];
-      if (wk == 0) continue;
-      ws[k] += wk;
-      double* wxk = wx + static_cast<int64_t>(k) * D;
-#pragma omp simd
-      for (int d = 0; d < D; ++d) wxk[d] += wk * x[d];
-      if (order == 1) {
-        double* q = wxx + static_cast<int64_t>(k) * D;
-#pragma omp simd
-        for (int d = 0; d < D; ++d) q[d] += wk * x[d] * x[d];
-      } else if (order == 2) {
-        double* q = wxx + static_cast<int64_t>(k) * D * D;
-        for (int i = 0; i < D; ++i) {
-          const double a = wk * x[i];
-#pragma omp simd
-          for (int j = i; j < D; ++j) q[i * D + j] += a * x[j];  // upper triangle; mirrored at the end
+      const T* wk = W + b0 * K + k;  // w of row r: wk[r * K]
+      double wsum = ws[k];
+      for (int jt = 0; jt < std::max(nt, 1); ++jt) {  // ws, wx, order-1 squares; one column tile at a time
+        // (D == 0: one empty tile, so that ws is still summed)
+        const int c0 = jt * L, cn = std::max(0, std::min(L, D - c0));
+        double* wxk = wx + static_cast<int64_t>(k) * D + c0;
+        double* qk = wxx + static_cast<int64_t>(k) * D + c0;
+        V a = vec::load_first(wxk, cn), q = {};
+        if (Order == 1) q = vec::load_first(qk, cn);
+        double s = wsum;  // kept only from the first tile (a register, unlike a conditional update)
+        for (int64_t r = 0; r < nb; ++r) {
+          const double w = wk[r * K];
+          if (w == 0) continue;
+          s += w;
+          const V xv = vec::load(xp.data() + r * Dp + c0);  // (D == 0: Dp == 0, zeros)
+          a += w * xv;  // scalar op vector: a broadcast in this clone
+          if (Order == 1) q += w * xv * xv;
+        }
+        if (jt == 0) wsum = s;
+        vec::store_first(wxk, a, cn);
+        if (Order == 1) vec::store_first(qk, q, cn);
+      }
+      ws[k] = wsum;
+      if (Order != 2) continue;
+      double* qk = wxx + static_cast<int64_t>(k) * D * D;
+      for (int it = 0; it < nt; ++it) {
+        const int i0 = it * L, in = std::min(L, D - i0);
+        for (int jt = it; jt < nt; ++jt) {
+          const int c0 = jt * L, cn = std::min(L, D - c0);
+          V C[L];
+#pragma GCC unroll 8
+          for (int ii = 0; ii < L; ++ii) C[ii] = ii < in ? vec::load_first(qk + (i0 + ii) * D + c0, cn) : V{};
+          for (int64_t r = 0; r < nb; ++r) {
+            const double w = wk[r * K];
+            if (w == 0) continue;
+            const double* xr = xp.data() + r * Dp;
+            const V b = w * vec::load(xr + c0);  // w x_j over the tile's 8 columns
+#pragma GCC unroll 8
+            for (int ii = 0; ii < L; ++ii) C[ii] += xr[i0 + ii] * b;  // x_i broadcast from memory
+          }
+#pragma GCC unroll 8
+          for (int ii = 0; ii < L; ++ii)
+            if (ii < in) vec::store_first(qk + (i0 + ii) * D + c0, C[ii], cn);
         }
       }
     }
@@ -53,8 +95,11 @@ void weighted_moments(int64_t N, int K, int D, int order, const T* X, const T* W
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t c = 0; c < nc; ++c) {
     double* p = part.data() + c * stride;
-    moments_rows(c * kChunkRows, std::min(N, (c + 1) * kChunkRows), K, D, order, X, W, p, p + K,
-                 p + K + static_cast<int64_t>(K) * D);
+    const int64_t n0 = c * kChunkRows, n1 = std::min(N, (c + 1) * kChunkRows);
+    double *ws = p, *wx = p + K, *wxx = p + K + static_cast<int64_t>(K) * D;
+    if (order == 0) moments_rows<0>(n0, n1, K, D, X, W, ws, wx, wxx);
+    else if (order == 1) moments_rows<1>(n0, n1, K, D, X, W, ws, wx, wxx);
+    else moments_rows<2>(n0, n1, K, D, X, W, ws, wx, wxx);
   }
   std::vector<double> tot(stride, 0.0);
   for (int64_t c = 0; c < nc; ++c)

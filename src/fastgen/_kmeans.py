@@ -1,57 +1,62 @@
-"""k-means (k-means++ seeding + Lloyd iterations) for initialising means; vectorised NumPy.
+"""k-means for initialising means (HMMs, Gaussian mixtures): k-means++ seeding and Lloyd iterations
+on the C++ kernels ``kmeans_plusplus`` and ``kmeans_assign`` (csrc/gmm.hpp).
 
-Runs once per fit on the training data, so it needs to be reasonable, not a kernel; the Gaussian
-mixture family will give it a kernel of its own.
+The per-point work (distances, nearest centre) is in the kernels; Python only does the O(K D)
+centre update per iteration, with ``np.bincount`` sums. Seeding follows scikit-learn (greedy
+k-means++ with 2 + int(log K) local trials). The random numbers are Philox uniforms under one
+uint64 seed drawn from the caller's RandomState, one stream per restart, so a given RandomState
+gives the same clusters on any thread count.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-
-def _sq_dist(X, C):
-    d = (X * X).sum(1)[:, None] - 2 * X @ C.T + (C * C).sum(1)[None, :]
-    return np.maximum(d, 0)
+from . import _core
 
 
-def _plus_plus(X, k, rs):
-    centers = [X[rs.randint(len(X))]]
-    d = _sq_dist(X, centers[0][None])[:, 0]
-    for _ in range(1, k):
-        total = d.sum()
-        i = rs.randint(len(X)) if total <= 0 else min(np.searchsorted(np.cumsum(d), rs.rand() * total), len(X) - 1)
-        centers.append(X[i])
-        d = np.minimum(d, _sq_dist(X, X[i][None])[:, 0])
-    return np.array(centers)
+def _lloyd(X, C, max_iter):
+    """Lloyd iterations from centres C -> (centres, labels, inertia). A cluster left empty is
+    re-seeded at the points farthest from their centres (scikit-learn's rule)."""
+    k = len(C)
+    labels, d2 = _core.kmeans_assign(X, C)
+    for _ in range(max_iter):
+        counts = np.bincount(labels, minlength=k)
+        sums = np.stack([np.bincount(labels, weights=X[:, d], minlength=k) for d in range(X.shape[1])], axis=1)
+        empty = counts == 0
+        newC = C.copy()
+        newC[~empty] = sums[~empty] / counts[~empty, None]
+        if empty.any():
+            far = np.argsort(d2, kind="stable")[::-1][: empty.sum()]
+            newC[empty] = X[far]
+        new_labels, d2 = _core.kmeans_assign(X, newC)
+        C = newC
+        if np.array_equal(new_labels, labels) and not empty.any():
+            break  # a fixed point: the next update would give the same centres
+        labels = new_labels
+    return C, labels, float(d2.sum())
 
 
 def kmeans(X, k, rs, n_init=3, max_iter=100, return_labels=False):
-    """Best of `n_init` runs by inertia. Clusters left empty are re-seeded at the farthest point."""
-    X = np.asarray(X, dtype=np.float64)
+    """Best of `n_init` k-means runs by inertia -> centres (k, D), and labels (N,) if asked.
+
+    rs: a np.random.RandomState; one uint64 seed is drawn from it per call.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    k = int(k)
     if len(X) < k:
         # Fewer points than clusters: the points themselves plus jittered copies.
         C = X[rs.randint(len(X), size=k)] + 1e-3 * rs.standard_normal((k, X.shape[1])) * (X.std(0) + 1e-3)
-        labels = _sq_dist(X, C).argmin(1)
+        C = np.ascontiguousarray(C)
+        labels = _core.kmeans_assign(X, C)[0]
         return (C, labels) if return_labels else C
+    seed = int(rs.randint(0, 2**64, dtype=np.uint64))
+    n_local_trials = 2 + int(math.log(k))
     best = None
-    for _ in range(n_init):
-        C = _plus_plus(X, k, rs)
-        for _ in range(max_iter):
-            d = _sq_dist(X, C)
-            labels = d.argmin(1)
-            counts = np.bincount(labels, minlength=k)
-            newC = np.zeros_like(C)
-            np.add.at(newC, labels, X)
-            empty = counts == 0
-            newC[~empty] /= counts[~empty, None]
-            if empty.any():
-                far = np.argsort(d[np.arange(len(X)), labels])[::-1][: empty.sum()]
-                newC[empty] = X[far]
-            if np.allclose(newC, C, rtol=0, atol=1e-10 * (1 + np.abs(C).max())):
-                C = newC
-                break
-            C = newC
-        labels = _sq_dist(X, C).argmin(1)
-        inertia = _sq_dist(X, C)[np.arange(len(X)), labels].sum()
+    for run in range(n_init):
+        C = _core.kmeans_plusplus(X, k, n_local_trials, seed, run)[0]
+        C, labels, inertia = _lloyd(X, C, max_iter)
         if best is None or inertia < best[0]:
             best = (inertia, C, labels)
     return (best[1], best[2]) if return_labels else best[1]

@@ -8,6 +8,7 @@ and needs no GPU: kernels are compiled for each dtype at their first launch. Und
 ``NUMBA_ENABLE_CUDASIM=1`` they run in Numba's CUDA simulator.
 """
 from .emissions import categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, poisson_logprob
+from .gmm import kmeans_assign, kmeans_plusplus, mixture_responsibilities, sample_gaussian_mixture
 from .hmm import forward_backward, forward_backward_log, sample_poisson, sample_states, viterbi
 from .rng import normal, philox4x32, uniform
 from .stats import categorical_counts, mixture_logprob, mixture_posteriors, sum_rows, weighted_moments
@@ -21,4 +22,6 @@ __all__ = [
     "forward_backward", "forward_backward_log", "viterbi", "sample_states", "sample_poisson",
     # sufficient statistics and mixture emissions (stats.py)
     "weighted_moments", "categorical_counts", "sum_rows", "mixture_logprob", "mixture_posteriors",
+    # Gaussian mixtures (gmm.py)
+    "mixture_responsibilities", "kmeans_plusplus", "kmeans_assign", "sample_gaussian_mixture",
 ]

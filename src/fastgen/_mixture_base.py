@@ -1,0 +1,399 @@
+"""The Gaussian mixture family's shared machinery: hyper-parameter checks, initial
+responsibilities, the EM loop (n_init restarts, warm start, verbose output, convergence),
+inference and sampling, following scikit-learn's sklearn/mixture/_base.py.
+
+Each model (fastgen.mixture) supplies only its parameter bookkeeping: initialisation and M-step
+from the kernel moments, its per-component log-weights, its lower bound and the parameter tuple
+kept for the best restart. All data-sized work runs in kernels (fastgen._core on the CPU,
+fastgen._cuda on GPUs): the component log-densities (gaussian_logprob_full / _diag), the
+responsibilities (mixture_responsibilities), the moments (weighted_moments), k-means and
+sampling. On CUDA the data stay on the device for the whole fit; only K-sized moments come back.
+"""
+from __future__ import annotations
+
+import inspect
+import numbers
+import os
+import sys
+import warnings
+from time import time
+
+import numpy as np
+
+from . import _backend
+from ._kmeans import kmeans
+from ._mixture_gaussian import (Moments, check_covariance_type, covariance_cholesky_lower, kernel_precisions,
+                                moments_order)
+from ._validation import check_array, check_dtype, check_n_components, check_random_state, philox_seed
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+# Philox streams: k-means++ seeding (one seed per initialisation), sampling (labels; normals on +1).
+STREAM_KMEANS_PP, STREAM_SAMPLE = 0, 2
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class ConvergenceWarning(UserWarning):
+    """The best initialisation did not converge within max_iter (scikit-learn's warning of the same name)."""
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The estimator is used before fit (scikit-learn's NotFittedError: a ValueError and an AttributeError)."""
+
+
+def _warn(message, category):
+    """A warning attributed to the first frame outside fastgen (the user's call)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def _check_number(value, name, *, low, low_open=False, integer=False, allow_none=False):
+    """A real (or integer) hyper-parameter >= low (> low when low_open), named in the error."""
+    if value is None and allow_none:
+        return None
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
+    if isinstance(value, bool) or not ok_type or np.isnan(value):
+        raise ValueError(f"{name}: expected {kind} {'>' if low_open else '>='} {low}, got {value!r}")
+    if value < low or (low_open and value == low):
+        raise ValueError(f"{name}: expected {kind} {'>' if low_open else '>='} {low}, got {value!r}")
+    return value
+
+
+class _Compute:
+    """The resolved device, the compute dtype and the kernel module of one call."""
+
+    def __init__(self, device, dtype):
+        self.device = _backend.resolve_device(device)
+        self.dtype = check_dtype(dtype)
+        self.kern = _backend.kernels(self.device)
+        self.eps = float(np.finfo(self.dtype).eps)
+        self.data_s2 = None  # sum of (x - c)(x - c)^T over the fit data, for tied covariances
+
+    def put(self, a):
+        """A host array in the compute dtype (int64 for integers), on the compute device (one copy)."""
+        a = np.asarray(a)
+        a = np.ascontiguousarray(a, dtype=np.int64 if np.issubdtype(a.dtype, np.integer) else self.dtype)
+        return _backend.to_device(self.device, a)
+
+    @staticmethod
+    def host(a, dtype=np.float64):
+        a = _backend.to_host(a)
+        return None if a is None else np.asarray(a, dtype=dtype)
+
+
+class BaseMixture:
+    """EM / variational EM for Gaussian mixtures with scikit-learn's API plus `device` and `dtype`."""
+
+    # -- scikit-learn estimator protocol -------------------------------------------------------
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        valid = self._get_param_names()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"Invalid parameter {k!r} for estimator {type(self).__name__}; valid: {valid}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (a density estimator), so that its model-selection tools
+        (clone, GridSearchCV, cross_val_score) accept fastgen mixtures. Only scikit-learn calls this."""
+        from sklearn.utils import Tags, TargetTags
+        return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False),
+                    transformer_tags=None, regressor_tags=None, classifier_tags=None)
+
+    def _base_init(self, n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params,
+                   random_state, warm_start, verbose, verbose_interval, device, dtype):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.device = device
+        self.dtype = dtype
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _check_hyper_parameters(self):
+        """scikit-learn's parameter constraints (checked in fit, not __init__)."""
+        check_n_components(self.n_components)
+        check_covariance_type(self.covariance_type)
+        _check_number(self.tol, "tol", low=0)
+        _check_number(self.reg_covar, "reg_covar", low=0)
+        _check_number(self.max_iter, "max_iter", low=0, integer=True)
+        _check_number(self.n_init, "n_init", low=1, integer=True)
+        if self.init_params not in INIT_PARAMS:
+            raise ValueError(f"init_params must be one of {INIT_PARAMS}, got {self.init_params!r}")
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise ValueError(f"warm_start: expected a bool, got {self.warm_start!r}")
+        if not isinstance(self.verbose, (bool, np.bool_)):  # scikit-learn takes verbose=True as 1
+            _check_number(self.verbose, "verbose", low=0, integer=True)
+        _check_number(self.verbose_interval, "verbose_interval", low=1, integer=True)
+        check_random_state(self.random_state)
+
+    def _check_is_fitted(self):
+        if not hasattr(self, "means_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. "
+                                 f"Call 'fit' with appropriate arguments before using this estimator.")
+
+    def _validate_X(self, X, *, fitting):
+        """Finite 2-D data in float64 (host); on predict, as many features as the fit saw."""
+        names = getattr(X, "columns", None)
+        n_features = None if fitting else getattr(self, "n_features_in_", np.shape(self.means_)[-1])
+        X = check_array(X, n_features=n_features)
+        if fitting:
+            N = X.shape[0]
+            if N < 2:
+                raise ValueError(f"X: expected at least 2 samples to fit a mixture, got {N}")
+            if N < self.n_components:
+                raise ValueError(f"X: expected n_samples >= n_components, got n_samples = {N}, "
+                                 f"n_components = {self.n_components}")
+            self.n_features_in_ = X.shape[1]
+            if names is not None and all(isinstance(c, str) for c in names):
+                self.feature_names_in_ = np.asarray(list(names), dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        return X
+
+    # -- the fit loop (scikit-learn's BaseMixture.fit_predict) ------------------------------------
+    def fit(self, X, y=None):
+        """Estimate the parameters with EM (variational EM for the Bayesian mixture); returns self.
+
+        Fits n_init times from fresh initialisations (once, continuing from the last fit, when
+        warm_start is set and the model is fitted) and keeps the one with the largest lower bound.
+        """
+        self._fit(X)
+        return self
+
+    def fit_predict(self, X, y=None):
+        """fit(X), then the component labels of X (consistent with fit(X).predict(X))."""
+        cp, Xk, shift = self._fit(X)
+        # A final E-step, so that fit_predict(X) agrees with fit(X).predict(X) whatever max_iter and tol.
+        return self._labels(cp, Xk, shift)
+
+    def _fit(self, X):
+        """scikit-learn's fit loop; returns the compute context and the shifted data on the device."""
+        self._check_hyper_parameters()
+        cp = _Compute(self.device, self.dtype)
+        X = self._validate_X(X, fitting=True)
+        N, D = X.shape
+        self._check_parameters(X)
+        shift = X.mean(axis=0)
+        # The data, shifted once by their column mean, live on the device for the whole fit.
+        Xk = cp.put(X - shift)
+        ones_k = cp.put(np.ones((N, 1)))
+        data = self._moments(cp, Xk, ones_k, shift)
+        if self.covariance_type == "tied":
+            cp.data_s2 = data.s2[0]
+        self._check_data_parameters(data, N)
+        self._collapse_floor = self._collapse_variance(data, N)
+
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        max_lower_bound, best_lower_bounds = -np.inf, []
+        best_params, best_n_iter = None, 0
+        self.converged_ = False
+        random_state = check_random_state(self.random_state)
+        for init in range(n_init):
+            self._print_verbose_msg_init_beg(init)
+            if do_init:
+                self._initialize_parameters(cp, X, Xk, shift, random_state)
+            lower_bound = -np.inf if do_init else self.lower_bound_
+            current_lower_bounds = []
+            if self.max_iter == 0:
+                best_params, best_n_iter = self._get_parameters(), 0
+                continue
+            converged = False
+            for n_iter in range(1, self.max_iter + 1):
+                prev_lower_bound = lower_bound
+                estep = self._e_step(cp, Xk, ones_k, shift)
+                self._m_step(estep["moments"])
+                lower_bound = self._compute_lower_bound(estep, N)
+                current_lower_bounds.append(lower_bound)
+                change = lower_bound - prev_lower_bound
+                self._print_verbose_msg_iter_end(n_iter, change)
+                if abs(change) < self.tol:
+                    converged = True
+                    break
+            self._print_verbose_msg_init_end(lower_bound, converged)
+            if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
+                max_lower_bound = lower_bound
+                best_params, best_n_iter = self._get_parameters(), n_iter
+                best_lower_bounds = current_lower_bounds
+                self.converged_ = converged
+        if not self.converged_ and self.max_iter > 0:
+            _warn("Best performing initialization did not converge. Try different init parameters, or increase "
+                  "max_iter, tol, or check for degenerate data.", ConvergenceWarning)
+        self._set_parameters(best_params)
+        self.n_iter_ = best_n_iter
+        self.lower_bound_ = max_lower_bound
+        self.lower_bounds_ = best_lower_bounds
+        return cp, Xk, shift
+
+    def _moments(self, cp, Xk, weights_k, shift) -> Moments:
+        nk, s1, s2 = cp.kern.weighted_moments(Xk, weights_k, moments_order(self.covariance_type))
+        return Moments(cp.host(nk), cp.host(s1), cp.host(s2), shift, cp.eps, cp.data_s2)
+
+    def _collapse_variance(self, data: Moments, N):
+        """Variance given to a component whose covariance is not positive-definite: reg_covar, or
+        with reg_covar = 0, 1e-6 of the data's mean variance (never 0: a singular Gaussian)."""
+        if self.reg_covar > 0:
+            return float(self.reg_covar)
+        var = data.s2 if data.s2.ndim == 2 else np.diagonal(data.s2, axis1=1, axis2=2)
+        scale = float(np.mean(var[0] / N - (data.s1[0] / N) ** 2))
+        return max(1e-6 * scale, np.finfo(np.float64).tiny ** 0.5)
+
+    # -- initialisation (scikit-learn's BaseMixture._initialize_parameters) ----------------------
+    def _initial_resp(self, cp, X, Xk, shift, random_state):
+        """Initial responsibilities (N, K) on the device, drawn as scikit-learn draws them for
+        'random' and 'random_from_data' (same random_state, same numbers); k-means and k-means++
+        run on the shared kernels with Philox seeds drawn from random_state."""
+        N, K = X.shape[0], self.n_components
+        if self.init_params == "random":
+            resp = random_state.uniform(size=(N, K))
+            resp /= resp.sum(axis=1)[:, None]
+            return cp.put(resp)
+        if self.init_params == "random_from_data":
+            indices = random_state.choice(N, size=K, replace=False)
+            labels = None
+        elif self.init_params == "k-means++":
+            n_local_trials = 2 + int(np.log(K))
+            _, indices = cp.kern.kmeans_plusplus(Xk, K, n_local_trials, philox_seed(random_state), STREAM_KMEANS_PP)
+            indices, labels = cp.host(indices, np.int64), None
+        else:
+            _, labels = kmeans(X - shift, K, random_state, n_init=1, return_labels=True)
+        resp = np.zeros((N, K))
+        if labels is None:
+            resp[indices, np.arange(K)] = 1
+        else:
+            resp[np.arange(N), labels] = 1
+        return cp.put(resp)
+
+    def _initialize_parameters(self, cp, X, Xk, shift, random_state):
+        resp_k = self._initial_resp(cp, X, Xk, shift, random_state)
+        self._initialize(self._moments(cp, Xk, resp_k, shift), X.shape[0])
+
+    # -- E-step through the kernels ---------------------------------------------------------------
+    def _component_logprob(self, cp, Xk, shift):
+        """log N(x_n | mu_k, Sigma_k) (N, K) on the device, from the shared Gaussian kernels."""
+        K, D = self.means_.shape
+        means = np.asarray(self.means_, dtype=np.float64) - shift
+        kp = kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)
+        if self.covariance_type in ("full", "tied"):
+            return cp.kern.gaussian_logprob_full(Xk, cp.put(means), cp.put(kp))
+        return cp.kern.gaussian_logprob_diag(Xk, cp.put(means), cp.put(kp))
+
+    def _e_step(self, cp, Xk, ones_k, shift):
+        """Responsibilities under the current parameters, reduced at once to the moments; returns
+        what the M-step and the lower bound need (the parameters used, sum of log p(x_n), moments)."""
+        lw = self._log_weights()
+        comp = self._component_logprob(cp, Xk, shift)
+        log_norm, resp = cp.kern.mixture_responsibilities(comp, cp.put(lw), True)
+        N = Xk.shape[0]
+        total, _, _ = cp.kern.weighted_moments(ones_k, log_norm.reshape(N, 1), 0)
+        K, D = self.means_.shape
+        return {"moments": self._moments(cp, Xk, resp, shift), "log_norm_sum": float(cp.host(total)[0]),
+                "log_weights": lw, "means_s": np.asarray(self.means_, dtype=np.float64) - shift,
+                "precisions_cholesky": self.precisions_cholesky_,
+                "kernel_precisions": kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)}
+
+    def _labels(self, cp, Xk, shift):
+        """argmax_k of log N(x_n | k) + log-weight_k (scikit-learn's predict)."""
+        comp = cp.host(self._component_logprob(cp, Xk, shift))
+        return np.argmax(comp + self._log_weights(), axis=1)
+
+    # -- inference (scikit-learn's BaseMixture) ------------------------------------------------------
+    def _prepare(self, X):
+        self._check_is_fitted()
+        check_covariance_type(self.covariance_type)
+        cp = _Compute(self.device, self.dtype)
+        X = self._validate_X(X, fitting=False)
+        return cp, cp.put(X), np.zeros(X.shape[1])
+
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the model (n_samples,)."""
+        cp, Xk, shift = self._prepare(X)
+        comp = self._component_logprob(cp, Xk, shift)
+        log_norm, _ = cp.kern.mixture_responsibilities(comp, cp.put(self._log_weights()), False)
+        return cp.host(log_norm)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of the samples of X."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X):
+        """The most probable component of each sample."""
+        cp, Xk, shift = self._prepare(X)
+        return self._labels(cp, Xk, shift)
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each sample (n_samples, n_components)."""
+        cp, Xk, shift = self._prepare(X)
+        comp = self._component_logprob(cp, Xk, shift)
+        _, resp = cp.kern.mixture_responsibilities(comp, cp.put(self._log_weights()), True)
+        return cp.host(resp)
+
+    def sample(self, n_samples=1, random_state=None):
+        """(X, labels): n_samples draws from the fitted mixture, grouped by component as
+        scikit-learn returns them. Philox numbers keyed by random_state (default: the estimator's),
+        so an int gives the same samples on any device and thread count."""
+        self._check_is_fitted()
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
+        cp = _Compute(self.device, self.dtype)
+        K, D = self.means_.shape
+        L = covariance_cholesky_lower(np.asarray(self.covariances_, dtype=np.float64), self.covariance_type, K, D)
+        seed = philox_seed(self.random_state if random_state is None else random_state)
+        Xs, labels = cp.kern.sample_gaussian_mixture(cp.put(self.weights_), cp.put(self.means_), cp.put(L),
+                                                     int(n_samples), seed, STREAM_SAMPLE)
+        labels = cp.host(labels, np.int64)
+        order = np.argsort(labels, kind="stable")
+        return cp.host(Xs)[order], labels[order]
+
+    # -- verbose output (scikit-learn's messages) -------------------------------------------------
+    def _print_verbose_msg_init_beg(self, n_init):
+        if self.verbose >= 1:
+            print(f"Initialization {n_init}")
+        if self.verbose >= 2:
+            self._init_prev_time = self._iter_prev_time = time()
+
+    def _print_verbose_msg_iter_end(self, n_iter, diff_ll):
+        if n_iter % self.verbose_interval == 0:
+            if self.verbose == 1:
+                print(f"  Iteration {n_iter}")
+            elif self.verbose >= 2:
+                cur_time = time()
+                print(f"  Iteration {n_iter}\t time lapse {cur_time - self._iter_prev_time:.5f}s\t "
+                      f"ll change {diff_ll:.5f}")
+                self._iter_prev_time = cur_time
+
+    def _print_verbose_msg_init_end(self, lb, converged):
+        msg = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {msg}.")
+        elif self.verbose >= 2:
+            print(f"Initialization {msg}. time lapse {time() - self._init_prev_time:.5f}s\t lower bound {lb:.5f}.")
+
+    # -- pickling: nothing device- or process-bound is kept on the estimator ----------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for k in ("_init_prev_time", "_iter_prev_time"):
+            state.pop(k, None)
+        return state

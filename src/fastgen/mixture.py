@@ -1,0 +1,385 @@
+"""Gaussian mixtures: a drop-in for ``sklearn.mixture`` on C++ and CUDA kernels.
+
+``GaussianMixture`` (EM) and ``BayesianGaussianMixture`` (variational inference with a Dirichlet
+process or Dirichlet distribution prior on the weights) take scikit-learn's arguments and set its
+attributes, plus ``device`` ("cpu", "cuda", "auto") and ``dtype`` (float64 default, float32: the
+precision of the data-sized kernel work; parameters are float64 NumPy arrays either way).
+
+Differences from scikit-learn, all deliberate:
+- A component whose covariance is not positive-definite (collapsed on a point or a subspace) is
+  reset to ``reg_covar * I`` (1e-6 of the data variance when reg_covar is 0) with a RuntimeWarning,
+  where scikit-learn raises; a GaussianMixture component left with no responsibility mass keeps
+  its previous mean and covariance (warning), where scikit-learn moves it to the origin.
+- Second moments are formed about the data's column mean, so covariances of data far from the
+  origin keep their digits (scikit-learn's diag/spherical/tied updates subtract raw moments).
+- ``sample`` draws Philox numbers (seeded from ``random_state``, or its own ``random_state``
+  argument), so the draws differ from scikit-learn's NumPy draws but are the same on CPU and GPU
+  and on any thread count. Samples are grouped by component, as in scikit-learn.
+- 'kmeans' and 'k-means++' initialisations run fastgen's k-means (kernels, Philox seeding), so they
+  start from different clusters than scikit-learn's; 'random' and 'random_from_data' draw the same
+  numbers from ``random_state`` as scikit-learn and start from identical responsibilities.
+- The non-convergence warning is ``fastgen.mixture.ConvergenceWarning`` (a UserWarning).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._mixture_base import BaseMixture, ConvergenceWarning, NotFittedError, _check_number, _warn
+from ._mixture_gaussian import (LOG_2PI, betaln, covariances_from_precisions, digamma,
+                                estimate_gaussian_parameters, gammaln, log_det_cholesky, n_covariance_parameters,
+                                precision_cholesky_from_precisions, precision_cholesky_guarded,
+                                precisions_from_cholesky, quadratic_terms, scatter)
+
+__all__ = ["GaussianMixture", "BayesianGaussianMixture", "ConvergenceWarning", "NotFittedError"]
+
+
+def _as_float_array(value, name, shape):
+    a = np.asarray(value)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) \
+            or np.issubdtype(a.dtype, np.complexfloating):
+        raise TypeError(f"{name}: expected a numeric array, got dtype {a.dtype}")
+    a = np.array(a, dtype=np.float64)
+    if a.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name}: contains NaN or infinity")
+    return a
+
+
+def _check_spd(mats, name, what):
+    """Symmetric (scikit-learn's isclose tolerances) and positive-definite, each matrix of (..., D, D)."""
+    stack = mats.reshape(-1, *mats.shape[-2:])
+    for k, m in enumerate(stack):
+        where = f" (component {k})" if mats.ndim == 3 else ""
+        if not np.allclose(m, m.T, rtol=1e-5, atol=1e-8):
+            raise ValueError(f"{name}: {what} must be symmetric{where}")
+        if not (np.linalg.eigvalsh(m) > 0).all():
+            raise ValueError(f"{name}: {what} must be positive-definite{where}")
+
+
+def _check_precisions(precisions, covariance_type, K, D):
+    shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}[covariance_type]
+    p = _as_float_array(precisions, "precisions_init", shape)
+    if covariance_type in ("full", "tied"):
+        _check_spd(p, "precisions_init", f"'{covariance_type}' precision matrices")
+    elif (p <= 0).any():
+        raise ValueError(f"precisions_init: '{covariance_type}' precisions must be positive, got min {p.min()}")
+    return p
+
+
+class _GaussianParameters:
+    """The covariance bookkeeping both estimators share: precisions_ from precisions_cholesky_, and
+    the guarded Cholesky of freshly estimated covariances."""
+
+    def _set_covariances(self, covariances):
+        P, cov, bad = precision_cholesky_guarded(covariances, self.covariance_type, self._collapse_floor)
+        if bad.size:
+            _warn(f"{type(self).__name__}: components {bad.tolist()} have an ill-defined covariance (collapsed on "
+                  f"a point or a subspace: not positive-definite); reset to {self._collapse_floor:g} * I. Consider "
+                  f"fewer components, a larger reg_covar, or scaling the data.", RuntimeWarning)
+        self.covariances_ = cov
+        self.precisions_cholesky_ = P
+
+    def _set_precisions(self):
+        self.precisions_ = precisions_from_cholesky(self.precisions_cholesky_, self.covariance_type)
+
+
+class GaussianMixture(_GaussianParameters, BaseMixture):
+    """Gaussian mixture fitted by EM (scikit-learn's ``sklearn.mixture.GaussianMixture``).
+
+    Attributes after fit: weights_, means_, covariances_, precisions_, precisions_cholesky_
+    (shapes by covariance_type as in scikit-learn), converged_, n_iter_, lower_bound_ (mean
+    log-likelihood at the last E-step of the best initialisation), lower_bounds_, n_features_in_.
+    """
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100, n_init=1,
+                 init_params="kmeans", weights_init=None, means_init=None, precisions_init=None, random_state=None,
+                 warm_start=False, verbose=0, verbose_interval=10, device="auto", dtype=np.float64):
+        self._base_init(n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params, random_state,
+                        warm_start, verbose, verbose_interval, device, dtype)
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+
+    # -- checks and initialisation -----------------------------------------------------------------
+    def _check_parameters(self, X):
+        K, D = self.n_components, X.shape[1]
+        # Validated copies; the constructor arguments stay what the user passed (get_params, clone).
+        self._weights_init = self._means_init = self._precisions_init = None
+        if self.weights_init is not None:
+            w = _as_float_array(self.weights_init, "weights_init", (K,))
+            if (w < 0).any() or (w > 1).any():
+                raise ValueError(f"weights_init: weights must lie in [0, 1], got min {w.min()}, max {w.max()}")
+            if abs(1.0 - w.sum()) > 1e-8:
+                raise ValueError(f"weights_init: weights must sum to 1, got sum {float(w.sum())!r}")
+            self._weights_init = w
+        if self.means_init is not None:
+            self._means_init = _as_float_array(self.means_init, "means_init", (K, D))
+        if self.precisions_init is not None:
+            self._precisions_init = _check_precisions(self.precisions_init, self.covariance_type, K, D)
+
+    def _check_data_parameters(self, data, N):
+        pass
+
+    def _initialize_parameters(self, cp, X, Xk, shift, random_state):
+        if self._weights_init is None or self._means_init is None or self._precisions_init is None:
+            super()._initialize_parameters(cp, X, Xk, shift, random_state)
+        else:
+            self._initialize(None, X.shape[0])
+
+    def _initialize(self, moments, n_samples):
+        if moments is not None:
+            nk, means_s, cov = estimate_gaussian_parameters(moments, self.reg_covar, self.covariance_type)
+            weights = nk / n_samples
+        self.weights_ = self._weights_init.copy() if self._weights_init is not None else weights
+        self.means_ = self._means_init.copy() if self._means_init is not None else means_s + moments.shift
+        if self._precisions_init is None:
+            self._set_covariances(cov)
+        else:
+            self.precisions_cholesky_ = precision_cholesky_from_precisions(self._precisions_init, self.covariance_type)
+            self.covariances_ = covariances_from_precisions(self._precisions_init, self.covariance_type)
+
+    # -- EM ------------------------------------------------------------------------------------------
+    def _log_weights(self):
+        with np.errstate(divide="ignore"):
+            return np.log(np.asarray(self.weights_, dtype=np.float64))
+
+    def _m_step(self, moments):
+        nk, means_s, cov = estimate_gaussian_parameters(moments, self.reg_covar, self.covariance_type)
+        means = means_s + moments.shift
+        empty = moments.nk < 10 * moments.eps
+        if empty.any():
+            # No responsibility mass: the mean and covariance have nothing to be estimated from.
+            _warn(f"GaussianMixture: components {np.flatnonzero(empty).tolist()} received no responsibility mass; "
+                  f"their means and covariances are kept", RuntimeWarning)
+            means = np.where(empty[:, None], self.means_, means)
+            if self.covariance_type != "tied":
+                old = np.asarray(self.covariances_, dtype=np.float64)
+                cov = np.where(empty.reshape((-1,) + (1,) * (cov.ndim - 1)), old, cov)
+        self.weights_ = nk / nk.sum()
+        self.means_ = means
+        self._set_covariances(cov)
+
+    def _compute_lower_bound(self, estep, n_samples):
+        return estep["log_norm_sum"] / n_samples
+
+    def _get_parameters(self):
+        return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+
+    def _set_parameters(self, params):
+        self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
+        self._set_precisions()
+
+    # -- model selection -----------------------------------------------------------------------------
+    def _n_parameters(self):
+        """Number of free parameters of the model."""
+        K, D = self.means_.shape
+        return int(n_covariance_parameters(self.covariance_type, K, D) + D * K + K - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion on X (lower is better)."""
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion on X (lower is better)."""
+        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+
+
+def _log_dirichlet_norm(concentration):
+    """log of the Dirichlet normaliser Gamma(sum a) / prod Gamma(a)."""
+    return float(gammaln(np.sum(concentration)) - np.sum(gammaln(concentration)))
+
+
+def _log_wishart_norm(dof, log_det_precisions_chol, n_features):
+    """log of the Wishart normaliser per component (scikit-learn's, with its constant terms dropped)."""
+    dof = np.asarray(dof, dtype=np.float64)
+    return -(dof * log_det_precisions_chol + dof * n_features * 0.5 * np.log(2.0)
+             + gammaln(0.5 * (dof - np.arange(n_features)[:, None])).sum(axis=0))
+
+
+class BayesianGaussianMixture(_GaussianParameters, BaseMixture):
+    """Variational Bayesian Gaussian mixture (scikit-learn's ``sklearn.mixture.BayesianGaussianMixture``).
+
+    weight_concentration_prior_type "dirichlet_process" (stick-breaking, truncated at n_components)
+    or "dirichlet_distribution"; Gaussian-Wishart priors on the means and precisions. Attributes
+    after fit: weights_, means_, covariances_, precisions_, precisions_cholesky_,
+    weight_concentration_ (a pair of arrays for the Dirichlet process), mean_precision_,
+    degrees_of_freedom_, the resolved priors weight_concentration_prior_, mean_precision_prior_,
+    mean_prior_, degrees_of_freedom_prior_, covariance_prior_, and converged_, n_iter_,
+    lower_bound_, lower_bounds_, n_features_in_.
+    """
+
+    WEIGHT_PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
+
+    def __init__(self, *, n_components=1, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100, n_init=1,
+                 init_params="kmeans", weight_concentration_prior_type="dirichlet_process",
+                 weight_concentration_prior=None, mean_precision_prior=None, mean_prior=None,
+                 degrees_of_freedom_prior=None, covariance_prior=None, random_state=None, warm_start=False, verbose=0,
+                 verbose_interval=10, device="auto", dtype=np.float64):
+        self._base_init(n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params, random_state,
+                        warm_start, verbose, verbose_interval, device, dtype)
+        self.weight_concentration_prior_type = weight_concentration_prior_type
+        self.weight_concentration_prior = weight_concentration_prior
+        self.mean_precision_prior = mean_precision_prior
+        self.mean_prior = mean_prior
+        self.degrees_of_freedom_prior = degrees_of_freedom_prior
+        self.covariance_prior = covariance_prior
+
+    # -- priors ----------------------------------------------------------------------------------------
+    def _check_parameters(self, X):
+        D = X.shape[1]
+        if self.weight_concentration_prior_type not in self.WEIGHT_PRIOR_TYPES:
+            raise ValueError(f"weight_concentration_prior_type must be one of {self.WEIGHT_PRIOR_TYPES}, "
+                             f"got {self.weight_concentration_prior_type!r}")
+        wcp = _check_number(self.weight_concentration_prior, "weight_concentration_prior", low=0, low_open=True,
+                            allow_none=True)
+        self.weight_concentration_prior_ = 1.0 / self.n_components if wcp is None else float(wcp)
+        mpp = _check_number(self.mean_precision_prior, "mean_precision_prior", low=0, low_open=True, allow_none=True)
+        self.mean_precision_prior_ = 1.0 if mpp is None else float(mpp)
+        self._mean_prior = None if self.mean_prior is None else _as_float_array(self.mean_prior, "mean_prior", (D,))
+        dof = _check_number(self.degrees_of_freedom_prior, "degrees_of_freedom_prior", low=D - 1.0, low_open=True,
+                            allow_none=True)
+        self.degrees_of_freedom_prior_ = float(D) if dof is None else float(dof)
+        self._covariance_prior = None
+        cp = self.covariance_prior
+        if cp is None:
+            return
+        ct = self.covariance_type
+        if ct in ("full", "tied"):
+            c = _as_float_array(cp, "covariance_prior", (D, D))
+            _check_spd(c, "covariance_prior", f"'{ct}' covariance_prior")
+        elif ct == "diag":
+            c = _as_float_array(cp, "covariance_prior", (D,))
+            if (c <= 0).any():
+                raise ValueError(f"covariance_prior: 'diag' covariance_prior must be positive, got min {c.min()}")
+        else:
+            if isinstance(cp, np.ndarray) and cp.ndim == 0 and np.issubdtype(cp.dtype, np.number):
+                cp = cp.item()
+            c = float(_check_number(cp, "covariance_prior", low=0, low_open=True))
+        self._covariance_prior = c
+
+    def _check_data_parameters(self, data, N):
+        """Priors that default to statistics of X (its mean; its covariance with ddof=1)."""
+        self.mean_prior_ = data.shift.copy() if self._mean_prior is None else self._mean_prior
+        if self._covariance_prior is not None:
+            self.covariance_prior_ = self._covariance_prior
+            return
+        mean_s = data.s1[0] / N
+        if data.s2.ndim == 3:
+            cov = (data.s2[0] - N * np.outer(mean_s, mean_s)) / (N - 1)
+            self.covariance_prior_ = 0.5 * (cov + cov.T)
+        else:
+            var = (data.s2[0] - N * mean_s * mean_s) / (N - 1)
+            self.covariance_prior_ = var if self.covariance_type == "diag" else float(var.mean())
+
+    # -- variational M-step (Bishop 10.58-10.63 in scikit-learn's normalisation) ------------------------
+    def _initialize(self, moments, n_samples):
+        self._m_step(moments)
+
+    def _m_step(self, moments):
+        nk, xk_s, sk = estimate_gaussian_parameters(moments, self.reg_covar, self.covariance_type)
+        self._estimate_weights(nk)
+        self._estimate_means(nk, xk_s, moments.shift)
+        self._estimate_precisions(nk, xk_s, sk, moments.shift)
+
+    def _estimate_weights(self, nk):
+        if self.weight_concentration_prior_type == "dirichlet_process":
+            # Beta(1 + N_k, gamma + sum_{j > k} N_j) per stick.
+            tail = np.hstack((np.cumsum(nk[::-1])[-2::-1], 0))
+            self.weight_concentration_ = (1.0 + nk, self.weight_concentration_prior_ + tail)
+        else:
+            self.weight_concentration_ = self.weight_concentration_prior_ + nk
+
+    def _estimate_means(self, nk, xk_s, shift):
+        self.mean_precision_ = self.mean_precision_prior_ + nk
+        prior_s = self.mean_prior_ - shift
+        weighted = self.mean_precision_prior_ * prior_s + nk[:, None] * xk_s
+        self.means_ = shift + weighted / self.mean_precision_[:, None]
+
+    def _estimate_precisions(self, nk, xk_s, sk, shift):
+        K, D = xk_s.shape
+        ct, mpp = self.covariance_type, self.mean_precision_prior_
+        diff = xk_s - (self.mean_prior_ - shift)
+        if ct == "full":
+            self.degrees_of_freedom_ = self.degrees_of_freedom_prior_ + nk
+            cov = (self.covariance_prior_ + nk[:, None, None] * sk
+                   + (nk * mpp / self.mean_precision_)[:, None, None] * diff[:, :, None] * diff[:, None, :])
+            cov = cov / self.degrees_of_freedom_[:, None, None]
+        elif ct == "tied":
+            self.degrees_of_freedom_ = self.degrees_of_freedom_prior_ + nk.sum() / K
+            cov = (self.covariance_prior_ + sk * nk.sum() / K
+                   + mpp / K * np.dot((nk / self.mean_precision_) * diff.T, diff))
+            cov = cov / self.degrees_of_freedom_
+        elif ct == "diag":
+            self.degrees_of_freedom_ = self.degrees_of_freedom_prior_ + nk
+            cov = self.covariance_prior_ + nk[:, None] * (sk + (mpp / self.mean_precision_)[:, None] * diff ** 2)
+            cov = cov / self.degrees_of_freedom_[:, None]
+        else:
+            self.degrees_of_freedom_ = self.degrees_of_freedom_prior_ + nk
+            cov = self.covariance_prior_ + nk * (sk + mpp / self.mean_precision_ * np.mean(diff ** 2, axis=1))
+            cov = cov / self.degrees_of_freedom_
+        if ct in ("full", "tied"):
+            cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
+        self._set_covariances(cov)
+
+    # -- E-step weights and the lower bound -----------------------------------------------------------
+    def _expected_log_weights(self):
+        """E[log pi_k] under the variational Dirichlet (process) posterior."""
+        if self.weight_concentration_prior_type == "dirichlet_process":
+            a, b = self.weight_concentration_
+            digamma_sum = digamma(a + b)
+            digamma_b = digamma(b)
+            return digamma(a) - digamma_sum + np.hstack((0, np.cumsum(digamma_b - digamma_sum)[:-1]))
+        wc = self.weight_concentration_
+        return digamma(wc) - digamma(np.sum(wc))
+
+    def _log_weights(self):
+        """Per-component terms of the variational E-step added to log N(x | means_, covariances_):
+        E[log pi_k] + 1/2 (E[log |Lambda_k|] - D log dof_k - D / mean_precision_k). They do not depend
+        on x, so they ride in mixture_responsibilities' log-weights."""
+        D = self.means_.shape[1]
+        dof = np.atleast_1d(np.asarray(self.degrees_of_freedom_, dtype=np.float64))
+        log_lambda = D * np.log(2.0) + digamma(0.5 * (dof - np.arange(D)[:, None])).sum(axis=0)
+        return (self._expected_log_weights() - 0.5 * D * np.log(dof)
+                + 0.5 * (log_lambda - D / self.mean_precision_))
+
+    def _compute_lower_bound(self, estep, n_samples):
+        """scikit-learn's lower bound (constant terms dropped). Its entropy term -sum r log r comes
+        from K-sized quantities: log r_nk = log N(x_n | k) + lw_k - log_norm_n, so
+        sum r log r = sum_k [N_k (lw_k + log|P_k| - D/2 log 2 pi) - 1/2 tr(P_k^T S_k P_k)] - sum_n log_norm_n,
+        S_k the responsibility-weighted scatter about the E-step's means."""
+        m = estep["moments"]
+        D = self.means_.shape[1]
+        ct = self.covariance_type
+        quad = quadratic_terms(scatter(m, estep["means_s"]), estep["kernel_precisions"], ct)
+        old_logdet = log_det_cholesky(estep["precisions_cholesky"], ct, D)
+        r_log_r = float(np.sum(m.nk * (estep["log_weights"] + old_logdet - 0.5 * D * LOG_2PI) - 0.5 * quad)) \
+            - estep["log_norm_sum"]
+        log_det = log_det_cholesky(self.precisions_cholesky_, ct, D) - 0.5 * D * np.log(self.degrees_of_freedom_)
+        if ct == "tied":
+            log_wishart = self.n_components * float(_log_wishart_norm(self.degrees_of_freedom_, log_det, D)[0])
+        else:
+            log_wishart = float(np.sum(_log_wishart_norm(self.degrees_of_freedom_, log_det, D)))
+        if self.weight_concentration_prior_type == "dirichlet_process":
+            log_norm_weight = -float(np.sum(betaln(*self.weight_concentration_)))
+        else:
+            log_norm_weight = _log_dirichlet_norm(self.weight_concentration_)
+        return -r_log_r - log_wishart - log_norm_weight - 0.5 * D * float(np.sum(np.log(self.mean_precision_)))
+
+    # -- parameters of the best restart ----------------------------------------------------------------
+    def _get_parameters(self):
+        return (self.weight_concentration_, self.mean_precision_, self.means_, self.degrees_of_freedom_,
+                self.covariances_, self.precisions_cholesky_)
+
+    def _set_parameters(self, params):
+        (self.weight_concentration_, self.mean_precision_, self.means_, self.degrees_of_freedom_,
+         self.covariances_, self.precisions_cholesky_) = params
+        if self.weight_concentration_prior_type == "dirichlet_process":
+            a, b = self.weight_concentration_
+            total = a + b
+            w = a / total * np.hstack((1, np.cumprod(b / total)[:-1]))
+            self.weights_ = w / np.sum(w)
+        else:
+            self.weights_ = self.weight_concentration_ / np.sum(self.weight_concentration_)
+        self._set_precisions()
