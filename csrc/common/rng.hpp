@@ -29,7 +29,8 @@ inline Block philox4x32_10(Block c, uint32_t k0, uint32_t k1) {
   return c;
 }
 
-// 53-bit uniform strictly inside (0, 1) from two 32-bit words.
+// 53-bit uniform in (0, 1] from two 32-bit words: never 0; (2^53 - 1 + 0.5) 2^-53 rounds to 1.0
+// (probability 2^-53), harmless for the `u < p` comparisons every consumer makes.
 inline double to_unit(uint32_t a, uint32_t b) {
   return ((a >> 5) * 67108864.0 + (b >> 6) + 0.5) * (1.0 / 9007199254740992.0);
 }

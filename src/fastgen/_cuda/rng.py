@@ -4,7 +4,8 @@
 Device functions (used by the sampling kernels of ``hmm.py``):
 
 - ``philox_block(c0, c1, c2, c3, k0, k1) -> (x0, x1, x2, x3)``: one Philox4x32-10 block;
-- ``to_unit(a, b) -> float64``: the 53-bit uniform of two words, strictly inside (0, 1);
+- ``to_unit(a, b) -> float64``: the 53-bit uniform of two words, in (0, 1] (1.0 only
+  when all bits are set, probability 2^-53);
 - ``stream_uniform(k0, k1, s0, s1, idx) -> float64``: uniform u[idx] of a stream.
 
 The 32-bit words travel as uint64 values below 2^32: Numba widens integer arithmetic to 64 bits
@@ -249,7 +250,7 @@ def philox4x32(counter, key):
 
 
 def uniform(seed, stream, n, start=0):
-    """float64[n]: uniforms u[start : start + n] of the stream, strictly inside (0, 1)."""
+    """float64[n]: uniforms u[start : start + n] of the stream, in (0, 1]."""
     k0, k1, s0, s1 = key_words(seed, stream)
     n = int(n)
     if n < 0:
