@@ -132,3 +132,26 @@ def sample_markov_states(rng, startprob, transmat, lengths):
             z[t] = min(np.searchsorted(cdf[z[t - 1]], rng.random(), side="right"), K - 1)
         out.append(z)
     return np.concatenate(out)
+
+
+def assert_same_on_1_and_2_threads(script, tmp_path, timeout=120):
+    """Runs `script` (which saves its results with np.savez to sys.argv[1]) under OMP_NUM_THREADS=1
+    and 2 and asserts bit-identical results: reductions must not depend on the thread count."""
+    import subprocess
+    import sys
+
+    import fastgen
+    from numpy.testing import assert_array_equal
+
+    files = []
+    for n in (1, 2):
+        f = tmp_path / f"out{n}.npz"
+        env = dict(os.environ, OMP_NUM_THREADS=str(n))
+        # The child must import the same fastgen as this process (the installed wheel in CI).
+        env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastgen.__file__)),
+                                             env.get("PYTHONPATH", "")])
+        subprocess.run([sys.executable, "-c", script, str(f)], check=True, env=env, timeout=timeout)
+        files.append(np.load(f))
+    assert files[0].files == files[1].files
+    for k in files[0].files:
+        assert_array_equal(files[0][k], files[1][k])

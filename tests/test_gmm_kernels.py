@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-import fastgen
 from fastgen import _backend
 from reference import mixture as ref
 from reference import rng as ref_rng
+from conftest import assert_same_on_1_and_2_threads
 
 DTYPES = (np.float64, np.float32)
 RTOL = {np.float64: 1e-10, np.float32: 1e-5}
@@ -562,14 +559,4 @@ def test_results_independent_of_thread_count_subprocess(tmp_path):
         out += list(_core.sample_gaussian_mixture(np.exp(lw) / np.exp(lw).sum(), X[:K].copy(), L, 5001, 7, 1))
         np.savez(sys.argv[1], *out)
     """)
-    files = []
-    for n in (1, 2):
-        f = tmp_path / f"out{n}.npz"
-        env = dict(os.environ, OMP_NUM_THREADS=str(n))
-        env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastgen.__file__)),
-                                             env.get("PYTHONPATH", "")])
-        subprocess.run([sys.executable, "-c", script, str(f)], check=True, env=env, timeout=120)
-        files.append(np.load(f))
-    assert files[0].files == files[1].files
-    for k in files[0].files:
-        assert_array_equal(files[0][k], files[1][k])
+    assert_same_on_1_and_2_threads(script, tmp_path, timeout=120)

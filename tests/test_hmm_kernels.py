@@ -16,9 +16,6 @@ Tolerances (stated once here, repeated where a test departs from them):
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -26,9 +23,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import gammaln, logsumexp
 
-import fastgen
-from conftest import (offsets_of, precision_cholesky_upper, random_hmm, random_lengths, random_spd,
-                      random_stochastic)
+from conftest import (assert_same_on_1_and_2_threads, offsets_of, precision_cholesky_upper, random_hmm,
+                      random_lengths, random_spd, random_stochastic)
 from fastgen import _core
 from reference import hmm as ref
 
@@ -896,18 +892,7 @@ def test_results_independent_of_thread_count_subprocess(tmp_path):
         out += [_core.sample_poisson(np.full((1000, 3), 4.5), 99, 1), _core.normal(99, 2, 1001)]
         np.savez(sys.argv[1], *out)
     """)
-    files = []
-    for n in (1, 2):
-        f = tmp_path / f"out{n}.npz"
-        env = dict(os.environ, OMP_NUM_THREADS=str(n))
-        # The child must import the same fastgen as this process (the installed wheel in CI).
-        env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastgen.__file__)),
-                                             env.get("PYTHONPATH", "")])
-        subprocess.run([sys.executable, "-c", script, str(f)], check=True, env=env, timeout=120)
-        files.append(np.load(f))
-    assert files[0].files == files[1].files
-    for k in files[0].files:
-        assert_array_equal(files[0][k], files[1][k])
+    assert_same_on_1_and_2_threads(script, tmp_path, timeout=120)
 
 
 # =================================================================================================

@@ -15,10 +15,7 @@ the data mean, so both are exact to ~1e-14 here and the comparison measures the 
 from __future__ import annotations
 
 import copy
-import os
 import pickle
-import subprocess
-import sys
 import textwrap
 import warnings
 
@@ -26,8 +23,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-import fastgen
-from conftest import precision_cholesky_upper, random_covars, random_spd, random_stochastic
+from conftest import assert_same_on_1_and_2_threads, precision_cholesky_upper, random_covars, random_spd, random_stochastic
 from fastgen import _backend
 from fastgen import mixture as fm
 from fastgen._mixture_gaussian import digamma, gammaln
@@ -453,18 +449,7 @@ def test_results_independent_of_thread_count_subprocess(tmp_path):
                         m.score_samples(X), *m.sample(5000)]
         np.savez(sys.argv[1], *out)
     """)
-    files = []
-    for n in (1, 2):
-        f = tmp_path / f"out{n}.npz"
-        env = dict(os.environ, OMP_NUM_THREADS=str(n))
-        # The child must import the same fastgen as this process (the installed wheel in CI).
-        env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastgen.__file__)),
-                                             env.get("PYTHONPATH", "")])
-        subprocess.run([sys.executable, "-c", script, str(f)], check=True, env=env, timeout=300)
-        files.append(np.load(f))
-    assert files[0].files == files[1].files
-    for k in files[0].files:
-        assert_array_equal(files[0][k], files[1][k])
+    assert_same_on_1_and_2_threads(script, tmp_path, timeout=300)
 
 
 @pytest.mark.parametrize("cls_name", ["GaussianMixture", "BayesianGaussianMixture"])

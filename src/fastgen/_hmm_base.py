@@ -7,7 +7,6 @@ updates K-sized parameters.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import sys
@@ -17,6 +16,7 @@ from collections import deque
 import numpy as np
 
 from . import _backend
+from ._estimator import ParamsMixin
 from ._validation import (check_dtype, check_lengths, check_n_components, check_random_state,
                           check_stochastic, philox_seed)
 
@@ -71,32 +71,11 @@ class ConvergenceMonitor:
             len(self.history) >= 2 and self.history[-1] - self.history[-2] < self.tol)
 
 
-class BaseHMM:
+class BaseHMM(ParamsMixin):
     """EM for HMMs with pluggable emissions (hmmlearn's API, plus `device` and `dtype`)."""
 
     _emission_letters = ""  # params letters owned by the emission, e.g. "mc"
 
-    # -- scikit-learn estimator protocol -------------------------------------------------------
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values()
-                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        valid = self._get_param_names()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"Invalid parameter {k!r} for estimator {type(self).__name__}; valid: {valid}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _base_init(self, n_components, startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol,
                    verbose, params, init_params, implementation, device, dtype):

@@ -11,7 +11,6 @@ sampling. On CUDA the data stay on the device for the whole fit; only K-sized mo
 """
 from __future__ import annotations
 
-import inspect
 import numbers
 import os
 import sys
@@ -21,6 +20,7 @@ from time import time
 import numpy as np
 
 from . import _backend
+from ._estimator import ParamsMixin
 from ._kmeans import kmeans
 from ._mixture_gaussian import (Moments, check_covariance_type, covariance_cholesky_lower, kernel_precisions,
                                 moments_order)
@@ -83,29 +83,9 @@ class _Compute:
         return None if a is None else np.asarray(a, dtype=dtype)
 
 
-class BaseMixture:
+class BaseMixture(ParamsMixin):
     """EM / variational EM for Gaussian mixtures with scikit-learn's API plus `device` and `dtype`."""
 
-    # -- scikit-learn estimator protocol -------------------------------------------------------
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD)
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        valid = self._get_param_names()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"Invalid parameter {k!r} for estimator {type(self).__name__}; valid: {valid}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def __sklearn_tags__(self):
         """scikit-learn's estimator tags (a density estimator), so that its model-selection tools
