@@ -208,3 +208,230 @@ def warm_up(impl: str, build, X, lengths) -> None:
             build().fit(Xs, ls)
     finally:
         log.setLevel(level)
+
+
+# ==== Gaussian mixtures (bench_mixture.py) =========================================================
+# Implementations of the mixture suites (the first parameter of each):
+#   fastgen-cpu    fastgen.mixture.GaussianMixture, device="cpu" (C++ kernels, OpenMP threads)
+#   fastgen-cuda   the same with device="cuda"; skipped as for the HMM suites
+#   sklearn        sklearn.mixture.GaussianMixture
+# Every model gets weights_init, means_init and precisions_init, n_init=1, tol=0 and max_iter=n_iter:
+# with all three initial parameters given, scikit-learn skips its k-means initialisation, so fit() is
+# exactly n_iter EM iterations (plus the final E-step that both libraries run) from the same start.
+MIXTURE_IMPLEMENTATIONS = ["fastgen-cpu", "fastgen-cuda", "sklearn"]
+
+
+def require_mixture(impl: str) -> None:
+    """Raise NotImplementedError (asv: skip) when mixture implementation `impl` cannot run here."""
+    if impl not in MIXTURE_IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {impl!r}; expected one of {MIXTURE_IMPLEMENTATIONS}")
+    if impl.startswith("fastgen"):
+        require(impl)
+        try:
+            from fastgen import mixture  # noqa: F401
+        except ImportError as exc:
+            raise NotImplementedError(f"fastgen.mixture is not importable: {exc}") from None
+    else:
+        try:
+            import sklearn.mixture  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("scikit-learn is not installed") from None
+
+
+@functools.lru_cache(maxsize=None)
+def mixture_model(K: int, D: int, covariance_type: str, seed: int = SEED) -> dict:
+    """A random Gaussian mixture with well-separated means, and the fixed starting point of EM.
+
+    Returns dict(weights (K,), means (K, D), covariances, weights_init, means_init, precisions_init)
+    with covariances / precisions of shape (K, D) for "diag" and (K, D, D) for "full". Weights are
+    Dirichlet(5) (no component is nearly empty); means are 4 apart as in `gaussian_model`; variances
+    lie in [0.5, 1.5] ("full": a random rotation of such a diagonal). The start: equal weights, the
+    true means moved by a standard normal step, unit precisions -- far enough from the truth that EM
+    has work to do, the same for every implementation.
+    """
+    if covariance_type not in ("diag", "full"):
+        raise ValueError(f"covariance_type must be 'diag' or 'full', got {covariance_type!r}")
+    rng = np.random.default_rng([seed, K, D, 2])
+    means = gaussian_model(K, D, seed)["means"]
+    variances = rng.uniform(0.5, 1.5, size=(K, D))
+    if covariance_type == "diag":
+        covariances = variances
+        precisions_init = np.ones((K, D))
+    else:
+        rotations = np.linalg.qr(rng.standard_normal((K, D, D)))[0]      # (K, D, D) orthogonal
+        covariances = np.einsum("kij,kj,klj->kil", rotations, variances, rotations)
+        precisions_init = np.broadcast_to(np.eye(D), (K, D, D)).copy()
+    return dict(weights=rng.dirichlet(np.full(K, 5.0)), means=means, covariances=covariances,
+                weights_init=np.full(K, 1.0 / K),
+                means_init=means + rng.standard_normal((K, D)),
+                precisions_init=precisions_init)
+
+
+@functools.lru_cache(maxsize=None)
+def mixture_data(K: int, D: int, N: int, covariance_type: str, seed: int = SEED) -> np.ndarray:
+    """N samples (float64 (N, D), read-only) of `mixture_model(K, D, covariance_type)`, cached per process.
+
+    Components are drawn by inverse CDF, then each component's rows are filled in one vectorised
+    step (a K-long loop).
+    """
+    model = mixture_model(K, D, covariance_type, seed)
+    rng = np.random.default_rng([seed, K, D, N, 3])
+    # Smallest k with u < cdf[k] (clipped: the rounded total may fall just below 1).
+    labels = np.minimum(np.searchsorted(np.cumsum(model["weights"]), rng.random(N), side="right"), K - 1)
+    X = rng.standard_normal((N, D))
+    for k in range(K):
+        rows = np.flatnonzero(labels == k)
+        if covariance_type == "diag":
+            X[rows] *= np.sqrt(model["covariances"][k])
+        else:
+            X[rows] = X[rows] @ np.linalg.cholesky(model["covariances"][k]).T
+        X[rows] += model["means"][k]
+    X.setflags(write=False)
+    return X
+
+
+def gaussian_mixture(impl: str, model: dict, covariance_type: str, n_iter: int):
+    """A GaussianMixture of `impl` starting from `model`'s fixed initial parameters; fit() = `n_iter`
+    EM iterations (tol=0: never stops early)."""
+    K = len(model["weights_init"])
+    kwargs = dict(n_components=K, covariance_type=covariance_type, tol=0.0, max_iter=n_iter, n_init=1,
+                  weights_init=model["weights_init"].copy(), means_init=model["means_init"].copy(),
+                  precisions_init=model["precisions_init"].copy(), random_state=0)
+    if impl == "sklearn":
+        from sklearn.mixture import GaussianMixture
+        return GaussianMixture(**kwargs)
+    from fastgen.mixture import GaussianMixture
+    return GaussianMixture(**kwargs, device="cuda" if impl == "fastgen-cuda" else "cpu")
+
+
+def fit_quietly(model, X):
+    """model.fit(X) without the ConvergenceWarning that tol=0 always triggers; returns the model."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X)
+
+
+def warm_up_mixture(impl: str, build, X) -> None:
+    """One small fit and score_samples on the first 2,000 rows (CUDA JIT, GPU context, imports)."""
+    if not impl.startswith("fastgen"):
+        return
+    m = fit_quietly(build(), X[:2000])
+    m.score_samples(X[:2000])
+
+
+# ==== Restricted Boltzmann machines (bench_rbm.py) =================================================
+# Implementations of the RBM suites (the first parameter of each):
+#   fastgen-cpu    fastgen.rbm.BernoulliRBM, device="cpu" (C++ kernels, OpenMP threads)
+#   fastgen-cuda   the same with device="cuda"; skipped as for the HMM suites
+#   sklearn        sklearn.neural_network.BernoulliRBM (PCD-1 with NumPy's BLAS), on float32 data
+#   torch          a plain PyTorch CD-1 / Gibbs loop on the CPU (torch.sigmoid, torch.bernoulli, @)
+# All get the same float32 data and, for sampling, the same weights. Training: batch 100, PCD-1
+# (fastgen, scikit-learn) or CD-1 (torch: the plain loop the issue names), learning rate 0.1, one
+# epoch in data order (fastgen shuffle=False, like scikit-learn).
+RBM_IMPLEMENTATIONS = ["fastgen-cpu", "fastgen-cuda", "sklearn", "torch"]
+
+
+def require_rbm(impl: str) -> None:
+    """Raise NotImplementedError (asv: skip) when RBM implementation `impl` cannot run here."""
+    if impl not in RBM_IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {impl!r}; expected one of {RBM_IMPLEMENTATIONS}")
+    if impl.startswith("fastgen"):
+        require(impl)
+    elif impl == "sklearn":
+        try:
+            import sklearn.neural_network  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("scikit-learn is not installed") from None
+    else:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("torch is not installed (optional: pip install torch)") from None
+
+
+@functools.lru_cache(maxsize=None)
+def rbm_data(n: int, V: int, n_prototypes: int = 20, seed: int = SEED) -> np.ndarray:
+    """Structured binary data, float32 (n, V): noisy copies (5% of bits flipped) of random sparse
+    prototypes (20% of bits on), the kind of redundancy an RBM learns."""
+    rng = np.random.default_rng([seed, n, V, 3])
+    protos = rng.random((n_prototypes, V)) < 0.2
+    X = protos[rng.integers(0, n_prototypes, n)] ^ (rng.random((n, V)) < 0.05)
+    return X.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def rbm_params(H: int, V: int, seed: int = SEED) -> dict:
+    """Fixed float32 weights for the sampling suites: N(0, 0.05^2) weights, N(0, 0.5^2) biases
+    (units neither saturated nor uniform, as in a partly trained model)."""
+    rng = np.random.default_rng([seed, H, V, 4])
+    return {"W": (0.05 * rng.standard_normal((H, V))).astype(np.float32),
+            "b_h": (0.5 * rng.standard_normal(H)).astype(np.float32),
+            "b_v": (0.5 * rng.standard_normal(V)).astype(np.float32)}
+
+
+def rbm_epoch(impl: str, X: np.ndarray, H: int, batch_size: int, learning_rate: float = 0.1):
+    """A callable running one training epoch of `impl` over X from a fresh model."""
+    if impl.startswith("fastgen"):
+        from fastgen.rbm import BernoulliRBM
+        device = impl.split("-", 1)[1]
+        return lambda: BernoulliRBM(n_components=H, batch_size=batch_size, n_iter=1, learning_rate=learning_rate,
+                                    random_state=0, shuffle=False, device=device).fit(X)
+    if impl == "sklearn":
+        from sklearn.neural_network import BernoulliRBM
+        return lambda: BernoulliRBM(n_components=H, batch_size=batch_size, n_iter=1, learning_rate=learning_rate,
+                                    random_state=0).fit(X)
+    import torch
+    Xt = torch.from_numpy(X)
+
+    def epoch():
+        gen = torch.Generator().manual_seed(0)
+        W = 0.01 * torch.randn(H, X.shape[1], generator=gen)
+        b_h, b_v = torch.zeros(H), torch.zeros(X.shape[1])
+        with torch.no_grad():
+            for i in range(0, len(Xt), batch_size):
+                v = Xt[i:i + batch_size]
+                ph = torch.sigmoid(v @ W.T + b_h)
+                h = torch.bernoulli(ph, generator=gen)
+                vn = torch.bernoulli(torch.sigmoid(h @ W + b_v), generator=gen)
+                phn = torch.sigmoid(vn @ W.T + b_h)
+                W += (learning_rate / len(v)) * (ph.T @ v - phn.T @ vn)
+                b_h += learning_rate * (ph - phn).mean(0)
+                b_v += learning_rate * (v - vn).mean(0)
+        return W
+    return epoch
+
+
+def rbm_gibbs(impl: str, params: dict, v0: np.ndarray, n_steps: int):
+    """A callable running n_steps Gibbs sweeps (v -> h -> v) of len(v0) chains with `impl`."""
+    W, b_h, b_v = params["W"], params["b_h"], params["b_v"]
+    if impl.startswith("fastgen"):
+        from fastgen import _backend
+        device = impl.split("-", 1)[1]
+        kern = _backend.kernels(device)
+        put = lambda a: _backend.to_device(device, a)  # noqa: E731
+        args = [put(a) for a in (v0, W, b_h, b_v, np.zeros(0, np.float32))]
+        return lambda: _backend.to_host(kern.rbm_gibbs_vhv(*args, n_steps, 12345, 0)[0])
+    if impl == "sklearn":
+        from sklearn.neural_network import BernoulliRBM
+        m = BernoulliRBM(n_components=W.shape[0], random_state=0)
+        m.components_, m.intercept_hidden_, m.intercept_visible_ = W, b_h, b_v
+        m.random_state_ = np.random.RandomState(0)
+
+        def chains():
+            v = v0
+            for _ in range(n_steps):
+                v = m.gibbs(v).astype(np.float32)  # scikit-learn returns bool; keep float32 chains
+            return v
+        return chains
+    import torch
+    Wt, bh, bv, v0t = (torch.from_numpy(a) for a in (W, b_h, b_v, v0))
+
+    def chains():
+        gen = torch.Generator().manual_seed(0)
+        v = v0t
+        with torch.no_grad():
+            for _ in range(n_steps):
+                h = torch.bernoulli(torch.sigmoid(v @ Wt.T + bh), generator=gen)
+                v = torch.bernoulli(torch.sigmoid(h @ Wt + bv), generator=gen)
+        return v
+    return chains

@@ -1,11 +1,13 @@
-"""The asv HMM workloads (H1-H3 of bench_hmm.py) timed directly, printed as a markdown table.
+"""The asv workloads (H1-H3 of bench_hmm.py, G1-G2 of bench_mixture.py, R1-R3 of bench_rbm.py) timed directly, as markdown tables.
 
-    python benchmarks/run_table.py [--repeat 3] [--only H1,H3]
+    python benchmarks/run_table.py [--repeat 3] [--only H1,H3,G1]
 
 Same data, models and calls as the asv suites (benchmarks/common.py). Each cell is the best of
-`--repeat` calls (time.perf_counter) after an untimed warm-up of fastgen; the ratio columns are
-hmmlearn's time divided by fastgen-cpu's (> 1: fastgen-cpu is faster). A fastgen-cuda column is added
-when a CUDA GPU is usable (and NUMBA_ENABLE_CUDASIM is not set).
+`--repeat` calls (time.perf_counter) after an untimed warm-up of fastgen; the ratio columns are the
+peer's time (hmmlearn's for H*, scikit-learn's for G*) divided by fastgen-cpu's (> 1: fastgen-cpu is
+faster). A fastgen-cuda column is added when a CUDA GPU is usable (and NUMBA_ENABLE_CUDASIM is not
+set); in the mixture table it also gets its own ratio column against scikit-learn. The HMM and
+mixture suites print separate tables, since their peers differ.
 """
 from __future__ import annotations
 
@@ -23,6 +25,13 @@ import common  # noqa: E402
 H1 = dict(K=8, D=4, N=2000, T=200)
 H2 = dict(K=64, M=128, T=200_000)
 H3_STATES = (4, 16, 64)
+# Sizes of the mixture suites (bench_mixture.py).
+G1 = dict(K=16, D=8, N=200_000, covariance_types=("full", "diag"))
+G2 = dict(K=64, D=32, N=1_000_000, covariance_types=("diag",))
+MIXTURE_N_ITER = 10
+HMM_SUITES = {"H1", "H2", "H3"}
+MIXTURE_SUITES = {"G1", "G2"}
+RBM_SUITES = {"R1", "R2", "R3"}
 
 
 def workloads(only: set[str]):
@@ -88,34 +97,188 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3, help="calls per cell; the best is kept (default 3)")
-    p.add_argument("--only", default="H1,H2,H3", help="comma-separated suites (default H1,H2,H3)")
+    p.add_argument("--only", default="H1,H2,H3,G1,G2,R1,R2,R3",
+                   help="comma-separated suites (default H1,H2,H3,G1,G2,R1,R2,R3)")
     args = p.parse_args(argv)
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
 
+    unknown = only - HMM_SUITES - MIXTURE_SUITES - RBM_SUITES
+    if unknown:
+        p.error(f"unknown suite(s) {', '.join(sorted(unknown))}; "
+                f"choose from {', '.join(sorted(HMM_SUITES | MIXTURE_SUITES | RBM_SUITES))}")
+
     impls = [i for i in ("fastgen-cpu", "fastgen-cuda", "hmmlearn-log", "hmmlearn-scaling") if available(i)]
     peers = [i for i in impls if i.startswith("hmmlearn")]
+    mixture_impls = [i for i in common.MIXTURE_IMPLEMENTATIONS if available_mixture(i)] \
+        if only & MIXTURE_SUITES else []
     import numpy as np
     import fastgen
     versions = [f"fastgen {fastgen.__version__}"]
-    if peers:
+    if peers and only & HMM_SUITES:
         import hmmlearn
         versions.append(f"hmmlearn {hmmlearn.__version__}")
+    if "sklearn" in mixture_impls:
+        import sklearn
+        versions.append(f"scikit-learn {sklearn.__version__}")
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
     print(f"<!-- {platform.processor() or platform.machine()}, {os.cpu_count()} cores, OMP_NUM_THREADS="
           f"{threads}; {', '.join(versions)}, numpy {np.__version__}, Python {platform.python_version()}; "
           f"best of {args.repeat} -->", flush=True)
 
-    header = ["suite", "workload", "operation"] + impls + [f"speed-up vs {i}" for i in peers]
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|"]
-    print("\n".join(lines), flush=True)
-    for suite, op, size, make_build, (X, lengths) in workloads(only):
-        t = {impl: best_of(impl, op, make_build(impl), X, lengths, args.repeat) for impl in impls}
-        ratios = [f"{t[i] / t['fastgen-cpu']:.1f}x" for i in peers]
-        op_name = {"predict": "predict (Viterbi)", "em_iteration": "one EM iteration"}.get(op, op)
-        print("| " + " | ".join([suite, size, op_name] + [fmt_time(t[i]) for i in impls] + ratios) + " |",
-              flush=True)
+    if only & HMM_SUITES:
+        header = ["suite", "workload", "operation"] + impls + [f"speed-up vs {i}" for i in peers]
+        lines = ["| " + " | ".join(header) + " |",
+                 "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|"]
+        print("\n".join(lines), flush=True)
+        for suite, op, size, make_build, (X, lengths) in workloads(only):
+            t = {impl: best_of(impl, op, make_build(impl), X, lengths, args.repeat) for impl in impls}
+            ratios = [f"{t[i] / t['fastgen-cpu']:.1f}x" for i in peers]
+            op_name = {"predict": "predict (Viterbi)", "em_iteration": "one EM iteration"}.get(op, op)
+            print("| " + " | ".join([suite, size, op_name] + [fmt_time(t[i]) for i in impls] + ratios) + " |",
+                  flush=True)
+    if only & MIXTURE_SUITES:
+        if only & HMM_SUITES:
+            print()
+        mixture_table(only, mixture_impls, args.repeat)
+    if only & RBM_SUITES:
+        if only & (HMM_SUITES | MIXTURE_SUITES):
+            print()
+        rbm_table(only, args.repeat)
     return 0
+
+
+# ---- Gaussian mixtures (G1, G2) ------------------------------------------------------------------
+def available_mixture(impl: str) -> bool:
+    try:
+        common.require_mixture(impl)
+    except NotImplementedError:
+        return False
+    return True
+
+
+def mixture_workloads(only: set[str]):
+    """Rows (suite, operation, workload text, covariance type, model, X) of the selected G suites."""
+    rows = []
+    for suite, size in (("G1", G1), ("G2", G2)):
+        if suite not in only:
+            continue
+        for cov in size["covariance_types"]:
+            model = common.mixture_model(size["K"], size["D"], cov)
+            X = common.mixture_data(size["K"], size["D"], size["N"], cov)
+            text = f"GaussianMixture N={size['N']:,} D={size['D']} K={size['K']} {cov}"
+            for op in ("em", "score_samples"):
+                rows.append((suite, op, text, cov, model, X))
+    return rows
+
+
+def best_of_mixture(impl, op, model, cov, X, repeat):
+    """Best of `repeat` calls of one mixture operation, in seconds (same calls as bench_mixture.py)."""
+    build = lambda: common.gaussian_mixture(impl, model, cov, MIXTURE_N_ITER)  # noqa: E731
+    common.warm_up_mixture(impl, build, X)
+    if op == "em":
+        call = lambda: common.fit_quietly(build(), X)  # noqa: E731  (fresh model: fixed starting point)
+    else:
+        fitted = common.fit_quietly(common.gaussian_mixture(impl, model, cov, 1), X)
+        call = lambda: fitted.score_samples(X)  # noqa: E731
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def mixture_table(only: set[str], impls: list[str], repeat: int) -> None:
+    """Print the G-suite table: a column per implementation, then scikit-learn / fastgen ratios."""
+    if "sklearn" in impls:
+        fast = [i for i in impls if i.startswith("fastgen")]
+        ratio_cols = [f"speed-up of {i} vs sklearn" for i in fast]
+    else:
+        fast, ratio_cols = [], []
+    header = ["suite", "workload", "operation"] + impls + ratio_cols
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|", flush=True)
+    for suite, op, text, cov, model, X in mixture_workloads(only):
+        t = {impl: best_of_mixture(impl, op, model, cov, X, repeat) for impl in impls}
+        ratios = [f"{t['sklearn'] / t[i]:.1f}x" for i in fast]
+        op_name = f"{MIXTURE_N_ITER} EM iterations" if op == "em" else "score_samples"
+        print("| " + " | ".join([suite, text, op_name] + [fmt_time(t[i]) for i in impls] + ratios) + " |",
+              flush=True)
+
+
+# ---- RBMs (R1-R3 of bench_rbm.py) ----------------------------------------------------------------
+RBM = dict(V=784, H=500, batch=100, n=10_000, chains=100, steps=1000)
+
+
+def available_rbm(impl: str) -> bool:
+    try:
+        common.require_rbm(impl)
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _best(call, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def rbm_table(only: set[str], repeat: int) -> None:
+    """R1 (one PCD-1 epoch), R2 (1000 Gibbs sweeps of 100 chains) for every available implementation,
+    with scikit-learn / fastgen and torch / fastgen ratios, then R3: the two products of a sweep by
+    fastgen's kernel and by np.dot, and R2's sweep over its own products."""
+    import numpy as np
+    V, H = RBM["V"], RBM["H"]
+    impls = [i for i in common.RBM_IMPLEMENTATIONS if available_rbm(i)]
+    missing = [i for i in common.RBM_IMPLEMENTATIONS if i not in impls]
+    peers = [i for i in ("sklearn", "torch") if i in impls]
+    header = ["suite", "workload"] + impls + [f"speed-up vs {i}" for i in peers]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|", flush=True)
+    t_sweep = None
+    for suite in ("R1", "R2"):
+        if suite not in only:
+            continue
+        t = {}
+        for impl in impls:
+            if suite == "R1":
+                call = common.rbm_epoch(impl, common.rbm_data(RBM["n"], V), H, RBM["batch"])
+                if impl.startswith("fastgen"):
+                    common.rbm_epoch(impl, common.rbm_data(200, V), H, RBM["batch"])()  # warm-up
+                text = f"one PCD-1 epoch, {V} x {H}, batch {RBM['batch']}, {RBM['n']:,} samples (torch: CD-1)"
+            else:
+                params, v0 = common.rbm_params(H, V), common.rbm_data(RBM["chains"], V)
+                call = common.rbm_gibbs(impl, params, v0, RBM["steps"])
+                if impl.startswith("fastgen"):
+                    common.rbm_gibbs(impl, params, v0, 2)()
+                text = f"{RBM['steps']} Gibbs sweeps, {RBM['chains']} chains, {V} x {H}"
+            # scikit-learn's 1000 gibbs() calls take ~10 s: timed once
+            t[impl] = _best(call, 1 if (suite == "R2" and impl == "sklearn") else repeat)
+        if suite == "R2":
+            t_sweep = t["fastgen-cpu"] / RBM["steps"]
+        ratios = [f"{t[p] / t['fastgen-cpu']:.1f}x" for p in peers]
+        print("| " + " | ".join([suite, text] + [fmt_time(t[i]) for i in impls] + ratios) + " |", flush=True)
+    if missing:
+        print(f"\n(not available here: {', '.join(missing)})")
+    if "R3" in only:
+        from fastgen import _core
+        p = common.rbm_params(H, V)
+        v = common.rbm_data(RBM["chains"], V)
+        h = (np.random.default_rng(0).random((RBM["chains"], H)) < 0.5).astype(np.float32)
+        W, Wt = p["W"], np.ascontiguousarray(p["W"].T)
+        n = 20
+        kern = _best(lambda: [(_core._rbm_matmul(v, Wt), _core._rbm_matmul(h, W)) for _ in range(n)], repeat) / n
+        blas = _best(lambda: [(np.dot(v, Wt), np.dot(h, W)) for _ in range(n)], repeat) / n
+        print(f"\nR3: the two float32 products of one sweep ({RBM['chains']} x {V} @ {V} x {H}, "
+              f"{RBM['chains']} x {H} @ {H} x {V}): fastgen kernel {fmt_time(kern)}, numpy BLAS {fmt_time(blas)} "
+              f"(BLAS / kernel = {blas / kern:.2f}x)")
+        if t_sweep is not None:
+            print(f"R2 sweep / its two products (fastgen kernel) = {t_sweep / kern:.2f}; "
+                  f"/ numpy's two products = {t_sweep / blas:.2f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ namespace fastgen::bind {
 void register_rng(py::module_& m);
 void register_emissions(py::module_& m);
 void register_hmm(py::module_& m);
+void register_rbm(py::module_& m);
 void register_gmm(py::module_& m);
 }  // namespace fastgen::bind
 
@@ -14,5 +15,6 @@ PYBIND11_MODULE(_core, m) {
   fastgen::bind::register_rng(m);
   fastgen::bind::register_emissions(m);
   fastgen::bind::register_hmm(m);
+  fastgen::bind::register_rbm(m);
   fastgen::bind::register_gmm(m);
 }

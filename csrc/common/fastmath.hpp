@@ -19,16 +19,16 @@ struct FlushDenormals {
 #endif
 };
 
-// exp(x) for x <= 0 (shifted log-likelihoods), branch-free so loops over it vectorise:
+// exp(x) for x in [-708, 709] (callers clamp), branch-free so loops over it vectorise:
 // x = n ln2 + r, |r| <= ln2/2, exp(r) by its degree-13 Taylor polynomial (truncation < 2e-17
-// relative), 2^n assembled in the exponent bits. Within 2 ulp of std::exp; 0 below -708.
-inline double exp_nonpositive(double x) {
+// relative), 2^n assembled in the exponent bits. Within 2 ulp of std::exp. Always inlined so every
+// runtime-dispatched clone (simd.hpp) gets its own vector version.
+inline __attribute__((always_inline)) double exp_in_range(double x) {
   constexpr double log2e = 1.4426950408889634074, ln2_hi = 6.93147180369123816490e-01,
                    ln2_lo = 1.90821492927058770002e-10, shifter = 6755399441055744.0;  // 1.5 * 2^52
-  const double xc = x < -708.0 ? -708.0 : x;
-  const double t = xc * log2e + shifter;
+  const double t = x * log2e + shifter;
   const double n = t - shifter;
-  const double r = (xc - n * ln2_hi) - n * ln2_lo;
+  const double r = (x - n * ln2_hi) - n * ln2_lo;
   double p = 1.0 / 6227020800.0;
   p = p * r + 1.0 / 479001600.0;
   p = p * r + 1.0 / 39916800.0;
@@ -48,7 +48,14 @@ inline double exp_nonpositive(double x) {
   const int64_t eb = (tb - 0x4338000000000000LL + 1023) << 52;
   double scale;
   std::memcpy(&scale, &eb, sizeof scale);
-  return x < -708.0 ? 0.0 : p * scale;
+  return p * scale;
+}
+
+// exp(x) for x <= 0 (shifted log-likelihoods); 0 below -708.
+// Computed on the clamped argument, then selected, so the loop stays branch-free.
+inline double exp_nonpositive(double x) {
+  const double e = exp_in_range(x < -708.0 ? -708.0 : x);
+  return x < -708.0 ? 0.0 : e;
 }
 
 }  // namespace fastgen::fm

@@ -3,5 +3,6 @@ __version__ = "0.1.0"
 
 from . import hmm  # noqa: E402,F401
 from . import mixture  # noqa: E402,F401
+from . import rbm  # noqa: E402,F401
 
-__all__ = ["hmm", "mixture", "__version__"]
+__all__ = ["hmm", "mixture", "rbm", "__version__"]

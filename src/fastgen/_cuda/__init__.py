@@ -10,6 +10,8 @@ and needs no GPU: kernels are compiled for each dtype at their first launch. Und
 from .emissions import categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, poisson_logprob
 from .gmm import kmeans_assign, kmeans_plusplus, mixture_responsibilities, sample_gaussian_mixture
 from .hmm import forward_backward, forward_backward_log, sample_poisson, sample_states, viterbi
+from .rbm import (rbm_ais, rbm_cd_update, rbm_free_energy, rbm_gibbs_hvh, rbm_gibbs_vhv, rbm_hidden_probs,
+                  rbm_log_partition, rbm_pseudo_likelihood, rbm_sample_hiddens, rbm_sample_visibles, rbm_visible_means)
 from .rng import normal, philox4x32, uniform
 from .stats import categorical_counts, mixture_logprob, mixture_posteriors, sum_rows, weighted_moments
 
@@ -24,4 +26,7 @@ __all__ = [
     "weighted_moments", "categorical_counts", "sum_rows", "mixture_logprob", "mixture_posteriors",
     # Gaussian mixtures (gmm.py)
     "mixture_responsibilities", "kmeans_plusplus", "kmeans_assign", "sample_gaussian_mixture",
+    # restricted Boltzmann machines (rbm.py)
+    "rbm_hidden_probs", "rbm_visible_means", "rbm_sample_hiddens", "rbm_sample_visibles", "rbm_gibbs_vhv",
+    "rbm_gibbs_hvh", "rbm_cd_update", "rbm_free_energy", "rbm_pseudo_likelihood", "rbm_log_partition", "rbm_ais",
 ]

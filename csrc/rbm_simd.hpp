@@ -1,0 +1,295 @@
+// Vector building blocks of the RBM kernels: ISA dispatch, vector types, branch-free exp/sigmoid
+// and Philox uniforms for a run of consecutive elements.
+//
+// Why manual dispatch instead of FASTGEN_SIMD_CLONES: the GEMM micro-kernel's register tile must
+// change with the register file (32 x 512-bit, 16 x 256-bit, 16 x 128-bit), and target_clones
+// compiles one source for every ISA. Each ISA gets its own instantiation of the same templates,
+// inlined into a function with a target attribute (a callee with the default target inlines into
+// any of them), and the caller picks one at run time from cpuid. No -march flag anywhere.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <algorithm>
+#include <cstring>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "common/fastmath.hpp"
+#include "common/rng.hpp"
+
+// Vector-typed helpers are always inlined into their ISA's caller: the by-value ABI note does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#define FG_ALWAYS_INLINE inline __attribute__((always_inline))
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define FG_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
+#define FG_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
+#define FG_HAVE_DISPATCH 1
+#else
+#define FG_TARGET_V4
+#define FG_TARGET_V3
+#define FG_HAVE_DISPATCH 0
+#endif
+
+namespace fastgen::rbm {
+
+enum class Isa { base = 0, v3 = 1, v4 = 2 };
+
+// The best instruction set this CPU runs (checked once).
+inline Isa detect_isa() {
+#if FG_HAVE_DISPATCH
+  static const Isa isa = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+      return Isa::v4;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::v3;
+    return Isa::base;
+  }();
+  return isa;
+#else
+  return Isa::base;
+#endif
+}
+
+// A vector of `Bytes / sizeof(T)` lanes (gcc vector extension): the width of one register.
+template <class T, int Bytes>
+struct Vec {
+  static constexpr int lanes = Bytes / static_cast<int>(sizeof(T));
+  typedef T type __attribute__((vector_size(Bytes)));
+};
+
+template <class V, class T>
+FG_ALWAYS_INLINE V vload(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class V, class T>
+FG_ALWAYS_INLINE void vstore(T* p, const V& v) { std::memcpy(p, &v, sizeof v); }
+
+// exp(x), branch-free so that loops over it vectorise. x is clamped to the finite range first
+// (|x| <= 87 in float, where exp and 1 / (1 + exp) stay normal numbers; [-708, 709] in double),
+// so sigmoid never sees inf or NaN and never produces a subnormal.
+// Range reduction x = n ln2 + r, |r| <= ln2/2, then a Taylor polynomial (float: degree 7,
+// rel. error < 1e-7 before rounding; double: degree 13, < 2e-17) and 2^n built in the exponent bits.
+FG_ALWAYS_INLINE float exp_clamped(float x) {
+  x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
+  const float t = x * 1.44269504088896341f + 12582912.0f;  // 1.5 * 2^23: round to integer
+  const float n = t - 12582912.0f;
+  const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t tb;
+  std::memcpy(&tb, &t, sizeof tb);
+  const int32_t eb = (tb - 0x4B400000 + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &eb, sizeof scale);
+  return p * scale;
+}
+
+FG_ALWAYS_INLINE double exp_clamped(double x) {
+  return fm::exp_in_range(x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x));
+}
+
+template <class T>
+FG_ALWAYS_INLINE T sigmoid(T x) { return T(1) / (T(1) + exp_clamped(-x)); }
+
+// log(1 + y) for y in [0, 1], branch-free: log1p(y) = 2 atanh(s), s = y / (2 + y) in [0, 1/3],
+// by the odd series 2 (s + s^3/3 + ... + s^29/29); truncation < 3e-17 relative at s = 1/3.
+FG_ALWAYS_INLINE double log1p_unit(double y) {
+  const double s = y / (2.0 + y), s2 = s * s;
+  double p = 1.0 / 29;
+  p = p * s2 + 1.0 / 27;
+  p = p * s2 + 1.0 / 25;
+  p = p * s2 + 1.0 / 23;
+  p = p * s2 + 1.0 / 21;
+  p = p * s2 + 1.0 / 19;
+  p = p * s2 + 1.0 / 17;
+  p = p * s2 + 1.0 / 15;
+  p = p * s2 + 1.0 / 13;
+  p = p * s2 + 1.0 / 11;
+  p = p * s2 + 1.0 / 9;
+  p = p * s2 + 1.0 / 7;
+  p = p * s2 + 1.0 / 5;
+  p = p * s2 + 1.0 / 3;
+  p = p * s2 + 1.0;
+  return 2.0 * s * p;
+}
+
+// softplus(a) = log(1 + e^a) = max(a, 0) + log1p(e^-|a|), in double, branch-free.
+FG_ALWAYS_INLINE double softplus(double a) {
+  const double m = a > 0 ? a : 0.0, na = a > 0 ? -a : a;
+  return m + log1p_unit(exp_clamped(na));
+}
+
+// Uniforms u[e0], ..., u[e0 + n - 1] of a Philox stream (KERNELS.md RNG section) into `u`.
+// Each block b gives u[2b] and u[2b + 1]; the loop over blocks vectorises (32-bit lanes, the
+// 32x32->64 products as vpmuludq). `u` needs room for n + 1 values (an odd e0 writes u[-1]
+// into u[0] first; the caller reads from u + (e0 & 1)).
+FG_ALWAYS_INLINE void philox_uniforms(const rng::Stream& rs, uint64_t e0, int n, double* u) {
+  const uint64_t b0 = e0 >> 1;
+  const int nb = static_cast<int>(((e0 + n + 1) >> 1) - b0);
+  const uint32_t s0 = rs.s0, s1 = rs.s1;
+#pragma omp simd
+  for (int i = 0; i < nb; ++i) {
+    const uint64_t b = b0 + static_cast<uint64_t>(i);
+    uint32_t c0 = static_cast<uint32_t>(b), c1 = static_cast<uint32_t>(b >> 32), c2 = s0, c3 = s1;
+    uint32_t k0 = rs.k0, k1 = rs.k1;
+    for (int r = 0; r < 10; ++r) {
+      const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0;
+      const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2;
+      const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
+      const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
+      c0 = hi1 ^ c1 ^ k0;
+      c1 = lo1;
+      c2 = hi0 ^ c3 ^ k1;
+      c3 = lo0;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    u[2 * i] = ((c0 >> 5) * 67108864.0 + (c1 >> 6) + 0.5) * (1.0 / 9007199254740992.0);
+    u[2 * i + 1] = ((c2 >> 5) * 67108864.0 + (c3 >> 6) + 0.5) * (1.0 / 9007199254740992.0);
+  }
+}
+
+#if FG_HAVE_DISPATCH
+FG_TARGET_V4 FG_ALWAYS_INLINE __m512d philox_unit_v4(__m256i a, __m256i b, __m512d half, __m512d scale) {
+  const __m512i hiw = _mm512_slli_epi64(_mm512_cvtepu32_epi64(_mm256_srli_epi32(a, 5)), 26);
+  const __m512i m = _mm512_or_si512(hiw, _mm512_cvtepu32_epi64(_mm256_srli_epi32(b, 6)));
+  return _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepu64_pd(m), half), scale);
+}
+
+// Ten Philox rounds on 16 counters (c0, c1 = block number lo, hi per lane; c2, c3 = the stream)
+// at once with AVX-512: the 32x32->64 products by vpmuludq on the even and odd lanes (gcc's
+// auto-vectorised loop above uses the slow 64-bit vpmullq).
+FG_TARGET_V4 FG_ALWAYS_INLINE void philox_rounds_v4(const rng::Stream& rs, __m512i& c0, __m512i& c1, __m512i& c2,
+                                                    __m512i& c3) {
+  const __m512i M0 = _mm512_set1_epi64(0xD2511F53), M1 = _mm512_set1_epi64(0xCD9E8D57);
+  c2 = _mm512_set1_epi32(static_cast<int>(rs.s0));
+  c3 = _mm512_set1_epi32(static_cast<int>(rs.s1));
+  uint32_t k0 = rs.k0, k1 = rs.k1;
+  for (int r = 0; r < 10; ++r) {
+    const __m512i pe0 = _mm512_mul_epu32(c0, M0), po0 = _mm512_mul_epu32(_mm512_srli_epi64(c0, 32), M0);
+    const __m512i pe1 = _mm512_mul_epu32(c2, M1), po1 = _mm512_mul_epu32(_mm512_srli_epi64(c2, 32), M1);
+    const __m512i hi0 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe0, 32), po0);
+    const __m512i lo0 = _mm512_mask_blend_epi32(0xAAAA, pe0, _mm512_slli_epi64(po0, 32));
+    const __m512i hi1 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe1, 32), po1);
+    const __m512i lo1 = _mm512_mask_blend_epi32(0xAAAA, pe1, _mm512_slli_epi64(po1, 32));
+    c0 = _mm512_ternarylogic_epi32(hi1, c1, _mm512_set1_epi32(static_cast<int>(k0)), 0x96);  // a ^ b ^ c
+    c1 = lo1;
+    c2 = _mm512_ternarylogic_epi32(hi0, c3, _mm512_set1_epi32(static_cast<int>(k1)), 0x96);
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+}
+
+// Philox blocks b .. b + 15 of a stream.
+FG_TARGET_V4 FG_ALWAYS_INLINE void philox16_v4(const rng::Stream& rs, uint64_t b, __m512i& c0, __m512i& c1,
+                                               __m512i& c2, __m512i& c3) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i lo = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b)));
+  const __m512i hi = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b >> 32)));
+  c0 = _mm512_add_epi32(lo, lane);
+  c1 = _mm512_mask_add_epi32(hi, _mm512_cmplt_epu32_mask(c0, lo), hi, _mm512_set1_epi32(1));  // carry
+  philox_rounds_v4(rs, c0, c1, c2, c3);
+}
+
+// Philox blocks blk[0 .. 15] (any block numbers) of a stream.
+FG_TARGET_V4 FG_ALWAYS_INLINE void philox16_list_v4(const rng::Stream& rs, const uint64_t* blk, __m512i& c0,
+                                                    __m512i& c1, __m512i& c2, __m512i& c3) {
+  const __m512i b0 = _mm512_loadu_si512(blk), b1 = _mm512_loadu_si512(blk + 8);
+  c0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(b0)), _mm512_cvtepi64_epi32(b1), 1);
+  c1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(b0, 32))),
+                          _mm512_cvtepi64_epi32(_mm512_srli_epi64(b1, 32)), 1);
+  philox_rounds_v4(rs, c0, c1, c2, c3);
+}
+
+// The 2 x 16 uniforms of philox16_v4's blocks in element order, the first 2 * count stored.
+FG_TARGET_V4 FG_ALWAYS_INLINE void store_uniforms_v4(__m512i c0, __m512i c1, __m512i c2, __m512i c3, int count,
+                                                     double* u) {
+  const __m512d half = _mm512_set1_pd(0.5), scale = _mm512_set1_pd(1.0 / 9007199254740992.0);
+  const __m512i lo_idx = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), hi_idx = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+  const __m256i a[4] = {_mm512_castsi512_si256(c0), _mm512_castsi512_si256(c1), _mm512_castsi512_si256(c2),
+                        _mm512_castsi512_si256(c3)};
+  const __m256i b[4] = {_mm512_extracti64x4_epi64(c0, 1), _mm512_extracti64x4_epi64(c1, 1),
+                        _mm512_extracti64x4_epi64(c2, 1), _mm512_extracti64x4_epi64(c3, 1)};
+  for (int h = 0; h < 2; ++h) {
+    const __m256i* w = h ? b : a;
+    const __m512d ue = philox_unit_v4(w[0], w[1], half, scale), uo = philox_unit_v4(w[2], w[3], half, scale);
+    for (int q = 0; q < 2; ++q) {
+      const int k = 2 * h + q, left = 2 * count - 8 * k;  // doubles still to store from this one
+      if (left <= 0) return;
+      const __mmask8 m = left >= 8 ? 0xFF : static_cast<__mmask8>((1u << left) - 1);
+      _mm512_mask_storeu_pd(u + 8 * k, m, _mm512_permutex2var_pd(ue, q ? hi_idx : lo_idx, uo));
+    }
+  }
+}
+
+// philox_uniforms with AVX-512, two independent 16-block vectors in flight (the 10 rounds are a
+// dependency chain: one vector alone leaves the multipliers idle). Not inlined: callable only on a
+// CPU with the ISA.
+FG_TARGET_V4 __attribute__((noinline)) inline void philox_uniforms_v4(const rng::Stream& rs, uint64_t e0, int n,
+                                                                       double* u) {
+  const uint64_t b0 = e0 >> 1;
+  const int nb = static_cast<int>(((e0 + n + 1) >> 1) - b0);
+  for (int i = 0; i < nb; i += 32) {
+    __m512i a0, a1, a2, a3, c0, c1, c2, c3;
+    philox16_v4(rs, b0 + static_cast<uint64_t>(i), a0, a1, a2, a3);
+    philox16_v4(rs, b0 + static_cast<uint64_t>(i) + 16, c0, c1, c2, c3);
+    store_uniforms_v4(a0, a1, a2, a3, std::min(16, nb - i), u + 2 * i);
+    if (nb - i > 16) store_uniforms_v4(c0, c1, c2, c3, std::min(16, nb - i - 16), u + 2 * i + 32);
+  }
+}
+
+// u[2i], u[2i + 1] of Philox blocks blk[i], i < nb, of a stream (blk padded to a multiple of 32
+// entries by the caller). Lets one vector pass serve the short runs of several rows of a tile.
+FG_TARGET_V4 __attribute__((noinline)) inline void philox_block_list_v4(const rng::Stream& rs, const uint64_t* blk,
+                                                                         int nb, double* u) {
+  for (int i = 0; i < nb; i += 32) {
+    __m512i a0, a1, a2, a3, c0, c1, c2, c3;
+    philox16_list_v4(rs, blk + i, a0, a1, a2, a3);
+    philox16_list_v4(rs, blk + i + 16, c0, c1, c2, c3);
+    store_uniforms_v4(a0, a1, a2, a3, std::min(16, nb - i), u + 2 * i);
+    if (nb - i > 16) store_uniforms_v4(c0, c1, c2, c3, std::min(16, nb - i - 16), u + 2 * i + 32);
+  }
+}
+#endif
+
+// The same for any instruction set (the portable path computes block by block).
+template <Isa I>
+FG_ALWAYS_INLINE void philox_block_list_isa(const rng::Stream& rs, const uint64_t* blk, int nb, double* u) {
+#if FG_HAVE_DISPATCH
+  if constexpr (I == Isa::v4) {
+    philox_block_list_v4(rs, blk, nb, u);
+    return;
+  }
+#endif
+  for (int i = 0; i < nb; ++i) {
+    const rng::Block x = rs.block(blk[i]);
+    u[2 * i] = rng::to_unit(x.x[0], x.x[1]);
+    u[2 * i + 1] = rng::to_unit(x.x[2], x.x[3]);
+  }
+}
+
+// Uniforms for the instruction set the caller was compiled for.
+template <Isa I>
+FG_ALWAYS_INLINE void philox_uniforms_isa(const rng::Stream& rs, uint64_t e0, int n, double* u) {
+#if FG_HAVE_DISPATCH
+  if constexpr (I == Isa::v4) {
+    philox_uniforms_v4(rs, e0, n, u);
+    return;
+  }
+#endif
+  philox_uniforms(rs, e0, n, u);
+}
+
+}  // namespace fastgen::rbm

@@ -1,0 +1,426 @@
+"""The RBM family's shared machinery: CD/PCD training, Gibbs sampling, free energy, exact and
+annealed-importance-sampling log partition functions.
+
+Every loop over samples, chains or units runs in a kernel (``fastgen._core`` on the CPU,
+``fastgen._cuda`` on GPUs; the ``rbm_*`` functions of csrc/KERNELS.md); this module only moves
+arrays, loops over minibatches and keeps the Philox bookkeeping.
+
+Random numbers: one Philox key (``_seed``) per fitted model, drawn from ``random_state`` at the
+start of ``fit`` (or the first ``partial_fit``); every kernel call that draws takes the next
+unused streams (``_take_streams``), so successive calls never reuse a uniform and the same
+``random_state`` gives the same model, samples and scores on any thread count and backend.
+Within ``fit``: per epoch one stream for the minibatch permutation (a stable argsort of its
+uniforms), then per minibatch 2k streams (PCD-k: ``rbm_gibbs_hvh``) or 1 + 2k (CD-k: the
+positive hidden draw, then the chain).
+"""
+from __future__ import annotations
+
+import hashlib
+import numbers
+import sys
+import time
+
+import numpy as np
+
+from . import _backend
+from ._estimator import ParamsMixin
+from ._validation import check_array, check_dtype, check_n_components, check_random_state, philox_seed
+
+ALGORITHMS = ("pcd", "cd")
+MAX_EXACT_UNITS = 20  # log_partition enumerates 2^m states of the smaller layer: m <= 20
+
+
+def ais_betas(n_betas=14500):
+    """Salakhutdinov & Murray's (2008) annealing schedule: 500 temperatures spaced uniformly on
+    [0, 0.5), 4,000 on [0.5, 0.9) and 10,000 on [0.9, 1] (scaled in proportion to ``n_betas``),
+    starting at exactly 0 and ending at exactly 1: ``n_betas`` + 1 values."""
+    if not isinstance(n_betas, numbers.Integral) or isinstance(n_betas, bool) or n_betas < 3:
+        raise ValueError(f"n_betas: expected an integer >= 3, got {n_betas!r}")
+    n1 = max(1, round(n_betas * 500 / 14500))
+    n2 = max(1, round(n_betas * 4000 / 14500))
+    n3 = max(1, n_betas - n1 - n2)
+    return np.concatenate([np.linspace(0.0, 0.5, n1, endpoint=False), np.linspace(0.5, 0.9, n2, endpoint=False),
+                           np.linspace(0.9, 1.0, n3 + 1)])
+
+
+def _check_int(value, name, minimum):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_float(value, name, *, minimum=None, strict=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"{name}: must be {'>' if strict else '>='} {minimum}, got {value!r}")
+    return float(value)
+
+
+class BaseRBM(ParamsMixin):
+    """Training and inference shared by BernoulliRBM and GaussianBernoulliRBM."""
+
+    _gaussian = False
+
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_kern", None)
+        state.pop("_dev", None)
+        return state
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def _setup(self):
+        """Check the hyper-parameters, resolve device and dtype (in fit and every method, not __init__)."""
+        check_n_components(self.n_components)
+        _check_float(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
+        _check_int(self.batch_size, "batch_size", 1)
+        _check_int(self.n_iter, "n_iter", 0)
+        _check_int(self.n_gibbs_steps, "n_gibbs_steps", 1)
+        _check_float(self.momentum, "momentum", minimum=0.0)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum: must be < 1, got {self.momentum!r}")
+        _check_float(self.weight_decay, "weight_decay", minimum=0.0)
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm: expected one of {ALGORITHMS}, got {self.algorithm!r}")
+        self._device = _backend.resolve_device(self.device)
+        self._dt = check_dtype(self.dtype)
+        self._kern = _backend.kernels(self._device)
+
+    def _put(self, a):
+        return _backend.to_device(self._device, np.ascontiguousarray(a, dtype=self._dt))
+
+    def _check_fitted(self):
+        if not hasattr(self, "components_"):
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: call fit or partial_fit "
+                                 f"first, or set components_, intercept_hidden_ and intercept_visible_")
+
+    def _validate(self, X, *, fitting=False, name="X"):
+        """X as a C-contiguous array of the model dtype; values checked for the visible model."""
+        if hasattr(X, "toarray") and not isinstance(X, np.ndarray):  # scipy.sparse (scikit-learn accepts CSR)
+            X = X.toarray()
+        n_features = None if fitting else self.components_.shape[1]
+        X = check_array(X, name, dtype=self._dt, n_features=n_features)
+        self._check_values(X, name)
+        return X
+
+    def _check_values(self, X, name):
+        pass
+
+    def _take_streams(self, n):
+        """The next n unused Philox streams of this model's key."""
+        start = self._stream
+        self._stream += n
+        return start
+
+    def _sigma_arg(self):
+        return np.zeros(0, dtype=self._dt)
+
+    def _params(self):
+        """(W, b_h, b_v, sigma) on the compute device, from the host attributes."""
+        return (self._put(self.components_), self._put(self.intercept_hidden_), self._put(self.intercept_visible_),
+                self._put(self._sigma_arg()))
+
+    def _seed_for(self, random_state):
+        """(seed, first stream) for a sampling call: the model's own key and fresh streams, or a key
+        from an explicit random_state (streams from 0: the same random_state, the same draws)."""
+        if random_state is not None:
+            return philox_seed(random_state), 0, None
+        if not hasattr(self, "_seed"):
+            self._seed = philox_seed(self.random_state)
+            self._stream = 0
+        return self._seed, None, self
+
+    # -- initialisation ----------------------------------------------------------------------------
+    def _init_params(self, X, rs):
+        H, V = self.n_components, X.shape[1]
+        # scikit-learn's initialisation: N(0, 0.01^2) weights (same draws from the same RandomState).
+        self.components_ = np.ascontiguousarray(rs.normal(0, 0.01, (H, V)), dtype=self._dt)
+        self.intercept_hidden_ = np.zeros(H, dtype=self._dt)
+        self.intercept_visible_ = np.zeros(V, dtype=self._dt)
+        self.h_samples_ = np.zeros((self.batch_size, H), dtype=self._dt)
+        self._init_visible_model(X)
+        self._seed = philox_seed(rs)
+        self._stream = 0
+        self._velocity = None
+        self.n_features_in_ = V
+        self._n_features_out = H
+        self._base_from_data(X)
+
+    def _init_visible_model(self, X):
+        pass
+
+    def _base_from_data(self, X):
+        """The AIS base model's visible biases (Bernoulli) or means (Gaussian) from the data."""
+        pass
+
+    # -- training ----------------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """CD-k or PCD-k on minibatches of X for n_iter epochs; returns self."""
+        self._setup()
+        X = self._validate(X, fitting=True)
+        self.random_state_ = check_random_state(self.random_state)
+        self._init_params(X, self.random_state_)
+        self.monitor_ = []
+        n = X.shape[0]
+        bs = self.batch_size
+        starts = np.arange(0, n, bs)
+        self._begin_training()
+        begin = time.time()
+        for epoch in range(1, self.n_iter + 1):
+            if self.shuffle:
+                s = self._take_streams(1)
+                order = np.argsort(_backend.to_host(self._kern.uniform(self._seed, s, n)), kind="stable")
+                Xe = X[order]
+            else:
+                Xe = X
+            for b0 in starts:
+                self._train_batch(Xe[b0:b0 + bs])
+            if self.verbose:
+                self._end_training()
+                pl = float(self._progress_score(X))
+                self.monitor_.append(pl)
+                end = time.time()
+                print(f"[{type(self).__name__}] Iteration {epoch}, {self._progress_name} = {pl:.2f}, "
+                      f"time = {end - begin:.2f}s", file=sys.stdout)
+                begin = end
+        self._end_training()
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One CD/PCD update on X as a single minibatch (initialising the model on the first call)."""
+        self._setup()
+        first = not hasattr(self, "components_")
+        X = self._validate(X, fitting=first)
+        if not hasattr(self, "random_state_"):
+            self.random_state_ = check_random_state(self.random_state)
+        if first:
+            self._init_params(X, self.random_state_)
+        elif not hasattr(self, "_seed"):
+            self._seed, self._stream = philox_seed(self.random_state_), 0
+        self._begin_training()
+        self._train_batch(X)
+        self._end_training()
+        return self
+
+    def _begin_training(self):
+        """Parameters and velocities to the device for the minibatch loop (kept there until the end)."""
+        dt = self._dt
+        H, V = self.components_.shape
+        if getattr(self, "_velocity", None) is None or self._velocity["W"].shape != (H, V):
+            self._velocity = {"W": np.zeros((H, V), dt), "b_h": np.zeros(H, dt), "b_v": np.zeros(V, dt),
+                              "log_var": np.zeros(self._log_var_arg().shape, dt)}
+        d = {k: self._put(getattr(self, a)) for k, a in
+             (("W", "components_"), ("b_h", "intercept_hidden_"), ("b_v", "intercept_visible_"),
+              ("h", "h_samples_"))}
+        d["log_var"], d["sigma"] = self._put(self._log_var_arg()), self._put(self._sigma_arg())
+        d["vel"] = {k: self._put(v) for k, v in self._velocity.items()}
+        # On the CPU _put returns the host array itself when it is already contiguous and of the
+        # right dtype: make sure the kernels update private copies, published in _end_training.
+        if self._device == "cpu":
+            d = {k: (v.copy() if isinstance(v, np.ndarray) else {kk: vv.copy() for kk, vv in v.items()})
+                 for k, v in d.items()}
+        self._dev = d
+
+    def _end_training(self):
+        d, get = self._dev, _backend.to_host
+        self.components_ = get(d["W"]).copy()
+        self.intercept_hidden_ = get(d["b_h"]).copy()
+        self.intercept_visible_ = get(d["b_v"]).copy()
+        self.h_samples_ = get(d["h"]).copy()
+        self._velocity = {k: get(v).copy() for k, v in d["vel"].items()}
+        self._set_visible_model(get(d["log_var"]).copy(), get(d["sigma"]).copy())
+        self._z_cache = None
+
+    def _set_visible_model(self, log_var, sigma):
+        pass
+
+    def _log_var_arg(self):
+        return np.zeros(0, dtype=self._dt)
+
+    def _train_batch(self, Xb):
+        """One CD-k / PCD-k step on the minibatch Xb (host array)."""
+        k, d, kern = self.n_gibbs_steps, self._dev, self._kern
+        Vb = self._put(Xb)
+        if self.algorithm == "pcd":
+            P_pos = kern.rbm_hidden_probs(Vb, d["W"], d["b_h"], d["sigma"])
+            s = self._take_streams(2 * k)
+            V_neg, P_neg, d["h"] = kern.rbm_gibbs_hvh(d["h"], d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._seed, s)
+        else:
+            s = self._take_streams(1 + 2 * k)
+            P_pos, S_pos = kern.rbm_sample_hiddens(Vb, d["W"], d["b_h"], d["sigma"], self._seed, s)
+            V_neg, P_neg, _ = kern.rbm_gibbs_hvh(S_pos, d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._seed, s + 1)
+        v = d["vel"]
+        kern.rbm_cd_update(d["W"], d["b_h"], d["b_v"], d["log_var"], d["sigma"], v["W"], v["b_h"], v["b_v"],
+                           v["log_var"], Vb, P_pos, V_neg, P_neg, float(self.learning_rate), float(self.momentum),
+                           float(self.weight_decay))
+
+    # -- inference -----------------------------------------------------------------------------------
+    def _ready(self):
+        self._check_fitted()
+        self._setup()
+
+    def transform(self, X):
+        """Hidden-unit activation probabilities p(h = 1 | v), shape (n_samples, n_components)."""
+        self._ready()
+        X = self._validate(X)
+        W, b_h, _, sigma = self._params()
+        return _backend.to_host(self._kern.rbm_hidden_probs(self._put(X), W, b_h, sigma))
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)
+
+    def mean_visibles(self, H):
+        """E[v | h] for hidden states H (n_samples, n_components): sigmoid or Gaussian means."""
+        self._ready()
+        Hs = check_array(H, "H", dtype=self._dt, n_features=self.components_.shape[0])
+        W, _, b_v, sigma = self._params()
+        return _backend.to_host(self._kern.rbm_visible_means(self._put(Hs), W, b_v, sigma))
+
+    def reconstruction_error(self, X):
+        """Mean squared error between X and E[v | p(h | v)] per sample (summed over features)."""
+        X = self._validate_ready(X)
+        R = self.mean_visibles(self.transform(X))
+        return float(((X.astype(np.float64) - R) ** 2).sum(axis=1).mean())
+
+    def _validate_ready(self, X):
+        self._ready()
+        return self._validate(X)
+
+    def free_energy(self, X):
+        """Free energy F(v) = -log sum_h exp(-E(v, h)) per sample (p(v) = exp(-F(v)) / Z)."""
+        self._ready()
+        X = self._validate(X)
+        W, b_h, b_v, sigma = self._params()
+        return _backend.to_host(self._kern.rbm_free_energy(self._put(X), W, b_h, b_v, sigma))
+
+    def gibbs(self, v):
+        """One Gibbs step v -> h -> v' from the visibles v (fresh draws on every call)."""
+        self._ready()
+        v = self._validate(v, name="v")
+        seed, _, owner = self._seed_for(None)
+        s = self._take_streams(2)
+        W, b_h, b_v, sigma = self._params()
+        v_new, _ = self._kern.rbm_gibbs_vhv(self._put(v), W, b_h, b_v, sigma, 1, seed, s)
+        return self._gibbs_output(_backend.to_host(v_new))
+
+    def _gibbs_output(self, v):
+        return v
+
+    def sample(self, n_samples=1, n_gibbs_steps=1, burn_in=1000, n_chains=None, mean=False, random_state=None):
+        """Samples of the visibles from min(n_chains, n_samples) Gibbs chains (default: one chain per
+        sample). Each chain starts from the AIS base model, runs burn_in steps, then gives a sample
+        every n_gibbs_steps steps; sample r * n_chains + c is chain c's r-th. With mean=True the
+        rows are E[v | h] at those steps instead of draws of v."""
+        self._ready()
+        n_samples = _check_int(n_samples, "n_samples", 1)
+        n_gibbs_steps = _check_int(n_gibbs_steps, "n_gibbs_steps", 1)
+        burn_in = _check_int(burn_in, "burn_in", 0)
+        C = n_samples if n_chains is None else min(_check_int(n_chains, "n_chains", 1), n_samples)
+        seed, first, owner = self._seed_for(random_state)
+        take = (lambda n: owner._take_streams(n)) if owner is not None else _Counter(first)
+        W, b_h, b_v, sigma = self._params()
+        v = self._initial_chains(C, seed, take(1))
+        if burn_in > 0:
+            v, _ = self._kern.rbm_gibbs_vhv(v, W, b_h, b_v, sigma, burn_in, seed, take(2 * burn_in))
+        rows = []
+        for _ in range(-(-n_samples // C)):
+            v, h = self._kern.rbm_gibbs_vhv(v, W, b_h, b_v, sigma, n_gibbs_steps, seed, take(2 * n_gibbs_steps))
+            rows.append(_backend.to_host(self._kern.rbm_visible_means(h, W, b_v, sigma) if mean else v))
+        return np.concatenate(rows)[:n_samples]
+
+    def _initial_chains(self, C, seed, stream):
+        raise NotImplementedError
+
+    # -- partition function and likelihood -----------------------------------------------------------
+    def log_partition(self):
+        """Exact log Z, by enumerating the smaller layer (at most 20 units; Gaussian visibles:
+        the hidden layer, the visibles are integrated out)."""
+        self._ready()
+        H, V = self.components_.shape
+        over_hidden = self._gaussian or H <= V
+        m = H if over_hidden else V
+        if m > MAX_EXACT_UNITS:
+            layer = "hidden layer" if self._gaussian else "smaller layer"
+            raise ValueError(f"log_partition: exact enumeration needs the {layer} to have at most "
+                             f"{MAX_EXACT_UNITS} units, got {m}; use ais_log_partition() for an estimate")
+        W, b_h, b_v, sigma = self._params()
+        return float(self._kern.rbm_log_partition(W, b_h, b_v, sigma, over_hidden))
+
+    def _base_visible(self):
+        base = getattr(self, "_base_b_v", None)
+        if base is None or base.shape != self.intercept_visible_.shape:
+            base = self.intercept_visible_
+        return np.ascontiguousarray(base, dtype=self._dt)
+
+    def ais_log_partition(self, n_chains=100, betas=None, random_state=None):
+        """Annealed importance sampling estimate of log Z (Salakhutdinov & Murray 2008):
+        (log_z, standard_error). betas: increasing temperatures from 0 to 1 (default ais_betas(),
+        14,500 steps); the base model has the data's visible marginals (from fit) and no weights."""
+        self._ready()
+        n_chains = _check_int(n_chains, "n_chains", 1)
+        betas = ais_betas() if betas is None else np.asarray(betas, dtype=np.float64)
+        if betas.ndim != 1 or len(betas) < 2:
+            raise ValueError(f"betas: expected a 1-D array of at least 2 temperatures, got shape {betas.shape}")
+        if not np.isfinite(betas).all() or betas[0] != 0.0 or betas[-1] != 1.0 or (np.diff(betas) < 0).any():
+            raise ValueError("betas: must be finite, non-decreasing, start at 0 and end at 1")
+        seed, first, owner = self._seed_for(random_state)
+        K = len(betas) - 1
+        stream = owner._take_streams(2 * K) if owner is not None else first
+        W, b_h, b_v, sigma = self._params()
+        a = self._base_visible()
+        log_w = _backend.to_host(self._kern.rbm_ais(W, b_h, b_v, sigma, self._put(a), np.ascontiguousarray(betas),
+                                                    n_chains, seed, stream)).astype(np.float64)
+        return self._ais_estimate(log_w, a.astype(np.float64))
+
+    def _ais_estimate(self, log_w, a):
+        H = self.components_.shape[0]
+        log_z0 = H * np.log(2.0) + self._log_z_base(a)
+        m = log_w.max()
+        w = np.exp(log_w - m)
+        log_z = log_z0 + m + np.log(w.mean())
+        stderr = float(w.std() / (np.sqrt(len(w)) * w.mean()))
+        return float(log_z), stderr
+
+    def _log_z_base(self, a):
+        raise NotImplementedError
+
+    def _fingerprint(self):
+        h = hashlib.blake2b(digest_size=16)
+        for a in (self.components_, self.intercept_hidden_, self.intercept_visible_, self._sigma_arg()):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    def _log_z(self, n_chains=100, betas=None):
+        """log Z for score(): exact when the smaller layer is small enough, else AIS (cached)."""
+        H, V = self.components_.shape
+        key = self._fingerprint()
+        cache = getattr(self, "_z_cache", None)
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        m = H if (self._gaussian or H <= V) else V
+        log_z = self.log_partition() if m <= MAX_EXACT_UNITS else self.ais_log_partition(n_chains, betas)[0]
+        self._z_cache = (key, log_z)
+        return log_z
+
+    def log_likelihood(self, X):
+        """log p(v) = -F(v) - log Z per sample (log Z exact or AIS; see score)."""
+        F = self.free_energy(X).astype(np.float64)
+        return -F - self._log_z()
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of X: -F(v) - log Z, with log Z exact (smaller layer <= 20 units) or
+        estimated by AIS (ais_log_partition with its defaults; cached until the parameters change)."""
+        return float(self.log_likelihood(X).mean())
+
+
+class _Counter:
+    """Consecutive stream numbers from `start` (sampling with an explicit random_state)."""
+
+    def __init__(self, start):
+        self.next = start
+
+    def __call__(self, n):
+        s = self.next
+        self.next += n
+        return s

@@ -1,0 +1,63 @@
+"""Smoke tests of `python -m fastgen demo`: the mixture demo runs, agrees with its peer, draws its figure."""
+from __future__ import annotations
+
+import re
+import sys
+
+import numpy as np
+import pytest
+
+from fastgen.__main__ import DEMOS, main
+
+
+def _rows(out: str, library: str) -> dict[int, tuple[float, float]]:
+    """{K: (log-likelihood, BIC)} from the table rows of `library` in the gmm-faithful output."""
+    rows = {}
+    for line in out.splitlines():
+        cells = line.split()
+        if cells and cells[0] == library:
+            K, ll, bic = int(cells[3]), float(cells[-2]), float(cells[-1])
+            rows[K] = (ll, bic)
+    return rows
+
+
+def test_gmm_faithful_demo_matches_sklearn_and_writes_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["demo", "gmm-faithful", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    ours = _rows(out, "fastgen")
+    assert sorted(ours) == [2, 3]
+    # Old Faithful's two eruption types: BIC prefers 2 full-covariance components to 3.
+    assert "picks K=2" in out
+    assert ours[2][1] < ours[3][1]
+    # Maximum log-likelihood of the 2-component full mixture (the global optimum; 6 printed decimals).
+    np.testing.assert_allclose(ours[2][0], -1130.263960, rtol=0, atol=2e-6)
+    means = re.findall(r"mean \(([\d.]+), ([\d.]+)\) min", out)
+    np.testing.assert_allclose(np.array(means, dtype=float), [[2.04, 54.5], [4.29, 80.0]], rtol=0, atol=0.011)
+    if "scikit-learn" in out.split("log-likelihood")[1]:
+        theirs = _rows(out, "scikit-learn")
+        for K in (2, 3):   # same starts ('random_from_data', same seed): same optimum, same BIC
+            np.testing.assert_allclose(ours[K], theirs[K], rtol=1e-9, atol=0)
+    png = tmp_path / "old_faithful_gaussian_mixture.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gmm_faithful_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
+    # A None entry in sys.modules makes `import matplotlib...` raise ImportError.
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert main(["demo", "gmm-faithful", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "plot skipped: matplotlib is not installed" in out and "pip install" in out
+    assert "picks K=2" in out
+    assert not list(tmp_path.iterdir())
+
+
+def test_demo_registry_and_unknown_name(capsys):
+    assert "gmm-faithful" in DEMOS and "hmm-nile" in DEMOS
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "no-such-demo"])
+    assert exc.value.code == 2
+    assert "unknown demo 'no-such-demo'" in capsys.readouterr().err
