@@ -26,12 +26,14 @@ import numpy as np
 from numba import cuda
 
 from .rng import DevArg, launch, scratch
+from .widen import f64 as _f64
 
 __all__ = ["categorical_logprob", "gaussian_logprob_diag", "gaussian_logprob_full", "poisson_logprob"]
 
 _LOG_2PI = 1.8378770664093454835606594728112
 _NEG_INF = -math.inf
 _NAN = math.nan
+
 
 
 @cuda.jit(device=True)
@@ -105,7 +107,7 @@ def _diag_norm_kernel(prec, norm):
     D = prec.shape[1]
     s = 0.0
     for d in range(D):
-        s += _safe_log(float(prec[k, d]))
+        s += _safe_log(_f64(prec[k, d]))
     norm[k] = 0.5 * (s - D * _LOG_2PI)
 
 
@@ -122,8 +124,8 @@ def _diag_kernel(X, means, prec, norm, out):
     k = tid - n * K
     s = 0.0
     for d in range(X.shape[1]):
-        r = float(X[n, d]) - float(means[k, d])
-        s += float(prec[k, d]) * r * r
+        r = _f64(X[n, d]) - _f64(means[k, d])
+        s += _f64(prec[k, d]) * r * r
     out[n, k] = norm[k] - 0.5 * s
 
 
@@ -166,7 +168,7 @@ def _full_norm_kernel(P, norm):
     D = P.shape[1]
     s = 0.0
     for d in range(D):
-        s += _safe_log(float(P[c, d, d]))
+        s += _safe_log(_f64(P[c, d, d]))
     norm[c] = s - 0.5 * D * _LOG_2PI
 
 
@@ -187,7 +189,7 @@ def _full_kernel(X, means, P, norm, out):
     for j in range(D):
         y = 0.0
         for i in range(j + 1):
-            y += (float(X[n, i]) - float(means[k, i])) * float(P[c, i, j])
+            y += (_f64(X[n, i]) - _f64(means[k, i])) * _f64(P[c, i, j])
         s += y * y
     out[n, k] = norm[c] - 0.5 * s
 
@@ -223,7 +225,7 @@ def _poisson_params_kernel(lam, loglam, lamsum):
         return
     s = 0.0
     for d in range(lam.shape[1]):
-        v = float(lam[k, d])
+        v = _f64(lam[k, d])
         loglam[k, d] = _safe_log(v)
         s += v
     lamsum[k] = s
@@ -237,7 +239,7 @@ def _poisson_rows_kernel(X, lgam):
         return
     s = 0.0
     for d in range(X.shape[1]):
-        s += math.lgamma(float(X[n, d]) + 1.0)
+        s += math.lgamma(_f64(X[n, d]) + 1.0)
     lgam[n] = s
 
 
@@ -253,7 +255,7 @@ def _poisson_kernel(X, loglam, lamsum, lgam, out):
     k = tid - n * K
     s = 0.0
     for d in range(X.shape[1]):
-        x = float(X[n, d])
+        x = _f64(X[n, d])
         if x != 0.0:
             s += x * loglam[k, d]
     out[n, k] = s - lamsum[k] - lgam[n]

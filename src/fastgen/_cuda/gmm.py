@@ -34,6 +34,7 @@ from numba import cuda
 
 from . import rng as _rng
 from .rng import DevArg, launch
+from .widen import f64 as _f64
 
 __all__ = ["mixture_responsibilities", "kmeans_plusplus", "kmeans_assign", "sample_gaussian_mixture"]
 
@@ -54,6 +55,7 @@ def _report_first_bad(flag, n, message):
         raise ValueError(message(bad))
 
 
+
 # ---------------------------------------------------------------------------------------------
 # Responsibilities
 
@@ -68,11 +70,11 @@ def _responsibilities_kernel(lp, lw, want_resp, log_norm, resp, bad):
         return
     mx = _NEG_INF
     for k in range(K):
-        v = float(lp[n, k]) + float(lw[k])
+        v = _f64(lp[n, k]) + _f64(lw[k])
         if v > mx:
             mx = v
     for k in range(K):  # a NaN never wins the comparison above: look for it explicitly
-        v = float(lp[n, k])
+        v = _f64(lp[n, k])
         if v != v:
             mx = v
     if mx == _NEG_INF:
@@ -87,12 +89,12 @@ def _responsibilities_kernel(lp, lw, want_resp, log_norm, resp, bad):
         return
     s = 0.0
     for k in range(K):
-        s += math.exp(float(lp[n, k]) + float(lw[k]) - mx)
+        s += math.exp(_f64(lp[n, k]) + _f64(lw[k]) - mx)
     log_norm[n] = mx + math.log(s)
     if want_resp:
         inv = 1.0 / s
         for k in range(K):
-            resp[n, k] = math.exp(float(lp[n, k]) + float(lw[k]) - mx) * inv
+            resp[n, k] = math.exp(_f64(lp[n, k]) + _f64(lw[k]) - mx) * inv
 
 
 def mixture_responsibilities(comp_logprob, log_weights, want_resp=True):
@@ -131,7 +133,7 @@ def _dist2(X, n, Y, m):
     """sum_d (X[n, d] - Y[m, d])^2 in float64, d in order (no expansion: duplicates give 0)."""
     s = 0.0
     for d in range(X.shape[1]):
-        v = float(X[n, d]) - float(Y[m, d])
+        v = _f64(X[n, d]) - _f64(Y[m, d])
         s += v * v
     return s
 
@@ -189,7 +191,7 @@ def _nonfinite_rows_kernel(X, bad):
     if n >= X.shape[0]:
         return
     for d in range(X.shape[1]):
-        v = float(X[n, d])
+        v = _f64(X[n, d])
         if not (v - v == 0.0):  # false for NaN and +-inf
             cuda.atomic.min(bad, 0, n)
             return
@@ -377,7 +379,7 @@ def _sample_kernel(w, means, L, u, z, X, labels):
     last = 0
     k = -1
     for j in range(K):
-        p = float(w[j])
+        p = _f64(w[j])
         if p > 0.0:
             last = j
         acc += p
@@ -392,8 +394,8 @@ def _sample_kernel(w, means, L, u, z, X, labels):
     for r in range(D):
         s = 0.0
         for q in range(r + 1):
-            s += float(L[c, r, q]) * z[base + q]
-        X[i, r] = float(means[k, r]) + s
+            s += _f64(L[c, r, q]) * z[base + q]
+        X[i, r] = _f64(means[k, r]) + s
 
 
 def sample_gaussian_mixture(weights, means, cov_chol, n_samples, seed, stream):

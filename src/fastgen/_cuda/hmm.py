@@ -105,6 +105,7 @@ import numpy as np
 from numba import cuda, float64
 
 from .rng import DevArg, _uniform_kernel, key_words, launch, scratch, stream_uniform
+from .widen import f64 as _f64
 
 __all__ = ["forward_backward", "forward_backward_log", "viterbi", "sample_states", "sample_poisson"]
 
@@ -145,6 +146,7 @@ def _chunk_frames(n_rows: int, n_cols: int) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # Device helpers
+
 
 
 @cuda.jit(device=True)
@@ -199,7 +201,7 @@ def _shift_exp_kernel(lp, E, m):
     K = lp.shape[1]
     mx = _NEG_INF
     for k in range(K):
-        v = float(lp[n, k])
+        v = _f64(lp[n, k])
         if v > mx:
             mx = v
     m[n] = mx
@@ -208,7 +210,7 @@ def _shift_exp_kernel(lp, E, m):
             E[n, k] = 0.0
     else:
         for k in range(K):
-            E[n, k] = math.exp(float(lp[n, k]) - mx)
+            E[n, k] = math.exp(_f64(lp[n, k]) - mx)
 
 
 @cuda.jit
@@ -229,11 +231,11 @@ def _log_params_kernel(pi, A, logpi, logA, logAT):
     if tid < K * K:
         i = tid // K
         j = tid - i * K
-        v = _safe_log(float(A[i, j]))
+        v = _safe_log(_f64(A[i, j]))
         logA[i, j] = v
         logAT[j, i] = v
     if tid < K:
-        logpi[tid] = _safe_log(float(pi[tid]))
+        logpi[tid] = _safe_log(_f64(pi[tid]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,18 +289,18 @@ def _forward_scaled(s, pi, A, E, m, lp, offsets, store, tiny, alpha, c, ll, logp
         n_under = 0.0
         for j in range(tid, K, nt):
             if q == 0:
-                v = float(pi[j])
+                v = _f64(pi[j])
             else:
                 acc = 0.0
                 for i in range(K):
-                    acc += sh[prv + i] * float(A[i, j])
+                    acc += sh[prv + i] * _f64(A[i, j])
                 v = acc * inv_prev
-            v *= float(E[t, j])
+            v *= _f64(E[t, j])
             if v < tiny:
                 # Below T's range: 0, as in the C++ kernels. Unless the state is unreachable or
                 # impossible here (a structural zero), its mass underflowed: counted, checked below.
                 v = 0.0
-                if float(lp[t, j]) > _NEG_INF and _reachable(q == 0, j, pi, A, sh, prv):
+                if _f64(lp[t, j]) > _NEG_INF and _reachable(q == 0, j, pi, A, sh, prv):
                     n_under += 1.0
             sh[cur + j] = v
             part += v
@@ -317,7 +319,7 @@ def _forward_scaled(s, pi, A, E, m, lp, offsets, store, tiny, alpha, c, ll, logp
             # may explain the rest of the sequence far better: redo the sequence in the log domain.
             mine = 0.0
             for j in range(tid, K, nt):
-                if (sh[cur + j] == 0.0 and float(lp[t, j]) > _NEG_INF and _reachable(q == 0, j, pi, A, sh, prv)
+                if (sh[cur + j] == 0.0 and _f64(lp[t, j]) > _NEG_INF and _reachable(q == 0, j, pi, A, sh, prv)
                         and not _reentered(j, A, sh, cur)):
                     mine = 1.0
             sh[lost0 + tid] = mine
@@ -373,7 +375,7 @@ def _backward_scaled(s, AT, E, offsets, c, beta_max, beta, sh):
     # t = e - 1: beta = 1; the shared buffer holds E_t * beta_t for the step before.
     for j in range(tid, K, nt):
         beta[e - 1, j] = 1.0
-        sh[j] = float(E[e - 1, j])
+        sh[j] = _f64(E[e - 1, j])
     cuda.syncthreads()
     for t in range(e - 2, b - 1, -1):
         q = e - 1 - t
@@ -384,10 +386,10 @@ def _backward_scaled(s, AT, E, offsets, c, beta_max, beta, sh):
         for i in range(tid, K, nt):
             acc = 0.0
             for j in range(K):
-                acc += float(AT[j, i]) * sh[prv + j]
+                acc += _f64(AT[j, i]) * sh[prv + j]
             v = beta_max if acc >= lim else acc * inv
             beta[t, i] = v
-            sh[cur + i] = float(E[t, i]) * v
+            sh[cur + i] = _f64(E[t, i]) * v
         cuda.syncthreads()
 
 
@@ -420,12 +422,12 @@ def _posterior_scaled_kernel(alpha, beta, E, c, ll, offsets, want_post, want_xi,
     g = 0.0
     if alive:
         for k in range(K):
-            g += float(alpha[n, k]) * float(beta[n, k])
+            g += _f64(alpha[n, k]) * _f64(beta[n, k])
     ok = alive and g >= _DBL_MIN
     inv = 1.0 / g if ok else 0.0
     if want_post:
         for k in range(K):
-            post[n, k] = float(alpha[n, k]) * float(beta[n, k]) * inv if ok else 0.0
+            post[n, k] = _f64(alpha[n, k]) * _f64(beta[n, k]) * inv if ok else 0.0
     if want_xi:
         z = c[n] * g
         if ok and n != offsets[s] and z >= _DBL_MIN:
@@ -437,8 +439,8 @@ def _posterior_scaled_kernel(alpha, beta, E, c, ll, offsets, want_post, want_xi,
                 # the weight can still overflow next to a beta near its clamp; since
                 # alpha_{n-1}(i) A_ik w_n(k) <= 1, the cap only drops terms with alpha A < 1 / w_max.
                 wk = 0.0
-                if float(alpha[n, k]) != 0.0:
-                    x = float(E[n, k]) * float(beta[n, k])
+                if _f64(alpha[n, k]) != 0.0:
+                    x = _f64(E[n, k]) * _f64(beta[n, k])
                     wk = w_max if x * inv_max >= z else x * invz  # min(x / z, w_max), no overflow
                 w[n, k] = wk
         else:
@@ -462,9 +464,9 @@ def _xi_partial_kernel(alpha, w, chunk, n_chunks, part):
     n1 = min(alpha.shape[0] - 1, n0 + chunk)
     acc = 0.0
     for n in range(n0, n1):
-        a = float(alpha[n, i])
+        a = _f64(alpha[n, i])
         if a != 0.0:
-            acc += a * float(w[n + 1, j])
+            acc += a * _f64(w[n + 1, j])
     part[ch, i, j] = acc
 
 
@@ -505,7 +507,7 @@ def _xi_combine_kernel(part, n_chunks, A, scale, xi):
     for ch in range(n_chunks):
         acc += part[ch, i, j]
     if scale:
-        a = float(A[i, j])
+        a = _f64(A[i, j])
         acc = acc * a if a != 0.0 else 0.0  # never inf * 0
     xi[i, j] = acc
 
@@ -529,7 +531,7 @@ def _forward_log(s, logpi, logA, lp, offsets, store, la, ll, logprob, sh):
         prv = K - cur
         for j in range(tid, K, nt):
             if q == 0:
-                v = logpi[j] + float(lp[t, j])
+                v = logpi[j] + _f64(lp[t, j])
             else:
                 mx = _NEG_INF
                 for i in range(K):
@@ -542,7 +544,7 @@ def _forward_log(s, logpi, logA, lp, offsets, store, la, ll, logprob, sh):
                     acc = 0.0
                     for i in range(K):
                         acc += math.exp(sh[prv + i] + logA[i, j] - mx)
-                    v = mx + math.log(acc) + float(lp[t, j])
+                    v = mx + math.log(acc) + _f64(lp[t, j])
             sh[cur + j] = v
             if store:
                 la[t, j] = v
@@ -579,7 +581,7 @@ def _backward_log(s, logAT, lp, offsets, lb, sh):
     # The shared buffer holds lp_t + lb_t for the step before.
     for j in range(tid, K, nt):
         lb[e - 1, j] = 0.0
-        sh[j] = float(lp[e - 1, j])
+        sh[j] = _f64(lp[e - 1, j])
     cuda.syncthreads()
     for t in range(e - 2, b - 1, -1):
         q = e - 1 - t
@@ -599,7 +601,7 @@ def _backward_log(s, logAT, lp, offsets, lb, sh):
                     acc += math.exp(logAT[j, i] + sh[prv + j] - mx)
                 v = mx + math.log(acc)
             lb[t, i] = v
-            sh[cur + i] = float(lp[t, i]) + v
+            sh[cur + i] = _f64(lp[t, i]) + v
         cuda.syncthreads()
 
 
@@ -648,7 +650,7 @@ def _posterior_log_kernel(la, lb, lp, ll, offsets, want_post, want_xi, post, V):
             x = la[n, k] + lbk - lz if lz > _NEG_INF else _NEG_INF
             post[n, k] = math.exp(x) if x > _NEG_INF else 0.0
         if want_xi:
-            V[n, k] = float(lp[n, k]) + lbk - L if (alive and not first) else _NEG_INF
+            V[n, k] = _f64(lp[n, k]) + lbk - L if (alive and not first) else _NEG_INF
 
 
 # ---------------------------------------------------------------------------------------------
@@ -716,7 +718,7 @@ def _viterbi_kernel(logpi, logA, lp, offsets, bp, logprob, states):
         prv = K - cur
         for j in range(tid, K, nt):
             if q == 0:
-                v = logpi[j] + float(lp[t, j])
+                v = logpi[j] + _f64(lp[t, j])
             else:
                 best = sh[prv] + logA[0, j]
                 arg = 0
@@ -725,7 +727,7 @@ def _viterbi_kernel(logpi, logA, lp, offsets, bp, logprob, states):
                     if cand > best:  # strict: ties keep the lowest index
                         best = cand
                         arg = i
-                v = best + float(lp[t, j])
+                v = best + _f64(lp[t, j])
                 bp[t, j] = arg
             sh[cur + j] = v
         cuda.syncthreads()
@@ -760,7 +762,7 @@ def _chain_kernel(pi, A, u, out):
         last = 0
         z = -1
         for k in range(K):
-            p = float(pi[k]) if t == 0 else float(A[prev, k])
+            p = _f64(pi[k]) if t == 0 else _f64(A[prev, k])
             if p > 0.0:
                 last = k
             acc += p
@@ -814,7 +816,7 @@ def _poisson_kernel(lam, k0, k1, s0, s1, out):
     n = i // D
     d = i - n * D
     u = stream_uniform(k0, k1, s0, s1, np.uint64(i))
-    out[n, d] = _poisson_inverse_cdf(float(lam[n, d]), u)
+    out[n, d] = _poisson_inverse_cdf(_f64(lam[n, d]), u)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ import math
 import numpy as np
 from numba import cuda
 
+from .widen import f64 as _f64
+
 __all__ = ["weighted_moments", "categorical_counts", "sum_rows", "mixture_logprob", "mixture_posteriors"]
 
 _NEG_INF = -math.inf
@@ -130,6 +132,7 @@ def _check_shape(arg: _Arg, name: str, expected) -> None:
         raise ValueError(f"{name}: expected shape ({exp}), got shape {tuple(arg.shape)}")
 
 
+
 @cuda.jit
 def _first_bad_index_kernel(idx, hi, first):
     """first[0] = min index i with idx[i] outside [0, hi) (unchanged if none)."""
@@ -187,7 +190,7 @@ def _moments_partial_kernel(X, W, order, chunk, n_chunks, part):
     if col < K:
         k = col
         for n in range(n0, n1):
-            wk = float(W[n, k])
+            wk = _f64(W[n, k])
             if wk != 0.0:
                 acc += wk
     elif col < K + KD:
@@ -195,17 +198,17 @@ def _moments_partial_kernel(X, W, order, chunk, n_chunks, part):
         k = r // D
         d = r - k * D
         for n in range(n0, n1):
-            wk = float(W[n, k])
+            wk = _f64(W[n, k])
             if wk != 0.0:
-                acc += wk * float(X[n, d])
+                acc += wk * _f64(X[n, d])
     elif order == 1:
         r = col - K - KD
         k = r // D
         d = r - k * D
         for n in range(n0, n1):
-            wk = float(W[n, k])
+            wk = _f64(W[n, k])
             if wk != 0.0:
-                xd = float(X[n, d])
+                xd = _f64(X[n, d])
                 acc += wk * xd * xd
     else:
         tri = D * (D + 1) // 2
@@ -218,10 +221,10 @@ def _moments_partial_kernel(X, W, order, chunk, n_chunks, part):
             i += 1
         j = i + t
         for n in range(n0, n1):
-            wk = float(W[n, k])
+            wk = _f64(W[n, k])
             if wk != 0.0:
-                a = wk * float(X[n, i])
-                acc += a * float(X[n, j])
+                a = wk * _f64(X[n, i])
+                acc += a * _f64(X[n, j])
     part[c, col] = acc
 
 
@@ -323,7 +326,7 @@ def _counts_compare_kernel(X, W, M, chunk, n_chunks, part):
     acc = 0.0
     for n in range(c * chunk, n1):
         if X[n] == m:
-            acc += float(W[n, k])
+            acc += _f64(W[n, k])
     part[c, m, k] = acc
 
 
@@ -347,7 +350,7 @@ def _counts_scatter_kernel(X, W, M, chunk, n_chunks, part):
     for n in range(c * chunk, n1):
         s = X[n]
         if s >= 0 and s < M:
-            part[c, s, k] += float(W[n, k])
+            part[c, s, k] += _f64(W[n, k])
 
 
 @cuda.jit
@@ -412,7 +415,7 @@ def _sum_rows_kernel(values, rows, R, out):
     for r in range(R):
         n = rows[r]
         if n >= 0 and n < N:
-            acc += float(values[n, k])
+            acc += _f64(values[n, k])
     out[k] = acc
 
 
@@ -451,7 +454,7 @@ def _mixture_logprob_kernel(comp, logw, out):
     base = k * M
     mx = _NEG_INF
     for m in range(M):
-        v = float(comp[n, base + m]) + float(logw[k, m])
+        v = _f64(comp[n, base + m]) + _f64(logw[k, m])
         if v > mx:
             mx = v
     if mx == _NEG_INF:
@@ -459,7 +462,7 @@ def _mixture_logprob_kernel(comp, logw, out):
         return
     s = 0.0
     for m in range(M):
-        s += math.exp(float(comp[n, base + m]) + float(logw[k, m]) - mx)
+        s += math.exp(_f64(comp[n, base + m]) + _f64(logw[k, m]) - mx)
     out[n, k] = mx + math.log(s)
 
 
@@ -477,7 +480,7 @@ def _mixture_posteriors_kernel(comp, logw, state_post, out):
     base = k * M
     mx = _NEG_INF
     for m in range(M):
-        v = float(comp[n, base + m]) + float(logw[k, m])
+        v = _f64(comp[n, base + m]) + _f64(logw[k, m])
         if v > mx:
             mx = v
     if mx == _NEG_INF:
@@ -486,10 +489,10 @@ def _mixture_posteriors_kernel(comp, logw, state_post, out):
         return
     s = 0.0
     for m in range(M):
-        s += math.exp(float(comp[n, base + m]) + float(logw[k, m]) - mx)
-    scale = float(state_post[n, k]) / s
+        s += math.exp(_f64(comp[n, base + m]) + _f64(logw[k, m]) - mx)
+    scale = _f64(state_post[n, k]) / s
     for m in range(M):
-        out[n, base + m] = math.exp(float(comp[n, base + m]) + float(logw[k, m]) - mx) * scale
+        out[n, base + m] = math.exp(_f64(comp[n, base + m]) + _f64(logw[k, m]) - mx) * scale
 
 
 def _mixture_args(comp_logprob, log_weights):
