@@ -44,8 +44,9 @@ Design (written for a data-centre GPU; the simulator runs the same code with sma
   the CPU fuses cannot be observed from outside (GCC's usual choice, the first, is used).
   Beyond the sigmoid's clamp the CPU returns exp at the clamp as GCC folded it (unfused); so do
   the kernels (``_exp_at_clamp``).
-- float64 exp and log1p are libdevice's: Numba + NVVM would otherwise turn math.exp(float(x)) of
-  a float32 x into an approximate float32 exp (checked on the PTX).
+- float64 exp and log1p are libdevice's, and T values enter float64 sums through ``widen.f64``:
+  Numba types float(x) of a float32 x as float32, so math.exp(float(x)) would be a float32 exp on
+  the GPU (checked on the PTX; the simulator, where float() is a Python double, cannot show it).
 - Row sums (free energies, pseudo-likelihood, AIS weight increments) are formed in float64 in
   the product's epilogue as one partial per (row, column tile), added in a fixed order inside the
   tile (shared memory, no atomics), then added tile by tile in order by a small per-row kernel.
@@ -81,6 +82,7 @@ from numba import cuda
 
 from . import rng as _rng
 from .rng import DevArg, launch
+from .widen import f64 as _f64
 
 if not numba.config.ENABLE_CUDASIM:  # the simulator has no libdevice (nor needs it)
     from numba.cuda import libdevice as _libdevice
@@ -173,9 +175,9 @@ else:
 
 
 # ---------------------------------------------------------------------------------------------
-# float64 exp and log1p. Numba + NVVM demote math.exp(float(x)) for a float32 x to an approximate
-# float32 expf (ex2.approx.ftz.f32): the float64 sums of the contract would silently lose half
-# their digits. libdevice's double functions are kept as written.
+# float64 exp and log1p. math.exp of a float32 value is a float32 expf on the GPU (Numba keeps
+# float(x) of a float32 x float32): the float64 sums of the contract would silently lose half
+# their digits. libdevice's double functions take float64 arguments.
 
 if numba.config.ENABLE_CUDASIM:
     _exp_d = math.exp
@@ -475,7 +477,7 @@ def _kernels(dtype_name: str, g: Geometry):
                     x = acc[r, c] + b_h[n]
                     if mode == _H_PROBS or mode == _H_AIS:
                         if mode == _H_AIS:
-                            xd = float(x)
+                            xd = _f64(x)
                             rp[r] += _softplus(b1 * xd) - _softplus(b0 * xd)
                         if want_p or want_s:
                             p = sigmoid(beta * x)
@@ -483,14 +485,14 @@ def _kernels(dtype_name: str, g: Geometry):
                                 P[m, n] = p
                             if want_s:
                                 u = _uniform_at(k0, k1, s0, s1, m * Hn + n)
-                                S[m, n] = ONE if u < float(p) else ZERO
+                                S[m, n] = ONE if u < _f64(p) else ZERO
                     elif mode == _H_FREE:
-                        rp[r] += _softplus(float(x))
+                        rp[r] += _softplus(_f64(x))
                     else:
                         i = flip[m]
                         d = ONE - TWO * Vin[m, i]
                         x2 = add_t(x, mul_t(d, W[n, i]))  # CPU: baseline code, not fused
-                        rp[r] += _softplus(float(x2)) - _softplus(float(x))
+                        rp[r] += _softplus(_f64(x2)) - _softplus(_f64(x))
         if mode != _H_PROBS:
             for r in range(RM):
                 red[ty + TY * r, tx] = rp[r]
@@ -541,17 +543,17 @@ def _kernels(dtype_name: str, g: Geometry):
                         if gaussian:
                             v = _fma(sigma[n], F(_normal_at(k0, k1, s0, s1, e)), mu)
                         else:
-                            v = ONE if _uniform_at(k0, k1, s0, s1, e) < float(mu) else ZERO
+                            v = ONE if _uniform_at(k0, k1, s0, s1, e) < _f64(mu) else ZERO
                         S[m, n] = v
                         if ais:
-                            vd = float(v)
+                            vd = _f64(v)
                             if gaussian:
-                                sd = float(sigma[n])
-                                db = vd - float(b_v[n])
-                                da = vd - float(a[n])
+                                sd = _f64(sigma[n])
+                                db = vd - _f64(b_v[n])
+                                da = vd - _f64(a[n])
                                 rp[r] -= 0.5 * (db * db - da * da) * (1.0 / (sd * sd))
                             else:
-                                rp[r] += (float(b_v[n]) - float(a[n])) * vd
+                                rp[r] += (_f64(b_v[n]) - _f64(a[n])) * vd
         if ais:
             for r in range(RM):
                 red[ty + TY * r, tx] = rp[r]
@@ -582,16 +584,16 @@ def _kernels(dtype_name: str, g: Geometry):
                     if gaussian:
                         v = add_t(a[n], mul_t(sigma[n], F(_normal_at(k0, k1, s0, s1, e))))
                     else:
-                        v = ONE if _uniform_at(k0, k1, s0, s1, e) < float(sigmoid_unfused(a[n])) else ZERO
+                        v = ONE if _uniform_at(k0, k1, s0, s1, e) < _f64(sigmoid_unfused(a[n])) else ZERO
                     Vout[m, n] = v
-                    vd = float(v)
+                    vd = _f64(v)
                     if gaussian:
-                        sd = float(sigma[n])
-                        db = vd - float(b_v[n])
-                        da = vd - float(a[n])
+                        sd = _f64(sigma[n])
+                        db = vd - _f64(b_v[n])
+                        da = vd - _f64(a[n])
                         rp[r] -= 0.5 * (db * db - da * da) * (1.0 / (sd * sd))
                     else:
-                        rp[r] += (float(b_v[n]) - float(a[n])) * vd
+                        rp[r] += (_f64(b_v[n]) - _f64(a[n])) * vd
         for r in range(RM):
             red[ty + TY * r, tx] = rp[r]
         tile_partials(red, part, ty, tx, t, m0, M, cuda.blockIdx.y, lin_w, False)
@@ -673,27 +675,27 @@ def _kernels(dtype_name: str, g: Geometry):
                 iv = ONE / (s * s)
             vp = 0.0
             for n in range(B):
-                vp += float(Vp[n, i])
+                vp += _f64(Vp[n, i])
             vn = 0.0
             for n in range(C):
-                vn += float(Vn[n, i])
+                vn += _f64(Vn[n, i])
             gb = F(vp / B - vn / C)
             if gaussian:
                 gb = gb * iv
             if learn_var:
-                bv = float(b_v[i])
+                bv = _f64(b_v[i])
                 qp = 0.0
                 for n in range(B):
-                    d = float(Vp[n, i]) - bv
+                    d = _f64(Vp[n, i]) - bv
                     qp = madd_d(d, d, qp)
                 qn = 0.0
                 for n in range(C):
-                    d = float(Vn[n, i]) - bv
+                    d = _f64(Vn[n, i]) - bv
                     qn = madd_d(d, d, qn)
                 wg = 0.0
                 for j in range(H):
-                    wg = madd_d(float(W[j, i]), float(G[j, i]), wg)
-                glv = _exp_d(-float(log_var[i])) * (0.5 * (qp / B - qn / C) - wg)
+                    wg = madd_d(_f64(W[j, i]), _f64(G[j, i]), wg)
+                glv = _exp_d(-_f64(log_var[i])) * (0.5 * (qp / B - qn / C) - wg)
                 for j in range(H):  # W moves only after sum_j W_ji G_ji has read it
                     w = W[j, i]
                     grad = add_t(mul_t(G[j, i], iv), -mul_t(decay, w))
@@ -704,7 +706,7 @@ def _kernels(dtype_name: str, g: Geometry):
                 vel_lv[i] = ml
                 lv = log_var[i] + ml
                 log_var[i] = lv
-                sigma[i] = F(_exp_d(0.5 * float(lv)))
+                sigma[i] = F(_exp_d(0.5 * _f64(lv)))
             m = madd_t(momentum, vel_b_v[i], mul_t(lr, gb))
             vel_b_v[i] = m
             b_v[i] = b_v[i] + m
@@ -712,10 +714,10 @@ def _kernels(dtype_name: str, g: Geometry):
             j = tid - V
             hp = 0.0
             for n in range(B):
-                hp += float(Hp[n, j])
+                hp += _f64(Hp[n, j])
             hn = 0.0
             for n in range(C):
-                hn += float(Hn[n, j])
+                hn += _f64(Hn[n, j])
             m = madd_t(momentum, vel_b_h[j], mul_t(lr, F(hp / B - hn / C)))
             vel_b_h[j] = m
             b_h[j] = b_h[j] + m
@@ -733,10 +735,10 @@ def _kernels(dtype_name: str, g: Geometry):
             if gaussian:
                 s = sigma[i]
                 iv = ONE / (s * s)
-                d = float(X[n, i]) - float(b_v[i])
-                vis += 0.5 * d * d * float(iv)
+                d = _f64(X[n, i]) - _f64(b_v[i])
+                vis += 0.5 * d * d * _f64(iv)
             else:
-                vis -= float(b_v[i]) * float(X[n, i])
+                vis -= _f64(b_v[i]) * _f64(X[n, i])
         sp = 0.0
         for q in range(n_tiles):
             sp += part[n, q]
@@ -749,10 +751,10 @@ def _kernels(dtype_name: str, g: Geometry):
             return
         i = flip[n]
         d = ONE - TWO * X[n, i]
-        diff = float(b_v[i]) * float(d)
+        diff = _f64(b_v[i]) * _f64(d)
         for q in range(n_tiles):
             diff += part[n, q]
-        out[n] = F(-float(X.shape[1]) * _softplus(diff))
+        out[n] = F(-_f64(X.shape[1]) * _softplus(diff))
 
     @cuda.jit
     def inv_var_kernel(sigma, iv):
@@ -815,9 +817,9 @@ def _logz_blocks_kernel(rows, lin, other, gaussian, ivd, m, q, scratch, pmx, psu
             scratch[i, w] = 0.0
         for u in range(q, m):
             if (blk >> (u - q)) & 1:
-                linsum += float(lin[u])
+                linsum += _f64(lin[u])
                 for i in range(n):
-                    scratch[i, w] += float(rows[u, i])
+                    scratch[i, w] += _f64(rows[u, i])
         mx = _NEG_INF
         s = 0.0
         for gidx in range(per_block):
@@ -827,7 +829,7 @@ def _logz_blocks_kernel(rows, lin, other, gaussian, ivd, m, q, scratch, pmx, psu
                     u += 1
                 sgn = -1.0 if (state >> u) & 1 else 1.0
                 state ^= 1 << u
-                linsum += sgn * float(lin[u])
+                linsum += sgn * _f64(lin[u])
                 for i in range(n):
                     scratch[i, w] += sgn * float(rows[u, i])
             f = 0.0
