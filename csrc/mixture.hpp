@@ -8,19 +8,25 @@
 
 namespace fastgen::mixture {
 
+// Of v_m = c[m] + w[m]: returns max_m v_m and sets *s = sum_m exp(v_m - max) (0 when all are -inf).
+template <class T>
+static inline double shifted_sum(int M, const T* c, const T* w, double* s) {
+  double mx = -std::numeric_limits<double>::infinity();
+  for (int m = 0; m < M; ++m) mx = std::max(mx, static_cast<double>(c[m]) + w[m]);
+  *s = 0;
+  if (mx != -std::numeric_limits<double>::infinity())
+    for (int m = 0; m < M; ++m) *s += std::exp(static_cast<double>(c[m]) + w[m] - mx);
+  return mx;
+}
+
 template <class T>
 void mixture_logprob(int64_t N, int K, int M, const T* comp_lp, const T* log_w, T* out) {
   constexpr double ninf = -std::numeric_limits<double>::infinity();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     for (int k = 0; k < K; ++k) {
-      const T* c = comp_lp + (n * K + k) * M;
-      const T* w = log_w + static_cast<int64_t>(k) * M;
-      double mx = ninf;
-      for (int m = 0; m < M; ++m) mx = std::max(mx, static_cast<double>(c[m]) + w[m]);
-      double s = 0;
-      if (mx != ninf)
-        for (int m = 0; m < M; ++m) s += std::exp(static_cast<double>(c[m]) + w[m] - mx);
+      double s;
+      const double mx = shifted_sum(M, comp_lp + (n * K + k) * M, log_w + static_cast<int64_t>(k) * M, &s);
       out[n * K + k] = static_cast<T>(mx == ninf ? ninf : mx + std::log(s));
     }
   }
@@ -35,14 +41,12 @@ void mixture_posteriors(int64_t N, int K, int M, const T* comp_lp, const T* log_
       const T* c = comp_lp + (n * K + k) * M;
       const T* w = log_w + static_cast<int64_t>(k) * M;
       T* o = out + (n * K + k) * M;
-      double mx = ninf;
-      for (int m = 0; m < M; ++m) mx = std::max(mx, static_cast<double>(c[m]) + w[m]);
+      double s;
+      const double mx = shifted_sum(M, c, w, &s);
       if (mx == ninf) {
         for (int m = 0; m < M; ++m) o[m] = 0;
         continue;
       }
-      double s = 0;
-      for (int m = 0; m < M; ++m) s += std::exp(static_cast<double>(c[m]) + w[m] - mx);
       const double scale = state_post[n * K + k] / s;
       for (int m = 0; m < M; ++m) o[m] = static_cast<T>(std::exp(static_cast<double>(c[m]) + w[m] - mx) * scale);
     }

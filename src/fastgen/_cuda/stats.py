@@ -440,30 +440,36 @@ def sum_rows(values, rows):
 # Mixture emissions
 
 
-@cuda.jit
-def _mixture_logprob_kernel(comp, logw, out):
-    """out[n, k] = logsumexp_m(comp[n, k*M + m] + logw[k, m]), max-shifted; one thread per (n, k)."""
-    tid = cuda.grid(1)
-    K = logw.shape[0]
+@cuda.jit(device=True)
+def _group_shifted_sum(comp, logw, n, k):
+    """Of v_m = comp[n, k*M + m] + logw[k, m]: (max_m v_m, sum_m exp(v_m - max)); (-inf, 0) when
+    every v_m is -inf."""
     M = logw.shape[1]
-    N = comp.shape[0]
-    if tid >= N * K:
-        return
-    n = tid // K
-    k = tid - n * K
     base = k * M
     mx = _NEG_INF
     for m in range(M):
         v = _f64(comp[n, base + m]) + _f64(logw[k, m])
         if v > mx:
             mx = v
-    if mx == _NEG_INF:
-        out[n, k] = _NEG_INF
-        return
     s = 0.0
-    for m in range(M):
-        s += math.exp(_f64(comp[n, base + m]) + _f64(logw[k, m]) - mx)
-    out[n, k] = mx + math.log(s)
+    if mx != _NEG_INF:
+        for m in range(M):
+            s += math.exp(_f64(comp[n, base + m]) + _f64(logw[k, m]) - mx)
+    return mx, s
+
+
+@cuda.jit
+def _mixture_logprob_kernel(comp, logw, out):
+    """out[n, k] = logsumexp_m(comp[n, k*M + m] + logw[k, m]), max-shifted; one thread per (n, k)."""
+    tid = cuda.grid(1)
+    K = logw.shape[0]
+    N = comp.shape[0]
+    if tid >= N * K:
+        return
+    n = tid // K
+    k = tid - n * K
+    mx, s = _group_shifted_sum(comp, logw, n, k)
+    out[n, k] = _NEG_INF if mx == _NEG_INF else mx + math.log(s)
 
 
 @cuda.jit
@@ -478,18 +484,11 @@ def _mixture_posteriors_kernel(comp, logw, state_post, out):
     n = tid // K
     k = tid - n * K
     base = k * M
-    mx = _NEG_INF
-    for m in range(M):
-        v = _f64(comp[n, base + m]) + _f64(logw[k, m])
-        if v > mx:
-            mx = v
+    mx, s = _group_shifted_sum(comp, logw, n, k)
     if mx == _NEG_INF:
         for m in range(M):
             out[n, base + m] = 0.0
         return
-    s = 0.0
-    for m in range(M):
-        s += math.exp(_f64(comp[n, base + m]) + _f64(logw[k, m]) - mx)
     scale = _f64(state_post[n, k]) / s
     for m in range(M):
         out[n, base + m] = math.exp(_f64(comp[n, base + m]) + _f64(logw[k, m]) - mx) * scale
