@@ -155,3 +155,17 @@ def assert_same_on_1_and_2_threads(script, tmp_path, timeout=120):
     assert files[0].files == files[1].files
     for k in files[0].files:
         assert_array_equal(files[0][k], files[1][k])
+
+
+def assert_sum_close(got, want, scale, rtol, *, slope=1.0):
+    """got ~ want, where want is f(s) for a sum s whose terms' absolute values add up to `scale`.
+
+    A floating-point sum's error is bounded by a multiple of the unit roundoff times the sum of its
+    terms' magnitudes, not times |s|: measured against |want| alone, a sum that cancels to nearly
+    zero fails at random. `slope` is |f'(s)| (1 for the sum itself, p (1 - p) for a sigmoid)."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape
+    tol = rtol * (np.abs(want) + slope * np.asarray(scale, np.float64))
+    bad = ~(np.abs(got - want) <= tol)
+    assert not bad.any(), (f"{bad.sum()} of {bad.size} entries off by more than rtol={rtol} of the terms' "
+                           f"magnitude; first at {np.argwhere(bad)[0]}: {got[bad][0]!r} vs {want[bad][0]!r}")

@@ -80,6 +80,16 @@ def hidden_probs(X, W, b_h, sigma=None):
     return expit(hidden_affine(X, W, b_h, sigma))
 
 
+def hidden_affine_scale(X, W, b_h, sigma=None):
+    """The sum of the absolute values of hidden_affine's terms (its rounding error scales with this)."""
+    return np.abs(b_h) + (np.abs(X) / _s(sigma, W.shape[1])) @ np.abs(W).T
+
+
+def visible_affine_scale(Hs, W, b_v):
+    """The sum of the absolute values of the terms of b_v + Hs W."""
+    return np.abs(b_v) + np.abs(Hs) @ np.abs(W)
+
+
 def visible_means(Hs, W, b_v, sigma=None):
     c = b_v + Hs @ W
     return c if sigma is not None else expit(c)
