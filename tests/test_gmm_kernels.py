@@ -260,7 +260,8 @@ def test_kmeans_plusplus_vs_oracle(device, dtype, N, K, D, L, rng):
         X = cast(dtype, rng.normal(0.0, 1.0, (N, D)) + 4 * rng.integers(0, 4, (N, 1)))[0]
         seed, stream = int(rng.integers(2**63)), int(rng.integers(2**63))
         centers, idx = (host(a) for a in kern.kmeans_plusplus(X, K, L, seed, stream))
-        want_centers, want_idx = ref.kmeans_plusplus(X, K, L, seed, stream)
+        want_centers, want_idx = ref.kmeans_plusplus(X, K, L, seed, stream, follow=idx,
+                                                     tie_rtol=1e-12 if dtype == np.float64 else 1e-5)
         assert idx.dtype == np.int64 and centers.dtype == dtype and centers.shape == (K, D)
         assert_array_equal(idx, want_idx)
         assert_array_equal(centers, X[idx])

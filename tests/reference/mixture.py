@@ -57,12 +57,17 @@ def chunked_cumsum(d2):
     return out
 
 
-def kmeans_plusplus(X, n_clusters, n_local_trials, seed, stream):
+def kmeans_plusplus(X, n_clusters, n_local_trials, seed, stream, *, follow=None, tie_rtol=1e-12):
     """(centers float64[K, D], indices int64[K]): scikit-learn's greedy k-means++ on Philox uniforms.
 
     u[0] chooses the first centre uniformly; trial t of centre c uses u[1 + (c-1) L + t]: the
     candidate is the first point whose cumulative d2 exceeds u * total (sampling proportional to d2),
     and the candidate with the smallest potential sum_n min(d2_n, |x_n - cand|^2) wins.
+
+    Two candidates can tie exactly in real arithmetic (two points alone in a cluster: either one
+    leaves the same potential), and then the rounding of the sums decides. With `follow` (the
+    indices under test), a trial within tie_rtol of the best potential that `follow` chose at that
+    centre is taken instead, so only a choice that rounding cannot explain makes the two differ.
     """
     X = np.asarray(X, np.float64)
     N = len(X)
@@ -74,7 +79,7 @@ def kmeans_plusplus(X, n_clusters, n_local_trials, seed, stream):
     for c in range(1, K):
         cum = chunked_cumsum(d2)
         total = cum[-1]
-        best_pot, best_idx, best_d2 = None, None, None
+        trials = []
         for t in range(L):
             ut = u[1 + (c - 1) * L + t]
             if total > 0:
@@ -83,9 +88,12 @@ def kmeans_plusplus(X, n_clusters, n_local_trials, seed, stream):
             else:
                 cand = index_of(ut)
             new_d2 = np.minimum(d2, sq_dist(X, X[cand]))
-            pot = new_d2.sum()
-            if best_pot is None or pot < best_pot:  # ties keep the earlier trial
-                best_pot, best_idx, best_d2 = pot, cand, new_d2
+            trials.append((new_d2.sum(), cand, new_d2))
+        best_pot, best_idx, best_d2 = min(trials, key=lambda tr: tr[0])  # ties keep the earlier trial
+        if follow is not None:
+            near = [tr for tr in trials if tr[0] <= best_pot * (1 + tie_rtol) and tr[1] == follow[c]]
+            if near:
+                best_pot, best_idx, best_d2 = near[0]
         indices.append(best_idx)
         d2 = best_d2
     indices = np.array(indices, dtype=np.int64)
