@@ -204,7 +204,9 @@ def test_gmm_random_inits_match_sklearn(rng, covariance_type, init_params):
               n_init=3, reg_covar=0.01, random_state=int(rng.integers(1 << 31)))
     ours, theirs = fit_both("GaussianMixture", X, **kw)
     assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=RTOL, atol=0)
-    assert_attrs_close(ours, theirs, GMM_ATTRS)
+    # From a random start the first EM iterations can amplify last-bit differences (different
+    # summation orders) ~1e5-fold before they contract: 1e-9 on the parameters (seen: 1.4e-10).
+    assert_attrs_close(ours, theirs, GMM_ATTRS, rtol=1e-9)
 
 
 def _bgmm_priors(rng, covariance_type, D):
