@@ -8,6 +8,8 @@ void register_emissions(py::module_& m);
 void register_hmm(py::module_& m);
 void register_rbm(py::module_& m);
 void register_gmm(py::module_& m);
+void register_nn_penalty(py::module_& m);
+void register_nn(py::module_& m);
 }  // namespace fastgen::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -17,4 +19,6 @@ PYBIND11_MODULE(_core, m) {
   fastgen::bind::register_hmm(m);
   fastgen::bind::register_rbm(m);
   fastgen::bind::register_gmm(m);
+  fastgen::bind::register_nn_penalty(m);
+  fastgen::bind::register_nn(m);
 }

@@ -1,10 +1,10 @@
 // Restricted Boltzmann machine kernels (contract: csrc/KERNELS.md, "Restricted Boltzmann machines").
 //
-// Every half-step of Gibbs sampling is one matrix product (rbm_gemm.hpp) whose epilogue adds the
+// Every half-step of Gibbs sampling is one matrix product (common/gemm.hpp) whose epilogue adds the
 // bias, applies the sigmoid and draws the unit from its own Philox uniform, on each finished tile
 // while it is in L1. The hidden affine term V W^T reads a transposed copy of W made once per call
 // (the product kernel wants the columns it writes contiguous in B). Elements are computed the same
-// way whatever the thread count (see rbm_gemm.hpp); row reductions (free energies, AIS weights)
+// way whatever the thread count (see common/gemm.hpp); row reductions (free energies, AIS weights)
 // are summed per row in column order, column reductions (CD statistics) per column in row order,
 // and the log partition function over fixed blocks of states combined in block order.
 #pragma once
@@ -21,7 +21,7 @@
 
 #include "common/fastmath.hpp"
 #include "common/rng.hpp"
-#include "rbm_gemm.hpp"
+#include "common/gemm.hpp"
 #include "rbm_simd.hpp"
 
 namespace fastgen::rbm {
@@ -92,7 +92,7 @@ struct TileUniforms {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Epilogues (run by rbm_gemm on each finished tile; always inlined into the ISA-specific code).
+// Epilogues (run by the GEMM (common/gemm.hpp) on each finished tile; always inlined into the ISA-specific code).
 
 // Hidden half-step on tile X[m0:m1, n0:n1] (X = the affine term without bias, ld = H):
 // p = sigmoid(x + b_h, scaled by beta); writes p to P (if set) and the draw u < p to S (if set).
@@ -222,7 +222,7 @@ struct BiasEpi {  // X += bias (columns), nothing else
 // data); else none, and the dense kernel runs. The row-by-row sparse product reads B without the
 // dense kernel's reuse across 8 rows: measured (100 x 784 @ 784 x 500, 1 thread) 2x faster at 5%
 // nonzeros, 1.3x at 10%, break-even near 13%, 2x slower at 30%. Either way the products are the same
-// bit for bit (rbm_gemm.hpp, micro_sparse), so the choice never shows in the results.
+// bit for bit (common/gemm.hpp, micro_sparse), so the choice never shows in the results.
 constexpr double kSparseDensity = 0.1;
 template <class T>
 struct SparseBuf {
@@ -323,7 +323,7 @@ void sample_visibles(const Model<T>& mdl, int64_t N, const T* Hs, uint64_t seed,
 // Runs f(c0, c1) on blocks of chains: one contiguous block per thread when every thread gets at
 // least `min_rows` chains (no barrier per half-step; the products inside run on one thread), else
 // f(0, C) once with each product parallelised over its tiles. A chain's arithmetic is the same
-// either way (rbm_gemm.hpp), so the split changes nothing in the results.
+// either way (common/gemm.hpp), so the split changes nothing in the results.
 template <class F>
 void over_chain_blocks(int64_t C, int64_t min_rows, F&& f) {
   const int nt = omp_get_max_threads();

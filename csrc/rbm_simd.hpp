@@ -1,11 +1,6 @@
-// Vector building blocks of the RBM kernels: ISA dispatch, vector types, branch-free exp/sigmoid
-// and Philox uniforms for a run of consecutive elements.
-//
-// Why manual dispatch instead of FASTGEN_SIMD_CLONES: the GEMM micro-kernel's register tile must
-// change with the register file (32 x 512-bit, 16 x 256-bit, 16 x 128-bit), and target_clones
-// compiles one source for every ISA. Each ISA gets its own instantiation of the same templates,
-// inlined into a function with a target attribute (a callee with the default target inlines into
-// any of them), and the caller picks one at run time from cpuid. No -march flag anywhere.
+// Vector building blocks of the RBM kernels: Philox uniforms for a run of consecutive elements.
+// ISA dispatch and vector types (common/isa.hpp) and the branch-free exp/sigmoid/softplus
+// (common/vmath.hpp) are shared with the MLP kernels and brought in from fastgen::simd.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -16,119 +11,13 @@
 #endif
 
 #include "common/fastmath.hpp"
+#include "common/isa.hpp"
 #include "common/rng.hpp"
-
-// Vector-typed helpers are always inlined into their ISA's caller: the by-value ABI note does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-#define FG_ALWAYS_INLINE inline __attribute__((always_inline))
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define FG_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
-#define FG_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
-#define FG_HAVE_DISPATCH 1
-#else
-#define FG_TARGET_V4
-#define FG_TARGET_V3
-#define FG_HAVE_DISPATCH 0
-#endif
+#include "common/vmath.hpp"
 
 namespace fastgen::rbm {
 
-enum class Isa { base = 0, v3 = 1, v4 = 2 };
-
-// The best instruction set this CPU runs (checked once).
-inline Isa detect_isa() {
-#if FG_HAVE_DISPATCH
-  static const Isa isa = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
-      return Isa::v4;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::v3;
-    return Isa::base;
-  }();
-  return isa;
-#else
-  return Isa::base;
-#endif
-}
-
-// A vector of `Bytes / sizeof(T)` lanes (gcc vector extension): the width of one register.
-template <class T, int Bytes>
-struct Vec {
-  static constexpr int lanes = Bytes / static_cast<int>(sizeof(T));
-  typedef T type __attribute__((vector_size(Bytes)));
-};
-
-template <class V, class T>
-FG_ALWAYS_INLINE V vload(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class V, class T>
-FG_ALWAYS_INLINE void vstore(T* p, const V& v) { std::memcpy(p, &v, sizeof v); }
-
-// exp(x), branch-free so that loops over it vectorise. x is clamped to the finite range first
-// (|x| <= 87 in float, where exp and 1 / (1 + exp) stay normal numbers; [-708, 709] in double),
-// so sigmoid never sees inf or NaN and never produces a subnormal.
-// Range reduction x = n ln2 + r, |r| <= ln2/2, then a Taylor polynomial (float: degree 7,
-// rel. error < 1e-7 before rounding; double: degree 13, < 2e-17) and 2^n built in the exponent bits.
-FG_ALWAYS_INLINE float exp_clamped(float x) {
-  x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
-  const float t = x * 1.44269504088896341f + 12582912.0f;  // 1.5 * 2^23: round to integer
-  const float n = t - 12582912.0f;
-  const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  int32_t tb;
-  std::memcpy(&tb, &t, sizeof tb);
-  const int32_t eb = (tb - 0x4B400000 + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &eb, sizeof scale);
-  return p * scale;
-}
-
-FG_ALWAYS_INLINE double exp_clamped(double x) {
-  return fm::exp_in_range(x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x));
-}
-
-template <class T>
-FG_ALWAYS_INLINE T sigmoid(T x) { return T(1) / (T(1) + exp_clamped(-x)); }
-
-// log(1 + y) for y in [0, 1], branch-free: log1p(y) = 2 atanh(s), s = y / (2 + y) in [0, 1/3],
-// by the odd series 2 (s + s^3/3 + ... + s^29/29); truncation < 3e-17 relative at s = 1/3.
-FG_ALWAYS_INLINE double log1p_unit(double y) {
-  const double s = y / (2.0 + y), s2 = s * s;
-  double p = 1.0 / 29;
-  p = p * s2 + 1.0 / 27;
-  p = p * s2 + 1.0 / 25;
-  p = p * s2 + 1.0 / 23;
-  p = p * s2 + 1.0 / 21;
-  p = p * s2 + 1.0 / 19;
-  p = p * s2 + 1.0 / 17;
-  p = p * s2 + 1.0 / 15;
-  p = p * s2 + 1.0 / 13;
-  p = p * s2 + 1.0 / 11;
-  p = p * s2 + 1.0 / 9;
-  p = p * s2 + 1.0 / 7;
-  p = p * s2 + 1.0 / 5;
-  p = p * s2 + 1.0 / 3;
-  p = p * s2 + 1.0;
-  return 2.0 * s * p;
-}
-
-// softplus(a) = log(1 + e^a) = max(a, 0) + log1p(e^-|a|), in double, branch-free.
-FG_ALWAYS_INLINE double softplus(double a) {
-  const double m = a > 0 ? a : 0.0, na = a > 0 ? -a : a;
-  return m + log1p_unit(exp_clamped(na));
-}
+using namespace fastgen::simd;  // Isa, Vec, vload/vstore, exp_clamped, sigmoid, softplus, the GEMM
 
 // Uniforms u[e0], ..., u[e0 + n - 1] of a Philox stream (KERNELS.md RNG section) into `u`.
 // Each block b gives u[2b] and u[2b + 1]; the loop over blocks vectorises (32-bit lanes, the

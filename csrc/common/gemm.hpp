@@ -1,4 +1,4 @@
-// Register-blocked, cache-tiled matrix product for the RBM kernels, with a fused epilogue.
+// Register-blocked, cache-tiled matrix product with a fused epilogue, shared by the RBM and MLP kernels.
 //
 //   C[m, n] = sum_k a(m, k) B[k, n],   a(m, k) = A[m * lda + k]  (A row-major)  or  A[k * lda + m]  (TransA)
 //
@@ -20,9 +20,9 @@
 #include <memory>
 #include <omp.h>
 
-#include "rbm_simd.hpp"
+#include "common/isa.hpp"
 
-namespace fastgen::rbm {
+namespace fastgen::simd {
 
 // Register tile per instruction set: 32 x 512-bit registers hold 8 x 3 accumulators (AVX-512),
 // 16 x 256-bit hold 6 x 2 (AVX2, the classic Haswell shape), 16 x 128-bit hold 4 x 2 (SSE2).
@@ -38,12 +38,13 @@ struct Tiling {
   static constexpr int MR = Shape<I>::MR, NV = Shape<I>::NV, NB = NV * L;
 };
 
-// MR x (NV vectors) block of C = A B over k in [0, K), written to C (ldc). B rows are NV * L wide.
-template <class T, Isa I, int MR, bool TransA>
+// MR x (NV vectors) block of C = A B over k in [0, K), written to C (ldc). B rows are NV * L wide
+// (NV: the full panel's, or fewer for a narrow last panel).
+template <class T, Isa I, int MR, bool TransA, int NV = Tiling<T, I>::NV>
 FG_ALWAYS_INLINE void micro(int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
   using Tl = Tiling<T, I>;
   using V = typename Tl::V;
-  constexpr int NV = Tl::NV, L = Tl::L;
+  constexpr int L = Tl::L;
   V acc[MR][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
@@ -67,23 +68,36 @@ FG_ALWAYS_INLINE void micro(int64_t K, const T* A, int64_t lda, const T* B, int6
 }
 
 // Rows [0, M) of a tile whose B panel is NV * L wide (ldb), by MR-row micro-kernels and a tail.
-template <class T, Isa I, bool TransA>
+template <class T, Isa I, bool TransA, int NV = Tiling<T, I>::NV>
 FG_ALWAYS_INLINE void tile_rows(int64_t M, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
                                 int64_t ldc) {
   constexpr int MR = Tiling<T, I>::MR;
   auto arow = [&](int64_t m) { return TransA ? A + m : A + m * lda; };
   int64_t m = 0;
-  for (; m + MR <= M; m += MR) micro<T, I, MR, TransA>(K, arow(m), lda, B, ldb, C + m * ldc, ldc);
+  for (; m + MR <= M; m += MR) micro<T, I, MR, TransA, NV>(K, arow(m), lda, B, ldb, C + m * ldc, ldc);
   switch (M - m) {  // the tail: same per-element arithmetic, fewer rows
-    case 7: if constexpr (MR > 7) micro<T, I, 7, TransA>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
-    case 6: if constexpr (MR > 6) micro<T, I, 6, TransA>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
-    case 5: if constexpr (MR > 5) micro<T, I, 5, TransA>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
-    case 4: if constexpr (MR > 4) micro<T, I, 4, TransA>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
-    case 3: micro<T, I, 3, TransA>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
-    case 2: micro<T, I, 2, TransA>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
-    case 1: micro<T, I, 1, TransA>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
+    case 7: if constexpr (MR > 7) micro<T, I, 7, TransA, NV>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
+    case 6: if constexpr (MR > 6) micro<T, I, 6, TransA, NV>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
+    case 5: if constexpr (MR > 5) micro<T, I, 5, TransA, NV>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
+    case 4: if constexpr (MR > 4) micro<T, I, 4, TransA, NV>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
+    case 3: micro<T, I, 3, TransA, NV>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
+    case 2: micro<T, I, 2, TransA, NV>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
+    case 1: micro<T, I, 1, TransA, NV>(K, arow(m), lda, B, ldb, C + m * ldc, ldc); break;
     default: break;
   }
+}
+
+// tile_rows with a B panel of nv vectors (1 <= nv <= the full panel's NV).
+template <class T, Isa I, bool TransA>
+FG_ALWAYS_INLINE void tile_rows_nv(int nv, int64_t M, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                                   T* C, int64_t ldc) {
+  constexpr int NV = Tiling<T, I>::NV;
+  if (nv == 1 && NV > 1)
+    tile_rows<T, I, TransA, 1>(M, K, A, lda, B, ldb, C, ldc);
+  else if (nv == 2 && NV > 2)
+    tile_rows<T, I, TransA, (NV > 2 ? 2 : NV)>(M, K, A, lda, B, ldb, C, ldc);
+  else
+    tile_rows<T, I, TransA>(M, K, A, lda, B, ldb, C, ldc);
 }
 
 // The nonzero entries of a row-major A, row by row (CSR): row m's are idx[start[m] .. start[m + 1]).
@@ -151,6 +165,25 @@ FG_ALWAYS_INLINE void tile(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64
       tile_rows_sparse<T, I>(m0, m1, *sp, B + n0, ldb, C + m0 * ldc + n0, ldc);
     else
       tile_rows<T, I, TransA>(m1 - m0, K, Am, lda, B + n0, ldb, C + m0 * ldc + n0, ldc);
+  } else if (!sp) {
+    // A narrow last panel (the MLPs' 16- or 64-wide layers): a register tile of only the vectors
+    // it needs; B read and C written in place when it is whole vectors, else through padded copies.
+    constexpr int L = Tiling<T, I>::L;
+    const int64_t w = n1 - n0;
+    const int nv = static_cast<int>((w + L - 1) / L);
+    if (w == nv * L) {
+      tile_rows_nv<T, I, TransA>(nv, m1 - m0, K, Am, lda, B + n0, ldb, C + m0 * ldc + n0, ldc);
+    } else {
+      const int64_t pw = nv * L;
+      T* bp = s.bpanel(K * pw);
+      for (int64_t k = 0; k < K; ++k) {
+        std::memcpy(bp + k * pw, B + k * ldb + n0, sizeof(T) * w);
+        std::fill(bp + k * pw + w, bp + (k + 1) * pw, T(0));
+      }
+      T* ct = s.ctile((m1 - m0) * pw);
+      tile_rows_nv<T, I, TransA>(nv, m1 - m0, K, Am, lda, bp, pw, ct, pw);
+      for (int64_t m = m0; m < m1; ++m) std::memcpy(C + m * ldc + n0, ct + (m - m0) * pw, sizeof(T) * w);
+    }
   } else {
     const int64_t w = n1 - n0;
     T* bp = s.bpanel(K * NB);
@@ -233,9 +266,7 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, 
   // Threads only for products worth ~0.1 ms on one core: waking a team costs microseconds on an
   // idle machine and far more on a busy one (a 100 x 64 x 40 update went from 0.04 to 1.8 ms).
   const bool parallel = static_cast<double>(M) * N * K > 4e6 && n_tiles > 1 && nthreads > 1 && !omp_in_parallel();
-#pragma omp parallel if (parallel)
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+  auto run = [&](int id, int nt) {
     const int64_t t0 = n_tiles * id / nt, t1 = n_tiles * (id + 1) / nt;
     if (t0 < t1) {
       if (isa == Isa::v4)
@@ -245,7 +276,13 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, 
       else
         tiles_base<T, TransA>(t0, t1, n_row_tiles, RB, M, N, K, A, lda, B, ldb, C, ldc, epi, sp);
     }
+  };
+  if (!parallel) {  // no team at all: even a one-thread region costs ~1 us, and small MLP steps run dozens
+    run(0, 1);
+    return;
   }
+#pragma omp parallel
+  run(omp_get_thread_num(), omp_get_num_threads());
 }
 
 // Plain product with no epilogue.
@@ -314,20 +351,25 @@ void transpose(int64_t rows, int64_t cols, const T* B, T* Bt) {
   constexpr int64_t blk = 64;
   const int64_t nbr = (rows + blk - 1) / blk, nbc = (cols + blk - 1) / blk;
   const bool vec = detect_isa() != Isa::base;
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 17))
-  for (int64_t t = 0; t < nbr * nbc; ++t) {
+  auto block = [&](int64_t t) {
     const int64_t r0 = (t / nbc) * blk, c0 = (t % nbc) * blk;
     const int64_t r1 = std::min(rows, r0 + blk), c1 = std::min(cols, c0 + blk);
 #if FG_HAVE_DISPATCH
     if (vec) {
       transpose_block_v3(r0, r1, c0, c1, rows, cols, B, Bt);
-      continue;
+      return;
     }
 #endif
     (void)vec;
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t r = r0; r < r1; ++r) Bt[c * rows + r] = B[r * cols + c];
+  };
+  if (rows * cols <= (1 << 17)) {  // small: no team (see gemm)
+    for (int64_t t = 0; t < nbr * nbc; ++t) block(t);
+    return;
   }
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < nbr * nbc; ++t) block(t);
 }
 
-}  // namespace fastgen::rbm
+}  // namespace fastgen::simd

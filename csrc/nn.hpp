@@ -1,0 +1,14 @@
+// MLP engine kernels (contract: csrc/KERNELS.md, "Neural networks"), one header per job:
+//   nn_activations.hpp  activation codes, values and derivatives
+//   nn_layers.hpp       parameter layout, forward and backward passes (shared GEMM, fused epilogues)
+//   nn_losses.hpp       row-wise losses, reparameterised Gaussian draws and their KL
+//   nn_optim.hpp        Adam and SGD updates
+//   nn_penalty.hpp      the WGAN-GP penalty's double backward
+//   nn_steps.hpp        fused training steps (autoencoder, VAE, GAN)
+#pragma once
+#include "nn_activations.hpp"
+#include "nn_layers.hpp"
+#include "nn_losses.hpp"
+#include "nn_optim.hpp"
+#include "nn_penalty.hpp"
+#include "nn_steps.hpp"

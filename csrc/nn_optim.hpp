@@ -1,0 +1,94 @@
+// MLP optimisers (contract: csrc/KERNELS.md, "Neural networks"): Adam and SGD with momentum, in
+// place, one pass over theta, torch.optim's arithmetic (step t counted from 1).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "common/simd.hpp"
+
+namespace fastgen::nn {
+
+// Elements per parallel chunk: below two chunks the pass runs on the calling thread (waking a
+// team costs more than a small network's whole update).
+constexpr int64_t kOptChunk = 1 << 15;
+
+// g = grad + wd theta; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+// theta -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+template <class T>
+FASTGEN_SIMD_CLONES static void adam_range(int64_t i0, int64_t i1, T* theta, const T* grad, T* m, T* v, T step,
+                                           T bc2_sqrt, T b1, T b2, T eps, T wd) {
+  const T c1 = T(1) - b1, c2 = T(1) - b2;
+#pragma omp simd
+  for (int64_t i = i0; i < i1; ++i) {
+    const T g = grad[i] + wd * theta[i];
+    m[i] = b1 * m[i] + c1 * g;
+    v[i] = b2 * v[i] + c2 * g * g;
+    theta[i] -= step * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps));
+  }
+}
+
+template <class T>
+void adam_update(int64_t P, T* theta, const T* grad, T* m, T* v, int64_t t, double lr, double beta1, double beta2,
+                 double eps, double wd) {
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(t)), bc2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+  const T step = static_cast<T>(lr / bc1), bc2s = static_cast<T>(std::sqrt(bc2));
+  const int64_t nc = (P + kOptChunk - 1) / kOptChunk;
+  auto chunk = [&](int64_t c) {
+    adam_range<T>(c * kOptChunk, std::min(P, (c + 1) * kOptChunk), theta, grad, m, v, step, bc2s,
+                  static_cast<T>(beta1), static_cast<T>(beta2), static_cast<T>(eps), static_cast<T>(wd));
+  };
+  if (nc <= 1) {  // no team for a small network (even a one-thread region costs ~1 us)
+    if (nc == 1) chunk(0);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < nc; ++c) chunk(c);
+}
+
+// g = grad + wd theta; vel = momentum vel + g; theta -= lr (nesterov ? g + momentum vel : vel).
+template <class T>
+FASTGEN_SIMD_CLONES static void sgd_range(int64_t i0, int64_t i1, T* theta, const T* grad, T* vel, T lr, T mom, T wd,
+                                          bool nesterov) {
+  if (nesterov) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) {
+      const T g = grad[i] + wd * theta[i];
+      vel[i] = mom * vel[i] + g;
+      theta[i] -= lr * (g + mom * vel[i]);
+    }
+  } else {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) {
+      const T g = grad[i] + wd * theta[i];
+      vel[i] = mom * vel[i] + g;
+      theta[i] -= lr * vel[i];
+    }
+  }
+}
+
+template <class T>
+void sgd_update(int64_t P, T* theta, const T* grad, T* vel, double lr, double momentum, double wd, bool nesterov) {
+  const int64_t nc = (P + kOptChunk - 1) / kOptChunk;
+  auto chunk = [&](int64_t c) {
+    sgd_range<T>(c * kOptChunk, std::min(P, (c + 1) * kOptChunk), theta, grad, vel, static_cast<T>(lr),
+                 static_cast<T>(momentum), static_cast<T>(wd), nesterov);
+  };
+  if (nc <= 1) {  // no team for a small network (even a one-thread region costs ~1 us)
+    if (nc == 1) chunk(0);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < nc; ++c) chunk(c);
+}
+
+// One training step's update by optimizer code (0 Adam, 1 SGD-momentum, 2 SGD-Nesterov) and
+// hp = (lr, beta1, beta2, eps, weight_decay, momentum).
+template <class T>
+void optimizer_step(int optimizer, const double* hp, int64_t t, int64_t P, T* theta, const T* grad, T* m, T* v) {
+  if (optimizer == 0)
+    adam_update(P, theta, grad, m, v, t, hp[0], hp[1], hp[2], hp[3], hp[4]);
+  else
+    sgd_update(P, theta, grad, m, hp[0], hp[5], hp[4], optimizer == 2);
+}
+
+}  // namespace fastgen::nn
