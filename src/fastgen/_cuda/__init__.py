@@ -10,6 +10,10 @@ and needs no GPU: kernels are compiled for each dtype at their first launch. Und
 from .emissions import categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, poisson_logprob
 from .gmm import kmeans_assign, kmeans_plusplus, mixture_responsibilities, sample_gaussian_mixture
 from .hmm import forward_backward, forward_backward_log, sample_poisson, sample_states, viterbi
+from .nn import (adam_update, bce_logits, gaussian_kl_reparam, gaussian_kl_reparam_backward, gaussian_nll,
+                 mlp_backward, mlp_forward, mlp_predict, sgd_update)
+from .nn_penalty import mlp_penalty_backward
+from .nn_steps import gan_step, mlp_step, vae_step
 from .rbm import (rbm_ais, rbm_cd_update, rbm_free_energy, rbm_gibbs_hvh, rbm_gibbs_vhv, rbm_hidden_probs,
                   rbm_log_partition, rbm_pseudo_likelihood, rbm_sample_hiddens, rbm_sample_visibles, rbm_visible_means)
 from .rng import normal, philox4x32, uniform
@@ -29,4 +33,7 @@ __all__ = [
     # restricted Boltzmann machines (rbm.py)
     "rbm_hidden_probs", "rbm_visible_means", "rbm_sample_hiddens", "rbm_sample_visibles", "rbm_gibbs_vhv",
     "rbm_gibbs_hvh", "rbm_cd_update", "rbm_free_energy", "rbm_pseudo_likelihood", "rbm_log_partition", "rbm_ais",
+    # neural networks (nn.py, nn_penalty.py, nn_steps.py)
+    "mlp_forward", "mlp_predict", "mlp_backward", "mlp_penalty_backward", "bce_logits", "gaussian_nll", "gaussian_kl_reparam",
+    "gaussian_kl_reparam_backward", "adam_update", "sgd_update", "mlp_step", "vae_step", "gan_step",
 ]
