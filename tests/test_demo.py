@@ -57,6 +57,7 @@ def test_gmm_faithful_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
 
 def test_demo_registry_and_unknown_name(capsys):
     assert "gmm-faithful" in DEMOS and "hmm-nile" in DEMOS
+    assert {"vae-digits", "gan-digits", "vae-anomaly"} <= set(DEMOS)
     with pytest.raises(SystemExit) as exc:
         main(["demo", "no-such-demo"])
     assert exc.value.code == 2

@@ -4,5 +4,9 @@ __version__ = "0.1.0"
 from . import hmm  # noqa: E402,F401
 from . import mixture  # noqa: E402,F401
 from . import rbm  # noqa: E402,F401
+from . import nn  # noqa: E402,F401
+from . import autoencoder  # noqa: E402,F401
+from . import gan  # noqa: E402,F401
+from . import vae  # noqa: E402,F401
 
-__all__ = ["hmm", "mixture", "rbm", "__version__"]
+__all__ = ["hmm", "mixture", "rbm", "nn", "autoencoder", "gan", "vae", "__version__"]

@@ -1,0 +1,201 @@
+"""What the nn estimators (VAE, GAN, Autoencoder) share: hyper-parameter checks, data and label
+validation, the engine (device + dtype), Philox keys and streams, pickling.
+
+Randomness: ``fit`` draws from ``random_state`` (scikit-learn's convention) a Generator seed for the
+weight initialisation, one for the epoch permutations, and the model's Philox key; training takes
+streams 0, 1, 2, ... of that key (see nn/training.py) and later ``sample`` calls without a
+``random_state`` continue from where training stopped, so they never repeat a draw.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._estimator import ParamsMixin
+from ._validation import check_array, check_dtype, check_random_state, philox_seed
+from .nn import Engine, Streams, make_optimizer
+from .nn.mlp import activation_code, check_layer_sizes, check_slope
+
+# Streams at and above this number are reserved for evaluation (score_samples): deterministic
+# draws that never collide with training or sampling streams.
+EVAL_STREAM = 1 << 62
+
+
+def check_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_float(value, name, *, minimum=None, strict=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"{name}: must be {'>' if strict else '>='} {minimum}, got {value!r}")
+    return float(value)
+
+
+def check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def sigmoid(x):
+    """Logistic function without overflow warnings."""
+    x = np.asarray(x)
+    return np.exp(-np.logaddexp(0, -x)).astype(x.dtype, copy=False)
+
+
+class BaseNN(ParamsMixin):
+    """Shared machinery; subclasses define ``fit`` and their inference methods."""
+
+    _fitted_attr = "n_features_in_"
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_engine", None)
+        return state
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def _setup_engine(self):
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            check_int(self.verbose, "verbose", 0)
+        self._engine = Engine(self.device, self.dtype)
+        return self._engine
+
+    def _check_training(self):
+        check_int(self.batch_size, "batch_size", 1)
+        check_int(self.max_epochs, "max_epochs", 0)
+
+    def _optimizer(self, name="adam"):
+        """Adam / SGD from the flat hyper-parameters (each checked with its own name)."""
+        check_float(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
+        beta1, beta2 = getattr(self, "beta1", 0.9), getattr(self, "beta2", 0.999)
+        for v, n in ((beta1, "beta1"), (beta2, "beta2")):
+            if check_float(v, n, minimum=0.0) >= 1:
+                raise ValueError(f"{n}: must be < 1, got {v!r}")
+        wd = check_float(getattr(self, "weight_decay", 0.0), "weight_decay", minimum=0.0)
+        momentum = check_float(getattr(self, "momentum", 0.0), "momentum", minimum=0.0)
+        if momentum >= 1:
+            raise ValueError(f"momentum: must be < 1, got {momentum!r}")
+        if name == "nesterov" and momentum == 0:
+            raise ValueError("momentum: optimizer='nesterov' needs momentum > 0")
+        return make_optimizer(name, learning_rate=float(self.learning_rate), beta1=float(beta1),
+                              beta2=float(beta2), weight_decay=wd, momentum=momentum)
+
+    @staticmethod
+    def _activation(value, name):
+        activation_code(value, name)
+        return value
+
+    @staticmethod
+    def _slope(value):
+        return check_slope(value)
+
+    @staticmethod
+    def _layers(value, name):
+        return check_layer_sizes(value, name, allow_empty=False)
+
+    def _engine_ready(self):
+        """The engine for inference (rebuilt after unpickling or set_params)."""
+        self._check_fitted()
+        eng = getattr(self, "_engine", None)
+        if eng is None or eng.dtype != check_dtype(self.dtype) or self.device not in ("auto", eng.device):
+            eng = self._setup_engine()
+        return eng
+
+    def _check_fitted(self):
+        if not hasattr(self, self._fitted_attr):
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: call fit first")
+
+    # -- data --------------------------------------------------------------------------------------
+    def _validate(self, X, *, fitting=False, name="X", n_features=None):
+        if hasattr(X, "toarray") and not isinstance(X, np.ndarray):  # scipy.sparse
+            X = X.toarray()
+        if n_features is None and not fitting:
+            n_features = self.n_features_in_
+        return check_array(X, name, dtype=check_dtype(self.dtype), n_features=n_features)
+
+    @staticmethod
+    def _check_unit_interval(X, name, why):
+        lo, hi = float(X.min()), float(X.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"{name}: {why} needs values in [0, 1] (binary data or probabilities), got values "
+                             f"in [{lo:g}, {hi:g}]")
+
+    def _fit_labels(self, y, n):
+        """(C, classes): one-hot label columns [n, c] for a conditional fit (c = 0 and classes None
+        without labels). fit stores classes_ only once training succeeded."""
+        if y is None:
+            return np.zeros((n, 0), dtype=check_dtype(self.dtype)), None
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise ValueError(f"y: expected a 1-D array of {n} labels (one per row of X), got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError("y: contains NaN or infinity")
+        classes = np.unique(y)
+        return self._one_hot(np.searchsorted(classes, y), len(classes)), classes
+
+    def _one_hot(self, idx, n_classes):
+        C = np.zeros((len(idx), n_classes), dtype=check_dtype(self.dtype))
+        C[np.arange(len(idx)), idx] = 1
+        return C
+
+    def _labels(self, y, n, *, name="y", allow_broadcast=True):
+        """Label columns for n rows of inference input: y is required exactly when fit had labels;
+        one label (for every row) or one per row."""
+        classes = getattr(self, "classes_", None)
+        if classes is None:
+            if y is not None:
+                raise ValueError(f"{name}: this {type(self).__name__} was fitted without labels; pass y=None")
+            return np.zeros((n, 0), dtype=check_dtype(self.dtype))
+        if y is None:
+            raise ValueError(f"{name}: this {type(self).__name__} was fitted with labels (a conditional model): "
+                             f"pass one label or one per row, from classes_ {classes.tolist()}")
+        y = np.asarray(y)
+        if y.ndim == 0 and allow_broadcast:
+            y = np.full(n, y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise ValueError(f"{name}: expected one label or {n} labels, got shape {y.shape}")
+        idx = np.searchsorted(classes, y)
+        idx = np.minimum(idx, len(classes) - 1)
+        unseen = classes[idx] != y
+        if unseen.any():
+            raise ValueError(f"{name}: label {y[unseen][0].item()!r} was not seen in fit; "
+                             f"classes_ are {classes.tolist()}")
+        return self._one_hot(idx, len(classes))
+
+    @staticmethod
+    def _join(X, C):
+        """[X | C] (the conditional models' network input), C-contiguous."""
+        return X if C.shape[1] == 0 else np.ascontiguousarray(np.hstack([X, C.astype(X.dtype)]))
+
+    # -- randomness --------------------------------------------------------------------------------
+    def _fit_randomness(self):
+        """(init Generator, permutation Generator, Streams of the new Philox key) from random_state;
+        fit stores the streams (as _streams, for later sampling) only once training succeeded."""
+        rs = check_random_state(self.random_state)
+        init_rng = np.random.default_rng(int(rs.randint(0, 2**63 - 1, dtype=np.int64)))
+        perm_rng = np.random.default_rng(int(rs.randint(0, 2**63 - 1, dtype=np.int64)))
+        return init_rng, perm_rng, Streams(philox_seed(rs), 0)
+
+    def _streams_for(self, random_state):
+        """The model's own streams (random_state None: they move on) or a fresh key's."""
+        if random_state is not None:
+            return Streams(philox_seed(random_state), 0)
+        if getattr(self, "_streams", None) is None:
+            self._streams = Streams(philox_seed(self.random_state), 0)
+        return self._streams
+
+    def _n_and_labels(self, n_samples, y):
+        """(n, C) for sample(): y one label (for every sample) or one per sample (n_samples 1 or
+        len(y))."""
+        n_samples = check_int(n_samples, "n_samples", 1)
+        if y is not None and np.ndim(y) == 1:
+            m = len(y)
+            if n_samples not in (1, m):
+                raise ValueError(f"y: got {m} labels for n_samples={n_samples}; pass one label or one per sample")
+            n_samples = m
+        return n_samples, self._labels(y, n_samples)

@@ -1,0 +1,76 @@
+"""Kernel dispatch for the nn family: one device and dtype, arrays put there once.
+
+``Engine(device, dtype)`` resolves ``device`` ("cpu", "cuda", "auto") through ``fastgen._backend``
+(CUDA without a usable GPU is an error, never a silent CPU run) and calls the contract's kernels
+(``mlp_predict``, the losses, the training steps) with arrays of one dtype on that device.
+``Trainable`` holds one network's parameters and optimiser state on the device for a whole fit:
+the training-step kernels update them in place; ``publish`` copies theta back to the host spec.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _backend
+from .._validation import check_dtype
+from .mlp import MLP
+
+
+class Engine:
+    def __init__(self, device="cpu", dtype=np.float32):
+        self.device = _backend.resolve_device(device)
+        self.dtype = check_dtype(dtype)
+        self.kern = _backend.kernels(self.device)
+
+    def put(self, a):
+        """`a` as a C-contiguous array of the engine dtype on the device (no copy on the CPU when
+        it already is one)."""
+        return _backend.to_device(self.device, np.ascontiguousarray(a, dtype=self.dtype))
+
+    def put_private(self, a):
+        """Like put, but never the caller's array: for buffers the kernels update in place."""
+        a = np.array(a, dtype=self.dtype, order="C", copy=True)
+        return _backend.to_device(self.device, a)
+
+    @staticmethod
+    def host(a):
+        return _backend.to_host(a)
+
+    def empty(self, shape):
+        return self.put(np.zeros(shape, dtype=self.dtype))
+
+    def predict(self, net: MLP, theta, X):
+        """a_L of `net` with parameters `theta` (device) for X (host or device), on the device."""
+        return self.kern.mlp_predict(theta, net.sizes_array, net.acts_array, float(net.slope),
+                                     X if not isinstance(X, np.ndarray) else self.put(X))
+
+    def normal(self, seed, stream, n):
+        return self.host(self.kern.normal(int(seed), int(stream), int(n)))
+
+    def uniform(self, seed, stream, n):
+        return self.host(self.kern.uniform(int(seed), int(stream), int(n)))
+
+
+class Trainable:
+    """One network's theta and optimiser state (m, v) on the device, and its step counter t."""
+
+    def __init__(self, engine: Engine, net: MLP, optimizer):
+        self.engine, self.net, self.optimizer = engine, net, optimizer
+        self.theta = engine.put_private(net.theta)
+        nm, nv = optimizer.state_shapes(net.n_params)
+        self.m = engine.put_private(np.zeros(nm))
+        self.v = engine.put_private(np.zeros(nv))
+        self.sizes, self.acts = net.sizes_array, net.acts_array
+        self.hp = optimizer.hp()
+        self.t = 0
+
+    def args(self):
+        """(theta, m, v, sizes, acts): the kernel arguments of this network in a training step."""
+        return self.theta, self.m, self.v, self.sizes, self.acts
+
+    def next_t(self) -> int:
+        self.t += 1
+        return self.t
+
+    def publish(self):
+        """Copy theta back into the host spec (a fresh array: views the user holds stay unchanged)."""
+        self.net.theta = np.array(self.engine.host(self.theta), dtype=self.engine.dtype, copy=True)

@@ -1,0 +1,109 @@
+"""The minibatch training loop shared by the nn estimators.
+
+Randomness, all derived from the estimator's ``random_state`` so that a fit is reproducible on any
+thread count: the epoch permutations come from a NumPy Generator; every kernel that draws (the
+VAE's reparameterisation noise, the GAN's latent codes) takes fresh Philox streams of the model's
+key from a ``Streams`` counter, ``streams_per_step`` of them per step, so no two steps (and no later
+``sample`` call) ever reuse a stream.
+
+Divergence: a non-finite loss stops the fit with FloatingPointError naming the epoch and step; the
+estimator publishes its parameters only after the loop, so it is never left holding NaN weights.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+
+class Streams:
+    """Consecutive Philox stream numbers of one key: ``take(n)`` returns the first of n fresh ones."""
+
+    def __init__(self, seed: int, start: int = 0):
+        self.seed = int(seed)
+        self.next = int(start)
+
+    def take(self, n: int) -> int:
+        s = self.next
+        self.next += int(n)
+        return s
+
+
+class Progress:
+    """A one-line text progress bar on stderr (no tqdm): epoch, a bar over its steps, the losses."""
+
+    WIDTH = 24
+
+    def __init__(self, name: str, max_epochs: int, n_steps: int, loss_names, stream=None):
+        self.name, self.max_epochs, self.n_steps = name, max_epochs, n_steps
+        self.loss_names = tuple(loss_names)
+        self.out = sys.stderr if stream is None else stream
+        self.every = max(1, n_steps // self.WIDTH)
+        self._width = 0  # longest line so far: shorter ones are padded to overwrite it
+
+    def _line(self, epoch, done, losses, seconds):
+        fill = int(self.WIDTH * done / self.n_steps)
+        bar = "#" * fill + "." * (self.WIDTH - fill)
+        vals = ", ".join(f"{n} {v:.4g}" for n, v in zip(self.loss_names, losses) if np.isfinite(v))
+        line = f"[{self.name}] epoch {epoch}/{self.max_epochs} [{bar}] {vals}  {seconds:.1f}s"
+        self._width = max(self._width, len(line))
+        return "\r" + line.ljust(self._width)
+
+    def step(self, epoch, done, losses, seconds):
+        if done % self.every == 0 and done < self.n_steps:
+            self.out.write(self._line(epoch, done, losses, seconds))
+            self.out.flush()
+
+    def end_epoch(self, epoch, losses, seconds):
+        self.out.write(self._line(epoch, self.n_steps, losses, seconds) + "\n")
+        self.out.flush()
+
+
+def diverged(name, epoch, step, losses, loss_names, learning_rate):
+    bad = ", ".join(f"{n} = {v}" for n, v in zip(loss_names, losses) if not np.isfinite(v))
+    return FloatingPointError(
+        f"{name}: training diverged at epoch {epoch}, step {step} ({bad}); the estimator keeps its previous "
+        f"state (no non-finite weights are stored). Try a lower learning_rate (got {learning_rate:g}), or "
+        f"standardise the data")
+
+
+def run_epochs(*, name, engine, arrays, batch_size, max_epochs, rng, step, streams, streams_per_step,
+               loss_names, verbose=0, learning_rate=float("nan")):
+    """Train for `max_epochs` epochs over minibatches of the host `arrays` (same number of rows).
+
+    Each epoch permutes the rows with `rng` (a numpy Generator), puts the permuted arrays on the
+    device once, and calls ``step(batches, stream, step_number)`` on consecutive row slices, where
+    `stream` is the first of `streams_per_step` fresh Philox streams and `step_number` counts from 1
+    over the whole fit. `step` returns ``(losses, present)``: float64 losses (before the update) and
+    which of them this step measured (None: all). Returns ``(curve, n_steps)``: the per-epoch means
+    of each loss over the steps that measured it (rows weighted by batch size), float64
+    ``[epochs, n_losses]``.
+    """
+    n = arrays[0].shape[0]
+    starts = list(range(0, n, batch_size))
+    progress = Progress(name, max_epochs, len(starts), loss_names) if verbose else None
+    curve = np.zeros((max_epochs, len(loss_names)))
+    step_number = 0
+    begin = time.perf_counter()
+    for epoch in range(1, max_epochs + 1):
+        order = rng.permutation(n)
+        dev = [engine.put(a[order]) for a in arrays]
+        total = np.zeros(len(loss_names))
+        weight = np.zeros(len(loss_names))
+        for i, b0 in enumerate(starts, start=1):
+            b1 = min(b0 + batch_size, n)
+            step_number += 1
+            losses, present = step([a[b0:b1] for a in dev], streams.take(streams_per_step), step_number)
+            losses = np.asarray(engine.host(losses), dtype=np.float64)
+            present = np.ones(len(losses), bool) if present is None else np.asarray(present, bool)
+            if not np.isfinite(losses[present]).all():
+                raise diverged(name, epoch, i, np.where(present, losses, 0.0), loss_names, learning_rate)
+            total += np.where(present, losses, 0.0) * (b1 - b0)
+            weight += present * (b1 - b0)
+            if progress is not None:
+                progress.step(epoch, i, total / np.maximum(weight, 1), time.perf_counter() - begin)
+        curve[epoch - 1] = np.where(weight > 0, total / np.maximum(weight, 1), np.nan)
+        if progress is not None:
+            progress.end_epoch(epoch, curve[epoch - 1], time.perf_counter() - begin)
+    return curve, step_number

@@ -1,0 +1,789 @@
+"""The nn kernels of fastgen._core against the NumPy oracle in tests/reference/nn.py (itself proved
+by finite differences and PyTorch in tests/test_nn_reference.py), on fresh random inputs, plus
+their contract properties (in-place optimisers, Philox indices, thread-count independence) and
+their input checks. A kernel not yet built into _core skips its tests.
+
+Tolerances: float64 rtol=1e-10, float32 rtol=1e-5, against the float64 oracle run on the kernel's
+own inputs (cast to float64). Where a result is a sum that can cancel (matrix products, gradient
+sums over rows, losses), the tolerance is rtol times the sum of the magnitudes of its terms
+(conftest.assert_sum_close); the magnitudes are propagated through the layers with every activation
+taken as 1-Lipschitz (|act'| <= 1), which also covers the rounding of an act' computed from a
+rounded a. Adam's update amplifies a gradient's error by its sensitivity
+lr [(1 - b1)/(1 - b1^t) / (sqrt(v^) + eps) + |m^| sqrt((1 - b2)/(1 - b2^t)) / (sqrt(v^) + eps)^2],
+so the parameter tolerances of whole training steps include that factor times the gradient's
+tolerance (ill-conditioned for gradients near eps; no tolerance hides a wrong gradient, which
+moves a parameter by ~lr).
+"""
+from __future__ import annotations
+
+import re
+import textwrap
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastgen import _core
+from reference import nn as ref
+from conftest import assert_same_on_1_and_2_threads, assert_sum_close
+
+DTYPES = [np.float64, np.float32]
+ACTS = list(ref.ACTIVATIONS)
+# (N, sizes): size-1 cases, odd widths crossing the GEMM's register tiles, several row tiles.
+SHAPES = [(1, [1, 1]), (1, [3, 1]), (5, [1, 7, 1]), (13, [17, 33, 5]), (40, [33, 129, 17, 7]),
+          (130, [7, 17, 3])]
+
+
+def kernel(name):
+    f = getattr(_core, name, None)
+    if f is None:
+        pytest.skip(f"_core.{name} is not built yet")
+    return f
+
+
+def _rtol(dtype):
+    return 1e-10 if dtype == np.float64 else 1e-5
+
+
+def _f64(*arrays):
+    return [None if a is None else np.asarray(a, np.float64) for a in arrays]
+
+
+def _net(sizes, acts):
+    return np.asarray(sizes, np.int64), np.asarray(acts, np.int32)
+
+
+def random_theta(rng, sizes, dtype, scale=1.0):
+    layers = [(scale * rng.standard_normal((i, o)) / np.sqrt(i), 0.3 * rng.standard_normal(o))
+              for i, o in zip(sizes[:-1], sizes[1:])]
+    return ref.pack(layers).astype(dtype)
+
+
+def forward_scales(theta, sizes, X):
+    """[S_1 .. S_L]: magnitudes of the terms behind each a_l (S_0 = |X|, S_l = S_{l-1} |W_l| + |b_l|)."""
+    S, out = np.abs(np.asarray(X, np.float64)), []
+    for W, b in ref.unpack(theta, sizes):
+        S = S @ np.abs(W) + np.abs(b)
+        out.append(S)
+    return out
+
+
+def backward_scales(theta, sizes, X, A, dY):
+    """(grad scale [P], dX scale [N, d_0]): mlp_backward on magnitudes with |act'| <= 1."""
+    X = np.asarray(X, np.float64)
+    N = X.shape[0]
+    layers = ref.unpack(theta, sizes)
+    a = [np.abs(X)] + [np.abs(x) for x in ref.split_activations(A, N, sizes)]
+    dz = np.abs(np.asarray(dY, np.float64)).reshape(N, -1)
+    grads = [None] * len(layers)
+    for l in range(len(layers), 0, -1):
+        grads[l - 1] = (a[l - 1].T @ dz, dz.sum(axis=0))
+        dz = dz @ np.abs(layers[l - 1][0]).T
+    return ref.pack(grads), dz
+
+
+def adam_sensitivity(m_hat, v_hat, t, hp):
+    """d(theta') / d(grad) bound of one Adam step (see module docstring)."""
+    lr, b1, b2, eps = hp[:4]
+    d = np.sqrt(v_hat) + eps
+    return lr * ((1 - b1) / (1 - b1 ** t) / d + np.abs(m_hat) * np.sqrt((1 - b2) / (1 - b2 ** t)) / d ** 2)
+
+
+def assert_params_close(got, want, theta0, grad_tol, optimizer, hp, t, m_ref, v_ref, rtol, what):
+    """A step's parameters: rtol of |theta| and |step| plus the optimiser's sensitivity to the
+    gradient's error grad_tol."""
+    got, want, theta0 = _f64(got, want, theta0)
+    lr, b1, b2, eps, wd, mom = hp
+    if optimizer == ref.ADAM:
+        sens = adam_sensitivity(m_ref / (1 - b1 ** t), v_ref / (1 - b2 ** t), t, hp)
+    else:
+        sens = lr * (1 + mom) * np.ones_like(want)
+    tol = rtol * (np.abs(want) + np.abs(want - theta0)) + sens * grad_tol
+    bad = ~(np.abs(got - want) <= tol)
+    assert not bad.any(), (f"{what}: {bad.sum()} of {bad.size} parameters off; first at {np.argwhere(bad)[0]}: "
+                           f"{got[bad][0]!r} vs {want[bad][0]!r} (tol {tol[bad][0]:.3g})")
+
+
+def _act_list(L, act, rng):
+    """A layer-activation list using `act` everywhere except a random layer with a random code."""
+    acts = [act] * L
+    if L > 1:
+        acts[int(rng.integers(L))] = int(rng.integers(6))
+    return acts
+
+
+# =================================================================================================
+# Forward and backward
+# =================================================================================================
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("N, sizes", SHAPES)
+def test_forward_predict_backward(rng, dtype, act, N, sizes):
+    forward, predict, backward = kernel("mlp_forward"), kernel("mlp_predict"), kernel("mlp_backward")
+    L = len(sizes) - 1
+    acts = _act_list(L, act, rng)
+    sz, ac = _net(sizes, acts)
+    slope = float(rng.uniform(0.01, 0.5))
+    theta = random_theta(rng, sizes, dtype, scale=1.5)
+    X = rng.standard_normal((N, sizes[0])).astype(dtype)
+    rtol = _rtol(dtype)
+
+    A = forward(theta, sz, ac, slope, X)
+    assert A.dtype == dtype and A.shape == (N * sum(sizes[1:]),)
+    want = ref.split_activations(ref.mlp_forward(*_f64(theta), sizes, acts, slope, X.astype(np.float64)), N, sizes)
+    for l, (got_l, want_l, S) in enumerate(zip(ref.split_activations(A, N, sizes), want,
+                                               forward_scales(theta, sizes, X)), start=1):
+        assert_sum_close(got_l, want_l, L * S, rtol)
+    Y = predict(theta, sz, ac, slope, X)
+    assert Y.dtype == dtype and Y.shape == (N, sizes[-1])
+    assert_array_equal(Y, A[-N * sizes[-1]:].reshape(N, sizes[-1]))
+
+    dY = rng.standard_normal((N, sizes[-1])).astype(dtype)
+    grad, dX = backward(theta, sz, ac, slope, X, A, dY, True)
+    assert grad.dtype == dtype and grad.shape == theta.shape
+    assert dX.dtype == dtype and dX.shape == X.shape
+    # the oracle on the kernel's own activations: backward checked on its own
+    g_ref, dX_ref = ref.mlp_backward(*_f64(theta), sizes, acts, slope, *_f64(X, A, dY), True)
+    g_scale, dX_scale = backward_scales(theta, sizes, X, A, dY)
+    assert_sum_close(grad, g_ref, L * g_scale, rtol)
+    assert_sum_close(dX, dX_ref, L * dX_scale, rtol)
+    grad2, dX2 = backward(theta, sz, ac, slope, X, A, dY, False)
+    assert dX2.shape == (0,)
+    assert_array_equal(grad2, grad)
+
+
+def test_forward_is_row_independent(rng):
+    """A row's activations do not depend on the batch around it (N = 1 vs inside a batch)."""
+    forward = kernel("mlp_predict")
+    sizes, acts = [9, 33, 17, 3], [3, 1, 0]
+    sz, ac = _net(sizes, acts)
+    theta = random_theta(rng, sizes, np.float64)
+    X = rng.standard_normal((67, 9))
+    full = forward(theta, sz, ac, 0.1, X)
+    assert_allclose(forward(theta, sz, ac, 0.1, X[5:6].copy()), full[5:6], rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("N, sizes", [(1, [1, 1]), (5, [3, 7, 1]), (17, [33, 17, 5, 1]), (40, [7, 129, 1])])
+def test_penalty_backward(rng, dtype, act, N, sizes):
+    forward, penalty = kernel("mlp_forward"), kernel("mlp_penalty_backward")
+    L = len(sizes) - 1
+    acts = [act] * (L - 1) + [int(rng.choice([0, act]))]
+    sz, ac = _net(sizes, acts)
+    slope = float(rng.uniform(0.01, 0.5))
+    theta = random_theta(rng, sizes, dtype, scale=2.0)
+    X = rng.standard_normal((N, sizes[0])).astype(dtype)
+    weight = float(rng.uniform(0.5, 10))
+    A = forward(theta, sz, ac, slope, X)
+    gp, grad = penalty(theta, sz, ac, slope, X, A, weight)
+    assert gp.shape == (N,) and grad.shape == theta.shape and grad.dtype == dtype
+    gp_ref, grad_ref = ref.mlp_penalty_backward(*_f64(theta), sizes, acts, slope, *_f64(X, A), weight)
+    rtol = _rtol(dtype)
+    # the input gradient's error scales with its terms' magnitudes; gp = (||g|| - 1)^2 amplifies it
+    g = ref.input_gradients(*_f64(theta), sizes, acts, slope, *_f64(X, A))
+    g_mag = np.sqrt((backward_scales(theta, sizes, X, A, np.ones((N, 1)))[1] ** 2).sum(1))
+    norm = np.sqrt((g * g).sum(1))
+    assert_sum_close(gp, gp_ref, 2 * L * (np.abs(norm - 1) + 1) * g_mag, rtol)
+    # the double backward: relative to the largest magnitude in the whole gradient
+    scale = weight * (1 + np.abs(grad_ref).max() / max(weight, 1e-300)) * (1 + g_mag.max()) ** 2
+    assert_allclose(grad, grad_ref, rtol=10 * rtol, atol=10 * L * rtol * scale)
+
+
+def test_penalty_zero_input_gradient_is_finite():
+    penalty, forward = kernel("mlp_penalty_backward"), kernel("mlp_forward")
+    sizes, acts = [3, 4, 1], [3, 0]
+    sz, ac = _net(sizes, acts)
+    theta = np.r_[np.zeros(12), np.ones(4), np.ones(4), 0.5]  # W_1 = 0: no path from the input
+    X = np.ones((2, 3))
+    gp, grad = penalty(theta, sz, ac, 0.1, X, forward(theta, sz, ac, 0.1, X), 2.0)
+    assert_array_equal(gp, [1.0, 1.0])
+    assert_array_equal(grad, np.zeros_like(theta))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("z", [80.0, 500.0])
+def test_mlp_step_bce_extreme_logits(rng, dtype, z):
+    """Logits of +-80 and +-500 (exp overflows float32 at 89): finite loss and parameters, the oracle's values."""
+    step = kernel("mlp_step")
+    sizes, acts = [2, 3], [0]
+    sz, ac = _net(sizes, acts)
+    theta = np.r_[z * np.array([1, -1, 1, -1, 1, -1]), np.zeros(3)].astype(dtype)
+    X = np.array([[1, 0], [0, 1], [1, 0]], dtype)
+    Y = np.array([[0, 1, 0.5], [1, 0, 0.5], [1, 1, 0]], dtype)
+    hp = np.array([1e-2, 0.9, 0.999, 1e-8, 0.0, 0.0])
+    for optimizer in (ref.ADAM, ref.SGD_MOMENTUM):
+        m, v = np.zeros(theta.size, dtype), np.zeros(theta.size, dtype)
+        want = ref.mlp_step(*_f64(theta, m, v), sizes, acts, 0.1, *_f64(X, Y), ref.BCE, 1, optimizer, hp)
+        th = theta.copy()
+        out = step(th, m, v, sz, ac, 0.1, X, Y, ref.BCE, 1, optimizer, hp)
+        assert np.isfinite(out).all() and np.isfinite(th).all()
+        assert_allclose(out, want[0], rtol=_rtol(dtype))
+        assert_allclose(th, want[1], rtol=_rtol(dtype), atol=1e-2 * _rtol(dtype))
+
+
+# =================================================================================================
+# Losses
+# =================================================================================================
+
+LOSS_SHAPES = [(1, 1), (3, 7), (33, 17), (130, 129)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N, D", LOSS_SHAPES)
+def test_bce_logits(rng, dtype, N, D):
+    f = kernel("bce_logits")
+    Z = (4 * rng.standard_normal((N, D))).astype(dtype)
+    X = rng.random((N, D)).astype(dtype)
+    X[rng.random((N, D)) < 0.3] = 1.0
+    scale = float(rng.uniform(0.01, 2))
+    loss, dZ = f(Z, X, scale)
+    assert loss.shape == (N,) and dZ.shape == (N, D) and dZ.dtype == dtype
+    lr_, dr = ref.bce_logits(*_f64(Z, X), scale)
+    z, x = _f64(Z, X)
+    rtol = _rtol(dtype)
+    assert_sum_close(loss, lr_, (np.logaddexp(0, z) + np.abs(x * z)).sum(1), rtol)
+    assert_sum_close(dZ, dr, scale * (np.abs(x) + 1), rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_logits_extreme(dtype):
+    f = kernel("bce_logits")
+    Z = np.array([[80, -80, 500, -500, 0], [-500, 500, -80, 80, 30]], dtype)
+    X = np.array([[1, 0, 0, 1, 0.5], [0.5, 0.5, 1, 0, 0.25]], dtype)
+    loss, dZ = f(Z, X, 1.0)
+    assert np.isfinite(loss).all() and np.isfinite(dZ).all()
+    lr_, dr = ref.bce_logits(*_f64(Z, X), 1.0)
+    assert_allclose(loss, lr_, rtol=_rtol(dtype))
+    assert_allclose(dZ, dr, rtol=_rtol(dtype), atol=1e-30)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("learned", [True, False])
+@pytest.mark.parametrize("N, D", LOSS_SHAPES)
+def test_gaussian_nll(rng, dtype, learned, N, D):
+    f = kernel("gaussian_nll")
+    M, X = (rng.standard_normal((N, D)).astype(dtype) for _ in range(2))
+    S = rng.uniform(-3, 3, (N, D) if learned else D).astype(dtype)
+    scale = float(rng.uniform(0.01, 2))
+    loss, dM, dS = f(M, S, X, scale)
+    lr_, dMr, dSr = ref.gaussian_nll(*_f64(M, S, X), scale)
+    m, s, x = _f64(M, S, X)
+    r2 = (x - m) ** 2 * np.exp(-s)
+    rtol = _rtol(dtype)
+    assert loss.shape == (N,) and dM.shape == (N, D) and dM.dtype == dtype
+    assert_sum_close(loss, lr_, 0.5 * (np.log(2 * np.pi) + np.abs(s) + 4 * r2).sum(1), rtol)
+    assert_sum_close(dM, dMr, 4 * scale * (np.abs(m) + np.abs(x)) * np.exp(-s), rtol)
+    if learned:
+        assert dS.shape == (N, D) and dS.dtype == dtype
+        assert_sum_close(dS, dSr, scale * 0.5 * (1 + 4 * r2), rtol)
+    else:
+        assert dS.shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N, K", [(1, 1), (3, 2), (33, 17), (130, 64)])
+def test_kl_reparam_and_backward(rng, dtype, N, K):
+    f, fb = kernel("gaussian_kl_reparam"), kernel("gaussian_kl_reparam_backward")
+    H = np.hstack([rng.standard_normal((N, K)), rng.uniform(-4, 3, (N, K))]).astype(dtype)
+    seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**40))
+    scale = float(rng.uniform(0.01, 1))
+    Zs, eps, kl = f(H, seed, stream, scale)
+    assert Zs.shape == (N, K) and eps.shape == (N, K) and kl.shape == (N,) and Zs.dtype == dtype
+    Zr, er, klr = ref.gaussian_kl_reparam(*_f64(H), seed, stream, scale)
+    rtol = _rtol(dtype)
+    assert_allclose(eps, er, rtol=max(rtol, 1e-13), atol=max(rtol, 1e-13) * 1e-3)
+    h = _f64(H)[0]
+    mu, lv = h[:, :K], h[:, K:]
+    assert_sum_close(Zs, Zr, np.abs(mu) + 2 * np.exp(lv / 2) * np.abs(er), rtol)
+    assert_sum_close(kl, klr, 0.5 * (1 + np.abs(lv) + mu ** 2 + np.exp(lv)).sum(1), rtol)
+
+    dZs = rng.standard_normal((N, K)).astype(dtype)
+    kw = float(rng.uniform(0.1, 2))
+    dH = fb(H, eps, dZs, kw, scale)
+    assert dH.shape == (N, 2 * K) and dH.dtype == dtype
+    dHr = ref.gaussian_kl_reparam_backward(*_f64(H, eps, dZs), kw, scale)
+    d = _f64(dZs)[0]
+    e = _f64(eps)[0]
+    sc = np.hstack([np.abs(d) + scale * kw * np.abs(mu),
+                    2 * np.abs(d * e) * np.exp(lv / 2) + scale * kw * 0.5 * (np.exp(lv) + 1)])
+    assert_sum_close(dH, dHr, sc, rtol)
+
+
+# =================================================================================================
+# Optimisers (in place)
+# =================================================================================================
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("P", [1, 7, 129, 1000])
+def test_adam_update_in_place(rng, dtype, P):
+    f = kernel("adam_update")
+    theta, grad, m = (rng.standard_normal(P).astype(dtype) for _ in range(3))
+    v = rng.random(P).astype(dtype)
+    t = int(rng.integers(1, 50))
+    lr, b1, b2, eps, wd = float(rng.uniform(1e-4, 0.1)), 0.9, 0.999, 1e-8, float(rng.uniform(0, 0.1))
+    want = ref.adam_update(*_f64(theta, grad, m, v), t, lr, b1, b2, eps, wd)
+    th, mm, vv, g0 = theta.copy(), m.copy(), v.copy(), grad.copy()
+    f(th, grad, mm, vv, t, lr, b1, b2, eps, wd)
+    assert_array_equal(grad, g0)
+    rtol = _rtol(dtype)
+    g_mag = np.abs(_f64(grad)[0]) + wd * np.abs(_f64(theta)[0])
+    assert_sum_close(mm, want[1], b1 * np.abs(_f64(m)[0]) + (1 - b1) * g_mag, rtol)
+    assert_sum_close(vv, want[2], b2 * np.abs(_f64(v)[0]) + (1 - b2) * g_mag ** 2 * 2, rtol)
+    assert_params_close(th, want[0], theta, 4 * rtol * g_mag, ref.ADAM, [lr, b1, b2, eps, wd, 0], t,
+                        want[1], want[2], rtol, "adam theta")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("P", [1, 7, 129, 1000])
+def test_sgd_update_in_place(rng, dtype, nesterov, P):
+    f = kernel("sgd_update")
+    theta, grad, vel = (rng.standard_normal(P).astype(dtype) for _ in range(3))
+    lr, mom, wd = float(rng.uniform(1e-4, 0.5)), float(rng.uniform(0, 0.99)), float(rng.uniform(0, 0.1))
+    want = ref.sgd_update(*_f64(theta, grad, vel), lr, mom, wd, nesterov)
+    th, vv, g0 = theta.copy(), vel.copy(), grad.copy()
+    f(th, grad, vv, lr, mom, wd, nesterov)
+    assert_array_equal(grad, g0)
+    rtol = _rtol(dtype)
+    t64, g64, v64 = _f64(theta, grad, vel)
+    v_mag = mom * np.abs(v64) + np.abs(g64) + wd * np.abs(t64)
+    assert_sum_close(vv, want[1], v_mag, rtol)
+    assert_sum_close(th, want[0], np.abs(t64) + 2 * lr * (1 + mom) * v_mag, rtol)
+
+
+def test_sgd_momentum_zero_is_plain_gradient_descent(rng):
+    f = kernel("sgd_update")
+    theta, grad = rng.standard_normal(9), rng.standard_normal(9)
+    th, vel = theta.copy(), np.zeros(9)
+    f(th, grad, vel, 0.1, 0.0, 0.0, False)
+    assert_sum_close(th, theta - 0.1 * grad, np.abs(theta) + 0.1 * np.abs(grad), 1e-15)  # one rounding (or FMA)
+
+
+# =================================================================================================
+# Training steps
+# =================================================================================================
+
+def _hp(rng, optimizer):
+    return np.array([float(rng.uniform(1e-3, 3e-2)), 0.9, 0.99, 1e-8, float(rng.uniform(0, 1e-2)),
+                     float(rng.uniform(0.5, 0.95))])
+
+
+def _opt_state(rng, P, dtype, optimizer, t):
+    """(m, v): zeros at t = 1, a plausible running state later; SGD's v is empty."""
+    if t == 1:
+        m, v = np.zeros(P, dtype), np.zeros(P, dtype)
+    else:
+        m = (0.1 * rng.standard_normal(P)).astype(dtype)
+        v = (0.01 * rng.random(P)).astype(dtype)
+    return (m, v) if optimizer == ref.ADAM else (m, np.zeros(0, dtype))
+
+
+def _assert_state(got_m, got_v, want_m, want_v, grad_tol, optimizer, hp, rtol, what):
+    """The optimiser state after a step: m (or the velocity) and v, the gradient's error included."""
+    b2 = hp[2]
+    try:
+        assert_sum_close(got_m, want_m, np.abs(want_m) + grad_tol / rtol, rtol)
+        if optimizer == ref.ADAM:
+            v_mag = np.abs(want_v) + 2 * np.sqrt(np.abs(want_v) / (1 - b2)) * grad_tol / rtol
+            assert_sum_close(got_v, want_v, v_mag, rtol)
+        else:
+            assert got_v.size == 0
+    except AssertionError as e:
+        raise AssertionError(f"{what} optimiser state: {e}") from None
+
+
+def _grad_tol(grad_ref, rtol, depth):
+    """A gradient element's tolerance: its terms are at most ~ the largest gradient in magnitude."""
+    return 8 * depth * rtol * (np.abs(grad_ref) + np.abs(grad_ref).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_MOMENTUM, ref.SGD_NESTEROV])
+@pytest.mark.parametrize("loss", [ref.MSE, ref.BCE])
+@pytest.mark.parametrize("N, sizes", [(1, [1, 1]), (7, [5, 17, 3]), (40, [33, 129, 7, 33])])
+def test_mlp_step(rng, dtype, optimizer, loss, N, sizes):
+    step = kernel("mlp_step")
+    L = len(sizes) - 1
+    acts = _act_list(L, int(rng.integers(6)), rng)
+    sz, ac = _net(sizes, acts)
+    slope = 0.2
+    theta = random_theta(rng, sizes, dtype)
+    X = rng.standard_normal((N, sizes[0])).astype(dtype)
+    Y = (rng.standard_normal((N, sizes[-1])) if loss == ref.MSE else rng.random((N, sizes[-1]))).astype(dtype)
+    t = int(rng.integers(1, 5))
+    hp = _hp(rng, optimizer)
+    m, v = _opt_state(rng, theta.size, dtype, optimizer, t)
+    want = ref.mlp_step(*_f64(theta, m, v), sizes, acts, slope, *_f64(X, Y), loss, t, optimizer, hp)
+    th, mm, vv = theta.copy(), m.copy(), v.copy()
+    out = step(th, mm, vv, sz, ac, slope, X, Y, loss, t, optimizer, hp)
+    assert out.dtype == np.float64 and out.shape == (1,)
+    rtol = _rtol(dtype)
+    assert_allclose(out, want[0], rtol=10 * L * rtol)
+    A = ref.mlp_forward(*_f64(theta), sizes, acts, slope, _f64(X)[0])
+    out_ref = ref.split_activations(A, N, sizes)[-1]
+    dY = (out_ref - _f64(Y)[0]) / N if loss == ref.MSE else ref.bce_logits(out_ref, _f64(Y)[0], 1 / N)[1]
+    g_ref, _ = ref.mlp_backward(*_f64(theta), sizes, acts, slope, _f64(X)[0], A, dY, False)
+    gtol = _grad_tol(g_ref, rtol, L)
+    assert_params_close(th, want[1], theta, gtol, optimizer, hp, t, want[2], want[3], rtol, "theta")
+    _assert_state(mm, vv, want[2], want[3], gtol, optimizer, hp, rtol, "state")
+
+
+def _vae_setup(rng, dtype, likelihood, N, D, K, c, hidden):
+    C = np.eye(max(c, 1))[rng.integers(0, max(c, 1), N)][:, :c].astype(dtype)
+    X = (rng.random((N, D)) if likelihood == ref.BERNOULLI else rng.standard_normal((N, D))).astype(dtype)
+    se = [D + c, hidden, 2 * K]
+    sd = [K + c, hidden, 2 * D if likelihood == ref.GAUSSIAN_LEARNED else D]
+    ae, ad = [int(rng.integers(6)), 0], [int(rng.integers(6)), 0]
+    te, td = random_theta(rng, se, dtype), random_theta(rng, sd, dtype)
+    olv = (0.3 * rng.standard_normal(D)).astype(dtype)
+    return C, X, se, sd, ae, ad, te, td, olv
+
+
+def _vae_ref_grads(te, se, ae, td, sd, ad, slope, X, C, likelihood, olv, kw, seed, stream):
+    """The oracle's gradients of one VAE step, via SGD with lr 1 (theta - theta' = grad)."""
+    plain = np.array([1.0, 0.9, 0.999, 1e-8, 0.0, 0.0])
+    ze, zd = np.zeros(te.size), np.zeros(td.size)
+    r = ref.vae_step(te, ze, ze, se, ae, td, zd, zd, sd, ad, slope, X, C, likelihood, olv, kw, seed, stream, 1, 1,
+                     plain)
+    return te - r[1], td - r[4]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_NESTEROV])
+@pytest.mark.parametrize("likelihood", [ref.BERNOULLI, ref.GAUSSIAN_FIXED, ref.GAUSSIAN_LEARNED])
+@pytest.mark.parametrize("N, D, K, c, hidden", [(1, 1, 1, 0, 1), (9, 5, 2, 3, 17), (40, 33, 7, 0, 129)])
+def test_vae_step(rng, dtype, optimizer, likelihood, N, D, K, c, hidden):
+    step = kernel("vae_step")
+    C, X, se, sd, ae, ad, te, td, olv = _vae_setup(rng, dtype, likelihood, N, D, K, c, hidden)
+    slope, kw = 0.1, float(rng.uniform(0.1, 1.5))
+    seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**40))
+    t = int(rng.integers(1, 4))
+    hp = _hp(rng, optimizer)
+    me, ve = _opt_state(rng, te.size, dtype, optimizer, t)
+    md, vd = _opt_state(rng, td.size, dtype, optimizer, t)
+    want = ref.vae_step(*_f64(te, me, ve), se, ae, *_f64(td, md, vd), sd, ad, slope, *_f64(X, C), likelihood,
+                        _f64(olv)[0], kw, seed, stream, t, optimizer, hp)
+    got = [a.copy() for a in (te, me, ve, td, md, vd)]
+    out = step(got[0], got[1], got[2], *_net(se, ae), got[3], got[4], got[5], *_net(sd, ad), slope, X, C,
+               likelihood, olv, kw, seed, stream, t, optimizer, hp)
+    assert out.dtype == np.float64 and out.shape == (3,)
+    rtol = _rtol(dtype)
+    assert_allclose(out, want[0], rtol=40 * rtol, atol=40 * rtol * (np.abs(want[0]).max() + D))
+    ge, gd = _vae_ref_grads(*_f64(te), se, ae, *_f64(td), sd, ad, slope, *_f64(X, C), likelihood, _f64(olv)[0], kw,
+                            seed, stream)
+    for g, theta0, grad, w, name in ((got[0:3], te, ge, want[1:4], "encoder"),
+                                     (got[3:6], td, gd, want[4:7], "decoder")):
+        gtol = _grad_tol(grad, rtol, 6)
+        assert_params_close(g[0], w[0], theta0, gtol, optimizer, hp, t, w[1], w[2], rtol, name)
+        _assert_state(g[1], g[2], w[1], w[2], gtol, optimizer, hp, rtol, name)
+
+
+def _gan_setup(rng, dtype, N, D, q, c, hidden, loss):
+    C = np.eye(max(c, 1))[rng.integers(0, max(c, 1), N)][:, :c].astype(dtype)
+    X = rng.standard_normal((N, D)).astype(dtype)
+    sg, sd = [q + c, hidden, D], [D + c, hidden, 1]
+    ag = [int(rng.integers(6)), 0]
+    ad = [int(rng.choice([2, 3, 4, 5] if loss == ref.WGAN_GP else 6)), 0]
+    return C, X, sg, sd, ag, ad, random_theta(rng, sg, dtype), random_theta(rng, sd, dtype, 1.5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_MOMENTUM])
+@pytest.mark.parametrize("loss", [ref.NON_SATURATING, ref.WGAN_GP])
+@pytest.mark.parametrize("update_gen", [1, 0])
+@pytest.mark.parametrize("N, D, q, c, hidden", [(1, 1, 1, 0, 1), (9, 5, 3, 2, 17), (40, 33, 8, 0, 129)])
+def test_gan_step(rng, dtype, optimizer, loss, update_gen, N, D, q, c, hidden):
+    step = kernel("gan_step")
+    C, X, sg, sd, ag, ad, tg, td = _gan_setup(rng, dtype, N, D, q, c, hidden, loss)
+    slope, gpw = 0.2, float(rng.uniform(0.5, 10))
+    seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**40))
+    t_d, t_g = int(rng.integers(1, 5)), int(rng.integers(1, 3))
+    hp_d, hp_g = _hp(rng, optimizer), _hp(rng, optimizer)
+    mg, vg = _opt_state(rng, tg.size, dtype, optimizer, t_g)
+    md, vd = _opt_state(rng, td.size, dtype, optimizer, t_d)
+    args64 = lambda tg_, mg_, vg_, td_, md_, vd_, hpd, hpg, tt_d, tt_g: (  # noqa: E731
+        *_f64(tg_, mg_, vg_), sg, ag, *_f64(td_, md_, vd_), sd, ad, slope, *_f64(X, C), loss, gpw, update_gen, seed,
+        stream, tt_d, tt_g, optimizer, hpd, hpg)
+    want = ref.gan_step(*args64(tg, mg, vg, td, md, vd, hp_d, hp_g, t_d, t_g))
+    got = [a.copy() for a in (tg, mg, vg, td, md, vd)]
+    out = step(got[0], got[1], got[2], *_net(sg, ag), got[3], got[4], got[5], *_net(sd, ad), slope, X, C, loss, gpw,
+               update_gen, seed, stream, t_d, t_g, optimizer, hp_d, hp_g)
+    assert out.dtype == np.float64 and out.shape == (2,)
+    assert np.isfinite(out).all()
+    if not update_gen:
+        assert out[1] == 0.0
+        assert_array_equal(got[0], tg)
+    rtol = _rtol(dtype)
+    # the oracle's gradients: SGD with lr 1 and no momentum
+    plain = np.array([1.0, 0.9, 0.999, 1e-8, 0.0, 0.0])
+    zg, zd = np.zeros(tg.size), np.zeros(td.size)
+    r = ref.gan_step(*_f64(tg), zg, zg, sg, ag, *_f64(td), zd, zd, sd, ad, slope, *_f64(X, C), loss, gpw, 0, seed,
+                     stream, 1, 1, 1, plain, plain)
+    g_d = _f64(td)[0] - r[4]
+    mag = np.abs(want[0]).max() + 1 + (gpw if loss == ref.WGAN_GP else 0)
+    assert_allclose(out, want[0], rtol=100 * rtol, atol=100 * rtol * mag)
+    gtol_d = _grad_tol(g_d, rtol, 20 if loss == ref.WGAN_GP else 6)
+    assert_params_close(got[3], want[4], td, gtol_d, optimizer, hp_d, t_d, want[5], want[6], rtol, "disc")
+    _assert_state(got[4], got[5], want[5], want[6], gtol_d, optimizer, hp_d, rtol, "disc")
+    if update_gen:
+        # the generator's gradient at the oracle's updated discriminator (lr 0 for D, lr 1 for G)
+        hp0 = plain.copy()
+        hp0[0] = 0.0
+        r = ref.gan_step(*_f64(tg), zg, zg, sg, ag, want[4], zd, zd, sd, ad, slope, *_f64(X, C), loss, gpw, 1, seed,
+                         stream, 1, 1, 1, hp0, plain)
+        g_g = _f64(tg)[0] - r[1]
+        # the discriminator's own update error moves the generator's gradient too: widen by D's
+        gtol_g = _grad_tol(g_g, rtol, 20) + (hp_d[0] * 10 * rtol if dtype == np.float32 else 0) * np.abs(g_g).max()
+        assert_params_close(got[0], want[1], tg, gtol_g, optimizer, hp_g, t_g, want[2], want[3], rtol, "gen")
+        _assert_state(got[1], got[2], want[2], want[3], gtol_g, optimizer, hp_g, rtol, "gen")
+
+
+def test_gan_step_noise_streams(rng):
+    """gan_step's fakes come from the contract's streams: with a linear generator whose weights are
+    the identity and zero bias, the generator step with lr 0 leaves everything and the d_loss of
+    the non-saturating loss equals the oracle's evaluated on the Philox normals."""
+    step = kernel("gan_step")
+    N, q = 6, 3
+    sg, sd = [q, q], [q, 1]
+    tg = np.r_[np.eye(q).ravel(), np.zeros(q)]
+    td = rng.standard_normal(q + 1)
+    X = rng.standard_normal((N, q))
+    seed, stream = int(rng.integers(0, 2**63)), 1000
+    hp = np.array([0.0, 0.9, 0.99, 1e-8, 0.0, 0.0])
+    out = step(tg.copy(), np.zeros(4 * q), np.zeros(0), *_net(sg, [0]), td.copy(), np.zeros(q + 1), np.zeros(0),
+               *_net(sd, [0]), 0.1, X, np.zeros((N, 0)), 0, 1.0, 1, seed, stream, 1, 1, 1, hp, hp)
+    Z1, Z2 = ref.gan_noise(seed, stream, N, q), ref.gan_noise(seed, stream + 1, N, q)
+    W, b = td[:q], td[q]
+    d_loss = np.logaddexp(0, -(X @ W + b)).mean() + np.logaddexp(0, Z1 @ W + b).mean()
+    g_loss = np.logaddexp(0, -(Z2 @ W + b)).mean()
+    assert_allclose(out, [d_loss, g_loss], rtol=1e-12)
+
+
+def test_vae_step_uses_reparam_stream(rng):
+    """vae_step's reconstruction: identity encoder/decoder with log-variance 0 and a fixed Gaussian
+    likelihood, evaluated at mu + eps (eps = Philox normals of `stream`)."""
+    step = kernel("vae_step")
+    N, K = 5, 2
+    se, sd = [K, 2 * K], [K, K]
+    te = np.r_[np.hstack([np.eye(K), np.zeros((K, K))]).ravel(), np.zeros(2 * K)]
+    td = np.r_[np.eye(K).ravel(), np.zeros(K)]
+    X = rng.standard_normal((N, K))
+    seed, stream = int(rng.integers(0, 2**63)), 77
+    hp = np.array([0.0, 0.9, 0.99, 1e-8, 0.0, 0.0])
+    out = step(te.copy(), np.zeros(te.size), np.zeros(te.size), *_net(se, [0]), td.copy(), np.zeros(td.size),
+               np.zeros(td.size), *_net(sd, [0]), 0.1, X, np.zeros((N, 0)), 1, np.zeros(K), 1.0, seed, stream, 1,
+               0, hp)
+    eps = ref.reparam_normals(seed, stream, N, K)
+    recon = (0.5 * (np.log(2 * np.pi) + (X - (X + eps)) ** 2)).sum(1).mean()
+    kl = (0.5 * X ** 2).sum(1).mean()
+    assert_allclose(out, [recon + kl, recon, kl], rtol=1e-12)
+
+
+# =================================================================================================
+# Same results on 1 and 2 threads
+# =================================================================================================
+
+def test_results_independent_of_thread_count(tmp_path):
+    for name in ("mlp_forward", "mlp_backward", "mlp_step", "vae_step", "gan_step"):
+        kernel(name)
+    script = textwrap.dedent("""
+        import sys, numpy as np
+        from fastgen import _core
+        rng = np.random.default_rng(3)
+        out = []
+        def net(sizes, acts):
+            return np.array(sizes, np.int64), np.array(acts, np.int32)
+        def theta(sizes, dt):
+            P = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+            return (0.2 * rng.standard_normal(P)).astype(dt)
+        hp = np.array([1e-3, 0.9, 0.99, 1e-8, 1e-4, 0.9])
+        for dt in (np.float32, np.float64):
+            N = 301
+            s = [67, 129, 33, 17]; sz, ac = net(s, [1, 3, 0])
+            th = theta(s, dt); X = rng.standard_normal((N, 67)).astype(dt)
+            A = _core.mlp_forward(th, sz, ac, 0.1, X)
+            dY = rng.standard_normal((N, 17)).astype(dt)
+            out += [A, *_core.mlp_backward(th, sz, ac, 0.1, X, A, dY, True)]
+            for opt in (0, 2):
+                t1, m, v = th.copy(), np.zeros_like(th), np.zeros_like(th)
+                Y = rng.random((N, 17)).astype(dt)
+                out += [_core.mlp_step(t1, m, v, sz, ac, 0.1, X, Y, 1, 1, opt, hp), t1, m, v]
+            D, K, c = 67, 9, 3
+            C = np.eye(c)[rng.integers(0, c, N)].astype(dt)
+            se, ae = net([D + c, 129, 2 * K], [2, 0]); sd, ad = net([K + c, 129, 2 * D], [5, 0])
+            te, td = theta(list(se), dt), theta(list(sd), dt)
+            st = [te, np.zeros_like(te), np.zeros_like(te), td, np.zeros_like(td), np.zeros_like(td)]
+            out += [_core.vae_step(st[0], st[1], st[2], se, ae, st[3], st[4], st[5], sd, ad, 0.1, X, C, 2,
+                                   np.zeros(D, dt), 0.5, 5, 7, 1, 0, hp)] + st
+            for loss in (0, 1):
+                sg, ag = net([16 + c, 129, D], [1, 0]); sdd, add = net([D + c, 129, 1], [3, 0])
+                tg, tdd = theta(list(sg), dt), theta(list(sdd), dt)
+                st = [tg, np.zeros_like(tg), np.zeros_like(tg), tdd, np.zeros_like(tdd), np.zeros_like(tdd)]
+                out += [_core.gan_step(st[0], st[1], st[2], sg, ag, st[3], st[4], st[5], sdd, add, 0.2, X, C,
+                                       loss, 10.0, 1, 5, 9, 1, 1, 0, hp, hp)] + st
+        np.savez(sys.argv[1], *out)
+    """)
+    assert_same_on_1_and_2_threads(script, tmp_path, timeout=300)
+
+
+# =================================================================================================
+# Bad input
+# =================================================================================================
+
+def named(name):
+    """A regex for an error message naming `name` as a word (sizes_d names sizes; max does not name m)."""
+    return rf"(?<![A-Za-z_]){re.escape(name)}(?![A-Za-z])"
+
+
+def _small(dtype=np.float64):
+    sizes, acts = [3, 4, 2], [1, 0]
+    sz, ac = _net(sizes, acts)
+    theta = np.zeros(ref.n_params(sizes), dtype)
+    X = np.zeros((5, 3), dtype)
+    return sz, ac, theta, X
+
+
+def test_forward_backward_bad_input_is_named():
+    forward, backward = kernel("mlp_forward"), kernel("mlp_backward")
+    sz, ac, theta, X = _small()
+    with pytest.raises(ValueError, match=named("X")):
+        forward(theta, sz, ac, 0.1, np.zeros((5, 4)))
+    with pytest.raises(ValueError, match=named("theta")):
+        forward(theta[:-1].copy(), sz, ac, 0.1, X)
+    with pytest.raises(ValueError, match=named("acts")):
+        forward(theta, sz, np.array([1, 0, 0], np.int32), 0.1, X)
+    with pytest.raises(ValueError, match=named("acts")):
+        forward(theta, sz, np.array([6, 0], np.int32), 0.1, X)
+    with pytest.raises(ValueError, match=named("acts")):
+        forward(theta, sz, np.array([-1, 0], np.int32), 0.1, X)
+    with pytest.raises(ValueError, match=named("sizes")):
+        forward(theta, np.array([3, 0, 2], np.int64), ac, 0.1, X)
+    with pytest.raises(ValueError, match=named("sizes")):
+        forward(np.zeros(0), np.array([3], np.int64), np.zeros(0, np.int32), 0.1, X)
+    for slope in (0.0, 1.0, -0.1, 1.5, np.nan):
+        with pytest.raises(ValueError, match=named("slope")):
+            forward(theta, sz, np.array([2, 0], np.int32), slope, X)
+    with pytest.raises(TypeError, match=named("X")):
+        forward(theta, sz, ac, 0.1, X.astype(np.float32))
+    with pytest.raises(TypeError):
+        forward(theta, sz.astype(np.int32), ac, 0.1, X)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        forward(theta, sz, ac, 0.1, np.zeros((3, 5)).T)
+    A = forward(theta, sz, ac, 0.1, X)
+    with pytest.raises(ValueError, match=named("A")):
+        backward(theta, sz, ac, 0.1, X, A[:-1].copy(), np.zeros((5, 2)), True)
+    with pytest.raises(ValueError, match=named("dY")):
+        backward(theta, sz, ac, 0.1, X, A, np.zeros((5, 3)), True)
+    with pytest.raises(ValueError, match=named("dY")):
+        backward(theta, sz, ac, 0.1, X, A, np.zeros((4, 2)), True)
+
+
+def test_penalty_bad_input_is_named():
+    penalty = kernel("mlp_penalty_backward")
+    sz, ac, theta, X = _small()
+    with pytest.raises(ValueError, match=named("sizes")):  # d_L must be 1
+        penalty(theta, sz, ac, 0.1, X, np.zeros(5 * 6), 1.0)
+
+
+def test_losses_bad_input_is_named():
+    bce, nll = kernel("bce_logits"), kernel("gaussian_nll")
+    with pytest.raises(ValueError, match=named("X")):
+        bce(np.zeros((3, 4)), np.zeros((3, 5)), 1.0)
+    with pytest.raises(ValueError, match=named("S")):
+        nll(np.zeros((3, 4)), np.zeros(5), np.zeros((3, 4)), 1.0)
+    with pytest.raises(ValueError, match=named("S")):
+        nll(np.zeros((3, 4)), np.zeros((2, 4)), np.zeros((3, 4)), 1.0)
+    with pytest.raises(ValueError, match=named("X")):
+        nll(np.zeros((3, 4)), np.zeros(4), np.zeros((3, 3)), 1.0)
+    kl, klb = kernel("gaussian_kl_reparam"), kernel("gaussian_kl_reparam_backward")
+    with pytest.raises(ValueError, match=named("H")):
+        kl(np.zeros((3, 5)), 1, 2, 1.0)
+    with pytest.raises(ValueError, match=named("eps")):
+        klb(np.zeros((3, 4)), np.zeros((3, 3)), np.zeros((3, 2)), 1.0, 1.0)
+    with pytest.raises(ValueError, match=named("dZs")):
+        klb(np.zeros((3, 4)), np.zeros((3, 2)), np.zeros((2, 2)), 1.0, 1.0)
+
+
+def test_optimisers_bad_input_is_named():
+    adam, sgd = kernel("adam_update"), kernel("sgd_update")
+    th, g, m, v = (np.zeros(5) for _ in range(4))
+    with pytest.raises(ValueError, match=named("grad")):
+        adam(th, np.zeros(4), m, v, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0)
+    with pytest.raises(ValueError, match=named("v")):
+        adam(th, g, m, np.zeros(6), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0)
+    with pytest.raises(ValueError, match=named("t")):
+        adam(th, g, m, v, 0, 1e-3, 0.9, 0.999, 1e-8, 0.0)
+    ro = th.copy()
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match=named("theta")):
+        adam(ro, g, m, v, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0)
+    with pytest.raises(TypeError, match=named("m")):
+        adam(th, g, m.astype(np.float32), v, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0)
+    with pytest.raises(ValueError, match=named("velocity")):
+        sgd(th, g, np.zeros(3), 0.1, 0.9, 0.0, False)
+    ro = m.copy()
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match=named("velocity")):
+        sgd(th, g, ro, 0.1, 0.9, 0.0, False)
+    # hyper-parameters outside their domain (beta1 = 1 would divide by 1 - beta1^t = 0): refused, named
+    good = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
+    for name, bad in [("lr", -1e-3), ("lr", np.nan), ("beta1", 1.0), ("beta1", -0.1), ("beta2", 1.0),
+                      ("beta2", np.inf), ("eps", -1e-8), ("weight_decay", -1e-4)]:
+        with pytest.raises(ValueError, match=named(name)):
+            adam(th, g, m, v, 1, **dict(good, **{name: bad}))
+    good = dict(lr=0.1, momentum=0.9, weight_decay=0.0)
+    for name, bad in [("lr", -0.1), ("momentum", -0.5), ("momentum", np.nan), ("weight_decay", -1e-4)]:
+        with pytest.raises(ValueError, match=named(name)):
+            sgd(th, g, np.zeros(5), nesterov=False, **dict(good, **{name: bad}))
+
+
+def test_steps_bad_input_is_named():
+    step = kernel("mlp_step")
+    sz, ac, theta, X = _small()
+    P = theta.size
+    Y = np.zeros((5, 2))
+    hp = np.array([1e-3, 0.9, 0.999, 1e-8, 0.0, 0.9])
+    ok = lambda **kw: dict(dict(theta=theta.copy(), m=np.zeros(P), v=np.zeros(P), X=X, Y=Y, loss=0, t=1,  # noqa: E731
+                                optimizer=0, hp=hp, acts=ac), **kw)
+
+    def call(d):
+        return step(d["theta"], d["m"], d["v"], sz, d["acts"], 0.1, d["X"], d["Y"], d["loss"], d["t"],
+                    d["optimizer"], d["hp"])
+
+    call(ok())
+    call(ok(optimizer=1, v=np.zeros(0)))  # SGD: v unused
+    for kw, name in [(dict(X=X[:0].copy(), Y=Y[:0].copy()), "X"), (dict(Y=np.zeros((5, 3))), "Y"),
+                     (dict(Y=np.zeros((4, 2))), "Y"), (dict(m=np.zeros(P - 1)), "m"), (dict(v=np.zeros(P + 1)), "v"),
+                     (dict(theta=np.zeros(P + 1)), "theta"), (dict(loss=2), "loss"), (dict(optimizer=3), "optimizer"),
+                     (dict(t=0), "t"), (dict(hp=hp[:5].copy()), "hp"), (dict(acts=np.array([7, 0], np.int32)), "acts")]:
+        with pytest.raises(ValueError, match=named(name)):
+            call(ok(**kw))
+    for i, field, bad in [(0, "lr", -1.0), (1, "beta1", 1.0), (2, "beta2", 1.5), (3, "eps", -1.0),
+                          (4, "weight_decay", -1.0), (0, "lr", np.nan)]:
+        h = hp.copy()
+        h[i] = bad
+        with pytest.raises(ValueError, match=named("hp") + "|" + named(field)):
+            call(ok(hp=h))
+    vae, gan = kernel("vae_step"), kernel("gan_step")
+    se, ae, sd, ad = _net([3, 4, 4], [1, 0]) + _net([2, 4, 3], [1, 0])
+    te, td = np.zeros(ref.n_params(se)), np.zeros(ref.n_params(sd))
+    E = np.zeros((0, 3))
+    with pytest.raises(ValueError, match=named("X")):
+        vae(te, te.copy(), te.copy(), se, ae, td, td.copy(), td.copy(), sd, ad, 0.1, E, np.zeros((0, 0)), 0,
+            np.zeros(3), 1.0, 1, 2, 1, 0, hp)
+    with pytest.raises(ValueError, match=named("sizes")):  # encoder output 2K = 4 but decoder input 3 (K = 2)
+        vae(te, te.copy(), te.copy(), se, ae, np.zeros(ref.n_params([3, 4, 3])), np.zeros(ref.n_params([3, 4, 3])),
+            np.zeros(ref.n_params([3, 4, 3])), _net([3, 4, 3], [1, 0])[0], ad, 0.1, np.zeros((2, 3)),
+            np.zeros((2, 0)), 0, np.zeros(3), 1.0, 1, 2, 1, 0, hp)
+    sg, ag, sdd, add = _net([2, 4, 3], [1, 0]) + _net([3, 4, 1], [3, 0])
+    tg, tdd = np.zeros(ref.n_params(sg)), np.zeros(ref.n_params(sdd))
+    with pytest.raises(ValueError, match=named("X")):
+        gan(tg, tg.copy(), tg.copy(), sg, ag, tdd, tdd.copy(), tdd.copy(), sdd, add, 0.1, E, np.zeros((0, 0)), 0,
+            1.0, 1, 1, 2, 1, 1, 0, hp, hp)
+    with pytest.raises(ValueError, match=named("sizes")):  # critic must have d_L = 1
+        s2 = _net([3, 4, 2], [3, 0])[0]
+        z2 = np.zeros(ref.n_params([3, 4, 2]))
+        gan(tg, tg.copy(), tg.copy(), sg, ag, z2, z2.copy(), z2.copy(), s2, add, 0.1, np.zeros((2, 3)),
+            np.zeros((2, 0)), 0, 1.0, 1, 1, 2, 1, 1, 0, hp, hp)

@@ -1,0 +1,348 @@
+"""mlp_penalty_backward (the WGAN-GP gradient penalty and its gradient in the critic's parameters,
+csrc/KERNELS.md "Neural networks") on both backends.
+
+- the NumPy oracle (tests/reference/nn.py) against central finite differences of the loss in
+  theta (float64), for every activation in every position (relu/leaky inputs kept away from the
+  kinks), and against torch.autograd's double backward (create_graph=True);
+- the C++ kernel against the oracle: float64 to 1e-10, float32 to 1e-5, odd sizes, N = 1, deep
+  and wide networks, g = 0 (no NaN), 1 and 2 threads bit-identical, bad input named;
+- the CUDA kernel (Numba; the simulator in CI) against the oracle and the C++ kernel, tiny sizes.
+
+Tolerances: the gradient is a sum of many products of both signs, so float32 errors are measured
+against the largest entry of the whole gradient (tol = rtol (|want| + max |want|)); gp_n =
+(||g_n|| - 1)^2 against rtol (gp + 2 |n - 1| n) (the error of the norm n, times the slope).
+"""
+from __future__ import annotations
+
+import importlib
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import assert_same_on_1_and_2_threads, assert_sum_close
+from fastgen import _backend
+from reference import nn as ref
+
+_core = pytest.importorskip("fastgen._core")
+if not hasattr(_core, "mlp_penalty_backward"):
+    pytest.skip("fastgen._core has no mlp_penalty_backward", allow_module_level=True)
+
+IDENTITY, RELU, LEAKY, TANH, SIGMOID, SOFTPLUS = range(6)
+ACTS = [IDENTITY, RELU, LEAKY, TANH, SIGMOID, SOFTPLUS]
+ACT_NAMES = ["identity", "relu", "leaky", "tanh", "sigmoid", "softplus"]
+SLOPE = 0.2
+RTOL = {np.float64: 1e-10, np.float32: 1e-5}
+
+cuda_only = [pytest.mark.cuda,
+             pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator")]
+BACKENDS = ["cpu", pytest.param("cuda", marks=cuda_only)]
+
+
+def _cuda_penalty():
+    return importlib.import_module("fastgen._cuda.nn_penalty").mlp_penalty_backward
+
+
+def run(backend, theta, sizes, acts, slope, X, A, weight):
+    """(gp, grad) as host arrays from the chosen backend."""
+    if backend == "cpu":
+        return _core.mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight)
+    gp, grad = _cuda_penalty()(theta, sizes, acts, slope, X, A, weight)
+    return _backend.to_host(gp), _backend.to_host(grad)
+
+
+def network(rng, sizes, acts, N, *, away_from_kinks=False):
+    """(theta, sizes int64, acts int32, X) float64; with away_from_kinks, redrawn until every relu /
+    leaky pre-activation is at least 0.05 from 0 (finite differences must not cross a kink) and
+    some row has a nonzero input gradient."""
+    sizes = np.asarray(sizes, np.int64)
+    acts = np.asarray(acts, np.int32)
+    for _ in range(1000):
+        theta = rng.normal(scale=0.8, size=ref.n_params(sizes))
+        X = rng.normal(size=(N, int(sizes[0])))
+        if not away_from_kinks or (_min_kink_distance(theta, sizes, acts, X) > 0.05
+                                   and _some_input_gradient(theta, sizes, acts, X)):
+            return theta, sizes, acts, X
+    raise AssertionError("could not draw a network away from the kinks")
+
+
+def _some_input_gradient(theta, sizes, acts, X):
+    """Not every row's output is a dead relu (the derivative would be 0 throughout)."""
+    A = ref.mlp_forward(theta, sizes, acts, SLOPE, X)
+    return np.abs(ref.input_gradients(theta, sizes, acts, SLOPE, X, A)).max() > 0.1
+
+
+def _min_kink_distance(theta, sizes, acts, X):
+    a, dist = X, np.inf
+    for (W, b), code in zip(ref.unpack(theta, sizes), acts):
+        z = a @ W + b
+        if code in (RELU, LEAKY):
+            dist = min(dist, np.abs(z).min())
+        a = ref.activate(int(code), z, SLOPE)
+    return dist
+
+
+def loss_of(theta, sizes, acts, X, weight):
+    A = ref.mlp_forward(theta, sizes, acts, SLOPE, X)
+    return ref.gradient_penalty(theta, sizes, acts, SLOPE, X, A, weight)[1]
+
+
+def oracle(theta, sizes, acts, X, weight):
+    A = ref.mlp_forward(theta, sizes, acts, SLOPE, X)
+    return ref.mlp_penalty_backward(theta, sizes, acts, SLOPE, X, A, weight)
+
+
+def assert_penalty_close(gp, grad, theta, sizes, acts, X, A, weight, rtol):
+    """(gp, grad) against the oracle on exactly the inputs the kernel saw (theta, X and A as given,
+    widened): derivatives are taken from A, and in float32 1 - a^2 of a saturated tanh (and the
+    like) is only as good as the rounded a, which is the contract's, not the kernel's, error."""
+    theta, X, A = (np.asarray(v, np.float64) for v in (theta, X, A))
+    want_gp, want_grad = ref.mlp_penalty_backward(theta, sizes, acts, SLOPE, X, A, weight)
+    n = np.sqrt((ref.input_gradients(theta, sizes, acts, SLOPE, X, A) ** 2).sum(axis=1))
+    assert np.isfinite(gp).all() and np.isfinite(grad).all()
+    assert_sum_close(gp, want_gp, n, rtol, slope=2 * np.abs(n - 1))
+    assert_sum_close(grad, want_grad, np.full(want_grad.shape, grad_scale(theta, sizes, acts, X, A, weight)), rtol)
+
+
+def grad_scale(theta, sizes, acts, X, A, weight):
+    """The magnitude the gradient's rounding errors scale with. Row r contributes
+    (2 weight / N)(n_r - 1) dn_r/dtheta, and n_r - 1 is itself a sum of terms of size n_r + 1 that
+    cancels where n_r ~ 1; so the scale is max over entries of (1 / N) sum_r (n_r + 1) |2 weight
+    dn_r/dtheta|, from the oracle's single-row gradients 2 weight (n_r - 1) dn_r/dtheta."""
+    N = X.shape[0]
+    blocks = ref.split_activations(A, N, sizes)
+    total = np.zeros_like(theta)
+    for r in range(N):
+        A_r = np.concatenate([b[r] for b in blocks])
+        _, grad_r = ref.mlp_penalty_backward(theta, sizes, acts, SLOPE, X[r:r + 1], A_r, weight)
+        g = ref.input_gradients(theta, sizes, acts, SLOPE, X[r:r + 1], A_r)
+        n = float(np.sqrt((g * g).sum()))
+        total += (n + 1) / max(abs(n - 1), 1e-300) * np.abs(grad_r)
+    return (total / N).max()
+
+
+def cast(dtype, theta, X, sizes, acts):
+    A = ref.mlp_forward(theta, sizes, acts, SLOPE, X).astype(dtype)
+    return theta.astype(dtype), X.astype(dtype), A
+
+
+# =================================================================================================
+# The oracle: finite differences and torch
+# =================================================================================================
+
+# Every activation as a hidden layer (under a tanh layer, so act'' of both is exercised) and as
+# the output layer.
+FD_NETS = ([([3, 4, 5, 1], [code, TANH, IDENTITY]) for code in ACTS]
+           + [([4, 5, 1], [SOFTPLUS, code]) for code in ACTS] + [([2, 1], [TANH])])
+
+
+@pytest.mark.parametrize("sizes,acts", FD_NETS)
+def test_oracle_matches_finite_differences(rng, sizes, acts):
+    theta, sizes, acts, X = network(rng, sizes, acts, 6, away_from_kinks=True)  # kinks, dead outputs
+    weight = 7.5
+    _, grad = oracle(theta, sizes, acts, X, weight)
+    h = 1e-5
+    fd = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = h
+        fd[i] = (loss_of(theta + e, sizes, acts, X, weight) - loss_of(theta - e, sizes, acts, X, weight)) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-7 * np.abs(fd).max())
+    assert np.abs(grad).max() > 1e-3  # not a vacuous comparison
+
+
+def test_oracle_and_kernel_match_torch_double_backward(rng):
+    torch = pytest.importorskip("torch")
+    sizes, acts = [5, 7, 6, 4, 1], [LEAKY, TANH, SOFTPLUS, SIGMOID]
+    theta, sizes, acts, X = network(rng, sizes, acts, 9)
+    weight = 10.0
+    t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+    x = torch.tensor(X, dtype=torch.float64, requires_grad=True)
+    h, p = x, 0
+    fns = {LEAKY: lambda z: torch.nn.functional.leaky_relu(z, SLOPE), TANH: torch.tanh,
+           SIGMOID: torch.sigmoid, SOFTPLUS: torch.nn.functional.softplus}
+    for i, o, code in zip(sizes[:-1], sizes[1:], acts):
+        i, o = int(i), int(o)
+        W = t[p:p + i * o].reshape(i, o)
+        b = t[p + i * o:p + i * o + o]
+        p += i * o + o
+        h = fns[int(code)](h @ W + b)
+    (g,) = torch.autograd.grad(h.sum(), x, create_graph=True)
+    gp_t = (g.norm(dim=1) - 1) ** 2
+    (weight * gp_t.mean()).backward()
+    want_gp, want_grad = gp_t.detach().numpy(), t.grad.numpy()
+
+    gp_o, grad_o = oracle(theta, sizes, acts, X, weight)
+    np.testing.assert_allclose(gp_o, want_gp, rtol=1e-12)
+    np.testing.assert_allclose(grad_o, want_grad, rtol=1e-10, atol=1e-12 * np.abs(want_grad).max())
+    A = ref.mlp_forward(theta, sizes, acts, SLOPE, X)
+    gp_k, grad_k = _core.mlp_penalty_backward(theta, sizes, acts, SLOPE, X, A, weight)
+    np.testing.assert_allclose(gp_k, want_gp, rtol=1e-10)
+    np.testing.assert_allclose(grad_k, want_grad, rtol=1e-10, atol=1e-12 * np.abs(want_grad).max())
+
+
+# =================================================================================================
+# Kernels against the oracle
+# =================================================================================================
+
+# (sizes, acts): size-1 layers, odd widths, every activation in hidden and output positions, a
+# net with act'' only in its lowest layer (the second sweep from below a linear top), and one
+# with no act'' at all (no second sweep, zero bias gradients).
+NETS = [
+    ([1, 1], [IDENTITY]),
+    ([3, 1], [TANH]),
+    ([5, 1, 1], [SIGMOID, SOFTPLUS]),
+    ([4, 7, 3, 1], [TANH, RELU, IDENTITY]),
+    ([6, 5, 1], [SOFTPLUS, SIGMOID]),
+    ([3, 9, 1], [LEAKY, IDENTITY]),
+    ([2, 3, 4, 5, 1], [SIGMOID, LEAKY, RELU, IDENTITY]),
+    ([7, 4, 4, 1], [RELU, LEAKY, TANH]),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes,acts", NETS)
+@pytest.mark.parametrize("N", [1, 6])
+def test_kernel_matches_oracle(rng, backend, dtype, sizes, acts, N):
+    theta, sizes, acts, X = network(rng, sizes, acts, N)
+    weight = float(rng.uniform(0.5, 10))
+    th, Xt, A = cast(dtype, theta, X, sizes, acts)
+    gp, grad = run(backend, th, sizes, acts, SLOPE, Xt, A, weight)
+    assert gp.dtype == dtype and grad.dtype == dtype
+    assert gp.shape == (N,) and grad.shape == theta.shape
+    assert_penalty_close(gp, grad, th, sizes, acts, Xt, A, weight, RTOL[dtype])
+    if not any(int(c) in (TANH, SIGMOID, SOFTPLUS) for c in acts):  # piecewise linear: b cannot matter
+        for _, b in ref.unpack(np.arange(theta.size, dtype=np.float64), sizes):
+            assert np.all(grad[b.astype(np.int64)] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_matches_oracle_wide_and_deep(rng, dtype):
+    """Shapes spanning several GEMM register tiles and row tiles, narrow column tails."""
+    sizes, acts = [37, 67, 1, 29, 1], [TANH, SOFTPLUS, LEAKY, SIGMOID]
+    theta, sizes, acts, X = network(rng, sizes, acts, 131)
+    th, Xt, A = cast(dtype, theta, X, sizes, acts)
+    gp, grad = _core.mlp_penalty_backward(th, sizes, acts, SLOPE, Xt, A, 3.0)
+    assert_penalty_close(gp, grad, th, sizes, acts, Xt, A, 3.0, RTOL[dtype])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_zero_input_gradient_gives_no_nan(rng, backend, dtype):
+    """||g|| = 0 (first layer's weights 0, or a dead relu output): gp = 1, derivative 0 there."""
+    sizes, acts = np.array([3, 4, 1], np.int64), np.array([TANH, IDENTITY], np.int32)
+    theta = rng.normal(size=ref.n_params(sizes))
+    theta[:12] = 0.0  # W_1 = 0: g = delta_1 W_1^T = 0 for every row
+    X = rng.normal(size=(5, 3))
+    th, Xt, A = cast(dtype, theta, X, sizes, acts)
+    gp, grad = run(backend, th, sizes, acts, SLOPE, Xt, A, 10.0)
+    np.testing.assert_array_equal(gp, np.ones(5, dtype))
+    np.testing.assert_array_equal(grad, np.zeros_like(grad))
+
+    # dead relu output on some rows only: those rows contribute nothing, the others as usual
+    acts2 = np.array([TANH, RELU], np.int32)
+    theta2 = rng.normal(size=ref.n_params(sizes))
+    X2 = rng.normal(size=(8, 3))
+    th2, X2t, A2 = cast(dtype, theta2, X2, sizes, acts2)
+    gp2, grad2 = run(backend, th2, sizes, acts2, SLOPE, X2t, A2, 10.0)
+    dead = A2[-8:] == 0
+    assert np.all(gp2[dead] == 1)
+    assert_penalty_close(gp2, grad2, th2, sizes, acts2, X2t, A2, 10.0, RTOL[dtype])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cuda_matches_cpu(rng, dtype):
+    sizes, acts = [5, 6, 3, 1], [SOFTPLUS, LEAKY, TANH]
+    theta, sizes, acts, X = network(rng, sizes, acts, 7)
+    th, Xt, A = cast(dtype, theta, X, sizes, acts)
+    gp_c, grad_c = _core.mlp_penalty_backward(th, sizes, acts, SLOPE, Xt, A, 4.0)
+    gp_g, grad_g = run("cuda", th, sizes, acts, SLOPE, Xt, A, 4.0)
+    # the two backends round differently (products: the same k-ordered fma chains; elementwise
+    # code: fused or not as each compiler chooses), so: float64 1e-12, float32 as against the oracle
+    rtol = 1e-12 if dtype == np.float64 else RTOL[dtype]
+    args = [np.asarray(v, np.float64) for v in (th, Xt, A)]
+    n = np.sqrt((ref.input_gradients(args[0], sizes, acts, SLOPE, args[1], args[2]) ** 2).sum(axis=1))
+    assert_sum_close(gp_g, gp_c, n, rtol, slope=2 * np.abs(n - 1))
+    scale = grad_scale(args[0], sizes, acts, args[1], args[2], 4.0)
+    assert_sum_close(grad_g, grad_c, np.full(grad_c.shape, scale), rtol)
+
+
+def test_same_on_1_and_2_threads(rng, tmp_path):
+    """Shapes large enough for the threaded products and row passes. The inputs are made here:
+    numpy's own matrix products (the oracle's forward pass) may differ between thread counts."""
+    inputs = {}
+    for dtype in ("float32", "float64"):
+        sizes = np.array([64, 256, 96, 1], np.int64)
+        acts = np.array([TANH, SOFTPLUS, IDENTITY], np.int32)
+        theta, sizes, acts, X = network(rng, sizes, acts, 700)
+        theta *= 0.25
+        A = ref.mlp_forward(theta, sizes, acts, SLOPE, X)
+        inputs.update({f"{dtype}_{k}": v.astype(dtype) for k, v in (("theta", theta), ("X", X), ("A", A))})
+        inputs.update(sizes=sizes, acts=acts)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from fastgen import _core
+        a = np.load(%r)
+        out = []
+        for dt in ("float32", "float64"):
+            out += list(_core.mlp_penalty_backward(a[dt + "_theta"], a["sizes"], a["acts"], 0.2, a[dt + "_X"],
+                                                   a[dt + "_A"], 10.0))
+        np.savez(sys.argv[1], *out)
+    """) % str(tmp_path / "inputs.npz")
+    assert_same_on_1_and_2_threads(script, tmp_path, timeout=300)
+
+
+# =================================================================================================
+# Bad input
+# =================================================================================================
+
+def _args(dtype=np.float64, N=3):
+    sizes = np.array([2, 3, 1], np.int64)
+    acts = np.array([TANH, IDENTITY], np.int32)
+    theta = np.zeros(ref.n_params(sizes), dtype)
+    X = np.zeros((N, 2), dtype)
+    A = np.zeros(N * 4, dtype)
+    return theta, sizes, acts, X, A
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_input_is_named(backend):
+    f = _core.mlp_penalty_backward if backend == "cpu" else _cuda_penalty()
+    theta, sizes, acts, X, A = _args()
+    with pytest.raises(ValueError, match=r"sizes: the gradient penalty needs a scalar output"):
+        f(np.zeros(ref.n_params([2, 3, 2])), np.array([2, 3, 2], np.int64), acts, SLOPE, X, np.zeros(15), 1.0)
+    with pytest.raises(ValueError, match="sizes"):
+        f(theta, np.array([2, 0, 1], np.int64), acts, SLOPE, X, A, 1.0)
+    with pytest.raises(ValueError, match="sizes"):
+        f(theta, np.array([1], np.int64), acts[:0], SLOPE, X, A, 1.0)
+    with pytest.raises(ValueError, match="acts"):
+        f(theta, sizes, np.array([TANH, 6], np.int32), SLOPE, X, A, 1.0)
+    with pytest.raises(ValueError, match="acts"):
+        f(theta, sizes, np.array([TANH], np.int32), SLOPE, X, A, 1.0)
+    with pytest.raises(TypeError, match="acts"):
+        f(theta, sizes, acts.astype(np.int64), SLOPE, X, A, 1.0)
+    with pytest.raises(TypeError, match="sizes"):
+        f(theta, sizes.astype(np.int32), acts, SLOPE, X, A, 1.0)
+    with pytest.raises(ValueError, match="slope"):
+        f(theta, sizes, np.array([LEAKY, IDENTITY], np.int32), 1.5, X, A, 1.0)
+    with pytest.raises(ValueError, match="theta"):
+        f(theta[:-1], sizes, acts, SLOPE, X, A, 1.0)
+    with pytest.raises(ValueError, match="X"):
+        f(theta, sizes, acts, SLOPE, np.zeros((3, 3)), A, 1.0)
+    with pytest.raises(ValueError, match="X: need at least one row"):
+        f(theta, sizes, acts, SLOPE, np.zeros((0, 2)), np.zeros(0), 1.0)
+    with pytest.raises(ValueError, match="A"):
+        f(theta, sizes, acts, SLOPE, X, A[:-1], 1.0)
+    with pytest.raises(TypeError, match="X"):
+        f(theta, sizes, acts, SLOPE, X.astype(np.float32), A, 1.0)
+    with pytest.raises(TypeError, match="A"):
+        f(theta, sizes, acts, SLOPE, X, A.astype(np.float32), 1.0)
+    with pytest.raises(TypeError, match="theta"):
+        f(theta.astype(np.int64), sizes, acts, SLOPE, X, A, 1.0)
+    with pytest.raises(ValueError, match="weight"):
+        f(theta, sizes, acts, SLOPE, X, A, float("nan"))
