@@ -1,4 +1,5 @@
-"""The asv workloads (H1-H3 of bench_hmm.py, G1-G2 of bench_mixture.py, R1-R3 of bench_rbm.py) timed directly, as markdown tables.
+"""The asv workloads (H1-H3 of bench_hmm.py, G1-G2 of bench_mixture.py, R1-R3 of bench_rbm.py, V1-V2/N1-N2 of
+bench_nn.py) timed directly, as markdown tables.
 
     python benchmarks/run_table.py [--repeat 3] [--only H1,H3,G1]
 
@@ -32,6 +33,7 @@ MIXTURE_N_ITER = 10
 HMM_SUITES = {"H1", "H2", "H3"}
 MIXTURE_SUITES = {"G1", "G2"}
 RBM_SUITES = {"R1", "R2", "R3"}
+NN_SUITES = {"V1", "V2", "N1", "N2"}
 
 
 def workloads(only: set[str]):
@@ -97,15 +99,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3, help="calls per cell; the best is kept (default 3)")
-    p.add_argument("--only", default="H1,H2,H3,G1,G2,R1,R2,R3",
-                   help="comma-separated suites (default H1,H2,H3,G1,G2,R1,R2,R3)")
+    p.add_argument("--only", default="H1,H2,H3,G1,G2,R1,R2,R3,V1,V2,N1,N2",
+                   help="comma-separated suites (default H1,H2,H3,G1,G2,R1,R2,R3,V1,V2,N1,N2)")
     args = p.parse_args(argv)
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
 
-    unknown = only - HMM_SUITES - MIXTURE_SUITES - RBM_SUITES
+    all_suites = HMM_SUITES | MIXTURE_SUITES | RBM_SUITES | NN_SUITES
+    unknown = only - all_suites
     if unknown:
-        p.error(f"unknown suite(s) {', '.join(sorted(unknown))}; "
-                f"choose from {', '.join(sorted(HMM_SUITES | MIXTURE_SUITES | RBM_SUITES))}")
+        p.error(f"unknown suite(s) {', '.join(sorted(unknown))}; choose from {', '.join(sorted(all_suites))}")
 
     impls = [i for i in ("fastgen-cpu", "fastgen-cuda", "hmmlearn-log", "hmmlearn-scaling") if available(i)]
     peers = [i for i in impls if i.startswith("hmmlearn")]
@@ -144,6 +146,10 @@ def main(argv=None) -> int:
         if only & (HMM_SUITES | MIXTURE_SUITES):
             print()
         rbm_table(only, args.repeat)
+    if only & NN_SUITES:
+        if only & (HMM_SUITES | MIXTURE_SUITES | RBM_SUITES):
+            print()
+        nn_table(only, args.repeat)
     return 0
 
 
@@ -279,6 +285,49 @@ def rbm_table(only: set[str], repeat: int) -> None:
         if t_sweep is not None:
             print(f"R2 sweep / its two products (fastgen kernel) = {t_sweep / kern:.2f}; "
                   f"/ numpy's two products = {t_sweep / blas:.2f}")
+
+
+# ---- nn training steps (V1, V2, N1, N2 of bench_nn.py) -------------------------------------------
+def nn_table(only: set[str], repeat: int, steps: int = 20) -> None:
+    """Time per training step (best of `repeat` runs of `steps` steps) for every available
+    implementation, torch / fastgen ratios, and the step's dense-product FLOP rate."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import nn_steps
+    impls = []
+    for impl in nn_steps.NN_IMPLEMENTATIONS:
+        try:
+            nn_steps.require_nn(impl)
+            impls.append(impl)
+        except NotImplementedError:
+            pass
+    peer = "torch" in impls and "fastgen-cpu" in impls
+    header = ["suite", "workload"] + impls + (["speed-up vs torch"] if peer else []) + ["fastgen-cpu GFLOP/s"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|", flush=True)
+    for suite in ("V1", "V2", "N1", "N2"):
+        if suite not in only:
+            continue
+        if suite in nn_steps.VAE_SHAPES:
+            shape, build = nn_steps.VAE_SHAPES[suite], nn_steps.vae_step
+            flops = nn_steps.vae_step_flops(shape)
+            text = (f"VAE {shape['D']}-{'-'.join(map(str, shape['hidden']))}-(2x{shape['K']}), "
+                    f"batch {shape['batch']}, one step")
+        else:
+            shape, build = nn_steps.GAN_SHAPES[suite], nn_steps.gan_step
+            flops = nn_steps.gan_step_flops(shape)
+            text = (f"GAN G {'-'.join(map(str, shape['gen']))}, D {'-'.join(map(str, shape['disc']))}, "
+                    f"batch {shape['batch']}, one D + one G step")
+        t = {}
+        for impl in impls:
+            step = build(impl, shape)
+            for _ in range(3):
+                step()
+            t[impl] = _best(lambda: [step() for _ in range(steps)], repeat) / steps
+        cells = [fmt_time(t[i]) for i in impls]
+        if peer:
+            cells.append(f"{t['torch'] / t['fastgen-cpu']:.1f}x")
+        rate = f"{flops / t['fastgen-cpu'] / 1e9:.0f}" if "fastgen-cpu" in t else "n/a"
+        print("| " + " | ".join([suite, text] + cells + [rate]) + " |", flush=True)
 
 
 if __name__ == "__main__":
