@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._nn_base import BaseNN, check_choice, check_int, sigmoid
-from .nn import MLP, Trainable, run_epochs
+from .nn import MLP, Trainable, publish, run_epochs
 from .nn.optim import OPTIMIZERS
 
 __all__ = ["Autoencoder"]
@@ -109,7 +109,7 @@ class Autoencoder(BaseNN):
                               max_epochs=int(self.max_epochs), rng=perm_rng, step=step, streams=streams,
                               streams_per_step=0, loss_names=("loss",), verbose=self.verbose,
                               learning_rate=float(self.learning_rate))
-        tr.publish()
+        publish(tr, name=type(self).__name__, learning_rate=float(self.learning_rate))
         self.network_ = net
         self.encoder_, self.decoder_ = net.split(len(enc) + 1)
         self.loss_curve_ = curve[:, 0]

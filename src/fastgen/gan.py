@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._nn_base import BaseNN, check_choice, check_float, check_int
-from .nn import MLP, Trainable, run_epochs
+from .nn import MLP, Trainable, publish, run_epochs
 
 __all__ = ["GAN"]
 
@@ -132,8 +132,7 @@ class GAN(BaseNN):
                               max_epochs=int(self.max_epochs), rng=perm_rng, step=step, streams=streams,
                               streams_per_step=3, loss_names=("d_loss", "g_loss"), verbose=self.verbose,
                               learning_rate=float(self.learning_rate))
-        g.publish()
-        d.publish()
+        publish(g, d, name=type(self).__name__, learning_rate=float(self.learning_rate))
         self.generator_, self.discriminator_ = generator, discriminator
         self.loss_curve_ = curve
         self.n_iter_ = int(self.max_epochs)

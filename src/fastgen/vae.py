@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._nn_base import EVAL_STREAM, BaseNN, check_choice, check_float, check_int, sigmoid
-from .nn import MLP, Trainable, run_epochs
+from .nn import MLP, Trainable, publish, run_epochs
 from .nn.optim import OPTIMIZERS
 
 __all__ = ["VAE"]
@@ -159,8 +159,7 @@ class VAE(BaseNN):
                               max_epochs=int(self.max_epochs), rng=perm_rng, step=step, streams=streams,
                               streams_per_step=1, loss_names=("loss", "recon", "kl"), verbose=self.verbose,
                               learning_rate=float(self.learning_rate))
-        e.publish()
-        d.publish()
+        publish(e, d, name=type(self).__name__, learning_rate=float(self.learning_rate))
         self.encoder_, self.decoder_ = encoder, decoder
         self.obs_log_var_ = obs_log_var.astype(eng.dtype) if self.likelihood == "gaussian" else None
         self.loss_curve_, self.reconstruction_curve_, self.kl_curve_ = curve[:, 0], curve[:, 1], curve[:, 2]

@@ -71,6 +71,16 @@ class Trainable:
         self.t += 1
         return self.t
 
-    def publish(self):
-        """Copy theta back into the host spec (a fresh array: views the user holds stay unchanged)."""
-        self.net.theta = np.array(self.engine.host(self.theta), dtype=self.engine.dtype, copy=True)
+
+
+def publish(*trainables: Trainable, name: str, learning_rate: float) -> None:
+    """Copy every network's theta back into its host spec (fresh arrays: views the user holds stay
+    unchanged), all or none: the losses are measured before each update, so a last step that
+    overflowed shows only here, and a model must never be left holding non-finite weights."""
+    thetas = [np.array(t.engine.host(t.theta), dtype=t.engine.dtype, copy=True) for t in trainables]
+    if not all(np.isfinite(th).all() for th in thetas):
+        raise FloatingPointError(f"{name}: training diverged in its last step (non-finite parameters); the "
+                                 f"estimator keeps its previous state. Try a lower learning_rate (got "
+                                 f"{learning_rate:g}), or standardise the data")
+    for t, th in zip(trainables, thetas):
+        t.net.theta = th
