@@ -10,6 +10,9 @@ void register_rbm(py::module_& m);
 void register_gmm(py::module_& m);
 void register_nn_penalty(py::module_& m);
 void register_nn(py::module_& m);
+void register_ar(py::module_& m);
+void register_made(py::module_& m);
+void register_decoding(py::module_& m);
 }  // namespace fastgen::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -21,4 +24,7 @@ PYBIND11_MODULE(_core, m) {
   fastgen::bind::register_gmm(m);
   fastgen::bind::register_nn_penalty(m);
   fastgen::bind::register_nn(m);
+  fastgen::bind::register_ar(m);
+  fastgen::bind::register_made(m);
+  fastgen::bind::register_decoding(m);
 }

@@ -8,5 +8,6 @@ from . import nn  # noqa: E402,F401
 from . import autoencoder  # noqa: E402,F401
 from . import gan  # noqa: E402,F401
 from . import vae  # noqa: E402,F401
+from . import autoregressive  # noqa: E402,F401
 
-__all__ = ["hmm", "mixture", "rbm", "nn", "autoencoder", "gan", "vae", "__version__"]
+__all__ = ["hmm", "mixture", "rbm", "nn", "autoencoder", "gan", "vae", "autoregressive", "__version__"]

@@ -1,0 +1,9 @@
+"""Linear AR and VAR models (placeholder: built by the autoregressive issue)."""
+
+
+class AR:
+    pass
+
+
+class VAR:
+    pass

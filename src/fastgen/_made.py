@@ -1,0 +1,5 @@
+"""MADE estimator (placeholder: built by the autoregressive issue)."""
+
+
+class MADE:
+    pass
