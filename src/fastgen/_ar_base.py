@@ -31,7 +31,19 @@ class LinearARBase(ParamsMixin):
         self._dt = check_dtype(self.dtype)
         self._kern = _backend.kernels(self._device)
 
+    def __getstate__(self):
+        """Pickle without the kernel module (set again by _setup on the next call)."""
+        state = dict(self.__dict__)
+        state.pop("_kern", None)
+        return state
+
     def _put(self, a):
+        """`a` on the compute device. Host arrays get their dtype's canonical descriptor (an
+        unpickled array's float64 is equal to, but not the same object as, np.dtype(np.float64),
+        and the bindings check dtypes by identity)."""
+        if isinstance(a, np.ndarray):
+            a = np.ascontiguousarray(a)
+            a = a.view(np.dtype(a.dtype.type))
         return _backend.to_device(self._device, a)
 
     def _check_fitted(self):
