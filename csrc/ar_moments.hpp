@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/isa.hpp"
 #include "common/simd.hpp"
 #include "common/vec.hpp"
 
@@ -56,11 +57,59 @@ inline void load_rows(const T* y, int k, int64_t r0, int64_t r1, const double* s
 // runs past it; those lanes are discarded). Windows go in vectors of 8 lags, with four accumulators
 // (rows t mod 4) so the multiply-adds do not wait on each other; they are added at the end of the
 // chunk ((a0 + a1) + (a2 + a3)). Also S0[i] += sum_t b[t k + i], T0[i] += sum_t tau_t b[t k + i].
+// k == 1 with NB vectors of lags (p + 1 <= 8 NB): one sweep over the rows updates every block, so
+// each row's value is broadcast once (the generic loop below sweeps once per block); two
+// accumulators per block (rows t even / odd).
+template <int NB>
+FG_ALWAYS_INLINE void window_products_1(const double* b, int64_t len, int p, double* acc) {
+  using V = vec::V<double>;
+  constexpr int L = vec::lanes<double>;
+  const double* base = b - p;
+  V a[NB], c[NB];
+  for (int j = 0; j < NB; ++j) a[j] = c[j] = V{};
+  int64_t t = 0;
+  for (; t + 2 <= len; t += 2) {
+    const double y0 = b[t], y1 = b[t + 1];
+    for (int j = 0; j < NB; ++j) {
+      a[j] += y0 * vec::load(base + t + j * L);
+      c[j] += y1 * vec::load(base + t + 1 + j * L);
+    }
+  }
+  for (; t < len; ++t)
+    for (int j = 0; j < NB; ++j) a[j] += b[t] * vec::load(base + t + j * L);
+  for (int j = 0; j < NB; ++j) {
+    double out[L];
+    vec::store(out, a[j] + c[j]);
+    const int nw = std::min(L, p + 1 - j * L);
+    for (int l = 0; l < nw; ++l) acc[j * L + l] += out[l];
+  }
+}
+
 FASTGEN_SIMD_CLONES static void window_products(const double* b, int64_t len, int k, int p, double tau0,
                                                 double* acc, double* S0, double* T0) {
   using V = vec::V<double>;
   constexpr int L = vec::lanes<double>;
   const int W = (p + 1) * k;
+  if (k == 1 && W <= 4 * L) {
+    if (W <= L)
+      window_products_1<1>(b, len, p, acc);
+    else if (W <= 2 * L)
+      window_products_1<2>(b, len, p, acc);
+    else if (W <= 3 * L)
+      window_products_1<3>(b, len, p, acc);
+    else
+      window_products_1<4>(b, len, p, acc);
+    double s = 0, st = 0;
+#pragma omp simd reduction(+ : s, st)
+    for (int64_t t = 0; t < len; ++t) {
+      const double v = b[t];
+      s += v;
+      st += (tau0 + static_cast<double>(t)) * v;
+    }
+    S0[0] += s;
+    T0[0] += st;
+    return;
+  }
   const double* base = b - static_cast<int64_t>(p) * k;  // window of row t starts at base + t k
   for (int i = 0; i < k; ++i) {
     for (int w0 = 0; w0 < W; w0 += L) {

@@ -424,3 +424,13 @@ def test_non_stationary_fit_warns_with_the_largest_root(rng):
     Y[:, 0] = lfilter([1.0], [1.0, -1.05], rng.standard_normal(300))
     with pytest.warns(StationarityWarning, match="VAR\\(1\\) fit is not stationary"):
         VAR(order=1).fit(Y)
+
+
+def test_schur_cohn_stationarity_agrees_with_companion_eigenvalues(rng):
+    from fastgen._ar_stats import ar_stationary, lag_matrices, spectral_radius
+    coef = rng.standard_normal((500, 6)) * rng.uniform(0.05, 0.6, size=(500, 1))
+    coef[::7, 4:] = 0.0  # lower orders, zero-padded
+    radius = spectral_radius(lag_matrices(coef[:, :, None], 0, 1, 6))
+    keep = np.abs(radius - 1) > 1e-9  # away from the boundary, where rounding may decide either way
+    assert_array_equal(ar_stationary(coef)[keep], (radius < 1)[keep])
+    assert 50 < np.sum(radius < 1) < 450

@@ -299,7 +299,10 @@ c = _core.ar_yule_walker(Y, off2, np.full(300, 2), True)
 d = _core.ar_sse(y, off1, np.ascontiguousarray(a[0]), 3, np.array([16]))
 e = _core.ar_simulate(np.ascontiguousarray(a[0]), 3, np.ones((1, 1, 1)), y[-16:].reshape(1, 16, 1),
                       np.array([20001]), 3000, 8, 99, 0)
-np.savez(sys.argv[1], a0=a[0], a1=a[1], b0=b[0], b1=b[1], c0=c[0], c1=c[1], d=d, e=e)
+# one path: on 2 threads its normals are drawn in parallel first (the split schedule), on 1 fused
+f = _core.ar_simulate(np.ascontiguousarray(a[0]), 3, np.ones((1, 1, 1)), y[-16:].reshape(1, 16, 1),
+                      np.array([20001]), 5000, 1, 99, 0)
+np.savez(sys.argv[1], a0=a[0], a1=a[1], b0=b[0], b1=b[1], c0=c[0], c1=c[1], d=d, e=e, f=f)
 """
     assert_same_on_1_and_2_threads(script, tmp_path)
 

@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 
-from ._ar_stats import ar_roots
+from ._ar_stats import ar_roots, lag_matrices, spectral_radius
 
 
 class ARBatch:
@@ -20,8 +20,9 @@ class ARBatch:
     ----------
     orders_ : int64 (S,).  params_ : (S, kt + P) statsmodels' params per series, zero-padded.
     coef_ : (S, P) phi_1..phi_P (zero past the series' order).  trend_coef_ : (S, kt).
-    intercept_ : (S,) (zeros without "c").  sigma2_, nobs_, llf_, aic_, bic_, hqic_,
-    spectral_radius_ : (S,), as ``AR``'s.  order_criteria_ : dict of (S, max_order + 1), or None.
+    intercept_ : (S,) (zeros without "c").  sigma2_, nobs_, llf_, aic_, bic_, hqic_ : (S,), as ``AR``'s.
+    is_stationary_ : bool (S,) (Schur-Cohn test of each lag polynomial).  spectral_radius_ : (S,)
+    (companion eigenvalues; computed on first access).  order_criteria_ : dict of (S, max_order + 1), or None.
     y_tail_ : (S, P) the last P observations of each series (oldest first; zeros before a
     series' start).  series_length_ : (S,).
 
@@ -40,8 +41,10 @@ class ARBatch:
         self.intercept_ = params[:, 0].copy() if "c" in model._trend else np.zeros(S)
         self.sigma2_ = np.asarray(stats["sigma2"], np.float64)
         self.nobs_ = np.asarray(stats["nobs"]).astype(np.int64)
-        for name in ("llf", "aic", "bic", "hqic", "spectral_radius"):
+        for name in ("llf", "aic", "bic", "hqic"):
             setattr(self, name + "_", np.asarray(stats[name], np.float64))
+        self.is_stationary_ = np.asarray(stats["stationary"], bool)
+        self._spectral_radius = None
         self.order_criteria_ = table
         lengths = np.diff(offsets)
         self.series_length_ = lengths.astype(np.int64)
@@ -49,6 +52,15 @@ class ARBatch:
         idx = offsets[1:, None] - P + np.arange(P)[None, :]
         valid = idx >= offsets[:-1, None]
         self.y_tail_ = np.where(valid, Y[np.clip(idx, 0, None), 0] if P else 0.0, 0.0).reshape(S, P)
+
+    @property
+    def spectral_radius_(self):
+        """Largest companion eigenvalue modulus of each series (< 1 iff stationary), (S,)."""
+        if self._spectral_radius is None:
+            kt = self._model._kt
+            P = self.params_.shape[1] - kt
+            self._spectral_radius = spectral_radius(lag_matrices(self.params_[:, :, None], kt, 1, P))
+        return self._spectral_radius
 
     def __len__(self):
         return int(self.orders_.size)
@@ -70,8 +82,9 @@ class ARBatch:
         ar.coef_ = ar.params_[kt:].copy()
         ar.trend_coef_ = ar.params_[:kt].copy()
         ar.intercept_ = float(self.intercept_[s])
-        for name in ("sigma2", "llf", "aic", "bic", "hqic", "spectral_radius"):
+        for name in ("sigma2", "llf", "aic", "bic", "hqic"):
             setattr(ar, name + "_", float(getattr(self, name + "_")[s]))
+        ar.spectral_radius_ = float(spectral_radius(ar.coef_.reshape(p, 1, 1)))
         ar.nobs_ = int(self.nobs_[s])
         ar.roots_ = ar_roots(ar.coef_)
         ar.order_criteria_ = None if self.order_criteria_ is None else {

@@ -15,8 +15,8 @@ import numpy as np
 
 from ._ar_base import LinearARBase
 from ._ar_batch import ARBatch
-from ._ar_stats import (ar_criteria, ar_roots, concentrated_llf, lag_matrices, spectral_radius, var_criteria,
-                        var_llf, var_roots)
+from ._ar_stats import (ar_criteria, ar_roots, ar_stationary, concentrated_llf, lag_matrices, spectral_radius,
+                        var_criteria, var_llf, var_roots)
 from ._ar_validation import AR_CRITERIA, VAR_CRITERIA, StationarityWarning, as_univariate, warn_stationarity
 from ._validation import check_array, check_lengths
 
@@ -112,10 +112,11 @@ class AR(LinearARBase):
         self.coef_ = self.params_[kt:].copy()
         self.trend_coef_ = self.params_[:kt].copy()
         self.intercept_ = float(self.params_[0]) if "c" in self._trend else 0.0
-        for name in ("sigma2", "nobs", "llf", "aic", "bic", "hqic", "spectral_radius"):
+        for name in ("sigma2", "nobs", "llf", "aic", "bic", "hqic"):
             setattr(self, name + "_", st[name][0].item())
         self.nobs_ = int(self.nobs_)
         self.roots_ = ar_roots(self.coef_)
+        self.spectral_radius_ = float(spectral_radius(self.coef_.reshape(p, 1, 1)))
         self.order_criteria_ = None if table is None else {k: v[0].copy() for k, v in table.items()}
         self.y_tail_ = Y[Y.shape[0] - p:, 0].astype(np.float64)
         self.series_length_ = int(Y.shape[0])
@@ -144,13 +145,14 @@ class AR(LinearARBase):
         orders, params, noise, table = self._fit_arrays(Y, offsets, "X")
         st = self._statistics(Y, offsets, orders, params, noise)
         batch = ARBatch(self, Y, offsets, orders, params[:, :, 0], st, table)
-        bad = np.flatnonzero(batch.spectral_radius_ >= 1.0)
+        bad = np.flatnonzero(~batch.is_stationary_)
         if bad.size:
-            worst = int(bad[np.argmax(batch.spectral_radius_[bad])])
+            radius = batch.spectral_radius_[bad]
+            worst = int(bad[np.argmax(radius)])
             warn_stationarity(
                 f"fit_many: {bad.size} of {len(batch)} fitted series are not stationary (companion spectral "
-                f"radius >= 1); the largest is series {worst} with {batch.spectral_radius_[worst]:.6g} "
-                f"(a lag-polynomial root of modulus {1.0 / batch.spectral_radius_[worst]:.6g}); series "
+                f"radius >= 1); the largest is series {worst} with {radius.max():.6g} "
+                f"(a lag-polynomial root of modulus {1.0 / radius.max():.6g}); series "
                 f"{bad[:10].tolist()}{' ...' if bad.size > 10 else ''}")
         return batch
 
@@ -168,8 +170,7 @@ class AR(LinearARBase):
             with np.errstate(divide="ignore"):
                 llf = -0.5 * nobs * (np.log(2 * np.pi) + np.log(sigma2)) - 0.5 * sse / sigma2
         crit = ar_criteria(llf, nobs, df)
-        coefs = lag_matrices(params, self._kt, 1, params.shape[1] - self._kt)
-        return dict(sigma2=sigma2, nobs=nobs, llf=llf, spectral_radius=spectral_radius(coefs), **crit)
+        return dict(sigma2=sigma2, nobs=nobs, llf=llf, stationary=ar_stationary(params[:, self._kt:, 0]), **crit)
 
     def _select_table(self, noise_all, lengths, P):
         """Criteria (S, P + 1) of every order q = 0..P."""

@@ -100,6 +100,24 @@ def spectral_radius(coefs):
     return np.abs(np.linalg.eigvals(companion(coefs))).max(axis=-1)
 
 
+def ar_stationary(coef):
+    """Whether each AR lag polynomial 1 - phi_1 z - ... - phi_p z^p (rows of coef, zero-padded)
+    has all its roots outside the unit circle, by the Schur-Cohn step-down recursion (Levinson run
+    backwards): the process is stationary iff every reflection coefficient kappa_m has |kappa_m| < 1,
+    phi_{m-1, j} = (phi_{m, j} + kappa_m phi_{m, m-j}) / (1 - kappa_m^2), kappa_m = phi_{m, m}.
+    O(S p^2) array operations: no eigenvalue problem per series."""
+    a = np.array(coef, dtype=np.float64, ndmin=2)
+    ok = np.ones(a.shape[0], dtype=bool)
+    for m in range(a.shape[1], 0, -1):
+        kappa = a[:, m - 1].copy()
+        ok &= np.abs(kappa) < 1.0
+        if m == 1:
+            break
+        den = np.where(ok, 1.0 - kappa * kappa, 1.0)
+        a[:, :m - 1] = (a[:, :m - 1] + kappa[:, None] * a[:, m - 2::-1]) / den[:, None]
+    return ok
+
+
 def ar_roots(coef):
     """statsmodels' AutoRegResults.roots: roots of 1 - phi_1 z - ... - phi_p z^p (as np.roots(...)^-1)."""
     coef = np.asarray(coef, np.float64)
