@@ -66,7 +66,7 @@ Pass lagged_pass(int64_t S, int k, const T* Y, const int64_t* offsets, const int
   for (int64_t s = S - 1; s >= 0; --s)
     if (ps.first[s] == I) ps.first[s] = ps.first[s + 1];  // a series without items (never: n > p)
   ps.part.assign(ps.off[I], 0.0);
-#pragma omp parallel
+#pragma omp parallel if (I > 1)
   {
     std::vector<double> buf(static_cast<size_t>((kChunkRows + maxp) * k + 16));
 #pragma omp for schedule(dynamic, 1)
@@ -138,7 +138,7 @@ void ar_ols(int64_t S, int k, const T* Y, const int64_t* offsets, const int64_t*
   std::vector<double> state(static_cast<size_t>(st_off[S]));
   std::vector<char> refine(static_cast<size_t>(S), 0);
 
-#pragma omp parallel
+#pragma omp parallel if (S > 1)  // one series: no thread team (its solve is microseconds)
   {
     std::vector<double> sums, M, Wv, rows(static_cast<size_t>(2 * k));
 #pragma omp for schedule(dynamic, 1)
@@ -233,7 +233,7 @@ void ar_ols(int64_t S, int k, const T* Y, const int64_t* offsets, const int64_t*
   if (!ritems.empty()) {
     int64_t maxp = 0;
     for (int64_t s = 0; s < S; ++s) maxp = std::max(maxp, orders[s]);
-#pragma omp parallel
+#pragma omp parallel if (ritems.size() > 1)
     {
       std::vector<double> buf(static_cast<size_t>((kChunkRows + maxp) * k + 16)), rs(static_cast<size_t>(kChunkRows * k));
 #pragma omp for schedule(dynamic, 1)
@@ -257,7 +257,7 @@ void ar_ols(int64_t S, int k, const T* Y, const int64_t* offsets, const int64_t*
     rend[s] = j + 1;
   }
 
-#pragma omp parallel
+#pragma omp parallel if (S > 1)  // one series: no thread team (its solve is microseconds)
   {
     std::vector<double> g, delta, ssex;
 #pragma omp for schedule(dynamic, 1)
@@ -365,7 +365,7 @@ void ar_yule_walker(int64_t S, int k, const T* Y, const int64_t* offsets, const 
     for (int64_t s = 0; s < S; ++s)
       for (int j = 0; j < k; ++j) shifts[s * k + j] = static_cast<double>(Y[offsets[s] * k + j]);
   Pass ps = lagged_pass(S, k, Y, offsets, orders, shifts.data(), tcs.data());
-#pragma omp parallel
+#pragma omp parallel if (S > 1)  // one series: no thread team (its solve is microseconds)
   {
     std::vector<double> sums, G, mean(static_cast<size_t>(k)), work(static_cast<size_t>(3 * k)), B, R, rhs, phi, tmp,
         all;

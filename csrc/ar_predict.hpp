@@ -33,7 +33,7 @@ void ar_sse(int64_t S, int k, const T* Y, const int64_t* offsets, const double* 
   const int64_t I = static_cast<int64_t>(items.size()), kk = static_cast<int64_t>(k) * k;
   std::vector<double> part(static_cast<size_t>(I * kk), 0.0);
   const std::vector<double> zero(static_cast<size_t>(k), 0.0);
-#pragma omp parallel
+#pragma omp parallel if (I > 1)
   {
     std::vector<double> buf(static_cast<size_t>((kChunkRows + P) * k + 16)), rs(static_cast<size_t>(kChunkRows * k));
 #pragma omp for schedule(dynamic, 1)
@@ -68,7 +68,7 @@ inline void ar_forecast(int64_t S, int k, int P, int trend, const double* params
                         const int64_t* t_next, const double* sigma, int64_t steps, double* mean, double* mse) {
   const int kt = n_trend(trend), Dx = kt + P * k;
   const int64_t kk = static_cast<int64_t>(k) * k;
-#pragma omp parallel
+#pragma omp parallel if (S > 1)
   {
     std::vector<double> hist, Phi, tmp(static_cast<size_t>(kk)), acc(static_cast<size_t>(kk));
 #pragma omp for schedule(dynamic, 1)
@@ -216,7 +216,7 @@ void simulate_univariate(int64_t S, int P, int trend, const double* params, cons
   const int64_t mat = kRecBlock * kRecBlock + static_cast<int64_t>(P) * kRecBlock;
   const int64_t n_units = S * n_paths, n_chunks = (n_steps + kSimBlock - 1) / kSimBlock;
   std::vector<double> TG(static_cast<size_t>(S * mat));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (S > 1)
   for (int64_t s = 0; s < S; ++s)
     block_matrices(P, params + s * Dx + kt, TG.data() + s * mat, TG.data() + s * mat + kRecBlock * kRecBlock);
   // Forcing x of chunk `ch` of path `sj` into x (kSimBlock + kRecBlock doubles; zero-padded to a
@@ -234,7 +234,7 @@ void simulate_univariate(int64_t S, int P, int trend, const double* params, cons
   const bool split = n_units < omp_get_max_threads() && n_chunks > 1;
   std::vector<double> xs(split ? static_cast<size_t>(n_units * n_chunks * (kSimBlock + kRecBlock)) : 0);
   if (split) {
-#pragma omp parallel
+#pragma omp parallel if (n_units * n_chunks > 1)
     {
       std::vector<double> z(static_cast<size_t>(kSimBlock + 2));
 #pragma omp for schedule(dynamic, 4)
@@ -242,7 +242,7 @@ void simulate_univariate(int64_t S, int P, int trend, const double* params, cons
         forcing(i / n_chunks, i % n_chunks, z.data(), xs.data() + i * (kSimBlock + kRecBlock));
     }
   }
-#pragma omp parallel
+#pragma omp parallel if (n_units > 1)
   {
     std::vector<double> hist(static_cast<size_t>(P + kSimBlock + kRecBlock)), z(static_cast<size_t>(kSimBlock + 2)),
         x(static_cast<size_t>(kSimBlock + kRecBlock));
@@ -277,7 +277,7 @@ void ar_simulate(int64_t S, int k, int P, int trend, const double* params, const
   }
   const int kt = n_trend(trend), Dx = kt + P * k;
   const int64_t kk = static_cast<int64_t>(k) * k;
-#pragma omp parallel
+#pragma omp parallel if (S * n_paths > 1)
   {
     std::vector<double> hist(static_cast<size_t>((P + kSimBlock) * k)), z(static_cast<size_t>(kSimBlock * k + 2)),
         e(static_cast<size_t>(kSimBlock * k)), det(static_cast<size_t>(kSimBlock * k));
