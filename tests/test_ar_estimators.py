@@ -86,6 +86,21 @@ def test_ar_ols_minimal_length_series(rng):
         assert_allclose(model.llf_, res.llf, rtol=1e-8)
 
 
+@pytest.mark.parametrize("p", [1, 2, 5])
+def test_series_of_length_order_plus_one(rng, p):
+    """Yule-Walker fits a series of p + 1 values (as statsmodels' yule_walker); OLS has one
+    observation for p + 1 regressors there, which both libraries refuse."""
+    y = rng.standard_normal(p + 1) + 3.0
+    model = AR(order=p, method="yule_walker").fit(y)
+    rho, sigma = sm_lm.yule_walker(y, order=p, method="mle", result_object=False)
+    close(model.coef_, rho)
+    assert_allclose(model.sigma2_, sigma ** 2, rtol=RTOL)
+    with pytest.raises(ValueError, match="cannot be estimated"):
+        sm_ar.AutoReg(y, p).fit()
+    with pytest.raises(ValueError, match=f"has {p + 1} observations; an order-{p} model fitted by ols"):
+        AR(order=p).fit(y)
+
+
 @pytest.mark.parametrize("ic", ["aic", "bic", "hqic"])
 @pytest.mark.parametrize("trend", ["n", "c", "ct"])
 def test_ar_order_selection_matches_ar_select_order(rng, ic, trend):

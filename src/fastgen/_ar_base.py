@@ -18,7 +18,8 @@ from ._validation import check_dtype, philox_seed
 
 
 class LinearARBase(ParamsMixin):
-    """Common parts of AR and VAR. Subclasses define _criteria_names, _select_table and _finish_fit."""
+    """Common parts of AR and VAR. Subclasses define _criteria_names and _select_table (the
+    order-selection criteria)."""
 
     _criteria_names: tuple = ()
 

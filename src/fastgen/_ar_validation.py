@@ -99,7 +99,7 @@ def check_series_lengths(lengths: np.ndarray, order: int, trend: str, k: int, me
         return
     i = int(short[0])
     why = (f"nobs = n - {order} must exceed the {n_trend(trend) + k * order} regressors (trend {trend!r} + "
-           f"{k} x {order} lags)" if method == "ols" else f"Yule-Walker needs more observations than the order")
+           f"{k} x {order} lags)" if method == "ols" else "Yule-Walker needs more observations than the order")
     where = f"series {i} (of {lengths.size}) has" if lengths.size > 1 else "the series has"
     raise ValueError(f"{what}: {where} {int(lengths[i])} observations; an order-{order} model fitted by "
                      f"{method} needs at least {need} ({why})")
