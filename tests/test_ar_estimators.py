@@ -202,6 +202,18 @@ def test_var_yule_walker_matches_block_toeplitz_oracle(rng):
     assert_allclose(model.llf_, model.score(Y), rtol=1e-10)
 
 
+def test_var_yule_walker_order_selection(rng):
+    """Yule-Walker criteria: every order's innovation covariance from the full-sample
+    autocovariances, statsmodels' VAR formulas with nobs = n."""
+    Y = var_series(rng, 150, 2)
+    model = VAR(order="bic", max_order=3, method="yule_walker").fit(Y)
+    n, k = Y.shape
+    want = [np.linalg.slogdet(ref.yule_walker(Y, q, True, False)[1])[1] + np.log(n) / n * (q * k * k + k)
+            for q in range(4)]
+    assert_allclose(model.order_criteria_["bic"], want, rtol=1e-10)
+    assert model.order_ == int(np.argmin(want))
+
+
 # -- fit_many ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", ["ols", "yule_walker"])
 @pytest.mark.parametrize("order", [3, "bic"])
