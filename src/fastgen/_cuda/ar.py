@@ -419,11 +419,10 @@ def ar_ols(Y, offsets, orders, trend, all_orders=False):
     y, N, k, S, P, oh, ph = _series(Y, offsets, orders)
     trend = int(trend)
     all_orders = bool(all_orders)
-    Yh_first = _host_first_rows(y, oh, k)
     shifts = np.zeros(S * k)
     tcs = np.zeros(S)
-    if trend in (1, 3):
-        shifts[:] = Yh_first.ravel()
+    if trend in (1, 3):  # a model with a constant is fitted to y - y_0 (csrc/ar_fit.hpp)
+        shifts[:] = _host_first_rows(y, oh, k).ravel()
         if trend == 3:
             tcs[:] = 0.5 * (ph + 1 + np.diff(oh))
     items, first_item, d_items, d_off, part = _pass(y, k, oh, ph, shifts, tcs)
@@ -458,11 +457,24 @@ def ar_ols(Y, offsets, orders, trend, all_orders=False):
     return params, (sse if all_orders else sse.reshape(S, k, k)), status
 
 
+@cuda.jit
+def _first_rows_kernel(Y, offsets, out):
+    s = cuda.grid(1)
+    if s >= out.shape[0]:
+        return
+    for j in range(Y.shape[1]):
+        out[s, j] = _f64(Y[offsets[s], j])
+
+
 def _host_first_rows(y: DevArg, oh, k):
-    """First row of every series (the OLS / Yule-Walker shift), as float64 (S, k)."""
+    """First row of every series (the OLS / Yule-Walker shift), as float64 (S, k); device-resident
+    Y is gathered on the device (S k values come back, not the series)."""
     if y.dev is None:
         return np.asarray(y.host, dtype=np.float64)[oh[:-1]]
-    return y.dev.copy_to_host()[oh[:-1]].astype(np.float64)
+    S = oh.shape[0] - 1
+    out = cuda.device_array((S, k), dtype=np.float64)
+    _first_rows_kernel[launch(S)](y.dev, cuda.to_device(oh), out)
+    return out.copy_to_host()
 
 
 # ---------------------------------------------------------------------------------------------
