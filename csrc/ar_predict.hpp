@@ -31,24 +31,44 @@ void ar_sse(int64_t S, int k, const T* Y, const int64_t* offsets, const double* 
   const int Dx = n_trend(trend) + P * k;
   const std::vector<Item> items = make_items(S, offsets, orders);
   const int64_t I = static_cast<int64_t>(items.size()), kk = static_cast<int64_t>(k) * k;
+  std::vector<int64_t> first(static_cast<size_t>(S + 1), I);
+  for (int64_t i = I - 1; i >= 0; --i) first[items[i].s] = i;
+  for (int64_t s = S - 1; s >= 0; --s) first[s] = std::min(first[s], first[s + 1]);
   std::vector<double> part(static_cast<size_t>(I * kk), 0.0);
   const std::vector<double> zero(static_cast<size_t>(k), 0.0);
+  const size_t bufsize = static_cast<size_t>((kChunkRows + P) * k + 16), rsize = static_cast<size_t>(kChunkRows * k);
+  auto run_item = [&](int64_t i, double* buf, double* rs) {
+    const Item& it = items[i];
+    const int p = static_cast<int>(orders[it.s]);
+    load_rows(Y + offsets[it.s] * k, k, it.t0 - p, it.t1, zero.data(), buf, 0);
+    const double* B = params + (n_param_sets == 1 ? 0 : it.s) * static_cast<int64_t>(Dx) * k;
+    residual_products(buf + static_cast<int64_t>(p) * k, it.t1 - it.t0, k, p, trend, static_cast<double>(it.t0 + 1),
+                      B, part.data() + i * kk, nullptr, rs);
+  };
+  auto combine = [&](int64_t s) {  // item order = row order
+    std::fill(sse + s * kk, sse + (s + 1) * kk, 0.0);
+    for (int64_t i = first[s]; i < first[s + 1]; ++i)
+      for (int64_t j = 0; j < kk; ++j) sse[s * kk + j] += part[i * kk + j];
+  };
+  if (by_series(S)) {
+#pragma omp parallel
+    {
+      std::vector<double> buf(bufsize), rs(rsize);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t s = 0; s < S; ++s) {
+        for (int64_t i = first[s]; i < first[s + 1]; ++i) run_item(i, buf.data(), rs.data());
+        combine(s);
+      }
+    }
+    return;
+  }
 #pragma omp parallel if (I > 1)
   {
-    std::vector<double> buf(static_cast<size_t>((kChunkRows + P) * k + 16)), rs(static_cast<size_t>(kChunkRows * k));
+    std::vector<double> buf(bufsize), rs(rsize);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < I; ++i) {
-      const Item& it = items[i];
-      const int p = static_cast<int>(orders[it.s]);
-      load_rows(Y + offsets[it.s] * k, k, it.t0 - p, it.t1, zero.data(), buf.data(), 0);
-      const double* B = params + (n_param_sets == 1 ? 0 : it.s) * static_cast<int64_t>(Dx) * k;
-      residual_products(buf.data() + static_cast<int64_t>(p) * k, it.t1 - it.t0, k, p, trend,
-                        static_cast<double>(it.t0 + 1), B, part.data() + i * kk, nullptr, rs.data());
-    }
+    for (int64_t i = 0; i < I; ++i) run_item(i, buf.data(), rs.data());
   }
-  std::fill(sse, sse + S * kk, 0.0);
-  for (int64_t i = 0; i < I; ++i)  // item order = series then row order
-    for (int64_t j = 0; j < kk; ++j) sse[items[i].s * kk + j] += part[i * kk + j];
+  for (int64_t s = 0; s < S; ++s) combine(s);
 }
 
 // Deterministic part c + d t_index of equation e.

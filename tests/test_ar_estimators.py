@@ -4,7 +4,8 @@ yule_walker and VAR, against the NumPy oracles, and their scikit-learn behaviour
 Tolerances: statsmodels solves the same least-squares problems by SVD; on these well-conditioned
 series both are exact to ~1e-13, so parameters, sigma2, llf and the criteria are compared at
 rtol 1e-9 (the issue asks 1e-8). fit_many equals a loop of single fits to 1e-12 (the same kernel
-arithmetic; only the per-call work split differs).
+arithmetic: parameters bit for bit; statistics to 1e-12, NumPy's vectorised log may differ by an
+ulp from its scalar one).
 """
 from __future__ import annotations
 
@@ -232,7 +233,7 @@ def test_fit_many_equals_a_loop_of_fits(rng, method, order):
         single = AR(order=order, max_order=5, method=method).fit(y)
         p = single.order_
         assert batch.orders_[s] == p
-        assert_allclose(batch.params_[s, :1 + p], single.params_, rtol=1e-12, atol=1e-14)
+        assert_array_equal(batch.params_[s, :1 + p], single.params_)  # the same kernel arithmetic
         assert_array_equal(batch.params_[s, 1 + p:], 0.0)
         for name in ("sigma2", "llf", "aic", "bic", "hqic", "spectral_radius"):
             assert_allclose(getattr(batch, name + "_")[s], getattr(single, name + "_"), rtol=1e-12, err_msg=name)

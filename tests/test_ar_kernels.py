@@ -147,6 +147,32 @@ def test_ols_all_orders_gives_nested_sse_on_the_common_sample(rng, k, trend):
         close(params[s], ref.ols(ys, P, trend)[0], 1e-10)
 
 
+@pytest.mark.parametrize("method", ["ols", "yule_walker", "sse"])
+def test_batch_schedule_gives_the_same_bits_as_single_series(rng, method):
+    """Many series run one task per series, a single series by work items: the same arithmetic, so a
+    series fitted inside a batch equals it fitted alone, bit for bit (a long random walk included:
+    three chunks and the refinement step)."""
+    lengths = [int(n) for n in rng.integers(20, 80, size=40)]
+    lengths[7] = 9000
+    series = [var_series(rng, n, 1, level=2.0) for n in lengths]
+    series[7] = np.cumsum(rng.standard_normal((9000, 1)), axis=0)
+    Y = np.vstack(series)
+    off = offsets_of(lengths)
+    orders = np.full(40, 3)
+    if method == "ols":
+        call = lambda y, o, p: core.ar_ols(y, o, p, 3, True)  # noqa: E731
+    elif method == "yule_walker":
+        call = lambda y, o, p: core.ar_yule_walker(y, o, p, True, False, True)  # noqa: E731
+    else:
+        params = np.ascontiguousarray(rng.standard_normal((1, 4, 1)) * 0.3)
+        call = lambda y, o, p: (core.ar_sse(y, o, params, 1, p),)  # noqa: E731
+    batch = call(Y, off, orders)
+    for s in (0, 7, 39):
+        alone = call(np.ascontiguousarray(Y[off[s]:off[s + 1]]), offsets_of([lengths[s]]), orders[:1])
+        for a, b in zip(batch, alone):
+            assert_array_equal(a[s], b[0])
+
+
 def test_ols_reports_singular_and_too_short_series(rng):
     y_const = np.full(20, 3.0)
     y_ok = rng.standard_normal(20)
