@@ -25,7 +25,8 @@ Layout of the work, mirroring the C++ kernels:
 thread per series. ``ar_simulate``: one thread per (series, path), walking its path step by step
 (the recursion is sequential) with its normals drawn from Philox on the fly (a block gives two);
 the last p rows are kept in a float64 ring buffer, so float32 output does not feed rounded values
-back into the recursion.
+back into the recursion. One long path is therefore one GPU thread (latency-bound, far slower than
+the CPU's block recursion); the GPU pays off with many paths or many series.
 
 The sums are added in a different order than on the CPU (one accumulator per thread against the
 CPU's four interleaved vector accumulators), so results agree with the C++ kernels to rounding
