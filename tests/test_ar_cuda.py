@@ -199,3 +199,12 @@ def test_estimators_on_cuda_match_cpu():
     vb = VAR(order=1, method="yule_walker").fit(Y)
     assert_allclose(va.params_, vb.params_, rtol=1e-10, atol=1e-12)
     assert_allclose(va.score(Y), vb.score(Y), rtol=1e-12)
+
+
+def test_both_backends_have_the_same_functions_and_arguments(cu, core):
+    import inspect
+    import re
+    for name in ("ar_ols", "ar_yule_walker", "ar_sse", "ar_forecast", "ar_simulate"):
+        cpu_args = re.findall(r"(\w+):", getattr(core, name).__doc__.splitlines()[0].split("(", 1)[1])
+        cuda_args = list(inspect.signature(getattr(cu, name)).parameters)
+        assert cpu_args == cuda_args, name
