@@ -435,3 +435,62 @@ def rbm_gibbs(impl: str, params: dict, v0: np.ndarray, n_steps: int):
                 v = torch.bernoulli(torch.sigmoid(h @ Wt + bv), generator=gen)
         return v
     return chains
+
+
+# ==== Linear autoregressive models (bench_ar.py) ===================================================
+# Implementations of the AR suites (the first parameter of each):
+#   fastgen-cpu     fastgen.autoregressive.AR, device="cpu" (C++ kernels, OpenMP threads)
+#   fastgen-cuda    the same with device="cuda"; skipped as for the HMM suites
+#   statsmodels     statsmodels.tsa.ar_model.AutoReg (fits, forecasts), ArmaProcess.generate_sample
+#                   (simulation), a Python loop of AutoReg fits (many series)
+#   scipy-lfilter   scipy.signal.lfilter running the AR recursion on given normals (simulation only)
+AR_IMPLEMENTATIONS = ["fastgen-cpu", "fastgen-cuda", "statsmodels", "scipy-lfilter"]
+
+
+def require_ar(impl: str, *, lfilter: bool = False) -> None:
+    """Raise NotImplementedError (asv: skip) when AR implementation `impl` cannot run here, or is
+    scipy-lfilter and the benchmark is not a simulation (lfilter=False)."""
+    if impl not in AR_IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {impl!r}; expected one of {AR_IMPLEMENTATIONS}")
+    if impl.startswith("fastgen"):
+        require(impl)
+    elif impl == "scipy-lfilter" and not lfilter:
+        raise NotImplementedError("scipy-lfilter: simulation only")
+    else:
+        try:
+            import statsmodels  # noqa: F401
+            import scipy.signal  # noqa: F401
+        except ImportError:
+            raise NotImplementedError(f"{impl}: statsmodels / scipy not installed") from None
+
+
+@functools.lru_cache(maxsize=None)
+def ar_coefficients(order: int, seed: int = SEED) -> np.ndarray:
+    """phi_1..phi_order of a stationary AR: the lag polynomial's roots drawn with moduli in
+    [1.2, 3] (complex-conjugate pairs, one real root for odd orders)."""
+    rng = np.random.default_rng([seed, order, 7])
+    roots = []
+    for _ in range(order // 2):
+        r = rng.uniform(1.2, 3.0) * np.exp(1j * rng.uniform(0.1, np.pi - 0.1))
+        roots += [r, np.conj(r)]
+    if order % 2:
+        roots.append(rng.uniform(1.2, 3.0) * rng.choice([-1.0, 1.0]))
+    poly = np.real(np.poly(1.0 / np.array(roots))) if roots else np.ones(1)  # 1 - phi_1 z - ...
+    return -poly[1:]
+
+
+@functools.lru_cache(maxsize=None)
+def ar_data(n_series: int, n_steps: int, order: int, seed: int = SEED):
+    """n_series AR(order) paths of n_steps each (same coefficients, unit innovations, mean 1), drawn
+    with NumPy and run through the recursion by scipy.signal.lfilter after a 200-step burn-in.
+    Returns (X float64 (n_series * n_steps,), lengths int64 (n_series,)); read-only, cached."""
+    from scipy.signal import lfilter
+    phi = ar_coefficients(order, seed)
+    rng = np.random.default_rng([seed, n_series, n_steps, order])
+    e = rng.standard_normal((n_series, n_steps + 200))
+    X = lfilter([1.0], np.r_[1.0, -phi], e, axis=1)[:, 200:] + 1.0
+    X = np.ascontiguousarray(X.reshape(-1))
+    lengths = np.full(n_series, n_steps, dtype=np.int64)
+    X.setflags(write=False)
+    lengths.setflags(write=False)
+    return X, lengths

@@ -1,9 +1,397 @@
-"""Linear AR and VAR models (placeholder: built by the autoregressive issue)."""
+"""Linear autoregressive models: ``AR`` (one series) and ``VAR`` (k series jointly), statsmodels'
+AutoReg and VAR as scikit-learn style estimators on the fastgen kernels.
+
+Both fit by OLS (statsmodels' parameters, sigma2, llf and information criteria to ~1e-12) or by
+Yule-Walker (statsmodels' ``yule_walker`` conventions), forecast with standard errors, simulate
+Monte-Carlo paths with the Philox generator, score new series by the conditional Gaussian
+log-likelihood, and select their order by AIC/BIC/HQIC (and FPE for VAR). ``AR.fit_many`` fits
+thousands of independent series in one kernel call (see ``ARBatch``).
+"""
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+from ._ar_base import LinearARBase
+from ._ar_batch import ARBatch
+from ._ar_stats import (ar_criteria, ar_roots, ar_stationary, concentrated_llf, lag_matrices, spectral_radius,
+                        var_criteria, var_llf, var_roots)
+from ._ar_validation import AR_CRITERIA, VAR_CRITERIA, StationarityWarning, as_univariate, warn_stationarity
+from ._validation import check_array, check_lengths
+
+__all__ = ["AR", "VAR", "ARBatch", "StationarityWarning"]
 
 
-class AR:
-    pass
+def _z(alpha) -> float:
+    if not (isinstance(alpha, (int, float, np.floating)) and 0 < alpha < 1):
+        raise ValueError(f"alpha: expected a number in (0, 1), got {alpha!r}")
+    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
-class VAR:
-    pass
+def _finite_series(X, offsets, dtype, name="X"):
+    """X (N,) or (N, k) -> float array; NaN/inf reported with the series it belongs to."""
+    a = np.asarray(X)
+    if a.dtype.kind in "fc" and a.size and not np.isfinite(a).all():
+        i = int(np.flatnonzero(~np.isfinite(a.reshape(a.shape[0], -1)).any(axis=1))[0])
+        s = int(np.searchsorted(offsets, i, side="right") - 1)
+        raise ValueError(f"{name}: contains NaN or infinity (first at row {i}: series {s}, position "
+                         f"{i - int(offsets[s])})")
+    return a
+
+
+class AR(LinearARBase):
+    """Autoregressive model of one series, y_t = deterministic(t) + sum_i phi_i y_{t-i} + e_t.
+
+    Parameters
+    ----------
+    order : int or {"aic", "bic", "hqic"}, default 1
+        Number of lags p, or the criterion that picks p in 0..max_order (statsmodels'
+        ``ar_select_order``: every order is fitted on the same sample y[max_order:]).
+    trend : {"n", "c", "t", "ct"}, default "c"
+        Deterministic terms (statsmodels AutoReg): none, constant, time trend (t = 1, 2, ...), both.
+    method : {"ols", "yule_walker"}, default "ols"
+        OLS is statsmodels' AutoReg (conditional least squares on targets y[p:]); Yule-Walker solves
+        the sample Yule-Walker equations (statsmodels' ``yule_walker``; trends "n" and "c" only,
+        "c" demeans the series).
+    max_order : int or None
+        Largest order tried when ``order`` is a criterion.
+    yw_method : {"mle", "adjusted"}, default "mle"
+        Yule-Walker autocovariance denominator: n ("mle", always a stationary fit) or n - h
+        ("adjusted", statsmodels' default).
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+    dtype : float64 (default) or float32, how the series is stored for the kernels (sums in float64).
+
+    Attributes
+    ----------
+    order_ : int, the fitted (or selected) order p.
+    params_ : ndarray (kt + p,), statsmodels' ``params``: trend coefficients, then phi_1..phi_p.
+    coef_ : ndarray (p,), phi_1..phi_p.   trend_coef_ : ndarray (kt,).   intercept_ : float (0 without "c").
+    sigma2_ : float, innovation variance (OLS: SSE / nobs as AutoReg; Yule-Walker: its sigma^2).
+    nobs_ : int, n - p.   llf_, aic_, bic_, hqic_ : AutoReg's (conditional log-likelihood at the fit).
+    roots_ : complex ndarray, AutoReg's roots of 1 - phi_1 z - ... - phi_p z^p (stationary iff all |z| > 1).
+    spectral_radius_ : float, largest companion eigenvalue modulus (= 1 / smallest |root|).
+    order_criteria_ : dict of ndarray (max_order + 1,) or None: every order's AIC/BIC/HQIC when the
+        order was selected (OLS: ar_select_order's values; Yule-Walker: from the Yule-Walker sigma^2_q
+        on all n points).
+    y_tail_ : ndarray (p,), the last p observations (where forecasts and simulations start).
+    series_length_ : int.   n_features_in_ : 1.
+
+    Examples
+    --------
+    >>> from fastgen.autoregressive import AR
+    >>> from fastgen.datasets import load_sunspots
+    >>> _, spots = load_sunspots()
+    >>> model = AR(order="aic", max_order=12).fit(spots)
+    >>> mean, se = model.forecast(20)
+    """
+
+    _criteria_names = AR_CRITERIA
+
+    def __init__(self, order=1, trend="c", method="ols", max_order=None, yw_method="mle", device="cpu",
+                 dtype=np.float64):
+        self.order = order
+        self.trend = trend
+        self.method = method
+        self.max_order = max_order
+        self.yw_method = yw_method
+        self.device = device
+        self.dtype = dtype
+
+    # -- fitting -----------------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Fit to the series X, shape (n,) or (n, 1). Returns self."""
+        self._setup()
+        Y = as_univariate(X, self._dt)
+        offsets = np.array([0, Y.shape[0]], dtype=np.int64)
+        orders, params, noise, table = self._fit_arrays(Y, offsets, "X")
+        st = self._statistics(Y, offsets, orders, params, noise)
+        p, kt = int(orders[0]), self._kt
+        self.order_ = p
+        self.params_ = params[0, :kt + p, 0].copy()
+        self.coef_ = self.params_[kt:].copy()
+        self.trend_coef_ = self.params_[:kt].copy()
+        self.intercept_ = float(self.params_[0]) if "c" in self._trend else 0.0
+        for name in ("sigma2", "nobs", "llf", "aic", "bic", "hqic"):
+            setattr(self, name + "_", st[name][0].item())
+        self.nobs_ = int(self.nobs_)
+        self.roots_ = ar_roots(self.coef_)
+        self.spectral_radius_ = float(spectral_radius(self.coef_.reshape(p, 1, 1)))
+        self.order_criteria_ = None if table is None else {k: v[0].copy() for k, v in table.items()}
+        self.y_tail_ = Y[Y.shape[0] - p:, 0].astype(np.float64)
+        self.series_length_ = int(Y.shape[0])
+        self.n_features_in_ = 1
+        if self.spectral_radius_ >= 1.0:
+            warn_stationarity(
+                f"AR({p}) fit is not stationary: the largest inverse-root modulus (companion spectral radius) "
+                f"is {self.spectral_radius_:.6g} >= 1, i.e. the lag polynomial has a root of modulus "
+                f"{1.0 / self.spectral_radius_:.6g} inside the unit circle; forecast variances grow without bound")
+        return self
+
+    def fit_many(self, X, lengths):
+        """Fit an independent AR to each of many series in one kernel call.
+
+        X: the series concatenated, shape (N,) or (N, 1); lengths: their lengths (summing to N).
+        With ``order`` a criterion, each series gets its own order. Returns an ``ARBatch``.
+        """
+        self._setup()
+        if lengths is None:
+            raise ValueError("lengths: fit_many needs the series lengths (use fit for a single series)")
+        if X is None:
+            raise ValueError("X: expected a 1-D array (the series concatenated), got None")
+        offsets = check_lengths(lengths, len(X))
+        _finite_series(X, offsets, self._dt)
+        Y = as_univariate(X, self._dt)
+        orders, params, noise, table = self._fit_arrays(Y, offsets, "X")
+        st = self._statistics(Y, offsets, orders, params, noise)
+        batch = ARBatch(self, Y, offsets, orders, params[:, :, 0], st, table)
+        bad = np.flatnonzero(~batch.is_stationary_)
+        if bad.size:
+            radius = batch.spectral_radius_[bad]
+            worst = int(bad[np.argmax(radius)])
+            warn_stationarity(
+                f"fit_many: {bad.size} of {len(batch)} fitted series are not stationary (companion spectral "
+                f"radius >= 1); the largest is series {worst} with {radius.max():.6g} "
+                f"(a lag-polynomial root of modulus {1.0 / radius.max():.6g}); series "
+                f"{bad[:10].tolist()}{' ...' if bad.size > 10 else ''}")
+        return batch
+
+    def _statistics(self, Y, offsets, orders, params, noise):
+        """Per-series sigma2, nobs, llf, criteria and spectral radius (arrays over series)."""
+        lengths = np.diff(offsets)
+        nobs = (lengths - orders).astype(np.float64)
+        df = orders + self._kt
+        if self._method == "ols":
+            sigma2 = noise[:, 0, 0] / nobs
+            llf = concentrated_llf(sigma2, nobs)
+        else:
+            sigma2 = noise[:, 0, 0]
+            sse = self._sse_kernel(Y, offsets, params, orders)[:, 0, 0]
+            with np.errstate(divide="ignore"):
+                llf = -0.5 * nobs * (np.log(2 * np.pi) + np.log(sigma2)) - 0.5 * sse / sigma2
+        crit = ar_criteria(llf, nobs, df)
+        return dict(sigma2=sigma2, nobs=nobs, llf=llf, stationary=ar_stationary(params[:, self._kt:, 0]), **crit)
+
+    def _select_table(self, noise_all, lengths, P):
+        """Criteria (S, P + 1) of every order q = 0..P."""
+        q = np.arange(P + 1)
+        has_c = 1 if "c" in self._trend else 0
+        df = q + self._kt - has_c  # ar_select_order counts the constant out (OLS df_model)
+        if self._method == "ols":
+            nobs = (lengths - P).astype(np.float64)[:, None]
+            sigma2 = noise_all[:, :, 0, 0] / nobs
+        else:
+            nobs = lengths.astype(np.float64)[:, None]
+            sigma2 = noise_all[:, :, 0, 0]
+        llf = concentrated_llf(sigma2, nobs)
+        return ar_criteria(llf, nobs, df[None, :])
+
+    # -- using the fit ------------------------------------------------------------------------------
+    def forecast(self, steps):
+        """Point forecasts of the next `steps` values and their standard errors (psi-weights:
+        se_h^2 = sigma2 * sum_{j<h} psi_j^2, AutoReg's ``get_prediction(...).se_mean``)."""
+        self._check_fitted()
+        self._setup()
+        steps = self._validate_steps(steps)
+        p, kt = self.order_, self._kt
+        mean, mse = self._forecast_kernel(self.params_.reshape(1, kt + p, 1), self.y_tail_.reshape(1, p, 1),
+                                          [self.series_length_ + 1], np.full((1, 1, 1), self.sigma2_), steps)
+        return mean[0, :, 0], np.sqrt(mse[0, :, 0, 0])
+
+    def forecast_interval(self, steps, alpha=0.05):
+        """(mean, lower, upper) of the Gaussian (1 - alpha) forecast intervals."""
+        z = _z(alpha)
+        mean, se = self.forecast(steps)
+        return mean, mean - z * se, mean + z * se
+
+    def simulate(self, n_steps, n_paths=1, random_state=None):
+        """Monte-Carlo continuations of the fitted series, shape (n_paths, n_steps), in ``dtype``:
+        innovations sqrt(sigma2_) z with z Philox normals (path j: stream j), so the same
+        random_state gives the same paths on any thread count and on CPU and CUDA."""
+        self._check_fitted()
+        self._setup()
+        n_steps = self._validate_steps(n_steps, "n_steps")
+        n_paths = self._validate_steps(n_paths, "n_paths")
+        p, kt = self.order_, self._kt
+        out = self._simulate_kernel(self.params_.reshape(1, kt + p, 1), np.full((1, 1, 1), np.sqrt(self.sigma2_)),
+                                    self.y_tail_.reshape(1, p, 1), [self.series_length_ + 1], n_steps, n_paths,
+                                    random_state)
+        return out[0, :, :, 0]
+
+    def score(self, X, lengths=None):
+        """Conditional Gaussian log-likelihood of X (sequences concatenated, hmmlearn's ``lengths``),
+        each given its first p values, time index restarting at 1: the sum over sequences of
+        -nobs / 2 log(2 pi sigma2_) - SSE / (2 sigma2_). On the training series it is ``llf_``."""
+        self._check_fitted()
+        self._setup()
+        Y = as_univariate(X, self._dt)
+        offsets = check_lengths(lengths, Y.shape[0])
+        lens = np.diff(offsets)
+        p = self.order_
+        short = np.flatnonzero(lens <= p)
+        if short.size:
+            i = int(short[0])
+            raise ValueError(f"X: sequence {i} has {int(lens[i])} observations; an AR({p}) needs more than {p}")
+        S = lens.size
+        sse = self._sse_kernel(Y, offsets, self.params_.reshape(1, -1, 1), np.full(S, p))[:, 0, 0]
+        nobs = lens - p
+        return float(np.sum(-0.5 * nobs * (np.log(2 * np.pi) + np.log(self.sigma2_)) - 0.5 * sse / self.sigma2_))
+
+
+class VAR(LinearARBase):
+    """Vector autoregression of k series, y_t = deterministic(t) + sum_i A_i y_{t-i} + u_t.
+
+    Parameters as ``AR`` (``order`` may also be "fpe"; criteria and their values are statsmodels'
+    ``VAR.select_order(max_order, trend=trend)``, which uses the model's trend; note that
+    statsmodels' ``VAR.fit(maxlags, ic=...)`` selects with trend "c" whatever its own trend).
+
+    Attributes
+    ----------
+    order_, params_ ((kt + p k, k), statsmodels' ``params``), coefs_ ((p, k, k), ``coefs``),
+    trend_coef_ ((kt, k)), intercept_ ((k,), zeros without "c"),
+    sigma_u_ ((k, k): SSE / (nobs - kt - p k) for OLS, statsmodels' ``sigma_u``; the Yule-Walker
+    innovation covariance for Yule-Walker), sigma_u_mle_ (SSE / nobs; Yule-Walker: = sigma_u_),
+    nobs_, llf_, aic_, bic_, hqic_, fpe_ (statsmodels' VARResults), roots_ (``roots``: inverse
+    companion eigenvalues by decreasing modulus), spectral_radius_, order_criteria_, y_tail_ ((p, k)),
+    series_length_, n_features_in_ (k).
+    """
+
+    _criteria_names = VAR_CRITERIA
+
+    def __init__(self, order=1, trend="c", method="ols", max_order=None, yw_method="mle", device="cpu",
+                 dtype=np.float64):
+        self.order = order
+        self.trend = trend
+        self.method = method
+        self.max_order = max_order
+        self.yw_method = yw_method
+        self.device = device
+        self.dtype = dtype
+
+    def _as_series(self, X, name="X", n_features=None):
+        if X is None:
+            raise ValueError(f"{name}: expected a 2-D array (n_samples, n_series), got None")
+        a = X if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray) else np.asarray(X)
+        if len(getattr(a, "shape", ())) == 1:
+            raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_series), got shape {a.shape}; "
+                             f"use AR for a single series (or X.reshape(-1, 1))")
+        return check_array(a, name, ndim=2, dtype=self._dt, n_features=n_features)
+
+    def fit(self, X, y=None):
+        """Fit to the k series in the columns of X (n, k). Returns self."""
+        self._setup()
+        if self._criterion is None and self._order == 0 and self._trend == "n":
+            raise ValueError("order: a VAR(0) with trend 'n' has no parameters; use order >= 1 or a trend")
+        Y = self._as_series(X)
+        n, k = Y.shape
+        offsets = np.array([0, n], dtype=np.int64)
+        orders, params, noise, table = self._fit_arrays(Y, offsets, "X")
+        p, kt = int(orders[0]), self._kt
+        nobs = n - p
+        self.order_ = p
+        self.params_ = params[0, :kt + p * k, :].copy()
+        self.coefs_ = lag_matrices(self.params_, kt, k, p).copy()
+        self.trend_coef_ = self.params_[:kt].copy()
+        self.intercept_ = self.params_[0].copy() if "c" in self._trend else np.zeros(k)
+        if self._method == "ols":
+            sse = noise[0]
+            self.sigma_u_ = sse / (nobs - kt - p * k)
+            self.sigma_u_mle_ = sse / nobs
+            self.llf_ = float(var_llf(self.sigma_u_mle_, nobs, k))
+        else:
+            self.sigma_u_ = noise[0].copy()
+            self.sigma_u_mle_ = noise[0].copy()
+            sse = self._sse_kernel(Y, offsets, params, orders)[0]
+            sign, ld = np.linalg.slogdet(self.sigma_u_)
+            quad = np.trace(np.linalg.solve(self.sigma_u_, sse))
+            self.llf_ = float(-0.5 * nobs * k * np.log(2 * np.pi) - 0.5 * nobs * ld - 0.5 * quad)
+        crit = var_criteria(self.sigma_u_mle_, nobs, k, p, kt)
+        for name in ("aic", "bic", "hqic", "fpe"):
+            setattr(self, name + "_", float(crit[name]))
+        self.nobs_ = int(nobs)
+        self.roots_ = var_roots(self.coefs_)
+        self.spectral_radius_ = float(spectral_radius(self.coefs_))
+        self.order_criteria_ = None if table is None else {name: v[0].copy() for name, v in table.items()}
+        self.y_tail_ = Y[n - p:].astype(np.float64)
+        self.series_length_ = int(n)
+        self.n_features_in_ = int(k)
+        if self.spectral_radius_ >= 1.0:
+            warn_stationarity(
+                f"VAR({p}) fit is not stationary: the largest inverse-root modulus (companion spectral radius) "
+                f"is {self.spectral_radius_:.6g} >= 1 (a root of det(I - A_1 z - ... - A_p z^p) of modulus "
+                f"{1.0 / self.spectral_radius_:.6g} inside the unit circle); forecast variances grow without bound")
+        return self
+
+    def _select_table(self, noise_all, lengths, P):
+        """statsmodels' select_order criteria (S, P + 1); NaN for order 0 with trend "n"."""
+        k = noise_all.shape[-1]
+        q = np.arange(P + 1)
+        if self._method == "ols":
+            nobs = (lengths - P).astype(np.float64)[:, None]
+            sigma = noise_all / nobs[..., None, None]
+        else:
+            nobs = lengths.astype(np.float64)[:, None]
+            sigma = noise_all
+        table = var_criteria(sigma, nobs, k, q[None, :], self._kt)
+        if self._trend == "n":
+            for v in table.values():
+                v[:, 0] = np.nan
+        return table
+
+    def forecast_cov(self, steps):
+        """Forecast MSE matrices (steps, k, k): sum_{j<h} Phi_j sigma_u_ Phi_j^T (statsmodels'
+        ``forecast_cov(steps)``, method "mse")."""
+        return self._forecast(steps)[1]
+
+    def _forecast(self, steps):
+        self._check_fitted()
+        self._setup()
+        steps = self._validate_steps(steps)
+        p, k = self.order_, self.n_features_in_
+        mean, mse = self._forecast_kernel(self.params_[None], self.y_tail_.reshape(1, p, k), [self.series_length_ + 1],
+                                          self.sigma_u_[None], steps)
+        return mean[0], mse[0]
+
+    def forecast(self, steps):
+        """Point forecasts (steps, k) and their standard errors (steps, k) (sqrt of the MSE diagonals)."""
+        mean, mse = self._forecast(steps)
+        return mean, np.sqrt(np.diagonal(mse, axis1=-2, axis2=-1))
+
+    def forecast_interval(self, steps, alpha=0.05):
+        """(mean, lower, upper), each (steps, k): statsmodels' ``forecast_interval``."""
+        z = _z(alpha)
+        mean, se = self.forecast(steps)
+        return mean, mean - z * se, mean + z * se
+
+    def simulate(self, n_steps, n_paths=1, random_state=None):
+        """Monte-Carlo continuations, shape (n_paths, n_steps, k): innovations L z with L the
+        Cholesky factor of sigma_u_ and z[h k + l] the Philox normals of stream j (path j)."""
+        self._check_fitted()
+        self._setup()
+        n_steps = self._validate_steps(n_steps, "n_steps")
+        n_paths = self._validate_steps(n_paths, "n_paths")
+        p, k = self.order_, self.n_features_in_
+        chol = np.linalg.cholesky(self.sigma_u_)
+        out = self._simulate_kernel(self.params_[None], chol[None], self.y_tail_.reshape(1, p, k),
+                                    [self.series_length_ + 1], n_steps, n_paths, random_state)
+        return out[0]
+
+    def score(self, X, lengths=None):
+        """Conditional Gaussian log-likelihood of X (n, k) under sigma_u_mle_, summed over sequences;
+        equals statsmodels' ``llf`` on the training data."""
+        self._check_fitted()
+        self._setup()
+        Y = self._as_series(X, n_features=self.n_features_in_)
+        offsets = check_lengths(lengths, Y.shape[0])
+        lens = np.diff(offsets)
+        p, k = self.order_, self.n_features_in_
+        short = np.flatnonzero(lens <= p)
+        if short.size:
+            i = int(short[0])
+            raise ValueError(f"X: sequence {i} has {int(lens[i])} observations; a VAR({p}) needs more than {p}")
+        sse = self._sse_kernel(Y, offsets, self.params_[None], np.full(lens.size, p)).sum(axis=0)
+        nobs = float(np.sum(lens - p))
+        sign, ld = np.linalg.slogdet(self.sigma_u_mle_)
+        quad = np.trace(np.linalg.solve(self.sigma_u_mle_, sse))
+        return float(-0.5 * nobs * k * np.log(2 * np.pi) - 0.5 * nobs * ld - 0.5 * quad)
+

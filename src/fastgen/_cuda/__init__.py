@@ -18,6 +18,7 @@ from .rbm import (rbm_ais, rbm_cd_update, rbm_free_energy, rbm_gibbs_hvh, rbm_gi
                   rbm_log_partition, rbm_pseudo_likelihood, rbm_sample_hiddens, rbm_sample_visibles, rbm_visible_means)
 from .rng import normal, philox4x32, uniform
 from .stats import categorical_counts, mixture_logprob, mixture_posteriors, sum_rows, weighted_moments
+from .ar import ar_forecast, ar_ols, ar_simulate, ar_sse, ar_yule_walker
 
 __all__ = [
     # random numbers
@@ -36,4 +37,6 @@ __all__ = [
     # neural networks (nn.py, nn_penalty.py, nn_steps.py)
     "mlp_forward", "mlp_predict", "mlp_backward", "mlp_penalty_backward", "bce_logits", "gaussian_nll", "gaussian_kl_reparam",
     "gaussian_kl_reparam_backward", "adam_update", "sgd_update", "mlp_step", "vae_step", "gan_step",
+    # linear autoregressive models (ar.py)
+    "ar_ols", "ar_yule_walker", "ar_sse", "ar_forecast", "ar_simulate",
 ]

@@ -1,0 +1,120 @@
+"""Shared machinery of the linear AR and VAR estimators: hyper-parameter checks, the kernel calls
+(fit, order selection, residual sums of squares, forecasts, simulation) and the fitted state.
+
+Kernels (``csrc/ar*.hpp`` on the CPU, ``_cuda/ar.py`` on GPUs) take a k-variate series Y (N, k)
+with offsets; an AR is k = 1. Fitted parameters are float64 host arrays whatever ``dtype`` is
+(``dtype`` sets how the data are stored and passed: float32 halves the traffic of the data pass,
+whose sums are kept in float64 anyway).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _backend
+from ._ar_validation import (TREND_CODE, check_method, check_order, check_series_lengths, check_trend,
+                             n_trend, raise_on_status)
+from ._estimator import ParamsMixin
+from ._validation import check_dtype, philox_seed
+
+
+class LinearARBase(ParamsMixin):
+    """Common parts of AR and VAR. Subclasses define _criteria_names and _select_table (the
+    order-selection criteria)."""
+
+    _criteria_names: tuple = ()
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def _setup(self):
+        self._method = check_method(self.method, self.yw_method)
+        self._trend = check_trend(self.trend, self._method)
+        self._order, self._criterion, self._max_order = check_order(self.order, self.max_order, self._criteria_names)
+        self._device = _backend.resolve_device(self.device)
+        self._dt = check_dtype(self.dtype)
+        self._kern = _backend.kernels(self._device)
+
+    def __getstate__(self):
+        """Pickle without the kernel module (set again by _setup on the next call)."""
+        state = dict(self.__dict__)
+        state.pop("_kern", None)
+        return state
+
+    def _put(self, a):
+        """`a` on the compute device. Host arrays get their dtype's canonical descriptor (an
+        unpickled array's float64 is equal to, but not the same object as, np.dtype(np.float64),
+        and the bindings check dtypes by identity)."""
+        if isinstance(a, np.ndarray):
+            a = np.ascontiguousarray(a)
+            a = a.view(np.dtype(a.dtype.type))
+        return _backend.to_device(self._device, a)
+
+    def _check_fitted(self):
+        if not hasattr(self, "params_"):
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: call fit first")
+
+    @property
+    def _kt(self):
+        return n_trend(self._trend)
+
+    # -- kernel calls (arrays of many series) ------------------------------------------------------
+    def _fit_kernel(self, Y, offsets, orders, all_orders=False):
+        """(params (S, kt + P k, k), noise, status): noise = SSE (OLS) or the innovation covariance
+        (Yule-Walker), (S, k, k), or (S, P + 1, k, k) for every order when all_orders."""
+        Yd, od, pd = self._put(Y), self._put(offsets), self._put(np.ascontiguousarray(orders, dtype=np.int64))
+        if self._method == "ols":
+            res = self._kern.ar_ols(Yd, od, pd, TREND_CODE[self._trend], all_orders)
+        else:
+            res = self._kern.ar_yule_walker(Yd, od, pd, self._trend == "c", self.yw_method == "adjusted", all_orders)
+        return tuple(_backend.to_host(r) for r in res)
+
+    def _sse_kernel(self, Y, offsets, params, orders):
+        """SSE (S, k, k) of every sequence under params (1 or S, kt + P k, k) with orders (S,)."""
+        res = self._kern.ar_sse(self._put(Y), self._put(offsets), self._put(np.ascontiguousarray(params)),
+                                TREND_CODE[self._trend], self._put(np.ascontiguousarray(orders, dtype=np.int64)))
+        return _backend.to_host(res)
+
+    def _forecast_kernel(self, params, y_last, t_next, sigma, steps):
+        res = self._kern.ar_forecast(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
+                                     self._put(np.ascontiguousarray(y_last, dtype=np.float64)),
+                                     self._put(np.ascontiguousarray(t_next, dtype=np.int64)),
+                                     self._put(np.ascontiguousarray(sigma, dtype=np.float64)), int(steps))
+        return tuple(_backend.to_host(r) for r in res)
+
+    def _simulate_kernel(self, params, chol, y_last, t_next, n_steps, n_paths, random_state):
+        seed = philox_seed(random_state)
+        res = self._kern.ar_simulate(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
+                                     self._put(np.ascontiguousarray(chol, dtype=np.float64)),
+                                     self._put(np.ascontiguousarray(y_last, dtype=self._dt)),
+                                     self._put(np.ascontiguousarray(t_next, dtype=np.int64)),
+                                     int(n_steps), int(n_paths), seed, 0)
+        return _backend.to_host(res)
+
+    # -- the fit of one or many series ---------------------------------------------------------------
+    def _fit_arrays(self, Y, offsets, what):
+        """Order selection (when asked) and the fit of every series in Y (offsets).
+        Returns (orders (S,), params, noise (S, k, k), criteria dict of (S, max_order + 1) or None)."""
+        k = Y.shape[1]
+        lengths = np.diff(offsets)
+        S = lengths.size
+        table = None
+        if self._criterion is not None:
+            P = self._max_order
+            check_series_lengths(lengths, P, self._trend, k, self._method, what)
+            _, noise_all, status = self._fit_kernel(Y, offsets, np.full(S, P, dtype=np.int64), all_orders=True)
+            raise_on_status(status, what, S)
+            table = self._select_table(noise_all, lengths, P)
+            crit = table[self._criterion]
+            crit = np.where(np.isnan(crit), np.inf, crit)
+            orders = np.argmin(crit, axis=1).astype(np.int64)  # first minimum: the lowest order on ties
+        else:
+            check_series_lengths(lengths, self._order, self._trend, k, self._method, what)
+            orders = np.full(S, self._order, dtype=np.int64)
+        params, noise, status = self._fit_kernel(Y, offsets, orders)
+        raise_on_status(status, what, S)
+        return orders, params, noise, table
+
+    def _validate_steps(self, steps, name="steps"):
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, (bool, np.bool_)):
+            raise TypeError(f"{name}: expected a non-negative integer, got {steps!r}")
+        if steps < 0:
+            raise ValueError(f"{name}: expected a non-negative integer, got {steps}")
+        return int(steps)

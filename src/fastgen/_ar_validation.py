@@ -1,0 +1,137 @@
+"""Input checks of the linear AR/VAR family (on top of ``_validation``): hyper-parameters, series
+lengths against the model order, kernel status codes, and the non-stationarity warning.
+
+Every error names the argument, what was expected and what was received.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import sys
+import warnings
+
+import numpy as np
+
+TRENDS = ("n", "c", "t", "ct")
+TREND_CODE = {"n": 0, "c": 1, "t": 2, "ct": 3}
+METHODS = ("ols", "yule_walker")
+YW_METHODS = ("mle", "adjusted")
+AR_CRITERIA = ("aic", "bic", "hqic")
+VAR_CRITERIA = ("aic", "bic", "hqic", "fpe")
+
+# Kernel status codes (csrc/ar_fit.hpp)
+STATUS_OK, STATUS_SINGULAR, STATUS_TOO_SHORT = 0, 1, 2
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class StationarityWarning(RuntimeWarning):
+    """A fitted AR/VAR is not stationary: its companion matrix has an eigenvalue of modulus >= 1."""
+
+
+def warn_stationarity(message: str) -> None:
+    """Warn, attributed to the first frame outside fastgen (the user's call)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, StationarityWarning, stacklevel=level)
+
+
+def n_trend(trend: str) -> int:
+    return {"n": 0, "c": 1, "t": 1, "ct": 2}[trend]
+
+
+def check_trend(trend, method: str) -> str:
+    if not isinstance(trend, str) or trend not in TRENDS:
+        raise ValueError(f"trend: expected one of {TRENDS}, got {trend!r}")
+    if method == "yule_walker" and trend not in ("n", "c"):
+        raise ValueError(f"trend: Yule-Walker fits a demeaned ('c') or raw ('n') series, got trend={trend!r}; "
+                         f"use method='ols' for time trends")
+    return trend
+
+
+def check_method(method, yw_method) -> str:
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    if not isinstance(yw_method, str) or yw_method not in YW_METHODS:
+        raise ValueError(f"yw_method: expected one of {YW_METHODS}, got {yw_method!r}")
+    return method
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def check_order(order, max_order, criteria) -> tuple[int | None, str | None, int | None]:
+    """(order, criterion, max_order): an int order >= 0, or a criterion name with max_order >= 0."""
+    if isinstance(order, str):
+        if order not in criteria:
+            raise ValueError(f"order: expected a non-negative integer or one of {criteria}, got {order!r}")
+        if max_order is None:
+            raise ValueError(f"max_order: order={order!r} selects the order by {order.upper()}, which needs "
+                             f"max_order (a non-negative integer), got None")
+        if not _is_int(max_order) or max_order < 0:
+            raise ValueError(f"max_order: expected a non-negative integer, got {max_order!r}")
+        return None, order, int(max_order)
+    if not _is_int(order):
+        raise TypeError(f"order: expected a non-negative integer or one of {criteria}, got {order!r} "
+                        f"({type(order).__name__})")
+    if order < 0:
+        raise ValueError(f"order: expected a non-negative integer, got {order}")
+    if max_order is not None and (not _is_int(max_order) or max_order < 0):
+        raise ValueError(f"max_order: expected None or a non-negative integer, got {max_order!r}")
+    return int(order), None, None
+
+
+def min_length(order: int, trend: str, k: int, method: str) -> int:
+    """Fewest observations a series needs: OLS must keep nobs = n - order above its kt + k order
+    regressors (one residual degree of freedom at least); Yule-Walker needs n > order."""
+    if method == "ols":
+        return order + n_trend(trend) + k * order + 1
+    return order + 1
+
+
+def check_series_lengths(lengths: np.ndarray, order: int, trend: str, k: int, method: str, what: str) -> None:
+    """Every series long enough for `order` (raises naming the first one that is not)."""
+    need = min_length(order, trend, k, method)
+    short = np.flatnonzero(lengths < need)
+    if short.size == 0:
+        return
+    i = int(short[0])
+    why = (f"nobs = n - {order} must exceed the {n_trend(trend) + k * order} regressors (trend {trend!r} + "
+           f"{k} x {order} lags)" if method == "ols" else "Yule-Walker needs more observations than the order")
+    where = f"series {i} (of {lengths.size}) has" if lengths.size > 1 else "the series has"
+    raise ValueError(f"{what}: {where} {int(lengths[i])} observations; an order-{order} model fitted by "
+                     f"{method} needs at least {need} ({why})")
+
+
+def raise_on_status(status: np.ndarray, what: str, n_series: int) -> None:
+    """Turns kernel status codes into errors naming the first failing series."""
+    bad = np.flatnonzero(status != STATUS_OK)
+    if bad.size == 0:
+        return
+    i = int(bad[0])
+    where = f"series {i} (of {n_series})" if n_series > 1 else "the series"
+    more = f" ({bad.size} series in all)" if bad.size > 1 else ""
+    if status[i] == STATUS_SINGULAR:
+        raise ValueError(f"{what}: the lag regression of {where} is singular{more}: its lagged values are "
+                         f"collinear (a constant or exactly predictable series?)")
+    raise ValueError(f"{what}: {where} is too short for the model{more}")
+
+
+def as_univariate(X, dtype, name="X") -> np.ndarray:
+    """A 1-D series (n,) or (n, 1) -> float (n, 1) C-contiguous, finite, non-empty."""
+    from ._validation import check_array
+    if X is None:
+        raise ValueError(f"{name}: expected a 1-D array (a series), got None")
+    a = X if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray) else np.asarray(X)
+    ndim = len(getattr(a, "shape", ()))
+    if ndim == 1:
+        return check_array(a, name, ndim=1, dtype=dtype).reshape(-1, 1)
+    if ndim == 2:
+        Y = check_array(a, name, ndim=2, dtype=dtype)
+        if Y.shape[1] != 1:
+            raise ValueError(f"{name}: expected 1 feature (an AR models one series; use VAR for several), "
+                             f"got {Y.shape[1]} features")
+        return Y
+    raise ValueError(f"{name}: expected a 1-D array (a series), got shape {getattr(a, 'shape', None)}")
