@@ -37,3 +37,6 @@ __all__ = [
     "mlp_forward", "mlp_predict", "mlp_backward", "mlp_penalty_backward", "bce_logits", "gaussian_nll", "gaussian_kl_reparam",
     "gaussian_kl_reparam_backward", "adam_update", "sgd_update", "mlp_step", "vae_step", "gan_step",
 ]
+from .made import categorical_nll, gaussian_mixture_nll, made_logprob, made_step  # noqa: E402
+
+__all__ += ["categorical_nll", "gaussian_mixture_nll", "made_step", "made_logprob"]  # MADE (made.py)
