@@ -334,26 +334,36 @@ double made_step(const nn::Trainable<T>& tr, T slope, const T* mask, int64_t N, 
   return nn::mean(N, rows);
 }
 
-// Rows per pass of made_logprob: bounds the scratch (activations of a chunk) whatever N is.
+// Rows per pass of made_logprob (at most): bounds the scratch (a chunk's activations) whatever N is.
 constexpr int64_t kLogprobRows = 1024;
 
 // Exact log p(x) of each row (float64) under the masked parameters thm: minus the summed NLL.
+// Chunks of rows are spread over the threads (one parallel region for the whole call; the products
+// and losses inside a chunk run on its thread). Rows are independent and every product element is
+// a k-ordered sum, so the split never shows in the results.
 template <class T>
 void made_logprob(const Net& net, const T* thm, T slope, int64_t N, int64_t D, const T* X, int output, int64_t n_out,
                   double* out) {
-  fm::FlushDenormals ftz;
-  thread_local std::vector<T> A_b;
-  thread_local Input<T> in;
-  T* A = grab(A_b, std::min(N, kLogprobRows) * net.width);
-  for (int64_t r0 = 0; r0 < N; r0 += kLogprobRows) {
-    const int64_t R = std::min(kLogprobRows, N - r0);
-    const T* x = X + r0 * D;
-    in.build(output, R, D, n_out, x);
-    forward(net, thm, slope, R, in, A);
-    output_nll<T>(output, R, D, n_out, net.block(static_cast<const T*>(A), R, net.L), x, 0.0, out + r0,
-                  static_cast<T*>(nullptr));
-    for (int64_t n = r0; n < r0 + R; ++n) out[n] = -out[n];
-  }
+  if (N == 0) return;
+  const int64_t nt = omp_get_max_threads();
+  const int64_t R = std::min(kLogprobRows, (N + nt - 1) / nt);
+  const int64_t n_chunks = (N + R - 1) / R;
+  auto chunks = [&](int64_t c0, int64_t c1) {
+    thread_local std::vector<T> A_b;
+    thread_local Input<T> in;
+    T* A = grab(A_b, R * net.width);
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t r0 = c * R, rows = std::min(R, N - r0);
+      const T* x = X + r0 * D;
+      in.build(output, rows, D, n_out, x);
+      forward(net, thm, slope, rows, in, A);
+      output_nll<T>(output, rows, D, n_out, net.block(static_cast<const T*>(A), rows, net.L), x, 0.0, out + r0,
+                    static_cast<T*>(nullptr));
+      for (int64_t n = r0; n < r0 + rows; ++n) out[n] = -out[n];
+    }
+  };
+  // A chunk's work ~ its rows times the network's multiply-adds per row.
+  split(n_chunks, static_cast<double>(R) * static_cast<double>(net.P), chunks);
 }
 
 }  // namespace fastgen::made

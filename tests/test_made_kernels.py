@@ -534,6 +534,19 @@ def test_step_and_logprob_bad_input_is_named(rng):
         _core.made_step(**dict(g, n_out=3))
 
 
+def test_unpickled_arrays_are_accepted_byte_swapped_refused(rng):
+    """dtype checks go by numpy's type equivalence: an unpickled float32 array (its own, equivalent
+    descriptor) is float32; a big-endian one is not."""
+    import pickle
+    md = Made(rng, 3, (4,), "bernoulli", 1, np.float32)
+    X = md.data(rng, 4)
+    want = _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 0, 1)
+    th2, X2 = pickle.loads(pickle.dumps((md.masked, X)))
+    assert_array_equal(_core.made_logprob(th2, md.sz, md.ac, SLOPE, X2, 0, 1), want)
+    with pytest.raises(TypeError, match=named("X")):
+        _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X.astype(">f4"), 0, 1)
+
+
 def test_losses_bad_input_is_named():
     with pytest.raises(ValueError, match=named("Z")):
         _core.categorical_nll(np.zeros((2, 7)), np.zeros((2, 2)), 1.0)
