@@ -195,9 +195,11 @@ class MADE(BaseNN):
             net.init_params(init_rng, eng.dtype)
             state, curve0 = None, np.zeros(0)
         else:
-            if self.output != self._fitted_output or n_out != self._fitted_n_out:
-                raise ValueError(f"partial_fit: the model was fitted with output={self._fitted_output!r}, "
-                                 f"n_out={self._fitted_n_out}; call fit to start over with new settings")
+            fitted = (self._fitted_output, self._fitted_n_out, self.network_.sizes[1:-1], self.network_.activations[0])
+            now = (self.output, n_out, hidden, self.activation if hidden else self.network_.activations[0])
+            if now != fitted:
+                raise ValueError(f"partial_fit: the model was fitted with (output, n_out, hidden_layer_sizes, "
+                                 f"activation) = {fitted}, now {now}; call fit to start over with new settings")
             orders, degrees, masks, perm_rng, streams = (self.orders_, self.hidden_degrees_, self.masks_,
                                                          self._perm_rng, self._streams)
             net = MLP(self.network_.sizes, self.network_.activations, self.network_.slope,
