@@ -84,7 +84,8 @@ FASTGEN_SIMD_CLONES static void categorical_rows(int64_t n0, int64_t n1, int64_t
       if (dZ) {
         T* g = dZ + (n * D + d) * V;
 #pragma omp simd
-        for (int64_t v = 0; v < V; ++v) g[v] = static_cast<T>(scale * simd::exp_clamped(static_cast<double>(z[v]) - lse));
+        for (int64_t v = 0; v < V; ++v)
+          g[v] = static_cast<T>(scale * simd::exp_clamped(static_cast<double>(z[v]) - lse));
         g[c] = static_cast<T>(scale * (simd::exp_clamped(static_cast<double>(z[c]) - lse) - 1.0));
       }
     }

@@ -48,7 +48,8 @@ def chain_data(rng, n, D, V):
 # Exact likelihood
 # =================================================================================================
 
-@pytest.mark.parametrize("hidden, ordering, n_masks", [((32,), "natural", 1), ((24, 16), "random", 3), ((), "random", 2)])
+@pytest.mark.parametrize("hidden, ordering, n_masks",
+                         [((32,), "natural", 1), ((24, 16), "random", 3), ((), "random", 2)])
 def test_bernoulli_probabilities_sum_to_one(rng, hidden, ordering, n_masks):
     """p(x) over all 2^10 binary vectors sums to 1, for one mask and for the masks' ensemble."""
     D = 10
@@ -276,8 +277,7 @@ def test_bad_parameters_are_named(rng, kw, message):
     if kw.get("output") == "categorical" and "n_categories" not in kw:
         X = rng.integers(0, 3, (10, 4))
     with pytest.raises((ValueError, TypeError), match=message):
-        MADE((5,), max_epochs=1, **{k: v for k, v in kw.items() if k != "hidden_layer_sizes"},
-             **({"hidden_layer_sizes": kw["hidden_layer_sizes"]} if "hidden_layer_sizes" in kw else {})).fit(X)
+        MADE(**dict(dict(hidden_layer_sizes=(5,), max_epochs=1), **kw)).fit(X)
 
 
 def test_diverging_fit_raises_and_keeps_no_weights(rng):

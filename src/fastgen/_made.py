@@ -139,8 +139,8 @@ class MADE(BaseNN):
                 if bad.any():
                     i, j = np.argwhere(bad)[0]
                     raise ValueError(f"{name}: output='bernoulli' scores binary data: expected values in {{0, 1}}, "
-                                     f"got {float(X[i, j])!r} at ({i}, {j}) (fit accepts probabilities in [0, 1] as soft "
-                                     f"targets, but log p(x) is defined for binary x only)")
+                                     f"got {float(X[i, j])!r} at ({i}, {j}) (fit accepts probabilities in [0, 1] "
+                                     f"as soft targets, but log p(x) is defined for binary x only)")
             else:
                 cls._check_unit_interval(X, name, "output='bernoulli'")
         elif output == "categorical":
