@@ -70,7 +70,7 @@ def kernels(dtype_name: str):
         else:
             ok = not (math.isinf(x) or math.isnan(x))
         if not ok:
-            cuda.atomic.min(first_bad, 0, i)
+            cuda.atomic.min(first_bad, 0, np.int64(i))
 
     @cuda.jit
     def one_hot_forward(X, W, b, V, code, slope, out):
