@@ -64,10 +64,10 @@ void split(int64_t n, double cost, F&& f) {
 // Categorical NLL of rows [n0, n1): variable d of row n has logits z = Z[n, dV : dV + V] and
 // category c = X[n, d] (an integer in [0, V), checked by the caller):
 //   loss_n = sum_d logsumexp(z) - z_c;   dZ = scale (softmax(z) - onehot(c)).
-// In double (max-shifted); the gradient is rounded to T once.
+// In double (max-shifted, one exp per logit kept in `e`); the gradient is rounded to T once.
 template <class T>
 FASTGEN_SIMD_CLONES static void categorical_rows(int64_t n0, int64_t n1, int64_t D, int64_t V, const T* Z, const T* X,
-                                                 double scale, double* loss, T* dZ) {
+                                                 double scale, double* loss, T* dZ, double* e) {
   for (int64_t n = n0; n < n1; ++n) {
     double acc = 0;
     for (int64_t d = 0; d < D; ++d) {
@@ -78,15 +78,17 @@ FASTGEN_SIMD_CLONES static void categorical_rows(int64_t n0, int64_t n1, int64_t
       for (int64_t v = 1; v < V; ++v) mx = std::max(mx, static_cast<double>(z[v]));
       double s = 0;
 #pragma omp simd reduction(+ : s)
-      for (int64_t v = 0; v < V; ++v) s += simd::exp_clamped(static_cast<double>(z[v]) - mx);
-      const double lse = mx + std::log(s);
-      acc += lse - static_cast<double>(z[c]);
+      for (int64_t v = 0; v < V; ++v) {
+        e[v] = simd::exp_clamped(static_cast<double>(z[v]) - mx);
+        s += e[v];
+      }
+      acc += mx + std::log(s) - static_cast<double>(z[c]);
       if (dZ) {
         T* g = dZ + (n * D + d) * V;
+        const double r = scale / s;
 #pragma omp simd
-        for (int64_t v = 0; v < V; ++v)
-          g[v] = static_cast<T>(scale * simd::exp_clamped(static_cast<double>(z[v]) - lse));
-        g[c] = static_cast<T>(scale * (simd::exp_clamped(static_cast<double>(z[c]) - lse) - 1.0));
+        for (int64_t v = 0; v < V; ++v) g[v] = static_cast<T>(r * e[v]);
+        g[c] = static_cast<T>(scale * (e[c] / s - 1.0));
       }
     }
     if (loss) loss[n] = acc;
@@ -153,7 +155,8 @@ static void mixture_rows(int64_t n0, int64_t n1, int64_t D, int64_t K, const T* 
 template <class T>
 void categorical_nll(int64_t N, int64_t D, int64_t V, const T* Z, const T* X, double scale, double* loss, T* dZ) {
   split(N, 8.0 * static_cast<double>(D * V), [&](int64_t n0, int64_t n1) {
-    categorical_rows<T>(n0, n1, D, V, Z, X, scale, loss, dZ);
+    thread_local std::vector<double> e;
+    categorical_rows<T>(n0, n1, D, V, Z, X, scale, loss, dZ, grab(e, V));
   });
 }
 
