@@ -21,10 +21,17 @@ inline std::string shape_str(const py::array& a) {
   return os.str();
 }
 
+// True when `a` holds T: numpy's type equivalence, not descriptor identity (an unpickled float32
+// array carries its own, equivalent descriptor, which identity refused as "expected float32, got float32").
+template <class T>
+bool holds(const py::array& a) {
+  return py::detail::npy_api::get().PyArray_EquivTypes_(a.dtype().ptr(), py::dtype::of<T>().ptr());
+}
+
 // Checks dtype T, C-contiguity and shape (-1 = any extent); returns the data pointer.
 template <class T>
 const T* in(const py::array& a, const char* name, std::initializer_list<int64_t> shape) {
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!holds<T>(a))
     throw py::type_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
                          ", got " + std::string(py::str(a.dtype())));
   if (!(a.flags() & py::array::c_style))
@@ -78,8 +85,8 @@ T* ptr(py::array_t<T>& a) { return a.mutable_data(); }
 // Calls f(T{}) for the float dtype of `ref` (float32 or float64).
 template <class F>
 auto by_float_dtype(const py::array& ref, const char* name, F&& f) {
-  if (ref.dtype().is(py::dtype::of<double>())) return f(double{});
-  if (ref.dtype().is(py::dtype::of<float>())) return f(float{});
+  if (holds<double>(ref)) return f(double{});
+  if (holds<float>(ref)) return f(float{});
   throw py::type_error(std::string(name) + ": expected float32 or float64, got " + std::string(py::str(ref.dtype())));
 }
 

@@ -1,5 +1,304 @@
-"""MADE estimator (placeholder: built by the autoregressive issue)."""
+"""MADE: masked autoencoder for distribution estimation (Germain et al. 2015) on the nn kernels.
+
+One MLP whose weights are masked so that output block d depends only on the variables before d in
+an ordering: log p(x) = sum_d log p(x_d | x_<d) exactly, in one forward pass. Connectivity (orders,
+hidden degrees, masks, the input/output layout of each output type) is ``_made_masks``'s. Training
+is one ``made_step`` kernel call per minibatch (masked forward, loss, backward, masked gradient,
+optimiser update), scoring one ``made_logprob`` call per mask, sampling one ``made_sample`` call per
+mask (incremental decoding). With ``n_masks > 1`` (connectivity-agnostic training, paper section
+3.4) the masks cycle over the minibatches, and the model is the ensemble average
+p(x) = (1 / n_masks) sum_k p_k(x): ``score_samples`` averages the probabilities, ``sample`` picks a
+mask per sample uniformly and decodes with it.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _made_masks as mm
+from ._nn_base import BaseNN, check_choice, check_float, check_int
+from .nn import MLP, Trainable, publish, run_epochs
+from .nn.mlp import check_layer_sizes
+from .nn.optim import OPTIMIZERS
+
+__all__ = ["MADE"]
+
+_SCORE_ROWS = 1 << 14  # rows per made_logprob call (bounds the device's activation buffers)
 
 
-class MADE:
-    pass
+class MADE(BaseNN):
+    """Masked autoencoder for distribution estimation: an exact autoregressive density model.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : sequence of int
+        Widths of the hidden layers; ``()`` gives a logistic autoregressive model (each conditional
+        a linear function of the earlier variables).
+    output : "bernoulli", "categorical" or "gaussian_mixture"
+        The conditionals: Bernoulli (binary data; ``fit`` also accepts probabilities in [0, 1] as
+        soft targets), categorical over ``n_categories`` values (data: integer category indices,
+        one-hot encoded at the input), or a mixture of ``n_components`` Gaussians (real data;
+        standardise it first).
+    n_categories : int
+        Number of categories V (>= 2) for output="categorical"; required there.
+    n_components : int
+        Mixture components K per variable for output="gaussian_mixture".
+    ordering : "natural", "random" or a permutation of range(n_features)
+        The order in which variables are generated: natural (0, 1, ...), a random order drawn from
+        ``random_state`` (one per mask), or explicit (``ordering[i]`` is the variable generated i-th).
+    n_masks : int
+        Number of connectivity masks (>= 1). More than one trains an ensemble that shares weights:
+        each minibatch uses the next mask in turn; scoring and sampling average over the masks.
+    activation, slope : hidden activation ("relu", "leaky_relu", "tanh", "sigmoid", "softplus",
+        "identity") and the leaky-ReLU slope.
+    optimizer, learning_rate, beta1, beta2, weight_decay, momentum : optimiser settings
+        ("adam", "sgd", "nesterov"; torch.optim's meanings).
+    batch_size, max_epochs : int
+    random_state : None, int or RandomState
+    verbose : int
+        Progress bar with the training NLL on stderr when > 0.
+    device : "cpu", "cuda" or "auto"
+    dtype : float32 (default) or float64
+
+    Attributes
+    ----------
+    network_ : MLP
+        The network with its fitted (unmasked) parameters ``theta``; the model uses theta * mask.
+    masks_ : ndarray of shape (n_masks, n_params)
+        The 0/1 masks in theta's layout (``_made_masks.flat_mask``), in the model's dtype.
+    orders_ : ndarray of int64, shape (n_masks, n_features)
+        The degree of each variable (1 = generated first) under each mask.
+    hidden_degrees_ : list of lists of int64 arrays
+        ``hidden_degrees_[k][l]``: the degrees of hidden layer l's units under mask k.
+    loss_curve_ : ndarray of shape (n_epochs,)
+        Per-epoch mean training NLL in nats per sample (each minibatch measured before its update).
+    n_iter_ : int
+        Epochs run (over all calls of fit and partial_fit since the last fit).
+    n_features_in_ : int
+    """
+
+    def __init__(self, hidden_layer_sizes=(500,), *, output="bernoulli", n_categories=None, n_components=5,
+                 ordering="natural", n_masks=1, activation="relu", slope=0.01, optimizer="adam", learning_rate=1e-3,
+                 beta1=0.9, beta2=0.999, weight_decay=0.0, momentum=0.0, batch_size=100, max_epochs=50,
+                 random_state=None, verbose=0, device="cpu", dtype=np.float32):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.output = output
+        self.n_categories = n_categories
+        self.n_components = n_components
+        self.ordering = ordering
+        self.n_masks = n_masks
+        self.activation = activation
+        self.slope = slope
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+
+    # -- checks ------------------------------------------------------------------------------------
+    def _n_out(self):
+        """V (categorical), K (mixture) or 1 (Bernoulli), checked."""
+        if self.output == "categorical":
+            V = self.n_categories
+            if isinstance(V, bool) or not isinstance(V, numbers.Integral) or V < 2:
+                raise ValueError(f"n_categories: output='categorical' needs the number of categories, an integer "
+                                 f">= 2, got {V!r}")
+            return int(V)
+        if self.output == "gaussian_mixture":
+            return check_int(self.n_components, "n_components", 1)
+        return 1
+
+    def _check_params(self):
+        hidden = check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True)
+        check_choice(self.output, "output", mm.OUTPUTS)
+        n_out = self._n_out()
+        if isinstance(self.ordering, str):
+            check_choice(self.ordering, "ordering", ("natural", "random"))
+        check_int(self.n_masks, "n_masks", 1)
+        self._activation(self.activation, "activation")
+        self._slope(self.slope)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        self._check_training()
+        return hidden, n_out, self._optimizer(self.optimizer)
+
+    @classmethod
+    def _check_values(cls, X, output, n_out, name="X", *, scoring):
+        """Bernoulli: [0, 1] to fit (soft targets), {0, 1} to score; categorical: integer indices
+        in [0, n_out)."""
+        if output == "bernoulli":
+            if scoring:
+                bad = (X != 0) & (X != 1)
+                if bad.any():
+                    i, j = np.argwhere(bad)[0]
+                    raise ValueError(f"{name}: output='bernoulli' scores binary data: expected values in {{0, 1}}, "
+                                     f"got {float(X[i, j])!r} at ({i}, {j}) (fit accepts probabilities in [0, 1] "
+                                     f"as soft targets, but log p(x) is defined for binary x only)")
+            else:
+                cls._check_unit_interval(X, name, "output='bernoulli'")
+        elif output == "categorical":
+            V = n_out
+            bad = (X < 0) | (X >= V) | (X != np.floor(X))
+            if bad.any():
+                i, j = np.argwhere(bad)[0]
+                raise ValueError(f"{name}: output='categorical' needs category indices, integers in [0, {V}) "
+                                 f"(n_categories={V}), got {float(X[i, j])!r} at ({i}, {j})")
+
+    # -- connectivity --------------------------------------------------------------------------------
+    def _sizes(self, D, hidden, n_out):
+        return (D * mm.input_width(self.output, n_out),) + hidden + (D * mm.output_width(self.output, n_out),)
+
+    def _connectivity(self, D, hidden, n_out, rng, dtype):
+        """(orders [M, D], hidden degrees [M][layers], masks [M, P]) drawn from `rng`: the ordering
+        once (natural, explicit) or per mask (random), the hidden degrees per mask."""
+        orders, degrees = [], []
+        for k in range(int(self.n_masks)):
+            if k == 0 or isinstance(self.ordering, str) and self.ordering == "random":
+                order = mm.make_order(D, self.ordering, rng)
+            orders.append(order)
+            degrees.append(mm.make_hidden_degrees(D, hidden, rng))
+        sizes = self._sizes(D, hidden, n_out)
+        masks = np.stack([mm.flat_mask(sizes, o, h, self.output, n_out, dtype) for o, h in zip(orders, degrees)])
+        return np.stack(orders), degrees, masks
+
+    # -- fitting -----------------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Minimise the mean negative log-likelihood of X for max_epochs epochs (y is ignored)."""
+        return self._fit(X, None, fresh=True)
+
+    def partial_fit(self, X, y=None):
+        """One epoch over X, continuing the current fit (its weights, optimiser state and mask cycle);
+        on an unfitted model, initialises it as fit would first. y is ignored."""
+        return self._fit(X, 1, fresh=not hasattr(self, "n_features_in_"))
+
+    def _fit(self, X, epochs, *, fresh):
+        hidden, n_out, opt = self._check_params()
+        epochs = int(self.max_epochs) if epochs is None else epochs
+        eng = self._setup_engine()
+        if fresh:
+            X = self._validate(X, fitting=True)
+        else:
+            X = self._validate(X)
+        self._check_values(X, self.output, n_out, scoring=False)
+        D = X.shape[1]
+        if fresh:
+            init_rng, perm_rng, streams = self._fit_randomness()
+            orders, degrees, masks = self._connectivity(D, hidden, n_out, init_rng, eng.dtype)
+            net = MLP(self._sizes(D, hidden, n_out), (self.activation,) * len(hidden) + ("identity",), self.slope)
+            net.init_params(init_rng, eng.dtype)
+            state, curve0 = None, np.zeros(0)
+        else:
+            fitted = (self._fitted_output, self._fitted_n_out, self.network_.sizes[1:-1], self.network_.activations[0])
+            now = (self.output, n_out, hidden, self.activation if hidden else self.network_.activations[0])
+            if now != fitted:
+                raise ValueError(f"partial_fit: the model was fitted with (output, n_out, hidden_layer_sizes, "
+                                 f"activation) = {fitted}, now {now}; call fit to start over with new settings")
+            orders, degrees, masks, perm_rng, streams = (self.orders_, self.hidden_degrees_, self.masks_,
+                                                         self._perm_rng, self._streams)
+            net = MLP(self.network_.sizes, self.network_.activations, self.network_.slope,
+                      self.network_.theta.astype(eng.dtype))
+            state, curve0 = self._optimizer_state, self.loss_curve_
+        tr = Trainable(eng, net, opt)
+        if state is not None:
+            tr.m, tr.v, tr.t = eng.put_private(state[0]), eng.put_private(state[1]), int(state[2])
+        mask_dev = [eng.put(mk) for mk in masks]
+        code, slope = mm.OUTPUTS[self.output], float(self.slope)
+
+        def step(batches, stream, k):
+            (Xb,) = batches
+            t = tr.next_t()
+            return eng.kern.made_step(*tr.args(), slope, mask_dev[(t - 1) % len(mask_dev)], Xb, code, n_out, t,
+                                      opt.code, tr.hp), None
+
+        curve, _ = run_epochs(name=type(self).__name__, engine=eng, arrays=[X], batch_size=int(self.batch_size),
+                              max_epochs=epochs, rng=perm_rng, step=step, streams=streams, streams_per_step=0,
+                              loss_names=("nll",), verbose=self.verbose, learning_rate=float(self.learning_rate))
+        publish(tr, name=type(self).__name__, learning_rate=float(self.learning_rate))
+        self.network_ = net
+        self.masks_, self.orders_, self.hidden_degrees_ = masks, orders, degrees
+        self.loss_curve_ = np.concatenate([curve0, curve[:, 0]])
+        self.n_iter_ = len(self.loss_curve_)
+        self._optimizer_state = (np.array(eng.host(tr.m), copy=True), np.array(eng.host(tr.v), copy=True), tr.t)
+        self._perm_rng, self._streams = perm_rng, streams
+        self._fitted_output, self._fitted_n_out = self.output, n_out
+        self.n_features_in_ = D
+        return self
+
+    # -- inference ---------------------------------------------------------------------------------
+    def _masked(self, eng, k):
+        """theta * mask_k in the engine's dtype, on the device (the kernels' theta_masked)."""
+        return eng.put(self.network_.theta.astype(eng.dtype) * self.masks_[k].astype(eng.dtype))
+
+    def score_samples(self, X):
+        """Exact log-likelihood log p(x) of each row in nats (float64). With n_masks > 1, the log of
+        the probabilities averaged over the masks."""
+        eng = self._engine_ready()
+        X = self._validate(X)
+        self._check_values(X, self._fitted_output, self._fitted_n_out, scoring=True)
+        code, n_out = mm.OUTPUTS[self._fitted_output], self._fitted_n_out
+        net = self.network_
+        per_mask = np.empty((len(self.masks_), X.shape[0]))
+        for k in range(len(self.masks_)):
+            thm = self._masked(eng, k)
+            for r0 in range(0, X.shape[0], _SCORE_ROWS):
+                Xr = eng.put(X[r0:r0 + _SCORE_ROWS])
+                lp = eng.kern.made_logprob(thm, net.sizes_array, net.acts_array, float(net.slope), Xr, code, n_out)
+                per_mask[k, r0:r0 + _SCORE_ROWS] = eng.host(lp)
+        if len(per_mask) == 1:
+            return per_mask[0]
+        top = per_mask.max(axis=0)
+        return top + np.log(np.exp(per_mask - top).mean(axis=0))
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of X (nats per sample)."""
+        return float(self.score_samples(X).mean())
+
+    def sample(self, n_samples=1, random_state=None, temperature=1.0, top_k=None, top_p=None):
+        """Draw samples by incremental autoregressive decoding (the ``made_sample`` kernel: after each
+        generated variable only the hidden units it reaches are updated).
+
+        temperature scales the conditionals' logits (1: the model itself); top_k and top_p (nucleus)
+        restrict each categorical draw (output="categorical" only). With n_masks > 1 each sample's
+        mask is drawn uniformly. random_state None continues the model's own random stream (each
+        call gives new samples). Returns float samples (0/1 for Bernoulli) or, for categorical
+        outputs, int64 category indices, shape (n_samples, n_features).
+        """
+        eng = self._engine_ready()
+        n = check_int(n_samples, "n_samples", 1)
+        temperature = check_float(temperature, "temperature", minimum=0.0, strict=True)
+        output = self._fitted_output
+        if output != "categorical" and (top_k is not None or top_p is not None):
+            raise ValueError(f"top_k, top_p: restrict categorical draws only; output={output!r} takes neither "
+                             f"(got top_k={top_k!r}, top_p={top_p!r})")
+        k_top = 0 if top_k is None else check_int(top_k, "top_k", 1)
+        p_top = 1.0 if top_p is None else check_float(top_p, "top_p", minimum=0.0, strict=True)
+        if p_top > 1:
+            raise ValueError(f"top_p: must lie in (0, 1], got {top_p!r}")
+        streams = self._streams_for(random_state)
+        M, D = len(self.masks_), self.n_features_in_
+        which = np.zeros(n, dtype=np.int64)
+        if M > 1:
+            u = eng.uniform(streams.seed, streams.take(1), n)
+            which = np.minimum((u * M).astype(np.int64), M - 1)
+        out = np.empty((n, D), dtype=eng.dtype)
+        net, code = self.network_, mm.OUTPUTS[output]
+        for k in range(M):
+            stream = streams.take(1)  # one per mask, used or not: the draws do not depend on the counts
+            rows = np.flatnonzero(which == k)
+            if rows.size == 0:
+                continue
+            degrees = np.concatenate([np.asarray(h, np.int64) for h in self.hidden_degrees_[k]] or
+                                     [np.zeros(0, np.int64)])
+            drawn = eng.kern.made_sample(self._masked(eng, k), net.sizes_array, net.acts_array, float(net.slope),
+                                         np.ascontiguousarray(self.orders_[k], dtype=np.int64), degrees, code,
+                                         self._fitted_n_out, int(rows.size), temperature, k_top, p_top,
+                                         streams.seed, stream)
+            out[rows] = eng.host(drawn)
+        return out.astype(np.int64) if output == "categorical" else out

@@ -40,3 +40,6 @@ __all__ = [
     # linear autoregressive models (ar.py)
     "ar_ols", "ar_yule_walker", "ar_sse", "ar_forecast", "ar_simulate",
 ]
+from .made import categorical_nll, gaussian_mixture_nll, made_logprob, made_step  # noqa: E402
+
+__all__ += ["categorical_nll", "gaussian_mixture_nll", "made_step", "made_logprob"]  # MADE (made.py)
