@@ -7,6 +7,7 @@ arrays (``fastgen._backend.to_host`` copies them back). Importing this package c
 and needs no GPU: kernels are compiled for each dtype at their first launch. Under
 ``NUMBA_ENABLE_CUDASIM=1`` they run in Numba's CUDA simulator.
 """
+from .decoding import sample_logits
 from .emissions import categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, poisson_logprob
 from .gmm import kmeans_assign, kmeans_plusplus, mixture_responsibilities, sample_gaussian_mixture
 from .hmm import forward_backward, forward_backward_log, sample_poisson, sample_states, viterbi
@@ -36,4 +37,6 @@ __all__ = [
     # neural networks (nn.py, nn_penalty.py, nn_steps.py)
     "mlp_forward", "mlp_predict", "mlp_backward", "mlp_penalty_backward", "bce_logits", "gaussian_nll", "gaussian_kl_reparam",
     "gaussian_kl_reparam_backward", "adam_update", "sgd_update", "mlp_step", "vae_step", "gan_step",
+    # decoding of categorical outputs (decoding.py)
+    "sample_logits",
 ]
