@@ -90,3 +90,15 @@ def sample_logits(logits, uniforms, temperature=1.0, top_k=0, top_p=1.0, greedy=
     logits = np.atleast_2d(np.asarray(logits, dtype=np.float64))
     res = [draw_row(row, u, temperature, top_k, top_p, greedy) for row, u in zip(logits, uniforms)]
     return np.array([r[0] for r in res], dtype=np.int64), np.array([r[1] for r in res])
+
+
+def pooled_chisquare_pvalue(counts, expected, min_expected=5.0):
+    """Chi-square p-value of observed counts against expected ones, the cells expected below
+    `min_expected` pooled into one (so the statistic's chi-square approximation holds)."""
+    from scipy import stats
+    counts, expected = np.asarray(counts, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    big = expected >= min_expected
+    observed, want = counts[big], expected[big]
+    if (~big).any() and expected[~big].sum() > 0:
+        observed, want = np.append(observed, counts[~big].sum()), np.append(want, expected[~big].sum())
+    return stats.chisquare(observed, want * observed.sum() / want.sum()).pvalue
