@@ -8,6 +8,7 @@ and needs no GPU: kernels are compiled for each dtype at their first launch. Und
 ``NUMBA_ENABLE_CUDASIM=1`` they run in Numba's CUDA simulator.
 """
 from .decoding import sample_logits
+from .made_sample import made_sample
 from .emissions import categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, poisson_logprob
 from .gmm import kmeans_assign, kmeans_plusplus, mixture_responsibilities, sample_gaussian_mixture
 from .hmm import forward_backward, forward_backward_log, sample_poisson, sample_states, viterbi
@@ -37,6 +38,6 @@ __all__ = [
     # neural networks (nn.py, nn_penalty.py, nn_steps.py)
     "mlp_forward", "mlp_predict", "mlp_backward", "mlp_penalty_backward", "bce_logits", "gaussian_nll", "gaussian_kl_reparam",
     "gaussian_kl_reparam_backward", "adam_update", "sgd_update", "mlp_step", "vae_step", "gan_step",
-    # decoding of categorical outputs (decoding.py)
-    "sample_logits",
+    # decoding of categorical outputs (decoding.py) and the MADE sampler (made_sample.py)
+    "sample_logits", "made_sample",
 ]

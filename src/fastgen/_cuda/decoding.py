@@ -35,7 +35,7 @@ from .widen import f64 as _f64
 
 __all__ = ["sample_logits"]
 
-NT = 8 if numba.config.ENABLE_CUDASIM else 256  # threads per row (a power of two)
+NT = 8 if numba.config.ENABLE_CUDASIM else 256  # threads per row (a power of two); the most draw_row takes
 BAD_LOGIT = -1    # as decoding::kBadLogit
 ALL_MASKED = -2   # as decoding::kAllMasked
 _MAX_W_EXPONENT = 708.0  # w = 0 beyond e^-708, as the CPU's (only subnormal weights are dropped)
@@ -79,11 +79,11 @@ def weight(xi, xmax, temperature):
 
 @cuda.jit(device=True)
 def block_sum(v, red):
-    """Sum of v over the block (fixed tree in shared red[NT]); every thread gets it."""
+    """Sum of v over the block (fixed tree in shared red[blockDim]); every thread gets it."""
     tid = cuda.threadIdx.x
     red[tid] = v
     cuda.syncthreads()
-    s = NT // 2
+    s = cuda.blockDim.x // 2
     while s > 0:
         if tid < s:
             red[tid] += red[tid + s]
@@ -102,7 +102,7 @@ def _reduce3(v, a, b, red, ia, ib):
     ia[tid] = a
     ib[tid] = b
     cuda.syncthreads()
-    s = NT // 2
+    s = cuda.blockDim.x // 2
     while s > 0:
         if tid < s:
             red[tid] += red[tid + s]
@@ -122,7 +122,7 @@ def _row_max(x, V, red, ia):
     m = -math.inf
     mi = V
     bad = 0.0
-    for i in range(tid, V, NT):
+    for i in range(tid, V, cuda.blockDim.x):
         v = _f64(x[i])
         if v != v or v == math.inf:
             bad += 1.0
@@ -132,7 +132,7 @@ def _row_max(x, V, red, ia):
     red[tid] = m
     ia[tid] = mi
     cuda.syncthreads()
-    s = NT // 2
+    s = cuda.blockDim.x // 2
     while s > 0:
         if tid < s:
             o = tid + s
@@ -164,7 +164,7 @@ def _cut(x, V, xmax, temperature, th_base, by_mass, target, red, ia, ib):
     (exclusive bound, -1: empty) falls short (acc), the prefix up to hi reaches the target."""
     tid = cuda.threadIdx.x
     best = np.int64(-1)
-    for i in range(tid, V, NT):
+    for i in range(tid, V, cuda.blockDim.x):
         if _in_set(x, i, xmax, temperature, th_base) > 0.0:
             best = max(best, priority(i))
     _, piv_key, _ = _reduce3(0.0, best, np.int64(-1), red, ia, ib)
@@ -176,7 +176,7 @@ def _cut(x, V, xmax, temperature, th_base, by_mass, target, red, ia, ib):
         m = 0.0
         left = np.int64(-1)
         right = np.int64(-1)
-        for i in range(tid, V, NT):
+        for i in range(tid, V, cuda.blockDim.x):
             w = _in_set(x, i, xmax, temperature, th_base)
             if w > 0.0 and (lo < 0 or before(x, lo, i)):
                 if not before(x, piv, i):          # i up to the pivot: counted
@@ -200,7 +200,7 @@ def _cut(x, V, xmax, temperature, th_base, by_mass, target, red, ia, ib):
 def draw_row(x, V, temperature, top_k, top_p, greedy, u, red, scan, ia, ib):
     """One draw from the logits x[0:V] (any 1-D array view) with uniform u, made by the whole block
     (every thread gets the result): the token index, or BAD_LOGIT / ALL_MASKED. Shared scratch:
-    red, scan float64[NT], ia, ib int64[NT]."""
+    red, scan float64[>= blockDim], ia, ib int64[>= blockDim]. The block size must be a power of two."""
     tid = cuda.threadIdx.x
     xmax, imax, bad = _row_max(x, V, red, ia)
     if bad > 0.0:
@@ -210,7 +210,7 @@ def draw_row(x, V, temperature, top_k, top_p, greedy, u, red, scan, ia, ib):
     if greedy or V == 1:
         return imax
     npos = 0.0
-    for i in range(tid, V, NT):
+    for i in range(tid, V, cuda.blockDim.x):
         if weight(x[i], xmax, temperature) > 0.0:
             npos += 1.0
     npos = block_sum(npos, red)
@@ -221,14 +221,15 @@ def draw_row(x, V, temperature, top_k, top_p, greedy, u, red, scan, ia, ib):
         th = _cut(x, V, xmax, temperature, -1, False, float(top_k), red, ia, ib)
     if p_on:
         s = 0.0
-        for i in range(tid, V, NT):
+        for i in range(tid, V, cuda.blockDim.x):
             s += _in_set(x, i, xmax, temperature, th)
         s = block_sum(s, red)
         th_p = _cut(x, V, xmax, temperature, th, True, top_p * s, red, ia, ib)
         if th_p >= 0:
             th = th_p
     # inverse CDF over the kept tokens in index order, by contiguous chunks
-    chunk = (V + NT - 1) // NT
+    nt = cuda.blockDim.x
+    chunk = (V + nt - 1) // nt
     i0 = min(V, tid * chunk)
     i1 = min(V, i0 + chunk)
     local = 0.0
@@ -242,7 +243,7 @@ def draw_row(x, V, temperature, top_k, top_p, greedy, u, red, scan, ia, ib):
     cuda.syncthreads()
     if tid == 0:
         c = 0.0
-        for j in range(NT):
+        for j in range(nt):
             v = scan[j]
             scan[j] = c
             c += v
