@@ -189,7 +189,6 @@ struct Ctx {
   const nn::Net* net;
   const Plan* plan;
   const Packed<T>* pk;
-  const int64_t* order;
   int32_t output;
   int64_t n_out, in_w, out_w;
   T slope;
@@ -211,7 +210,7 @@ struct Work {
   decoding::RowScratch rs;
 };
 
-// Uniforms u[e0 .. e0 + n) of a stream into out (vector Philox; buf needs n + 1 room).
+// Uniforms u[e0 .. e0 + n) of a stream into out (vector Philox; buf needs n + 2 room).
 inline void stream_uniforms(const rng::Stream& rs, uint64_t e0, int64_t n, double* buf, double* out) {
 #if FG_HAVE_DISPATCH
   if (simd::detect_isa() == simd::Isa::v4)
@@ -362,7 +361,7 @@ template <class T>
 Failure made_sample(const nn::Net& net, const T* theta, T slope, int64_t D, const int64_t* order,
                     const int64_t* hidden_degrees, int32_t output, int64_t n_out, int64_t n_samples,
                     const decoding::Filter& filter, uint64_t seed, uint64_t stream, T* X) {
-  Ctx<T> c{&net, nullptr, nullptr, order, output, n_out, in_width(output, n_out), out_width(output, n_out), slope,
+  Ctx<T> c{&net, nullptr, nullptr, output, n_out, in_width(output, n_out), out_width(output, n_out), slope,
            filter, rng::Stream(seed, stream), rng::Stream(seed, stream + 1), {}, 0};
   const Plan plan = make_plan(net, D, order, hidden_degrees, c.out_w);
   thread_local Packed<T> pk;
