@@ -14,7 +14,7 @@ D1  sample_logits on 256 rows x 50,000 logits (float32, N(0, 2^2)), top-p 0.9, a
     softmax (float32) + descending sort + cumsum + nucleus mask + multinomial.
 
 `python benchmarks/bench_made.py [--repeat 5]` prints the same workloads as a table (best of
-`repeat` calls, ratios against fastgen-cpu) with the floor of each: FLOPs of the incremental
+`repeat` interleaved rounds, ratios against fastgen-cpu) with the floor of each: FLOPs of the incremental
 algorithm's multiply-adds over the shared GEMM's measured peak, and bytes that must be read.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ DECODERS = ["fastgen-cpu", "fastgen-cuda", "torch"]
 D, H, N_SAMPLES = 784, 500, 100
 ROWS, VOCAB, TOP_P = 256, 50_000, 0.9
 SEED = 20240607
-TORCH_THREADS = 2
+TORCH_THREADS = int(os.environ.get("OMP_NUM_THREADS", "2"))  # torch's threads follow fastgen's (default 2)
 
 
 def require(impl: str) -> None:
@@ -187,47 +187,51 @@ def m1_floor():
     return N_SAMPLES * (updates + outputs), 4 * (updates + outputs)
 
 
-def best_of(fn, repeat):
-    import time
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def main():
     import argparse
     import platform
+    import time
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=5, help="rounds; each times every implementation once")
+    ap.add_argument("--naive-repeat", type=int, default=2, help="rounds that include torch-naive (seconds each)")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, torch threads {TORCH_THREADS}\n")
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, torch threads {TORCH_THREADS}; "
+          f"best of {args.repeat} interleaved rounds\n")
     for title, impls, build in [("M1 MADE 784x500, 100 samples", IMPLEMENTATIONS, made_sampler),
                                 ("D1 sample_logits 256 x 50,000, top-p 0.9", DECODERS, decoder)]:
-        times = {}
+        fns = {}
         for impl in impls:
             try:
                 require(impl)
             except NotImplementedError as e:
                 print(f"  ({impl}: {e})")
                 continue
-            fn = build(impl)
+            fns[impl] = build(impl)
             if impl != "torch-naive":
+                fns[impl]()  # warm-up: kernels loaded (CUDA: compiled), buffers faulted in
+        times = {impl: np.inf for impl in fns}
+        for r in range(args.repeat):  # interleaved: every implementation sees the same machine load
+            for impl, fn in fns.items():
+                if impl == "torch-naive" and r >= args.naive_repeat:
+                    continue
+                t0 = time.perf_counter()
                 fn()
-            times[impl] = best_of(fn, 1 if impl == "torch-naive" else args.repeat)
+                times[impl] = min(times[impl], time.perf_counter() - t0)
         ref = times["fastgen-cpu"]
         print(f"{title}\n| implementation | best (ms) | / fastgen-cpu |\n|---|---:|---:|")
         for impl, t in times.items():
             print(f"| {impl} | {t * 1e3:.2f} | {t / ref:.1f} |")
         if title.startswith("M1"):
-            macs, wbytes = m1_floor()
-            print(f"floor: {macs / 1e6:.1f} M multiply-adds ({2 * macs / 1e6:.0f} MFLOP) = "
-                  f"{2 * macs / 450e9 * 1e3:.2f} ms at the shared GEMM's 450 GFLOP/s (2 threads, float32); "
-                  f"fastgen-cpu at {2 * macs / ref / 1e9:.0f} GFLOP/s = {2 * macs / 450e9 / ref:.0%} of it. "
-                  f"Weights read: {wbytes / 1e6:.1f} MB per block of samples.")
+            macs, _ = m1_floor()
+            peak = 225e9 * TORCH_THREADS  # the shared GEMM's float32 peak, 450 GFLOP/s on 2 threads
+            # samples in 16-lane blocks: an update loads and stores a unit's vector, a product loads it
+            lanes = 16 * -(-N_SAMPLES // (16 * TORCH_THREADS)) * TORCH_THREADS
+            l1 = macs / N_SAMPLES * lanes / 16 * 64 * 1.5  # bytes: 2 vectors per update MAC, 1 per product MAC
+            print(f"floor: {macs / 1e6:.1f} M multiply-adds ({2 * macs / 1e6:.0f} MFLOP) = {2 * macs / peak * 1e3:.2f} ms "
+                  f"at the GEMM peak ({peak / 1e9:.0f} GFLOP/s); fastgen-cpu {2 * macs / ref / 1e9:.0f} GFLOP/s = "
+                  f"{2 * macs / peak / ref:.0%} of it. L1 traffic of the lane layout ~{l1 / 1e6:.0f} MB = "
+                  f"{l1 / (192e9 * TORCH_THREADS) * 1e3:.2f} ms at 64 B/cycle/core (3 GHz).")
         else:
             print(f"floor: read {ROWS * VOCAB * 4 / 1e6:.0f} MB of logits and take {ROWS * VOCAB / 1e6:.1f} M "
                   f"float64 exps: fastgen-cpu spends {ref / (ROWS * VOCAB) * 1e9:.2f} ns per logit.")
