@@ -41,7 +41,7 @@ def random_made(rng, output, n_out, D, hidden, ordering="random", dtype=np.float
     sizes = np.array([D * input_width(name, n_out)] + list(hidden) + [D * output_width(name, n_out)], dtype=np.int64)
     acts = np.append(rng.integers(0, 6, size=len(hidden)), 0).astype(np.int32)
     if scale is None:
-        scale = 0.3 if output == 2 else 0.8  # mixture samples feed back into the net: keep it tame
+        scale = 0.15 if output == 2 else 0.8  # mixture samples feed back into the net: keep it tame
     theta = rng.standard_normal(ref_nn.n_params(sizes)) * scale
     if masked:
         theta = theta * flat_mask(sizes, order, degrees, name, n_out)
