@@ -187,7 +187,7 @@ def _kernel(dtype_name: str):
                     else:
                         X[n, v] = F(x)
                 cuda.syncthreads()
-                x = F(shx[0])
+                xv = F(shx[0])  # T: the update below runs in T, as on the CPU
                 fault = shi[0]
                 cat = shi[1]
                 cuda.syncthreads()
@@ -199,10 +199,10 @@ def _kernel(dtype_name: str):
                     r = (v * in_w + cat) * d1
                     for j in range(j0 + tid, d1, NT):
                         row[zoff[0] + j] += W1[r + j]
-                elif x != ZERO:
+                elif xv != ZERO:
                     r = v * d1
                     for j in range(j0 + tid, d1, NT):
-                        row[zoff[0] + j] += x * W1[r + j]
+                        row[zoff[0] + j] += xv * W1[r + j]
                 cuda.syncthreads()
 
     return sample
