@@ -3,14 +3,16 @@
 //
 // Rank order: token a precedes b when x_a > x_b, or x_a == x_b and a < b (a strict total order
 // on the raw logits; temperature > 0 does not change it). Weights w_i = exp((x_i - x_max) / T)
-// in double (-inf logits: 0). Top-k keeps the first k tokens of the rank order; top-p then keeps
+// in double (0 below e^-708, and for -inf logits). Top-k keeps the first k tokens of the rank order; top-p then keeps
 // the shortest prefix (of the top-k survivors) whose weight reaches top_p times theirs. The draw
 // is an inverse CDF over the kept tokens in index order.
 //
 // The per-row draw (draw_row) is shared with the MADE sampler (made_sample.hpp). Positive weights
 // form a prefix of the rank order (exp is monotone), so only those take part in the selections;
 // each selection is a quickselect (std::nth_element on the rank order): top-k one call, top-p a
-// bisection over prefix lengths with one nth_element per halving, expected O(V) in all.
+// bisection over prefix lengths with one nth_element per halving, expected O(V) in all. Long
+// rows (V >= 4096) first histogram -log w into buckets, so only the bucket holding a cut is
+// selected in. Rows are independent: the batch runs them in parallel.
 #pragma once
 #include <algorithm>
 #include <cmath>
