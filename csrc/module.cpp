@@ -13,6 +13,7 @@ void register_nn(py::module_& m);
 void register_ar(py::module_& m);
 void register_made(py::module_& m);
 void register_decoding(py::module_& m);
+void register_made_sample(py::module_& m);
 }  // namespace fastgen::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
   fastgen::bind::register_ar(m);
   fastgen::bind::register_made(m);
   fastgen::bind::register_decoding(m);
+  fastgen::bind::register_made_sample(m);
 }

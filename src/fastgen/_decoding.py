@@ -1,5 +1,110 @@
-"""Decoding of categorical autoregressive outputs (placeholder: built by the autoregressive issue)."""
+"""Decoding of categorical autoregressive outputs: one token per row of logits, by greedy argmax or
+by sampling with temperature, top-k and top-p (nucleus) filtering, on the Philox generator (the same
+seed gives the same tokens on the CPU and on CUDA). Contract and exact rules: ``csrc/KERNELS.md``,
+"Decoding categorical outputs".
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _backend
+from ._validation import philox_seed
 
 
-def sample_logits(*args, **kwargs):
-    raise NotImplementedError
+def _real(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def _filter_args(temperature, top_k, top_p, greedy):
+    """(temperature, top_k (0: off), top_p (1: off), greedy) checked against the contract's domains."""
+    t = _real(temperature, "temperature")
+    if not (np.isfinite(t) and t > 0):
+        raise ValueError(f"temperature: must be finite and > 0 (use greedy=True for the argmax), got {t}")
+    if top_k is None:
+        k = 0
+    else:
+        if isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, numbers.Integral):
+            raise TypeError(f"top_k: expected None or an integer >= 1, got {type(top_k).__name__}")
+        k = int(top_k)
+        if k < 1:
+            raise ValueError(f"top_k: expected None or an integer >= 1, got {k}")
+    if top_p is None:
+        p = 1.0
+    else:
+        p = _real(top_p, "top_p")
+        if not 0.0 < p <= 1.0:
+            raise ValueError(f"top_p: must lie in (0, 1], got {p}")
+    if not isinstance(greedy, (bool, np.bool_)):
+        raise TypeError(f"greedy: expected a bool, got {type(greedy).__name__}")
+    return t, k, p, bool(greedy)
+
+
+def _logits_array(logits, device: str):
+    """(array for the kernel, was_1d). Host input becomes a C-contiguous float32/float64 NumPy array;
+    device arrays (``__cuda_array_interface__``) stay on the device for device="cuda"."""
+    on_device = hasattr(logits, "__cuda_array_interface__") and not isinstance(logits, np.ndarray)
+    if on_device and device == "cuda":
+        from numba import cuda
+        a = cuda.as_cuda_array(logits)
+        shape, dtype = a.shape, np.dtype(a.dtype)
+    else:
+        if on_device:
+            from numba import cuda
+            logits = cuda.as_cuda_array(logits).copy_to_host()
+        a = np.asarray(logits)
+        shape, dtype = a.shape, a.dtype
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"logits: expected dtype float32 or float64, got {dtype}")
+    if len(shape) not in (1, 2):
+        raise ValueError(f"logits: expected shape (V,) or (N, V), got shape {tuple(shape)}")
+    if shape[-1] < 1:
+        raise ValueError(f"logits: need at least one token (V >= 1), got shape {tuple(shape)}")
+    was_1d = len(shape) == 1
+    if isinstance(a, np.ndarray):
+        a = np.ascontiguousarray(a.reshape(1, -1) if was_1d else a)
+    elif was_1d:
+        a = a.reshape(1, shape[0])
+    return a, was_1d
+
+
+def sample_logits(logits, *, temperature=1.0, top_k=None, top_p=None, greedy=False, random_state=None,
+                  device="cpu"):
+    """Draw one token index per row of logits.
+
+    Parameters
+    ----------
+    logits : array of shape (V,) or (N, V), float32 or float64
+        Unnormalised log-probabilities; -inf masks a token. NaN or +inf, or a row that is all -inf,
+        raises ValueError. With ``device="cuda"`` a device array (CuPy, PyTorch, Numba) is read in
+        place.
+    temperature : float > 0
+        The logits are divided by it (softmax in float64). Greedy decoding is ``greedy=True``.
+    top_k : int >= 1 or None
+        Keep the k tokens of largest logit (equal logits: the lower index first).
+    top_p : float in (0, 1] or None
+        Nucleus sampling: keep the shortest run of tokens, in decreasing probability (ties by
+        lower index), whose probability (after temperature and top-k) reaches top_p; at least one.
+    greedy : bool
+        Return the argmax (the lowest index among equal maxima) instead of sampling.
+    random_state : None, int or numpy RandomState
+        Seeds the Philox generator; row n uses uniform n of stream 0, so the same seed and logits give
+        the same tokens on any thread count and on both devices.
+    device : "cpu", "cuda" or "auto"
+
+    Returns
+    -------
+    int64 ndarray of shape (N,), or an int64 scalar for 1-D logits.
+    """
+    t, k, p, g = _filter_args(temperature, top_k, top_p, greedy)
+    dev = _backend.resolve_device(device)
+    x, was_1d = _logits_array(logits, dev)
+    seed = philox_seed(random_state)
+    if x.shape[0] == 0:
+        out = np.zeros(0, dtype=np.int64)
+    else:
+        out = _backend.to_host(_backend.kernels(dev).sample_logits(x, t, k, p, g, seed, 0))
+    return np.int64(out[0]) if was_1d else out

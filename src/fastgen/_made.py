@@ -290,7 +290,9 @@ class MADE(BaseNN):
         out = np.empty((n, D), dtype=eng.dtype)
         net, code = self.network_, mm.OUTPUTS[output]
         for k in range(M):
-            stream = streams.take(1)  # one per mask, used or not: the draws do not depend on the counts
+            # Two per mask (made_sample draws uniforms from `stream`, mixture normals from `stream + 1`),
+            # taken whether used or not: the draws do not depend on how samples split over masks.
+            stream = streams.take(2)
             rows = np.flatnonzero(which == k)
             if rows.size == 0:
                 continue

@@ -7,6 +7,8 @@ arrays (``fastgen._backend.to_host`` copies them back). Importing this package c
 and needs no GPU: kernels are compiled for each dtype at their first launch. Under
 ``NUMBA_ENABLE_CUDASIM=1`` they run in Numba's CUDA simulator.
 """
+from .decoding import sample_logits
+from .made_sample import made_sample
 from .emissions import categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, poisson_logprob
 from .gmm import kmeans_assign, kmeans_plusplus, mixture_responsibilities, sample_gaussian_mixture
 from .hmm import forward_backward, forward_backward_log, sample_poisson, sample_states, viterbi
@@ -39,6 +41,8 @@ __all__ = [
     "gaussian_kl_reparam_backward", "adam_update", "sgd_update", "mlp_step", "vae_step", "gan_step",
     # linear autoregressive models (ar.py)
     "ar_ols", "ar_yule_walker", "ar_sse", "ar_forecast", "ar_simulate",
+    # decoding of categorical outputs (decoding.py) and the MADE sampler (made_sample.py)
+    "sample_logits", "made_sample",
 ]
 from .made import categorical_nll, gaussian_mixture_nll, made_logprob, made_step  # noqa: E402
 
