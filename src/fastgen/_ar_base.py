@@ -39,12 +39,9 @@ class LinearARBase(ParamsMixin):
         return state
 
     def _put(self, a):
-        """`a` on the compute device. Host arrays get their dtype's canonical descriptor (an
-        unpickled array's float64 is equal to, but not the same object as, np.dtype(np.float64),
-        and the bindings check dtypes by identity)."""
+        """`a` (C-contiguous) on the compute device."""
         if isinstance(a, np.ndarray):
             a = np.ascontiguousarray(a)
-            a = a.view(np.dtype(a.dtype.type))
         return _backend.to_device(self._device, a)
 
     def _check_fitted(self):

@@ -2,14 +2,16 @@
 decoding kernel (greedy, temperature, top-k, top-p) for categorical autoregressive outputs.
 
 - ``AR``, ``VAR``: fit by OLS or Yule-Walker, forecast with standard errors, Monte-Carlo
-  simulation, Gaussian log-likelihood, order selection; ``fit_many`` fits thousands of independent
-  series in one kernel call.
+  simulation, Gaussian log-likelihood, order selection; ``AR.fit_many`` fits thousands of
+  independent series in one kernel call (an ``ARBatch``).
 - ``MADE``: masked autoencoder for distribution estimation (Bernoulli, categorical and
   mixture-of-Gaussians outputs) with exact ``score_samples`` and incremental ``sample``.
 - ``sample_logits``: batched sampling from categorical logits with the Philox generator.
 """
+from ._ar_batch import ARBatch  # noqa: F401
 from ._ar_linear import AR, VAR  # noqa: F401
+from ._ar_validation import StationarityWarning  # noqa: F401
 from ._decoding import sample_logits  # noqa: F401
 from ._made import MADE  # noqa: F401
 
-__all__ = ["AR", "VAR", "MADE", "sample_logits"]
+__all__ = ["AR", "VAR", "ARBatch", "StationarityWarning", "MADE", "sample_logits"]
