@@ -8,6 +8,8 @@ whose sums are kept in float64 anyway).
 """
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 
 from . import _backend
@@ -43,6 +45,15 @@ class LinearARBase(ParamsMixin):
         if isinstance(a, np.ndarray):
             a = np.ascontiguousarray(a)
         return _backend.to_device(self._device, a)
+
+    def forecast_interval(self, steps, alpha=0.05):
+        """(mean, lower, upper) of the Gaussian (1 - alpha) forecast intervals, shaped like
+        ``forecast``'s (statsmodels' ``forecast_interval``)."""
+        if not (isinstance(alpha, (int, float, np.floating)) and 0 < alpha < 1):
+            raise ValueError(f"alpha: expected a number in (0, 1), got {alpha!r}")
+        z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+        mean, se = self.forecast(steps)
+        return mean, mean - z * se, mean + z * se
 
     def _check_fitted(self):
         if not hasattr(self, "params_"):

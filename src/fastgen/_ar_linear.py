@@ -9,7 +9,6 @@ thousands of independent series in one kernel call (see ``ARBatch``).
 """
 from __future__ import annotations
 
-from statistics import NormalDist
 
 import numpy as np
 
@@ -21,12 +20,6 @@ from ._ar_validation import AR_CRITERIA, VAR_CRITERIA, StationarityWarning, as_u
 from ._validation import check_array, check_lengths
 
 __all__ = ["AR", "VAR", "ARBatch", "StationarityWarning"]
-
-
-def _z(alpha) -> float:
-    if not (isinstance(alpha, (int, float, np.floating)) and 0 < alpha < 1):
-        raise ValueError(f"alpha: expected a number in (0, 1), got {alpha!r}")
-    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
 def _finite_series(X, offsets, dtype, name="X"):
@@ -198,12 +191,6 @@ class AR(LinearARBase):
                                           [self.series_length_ + 1], np.full((1, 1, 1), self.sigma2_), steps)
         return mean[0, :, 0], np.sqrt(mse[0, :, 0, 0])
 
-    def forecast_interval(self, steps, alpha=0.05):
-        """(mean, lower, upper) of the Gaussian (1 - alpha) forecast intervals."""
-        z = _z(alpha)
-        mean, se = self.forecast(steps)
-        return mean, mean - z * se, mean + z * se
-
     def simulate(self, n_steps, n_paths=1, random_state=None):
         """Monte-Carlo continuations of the fitted series, shape (n_paths, n_steps), in ``dtype``:
         innovations sqrt(sigma2_) z with z Philox normals (path j: stream j), so the same
@@ -356,12 +343,6 @@ class VAR(LinearARBase):
         """Point forecasts (steps, k) and their standard errors (steps, k) (sqrt of the MSE diagonals)."""
         mean, mse = self._forecast(steps)
         return mean, np.sqrt(np.diagonal(mse, axis1=-2, axis2=-1))
-
-    def forecast_interval(self, steps, alpha=0.05):
-        """(mean, lower, upper), each (steps, k): statsmodels' ``forecast_interval``."""
-        z = _z(alpha)
-        mean, se = self.forecast(steps)
-        return mean, mean - z * se, mean + z * se
 
     def simulate(self, n_steps, n_paths=1, random_state=None):
         """Monte-Carlo continuations, shape (n_paths, n_steps, k): innovations L z with L the
