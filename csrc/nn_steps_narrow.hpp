@@ -42,14 +42,18 @@ void on_team(int nt, F&& body) {
 // two threads take a narrow step ~1.6x faster than one, but when other processes hold the cores a
 // thread waiting at a barrier for a descheduled partner loses a scheduler time slice (a 0.15 ms
 // step took 1-4 ms; the nn demos ran 17x slower). So each calling thread keeps, per step kind, a
-// moving average of the seconds per unit of work (rows x parameters) of one thread and of the
-// team (ordinary calls move it by a quarter of the difference), runs the faster, and now and then
-// measures the other once (that sample replaces its average): after kProbeFirst calls, and after
-// twice as many each time the other loses again (up to kProbeMost), so on a loaded machine a
-// losing team costs one stalled step per few thousand.
+// moving average of the seconds per unit of work (rows x parameters) of one thread and of the team
+// (each call moves the one it ran by a quarter of the difference), and runs the one in use: the
+// team while it is not slower than one thread; one thread until the team is kSwitch times faster
+// (the margin keeps a lucky sample on a busy machine from switching back to stalls). Now and then
+// it runs the other once, whose sample then replaces its average: after kProbeFirst calls, and
+// after twice as many each time that changes nothing (up to kProbeMost calls), so on a loaded
+// machine a losing team costs one stalled step per few thousand.
 struct TeamClock {
   static constexpr uint32_t kProbeFirst = 64, kProbeMost = 4096;
+  static constexpr double kSwitch = 0.8;
   double per_work[2] = {-1.0, -1.0};  // [0] one thread, [1] the team; < 0: not measured yet
+  int in_use = 1;
   uint32_t interval = kProbeFirst, countdown = kProbeFirst;
 
   template <class F>
@@ -58,14 +62,13 @@ struct TeamClock {
       on_team(1, body);
       return;
     }
-    const int best = per_work[1] >= 0 && per_work[1] <= per_work[0] ? 1 : 0;
-    int which = best;
+    int which = in_use;
     bool probe = false;
     if (per_work[0] < 0 || per_work[1] < 0) {  // the team first: a first call exercises the team path
       which = per_work[1] < 0 ? 1 : 0;
       probe = true;
     } else if (countdown == 0) {
-      which = 1 - best;
+      which = 1 - in_use;
       probe = true;
     } else {
       --countdown;
@@ -73,14 +76,15 @@ struct TeamClock {
     const auto t0 = std::chrono::steady_clock::now();
     on_team(which ? team : 1, body);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / work;
-    if (!probe) {
-      per_work[which] += 0.25 * (s - per_work[which]);
-      return;
+    per_work[which] = probe ? s : per_work[which] + 0.25 * (s - per_work[which]);
+    if (per_work[0] < 0 || per_work[1] < 0) return;
+    const int before = in_use;
+    if (in_use == 0 && per_work[1] < kSwitch * per_work[0]) in_use = 1;
+    if (in_use == 1 && per_work[0] < per_work[1]) in_use = 0;
+    if (probe) {
+      interval = in_use != before ? kProbeFirst : std::min(2 * interval, kProbeMost);
+      countdown = interval;
     }
-    per_work[which] = s;
-    if (which != best && per_work[0] >= 0 && per_work[1] >= 0)
-      interval = s < per_work[best] ? kProbeFirst : std::min(2 * interval, kProbeMost);
-    countdown = interval;
   }
 };
 
