@@ -15,6 +15,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <omp.h>
 #include <vector>
 
 #include "common/gemm.hpp"
