@@ -7,7 +7,8 @@ A step is one optimiser update of the whole model on one batch, float32, Adam:
   GAN  generator and discriminator MLPs (ReLU / LeakyReLU 0.2), non-saturating loss: one
        discriminator update on a real and a fake batch, then one generator update on fresh noise.
 fastgen runs the kernel the estimators call once per step (`vae_step` / `gan_step` of the backend's
-kernel module); torch runs nn.Sequential models with torch.optim.Adam on torch.set_num_threads(2).
+kernel module) and reads the step's losses back, as the estimators' training loop does (on CUDA
+that waits for the step's kernels: without it a timing would see only the launches); torch runs nn.Sequential models with torch.optim.Adam on torch.set_num_threads(2).
 Weights are the same arrays (fastgen stores W_l input-major, torch's Linear.weight is its
 transpose); the noise differs (Philox vs torch's generator), which does not change the work done.
 """
@@ -127,8 +128,8 @@ def vae_step(impl: str, shape: dict):
 
     def step():
         state["t"] += 1
-        return kern.vae_step(*enc, *dec, SLOPE, x, cond, 0, obs_lv, 1.0, common.SEED, state["t"], state["t"],
-                             ADAM, VAE_HP)
+        return _backend.to_host(kern.vae_step(*enc, *dec, SLOPE, x, cond, 0, obs_lv, 1.0, common.SEED, state["t"],
+                                              state["t"], ADAM, VAE_HP))
     return step
 
 
@@ -170,7 +171,8 @@ def gan_step(impl: str, shape: dict):
     def step():
         state["t"] += 1
         t = state["t"]
-        return kern.gan_step(*gen, *disc, SLOPE, x, cond, 0, 0.0, 1, common.SEED, 3 * t, t, t, ADAM, GAN_HP, GAN_HP)
+        return _backend.to_host(kern.gan_step(*gen, *disc, SLOPE, x, cond, 0, 0.0, 1, common.SEED, 3 * t, t, t, ADAM,
+                                              GAN_HP, GAN_HP))
     return step
 
 

@@ -4,7 +4,10 @@
 //   nn_losses.hpp       row-wise losses, reparameterised Gaussian draws and their KL
 //   nn_optim.hpp        Adam and SGD updates
 //   nn_penalty.hpp      the WGAN-GP penalty's double backward
-//   nn_steps.hpp        fused training steps (autoencoder, VAE, GAN)
+//   nn_train.hpp        a network with its optimiser state, what the steps share
+//   nn_rows.hpp         row blocks of a step (narrow networks): forward, backward, shared gradients
+//   nn_steps_narrow.hpp fused row-parallel training steps for narrow networks
+//   nn_steps.hpp        fused training steps (autoencoder, VAE, GAN): dispatch, wide networks
 #pragma once
 #include "nn_activations.hpp"
 #include "nn_layers.hpp"

@@ -91,4 +91,20 @@ void optimizer_step(int optimizer, const double* hp, int64_t t, int64_t P, T* th
     sgd_update(P, theta, grad, m, hp[0], hp[5], hp[4], optimizer == 2);
 }
 
+// optimizer_step on the elements [i0, i1) only, on the calling thread: the same arithmetic per
+// element (the row-parallel steps update each thread's share of the parameters).
+template <class T>
+void optimizer_range(int optimizer, const double* hp, int64_t t, int64_t i0, int64_t i1, T* theta, const T* grad, T* m,
+                     T* v) {
+  if (i1 <= i0) return;
+  if (optimizer == 0) {
+    const double bc1 = 1.0 - std::pow(hp[1], static_cast<double>(t)), bc2 = 1.0 - std::pow(hp[2], static_cast<double>(t));
+    adam_range<T>(i0, i1, theta, grad, m, v, static_cast<T>(hp[0] / bc1), static_cast<T>(std::sqrt(bc2)),
+                  static_cast<T>(hp[1]), static_cast<T>(hp[2]), static_cast<T>(hp[3]), static_cast<T>(hp[4]));
+  } else {
+    sgd_range<T>(i0, i1, theta, grad, m, static_cast<T>(hp[0]), static_cast<T>(hp[5]), static_cast<T>(hp[4]),
+                 optimizer == 2);
+  }
+}
+
 }  // namespace fastgen::nn

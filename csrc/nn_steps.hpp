@@ -1,5 +1,8 @@
 // Fused training steps (contract: csrc/KERNELS.md, "Neural networks"): one call = forward,
 // loss, backward and optimiser update of one or two networks, with no Python between layers.
+// Narrow networks (every width <= kNarrowWidth) go to the row-parallel steps of
+// nn_steps_narrow.hpp (same results); the code here runs wide ones layer by layer, each product
+// split among the threads by output tiles, and the WGAN-GP step.
 // Scratch is thread-local and grow-only (a step runs thousands of times; after the first call it
 // allocates nothing). All reductions are per row or per column in a fixed order, products use the
 // shared GEMM: results are identical on 1 and 2 threads.
@@ -15,50 +18,16 @@
 #include "nn_losses.hpp"
 #include "nn_optim.hpp"
 #include "nn_penalty.hpp"
+#include "nn_steps_narrow.hpp"
+#include "nn_train.hpp"
 
 namespace fastgen::nn {
-
-// A network and its optimiser state, updated in place.
-template <class T>
-struct Trainable {
-  Net net;
-  T* theta;
-  T* m;
-  T* v;
-};
-
-// The optimiser of a step: code (0 Adam, 1 SGD-momentum, 2 SGD-Nesterov), hp[6], step number t.
-struct OptSpec {
-  int optimizer;
-  const double* hp;
-  int64_t t;
-};
-
-template <class T>
-void apply_update(const Trainable<T>& tr, const OptSpec& o, const T* grad) {
-  optimizer_step(o.optimizer, o.hp, o.t, tr.net.P, tr.theta, grad, tr.m, tr.v);
-}
-
-// [X | C] rows into out [N, dx + c].
-template <class T>
-void with_labels(int64_t N, int64_t dx, const T* X, int64_t c, const T* C, T* out) {
-  const int64_t w = dx + c;
-  for (int64_t n = 0; n < N; ++n) {
-    std::memcpy(out + n * w, X + n * dx, sizeof(T) * dx);
-    if (c) std::memcpy(out + n * w + dx, C + n * c, sizeof(T) * c);
-  }
-}
-
-inline double mean(int64_t N, const double* x) {
-  double s = 0;
-  for (int64_t n = 0; n < N; ++n) s += x[n];
-  return s / static_cast<double>(N);
-}
 
 // Supervised step (autoencoder): loss 0 squared error (0.5 sum_d (y - a)^2), 1 bce on logits;
 // returns the batch-mean loss before the update.
 template <class T>
 double mlp_step(const Trainable<T>& tr, T slope, int64_t N, const T* X, const T* Y, int loss, const OptSpec& o) {
+  if (narrow(tr.net)) return mlp_step_narrow(tr, slope, N, X, Y, loss, o);
   fm::FlushDenormals ftz;
   const Net& net = tr.net;
   thread_local std::vector<T> A_buf, dY_buf, g_buf;
@@ -86,6 +55,8 @@ template <class T>
 void vae_step(const Trainable<T>& enc, const Trainable<T>& dec, T slope, int64_t N, int64_t D, const T* X, int64_t c,
               const T* C, int likelihood, const T* obs_log_var, double kl_weight, uint64_t seed, uint64_t stream,
               const OptSpec& o, double* out3) {
+  if (narrow(enc.net) && narrow(dec.net))
+    return vae_step_narrow(enc, dec, slope, N, D, X, c, C, likelihood, obs_log_var, kl_weight, seed, stream, o, out3);
   fm::FlushDenormals ftz;
   const Net &ne = enc.net, &nd = dec.net;
   const int64_t K = ne.out() / 2, de = ne.in(), dd = nd.in();
@@ -142,6 +113,8 @@ template <class T>
 void gan_step(const Trainable<T>& gen, const Trainable<T>& disc, T slope, int64_t N, const T* X, int64_t c,
               const T* C, int loss, double gp_weight, bool update_gen, uint64_t seed, uint64_t stream,
               const OptSpec& od, const OptSpec& og, double* out2) {
+  if (loss == 0 && narrow(gen.net) && narrow(disc.net))
+    return gan_step_narrow(gen, disc, slope, N, X, c, C, update_gen, seed, stream, od, og, out2);
   fm::FlushDenormals ftz;
   const Net &ng = gen.net, &nd = disc.net;
   const int64_t q = ng.in() - c, dx = ng.out(), w = nd.in();  // w = dx + c

@@ -402,7 +402,8 @@ def _grad_tol(grad_ref, rtol, depth):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_MOMENTUM, ref.SGD_NESTEROV])
 @pytest.mark.parametrize("loss", [ref.MSE, ref.BCE])
-@pytest.mark.parametrize("N, sizes", [(1, [1, 1]), (7, [5, 17, 3]), (40, [33, 129, 7, 33])])
+# 150 rows of a narrow net: the row-parallel step with blocks of rows (nn_steps_narrow.hpp)
+@pytest.mark.parametrize("N, sizes", [(1, [1, 1]), (7, [5, 17, 3]), (40, [33, 129, 7, 33]), (150, [9, 64, 5])])
 def test_mlp_step(rng, dtype, optimizer, loss, N, sizes):
     step = kernel("mlp_step")
     L = len(sizes) - 1
@@ -453,7 +454,8 @@ def _vae_ref_grads(te, se, ae, td, sd, ad, slope, X, C, likelihood, olv, kw, see
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_NESTEROV])
 @pytest.mark.parametrize("likelihood", [ref.BERNOULLI, ref.GAUSSIAN_FIXED, ref.GAUSSIAN_LEARNED])
-@pytest.mark.parametrize("N, D, K, c, hidden", [(1, 1, 1, 0, 1), (9, 5, 2, 3, 17), (40, 33, 7, 0, 129)])
+@pytest.mark.parametrize("N, D, K, c, hidden", [(1, 1, 1, 0, 1), (9, 5, 2, 3, 17), (40, 33, 7, 0, 129),
+                                                 (150, 6, 3, 2, 64)])
 def test_vae_step(rng, dtype, optimizer, likelihood, N, D, K, c, hidden):
     step = kernel("vae_step")
     C, X, se, sd, ae, ad, te, td, olv = _vae_setup(rng, dtype, likelihood, N, D, K, c, hidden)
@@ -493,7 +495,8 @@ def _gan_setup(rng, dtype, N, D, q, c, hidden, loss):
 @pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_MOMENTUM])
 @pytest.mark.parametrize("loss", [ref.NON_SATURATING, ref.WGAN_GP])
 @pytest.mark.parametrize("update_gen", [1, 0])
-@pytest.mark.parametrize("N, D, q, c, hidden", [(1, 1, 1, 0, 1), (9, 5, 3, 2, 17), (40, 33, 8, 0, 129)])
+@pytest.mark.parametrize("N, D, q, c, hidden", [(1, 1, 1, 0, 1), (9, 5, 3, 2, 17), (40, 33, 8, 0, 129),
+                                                 (150, 4, 3, 2, 64)])
 def test_gan_step(rng, dtype, optimizer, loss, update_gen, N, D, q, c, hidden):
     step = kernel("gan_step")
     C, X, sg, sd, ag, ad, tg, td = _gan_setup(rng, dtype, N, D, q, c, hidden, loss)
@@ -623,6 +626,59 @@ def test_results_independent_of_thread_count(tmp_path):
                 st = [tg, np.zeros_like(tg), np.zeros_like(tg), tdd, np.zeros_like(tdd), np.zeros_like(tdd)]
                 out += [_core.gan_step(st[0], st[1], st[2], sg, ag, st[3], st[4], st[5], sdd, add, 0.2, X, C,
                                        loss, 10.0, 1, 5, 9, 1, 1, 0, hp, hp)] + st
+        np.savez(sys.argv[1], *out)
+    """)
+    assert_same_on_1_and_2_threads(script, tmp_path, timeout=300)
+
+
+def test_narrow_steps_independent_of_thread_count(tmp_path):
+    """Narrow networks (every width <= 128) take the row-parallel steps (csrc/nn_steps_narrow.hpp):
+    on 2 threads each thread carries a block of rows and the weight gradients are shared out. The
+    first call of a step kind runs the team, later ones whichever is faster (the team size is chosen
+    by timing), so each step runs three times; every result must equal the 1-thread one bit for bit.
+    Odd batch sizes (row blocks not multiples of 8), labels, every optimiser and likelihood."""
+    for name in ("mlp_step", "vae_step", "gan_step"):
+        kernel(name)
+    script = textwrap.dedent("""
+        import sys, numpy as np
+        from fastgen import _core
+        rng = np.random.default_rng(5)
+        out = []
+        def net(sizes, acts):
+            return np.array(sizes, np.int64), np.array(acts, np.int32)
+        def theta(sizes, dt):
+            P = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+            return (0.3 * rng.standard_normal(P)).astype(dt)
+        hp = np.array([1e-2, 0.9, 0.99, 1e-8, 1e-4, 0.9])
+        for dt in (np.float32, np.float64):
+            for N in (301, 130):
+                X = rng.random((N, 19)).astype(dt)
+                sz, ac = net([19, 64, 7, 128, 19], [3, 0, 5, 0])
+                for opt, loss in ((0, 0), (1, 1), (2, 0)):
+                    st = [theta(list(sz), dt)]
+                    st += [np.zeros_like(st[0]), np.zeros_like(st[0])]
+                    for t in (1, 2, 3):
+                        out += [_core.mlp_step(st[0], st[1], st[2], sz, ac, 0.1, X, X, loss, t, opt, hp)]
+                    out += st
+                c = 3
+                C = np.eye(c)[rng.integers(0, c, N)].astype(dt)
+                for lik in (0, 1, 2):
+                    se, ae = net([19 + c, 64, 64, 10], [1, 4, 0])
+                    sd, ad = net([5 + c, 33, 64, 38 if lik == 2 else 19], [2, 3, 0])
+                    st = [theta(list(se), dt), None, None, theta(list(sd), dt), None, None]
+                    st[1], st[2], st[4], st[5] = (np.zeros_like(st[i]) for i in (0, 0, 3, 3))
+                    for t in (1, 2, 3):
+                        out += [_core.vae_step(st[0], st[1], st[2], se, ae, st[3], st[4], st[5], sd, ad, 0.1, X, C,
+                                               lik, np.full(19, -0.5, dt), 0.7, 11, 100 + t, t, 0, hp)]
+                    out += st
+                for opt, upd in ((0, 1), (1, 1), (0, 0)):
+                    sg, ag = net([16 + c, 64, 48, 19], [1, 5, 4]); sdd, add = net([19 + c, 64, 64, 1], [2, 3, 0])
+                    st = [theta(list(sg), dt), None, None, theta(list(sdd), dt), None, None]
+                    st[1], st[2], st[4], st[5] = (np.zeros_like(st[i]) for i in (0, 0, 3, 3))
+                    for t in (1, 2, 3):
+                        out += [_core.gan_step(st[0], st[1], st[2], sg, ag, st[3], st[4], st[5], sdd, add, 0.2, X, C,
+                                               0, 10.0, upd, 5, 3 * t, t, t, opt, hp, hp)]
+                    out += st
         np.savez(sys.argv[1], *out)
     """)
     assert_same_on_1_and_2_threads(script, tmp_path, timeout=300)
