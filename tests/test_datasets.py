@@ -17,6 +17,7 @@ SHA256 = {
     "nile.csv": "88e97bea7249e5832a85e41aec6ce4b8f7b1b14aae930c8363da7f193286b598",
     "sunspots.csv": "f67889b1d9002cd5227f0e0ef54e35b419cdd85a31279adef6f73fb41e5c0a9b",
     "old_faithful.csv": "6675d052dd7495645ac2146290c8ca69e6c1d0795723288d578d2cb2c6c9cda3",
+    "breast_cancer.csv": "fed3eb72d0575ef6192293f5093c6e801b1476b577d0386bf4455504522172ed",
 }
 
 
@@ -58,3 +59,16 @@ def test_old_faithful_is_a_fresh_array_each_call():
     X = datasets.load_old_faithful().data
     X[0, 0] = -1.0
     assert datasets.load_old_faithful().data[0, 0] == 3.6
+
+
+def test_breast_cancer_table():
+    t = datasets.load_breast_cancer()
+    assert t.data.dtype == np.float64 and t.data.shape == (569, 30) and t.data.flags.c_contiguous
+    assert t.target.dtype == np.int64 and np.bincount(t.target).tolist() == [212, 357]
+    assert t.target_names == ("malignant", "benign") and len(t.feature_names) == 30
+    assert t.feature_names[:2] == ("mean radius", "mean texture") and t.feature_names[-1] == "worst fractal dimension"
+    # First row of the UCI file (a malignant case) and the column ranges its description gives.
+    np.testing.assert_array_equal(t.data[0, :4], [17.99, 10.38, 122.8, 1001.0])
+    assert t.target[0] == 0
+    np.testing.assert_array_equal(t.data[:, 0].min(), 6.981)
+    np.testing.assert_array_equal(t.data[:, 23].max(), 4254.0)
