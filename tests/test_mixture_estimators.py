@@ -823,6 +823,28 @@ def test_cuda_matches_cpu(covariance_type, dtype):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cuda_kmeans_init_runs_on_the_device_and_matches_cpu(dtype, monkeypatch):
+    """init_params='kmeans' (the default): Lloyd's distances run in the CUDA kernel on the device
+    copy of the data (never fastgen._core), and give the CPU's labels, hence the same fit."""
+    from fastgen import _core
+    rng = np.random.default_rng(9)
+    X = blobs(rng, 2, 2, 20)
+    kw = dict(n_components=2, covariance_type="diag", init_params="kmeans", max_iter=2, tol=0, random_state=3,
+              dtype=dtype)
+    c = quiet(fm.GaussianMixture(device="cpu", **kw).fit, X)
+    def cpu_kernel(*args):
+        raise AssertionError("a CPU k-means kernel ran during a device='cuda' fit")
+    for name in ("kmeans_assign", "kmeans_plusplus"):
+        monkeypatch.setattr(_core, name, cpu_kernel)
+    g = quiet(fm.GaussianMixture(device="cuda", **kw).fit, X)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    assert_allclose(g.lower_bounds_, c.lower_bounds_, rtol=rtol, atol=0)
+    assert_allclose(g.means_, c.means_, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator")
 def test_cuda_accepts_device_arrays():
     from numba import cuda
     rng = np.random.default_rng(8)

@@ -284,7 +284,8 @@ class BaseMixture(ParamsMixin):
             _, indices = cp.kern.kmeans_plusplus(Xk, K, n_local_trials, philox_seed(random_state), STREAM_KMEANS_PP)
             indices, labels = cp.host(indices, np.int64), None
         else:
-            _, labels = kmeans(X - shift, K, random_state, n_init=1, return_labels=True)
+            # Distances on the compute device, in the compute dtype (Xk): the same labels on both backends.
+            _, labels = kmeans(X - shift, K, random_state, n_init=1, return_labels=True, kern=cp.kern, Xd=Xk)
         resp = np.zeros((N, K))
         if labels is None:
             resp[indices, np.arange(K)] = 1
