@@ -99,6 +99,35 @@ def test_transform_gibbs_probabilities_and_pseudo_likelihood_match_sklearn(rng, 
     assert_allclose(fg.free_energy(Xd), sk._free_energy(Xd), rtol=tol["rtol"], atol=tol["atol"] * (H + V))
 
 
+class _GivenUniforms:
+    """Stands in for scikit-learn's random_state_: its uniform() returns the given draws in turn."""
+
+    def __init__(self, *draws):
+        self.draws = list(draws)
+
+    def uniform(self, size):
+        return self.draws.pop(0).reshape(size)
+
+
+def test_gibbs_draws_equal_sklearns_on_the_same_uniforms(rng, sk_rbm):
+    """scikit-learn's own gibbs() fed fastgen's Philox uniforms (hidden half: stream s, element
+    n H + j; visible half: stream s + 1, element n V + i) draws exactly fastgen's samples (float64:
+    a draw could differ only for a uniform within rounding of its probability)."""
+    H, V, N = 13, 29, 17
+    X = (rng.random((N, V)) < 0.4).astype(np.float64)
+    W, b_h, b_v = rng.standard_normal((H, V)), rng.normal(size=H), rng.normal(size=V)
+    fg = _set_params(BernoulliRBM(n_components=H, device="cpu", dtype=np.float64, random_state=1), W, b_h, b_v,
+                     np.float64)
+    fg.gibbs(X)  # the model's Philox key is drawn; streams move on
+    seed, s = fg._seed, fg._stream
+    ours = fg.gibbs(X)
+    sk = sk_rbm(n_components=H)
+    sk.components_, sk.intercept_hidden_, sk.intercept_visible_ = W, b_h, b_v
+    sk.random_state_ = _GivenUniforms(_core.uniform(seed, s, N * H), _core.uniform(seed, s + 1, N * V))
+    assert_array_equal(ours, sk.gibbs(X))
+    assert 0 < ours.sum() < ours.size
+
+
 def test_training_matches_sklearn_quality(rng, sk_rbm):
     """Same data, hyper-parameters and (unshuffled) minibatches: fastgen's PCD-1 reaches
     scikit-learn's exact log-likelihood (12 hidden units), averaged over 3 data sets, within 1 nat
