@@ -726,6 +726,18 @@ def test_float32_refuses_data_outside_its_range(rng, scale):
         m.score_samples(np.array([[1e39, 0.0]]))
 
 
+def test_float32_moments_overflow_is_a_named_error(rng):
+    """Data inside float32's range whose sums of squares are not (|x - mean| ~ 1e18 over 200 rows):
+    a ValueError naming X and float64, where the fit used to run on inf moments to -inf scores."""
+    X = blobs(rng, 2, 2, 200) * 1e18
+    with pytest.raises(ValueError, match="X: the weighted moments of the data overflow float32.*dtype=np.float64"):
+        fm.GaussianMixture(2, random_state=0, device="cpu", dtype=np.float32).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        m = fm.GaussianMixture(2, random_state=0, device="cpu", dtype=np.float64).fit(X)
+    assert np.isfinite(m.score_samples(X)).all()
+
+
 def test_overflowing_log_density_is_a_named_error():
     """A point whose distance to a mean overflows float32 (x - mu = inf, times a zero entry of the
     precision factor = NaN): score_samples, predict_proba and predict raise, never return NaN."""

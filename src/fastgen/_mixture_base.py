@@ -79,15 +79,17 @@ class _Compute:
 
     def put_data(self, X, what):
         """The (finite, float64) data X in the compute dtype on the device. float32 must hold them:
-        values past its range would become inf, and nonzero values below its smallest normal
-        number lose their digits to zero; either is an error naming X, not inf log-densities later."""
+        values past its range would become inf, and when every |x| is below the square root of its
+        smallest normal number their squares (variances, precisions) leave its range, or the
+        values themselves flush to zero (a silent fit of zeros): an error naming X, not inf
+        log-densities or a meaningless fit later."""
         if self.dtype == np.float32 and X.size:
             top = float(np.abs(X).max())
             info = np.finfo(np.float32)
-            if top > float(info.max) or 0 < top < float(info.tiny) * 2.0 ** 24:
+            low = float(info.tiny) ** 0.5
+            if top > float(info.max) or 0 < top < low:
                 raise ValueError(f"X: {what} spans up to |x| = {top:.3g}, outside what dtype=float32 holds "
-                                 f"({float(info.tiny) * 2.0 ** 24:.3g} to {float(info.max):.3g}); "
-                                 f"use dtype=np.float64 or rescale X")
+                                 f"({low:.3g} to {float(info.max):.3g}); use dtype=np.float64 or rescale X")
         return self.put(X)
 
     @staticmethod
@@ -252,7 +254,14 @@ class BaseMixture(ParamsMixin):
 
     def _moments(self, cp, Xk, weights_k, shift) -> Moments:
         nk, s1, s2 = cp.kern.weighted_moments(Xk, weights_k, moments_order(self.covariance_type))
-        return Moments(cp.host(nk), cp.host(s1), cp.host(s2), shift, cp.eps, cp.data_s2)
+        m = Moments(cp.host(nk), cp.host(s1), cp.host(s2), shift, cp.eps, cp.data_s2)
+        if not (np.isfinite(m.nk).all() and np.isfinite(m.s1).all() and np.isfinite(m.s2).all()):
+            # The kernels sum in float64 but return the compute dtype: float32 holds sums of
+            # squares only up to 3.4e38 (|x - mean| ~ 1e18 over a few hundred rows).
+            raise ValueError(f"X: the weighted moments of the data overflow {np.dtype(cp.dtype).name} (sums of "
+                             f"squared deviations from the column mean past its range); use dtype=np.float64 or "
+                             f"rescale X")
+        return m
 
     def _collapse_variance(self, data: Moments, N, dtype):
         """Variance given to a component whose covariance is not positive-definite: reg_covar, or

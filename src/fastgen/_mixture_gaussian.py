@@ -98,7 +98,7 @@ def precision_cholesky_guarded(cov: np.ndarray, covariance_type: str, floor: flo
     Returns (precisions_cholesky, covariances as used, indices of the reset components)."""
     tiny = float(np.finfo(dtype).tiny)
     if covariance_type in ("diag", "spherical"):
-        bad_entries = ~(cov >= tiny)  # also NaN
+        bad_entries = ~((cov >= tiny) & (cov < np.inf))  # also NaN
         bad = np.flatnonzero(bad_entries.reshape(len(cov), -1).any(axis=1)) if covariance_type == "diag" \
             else np.flatnonzero(bad_entries)
         if bad.size:
