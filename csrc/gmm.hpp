@@ -1,6 +1,7 @@
 // Gaussian mixture kernels: responsibilities (E-step), k-means++ seeding, nearest-centre
 // assignment (Lloyd iterations) and sampling. The component densities themselves come from
-// emissions.hpp (gaussian_logprob_diag / _full) and the M-step sums from stats.hpp.
+// emissions.hpp (gaussian_logprob_diag / _full), the log-sum-exp from mixture.hpp (shared with the
+// HMM mixture emissions) and the M-step sums from stats.hpp.
 //
 // Squared distances are sum_d (x_d - c_d)^2 in double, never the |x|^2 - 2 x.c + |c|^2 expansion:
 // duplicates get exact zeros and points far from the origin keep their digits. Distance loops run
@@ -20,6 +21,7 @@
 #include "common/simd.hpp"
 #include "common/vec.hpp"
 #include "hmm.hpp"  // hmm::draw_categorical: the one inverse-CDF draw of the contract
+#include "mixture.hpp"
 
 namespace fastgen::gmm {
 
@@ -29,114 +31,13 @@ constexpr int64_t kSeedChunk = 1024;  // k-means++ sums: fixed chunks of rows ad
 static_assert(kSeedChunk % kBlockRows == 0, "a seeding chunk is a whole number of blocks");
 
 // ---------------------------------------------------------------------------------------------
-// Responsibilities
+// Responsibilities: the mixture emissions' log-sum-exp (mixture.hpp) with one group of K components.
 
-// log(s) for s >= 1 (a shifted sum of exps: its largest term is exp(0) = 1), branch-free so a loop
-// over rows vectorises (glibc's scalar log was a third of the kernel's time): s = 2^e m with
-// m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(f) = 2 f sum_i f^2i / (2i + 1), f = (m - 1)/(m + 1),
-// |f| <= 0.172, the series cut after f^23 (truncation < 1e-18 relative). Within 2 ulp of std::log.
-inline double log_ge1(double s) {
-  constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-  constexpr double sqrt2 = 1.4142135623730950488;
-  int64_t b;
-  std::memcpy(&b, &s, sizeof b);
-  double e = static_cast<double>((b >> 52) - 1023);
-  const int64_t mb = (b & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
-  double m;
-  std::memcpy(&m, &mb, sizeof m);
-  const bool high = m > sqrt2;
-  m = high ? 0.5 * m : m;
-  e = high ? e + 1.0 : e;
-  const double f = (m - 1.0) / (m + 1.0), f2 = f * f;
-  double p = 1.0 / 23;
-  p = p * f2 + 1.0 / 21;
-  p = p * f2 + 1.0 / 19;
-  p = p * f2 + 1.0 / 17;
-  p = p * f2 + 1.0 / 15;
-  p = p * f2 + 1.0 / 13;
-  p = p * f2 + 1.0 / 11;
-  p = p * f2 + 1.0 / 9;
-  p = p * f2 + 1.0 / 7;
-  p = p * f2 + 1.0 / 5;
-  p = p * f2 + 1.0 / 3;
-  // 2f + 2f f2 p: the small correction added to the leading term last.
-  return e * ln2_hi + ((2.0 * f) + (2.0 * f * f2 * p + e * ln2_lo));
-}
-
-// log_norm[n] = logsumexp_k(lp[n, k] + log_w[k]) (max-shifted, in double); resp = exp(. - log_norm).
-// resp is e_k / s with e_k = exp(v_k - max): K exps per row, not 2K. The logs of a block's sums
-// are taken together after its rows (vectorised across rows). Returns the first row whose log_norm
-// is NaN or +inf (NaN or +inf in comp_logprob), or -1.
-template <class T>
-FASTGEN_SIMD_CLONES static int64_t responsibility_rows(int64_t n0, int64_t n1, int K, const T* lp, const double* lw,
-                                                       T* log_norm, T* resp, double* e, double* mxb, double* sb) {
-  constexpr double ninf = -std::numeric_limits<double>::infinity();
-  int64_t bad = -1;
-  for (int64_t n = n0; n < n1; ++n) {
-    const T* c = lp + n * K;
-    double mx = ninf;
-#pragma omp simd reduction(max : mx)
-    for (int k = 0; k < K; ++k) mx = std::max(mx, static_cast<double>(c[k]) + lw[k]);
-    mxb[n - n0] = mx;
-    sb[n - n0] = 1.0;
-    if (mx == ninf) {  // every component impossible: -inf, zero responsibilities (never NaN)
-      for (int k = 0; k < K && bad < 0; ++k)  // unless a NaN hid from the max
-        if (std::isnan(c[k])) bad = n;
-      if (resp)
-        for (int k = 0; k < K; ++k) resp[n * K + k] = 0;
-      continue;
-    }
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int k = 0; k < K; ++k) {
-      e[k] = fm::exp_nonpositive(static_cast<double>(c[k]) + lw[k] - mx);
-      s += e[k];
-    }
-    sb[n - n0] = s;
-    if (resp) {
-      const double inv = 1.0 / s;
-      T* r = resp + n * K;
-#pragma omp simd
-      for (int k = 0; k < K; ++k) r[k] = static_cast<T>(e[k] * inv);
-    }
-  }
-  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-#pragma omp simd
-  for (int64_t i = 0; i < n1 - n0; ++i) {
-    const double s = sb[i], mx = mxb[i];
-    const bool ok = s >= 1.0 && s <= std::numeric_limits<double>::max();  // false for NaN
-    const double ln = mx == ninf ? ninf : (ok ? mx + log_ge1(s) : nan);
-    log_norm[n0 + i] = static_cast<T>(ln);
-  }
-  for (int64_t i = 0; i < n1 - n0 && bad < 0; ++i) {
-    const double ln = static_cast<double>(log_norm[n0 + i]);
-    if (!(ln < std::numeric_limits<double>::infinity()) && ln != ninf) bad = n0 + i;
-  }
-  return bad;
-}
-
-// resp may be null (log_norm only). Returns the first bad row (see above) or -1.
+// log_norm[n] = logsumexp_k(lp[n, k] + log_w[k]); resp (may be null) = exp(. - log_norm).
+// Returns the first row whose log_norm is NaN or +inf (NaN or +inf in comp_logprob), or -1.
 template <class T>
 int64_t mixture_responsibilities(int64_t N, int K, const T* lp, const T* log_w, T* log_norm, T* resp) {
-  std::vector<double> lw(log_w, log_w + K);
-  constexpr int64_t kRows = 256;
-  const int64_t nb = par::n_chunks(N, kRows);
-  int64_t bad = N;
-#pragma omp parallel
-  {
-    fm::FlushDenormals ftz;  // tiny responsibilities: subnormal arithmetic is ~100x slower
-    std::vector<double> e(K), mxb(kRows), sb(kRows);
-    int64_t my_bad = N;
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < nb; ++b) {
-      const int64_t r = responsibility_rows(b * kRows, std::min(N, (b + 1) * kRows), K, lp, lw.data(), log_norm,
-                                            resp, e.data(), mxb.data(), sb.data());
-      if (r >= 0) my_bad = std::min(my_bad, r);
-    }
-#pragma omp critical
-    bad = std::min(bad, my_bad);
-  }
-  return bad == N ? -1 : bad;
+  return mixture::grouped_logsumexp<T>(N, 1, K, lp, log_w, log_norm, resp, nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------

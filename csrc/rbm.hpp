@@ -444,16 +444,30 @@ struct WeightEpi {
   }
 };
 
-// Column means of X [N, D] in double, rows in order (vectorised over columns).
+// Columns [c0, c1) of one CD operand: rows [pos (B rows); neg (C rows)] of width D copied into
+// dst [(B + C), D] (times sp / sn when `scale`, else as they are) and their column means per phase
+// in double, each column's rows added in order (vectorised over the block's columns), so any split
+// of the columns over threads gives the same bits.
 template <class T>
-void column_means(int64_t N, int64_t D, const T* X, double* out) {
-  std::fill(out, out + D, 0.0);
-  for (int64_t n = 0; n < N; ++n) {
-    const T* x = X + n * D;
+void stack_columns(int64_t B, int64_t C, int64_t D, int64_t c0, int64_t c1, const T* pos, const T* neg, bool scale,
+                   T sp, T sn, T* dst, double* mean_pos, double* mean_neg) {
+  for (int phase = 0; phase < 2; ++phase) {
+    const int64_t rows = phase == 0 ? B : C, row0 = phase == 0 ? 0 : B;
+    const T* src = phase == 0 ? pos : neg;
+    const T s = phase == 0 ? sp : sn;
+    double* mean = phase == 0 ? mean_pos : mean_neg;
+    std::fill(mean + c0, mean + c1, 0.0);
+    for (int64_t n = 0; n < rows; ++n) {
+      const T* x = src + n * D;
+      T* d = dst + (row0 + n) * D;
 #pragma omp simd
-    for (int64_t d = 0; d < D; ++d) out[d] += static_cast<double>(x[d]);
+      for (int64_t j = c0; j < c1; ++j) {
+        d[j] = scale ? x[j] * s : x[j];
+        mean[j] += static_cast<double>(x[j]);
+      }
+    }
+    for (int64_t j = c0; j < c1; ++j) mean[j] /= static_cast<double>(rows);
   }
-  for (int64_t d = 0; d < D; ++d) out[d] /= static_cast<double>(N);
 }
 
 template <class T>
@@ -466,26 +480,24 @@ void cd_update(int64_t H, int64_t V, const Update<T>& u, int64_t B, const T* V_p
     inv_var = buf<T>(V);
     for (int64_t i = 0; i < V; ++i) inv_var[i] = T(1) / (u.sigma[i] * u.sigma[i]);
   }
-  // Both phases as one product of inner size B + C: rows [h+ / B; -h- / C] against [v+; v-].
+  // Both phases as one product of inner size B + C: rows [h+ / B; -h- / C] against [v+; v-];
+  // the copies also give the bias statistics (column means; parameters before the update), one
+  // pass over the four operands split by column blocks over the threads.
   const int64_t K = B + C;
   Buf<T> A = buf<T>(K * H), Bm = buf<T>(K * V), G = buf<T>(H * V);
   const T sp = T(1) / static_cast<T>(B), sn = -T(1) / static_cast<T>(C);
-#pragma omp parallel for schedule(static) if (K * (H + V) > (1 << 17))
-  for (int64_t n = 0; n < K; ++n) {
-    const bool pos = n < B;
-    const T* h = pos ? H_pos + n * H : H_neg + (n - B) * H;
-    const T s = pos ? sp : sn;
-    for (int64_t j = 0; j < H; ++j) A[n * H + j] = h[j] * s;
-    const T* v = pos ? V_pos + n * V : V_neg + (n - B) * V;
-    std::copy(v, v + V, Bm.get() + n * V);
-  }
-
-  // Bias and variance statistics, from the parameters before the update.
   std::vector<double> hp(H), hn(H), vp(V), vn(V);
-  column_means(B, H, H_pos, hp.data());
-  column_means(C, H, H_neg, hn.data());
-  column_means(B, V, V_pos, vp.data());
-  column_means(C, V, V_neg, vn.data());
+  constexpr int64_t kCols = 64;
+  const int64_t nbh = (H + kCols - 1) / kCols, nbv = (V + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static) if (K * (H + V) > (1 << 17))
+  for (int64_t b = 0; b < nbh + nbv; ++b) {
+    if (b < nbh)
+      stack_columns(B, C, H, b * kCols, std::min(H, (b + 1) * kCols), H_pos, H_neg, true, sp, sn, A.get(), hp.data(),
+                    hn.data());
+    else
+      stack_columns(B, C, V, (b - nbh) * kCols, std::min(V, (b - nbh + 1) * kCols), V_pos, V_neg, false, sp, sn,
+                    Bm.get(), vp.data(), vn.data());
+  }
   std::vector<double> glv;
   if (learn_var) {
     // <(v - b)^2>_+ - <(v - b)^2>_-  and  sum_j W_ji G_ji (needs G: computed below, before W moves).

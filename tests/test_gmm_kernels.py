@@ -134,6 +134,22 @@ def test_responsibilities_extreme_values(device, dtype, rng):
     assert np.all(resp[finite, 1] == 1) and np.all(resp[:, [0, 2]] == 0)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_responsibilities_are_the_hmm_mixture_emission_kernel(device, dtype, rng):
+    """One log-sum-exp for the mixtures and the HMM mixture emissions (csrc/mixture.hpp,
+    _cuda/stats.shifted_sum): mixture_responsibilities equals mixture_logprob / mixture_posteriors
+    with one state of K components (state posterior 1), bit for bit, dead rows and zero weights too."""
+    kern = kernels(device)
+    emissions = kern if device == "cpu" else importlib.import_module("fastgen._cuda.stats")
+    N, K = small(device, 300, 9), 5
+    lp, lw = responsibility_inputs(rng, N, K, dtype, dead_rows=2, zero_weights=1)
+    log_norm, resp = (host(a) for a in kern.mixture_responsibilities(lp, lw, True))
+    lw1 = np.ascontiguousarray(lw[None])
+    assert_array_equal(host(emissions.mixture_logprob(lp, lw1))[:, 0], log_norm)
+    assert_array_equal(host(emissions.mixture_posteriors(lp, lw1, np.ones((N, 1), dtype=dtype))), resp)
+
+
 def test_responsibilities_large_cpu(rng):
     """The G1 shape: one call over many row blocks."""
     from fastgen import _core

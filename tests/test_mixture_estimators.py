@@ -655,6 +655,116 @@ def test_guarded_precision_cholesky(rng, covariance_type):
         assert used[1] == 0.01
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_collapse_with_reg_covar_warns_and_matches_sklearn(rng, covariance_type):
+    """A component that takes exactly the 6 duplicate points: with the default reg_covar its
+    covariance is reg_covar * I (as in scikit-learn, which says nothing); fastgen also warns, once
+    per fit, naming the component. Parameters equal scikit-learn's from the same start."""
+    X = np.vstack([np.full((6, 2), 3.0), rng.normal(size=(40, 2)) - 3.0])
+    prec = {"full": np.array([1e4 * np.eye(2), np.eye(2)]), "diag": np.array([[1e4, 1e4], [1.0, 1.0]]),
+            "spherical": np.array([1e4, 1.0])}[covariance_type]
+    kw = dict(n_components=2, covariance_type=covariance_type, weights_init=[0.2, 0.8],
+              means_init=[[3.0, 3.0], [-3.0, -3.0]], precisions_init=prec, max_iter=5, tol=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = quiet(fm.GaussianMixture(device="cpu", **kw).fit, X)
+    collapse = [w for w in caught if "collapsed" in str(w.message)]
+    assert len(collapse) == 1 and issubclass(collapse[0].category, RuntimeWarning)
+    assert "components [0] collapsed" in str(collapse[0].message) and "reg_covar = 1e-06" in str(collapse[0].message)
+    assert collapse[0].filename == __file__  # attributed to the caller
+    theirs = quiet(sk.GaussianMixture(**kw).fit, X)
+    assert_attrs_close(ours, theirs, ["weights_", "means_"])
+    # The collapsed covariance: reg_covar plus rounding of the scatter (the duplicates are exact).
+    c0 = ref.full_covariances(ours.covariances_, covariance_type, 2, 2)[0]
+    assert_allclose(c0, 1e-6 * np.eye(2), rtol=0, atol=1e-12)
+    assert np.isfinite(ours.score_samples(X)).all()
+
+
+def test_collapse_warns_for_a_constant_feature_with_tied_covariance(rng):
+    X = np.column_stack([rng.normal(size=50), np.full(50, 2.0)])
+    with pytest.warns(RuntimeWarning, match="the tied covariance collapsed"):
+        m = quiet(fm.GaussianMixture(2, covariance_type="tied", random_state=0, device="cpu").fit, X)
+    assert_allclose(m.covariances_[1, 1], 1e-6, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_no_collapse_warning_on_well_spread_data(rng, covariance_type, dtype):
+    """Clusters far from the data mean (the moments subtract large numbers) still do not warn."""
+    X = blobs(rng, 4, 3, 400) + 50.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        quiet(fm.GaussianMixture(4, covariance_type=covariance_type, random_state=0, device="cpu", dtype=dtype).fit, X)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_identical_rows_in_float32_give_a_finite_fit(covariance_type):
+    """All rows equal, reg_covar=0, float32: every covariance is 0; the floor stays inside float32
+    (its precision factor finite there), so the fit is finite and warns, never inf or NaN."""
+    X = np.full((12, 2), 1.5)
+    with pytest.warns(RuntimeWarning, match="ill-defined covariance"):
+        m = quiet(fm.GaussianMixture(2, covariance_type=covariance_type, reg_covar=0.0, random_state=0, device="cpu",
+                                     dtype=np.float32).fit, X)
+    for name in GMM_ATTRS:
+        assert np.isfinite(getattr(m, name)).all(), name
+    assert np.isfinite(m.score_samples(X)).all() and np.isfinite(m.lower_bound_)
+
+
+@pytest.mark.parametrize("scale", [1e40, 1e-150])
+def test_float32_refuses_data_outside_its_range(rng, scale):
+    """Beyond float32's largest number the data would be inf; below its normal range they lose all
+    their digits (a silent fit of zeros): a ValueError naming X and the way out (float64)."""
+    X = blobs(rng, 2, 2, 60) * scale
+    with pytest.raises(ValueError, match="X: the data about their column mean spans up to.*use dtype=np.float64"):
+        fm.GaussianMixture(2, device="cpu", dtype=np.float32).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        m64 = fm.GaussianMixture(2, random_state=0, device="cpu", dtype=np.float64).fit(X)  # float64 holds them
+    assert np.isfinite(m64.score_samples(X)).all()
+    m = fm.GaussianMixture(2, random_state=0, device="cpu", dtype=np.float32).fit(blobs(rng, 2, 2, 60))
+    with pytest.raises(ValueError, match="X: the data spans up to"):
+        m.score_samples(np.array([[1e39, 0.0]]))
+
+
+def test_float32_moments_overflow_is_a_named_error(rng):
+    """Data inside float32's range whose sums of squares are not (|x - mean| ~ 1e18 over 200 rows):
+    a ValueError naming X and float64, where the fit used to run on inf moments to -inf scores."""
+    X = blobs(rng, 2, 2, 200) * 1e18
+    with pytest.raises(ValueError, match="X: the weighted moments of the data overflow float32.*dtype=np.float64"):
+        fm.GaussianMixture(2, random_state=0, device="cpu", dtype=np.float32).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        m = fm.GaussianMixture(2, random_state=0, device="cpu", dtype=np.float64).fit(X)
+    assert np.isfinite(m.score_samples(X)).all()
+
+
+def test_overflowing_log_density_is_a_named_error():
+    """A point whose distance to a mean overflows float32 (x - mu = inf, times a zero entry of the
+    precision factor = NaN): score_samples, predict_proba and predict raise, never return NaN."""
+    m = fm.GaussianMixture(1, covariance_type="full", device="cpu", dtype=np.float32)
+    m.weights_, m.means_ = np.array([1.0]), np.array([[-3e38, 0.0]])
+    m.precisions_cholesky_, m.covariances_ = np.eye(2)[None], np.eye(2)[None]
+    X = np.array([[0.0, 0.0], [3e38, 0.0]])
+    for call in (m.score_samples, m.predict_proba, m.predict):
+        with pytest.raises(ValueError, match="X: the component log-densities of row 1 overflowed"):
+            call(X)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_guard_resets_precisions_beyond_the_kernel_dtype(covariance_type):
+    """Variances that pass Cholesky but whose precision overflows float32 (1e-40) are reset and
+    reported, as non-positive-definite ones are; in float64 the same variances are kept."""
+    from fastgen._mixture_gaussian import precision_cholesky_guarded
+    D = 2
+    cov = {"full": np.array([np.eye(D), 1e-40 * np.eye(D)]), "tied": 1e-40 * np.eye(D),
+           "diag": np.array([[1.0, 1.0], [1.0, 1e-40]]), "spherical": np.array([1.0, 1e-40])}[covariance_type]
+    P, used, bad = precision_cholesky_guarded(cov, covariance_type, 0.5, np.float32)
+    assert bad.tolist() == ([0] if covariance_type == "tied" else [1])
+    assert np.isfinite(P.astype(np.float32) ** 2).all()
+    P64, used64, bad64 = precision_cholesky_guarded(cov, covariance_type, 0.5, np.float64)
+    assert bad64.size == 0 and np.array_equal(used64, cov)
+
+
 def test_component_without_mass_keeps_its_parameters(rng):
     """A zero initial weight gives the component no responsibility: its mean and covariance are
     kept (warning), its weight goes to ~0, and nothing becomes NaN."""
@@ -721,6 +831,28 @@ def test_cuda_matches_cpu(covariance_type, dtype):
         Xc, yc = c.sample(7)
         assert_array_equal(yg, yc)
         assert_allclose(Xg, Xc, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cuda_kmeans_init_runs_on_the_device_and_matches_cpu(dtype, monkeypatch):
+    """init_params='kmeans' (the default): Lloyd's distances run in the CUDA kernel on the device
+    copy of the data (never fastgen._core), and give the CPU's labels, hence the same fit."""
+    from fastgen import _core
+    rng = np.random.default_rng(9)
+    X = blobs(rng, 2, 2, 20)
+    kw = dict(n_components=2, covariance_type="diag", init_params="kmeans", max_iter=2, tol=0, random_state=3,
+              dtype=dtype)
+    c = quiet(fm.GaussianMixture(device="cpu", **kw).fit, X)
+    def cpu_kernel(*args):
+        raise AssertionError("a CPU k-means kernel ran during a device='cuda' fit")
+    for name in ("kmeans_assign", "kmeans_plusplus"):
+        monkeypatch.setattr(_core, name, cpu_kernel)
+    g = quiet(fm.GaussianMixture(device="cuda", **kw).fit, X)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    assert_allclose(g.lower_bounds_, c.lower_bounds_, rtol=rtol, atol=0)
+    assert_allclose(g.means_, c.means_, rtol=rtol, atol=rtol)
 
 
 @pytest.mark.cuda

@@ -1,11 +1,12 @@
 """k-means for initialising means (HMMs, Gaussian mixtures): k-means++ seeding and Lloyd iterations
-on the C++ kernels ``kmeans_plusplus`` and ``kmeans_assign`` (csrc/gmm.hpp).
+on the kernels ``kmeans_plusplus`` and ``kmeans_assign`` (csrc/gmm.hpp on the CPU, _cuda/gmm.py on
+GPUs: the same contract, the same labels).
 
 The per-point work (distances, nearest centre) is in the kernels; Python only does the O(K D)
-centre update per iteration, with ``np.bincount`` sums. Seeding follows scikit-learn (greedy
-k-means++ with 2 + int(log K) local trials). The random numbers are Philox uniforms under one
-uint64 seed drawn from the caller's RandomState, one stream per restart, so a given RandomState
-gives the same clusters on any thread count.
+centre update per iteration, with ``np.bincount`` sums over the host copy of the data. Seeding
+follows scikit-learn (greedy k-means++ with 2 + int(log K) local trials). The random numbers are
+Philox uniforms under one uint64 seed drawn from the caller's RandomState, one stream per restart,
+so a given RandomState gives the same clusters on any thread count and on either backend.
 """
 from __future__ import annotations
 
@@ -13,14 +14,31 @@ import math
 
 import numpy as np
 
-from . import _core
+from . import _backend, _core
 
 
-def _lloyd(X, C, max_iter):
+class _Kernels:
+    """kmeans_assign / kmeans_plusplus of one backend on the data `Xd` (host or device, the
+    backend's dtype), returning host arrays; centres are passed in Xd's dtype."""
+
+    def __init__(self, kern, Xd):
+        self.kern, self.Xd = kern, Xd
+        self.dtype = np.dtype(Xd.dtype)
+
+    def assign(self, C):
+        labels, d2 = self.kern.kmeans_assign(self.Xd, np.ascontiguousarray(C, dtype=self.dtype))
+        return _backend.to_host(labels).astype(np.int64, copy=False), _backend.to_host(d2).astype(np.float64)
+
+    def plusplus(self, k, n_local_trials, seed, stream):
+        return _backend.to_host(self.kern.kmeans_plusplus(self.Xd, k, n_local_trials, seed, stream)[0]).astype(
+            np.float64)
+
+
+def _lloyd(X, C, max_iter, kk):
     """Lloyd iterations from centres C -> (centres, labels, inertia). A cluster left empty is
     re-seeded at the points farthest from their centres (scikit-learn's rule)."""
     k = len(C)
-    labels, d2 = _core.kmeans_assign(X, C)
+    labels, d2 = kk.assign(C)
     for _ in range(max_iter):
         counts = np.bincount(labels, minlength=k)
         sums = np.stack([np.bincount(labels, weights=X[:, d], minlength=k) for d in range(X.shape[1])], axis=1)
@@ -30,7 +48,7 @@ def _lloyd(X, C, max_iter):
         if empty.any():
             far = np.argsort(d2, kind="stable")[::-1][: empty.sum()]
             newC[empty] = X[far]
-        new_labels, d2 = _core.kmeans_assign(X, newC)
+        new_labels, d2 = kk.assign(newC)
         C = newC
         if np.array_equal(new_labels, labels) and not empty.any():
             break  # a fixed point: the next update would give the same centres
@@ -38,25 +56,28 @@ def _lloyd(X, C, max_iter):
     return C, labels, float(d2.sum())
 
 
-def kmeans(X, k, rs, n_init=3, max_iter=100, return_labels=False):
+def kmeans(X, k, rs, n_init=3, max_iter=100, return_labels=False, kern=None, Xd=None):
     """Best of `n_init` k-means runs by inertia -> centres (k, D), and labels (N,) if asked.
 
     rs: a np.random.RandomState; one uint64 seed is drawn from it per call.
+    kern, Xd: the kernel module (default fastgen._core) and its copy of X (host or device, float32
+    or float64; default X itself), where the distances are computed; X (host) gives the centres.
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
+    kk = _Kernels(_core if kern is None else kern, X if Xd is None else Xd)
     k = int(k)
     if len(X) < k:
         # Fewer points than clusters: the points themselves plus jittered copies.
         C = X[rs.randint(len(X), size=k)] + 1e-3 * rs.standard_normal((k, X.shape[1])) * (X.std(0) + 1e-3)
         C = np.ascontiguousarray(C)
-        labels = _core.kmeans_assign(X, C)[0]
+        labels = kk.assign(C)[0]
         return (C, labels) if return_labels else C
     seed = int(rs.randint(0, 2**64, dtype=np.uint64))
     n_local_trials = 2 + int(math.log(k))
     best = None
     for run in range(n_init):
-        C = _core.kmeans_plusplus(X, k, n_local_trials, seed, run)[0]
-        C, labels, inertia = _lloyd(X, C, max_iter)
+        C = kk.plusplus(k, n_local_trials, seed, run)
+        C, labels, inertia = _lloyd(X, C, max_iter, kk)
         if best is None or inertia < best[0]:
             best = (inertia, C, labels)
     return (best[1], best[2]) if return_labels else best[1]

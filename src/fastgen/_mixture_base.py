@@ -77,6 +77,21 @@ class _Compute:
         a = np.ascontiguousarray(a, dtype=np.int64 if np.issubdtype(a.dtype, np.integer) else self.dtype)
         return _backend.to_device(self.device, a)
 
+    def put_data(self, X, what):
+        """The (finite, float64) data X in the compute dtype on the device. float32 must hold them:
+        values past its range would become inf, and when every |x| is below the square root of its
+        smallest normal number their squares (variances, precisions) leave its range, or the
+        values themselves flush to zero (a silent fit of zeros): an error naming X, not inf
+        log-densities or a meaningless fit later."""
+        if self.dtype == np.float32 and X.size:
+            top = float(np.abs(X).max())
+            info = np.finfo(np.float32)
+            low = float(info.tiny) ** 0.5
+            if top > float(info.max) or 0 < top < low:
+                raise ValueError(f"X: {what} spans up to |x| = {top:.3g}, outside what dtype=float32 holds "
+                                 f"({low:.3g} to {float(info.max):.3g}); use dtype=np.float64 or rescale X")
+        return self.put(X)
+
     @staticmethod
     def host(a, dtype=np.float64):
         a = _backend.to_host(a)
@@ -177,24 +192,26 @@ class BaseMixture(ParamsMixin):
         self._check_parameters(X)
         shift = X.mean(axis=0)
         # The data, shifted once by their column mean, live on the device for the whole fit.
-        Xk = cp.put(X - shift)
+        Xk = cp.put_data(X - shift, "the data about their column mean")
         ones_k = cp.put(np.ones((N, 1)))
         data = self._moments(cp, Xk, ones_k, shift)
         if self.covariance_type == "tied":
             cp.data_s2 = data.s2[0]
         self._check_data_parameters(data, N)
-        self._collapse_floor = self._collapse_variance(data, N)
+        self._kernel_dtype = cp.dtype
+        self._collapse_floor = self._collapse_variance(data, N, cp.dtype)
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         max_lower_bound, best_lower_bounds = -np.inf, []
-        best_params, best_n_iter = None, 0
+        best_params, best_n_iter, best_collapsed = None, 0, ()
         self.converged_ = False
         random_state = check_random_state(self.random_state)
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
             if do_init:
                 self._initialize_parameters(cp, X, Xk, shift, random_state)
+            self._collapsed = ()  # set by GaussianMixture's M-step
             lower_bound = -np.inf if do_init else self.lower_bound_
             current_lower_bounds = []
             if self.max_iter == 0:
@@ -217,10 +234,18 @@ class BaseMixture(ParamsMixin):
                 max_lower_bound = lower_bound
                 best_params, best_n_iter = self._get_parameters(), n_iter
                 best_lower_bounds = current_lower_bounds
+                best_collapsed = self._collapsed
                 self.converged_ = converged
         if not self.converged_ and self.max_iter > 0:
             _warn("Best performing initialization did not converge. Try different init parameters, or increase "
                   "max_iter, tol, or check for degenerate data.", ConvergenceWarning)
+        if len(best_collapsed):
+            which = ("the tied covariance" if self.covariance_type == "tied"
+                     else f"components {np.asarray(best_collapsed).tolist()}")
+            _warn(f"{type(self).__name__}: {which} collapsed (singular before reg_covar: fewer distinct points than "
+                  f"dimensions, or a feature constant within a component); along the collapsed directions the "
+                  f"variance is reg_covar = {self.reg_covar:g}. Consider fewer components, a larger reg_covar, or "
+                  f"removing duplicate points or constant features.", RuntimeWarning)
         self._set_parameters(best_params)
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
@@ -229,16 +254,26 @@ class BaseMixture(ParamsMixin):
 
     def _moments(self, cp, Xk, weights_k, shift) -> Moments:
         nk, s1, s2 = cp.kern.weighted_moments(Xk, weights_k, moments_order(self.covariance_type))
-        return Moments(cp.host(nk), cp.host(s1), cp.host(s2), shift, cp.eps, cp.data_s2)
+        m = Moments(cp.host(nk), cp.host(s1), cp.host(s2), shift, cp.eps, cp.data_s2)
+        if not (np.isfinite(m.nk).all() and np.isfinite(m.s1).all() and np.isfinite(m.s2).all()):
+            # The kernels sum in float64 but return the compute dtype: float32 holds sums of
+            # squares only up to 3.4e38 (|x - mean| ~ 1e18 over a few hundred rows).
+            raise ValueError(f"X: the weighted moments of the data overflow {np.dtype(cp.dtype).name} (sums of "
+                             f"squared deviations from the column mean past its range); use dtype=np.float64 or "
+                             f"rescale X")
+        return m
 
-    def _collapse_variance(self, data: Moments, N):
+    def _collapse_variance(self, data: Moments, N, dtype):
         """Variance given to a component whose covariance is not positive-definite: reg_covar, or
-        with reg_covar = 0, 1e-6 of the data's mean variance (never 0: a singular Gaussian)."""
+        with reg_covar = 0, 1e-6 of the data's mean variance; never below the square root of the
+        compute dtype's smallest normal number, so that its precision factor stays finite there
+        (all rows identical have variance 0; a singular Gaussian has no density)."""
+        least = float(np.finfo(dtype).tiny) ** 0.5
         if self.reg_covar > 0:
-            return float(self.reg_covar)
+            return max(float(self.reg_covar), least)
         var = data.s2 if data.s2.ndim == 2 else np.diagonal(data.s2, axis1=1, axis2=2)
         scale = float(np.mean(var[0] / N - (data.s1[0] / N) ** 2))
-        return max(1e-6 * scale, np.finfo(np.float64).tiny ** 0.5)
+        return max(1e-6 * scale, least)
 
     # -- initialisation (scikit-learn's BaseMixture._initialize_parameters) ----------------------
     def _initial_resp(self, cp, X, Xk, shift, random_state):
@@ -258,7 +293,8 @@ class BaseMixture(ParamsMixin):
             _, indices = cp.kern.kmeans_plusplus(Xk, K, n_local_trials, philox_seed(random_state), STREAM_KMEANS_PP)
             indices, labels = cp.host(indices, np.int64), None
         else:
-            _, labels = kmeans(X - shift, K, random_state, n_init=1, return_labels=True)
+            # Distances on the compute device, in the compute dtype (Xk): the same labels on both backends.
+            _, labels = kmeans(X - shift, K, random_state, n_init=1, return_labels=True, kern=cp.kern, Xd=Xk)
         resp = np.zeros((N, K))
         if labels is None:
             resp[indices, np.arange(K)] = 1
@@ -285,7 +321,7 @@ class BaseMixture(ParamsMixin):
         what the M-step and the lower bound need (the parameters used, sum of log p(x_n), moments)."""
         lw = self._log_weights()
         comp = self._component_logprob(cp, Xk, shift)
-        log_norm, resp = cp.kern.mixture_responsibilities(comp, cp.put(lw), True)
+        log_norm, resp = self._responsibilities(cp, comp, lw, True)
         N = Xk.shape[0]
         total, _, _ = cp.kern.weighted_moments(ones_k, log_norm.reshape(N, 1), 0)
         K, D = self.means_.shape
@@ -294,10 +330,27 @@ class BaseMixture(ParamsMixin):
                 "precisions_cholesky": self.precisions_cholesky_,
                 "kernel_precisions": kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)}
 
+    def _responsibilities(self, cp, comp, log_weights, want_resp):
+        """mixture_responsibilities, its row check reported in the estimator's terms."""
+        try:
+            return cp.kern.mixture_responsibilities(comp, cp.put(log_weights), want_resp)
+        except ValueError as exc:
+            if not str(exc).startswith("comp_logprob: row"):
+                raise
+            raise self._overflow_error(str(exc).split()[2]) from None
+
+    def _overflow_error(self, row):
+        return ValueError(f"X: the component log-densities of row {row} overflowed (+inf or NaN) in "
+                          f"{np.dtype(self.dtype).name}: the data lie too far from a component for its covariance "
+                          f"(or beyond the dtype's range); rescale X, raise reg_covar, or use dtype=np.float64")
+
     def _labels(self, cp, Xk, shift):
         """argmax_k of log N(x_n | k) + log-weight_k (scikit-learn's predict)."""
-        comp = cp.host(self._component_logprob(cp, Xk, shift))
-        return np.argmax(comp + self._log_weights(), axis=1)
+        comp = cp.host(self._component_logprob(cp, Xk, shift)) + self._log_weights()
+        bad = np.isnan(comp) | (comp == np.inf)
+        if bad.any():
+            raise self._overflow_error(int(np.argmax(bad.any(axis=1))))
+        return np.argmax(comp, axis=1)
 
     # -- inference (scikit-learn's BaseMixture) ------------------------------------------------------
     def _prepare(self, X):
@@ -305,13 +358,13 @@ class BaseMixture(ParamsMixin):
         check_covariance_type(self.covariance_type)
         cp = _Compute(self.device, self.dtype)
         X = self._validate_X(X, fitting=False)
-        return cp, cp.put(X), np.zeros(X.shape[1])
+        return cp, cp.put_data(X, "the data"), np.zeros(X.shape[1])
 
     def score_samples(self, X):
         """Log-likelihood of each sample under the model (n_samples,)."""
         cp, Xk, shift = self._prepare(X)
         comp = self._component_logprob(cp, Xk, shift)
-        log_norm, _ = cp.kern.mixture_responsibilities(comp, cp.put(self._log_weights()), False)
+        log_norm, _ = self._responsibilities(cp, comp, self._log_weights(), False)
         return cp.host(log_norm)
 
     def score(self, X, y=None):
@@ -327,7 +380,7 @@ class BaseMixture(ParamsMixin):
         """Posterior probability of each component for each sample (n_samples, n_components)."""
         cp, Xk, shift = self._prepare(X)
         comp = self._component_logprob(cp, Xk, shift)
-        _, resp = cp.kern.mixture_responsibilities(comp, cp.put(self._log_weights()), True)
+        _, resp = self._responsibilities(cp, comp, self._log_weights(), True)
         return cp.host(resp)
 
     def sample(self, n_samples=1, random_state=None):

@@ -57,6 +57,16 @@ def _check_float(value, name, *, minimum=None, strict=False):
     return float(value)
 
 
+def column_means(X, block=4096):
+    """Column means in float64: blocks of rows summed in X's own dtype, the block sums added in
+    float64 (exact for binary float32 data: counts below 2^24). A float32 array's mean with
+    dtype=float64 casts every element, 5x slower, a noticeable part of a one-epoch fit."""
+    total = np.zeros(X.shape[1])
+    for i in range(0, X.shape[0], block):
+        total += X[i:i + block].sum(axis=0)
+    return total / X.shape[0]
+
+
 class BaseRBM(ParamsMixin):
     """Training and inference shared by BernoulliRBM and GaussianBernoulliRBM."""
 
@@ -100,9 +110,12 @@ class BaseRBM(ParamsMixin):
         if hasattr(X, "toarray") and not isinstance(X, np.ndarray):  # scipy.sparse (scikit-learn accepts CSR)
             X = X.toarray()
         n_features = None if fitting else self.components_.shape[1]
-        X = check_array(X, name, dtype=self._dt, n_features=n_features)
+        X = check_array(X, name, dtype=self._dt, n_features=n_features, finite=not self._values_check_finite)
         self._check_values(X, name)
         return X
+
+    # True where _check_values also rejects NaN and infinity (one pass over X instead of two).
+    _values_check_finite = False
 
     def _check_values(self, X, name):
         pass

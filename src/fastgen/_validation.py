@@ -15,8 +15,9 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
-def check_array(X, name="X", *, ndim=2, dtype=np.float64, n_features=None, allow_int=False):
-    """A C-contiguous array of `dtype` (or int64 when `allow_int`), finite, non-empty."""
+def check_array(X, name="X", *, ndim=2, dtype=np.float64, n_features=None, allow_int=False, finite=True):
+    """A C-contiguous array of `dtype` (or int64 when `allow_int`), finite, non-empty. finite=False
+    leaves the finiteness check to a caller that scans the values anyway (see nonfinite_error)."""
     if X is None:
         raise ValueError(f"{name}: expected an array, got None")
     if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray):
@@ -40,10 +41,15 @@ def check_array(X, name="X", *, ndim=2, dtype=np.float64, n_features=None, allow
     if np.issubdtype(X.dtype, np.complexfloating):
         raise TypeError(f"{name}: complex input is not supported")
     X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
-        bad = np.argwhere(~np.isfinite(X))[0]
-        raise ValueError(f"{name}: contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
+    if finite and not np.isfinite(X).all():
+        raise nonfinite_error(X, name)
     return X
+
+
+def nonfinite_error(X, name="X") -> ValueError:
+    """The error for an array holding NaN or infinity, naming the first such index."""
+    bad = np.argwhere(~np.isfinite(X))[0]
+    return ValueError(f"{name}: contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
 
 
 def _device_to_host(a):

@@ -9,7 +9,11 @@ Differences from scikit-learn, all deliberate:
 - A component whose covariance is not positive-definite (collapsed on a point or a subspace) is
   reset to ``reg_covar * I`` (1e-6 of the data variance when reg_covar is 0) with a RuntimeWarning,
   where scikit-learn raises; a GaussianMixture component left with no responsibility mass keeps
-  its previous mean and covariance (warning), where scikit-learn moves it to the origin.
+  its previous mean and covariance (warning), where scikit-learn moves it to the origin. A
+  component that collapses but stays positive-definite through reg_covar keeps scikit-learn's
+  parameters and gets a RuntimeWarning (once per fit), where scikit-learn says nothing.
+- With dtype=float32, data outside float32's range raise a ValueError (use float64), and a
+  log-density that overflows the dtype is a ValueError naming the row, never a NaN result.
 - Second moments are formed about the data's column mean, so covariances of data far from the
   origin keep their digits (scikit-learn's diag/spherical/tied updates subtract raw moments).
 - ``sample`` draws Philox numbers (seeded from ``random_state``, or its own ``random_state``
@@ -25,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._mixture_base import BaseMixture, ConvergenceWarning, NotFittedError, _check_number, _warn
-from ._mixture_gaussian import (LOG_2PI, betaln, covariances_from_precisions, digamma,
+from ._mixture_gaussian import (LOG_2PI, betaln, collapsed_components, covariances_from_precisions, digamma,
                                 estimate_gaussian_parameters, gammaln, log_det_cholesky, n_covariance_parameters,
                                 precision_cholesky_from_precisions, precision_cholesky_guarded,
                                 precisions_from_cholesky, quadratic_terms, scatter)
@@ -72,13 +76,17 @@ class _GaussianParameters:
     the guarded Cholesky of freshly estimated covariances."""
 
     def _set_covariances(self, covariances):
-        P, cov, bad = precision_cholesky_guarded(covariances, self.covariance_type, self._collapse_floor)
+        """Returns the indices of the components reset to the collapse floor (warned about here)."""
+        P, cov, bad = precision_cholesky_guarded(covariances, self.covariance_type, self._collapse_floor,
+                                                 self._kernel_dtype)
         if bad.size:
             _warn(f"{type(self).__name__}: components {bad.tolist()} have an ill-defined covariance (collapsed on "
-                  f"a point or a subspace: not positive-definite); reset to {self._collapse_floor:g} * I. Consider "
+                  f"a point or a subspace: not positive-definite, or precisions beyond "
+                  f"{np.dtype(self._kernel_dtype).name}); reset to {self._collapse_floor:g} * I. Consider "
                   f"fewer components, a larger reg_covar, or scaling the data.", RuntimeWarning)
         self.covariances_ = cov
         self.precisions_cholesky_ = P
+        return bad
 
     def _set_precisions(self):
         self.precisions_ = precisions_from_cholesky(self.precisions_cholesky_, self.covariance_type)
@@ -158,7 +166,11 @@ class GaussianMixture(_GaussianParameters, BaseMixture):
                 cov = np.where(empty.reshape((-1,) + (1,) * (cov.ndim - 1)), old, cov)
         self.weights_ = nk / nk.sum()
         self.means_ = means
-        self._set_covariances(cov)
+        reset = self._set_covariances(cov)
+        # Collapsed but still positive-definite thanks to reg_covar (or to rounding when it is 0):
+        # reported once per fit, for the model returned (BaseMixture._fit).
+        collapsed = collapsed_components(moments, means_s, self.covariance_type)
+        self._collapsed = np.setdiff1d(collapsed, reset)
 
     def _compute_lower_bound(self, estep, n_samples):
         return estep["log_norm_sum"] / n_samples

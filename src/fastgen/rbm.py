@@ -24,8 +24,8 @@ import numbers
 import numpy as np
 
 from . import _backend
-from ._rbm_base import BaseRBM, _check_float, _check_int, _Counter, ais_betas
-from ._validation import check_array, check_dtype, check_random_state, philox_seed
+from ._rbm_base import BaseRBM, _check_float, _check_int, _Counter, ais_betas, column_means
+from ._validation import check_array, check_dtype, check_random_state, nonfinite_error, philox_seed
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "DBN", "ais_betas"]
 
@@ -41,6 +41,7 @@ class BernoulliRBM(BaseRBM):
     """
 
     _progress_name = "pseudo-likelihood"
+    _values_check_finite = True
 
     def __init__(self, n_components=256, *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, algorithm="pcd", n_gibbs_steps=1, momentum=0.0, weight_decay=0.0,
@@ -60,14 +61,16 @@ class BernoulliRBM(BaseRBM):
         self.dtype = dtype
 
     def _check_values(self, X, name):
-        lo, hi = float(X.min()), float(X.max())
+        lo, hi = float(X.min()), float(X.max())  # NaN if X holds one; +-inf if X does
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise nonfinite_error(X, name)
         if lo < 0 or hi > 1:
             raise ValueError(f"{name}: {type(self).__name__} needs values in [0, 1] (binary data or probabilities), "
                              f"got values in [{lo:g}, {hi:g}]")
 
     def _base_from_data(self, X):
         # Salakhutdinov & Murray's base-rate model: the data's visible marginals, kept off 0 and 1.
-        p = np.clip(X.mean(axis=0, dtype=np.float64), 1e-3, 1 - 1e-3)
+        p = np.clip(column_means(X), 1e-3, 1 - 1e-3)
         self._base_b_v = (np.log(p) - np.log1p(-p)).astype(self._dt)
 
     def _log_z_base(self, a):
@@ -159,7 +162,7 @@ class GaussianBernoulliRBM(BaseRBM):
             raise AttributeError(f"This {type(self).__name__} instance has no sigma_: call fit first or set sigma_")
 
     def _base_from_data(self, X):
-        self._base_b_v = X.mean(axis=0, dtype=np.float64).astype(self._dt)
+        self._base_b_v = column_means(X).astype(self._dt)
 
     def _log_z_base(self, a):
         return float(0.5 * np.log(2 * np.pi * self.sigma_.astype(np.float64) ** 2).sum())

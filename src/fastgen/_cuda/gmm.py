@@ -34,6 +34,7 @@ from numba import cuda
 
 from . import rng as _rng
 from .rng import DevArg, launch
+from .stats import shifted_sum as _shifted_sum
 from .widen import f64 as _f64
 
 __all__ = ["mixture_responsibilities", "kmeans_plusplus", "kmeans_assign", "sample_gaussian_mixture"]
@@ -62,21 +63,14 @@ def _report_first_bad(flag, n, message):
 
 @cuda.jit
 def _responsibilities_kernel(lp, lw, want_resp, log_norm, resp, bad):
-    """One thread per row: max shift, sum of exps, log_norm = max + log(sum), resp = exp / sum."""
+    """One thread per row: the mixture kernels' shifted sum (stats.shifted_sum, one group: lw is
+    (1, K)), log_norm = max + log(sum), resp = exp / sum."""
     n = cuda.grid(1)
     N = lp.shape[0]
     K = lp.shape[1]
     if n >= N:
         return
-    mx = _NEG_INF
-    for k in range(K):
-        v = _f64(lp[n, k]) + _f64(lw[k])
-        if v > mx:
-            mx = v
-    for k in range(K):  # a NaN never wins the comparison above: look for it explicitly
-        v = _f64(lp[n, k])
-        if v != v:
-            mx = v
+    mx, s = _shifted_sum(lp, n, 0, lw, 0, K)
     if mx == _NEG_INF:
         log_norm[n] = _NEG_INF
         if want_resp:
@@ -87,14 +81,11 @@ def _responsibilities_kernel(lp, lw, want_resp, log_norm, resp, bad):
         cuda.atomic.min(bad, 0, n)
         log_norm[n] = mx
         return
-    s = 0.0
-    for k in range(K):
-        s += math.exp(_f64(lp[n, k]) + _f64(lw[k]) - mx)
     log_norm[n] = mx + math.log(s)
     if want_resp:
         inv = 1.0 / s
         for k in range(K):
-            resp[n, k] = math.exp(_f64(lp[n, k]) + _f64(lw[k]) - mx) * inv
+            resp[n, k] = math.exp(_f64(lp[n, k]) + _f64(lw[0, k]) - mx) * inv
 
 
 def mixture_responsibilities(comp_logprob, log_weights, want_resp=True):
@@ -119,7 +110,7 @@ def mixture_responsibilities(comp_logprob, log_weights, want_resp=True):
         return log_norm, resp
     bad = cuda.to_device(np.array([N], dtype=np.int64))
     resp_arg = resp if want_resp else cuda.device_array((1, 1), dtype=dtype)
-    _responsibilities_kernel[launch(N)](Lp.device(), Lw.device(), want_resp, log_norm, resp_arg, bad)
+    _responsibilities_kernel[launch(N)](Lp.device(), Lw.device().reshape(1, K), want_resp, log_norm, resp_arg, bad)
     _report_first_bad(bad, N, lambda n: f"comp_logprob: row {n} contains NaN or +inf")
     return log_norm, resp
 

@@ -36,6 +36,7 @@ from .widen import f64 as _f64
 __all__ = ["weighted_moments", "categorical_counts", "sum_rows", "mixture_logprob", "mixture_posteriors"]
 
 _NEG_INF = -math.inf
+_INF = math.inf
 
 # Chunking of the row reductions (shape-only, so results are reproducible on any device).
 _TARGET_THREADS = 1 << 18  # about two waves of resident threads on an H100 (132 SMs x 2048)
@@ -441,20 +442,25 @@ def sum_rows(values, rows):
 
 
 @cuda.jit(device=True)
-def _group_shifted_sum(comp, logw, n, k):
-    """Of v_m = comp[n, k*M + m] + logw[k, m]: (max_m v_m, sum_m exp(v_m - max)); (-inf, 0) when
-    every v_m is -inf."""
-    M = logw.shape[1]
-    base = k * M
+def shifted_sum(lp, n, c0, lw, g, M):
+    """Of v_m = lp[n, c0 + m] + lw[g, m] (m < M), in float64: (max_m v_m, sum_m exp(v_m - max)).
+    (-inf, 0) when every v_m is -inf; (NaN or +inf, 0) when the row holds NaN or +inf (a NaN never
+    wins the comparison: it is looked for explicitly). The one max-shifted log-sum-exp of the
+    mixture kernels (csrc/mixture.hpp's on the CPU): mixture_logprob and mixture_posteriors here,
+    mixture_responsibilities (_cuda/gmm.py, one group)."""
     mx = _NEG_INF
     for m in range(M):
-        v = _f64(comp[n, base + m]) + _f64(logw[k, m])
+        v = _f64(lp[n, c0 + m]) + _f64(lw[g, m])
         if v > mx:
             mx = v
+    for m in range(M):
+        v = _f64(lp[n, c0 + m])
+        if v != v:
+            mx = v
     s = 0.0
-    if mx != _NEG_INF:
+    if mx != _NEG_INF and mx < _INF:
         for m in range(M):
-            s += math.exp(_f64(comp[n, base + m]) + _f64(logw[k, m]) - mx)
+            s += math.exp(_f64(lp[n, c0 + m]) + _f64(lw[g, m]) - mx)
     return mx, s
 
 
@@ -463,13 +469,19 @@ def _mixture_logprob_kernel(comp, logw, out):
     """out[n, k] = logsumexp_m(comp[n, k*M + m] + logw[k, m]), max-shifted; one thread per (n, k)."""
     tid = cuda.grid(1)
     K = logw.shape[0]
+    M = logw.shape[1]
     N = comp.shape[0]
     if tid >= N * K:
         return
     n = tid // K
     k = tid - n * K
-    mx, s = _group_shifted_sum(comp, logw, n, k)
-    out[n, k] = _NEG_INF if mx == _NEG_INF else mx + math.log(s)
+    mx, s = shifted_sum(comp, n, k * M, logw, k, M)
+    if mx == _NEG_INF:
+        out[n, k] = _NEG_INF
+    elif mx < _INF:
+        out[n, k] = mx + math.log(s)
+    else:  # NaN or +inf among the log-densities
+        out[n, k] = math.nan
 
 
 @cuda.jit
@@ -484,10 +496,14 @@ def _mixture_posteriors_kernel(comp, logw, state_post, out):
     n = tid // K
     k = tid - n * K
     base = k * M
-    mx, s = _group_shifted_sum(comp, logw, n, k)
+    mx, s = shifted_sum(comp, n, base, logw, k, M)
     if mx == _NEG_INF:
         for m in range(M):
             out[n, base + m] = 0.0
+        return
+    if not (mx < _INF):
+        for m in range(M):
+            out[n, base + m] = math.nan
         return
     scale = _f64(state_post[n, k]) / s
     for m in range(M):
