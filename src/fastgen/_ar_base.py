@@ -26,6 +26,17 @@ class LinearARBase(ParamsMixin):
     _criteria_names: tuple = ()
 
     # -- set-up ------------------------------------------------------------------------------------
+    # AR and VAR take the same hyper-parameters (documented on each class).
+    def __init__(self, order=1, trend="c", method="ols", max_order=None, yw_method="mle", device="cpu",
+                 dtype=np.float64):
+        self.order = order
+        self.trend = trend
+        self.method = method
+        self.max_order = max_order
+        self.yw_method = yw_method
+        self.device = device
+        self.dtype = dtype
+
     def _setup(self):
         self._method = check_method(self.method, self.yw_method)
         self._trend = check_trend(self.trend, self._method)

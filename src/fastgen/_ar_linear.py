@@ -81,16 +81,6 @@ class AR(LinearARBase):
 
     _criteria_names = AR_CRITERIA
 
-    def __init__(self, order=1, trend="c", method="ols", max_order=None, yw_method="mle", device="cpu",
-                 dtype=np.float64):
-        self.order = order
-        self.trend = trend
-        self.method = method
-        self.max_order = max_order
-        self.yw_method = yw_method
-        self.device = device
-        self.dtype = dtype
-
     # -- fitting -----------------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Fit to the series X, shape (n,) or (n, 1). Returns self."""
@@ -244,16 +234,6 @@ class VAR(LinearARBase):
     """
 
     _criteria_names = VAR_CRITERIA
-
-    def __init__(self, order=1, trend="c", method="ols", max_order=None, yw_method="mle", device="cpu",
-                 dtype=np.float64):
-        self.order = order
-        self.trend = trend
-        self.method = method
-        self.max_order = max_order
-        self.yw_method = yw_method
-        self.device = device
-        self.dtype = dtype
 
     def _as_series(self, X, name="X", n_features=None):
         if X is None:
