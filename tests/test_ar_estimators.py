@@ -442,8 +442,10 @@ def test_cuda_without_gpu_is_an_error():
 
 
 def test_non_stationary_fit_warns_with_the_largest_root(rng):
-    e = rng.standard_normal(200)
-    y = lfilter([1.0], [1.0, -1.03], e)  # explosive AR(1)
+    # Explosive AR(1) started far from 0 (y_0 = 50 adds 50 * 1.03^t), so the explosion, not the noise,
+    # drives the fit: without it the OLS estimate with a constant can fall below 1 on short paths.
+    t = np.arange(1, 201)
+    y = lfilter([1.0], [1.0, -1.03], rng.standard_normal(200)) + 50 * 1.03 ** t
     with pytest.warns(StationarityWarning, match=r"spectral radius\) is 1\.0[0-9]* >= 1") as rec:
         model = AR(order=1).fit(y)
     assert issubclass(rec[0].category, RuntimeWarning)
@@ -453,7 +455,7 @@ def test_non_stationary_fit_warns_with_the_largest_root(rng):
     with pytest.warns(StationarityWarning, match=r"fit_many: 1 of 2 fitted series are not stationary.*series 1 with"):
         AR(order=1).fit_many(np.r_[ok, y], [200, 200])
     Y = np.c_[np.cumsum(rng.standard_normal(300)) * 1.0, rng.standard_normal(300)]
-    Y[:, 0] = lfilter([1.0], [1.0, -1.05], rng.standard_normal(300))
+    Y[:, 0] = lfilter([1.0], [1.0, -1.05], rng.standard_normal(300)) + 50 * 1.05 ** np.arange(1, 301)
     with pytest.warns(StationarityWarning, match="VAR\\(1\\) fit is not stationary"):
         VAR(order=1).fit(Y)
 
