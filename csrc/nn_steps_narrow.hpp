@@ -46,15 +46,25 @@ void on_team(int nt, F&& body) {
 // (each call moves the one it ran by a quarter of the difference), and runs the one in use: the
 // team while it is not slower than one thread; one thread until the team is kSwitch times faster
 // (the margin keeps a lucky sample on a busy machine from switching back to stalls). Now and then
-// it runs the other once, whose sample then replaces its average: after kProbeFirst calls, and
-// after twice as many each time that changes nothing (up to kProbeMost calls), so on a loaded
-// machine a losing team costs one stalled step per few thousand.
+// it probes the other: after kProbeFirst calls, and after twice as many each time that changes
+// nothing (up to kProbeMost calls), so on a loaded machine a losing team costs a couple of stalled
+// steps per few thousand.
+//
+// A probe is kProbeCalls consecutive calls of the other, and only the last one's time replaces its
+// average: the first call after a switch pays for the switch, not for the configuration. After a
+// stretch of one-thread steps the partner thread sleeps (on a virtual machine a halted CPU takes
+// tens of us to wake) and the step's buffers sit modified in the other core's cache; the first
+// team step then took ~0.23 ms of a GAN step whose team steps take 0.13 ms and whose one-thread
+// steps take 0.22 ms, so a one-call probe never chose the team. The very first call, which also
+// creates OpenMP's threads, starts a probe of the team (a single call still exercises the team
+// path).
 struct TeamClock {
-  static constexpr uint32_t kProbeFirst = 64, kProbeMost = 4096;
+  static constexpr uint32_t kProbeFirst = 64, kProbeMost = 4096, kProbeCalls = 2;
   static constexpr double kSwitch = 0.8;
   double per_work[2] = {-1.0, -1.0};  // [0] one thread, [1] the team; < 0: not measured yet
   int in_use = 1;
-  uint32_t interval = kProbeFirst, countdown = kProbeFirst;
+  int probing = -1;  // the configuration being probed, -1: none
+  uint32_t probe_left = 0, interval = kProbeFirst, countdown = 0;
 
   template <class F>
   void run(int team, double work, F&& body) {
@@ -62,22 +72,24 @@ struct TeamClock {
       on_team(1, body);
       return;
     }
-    int which = in_use;
-    bool probe = false;
-    if (per_work[0] < 0 || per_work[1] < 0) {  // the team first: a first call exercises the team path
-      which = per_work[1] < 0 ? 1 : 0;
-      probe = true;
-    } else if (countdown == 0) {
-      which = 1 - in_use;
-      probe = true;
-    } else {
-      --countdown;
+    if (probing < 0 && countdown == 0) {  // the team first, then one thread, then the one not in use
+      probing = per_work[1] < 0 ? 1 : per_work[0] < 0 ? 0 : 1 - in_use;
+      probe_left = kProbeCalls;
     }
+    const bool probe = probing >= 0;
+    const int which = probe ? probing : in_use;
+    if (!probe) --countdown;
     const auto t0 = std::chrono::steady_clock::now();
     on_team(which ? team : 1, body);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / work;
-    per_work[which] = probe ? s : per_work[which] + 0.25 * (s - per_work[which]);
-    if (per_work[0] < 0 || per_work[1] < 0) return;
+    if (!probe) {
+      per_work[which] += 0.25 * (s - per_work[which]);
+    } else {
+      if (--probe_left > 0) return;  // the switch's call: not a sample
+      per_work[which] = s;
+      probing = -1;
+      if (per_work[0] < 0 || per_work[1] < 0) return;  // countdown is 0: the next call probes the other
+    }
     const int before = in_use;
     if (in_use == 0 && per_work[1] < kSwitch * per_work[0]) in_use = 1;
     if (in_use == 1 && per_work[0] < per_work[1]) in_use = 0;
