@@ -727,9 +727,12 @@ def test_float32_refuses_data_outside_its_range(rng, scale):
 
 
 def test_float32_moments_overflow_is_a_named_error(rng):
-    """Data inside float32's range whose sums of squares are not (|x - mean| ~ 1e18 over 200 rows):
-    a ValueError naming X and float64, where the fit used to run on inf moments to -inf scores."""
-    X = blobs(rng, 2, 2, 200) * 1e18
+    """Data inside float32's range whose sums of squares are not (|x - mean| ~ 3e18 over 200 rows: each
+    square ~1e37, their sums ~1e39 > 3.4e38): a ValueError naming X and float64, where the fit used to
+    run on inf moments to -inf scores. (Scaled by the data's own spread: a fixed factor left some draws'
+    sums just under the float32 maximum.)"""
+    X = blobs(rng, 2, 2, 200)
+    X *= 3e18 / X.std()
     with pytest.raises(ValueError, match="X: the weighted moments of the data overflow float32.*dtype=np.float64"):
         fm.GaussianMixture(2, random_state=0, device="cpu", dtype=np.float32).fit(X)
     with warnings.catch_warnings():
