@@ -319,6 +319,15 @@ def warm_up_mixture(impl: str, build, X) -> None:
     m.score_samples(X[:2000])
 
 
+def require_torch():
+    """torch, or NotImplementedError (asv: skip) when it is not installed (it is an optional peer)."""
+    try:
+        import torch
+    except ImportError:
+        raise NotImplementedError("torch is not installed (optional: pip install torch)") from None
+    return torch
+
+
 # ==== Restricted Boltzmann machines (bench_rbm.py) =================================================
 # Implementations of the RBM suites (the first parameter of each):
 #   fastgen-cpu    fastgen.rbm.BernoulliRBM, device="cpu" (C++ kernels, OpenMP threads)
@@ -343,10 +352,7 @@ def require_rbm(impl: str) -> None:
         except ImportError:
             raise NotImplementedError("scikit-learn is not installed") from None
     else:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise NotImplementedError("torch is not installed (optional: pip install torch)") from None
+        require_torch()
 
 
 @functools.lru_cache(maxsize=None)

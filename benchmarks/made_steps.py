@@ -32,10 +32,7 @@ def require_made(impl: str) -> None:
     if impl.startswith("fastgen"):
         common.require(impl)
     else:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise NotImplementedError("torch is not installed (pip install torch)") from None
+        common.require_torch()
 
 
 def model(shape: dict, seed: int = common.SEED):

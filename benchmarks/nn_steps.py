@@ -42,10 +42,7 @@ def require_nn(impl: str) -> None:
     if impl.startswith("fastgen"):
         common.require(impl)
     else:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise NotImplementedError("torch is not installed (pip install torch)") from None
+        common.require_torch()
 
 
 def init_layers(sizes, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
