@@ -1,5 +1,5 @@
 """The asv workloads (H1-H3 of bench_hmm.py, G1-G2 of bench_mixture.py, R1-R3 of bench_rbm.py, V1-V2/N1-N2 of
-bench_nn.py) timed directly, as markdown tables.
+bench_nn.py; LOAD, bench_load.py, idle and under load) timed directly, as markdown tables.
 
     python benchmarks/run_table.py [--repeat 3] [--only H1,H3,G1]
 
@@ -100,11 +100,12 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3, help="calls per cell; the best is kept (default 3)")
     p.add_argument("--only", default="H1,H2,H3,G1,G2,R1,R2,R3,V1,V2,N1,N2",
-                   help="comma-separated suites (default H1,H2,H3,G1,G2,R1,R2,R3,V1,V2,N1,N2)")
+                   help="comma-separated suites (default H1,H2,H3,G1,G2,R1,R2,R3,V1,V2,N1,N2; LOAD: every "
+                        "workload of bench_load.py idle and under load, median of --repeat)")
     args = p.parse_args(argv)
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
 
-    all_suites = HMM_SUITES | MIXTURE_SUITES | RBM_SUITES | NN_SUITES
+    all_suites = HMM_SUITES | MIXTURE_SUITES | RBM_SUITES | NN_SUITES | {"LOAD"}
     unknown = only - all_suites
     if unknown:
         p.error(f"unknown suite(s) {', '.join(sorted(unknown))}; choose from {', '.join(sorted(all_suites))}")
@@ -150,6 +151,10 @@ def main(argv=None) -> int:
         if only & (HMM_SUITES | MIXTURE_SUITES | RBM_SUITES):
             print()
         nn_table(only, args.repeat)
+    if "LOAD" in only:
+        if only - {"LOAD"}:
+            print()
+        load_table(args.repeat)
     return 0
 
 
@@ -328,6 +333,34 @@ def nn_table(only: set[str], repeat: int, steps: int = 20) -> None:
             cells.append(f"{t['torch'] / t['fastgen-cpu']:.1f}x")
         rate = f"{flops / t['fastgen-cpu'] / 1e9:.0f}" if "fastgen-cpu" in t else "n/a"
         print("| " + " | ".join([suite, text] + cells + [rate]) + " |", flush=True)
+
+
+# ---- under load (bench_load.py) ------------------------------------------------------------------
+def load_table(repeat: int) -> None:
+    """Median of `repeat` calls of every load.py workload, idle and under load.Load(), for fastgen
+    (default threads and one thread) and its peer; the issue's targets as the last two columns."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import load
+    header = ["workload", "peer", "fastgen idle (1 thread)", "fastgen idle", "peer idle", "fastgen loaded",
+              "peer loaded", "loaded / idle 1-thread", "ratio idle / loaded"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|", flush=True)
+    for name, (text, _, peer) in load.WORKLOADS.items():
+        calls = {}
+        for impl in load.IMPLS:
+            try:
+                calls[impl] = load.build(name, impl)
+            except NotImplementedError:
+                pass
+        idle = {impl: load.median_time(c, repeat) for impl, c in calls.items()}
+        with load.Load():
+            loaded = {impl: load.median_time(calls[impl], repeat) for impl in ("fastgen", "peer") if impl in calls}
+        p_idle, p_loaded = idle.get("peer"), loaded.get("peer")
+        cells = [f"{name}: {text}", peer, fmt_time(idle["fastgen-1"]), fmt_time(idle["fastgen"]),
+                 fmt_time(p_idle) if p_idle else "n/a", fmt_time(loaded["fastgen"]),
+                 fmt_time(p_loaded) if p_loaded else "n/a", f"{loaded['fastgen'] / idle['fastgen-1']:.1f}x",
+                 f"{p_idle / idle['fastgen']:.1f}x / {p_loaded / loaded['fastgen']:.1f}x" if p_idle else "n/a"]
+        print("| " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,16 +24,16 @@
 //   the accuracy of a QR solve (1e-13 where the plain normal equations give 1e-8 at condition
 //   1e8), at the cost of a second pass for those series only.
 #pragma once
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "ar_gram.hpp"
 #include "ar_linalg.hpp"
 #include "ar_moments.hpp"
+#include "common/threads.hpp"
 
 namespace fastgen::ar {
 
@@ -90,8 +90,14 @@ struct Pass {
   }
 };
 
-// Whether to run one task per series (see the header comment).
-inline bool by_series(int64_t S) { return S >= 2 * static_cast<int64_t>(omp_get_max_threads()); }
+// Whether to run one task per series (see the header comment). Only the schedule depends on the
+// thread count: both add a series' item sums in item order, so the results do not.
+inline bool by_series(int64_t S) { return S >= 2 * static_cast<int64_t>(par::max_threads()); }
+
+// Lagged cross-products of the pass: k x (p + 1) k multiply-adds per row (P the largest order).
+inline double pass_work(int64_t S, int k, int P, const int64_t* offsets) {
+  return static_cast<double>(offsets[S] - offsets[0]) * k * k * (P + 1.0);
+}
 
 // Maps coefficients of the shifted, centred model (rows [1 | tau | lags] x k equations) to the
 // caller's: c = c' - d t_c + (I - sum_i A_i) m, d = d', A_i unchanged. B is (kt + p k) x k.
@@ -131,8 +137,8 @@ struct OlsFit {
   std::vector<double> state, rpart;
   std::vector<char> refine;
 
-  struct Scratch {
-    std::vector<double> buf, rs, sums, M, Wv, rows, g, delta, ssex;
+  struct alignas(64) Scratch {  // one per worker: whole cache lines (common/threads.hpp)
+    par::Vec<double> buf, rs, sums, M, Wv, rows, g, delta, ssex;
     Scratch(const OlsFit& f)
         : buf(f.ps.buffer_size(f.k)), rs(static_cast<size_t>(kChunkRows * f.k)), rows(static_cast<size_t>(2 * f.k)) {}
   };
@@ -310,41 +316,61 @@ struct OlsFit {
     unshift_params(k, p, trend, shifts.data() + s * k, tcs[s], par);
   }
 
+  // One Scratch per worker of a Region, made by the worker on first use.
+  struct Scratches {
+    const OlsFit& f;
+    std::vector<std::optional<Scratch>> v;
+    Scratches(const OlsFit& f_, const par::Region& r) : f(f_), v(static_cast<size_t>(r.workers())) {}
+    Scratch& operator[](int w) {
+      if (!v[w]) v[w].emplace(f);
+      return *v[w];
+    }
+  };
+
   void run() {
     const int64_t I = ps.n_items();
+    const double pass = pass_work(S, k, P, offsets);
     if (by_series(S)) {
-#pragma omp parallel
-      {
-        Scratch w(*this);
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t s = 0; s < S; ++s) {
-          for (int64_t i = ps.first[s]; i < ps.first[s + 1]; ++i) pass_item(i, w);
-          finish(s, w);
-          if (status[s] == kOk && refine[s])
-            for (int64_t i = ps.first[s]; i < ps.first[s + 1]; ++i) refine_item(i, w);
-          final(s, w);
-        }
-      }
+      // The pass, plus per series the Gram matrix and its Cholesky factorisation (~Dx^3 / 3 + Dx^2 k;
+      // the refinement, for the few flagged series, is not counted).
+      static thread_local par::Clock series_clock;
+      const double Dx = DxP;
+      par::Region r(series_clock, pass + static_cast<double>(S) * Dx * Dx * (Dx / 3.0 + k), S);
+      Scratches ws(*this, r);
+      r.for_each(S, [&](int64_t s, int wk) {
+        Scratch& w = ws[wk];
+        for (int64_t i = ps.first[s]; i < ps.first[s + 1]; ++i) pass_item(i, w);
+        finish(s, w);
+        if (status[s] == kOk && refine[s])
+          for (int64_t i = ps.first[s]; i < ps.first[s + 1]; ++i) refine_item(i, w);
+        final(s, w);
+      });
       return;
     }
-#pragma omp parallel if (I > 1)
     {
-      Scratch w(*this);
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t i = 0; i < I; ++i) pass_item(i, w);
+      static thread_local par::Clock pass_clock;
+      par::Region r(pass_clock, pass, I);
+      Scratches ws(*this, r);
+      r.for_each(I, [&](int64_t i, int wk) { pass_item(i, ws[wk]); });
     }
     {
       Scratch w(*this);
       for (int64_t s = 0; s < S; ++s) finish(s, w);  // few series: microseconds each
     }
     std::vector<int64_t> ri;
+    double refine_rows = 0;
     for (int64_t i = 0; i < I; ++i)
-      if (status[ps.items[i].s] == kOk && refine[ps.items[i].s]) ri.push_back(i);
-#pragma omp parallel if (ri.size() > 1)
+      if (status[ps.items[i].s] == kOk && refine[ps.items[i].s]) {
+        ri.push_back(i);
+        refine_rows += static_cast<double>(ps.items[i].t1 - ps.items[i].t0);
+      }
     {
-      Scratch w(*this);
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t j = 0; j < static_cast<int64_t>(ri.size()); ++j) refine_item(ri[j], w);
+      // Per refined row: the residual (k x Dx multiply-adds), g = X^T r (Dx k) and r r^T (k x k).
+      static thread_local par::Clock refine_clock;
+      const int64_t n_ri = static_cast<int64_t>(ri.size());
+      par::Region r(refine_clock, refine_rows * k * (2.0 * DxP + k), n_ri);
+      Scratches ws(*this, r);
+      r.for_each(n_ri, [&](int64_t j, int wk) { refine_item(ri[j], ws[wk]); });
     }
     Scratch w(*this);
     for (int64_t s = 0; s < S; ++s) final(s, w);
@@ -365,8 +391,8 @@ void ar_ols(int64_t S, int k, const T* Y, const int64_t* offsets, const int64_t*
 // covariance Sigma = Gamma(0) - B^T r (symmetrised). G holds Gamma(0..p). k == 1 uses
 // Levinson-Durbin for every order at once (coef_all, sig), otherwise an LU solve per order.
 // Returns false on a singular system.
-inline bool yw_solve(int k, int q, const double* G, double* B, double* Sigma, std::vector<double>& R,
-                     std::vector<double>& rhs) {
+inline bool yw_solve(int k, int q, const double* G, double* B, double* Sigma, par::Vec<double>& R,
+                     par::Vec<double>& rhs) {
   const int n = q * k;
   auto gam = [&](int h, int i, int j) {  // Gamma(h)[i, j] for any sign of h
     return h >= 0 ? G[(static_cast<int64_t>(h) * k + i) * k + j] : G[(static_cast<int64_t>(-h) * k + j) * k + i];
@@ -398,8 +424,8 @@ inline bool yw_solve(int k, int q, const double* G, double* B, double* Sigma, st
 // the innovation covariance Gamma(0) - sum_i A_i Gamma(i)^T of order orders[s] (Q = 1), or of
 // every order q = 0..orders[s] (Q = P + 1, all_orders); status (S).
 // Yule-Walker solve of series s from its summed pass (the body of ar_yule_walker's per-series step).
-struct YwScratch {
-  std::vector<double> sums, G, mean, work, B, R, rhs, phi, tmp, all, buf;
+struct alignas(64) YwScratch {  // one per worker: whole cache lines (common/threads.hpp)
+  par::Vec<double> sums, G, mean, work, B, R, rhs, phi, tmp, all, buf;
 };
 
 template <class T>
@@ -488,26 +514,32 @@ void ar_yule_walker(int64_t S, int k, const T* Y, const int64_t* offsets, const 
   auto run_item = [&](int64_t i, YwScratch& w) {
     ps.run_item(i, k, Y, offsets, orders, shifts.data() + ps.items[i].s * k, 0.0, w.buf.data());
   };
+  const double pass = pass_work(S, k, P, offsets);
+  const size_t bufsize = ps.buffer_size(k);
   if (by_series(S)) {
-#pragma omp parallel
-    {
-      YwScratch w;
-      w.buf.resize(ps.buffer_size(k));
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t s = 0; s < S; ++s) {
-        for (int64_t i = ps.first[s]; i < ps.first[s + 1]; ++i) run_item(i, w);
-        yw_series(s, ps, k, Y, offsets, orders, demean, adjusted, all_orders, P, shifts.data(), params, sigma, status,
-                  w);
-      }
-    }
+    // The pass, plus per series the solve: an LU of order P k (~(P k)^3 / 3, once per order when
+    // all_orders; Levinson-Durbin for k == 1 costs less).
+    static thread_local par::Clock series_clock;
+    const double n = static_cast<double>(P) * k;
+    par::Region r(series_clock, pass + static_cast<double>(S) * (n * n * (n / 3.0 + k) + k * k), S);
+    std::vector<YwScratch> ws(static_cast<size_t>(r.workers()));  // each worker sizes its own buf
+    r.for_each(S, [&](int64_t s, int wk) {
+      YwScratch& w = ws[wk];
+      w.buf.resize(bufsize);
+      for (int64_t i = ps.first[s]; i < ps.first[s + 1]; ++i) run_item(i, w);
+      yw_series(s, ps, k, Y, offsets, orders, demean, adjusted, all_orders, P, shifts.data(), params, sigma, status, w);
+    });
     return;
   }
-#pragma omp parallel if (I > 1)
   {
-    YwScratch w;
-    w.buf.resize(ps.buffer_size(k));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < I; ++i) run_item(i, w);
+    static thread_local par::Clock pass_clock;
+    par::Region r(pass_clock, pass, I);
+    std::vector<YwScratch> ws(static_cast<size_t>(r.workers()));
+    r.for_each(I, [&](int64_t i, int wk) {
+      YwScratch& w = ws[wk];
+      w.buf.resize(bufsize);
+      run_item(i, w);
+    });
   }
   YwScratch w;
   for (int64_t s = 0; s < S; ++s)

@@ -7,8 +7,6 @@
 //   y_t[e] = c[e] + d[e] (t + 1) + sum_i sum_j A_i[e, j] y_{t-i}[j],  A_i[e, j] = params[kt + (i-1) k + j, e],
 // t the 0-based position in the series (statsmodels' AutoReg/VAR time trend starts at 1).
 #pragma once
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -17,6 +15,7 @@
 #include "ar_moments.hpp"
 #include "common/rng.hpp"
 #include "common/simd.hpp"
+#include "common/threads.hpp"
 #include "common/vec.hpp"
 #include "nn_losses.hpp"  // nn::normals: vector Philox + vectorised Box-Muller
 
@@ -50,23 +49,23 @@ void ar_sse(int64_t S, int k, const T* Y, const int64_t* offsets, const double* 
     for (int64_t i = first[s]; i < first[s + 1]; ++i)
       for (int64_t j = 0; j < kk; ++j) sse[s * kk + j] += part[i * kk + j];
   };
+  // Per row: the residual (k x Dx multiply-adds) and its outer product (k x k).
+  const double work = static_cast<double>(offsets[S] - offsets[0]) * k * (Dx + k);
   if (by_series(S)) {
-#pragma omp parallel
-    {
-      std::vector<double> buf(bufsize), rs(rsize);
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t s = 0; s < S; ++s) {
-        for (int64_t i = first[s]; i < first[s + 1]; ++i) run_item(i, buf.data(), rs.data());
-        combine(s);
-      }
-    }
+    static thread_local par::Clock series_clock;
+    par::Region r(series_clock, work, S);
+    par::Scratch<double> buf(r, bufsize), rs(r, rsize);  // fully written by load_rows / residual_products
+    r.for_each(S, [&](int64_t s, int w) {
+      for (int64_t i = first[s]; i < first[s + 1]; ++i) run_item(i, buf[w], rs[w]);
+      combine(s);
+    });
     return;
   }
-#pragma omp parallel if (I > 1)
   {
-    std::vector<double> buf(bufsize), rs(rsize);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < I; ++i) run_item(i, buf.data(), rs.data());
+    static thread_local par::Clock items_clock;
+    par::Region r(items_clock, work, I);
+    par::Scratch<double> buf(r, bufsize), rs(r, rsize);
+    r.for_each(I, [&](int64_t i, int w) { run_item(i, buf[w], rs[w]); });
   }
   for (int64_t s = 0; s < S; ++s) combine(s);
 }
@@ -88,62 +87,68 @@ inline void ar_forecast(int64_t S, int k, int P, int trend, const double* params
                         const int64_t* t_next, const double* sigma, int64_t steps, double* mean, double* mse) {
   const int kt = n_trend(trend), Dx = kt + P * k;
   const int64_t kk = static_cast<int64_t>(k) * k;
-#pragma omp parallel if (S > 1)
-  {
-    std::vector<double> hist, Phi, tmp(static_cast<size_t>(kk)), acc(static_cast<size_t>(kk));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t s = 0; s < S; ++s) {
-      const double* B = params + s * static_cast<int64_t>(Dx) * k;
-      const double* Sig = sigma + s * kk;
-      hist.assign(static_cast<size_t>((P + steps) * k), 0.0);
-      std::copy(y_last + s * static_cast<int64_t>(P) * k, y_last + (s + 1) * static_cast<int64_t>(P) * k, hist.begin());
-      double* ms = mean + s * steps * k;
-      for (int64_t h = 0; h < steps; ++h) {
-        double* yh = hist.data() + (P + h) * k;
-        for (int e = 0; e < k; ++e) {
-          double v = trend_value(B, k, trend, e, static_cast<double>(t_next[s] + h));
-          for (int i = 1; i <= P; ++i)
-            for (int j = 0; j < k; ++j) v += B[static_cast<int64_t>(kt + (i - 1) * k + j) * k + e] * yh[-i * k + j];
-          yh[e] = v;
-          ms[h * k + e] = v;
-        }
-      }
-      // MA matrices and the accumulated MSE.
-      Phi.assign(static_cast<size_t>(steps * kk), 0.0);
-      std::fill(acc.begin(), acc.end(), 0.0);
-      double* out = mse + s * steps * kk;
-      for (int64_t h = 0; h < steps; ++h) {
-        double* Ph = Phi.data() + h * kk;
-        if (h == 0) {
-          for (int e = 0; e < k; ++e) Ph[e * k + e] = 1.0;
-        } else {
-          for (int i = 1; i <= std::min<int64_t>(h, P); ++i) {
-            const double* Pj = Phi.data() + (h - i) * kk;
-            for (int e = 0; e < k; ++e)
-              for (int f = 0; f < k; ++f) {
-                double v = 0;
-                for (int j = 0; j < k; ++j) v += B[static_cast<int64_t>(kt + (i - 1) * k + j) * k + e] * Pj[j * k + f];
-                Ph[e * k + f] += v;
-              }
-          }
-        }
-        // acc += Ph Sig Ph^T
-        for (int e = 0; e < k; ++e)
-          for (int f = 0; f < k; ++f) {
-            double v = 0;
-            for (int j = 0; j < k; ++j) v += Ph[e * k + j] * Sig[j * k + f];
-            tmp[e * k + f] = v;
-          }
-        for (int e = 0; e < k; ++e)
-          for (int f = 0; f < k; ++f) {
-            double v = 0;
-            for (int j = 0; j < k; ++j) v += tmp[e * k + j] * Ph[f * k + j];
-            acc[e * k + f] += v;
-          }
-        std::copy(acc.begin(), acc.end(), out + h * kk);
+  // Per series and step: the mean (k x P k multiply-adds), Phi_h (P k^3) and Ph Sig Ph^T (2 k^3).
+  static thread_local par::Clock clock;
+  const double work = static_cast<double>(S) * static_cast<double>(steps) * kk * (P + (P + 2.0) * k);
+  struct alignas(64) Buffers {  // one per worker: whole cache lines (common/threads.hpp)
+    par::Vec<double> hist, Phi, tmp, acc;
+  };
+  par::Region r(clock, work, S);
+  std::vector<Buffers> bufs(static_cast<size_t>(r.workers()));  // each worker sizes its own
+  r.for_each(S, [&](int64_t s, int w) {
+    par::Vec<double>&hist = bufs[w].hist, &Phi = bufs[w].Phi, &tmp = bufs[w].tmp, &acc = bufs[w].acc;
+    tmp.resize(static_cast<size_t>(kk));
+    acc.resize(static_cast<size_t>(kk));
+    const double* B = params + s * static_cast<int64_t>(Dx) * k;
+    const double* Sig = sigma + s * kk;
+    hist.assign(static_cast<size_t>((P + steps) * k), 0.0);
+    std::copy(y_last + s * static_cast<int64_t>(P) * k, y_last + (s + 1) * static_cast<int64_t>(P) * k, hist.begin());
+    double* ms = mean + s * steps * k;
+    for (int64_t h = 0; h < steps; ++h) {
+      double* yh = hist.data() + (P + h) * k;
+      for (int e = 0; e < k; ++e) {
+        double v = trend_value(B, k, trend, e, static_cast<double>(t_next[s] + h));
+        for (int i = 1; i <= P; ++i)
+          for (int j = 0; j < k; ++j) v += B[static_cast<int64_t>(kt + (i - 1) * k + j) * k + e] * yh[-i * k + j];
+        yh[e] = v;
+        ms[h * k + e] = v;
       }
     }
-  }
+    // MA matrices and the accumulated MSE.
+    Phi.assign(static_cast<size_t>(steps * kk), 0.0);
+    std::fill(acc.begin(), acc.end(), 0.0);
+    double* out = mse + s * steps * kk;
+    for (int64_t h = 0; h < steps; ++h) {
+      double* Ph = Phi.data() + h * kk;
+      if (h == 0) {
+        for (int e = 0; e < k; ++e) Ph[e * k + e] = 1.0;
+      } else {
+        for (int i = 1; i <= std::min<int64_t>(h, P); ++i) {
+          const double* Pj = Phi.data() + (h - i) * kk;
+          for (int e = 0; e < k; ++e)
+            for (int f = 0; f < k; ++f) {
+              double v = 0;
+              for (int j = 0; j < k; ++j) v += B[static_cast<int64_t>(kt + (i - 1) * k + j) * k + e] * Pj[j * k + f];
+              Ph[e * k + f] += v;
+            }
+        }
+      }
+      // acc += Ph Sig Ph^T
+      for (int e = 0; e < k; ++e)
+        for (int f = 0; f < k; ++f) {
+          double v = 0;
+          for (int j = 0; j < k; ++j) v += Ph[e * k + j] * Sig[j * k + f];
+          tmp[e * k + f] = v;
+        }
+      for (int e = 0; e < k; ++e)
+        for (int f = 0; f < k; ++f) {
+          double v = 0;
+          for (int j = 0; j < k; ++j) v += tmp[e * k + j] * Ph[f * k + j];
+          acc[e * k + f] += v;
+        }
+      std::copy(acc.begin(), acc.end(), out + h * kk);
+    }
+  });
 }
 
 constexpr int64_t kSimBlock = 512;  // steps whose normals are drawn at once
@@ -225,9 +230,9 @@ FASTGEN_SIMD_CLONES static void univariate_forcing(int64_t len, int64_t lenp, do
 
 // The k = 1 case of ar_simulate (same contract) through the block recursion. Per path: for each
 // chunk of kSimBlock steps, the normals and the forcing, then the recursion. With fewer paths than
-// threads (one long path: a sequential recursion), the normals and forcing of all chunks are first
-// made in parallel into a scratch array, then each path's recursion runs over it: the same
-// arithmetic on the same chunks either way, so the paths do not depend on the thread count.
+// the team's workers (one long path: a sequential recursion), the normals and forcing of all chunks
+// are first made in parallel into a scratch array, then each path's recursion runs over it: the
+// same arithmetic on the same chunks either way, so the paths do not depend on the thread count.
 template <class T>
 void simulate_univariate(int64_t S, int P, int trend, const double* params, const double* chol, const T* y_last,
                          const int64_t* t_next, int64_t n_steps, int64_t n_paths, uint64_t seed, uint64_t stream,
@@ -236,9 +241,16 @@ void simulate_univariate(int64_t S, int P, int trend, const double* params, cons
   const int64_t mat = kRecBlock * kRecBlock + static_cast<int64_t>(P) * kRecBlock;
   const int64_t n_units = S * n_paths, n_chunks = (n_steps + kSimBlock - 1) / kSimBlock;
   std::vector<double> TG(static_cast<size_t>(S * mat));
-#pragma omp parallel for schedule(static) if (S > 1)
-  for (int64_t s = 0; s < S; ++s)
-    block_matrices(P, params + s * Dx + kt, TG.data() + s * mat, TG.data() + s * mat + kRecBlock * kRecBlock);
+  {
+    // block_matrices: psi (16 P), T (256) and G (16 P^2) per series: tiny items.
+    static thread_local par::Clock tg_clock;
+    par::for_range(tg_clock, static_cast<double>(S) * (kRecBlock * kRecBlock + kRecBlock * P * (P + 1.0)), S, 16,
+                   [&](int64_t b, int64_t e) {
+                     for (int64_t s = b; s < e; ++s)
+                       block_matrices(P, params + s * Dx + kt, TG.data() + s * mat,
+                                      TG.data() + s * mat + kRecBlock * kRecBlock);
+                   });
+  }
   // Forcing x of chunk `ch` of path `sj` into x (kSimBlock + kRecBlock doubles; zero-padded to a
   // whole number of recursion blocks). Returns the chunk's length.
   auto forcing = [&](int64_t sj, int64_t ch, double* z, double* x) -> int64_t {
@@ -251,39 +263,37 @@ void simulate_univariate(int64_t S, int P, int trend, const double* params, cons
                        chol[s], z, x);
     return len;
   };
-  const bool split = n_units < omp_get_max_threads() && n_chunks > 1;
+  // Per step: the normal and forcing (~20 operations) and the recursion (16 + P multiply-adds).
+  static thread_local par::Clock clock;
+  const double work = static_cast<double>(n_units) * static_cast<double>(n_steps) * (36.0 + P);
+  par::Region r(clock, work, std::max(n_units, n_units * n_chunks));
+  // The split follows the team the region chose (none on one thread); it does not change results.
+  const bool split = n_units < r.workers() && n_chunks > 1;
   std::vector<double> xs(split ? static_cast<size_t>(n_units * n_chunks * (kSimBlock + kRecBlock)) : 0);
-  if (split) {
-#pragma omp parallel if (n_units * n_chunks > 1)
-    {
-      std::vector<double> z(static_cast<size_t>(kSimBlock + 2));
-#pragma omp for schedule(dynamic, 4)
-      for (int64_t i = 0; i < n_units * n_chunks; ++i)
-        forcing(i / n_chunks, i % n_chunks, z.data(), xs.data() + i * (kSimBlock + kRecBlock));
+  // Per-worker buffers: every element read is written first (history, forcing, normals).
+  par::Scratch<double> hist_b(r, static_cast<size_t>(P + kSimBlock + kRecBlock)),
+      z_b(r, static_cast<size_t>(kSimBlock + 2)), x_b(r, static_cast<size_t>(kSimBlock + kRecBlock));
+  if (split)
+    r.for_each(n_units * n_chunks, [&](int64_t i, int w) {
+      forcing(i / n_chunks, i % n_chunks, z_b[w], xs.data() + i * (kSimBlock + kRecBlock));
+    });
+  r.for_each(n_units, [&](int64_t sj, int w) {
+    double* hist = hist_b[w];
+    const int64_t s = sj / n_paths;
+    const double* Tm = TG.data() + s * mat;
+    const double* Gm = Tm + kRecBlock * kRecBlock;
+    for (int i = 0; i < P; ++i) hist[i] = static_cast<double>(y_last[s * P + i]);
+    T* o = out + sj * n_steps;
+    double* y = hist + P;
+    for (int64_t ch = 0; ch < n_chunks; ++ch) {
+      const int64_t h0 = ch * kSimBlock, len = std::min(kSimBlock, n_steps - h0);
+      const double* xc = split ? xs.data() + (sj * n_chunks + ch) * (kSimBlock + kRecBlock) : x_b[w];
+      if (!split) forcing(sj, ch, z_b[w], x_b[w]);
+      recurse_blocks((len + kRecBlock - 1) / kRecBlock, P, Tm, Gm, xc, y);
+      for (int64_t h = 0; h < len; ++h) o[h0 + h] = static_cast<T>(y[h]);
+      std::copy(y + len - P, y + len, hist);  // the next chunk's history (overlap: forward copy)
     }
-  }
-#pragma omp parallel if (n_units > 1)
-  {
-    std::vector<double> hist(static_cast<size_t>(P + kSimBlock + kRecBlock)), z(static_cast<size_t>(kSimBlock + 2)),
-        x(static_cast<size_t>(kSimBlock + kRecBlock));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t sj = 0; sj < n_units; ++sj) {
-      const int64_t s = sj / n_paths;
-      const double* Tm = TG.data() + s * mat;
-      const double* Gm = Tm + kRecBlock * kRecBlock;
-      for (int i = 0; i < P; ++i) hist[i] = static_cast<double>(y_last[s * P + i]);
-      T* o = out + sj * n_steps;
-      double* y = hist.data() + P;
-      for (int64_t ch = 0; ch < n_chunks; ++ch) {
-        const int64_t h0 = ch * kSimBlock, len = std::min(kSimBlock, n_steps - h0);
-        const double* xc = split ? xs.data() + (sj * n_chunks + ch) * (kSimBlock + kRecBlock) : x.data();
-        if (!split) forcing(sj, ch, z.data(), x.data());
-        recurse_blocks((len + kRecBlock - 1) / kRecBlock, P, Tm, Gm, xc, y);
-        for (int64_t h = 0; h < len; ++h) o[h0 + h] = static_cast<T>(y[h]);
-        std::copy(y + len - P, y + len, hist.data());  // the next chunk's history (overlap: forward copy)
-      }
-    }
-  }
+  });
 }
 
 // Monte-Carlo paths (KERNELS.md): out[s, j, h, :] for series s, path j, step h; innovations
@@ -297,46 +307,49 @@ void ar_simulate(int64_t S, int k, int P, int trend, const double* params, const
   }
   const int kt = n_trend(trend), Dx = kt + P * k;
   const int64_t kk = static_cast<int64_t>(k) * k;
-#pragma omp parallel if (S * n_paths > 1)
-  {
-    std::vector<double> hist(static_cast<size_t>((P + kSimBlock) * k)), z(static_cast<size_t>(kSimBlock * k + 2)),
-        e(static_cast<size_t>(kSimBlock * k)), det(static_cast<size_t>(kSimBlock * k));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t sj = 0; sj < S * n_paths; ++sj) {
-      const int64_t s = sj / n_paths;
-      const double* B = params + s * static_cast<int64_t>(Dx) * k;
-      const double* Lc = chol + s * kk;
-      const rng::Stream rs(seed, stream + static_cast<uint64_t>(sj));
-      for (int64_t r = 0; r < static_cast<int64_t>(P) * k; ++r)
-        hist[r] = static_cast<double>(y_last[s * static_cast<int64_t>(P) * k + r]);
-      T* o = out + sj * n_steps * k;
-      for (int64_t h0 = 0; h0 < n_steps; h0 += kSimBlock) {
-        const int64_t len = std::min(kSimBlock, n_steps - h0);
-        nn::normals(rs, static_cast<uint64_t>(h0 * k), len * k, z.data());
-        for (int64_t h = 0; h < len; ++h) {
-          const double tix = static_cast<double>(t_next[s] + h0 + h);
-          for (int a = 0; a < k; ++a) {
-            double v = 0;
-            for (int l = 0; l <= a; ++l) v += Lc[a * k + l] * z[h * k + l];
-            e[h * k + a] = v;
-            det[h * k + a] = trend_value(B, k, trend, a, tix);
-          }
+  // Per step and variable: the normal (~20 operations), the innovation (<= k) and the lags (P k).
+  static thread_local par::Clock clock;
+  const double work = static_cast<double>(S * n_paths) * static_cast<double>(n_steps) * k * (20.0 + k + P * k);
+  par::Region region(clock, work, S * n_paths);
+  // Per-worker buffers: every element read is written first (history, normals, innovations).
+  par::Scratch<double> hist_b(region, static_cast<size_t>((P + kSimBlock) * k)),
+      z_b(region, static_cast<size_t>(kSimBlock * k + 2)), e_b(region, static_cast<size_t>(kSimBlock * k)),
+      det_b(region, static_cast<size_t>(kSimBlock * k));
+  region.for_each(S * n_paths, [&](int64_t sj, int w) {
+    double *hist = hist_b[w], *z = z_b[w], *e = e_b[w], *det = det_b[w];
+    const int64_t s = sj / n_paths;
+    const double* B = params + s * static_cast<int64_t>(Dx) * k;
+    const double* Lc = chol + s * kk;
+    const rng::Stream rs(seed, stream + static_cast<uint64_t>(sj));
+    for (int64_t r = 0; r < static_cast<int64_t>(P) * k; ++r)
+      hist[r] = static_cast<double>(y_last[s * static_cast<int64_t>(P) * k + r]);
+    T* o = out + sj * n_steps * k;
+    for (int64_t h0 = 0; h0 < n_steps; h0 += kSimBlock) {
+      const int64_t len = std::min(kSimBlock, n_steps - h0);
+      nn::normals(rs, static_cast<uint64_t>(h0 * k), len * k, z);
+      for (int64_t h = 0; h < len; ++h) {
+        const double tix = static_cast<double>(t_next[s] + h0 + h);
+        for (int a = 0; a < k; ++a) {
+          double v = 0;
+          for (int l = 0; l <= a; ++l) v += Lc[a * k + l] * z[h * k + l];
+          e[h * k + a] = v;
+          det[h * k + a] = trend_value(B, k, trend, a, tix);
         }
-        double* y = hist.data() + static_cast<int64_t>(P) * k;
-        for (int64_t h = 0; h < len; ++h)
-          for (int a = 0; a < k; ++a) {
-            double v = det[h * k + a] + e[h * k + a];
-            for (int i = P; i >= 1; --i)
-              for (int j = 0; j < k; ++j) v += B[static_cast<int64_t>(kt + (i - 1) * k + j) * k + a] * y[(h - i) * k + j];
-            y[h * k + a] = v;
-          }
-        for (int64_t r = 0; r < len * k; ++r) o[h0 * k + r] = static_cast<T>(y[r]);
-        // Keep the last P rows as the next block's history.
-        const int64_t keep = static_cast<int64_t>(P) * k;
-        std::copy(y + len * k - keep, y + len * k, hist.data());
       }
+      double* y = hist + static_cast<int64_t>(P) * k;
+      for (int64_t h = 0; h < len; ++h)
+        for (int a = 0; a < k; ++a) {
+          double v = det[h * k + a] + e[h * k + a];
+          for (int i = P; i >= 1; --i)
+            for (int j = 0; j < k; ++j) v += B[static_cast<int64_t>(kt + (i - 1) * k + j) * k + a] * y[(h - i) * k + j];
+          y[h * k + a] = v;
+        }
+      for (int64_t r = 0; r < len * k; ++r) o[h0 * k + r] = static_cast<T>(y[r]);
+      // Keep the last P rows as the next block's history.
+      const int64_t keep = static_cast<int64_t>(P) * k;
+      std::copy(y + len * k - keep, y + len * k, hist);
     }
-  }
+  });
 }
 
 }  // namespace fastgen::ar

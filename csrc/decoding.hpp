@@ -18,7 +18,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <omp.h>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +25,7 @@
 #include "common/fastmath.hpp"
 #include "common/rng.hpp"
 #include "common/simd.hpp"
+#include "common/threads.hpp"
 #include "common/vmath.hpp"
 
 namespace fastgen::decoding {
@@ -53,11 +53,11 @@ constexpr int64_t kBadLogit = -1;
 constexpr int64_t kAllMasked = -2;
 
 // Per-thread scratch of draw_row (grow-only: no allocation once warm).
-struct RowScratch {
-  std::vector<double> w;
-  std::vector<int32_t> cand, bucket;
-  std::vector<int64_t> cnt;
-  std::vector<double> mass;
+struct alignas(64) RowScratch {  // one per worker: whole cache lines (common/threads.hpp)
+  par::Vec<double> w;
+  par::Vec<int32_t> cand, bucket;
+  par::Vec<int64_t> cnt;
+  par::Vec<double> mass;
 };
 
 // x_max over the finite and -inf logits, and whether a NaN or +inf is present (one pass, vectorised).
@@ -291,19 +291,25 @@ int64_t draw_row(int64_t V, const T* x, const Filter& f, double u, RowScratch& s
   return kAllMasked;  // unreachable: the top token is always kept
 }
 
-// out[n] = draw_row(logits[n], u[n] of `stream`) for every row; rows in parallel. A bad row's
+// Logits per task of sample_logits (at least): short rows are grouped, a long row is one task.
+constexpr int64_t kSampleTaskLogits = 4096;
+
+// out[n] = draw_row(logits[n], u[n] of `stream`) for every row; rows in parallel (tasks of whole
+// rows; each row's draw is fixed by its logits and u[n], whichever worker takes it). A bad row's
 // entry is its error code (the binding reports the first).
 template <class T>
 void sample_logits(int64_t N, int64_t V, const T* logits, const Filter& f, uint64_t seed, uint64_t stream,
                    int64_t* out) {
+  if (N <= 0) return;
   const rng::Stream rs(seed, stream);
-  const bool par = N > 1 && N * V > 16384 && !omp_in_parallel();
-#pragma omp parallel if (par)
-  {
-    RowScratch s;
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t n = 0; n < N; ++n) out[n] = draw_row(V, logits + n * V, f, rs.uniform(static_cast<uint64_t>(n)), s);
-  }
+  const int64_t rows = std::max<int64_t>(1, kSampleTaskLogits / std::max<int64_t>(V, 1));  // per task
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(N) * static_cast<double>(V), par::n_chunks(N, rows));
+  std::vector<RowScratch> scratch(static_cast<size_t>(r.workers()));  // empty until a worker's first row
+  r.for_chunks(N, rows, [&](int64_t n0, int64_t n1, int w) {
+    for (int64_t n = n0; n < n1; ++n)
+      out[n] = draw_row(V, logits + n * V, f, rs.uniform(static_cast<uint64_t>(n)), scratch[w]);
+  });
 }
 
 }  // namespace fastgen::decoding

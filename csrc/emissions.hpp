@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/simd.hpp"
+#include "common/threads.hpp"
 #include "common/vec.hpp"
 
 namespace fastgen::emissions {
@@ -16,9 +17,11 @@ constexpr double kLog2Pi = 1.8378770664093454835606594728112;
 // log_emission is (K, M); X holds symbols already checked to lie in [0, M).
 template <class T>
 void categorical_logprob(int64_t N, int K, int M, const int64_t* X, const T* log_emission, T* out) {
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n)
-    for (int k = 0; k < K; ++k) out[n * K + k] = log_emission[static_cast<int64_t>(k) * M + X[n]];
+  static thread_local par::Clock clock;
+  par::for_range(clock, static_cast<double>(N) * K, N, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n)
+      for (int k = 0; k < K; ++k) out[n * K + k] = log_emission[static_cast<int64_t>(k) * M + X[n]];
+  });
 }
 
 // Rows in SIMD lanes: the Gaussian kernels take blocks of kRowVecs vectors of rows (32 doubles or 64
@@ -84,14 +87,12 @@ void gaussian_logprob_diag(int64_t N, int K, int D, const T* X, const T* means, 
     norm[k] = static_cast<T>(0.5 * (s - D * kLog2Pi));
   }
   constexpr int64_t RB = kBlockRows<T>;
-#pragma omp parallel
-  {
-    std::vector<T> xt(RB * std::max(D, 1)), ob(RB * K);
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < (N + RB - 1) / RB; ++b)
-      gaussian_diag_block(b * RB, std::min(RB, N - b * RB), K, D, X, means, prec, norm.data(), xt.data(), ob.data(),
-                          out);
-  }
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(N) * K * D, par::n_chunks(N, RB));
+  par::Scratch<T> xt(r, RB * std::max(D, 1)), ob(r, RB * K);
+  r.for_chunks(N, RB, [&](int64_t n0, int64_t n1, int w) {
+    gaussian_diag_block(n0, n1 - n0, K, D, X, means, prec, norm.data(), xt[w], ob[w], out);
+  });
 }
 
 // Full or tied Gaussian through the upper-triangular precision Cholesky factor P (precision = P P^T):
@@ -140,14 +141,12 @@ void gaussian_logprob_full(int64_t N, int K, int D, int C, const T* X, const T* 
     norm[c] = static_cast<T>(s - 0.5 * D * kLog2Pi);
   }
   constexpr int64_t RB = kBlockRows<T>;
-#pragma omp parallel
-  {
-    std::vector<T> xt(RB * std::max(D, 1)), rt(RB * std::max(D, 1)), ob(RB * K);
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < (N + RB - 1) / RB; ++b)
-      gaussian_full_block(b * RB, std::min(RB, N - b * RB), K, D, C, X, means, P, norm.data(), xt.data(), rt.data(),
-                          ob.data(), out);
-  }
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(N) * K * D * (D + 3) / 2, par::n_chunks(N, RB));
+  par::Scratch<T> xt(r, RB * std::max(D, 1)), rt(r, RB * std::max(D, 1)), ob(r, RB * K);
+  r.for_chunks(N, RB, [&](int64_t n0, int64_t n1, int w) {
+    gaussian_full_block(n0, n1 - n0, K, D, C, X, means, P, norm.data(), xt[w], rt[w], ob[w], out);
+  });
 }
 
 // Independent Poisson counts per feature: sum_d x log lam - lam - lgamma(x + 1).
@@ -160,8 +159,9 @@ void poisson_logprob(int64_t N, int K, int D, const T* X, const T* lambdas, T* o
       loglam[static_cast<int64_t>(k) * D + d] = std::log(lam);
       lamsum[k] += lam;
     }
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
+  static thread_local par::Clock clock;
+  par::for_range(clock, static_cast<double>(N) * D * (K + 20), N, 256, [&](int64_t b, int64_t e) {
+   for (int64_t n = b; n < e; ++n) {
     const T* x = X + n * D;
     T lgam = 0;
     for (int d = 0; d < D; ++d) lgam += std::lgamma(x[d] + T(1));
@@ -173,7 +173,8 @@ void poisson_logprob(int64_t N, int K, int D, const T* X, const T* lambdas, T* o
       }
       out[n * K + k] = s - lamsum[k] - lgam;
     }
-  }
+   }
+  });
 }
 
 }  // namespace fastgen::emissions

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/fastmath.hpp"
-#include "common/parallel.hpp"
+#include "common/threads.hpp"
 #include "common/rng.hpp"
 #include "common/simd.hpp"
 #include "common/vec.hpp"
@@ -107,23 +107,19 @@ FASTGEN_SIMD_CLONES static int64_t assign_block(int64_t n0, int64_t nb, int K, i
 template <class T>
 int64_t kmeans_assign(int64_t N, int K, int D, const T* X, const T* C, int64_t* labels, T* mind2) {
   const int64_t nb = par::n_chunks(N, kBlockRows);
-  int64_t bad = N;
-#pragma omp parallel
-  {
-    std::vector<double> xt(static_cast<size_t>(kBlockRows) * std::max(D, 1)), dist(kBlockRows), best(kBlockRows);
-    std::vector<int64_t> lbl(kBlockRows);
-    int64_t my_bad = N;
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < nb; ++b) {
-      const int64_t n0 = b * kBlockRows;
-      const int64_t r = assign_block(n0, std::min(kBlockRows, N - n0), K, D, X, C, xt.data(), dist.data(),
-                                     best.data(), lbl.data(), labels, mind2);
-      if (r >= 0) my_bad = std::min(my_bad, r);
-    }
-#pragma omp critical
-    bad = std::min(bad, my_bad);
-  }
-  return bad == N ? -1 : bad;
+  std::vector<int64_t> bad(nb);  // per block: its first bad row or -1; the first over blocks is returned
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(N) * K * D, nb);
+  // Zeroed: the distance kernel also runs over the unused rows past a last partial block.
+  par::Scratch<double> xt(r, static_cast<size_t>(kBlockRows) * std::max(D, 1), true), dist(r, kBlockRows, true),
+      best(r, kBlockRows, true);
+  par::Scratch<int64_t> lbl(r, kBlockRows, true);
+  r.for_chunks(N, kBlockRows, [&](int64_t n0, int64_t n1, int w) {
+    bad[n0 / kBlockRows] = assign_block(n0, n1 - n0, K, D, X, C, xt[w], dist[w], best[w], lbl[w], labels, mind2);
+  });
+  for (const int64_t b : bad)
+    if (b >= 0) return b;
+  return -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,17 +198,15 @@ void kmeans_plusplus(int64_t N, int D, int K, int L, const T* X, uint64_t seed, 
   // X transposed block by block (kBlockRows rows, D columns each), once, by the first pass.
   std::vector<double> xt(static_cast<size_t>(nc) * kSeedChunk * std::max(D, 1));
   auto pass = [&](SeedPass mode, int n_cands) {
-#pragma omp parallel
-    {
-      std::vector<double> dist(kBlockRows);
-#pragma omp for schedule(static)
-      for (int64_t c = 0; c < nc; ++c) {
-        const double s = seed_chunk(mode, c * kSeedChunk, std::min(N, (c + 1) * kSeedChunk), D, X, cand_ptr.data(),
-                                    n_cands, d2.data(), pot_part.data() + c * L,
-                                    xt.data() + c * kSeedChunk * std::max(D, 1), dist.data());
-        if (mode != kTrials) chunk_sum[c] = s;
-      }
-    }
+    static thread_local par::Clock clock;
+    par::Region r(clock, static_cast<double>(N) * D * n_cands, nc);
+    par::Scratch<double> dist(r, kBlockRows, true);
+    r.for_each(nc, [&](int64_t c, int w) {
+      const double s = seed_chunk(mode, c * kSeedChunk, std::min(N, (c + 1) * kSeedChunk), D, X, cand_ptr.data(),
+                                  n_cands, d2.data(), pot_part.data() + c * L,
+                                  xt.data() + c * kSeedChunk * std::max(D, 1), dist[w]);
+      if (mode != kTrials) chunk_sum[c] = s;
+    });
   };
 
   indices[0] = index_of(rs.uniform(0));
@@ -256,12 +250,12 @@ void sample_gaussian_mixture(int K, int D, int C, const T* weights, const T* mea
                              uint64_t seed, uint64_t stream, T* X, int64_t* labels) {
   const rng::Stream ru(seed, stream), rz(seed, stream + 1);
   constexpr int64_t kRows = 256;
-#pragma omp parallel
-  {
-    std::vector<double> z(std::max(D, 1));
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < par::n_chunks(n, kRows); ++b) {
-      for (int64_t i = b * kRows; i < std::min(n, (b + 1) * kRows); ++i) {
+  static thread_local par::Clock clock;
+  par::Region reg(clock, static_cast<double>(n) * D * (D + 40), par::n_chunks(n, kRows));
+  par::Scratch<double> zs(reg, std::max(D, 1));
+  reg.for_chunks(n, kRows, [&](int64_t i0, int64_t i1, int w) {
+      double* z = zs[w];
+      for (int64_t i = i0; i < i1; ++i) {
         const int64_t k = hmm::draw_categorical(K, weights, ru.uniform(static_cast<uint64_t>(i)));
         labels[i] = k;
         const uint64_t j0 = static_cast<uint64_t>(i) * D;
@@ -285,8 +279,7 @@ void sample_gaussian_mixture(int K, int D, int C, const T* weights, const T* mea
           x[r] = static_cast<T>(static_cast<double>(mu[r]) + acc);
         }
       }
-    }
-  }
+  });
 }
 
 }  // namespace fastgen::gmm

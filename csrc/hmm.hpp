@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "common/fastmath.hpp"
-#include "common/parallel.hpp"
+#include "common/threads.hpp"
 #include "common/rng.hpp"
 #include "common/simd.hpp"
 
@@ -205,13 +205,9 @@ FASTGEN_SIMD_CLONES static void shifted_exp_rows(int64_t n0, int64_t n1, int K, 
 
 template <class T>
 void shifted_exp(int64_t N, int K, const T* lp, T* E, double* m) {
-#pragma omp parallel
-  {
-    fm::FlushDenormals ftz;
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < par::n_chunks(N, kChunkFrames); ++b)
-      shifted_exp_rows(b * kChunkFrames, std::min(N, (b + 1) * kChunkFrames), K, lp, E, m);
-  }
+  static thread_local par::Clock clock;
+  par::for_chunks(clock, 8.0 * N * K, N, kChunkFrames,
+                  [&](int64_t b, int64_t e, int) { shifted_exp_rows(b, e, K, lp, E, m); });
 }
 
 // Forward pass for scoring only: two alpha rows, the frame's shifted exp computed on the fly
@@ -495,15 +491,14 @@ static void redo_in_log_domain(int K, const T* pi, const T* A, const T* lp, cons
 template <class T>
 void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
                       T* logprob, T* post, T* xi_sum) {
+  fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
   std::vector<double> ll(S);
+  const double work = static_cast<double>(N) * K * (K + 8);  // a vector-matrix product and K exps per frame
   if (!post && !xi_sum) {  // scoring: forward only, nothing of size N*K
-#pragma omp parallel
-    {
-      fm::FlushDenormals ftz;
-      std::vector<T> scratch(3 * static_cast<size_t>(K));
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t s = 0; s < S; ++s) ll[s] = forward_score(offsets[s], offsets[s + 1], K, pi, A, lp, scratch.data());
-    }
+    static thread_local par::Clock clock;
+    par::Region r(clock, work, S);
+    par::Scratch<T> scratch(r, 3 * static_cast<size_t>(K));
+    r.for_each(S, [&](int64_t s, int w) { ll[s] = forward_score(offsets[s], offsets[s + 1], K, pi, A, lp, scratch[w]); });
     redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);
     for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     return;
@@ -514,19 +509,17 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     for (int64_t s = 0; s < S; ++s) maxlen = std::max(maxlen, offsets[s + 1] - offsets[s]);
     const int64_t ng = par::n_chunks(S, kSeqGroup);
     std::vector<double> part(xi_sum ? static_cast<size_t>(ng * KK) : 0, 0.0);
-#pragma omp parallel
-    {
-      fm::FlushDenormals ftz;
-      const size_t LK = static_cast<size_t>(maxlen) * K;
-      Buffer<T> E = buffer<T>(LK), alpha = buffer<T>(LK), vec = buffer<T>(3 * static_cast<size_t>(K));
-      Buffer<double> m = buffer<double>(maxlen), c = buffer<double>(maxlen), w = buffer<double>(K);
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t g = 0; g < ng; ++g)
-        for (int64_t s = g * kSeqGroup; s < std::min(S, (g + 1) * kSeqGroup); ++s)
-          ll[s] = sequence_posteriors(offsets[s], offsets[s + 1], K, pi, A, lp, post,
-                                      xi_sum ? part.data() + g * KK : nullptr, E.get(), alpha.get(), m.get(),
-                                      c.get(), vec.get(), vec.get() + K, vec.get() + 2 * K, w.get());
-    }
+    static thread_local par::Clock clock;
+    par::Region r(clock, 2 * work, ng);
+    const size_t LK = static_cast<size_t>(maxlen) * K;
+    par::Scratch<T> E(r, LK), alpha(r, LK), vec(r, 3 * static_cast<size_t>(K));
+    par::Scratch<double> m(r, maxlen), c(r, maxlen), wk(r, K);
+    r.for_each(ng, [&](int64_t g, int w) {
+      for (int64_t s = g * kSeqGroup; s < std::min(S, (g + 1) * kSeqGroup); ++s)
+        ll[s] = sequence_posteriors(offsets[s], offsets[s + 1], K, pi, A, lp, post,
+                                    xi_sum ? part.data() + g * KK : nullptr, E[w], alpha[w], m[w], c[w], vec[w],
+                                    vec[w] + K, vec[w] + 2 * K, wk[w]);
+    });
     if (xi_sum) reduce_xi(ng, K, part, A, xi_sum);
     redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);
     for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
@@ -537,29 +530,27 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
   Buffer<T> E = buffer<T>(NK), alpha = buffer<T>(NK), beta = buffer<T>(NK);
   Buffer<double> m = buffer<double>(N), c = buffer<double>(N);
   shifted_exp(N, K, lp, E.get(), m.get());
-#pragma omp parallel
   {
-    fm::FlushDenormals ftz;
-    std::vector<T> scratch(static_cast<size_t>(K));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t s = 0; s < S; ++s)
+    static thread_local par::Clock clock;
+    par::Region r(clock, 2 * work, S);
+    par::Scratch<T> scratch(r, K);
+    r.for_each(S, [&](int64_t s, int) {
       ll[s] = forward_scaled(offsets[s], offsets[s + 1], K, pi, A, lp, E.get(), m.get(), alpha.get(), c.get());
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t s = 0; s < S; ++s)  // the backward pass needs the forward normalisers c
-      if (ll[s] > kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, E.get(), c.get(), beta.get(), scratch.data());
+    });
+    r.for_each(S, [&](int64_t s, int w) {  // the backward pass needs the forward normalisers c
+      if (ll[s] > kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, E.get(), c.get(), beta.get(), scratch[w]);
+    });
   }
 
   const int64_t nc = par::n_chunks(N, kChunkFrames);
   std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
-#pragma omp parallel
-  {
-    fm::FlushDenormals ftz;
-    std::vector<double> w(K);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t ch = 0; ch < nc; ++ch)
-      posterior_chunk(ch * kChunkFrames, std::min(N, (ch + 1) * kChunkFrames), K, S, offsets, ll.data(), alpha.get(),
-                      beta.get(), E.get(), c.get(), post, xi_sum ? part.data() + ch * KK : nullptr, w.data());
-  }
+  static thread_local par::Clock clock;
+  par::Region r(clock, work, nc);
+  par::Scratch<double> wk(r, K);
+  r.for_chunks(N, kChunkFrames, [&](int64_t n0, int64_t n1, int w) {
+    posterior_chunk(n0, n1, K, S, offsets, ll.data(), alpha.get(), beta.get(), E.get(), c.get(), post,
+                    xi_sum ? part.data() + (n0 / kChunkFrames) * KK : nullptr, wk[w]);
+  });
   if (xi_sum) reduce_xi(nc, K, part, A, xi_sum);
   redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);
   for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
@@ -576,32 +567,33 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
 
   std::vector<double> la(static_cast<size_t>(N) * K), lb(need_lattices ? static_cast<size_t>(N) * K : 0);
   std::vector<double> ll(S);
+  fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
   const int64_t n_tasks = need_lattices ? 2 * S : S;
-#pragma omp parallel
+  const double work = static_cast<double>(N) * KK * 24;  // a logsumexp over K terms per state and frame
   {
-    fm::FlushDenormals ftz;
-    std::vector<double> scratch(K);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < n_tasks; ++task) {
+    static thread_local par::Clock clock;
+    par::Region r(clock, work * (need_lattices ? 2 : 1), n_tasks);
+    par::Scratch<double> scratch(r, K);
+    r.for_each(n_tasks, [&](int64_t task, int w) {
       const int64_t s = task % S;
       const int64_t b = offsets[s], e = offsets[s + 1];
       if (task < S)
-        ll[s] = forward_log(b, e, K, logpi.data(), logA.data(), lp, la.data(), scratch.data());
+        ll[s] = forward_log(b, e, K, logpi.data(), logA.data(), lp, la.data(), scratch[w]);
       else
-        backward_log(b, e, K, logA.data(), lp, lb.data(), scratch.data());
-    }
+        backward_log(b, e, K, logA.data(), lp, lb.data(), scratch[w]);
+    });
   }
   for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
   if (!need_lattices) return;
 
   const int64_t nc = par::n_chunks(N, kChunkFrames);
   std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
-#pragma omp parallel
-  {
-    fm::FlushDenormals ftz;
-    std::vector<double> v(K);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t ch = 0; ch < nc; ++ch) {
+  static thread_local par::Clock clock;
+  par::Region r(clock, work, nc);
+  par::Scratch<double> vs(r, K);
+  r.for_each(nc, [&](int64_t ch, int w) {
+    double* v = vs[w];
+    {
       const int64_t n0 = ch * kChunkFrames, n1 = std::min(N, n0 + kChunkFrames);
       int64_t s = sequence_of(offsets, S, n0);
       for (int64_t n = n0; n < n1; ++n) {
@@ -633,7 +625,7 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
         }
       }
     }
-  }
+  });
   if (xi_sum) reduce_xi<T>(nc, K, part, nullptr, xi_sum);
 }
 
@@ -661,16 +653,14 @@ void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, 
   for (int k = 0; k < K; ++k) logpi[k] = std::log(pi[k]);
   for (int64_t i = 0; i < KK; ++i) logA[i] = std::log(A[i]);
   Buffer<int32_t> bp = buffer<int32_t>(static_cast<size_t>(N) * K);
-#pragma omp parallel
-  {
-    fm::FlushDenormals ftz;
-    std::vector<T> d0(K), d1(K);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t s = 0; s < S; ++s) {
-      logprob[s] = viterbi_sequence(offsets[s], offsets[s + 1], K, logpi.data(), logA.data(), lp, bp.get(),
-                                    states, d0.data(), d1.data());
-    }
-  }
+  fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(N) * KK, S);
+  par::Scratch<T> d(r, 2 * static_cast<size_t>(K));
+  r.for_each(S, [&](int64_t s, int w) {
+    logprob[s] = viterbi_sequence(offsets[s], offsets[s + 1], K, logpi.data(), logA.data(), lp, bp.get(), states,
+                                  d[w], d[w] + K);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -731,8 +721,10 @@ inline int64_t poisson_inverse_cdf(double lam, double u) {
 template <class T>
 void sample_poisson(int64_t N, int D, const T* lam, uint64_t seed, uint64_t stream, int64_t* out) {
   const rng::Stream rs(seed, stream);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < N * D; ++i) out[i] = poisson_inverse_cdf(lam[i], rs.uniform(static_cast<uint64_t>(i)));
+  static thread_local par::Clock clock;
+  par::for_range(clock, 64.0 * N * D, N * D, 1024, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) out[i] = poisson_inverse_cdf(lam[i], rs.uniform(static_cast<uint64_t>(i)));
+  });
 }
 
 }  // namespace fastgen::hmm

@@ -20,8 +20,7 @@
 #include <limits>
 #include <vector>
 
-#include <omp.h>
-
+#include "common/threads.hpp"
 #include "nn_steps.hpp"
 
 namespace fastgen::made {
@@ -38,25 +37,24 @@ constexpr int64_t kSparseCategories = 10;
 
 constexpr double kHalfLog2Pi = 0.91893853320467274178;
 
-// Runs f(i0, i1) on blocks of [0, n): one block per thread when the work (cost per item) is worth
-// waking a team, else all of it on the calling thread. Items are independent: same results either
-// way. Every thread flushes subnormals (the caller's FTZ/DAZ mode is not inherited by the team, and
-// a subnormal flushed on one thread but not on another would make results depend on the split).
+// Work (in the callers' cost units) of at least one piece of split(): a few microseconds, so that
+// claiming a piece costs little next to running it.
+constexpr double kSplitPieceWork = 2048;
+
+// Runs f(i0, i1) on pieces of [0, n) (at least min_grain items, and at least kSplitPieceWork of
+// work, when n allows) through the threading policy (common/threads.hpp): on the calling thread
+// when the work (cost per item, times n) is small or a team is slower on this machine, else the
+// pieces are spread over the team. Each caller kind passes its own clock. Items are independent:
+// same results either way. The calling thread flushes subnormals and the pool carries that mode to
+// its workers (a subnormal flushed on one thread but not on another would make results depend on
+// the split). Nested in a task, everything runs on the calling thread.
 template <class F>
-void split(int64_t n, double cost, F&& f) {
-  const int nt = omp_get_max_threads();
-  if (nt <= 1 || n < 2 || cost * static_cast<double>(n) < 2e5 || omp_in_parallel()) {
-    fm::FlushDenormals ftz;
-    f(int64_t{0}, n);
-    return;
-  }
-#pragma omp parallel
-  {
-    fm::FlushDenormals ftz;
-    const int64_t id = omp_get_thread_num(), k = omp_get_num_threads();
-    const int64_t i0 = n * id / k, i1 = n * (id + 1) / k;
-    if (i0 < i1) f(i0, i1);
-  }
+void split(par::Clock& clock, int64_t n, double cost, F&& f, int64_t min_grain = 1) {
+  if (n <= 0) return;
+  fm::FlushDenormals ftz;
+  const double g = cost > 0 ? std::ceil(kSplitPieceWork / cost) : static_cast<double>(n);
+  const int64_t grain = std::max(min_grain, g < static_cast<double>(n) ? static_cast<int64_t>(g) : n);
+  par::for_range(clock, cost * static_cast<double>(n), n, grain, [&](int64_t i0, int64_t i1) { f(i0, i1); });
 }
 
 // ---- losses -------------------------------------------------------------------------------------
@@ -154,7 +152,8 @@ static void mixture_rows(int64_t n0, int64_t n1, int64_t D, int64_t K, const T* 
 
 template <class T>
 void categorical_nll(int64_t N, int64_t D, int64_t V, const T* Z, const T* X, double scale, double* loss, T* dZ) {
-  split(N, 8.0 * static_cast<double>(D * V), [&](int64_t n0, int64_t n1) {
+  static thread_local par::Clock clock;
+  split(clock, N, 8.0 * static_cast<double>(D * V), [&](int64_t n0, int64_t n1) {
     thread_local std::vector<double> e;
     categorical_rows<T>(n0, n1, D, V, Z, X, scale, loss, dZ, grab(e, V));
   });
@@ -162,7 +161,8 @@ void categorical_nll(int64_t N, int64_t D, int64_t V, const T* Z, const T* X, do
 
 template <class T>
 void gaussian_mixture_nll(int64_t N, int64_t D, int64_t K, const T* Z, const T* X, double scale, double* loss, T* dZ) {
-  split(N, 60.0 * static_cast<double>(D * K), [&](int64_t n0, int64_t n1) {
+  static thread_local par::Clock clock;
+  split(clock, N, 60.0 * static_cast<double>(D * K), [&](int64_t n0, int64_t n1) {
     mixture_rows<T>(n0, n1, D, K, Z, X, scale, loss, dZ);
   });
 }
@@ -177,7 +177,8 @@ void output_nll(int output, int64_t N, int64_t D, int64_t n_out, const T* Y, con
   } else if (output == kGaussianMixture) {
     gaussian_mixture_nll<T>(N, D, n_out, Y, X, scale, loss, dY);
   } else {
-    split(N, 8.0 * static_cast<double>(D), [&](int64_t n0, int64_t n1) {
+    static thread_local par::Clock clock;
+    split(clock, N, 8.0 * static_cast<double>(D), [&](int64_t n0, int64_t n1) {
       nn::bce_logits<T>(n1 - n0, D, Y + n0 * D, D, X + n0 * D, D, static_cast<T>(scale), loss + n0,
                         dY ? dY + n0 * D : nullptr, D);
     });
@@ -195,7 +196,8 @@ FASTGEN_SIMD_CLONES static void mul_range(int64_t i0, int64_t i1, const T* a, co
 // out = a * b elementwise over P values (out may be a).
 template <class T>
 void mul(int64_t P, const T* a, const T* b, T* out) {
-  split(P, 1.0 / 16, [&](int64_t i0, int64_t i1) { mul_range<T>(i0, i1, a, b, out); });
+  static thread_local par::Clock clock;
+  split(clock, P, 1.0 / 16, [&](int64_t i0, int64_t i1) { mul_range<T>(i0, i1, a, b, out); });
 }
 
 // ---- one-hot first layer -----------------------------------------------------------------------
@@ -254,25 +256,37 @@ FASTGEN_SIMD_CLONES static void add_row(int64_t n, const T* x, T* acc) {
   for (int64_t j = 0; j < n; ++j) acc[j] += x[j];
 }
 
-// gW_1 [k, h] = onehot^T dz_1 as a scatter: each thread owns a block of W_1's columns and adds the
-// rows of dz_1 in row order (the dense product's k-ordered chain: exact zeros skipped, 1 * dz exact).
+// gW_1 [k, h] = onehot^T dz_1 as a gather: row r of gW_1 is the sum, in row order, of the rows n of
+// dz_1 whose input has r among its nonzeros (the dense product's k-ordered chain: exact zeros
+// skipped, 1 * dz exact). The rows n of each r come from one counting sort of the nonzeros (stable:
+// ascending n); tasks own blocks of gW_1's rows, so no two threads write one row, and each task
+// reads only its rows' entries (a split by columns made every task walk all the nonzeros, and its
+// blocks shared cache lines along every row: slower on two threads than on one).
 template <class T>
 void sparse_first_layer_grad(const Net& net, int64_t N, const Input<T>& in, const T* dz, T* grad) {
-  const int64_t k = net.d[0], h = net.d[1];
+  const int64_t k = net.d[0], h = net.d[1], nnz = in.rows.start[N];
   T* gW = grad + net.w_off[0];
-  auto cols = [&](int64_t j0, int64_t j1) {
-    for (int64_t r = 0; r < k; ++r) std::fill(gW + r * h + j0, gW + r * h + j1, T(0));
+  thread_local std::vector<int64_t> first_b, rows_b;
+  int64_t* first = grab(first_b, k + 1);  // rows of input r: rows_of[first[r] .. first[r + 1])
+  int64_t* rows_of = grab(rows_b, std::max<int64_t>(nnz, 1));
+  std::fill(first, first + k + 1, int64_t{0});
+  for (int64_t t = 0; t < nnz; ++t) ++first[in.rows.idx[t] + 1];
+  for (int64_t r = 0; r < k; ++r) first[r + 1] += first[r];
+  {
+    thread_local std::vector<int64_t> at_b;
+    int64_t* at = grab(at_b, k);
+    std::copy(first, first + k, at);
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t t = in.rows.start[n]; t < in.rows.start[n + 1]; ++t)
-        add_row<T>(j1 - j0, dz + n * h + j0, gW + static_cast<int64_t>(in.rows.idx[t]) * h + j0);
-  };
-  const double per_col = static_cast<double>(in.rows.start[N] + k);
-  if (h < 32) {
-    fm::FlushDenormals ftz;
-    cols(0, h);
-  } else {
-    split(h, per_col, cols);
+      for (int64_t t = in.rows.start[n]; t < in.rows.start[n + 1]; ++t) rows_of[at[in.rows.idx[t]]++] = n;
   }
+  static thread_local par::Clock clock;
+  split(clock, k, static_cast<double>(nnz) * h / std::max<int64_t>(k, 1) + h, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T* g = gW + r * h;
+      std::fill(g, g + h, T(0));
+      for (int64_t q = first[r]; q < first[r + 1]; ++q) add_row<T>(h, dz + rows_of[q] * h, g);
+    }
+  });
   nn::bias_grad_sums<T>(N, h, dz, gW + k * h);
 }
 
@@ -340,17 +354,21 @@ double made_step(const nn::Trainable<T>& tr, T slope, const T* mask, int64_t N, 
 
 // Rows per pass of made_logprob (at most): bounds the scratch (a chunk's activations) whatever N is.
 constexpr int64_t kLogprobRows = 1024;
+// Chunks per thread of made_logprob, and rows per chunk at least (fewer only when N is): a chunk
+// below a few rows would run its products at a fraction of the GEMM's speed.
+constexpr int64_t kLogprobTasks = 4, kLogprobMinRows = 8;
 
 // Exact log p(x) of each row (float64) under the masked parameters thm: minus the summed NLL.
-// Chunks of rows are spread over the threads (one parallel region for the whole call; the products
-// and losses inside a chunk run on its thread). Rows are independent and every product element is
-// a k-ordered sum, so the split never shows in the results.
+// Chunks of rows are the tasks of one parallel call (about kLogprobTasks per thread, so that the
+// chunks of a descheduled thread are taken by the others; the products and losses inside a chunk
+// run on the thread that took it). Rows are independent and every product element is a k-ordered
+// sum, so neither the chunk size nor the split ever shows in the results.
 template <class T>
 void made_logprob(const Net& net, const T* thm, T slope, int64_t N, int64_t D, const T* X, int output, int64_t n_out,
                   double* out) {
   if (N == 0) return;
-  const int64_t nt = omp_get_max_threads();
-  const int64_t R = std::min(kLogprobRows, (N + nt - 1) / nt);
+  const int64_t tasks = kLogprobTasks * par::max_threads();
+  const int64_t R = std::min(kLogprobRows, std::max(kLogprobMinRows, (N + tasks - 1) / tasks));
   const int64_t n_chunks = (N + R - 1) / R;
   auto chunks = [&](int64_t c0, int64_t c1) {
     thread_local std::vector<T> A_b;
@@ -367,7 +385,8 @@ void made_logprob(const Net& net, const T* thm, T slope, int64_t N, int64_t D, c
     }
   };
   // A chunk's work ~ its rows times the network's multiply-adds per row.
-  split(n_chunks, static_cast<double>(R) * static_cast<double>(net.P), chunks);
+  static thread_local par::Clock clock;
+  split(clock, n_chunks, static_cast<double>(R) * static_cast<double>(net.P), chunks);
 }
 
 }  // namespace fastgen::made

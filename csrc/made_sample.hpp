@@ -16,22 +16,22 @@
 // (<= D d_1) plus one pass over each deeper layer's allowed weights (<= d_{l-1} d_l): O(D H), not
 // the O(D^2 H) of D forward passes. Weights outside the mask are never read.
 //
-// Samples are independent: threads take contiguous ranges of samples, in blocks of one SIMD
-// vector of samples (16 float, 8 double) that share the weight rows while they are in cache. Every
-// value of a sample is computed by the same per-lane arithmetic whatever block, lane or thread
-// holds it, so results do not depend on the thread count; the 64-byte vectors of common/vec.hpp
-// give one order of operations in every ISA clone.
+// Samples are independent: the tasks of one parallel call (common/threads.hpp) are fixed runs of
+// blocks of one SIMD vector of samples (16 float, 8 double) that share the weight rows while they
+// are in cache. Every value of a sample is computed by the same per-lane arithmetic whatever
+// block, lane, task or thread holds it, so results do not depend on the thread count; the 64-byte
+// vectors of common/vec.hpp give one order of operations in every ISA clone.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <omp.h>
 #include <vector>
 
 #include "common/gemm.hpp"
 #include "common/rng.hpp"
 #include "common/simd.hpp"
+#include "common/threads.hpp"
 #include "common/vec.hpp"
 #include "common/vmath.hpp"
 #include "decoding.hpp"
@@ -104,6 +104,9 @@ inline Plan make_plan(const nn::Net& net, int64_t D, const int64_t* order, const
   return p;
 }
 
+// Elements per piece (at least) of pack()'s parallel copies.
+constexpr int64_t kPackGrain = 4096;
+
 // The weights in the order the sampler reads them (only the parts it reads are filled).
 template <class T>
 struct Packed {
@@ -115,7 +118,6 @@ struct Packed {
 template <class T>
 void pack(const nn::Net& net, const T* theta, const Plan& p, const int64_t* order, int64_t in_w, Packed<T>& pk) {
   const int64_t L = net.L, d0 = net.d[0], d1 = net.d[1];
-  const bool par = net.P > (1 << 16) && !omp_in_parallel();
   pk.b.resize(static_cast<size_t>(L));
   for (int64_t l = 1; l <= L; ++l) {
     const T* b = net.b(theta, l);
@@ -125,13 +127,18 @@ void pack(const nn::Net& net, const T* theta, const Plan& p, const int64_t* orde
   pk.w1.resize(static_cast<size_t>(d0 * d1));
   const T* W1 = net.W(theta, 1);
   const int64_t* perm1 = p.perm[0].data();
-#pragma omp parallel for schedule(static) if (par)
-  for (int64_t i = 0; i < d0; ++i) {
-    const int64_t j0 = p.first[0][order[i / in_w]];  // targets of degree >= the variable's order
-    const T* src = W1 + i * d1;
-    T* dst = pk.w1.data() + i * d1;
-    for (int64_t j = j0; j < d1; ++j) dst[j] = src[perm1[j]];
-  }
+  // Rows are independent copies (pieces of a few thousand elements): work ~ the elements copied.
+  auto w1_rows = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t j0 = p.first[0][order[i / in_w]];  // targets of degree >= the variable's order
+      const T* src = W1 + i * d1;
+      T* dst = pk.w1.data() + i * d1;
+      for (int64_t j = j0; j < d1; ++j) dst[j] = src[perm1[j]];
+    }
+  };
+  static thread_local par::Clock w1_clock;
+  par::for_range(w1_clock, static_cast<double>(d0) * static_cast<double>(d1), d0,
+                 std::max<int64_t>(1, kPackGrain / std::max<int64_t>(d1, 1)), w1_rows);
   pk.wt.resize(static_cast<size_t>(L));
   std::vector<T> tr;
   for (int64_t l = 2; l <= L; ++l) {
@@ -149,12 +156,16 @@ void pack(const nn::Net& net, const T* theta, const Plan& p, const int64_t* orde
       while (p.first[l - 1][g + 1] <= j) ++g;
       prefix[j] = fs[g + 1];
     }
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t j = 0; j < n; ++j) {
-      const T* src = tr.data() + pt[j] * k;
-      T* dst = wt.data() + j * k;
-      for (int64_t q = 0; q < prefix[j]; ++q) dst[q] = src[ps[q]];
-    }
+    auto wt_rows = [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const T* src = tr.data() + pt[j] * k;
+        T* dst = wt.data() + j * k;
+        for (int64_t q = 0; q < prefix[j]; ++q) dst[q] = src[ps[q]];
+      }
+    };
+    static thread_local par::Clock wt_clock;  // one clock for every layer: work ~ the elements copied
+    par::for_range(wt_clock, static_cast<double>(n) * static_cast<double>(k), n,
+                   std::max<int64_t>(1, kPackGrain / std::max<int64_t>(k, 1)), wt_rows);
   }
 }
 
@@ -198,15 +209,15 @@ struct Ctx {
   int64_t width = 0;                   // state rows: d_1 + ... + d_L
 };
 
-// Per-thread buffers of the sample blocks.
+// Per-worker buffers of the sample blocks.
 template <class T>
-struct Work {
-  std::vector<T> Z;              // [width][lanes] layer states (sorted targets)
-  std::vector<double> u, z;      // [D][lanes] uniforms, normals of the block's samples
-  std::vector<double> buf;       // [2 (D + 2)] one sample's draws and the Philox scratch
-  std::vector<T> xs, y;          // the drawn value per lane; one lane's outputs
-  std::vector<int64_t> cat;      // categorical: the drawn category per lane (-1: none)
-  std::vector<int32_t> fault;    // per lane: kNone or why it stopped
+struct alignas(64) Work {  // one per worker: whole cache lines (common/threads.hpp)
+  par::Vec<T> Z;              // [width][lanes] layer states (sorted targets)
+  par::Vec<double> u, z;      // [D][lanes] uniforms, normals of the block's samples
+  par::Vec<double> buf;       // [2 (D + 2)] one sample's draws and the Philox scratch
+  par::Vec<T> xs, y;          // the drawn value per lane; one lane's outputs
+  par::Vec<int64_t> cat;      // categorical: the drawn category per lane (-1: none)
+  par::Vec<int32_t> fault;    // per lane: kNone or why it stopped
   decoding::RowScratch rs;
 };
 
@@ -356,6 +367,10 @@ FASTGEN_SIMD_CLONES static void sample_block(const Ctx<T>& c, int64_t s0, int64_
   }
 }
 
+// Work (multiply-adds per lane) of a task of made_sample at least: runs of blocks below it are
+// grouped, so that claiming a task costs little next to running it.
+constexpr double kSampleTaskWork = 1 << 16;
+
 // X [n_samples, D] (T; categorical: category indices); returns the first failure (lowest sample).
 template <class T>
 Failure made_sample(const nn::Net& net, const T* theta, T slope, int64_t D, const int64_t* order,
@@ -374,26 +389,41 @@ Failure made_sample(const nn::Net& net, const T* theta, T slope, int64_t D, cons
   }
   std::fill(X, X + n_samples * D, T(0));
   Failure fail;
-  const bool par = n_samples > 1 && n_samples * D * net.d[1] > 20000 && !omp_in_parallel();
-#pragma omp parallel if (par)
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int64_t n0 = n_samples * id / nt, n1 = n_samples * (id + 1) / nt;
-    constexpr int64_t NB = kLanes<T>;
-    Work<T> wk;
-    wk.Z.resize(static_cast<size_t>(NB * c.width));
-    wk.u.assign(static_cast<size_t>(NB * D), 1.0);
-    wk.z.assign(static_cast<size_t>(NB * D), 0.0);
-    wk.buf.resize(static_cast<size_t>(2 * (D + 2)));
-    wk.xs.resize(NB);
-    wk.y.resize(static_cast<size_t>(c.out_w));
-    wk.cat.resize(NB);
-    wk.fault.resize(NB);
-    Failure mine;
+  if (n_samples <= 0) return fail;
+  constexpr int64_t NB = kLanes<T>;
+  // A sample's work: layer 1's accumulation (<= D d_1), the deeper layers' products (<= d_{l-1} d_l)
+  // and the draws (D out_w outputs).
+  double per_sample = static_cast<double>(D) * static_cast<double>(net.d[1] + c.out_w);
+  for (int64_t l = 2; l <= net.L; ++l) per_sample += static_cast<double>(net.d[l - 1]) * static_cast<double>(net.d[l]);
+  // Tasks: fixed runs of blocks (samples [t chunk, (t + 1) chunk)), several per thread for a large call.
+  const int64_t n_blocks = par::n_chunks(n_samples, NB);
+  const double block_work = static_cast<double>(NB) * per_sample;
+  const int64_t per_task =
+      block_work >= kSampleTaskWork
+          ? 1
+          : std::min(n_blocks, static_cast<int64_t>(std::ceil(kSampleTaskWork / std::max(block_work, 1.0))));
+  const int64_t chunk = NB * per_task, n_tasks = par::n_chunks(n_samples, chunk);
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(n_samples) * per_sample, n_tasks);
+  std::vector<Work<T>> works(static_cast<size_t>(r.workers()));
+  std::vector<Failure> fails(static_cast<size_t>(n_tasks));  // each task's first failure
+  r.for_chunks(n_samples, chunk, [&](int64_t n0, int64_t n1, int w) {
+    Work<T>& wk = works[w];
+    if (wk.xs.empty()) {  // this worker's first task
+      wk.Z.resize(static_cast<size_t>(NB * c.width));
+      wk.u.assign(static_cast<size_t>(NB * D), 1.0);
+      wk.z.assign(static_cast<size_t>(NB * D), 0.0);
+      wk.buf.resize(static_cast<size_t>(2 * (D + 2)));
+      wk.xs.resize(NB);
+      wk.y.resize(static_cast<size_t>(c.out_w));
+      wk.cat.resize(NB);
+      wk.fault.resize(NB);
+    }
+    Failure& mine = fails[n0 / chunk];
     for (int64_t s0 = n0; s0 < n1; s0 += NB) sample_block(c, s0, std::min(NB, n1 - s0), X, wk, mine);
-#pragma omp critical
-    if (mine.sample < fail.sample) fail = mine;
-  }
+  });
+  for (const Failure& f : fails)  // the lowest failing sample: the same whichever worker ran which task
+    if (f.sample < fail.sample) fail = f;
   return fail;
 }
 

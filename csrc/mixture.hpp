@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/fastmath.hpp"
-#include "common/parallel.hpp"
+#include "common/threads.hpp"
 #include "common/simd.hpp"
 
 namespace fastgen::mixture {
@@ -115,27 +115,23 @@ int64_t grouped_logsumexp(int64_t N, int G, int K, const T* lp, const T* log_w, 
                           const T* scale) {
   std::vector<double> lw(log_w, log_w + static_cast<int64_t>(G) * K);
   const int64_t nb = par::n_chunks(N, kRows), ld = static_cast<int64_t>(G) * K;
-  int64_t bad = N;
-#pragma omp parallel
-  {
-    fm::FlushDenormals ftz;  // tiny responsibilities: subnormal arithmetic is ~100x slower
-    std::vector<double> e(std::max(K, 1)), mxb(kRows), sb(kRows);
-    int64_t my_bad = N;
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < nb; ++b) {
-      const int64_t n0 = b * kRows, n1 = std::min(N, n0 + kRows);
-      for (int g = 0; g < G; ++g) {
-        const int64_t o = static_cast<int64_t>(g) * K;
-        const int64_t r = logsumexp_rows(n0, n1, K, lp + o, ld, lw.data() + o, log_norm + g, G,
-                                         resp ? resp + o : nullptr, ld, scale ? scale + g : nullptr, G, e.data(),
-                                         mxb.data(), sb.data());
-        if (r >= 0) my_bad = std::min(my_bad, r);
-      }
+  std::vector<int64_t> bad(nb, -1);  // per block: its first bad row; the first over blocks is returned
+  fm::FlushDenormals ftz;  // tiny responsibilities: subnormal arithmetic is ~100x slower (the pool's workers follow)
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(N) * G * K * 4, nb);
+  par::Scratch<double> e(r, std::max(K, 1)), mxb(r, kRows), sb(r, kRows);
+  r.for_chunks(N, kRows, [&](int64_t n0, int64_t n1, int w) {
+    for (int g = 0; g < G; ++g) {
+      const int64_t o = static_cast<int64_t>(g) * K;
+      const int64_t row = logsumexp_rows(n0, n1, K, lp + o, ld, lw.data() + o, log_norm + g, G, resp ? resp + o : nullptr,
+                                         ld, scale ? scale + g : nullptr, G, e[w], mxb[w], sb[w]);
+      int64_t& b = bad[n0 / kRows];
+      if (row >= 0 && (b < 0 || row < b)) b = row;
     }
-#pragma omp critical
-    bad = std::min(bad, my_bad);
-  }
-  return bad == N ? -1 : bad;
+  });
+  for (const int64_t b : bad)
+    if (b >= 0) return b;
+  return -1;
 }
 
 // out[n, k] = logsumexp_m(comp_lp[n, k*M + m] + log_w[k, m]) (all -inf -> -inf).

@@ -14,6 +14,7 @@ void register_ar(py::module_& m);
 void register_made(py::module_& m);
 void register_decoding(py::module_& m);
 void register_made_sample(py::module_& m);
+void register_threads(py::module_& m);
 }  // namespace fastgen::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -29,4 +30,5 @@ PYBIND11_MODULE(_core, m) {
   fastgen::bind::register_made(m);
   fastgen::bind::register_decoding(m);
   fastgen::bind::register_made_sample(m);
+  fastgen::bind::register_threads(m);
 }

@@ -5,12 +5,15 @@
 #include <cstdint>
 
 #include "common/simd.hpp"
+#include "common/threads.hpp"
 
 namespace fastgen::nn {
 
-// Elements per parallel chunk: below two chunks the pass runs on the calling thread (waking a
-// team costs more than a small network's whole update).
-constexpr int64_t kOptChunk = 1 << 15;
+// Elements per parallel piece (at least). Through the threading policy (common/threads.hpp): a
+// small network's update runs on the calling thread (waking a team costs more than all of it), a
+// large one on the team when that is faster on this machine. Every element's arithmetic is fixed,
+// so the split never shows in the results. Work ~ the elements.
+constexpr int64_t kOptGrain = 4096;
 
 // g = grad + wd theta; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 // theta -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
@@ -32,17 +35,11 @@ void adam_update(int64_t P, T* theta, const T* grad, T* m, T* v, int64_t t, doub
                  double eps, double wd) {
   const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(t)), bc2 = 1.0 - std::pow(beta2, static_cast<double>(t));
   const T step = static_cast<T>(lr / bc1), bc2s = static_cast<T>(std::sqrt(bc2));
-  const int64_t nc = (P + kOptChunk - 1) / kOptChunk;
-  auto chunk = [&](int64_t c) {
-    adam_range<T>(c * kOptChunk, std::min(P, (c + 1) * kOptChunk), theta, grad, m, v, step, bc2s,
-                  static_cast<T>(beta1), static_cast<T>(beta2), static_cast<T>(eps), static_cast<T>(wd));
-  };
-  if (nc <= 1) {  // no team for a small network (even a one-thread region costs ~1 us)
-    if (nc == 1) chunk(0);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < nc; ++c) chunk(c);
+  static thread_local par::Clock clock;
+  par::for_range(clock, static_cast<double>(P), P, kOptGrain, [&](int64_t i0, int64_t i1) {
+    adam_range<T>(i0, i1, theta, grad, m, v, step, bc2s, static_cast<T>(beta1), static_cast<T>(beta2),
+                  static_cast<T>(eps), static_cast<T>(wd));
+  });
 }
 
 // g = grad + wd theta; vel = momentum vel + g; theta -= lr (nesterov ? g + momentum vel : vel).
@@ -68,17 +65,10 @@ FASTGEN_SIMD_CLONES static void sgd_range(int64_t i0, int64_t i1, T* theta, cons
 
 template <class T>
 void sgd_update(int64_t P, T* theta, const T* grad, T* vel, double lr, double momentum, double wd, bool nesterov) {
-  const int64_t nc = (P + kOptChunk - 1) / kOptChunk;
-  auto chunk = [&](int64_t c) {
-    sgd_range<T>(c * kOptChunk, std::min(P, (c + 1) * kOptChunk), theta, grad, vel, static_cast<T>(lr),
-                 static_cast<T>(momentum), static_cast<T>(wd), nesterov);
-  };
-  if (nc <= 1) {  // no team for a small network (even a one-thread region costs ~1 us)
-    if (nc == 1) chunk(0);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < nc; ++c) chunk(c);
+  static thread_local par::Clock clock;
+  par::for_range(clock, static_cast<double>(P), P, kOptGrain, [&](int64_t i0, int64_t i1) {
+    sgd_range<T>(i0, i1, theta, grad, vel, static_cast<T>(lr), static_cast<T>(momentum), static_cast<T>(wd), nesterov);
+  });
 }
 
 // One training step's update by optimizer code (0 Adam, 1 SGD-momentum, 2 SGD-Nesterov) and

@@ -30,7 +30,7 @@
 // every dW element is a single k-ordered chain (the shared GEMM's sum, independent of the thread
 // count). Other products: g_{l-1} = delta_l W_l^T (W_l transposed once per call), deltabar_l =
 // gbar_{l-1} W_l, zt_l W_l^T. Elementwise passes are row-parallel; db sums rows in row order in
-// float64 (columns split among threads); the norms are float64. Results do not depend on the
+// float64 (columns split into tasks); the norms are float64. Results do not depend on the
 // number of threads.
 #pragma once
 #include <algorithm>
@@ -41,35 +41,43 @@
 #include <vector>
 
 #include "common/gemm.hpp"
+#include "common/threads.hpp"
 #include "nn_activations.hpp"
 
 namespace fastgen::nn {
 
 namespace penalty_detail {
 
+// Elements per piece (at least) of a row-parallel pass.
+constexpr int64_t kRowsGrain = 4096;
+
 // Rows [0, N) of an elementwise pass, row-parallel (each row's arithmetic fixed: no dependence on
-// the thread count). Threads only when the pass is large enough to pay for waking them.
+// the thread count). Through the threading policy (common/threads.hpp): a team only when the pass
+// is large enough to pay for waking it, on this machine. Each pass (each lambda type F, so each
+// call site and activation) keeps its own clock; work ~ the elements.
 template <class F>
 void rows(int64_t N, int64_t width, F&& f) {
-#pragma omp parallel for schedule(static) if (N * width > (1 << 15) && !omp_in_parallel())
-  for (int64_t n = 0; n < N; ++n) f(n);
+  static thread_local par::Clock clock;
+  const int64_t grain = std::max<int64_t>(1, kRowsGrain / std::max<int64_t>(width, 1));
+  par::for_range(clock, static_cast<double>(N) * static_cast<double>(width), N, grain, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) f(n);
+  });
 }
 
-// out[j] = sum_n M[n, j] over rows in order (float64), rounded to T; columns split among threads.
+// out[j] = sum_n M[n, j] over rows in order (float64), rounded to T; tasks of CB columns (each
+// column's sum is one chain whichever worker takes it). Work ~ the elements read.
 template <class T>
 void column_sums(int64_t N, int64_t D, const T* M, T* out) {
   constexpr int64_t CB = 64;
-  const int64_t nb = (D + CB - 1) / CB;
-#pragma omp parallel for schedule(static) if (N * D > (1 << 16) && nb > 1 && !omp_in_parallel())
-  for (int64_t b = 0; b < nb; ++b) {
-    const int64_t j0 = b * CB, j1 = std::min(D, j0 + CB);
+  static thread_local par::Clock clock;
+  par::for_chunks(clock, static_cast<double>(N) * static_cast<double>(D), D, CB, [&](int64_t j0, int64_t j1, int) {
     double acc[CB] = {};
     for (int64_t n = 0; n < N; ++n) {
       const T* r = M + n * D;
       for (int64_t j = j0; j < j1; ++j) acc[j - j0] += static_cast<double>(r[j]);
     }
     for (int64_t j = j0; j < j1; ++j) out[j] = static_cast<T>(acc[j - j0]);
-  }
+  });
 }
 
 // C[M, N] = A[M, K] B[K, N] (row-major, tight) by the shared GEMM.

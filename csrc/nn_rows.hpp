@@ -1,5 +1,5 @@
-// Row-block pieces of the training steps for narrow networks (nn_steps_narrow.hpp): a step runs in
-// one OpenMP region, each thread takes a block of the batch's rows through every layer (forward,
+// Row-block pieces of the training steps for narrow networks (nn_steps_narrow.hpp): a step runs on
+// one team, each thread takes a block of the batch's rows through every layer (forward,
 // loss, backward: rows are independent, so no thread waits for another between layers), and after
 // one barrier the threads share the weight gradients, which sum over all rows, and each applies
 // the optimiser to the parameters whose gradients it formed. That is the CPU counterpart of a fully
@@ -15,7 +15,6 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
-#include <omp.h>
 #include <vector>
 
 #include "common/gemm.hpp"
@@ -35,13 +34,8 @@ constexpr int64_t kMinRowsPerThread = 64;
 
 inline bool narrow(const Net& net) { return net.max_d <= kNarrowWidth; }
 
-// Threads for a row-parallel step over N rows: the team size, fewer when the blocks would be
-// short, 1 inside another parallel region.
-inline int row_threads(int64_t N) {
-  if (omp_in_parallel()) return 1;
-  const int64_t by_rows = std::max<int64_t>(1, N / kMinRowsPerThread);
-  return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), by_rows));
-}
+// The most threads a row-parallel step over N rows may use (blocks of >= kMinRowsPerThread rows).
+inline int64_t row_blocks(int64_t N) { return std::max<int64_t>(1, N / kMinRowsPerThread); }
 
 // Thread id's rows [r0, r1) of N: contiguous blocks, boundaries on multiples of 8 rows (the
 // AVX-512 micro-kernel's height) where N allows.

@@ -1,104 +1,29 @@
 // The fused training steps for narrow networks (every width <= kNarrowWidth), row-parallel: one
-// OpenMP region per step, each thread carries its block of rows through every layer of every
-// network, then the threads share the weight gradients and updates (nn_rows.hpp). Same contract
+// team per step (common/threads.hpp), each thread carries its block of rows through every layer of
+// every network, then the threads share the weight gradients and updates (nn_rows.hpp). Same contract
 // and bit-identical results as the layer-by-layer steps in nn_steps.hpp, which dispatch here; the
 // WGAN-GP step stays layer by layer (its penalty's double backward, nn_penalty.hpp, is not split
 // by rows).
 //
 // A GAN step has three barriers (the discriminator's gradients, its update before the generator
-// step reads it, the generator's gradients), a VAE or autoencoder step one.
+// step reads it, the generator's gradients), a VAE or autoencoder step one. A thread that waits at
+// a barrier for a descheduled partner loses a time slice, so each step kind's par::Clock times one
+// thread against the team and runs the faster (on idle cores two threads take a narrow step ~1.6x
+// faster than one; under load a fixed team took a 0.15 ms step to 1-4 ms).
 #pragma once
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "common/fastmath.hpp"
 #include "common/rng.hpp"
+#include "common/threads.hpp"
 #include "nn_losses.hpp"
 #include "nn_rows.hpp"
 #include "nn_train.hpp"
 
 namespace fastgen::nn {
-
-// body(id, nt) on a team of nt threads (one region; each thread flushes denormals as the calling
-// thread does), or on the calling thread alone when nt == 1.
-template <class F>
-void on_team(int nt, F&& body) {
-  if (nt <= 1) {
-    body(0, 1);
-    return;
-  }
-#pragma omp parallel num_threads(nt)
-  {
-    fm::FlushDenormals ftz;
-    body(omp_get_thread_num(), omp_get_num_threads());
-  }
-}
-
-// The team size of a step, chosen by measurement. Results do not depend on it (nn_rows.hpp), so
-// it is purely a question of speed, and the answer changes with the machine's load: on idle cores
-// two threads take a narrow step ~1.6x faster than one, but when other processes hold the cores a
-// thread waiting at a barrier for a descheduled partner loses a scheduler time slice (a 0.15 ms
-// step took 1-4 ms; the nn demos ran 17x slower). So each calling thread keeps, per step kind, a
-// moving average of the seconds per unit of work (rows x parameters) of one thread and of the team
-// (each call moves the one it ran by a quarter of the difference), and runs the one in use: the
-// team while it is not slower than one thread; one thread until the team is kSwitch times faster
-// (the margin keeps a lucky sample on a busy machine from switching back to stalls). Now and then
-// it probes the other: after kProbeFirst calls, and after twice as many each time that changes
-// nothing (up to kProbeMost calls), so on a loaded machine a losing team costs a couple of stalled
-// steps per few thousand.
-//
-// A probe is kProbeCalls consecutive calls of the other, and only the last one's time replaces its
-// average: the first call after a switch pays for the switch, not for the configuration. After a
-// stretch of one-thread steps the partner thread sleeps (on a virtual machine a halted CPU takes
-// tens of us to wake) and the step's buffers sit modified in the other core's cache; the first
-// team step then took ~0.23 ms of a GAN step whose team steps take 0.13 ms and whose one-thread
-// steps take 0.22 ms, so a one-call probe never chose the team. The very first call, which also
-// creates OpenMP's threads, starts a probe of the team (a single call still exercises the team
-// path).
-struct TeamClock {
-  static constexpr uint32_t kProbeFirst = 64, kProbeMost = 4096, kProbeCalls = 2;
-  static constexpr double kSwitch = 0.8;
-  double per_work[2] = {-1.0, -1.0};  // [0] one thread, [1] the team; < 0: not measured yet
-  int in_use = 1;
-  int probing = -1;  // the configuration being probed, -1: none
-  uint32_t probe_left = 0, interval = kProbeFirst, countdown = 0;
-
-  template <class F>
-  void run(int team, double work, F&& body) {
-    if (team <= 1) {
-      on_team(1, body);
-      return;
-    }
-    if (probing < 0 && countdown == 0) {  // the team first, then one thread, then the one not in use
-      probing = per_work[1] < 0 ? 1 : per_work[0] < 0 ? 0 : 1 - in_use;
-      probe_left = kProbeCalls;
-    }
-    const bool probe = probing >= 0;
-    const int which = probe ? probing : in_use;
-    if (!probe) --countdown;
-    const auto t0 = std::chrono::steady_clock::now();
-    on_team(which ? team : 1, body);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / work;
-    if (!probe) {
-      per_work[which] += 0.25 * (s - per_work[which]);
-    } else {
-      if (--probe_left > 0) return;  // the switch's call: not a sample
-      per_work[which] = s;
-      probing = -1;
-      if (per_work[0] < 0 || per_work[1] < 0) return;  // countdown is 0: the next call probes the other
-    }
-    const int before = in_use;
-    if (in_use == 0 && per_work[1] < kSwitch * per_work[0]) in_use = 1;
-    if (in_use == 1 && per_work[0] < per_work[1]) in_use = 0;
-    if (probe) {
-      interval = in_use != before ? kProbeFirst : std::min(2 * interval, kProbeMost);
-      countdown = interval;
-    }
-  }
-};
 
 // Rows [r0, r1) of [X | C] into out [N, dx + c].
 template <class T>
@@ -120,8 +45,9 @@ double mlp_step_narrow(const Trainable<T>& tr, T slope, int64_t N, const T* X, c
   T* grad = grab(g_b, net.P);
   double* lr = grab(l_b, N);
   const T scale = static_cast<T>(1.0 / static_cast<double>(N));
-  thread_local TeamClock clock;
-  clock.run(row_threads(N), static_cast<double>(N) * net.P, [&](int id, int nt) {
+  static thread_local par::Clock clock;
+  par::Region team(clock, static_cast<double>(N) * net.P, row_blocks(N));
+  team.team([&](int id, int nt) {
     thread_local std::vector<T> wt_b;
     T* Wt = grab(wt_b, net.P);
     const RowBlock rb = row_block(N, id, nt);
@@ -136,7 +62,7 @@ double mlp_step_narrow(const Trainable<T>& tr, T slope, int64_t N, const T* X, c
     transpose_weights(net, static_cast<const T*>(tr.theta), Wt);
     backward_rows(net, static_cast<const T*>(Wt), slope, N, rb.r0, rb.r1, X, static_cast<const T*>(A),
                   static_cast<const T*>(dY), D, DZ, static_cast<T*>(nullptr));
-#pragma omp barrier
+par::barrier();
     const GradJob<T> job{&tr, &o, N, X, A, DZ, grad};
     grads_and_update(&job, 1, id, nt);
   });
@@ -170,8 +96,9 @@ void vae_step_narrow(const Trainable<T>& enc, const Trainable<T>& dec, T slope, 
   const T scale = static_cast<T>(1.0 / static_cast<double>(N));
   const rng::Stream rs(seed, stream);
 
-  thread_local TeamClock clock;
-  clock.run(row_threads(N), static_cast<double>(N) * (ne.P + nd.P), [&](int id, int nt) {
+  static thread_local par::Clock clock;
+  par::Region team(clock, static_cast<double>(N) * (ne.P + nd.P), row_blocks(N));
+  team.team([&](int id, int nt) {
     thread_local std::vector<T> wt_b;
     T* Wt = grab(wt_b, std::max(ne.P, nd.P));
     const RowBlock rb = row_block(N, id, nt);
@@ -207,7 +134,7 @@ void vae_step_narrow(const Trainable<T>& enc, const Trainable<T>& dec, T slope, 
     transpose_weights(ne, static_cast<const T*>(enc.theta), Wt);
     backward_rows(ne, static_cast<const T*>(Wt), slope, N, r0, r1, e_in, static_cast<const T*>(Ae),
                   static_cast<const T*>(dH), 2 * K, DZe, static_cast<T*>(nullptr));
-#pragma omp barrier
+par::barrier();
     const GradJob<T> jobs[2] = {{&enc, &o, N, e_in, Ae, DZe, ge}, {&dec, &o, N, din, Ad, DZd, gd}};
     grads_and_update(jobs, 2, id, nt);
   });
@@ -243,8 +170,9 @@ void gan_step_narrow(const Trainable<T>& gen, const Trainable<T>& disc, T slope,
   double* lg = grab(lg_b, N);
   const T scale = static_cast<T>(1.0 / static_cast<double>(N));
 
-  thread_local TeamClock clock;
-  clock.run(row_threads(N), static_cast<double>(N) * (ng.P + nd.P), [&](int id, int nt) {
+  static thread_local par::Clock clock;
+  par::Region team(clock, static_cast<double>(N) * (ng.P + nd.P), row_blocks(N));
+  team.team([&](int id, int nt) {
     thread_local std::vector<T> wt_b;
     T* Wt = grab(wt_b, std::max(ng.P, nd.P));
     const RowBlock rb = row_block(N, id, nt);
@@ -274,11 +202,11 @@ void gan_step_narrow(const Trainable<T>& gen, const Trainable<T>& disc, T slope,
     for (int64_t b : {int64_t(0), N})
       backward_rows(nd, static_cast<const T*>(Wt), slope, 2 * N, b + r0, b + r1, static_cast<const T*>(din),
                     static_cast<const T*>(Ad), static_cast<const T*>(dY), int64_t(1), DZd, static_cast<T*>(nullptr));
-#pragma omp barrier
+par::barrier();
     const GradJob<T> jd{&disc, &od, 2 * N, din, Ad, DZd, gd};
     grads_and_update(&jd, 1, id, nt);
     if (!update_gen) return;
-#pragma omp barrier  // the generator step reads the updated discriminator (and reuses din, Ad, DZd)
+par::barrier();  // the generator step reads the updated discriminator (and reuses din, Ad, DZd)
 
     // Generator step: fresh noise (stream + 1), gradients through the updated discriminator.
     noise_rows(stream + 1);
@@ -296,7 +224,7 @@ void gan_step_narrow(const Trainable<T>& gen, const Trainable<T>& disc, T slope,
     transpose_weights(ng, static_cast<const T*>(gen.theta), Wt);
     backward_rows(ng, static_cast<const T*>(Wt), slope, N, r0, r1, static_cast<const T*>(gin),
                   static_cast<const T*>(Ag), static_cast<const T*>(ddin), w, DZg, static_cast<T*>(nullptr));
-#pragma omp barrier
+par::barrier();
     const GradJob<T> jg{&gen, &og, N, gin, Ag, DZg, gg};
     grads_and_update(&jg, 1, id, nt);
   });

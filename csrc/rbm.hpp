@@ -17,11 +17,11 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-#include <omp.h>
 
 #include "common/fastmath.hpp"
 #include "common/rng.hpp"
 #include "common/gemm.hpp"
+#include "common/threads.hpp"
 #include "rbm_simd.hpp"
 
 namespace fastgen::rbm {
@@ -59,9 +59,11 @@ struct Prepared {
 // v / sigma^2 rowwise (the Gaussian visible's input to the hiddens), in T.
 template <class T>
 void scale_visibles(int64_t N, int64_t V, const T* X, const T* inv_var, T* Xs) {
-#pragma omp parallel for schedule(static) if (N * V > (1 << 20))
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < V; ++i) Xs[n * V + i] = X[n * V + i] * inv_var[i];
+  static thread_local par::Clock clock;
+  par::for_range(clock, static_cast<double>(N) * V, N, 16, [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n)
+      for (int64_t i = 0; i < V; ++i) Xs[n * V + i] = X[n * V + i] * inv_var[i];
+  });
 }
 
 // Largest panel width of any ISA (float, AVX-512: 3 x 16), for stack buffers of uniforms.
@@ -320,23 +322,22 @@ void sample_visibles(const Model<T>& mdl, int64_t N, const T* Hs, uint64_t seed,
 // ---------------------------------------------------------------------------------------------
 // Chains.
 
-// Runs f(c0, c1) on blocks of chains: one contiguous block per thread when every thread gets at
-// least `min_rows` chains (no barrier per half-step; the products inside run on one thread), else
-// f(0, C) once with each product parallelised over its tiles. A chain's arithmetic is the same
-// either way (common/gemm.hpp), so the split changes nothing in the results.
+// Runs f(c0, c1) on blocks of chains, each a task of the pool (no barrier per half-step; the
+// products inside run on their task's thread), up to 4 blocks per thread of at least `min_rows`
+// chains, so a descheduled thread's blocks are taken by the others; or f(0, C) once on the calling
+// thread, whose products may then use the team over their tiles. A chain's arithmetic is the same
+// either way (common/gemm.hpp), so the split changes nothing in the results. `work`: the call's
+// multiply-adds.
 template <class F>
-void over_chain_blocks(int64_t C, int64_t min_rows, F&& f) {
-  const int nt = omp_get_max_threads();
-  if (nt > 1 && C >= min_rows * nt) {
-#pragma omp parallel
-    {
-      const int n = omp_get_num_threads(), id = omp_get_thread_num();
-      const int64_t c0 = C * id / n, c1 = C * (id + 1) / n;
-      if (c0 < c1) f(c0, c1);
-    }
-  } else {
-    f(0, C);
+void over_chain_blocks(par::Clock& clock, double work, int64_t C, int64_t min_rows, F&& f) {
+  const int64_t most = C / min_rows;
+  par::Region r(clock, work, most);
+  if (r.workers() <= 1) {
+    f(int64_t{0}, C);
+    return;
   }
+  const int64_t nb = std::min<int64_t>(most, 4 * r.workers());
+  r.for_each(nb, [&](int64_t b, int) { f(C * b / nb, C * (b + 1) / nb); });
 }
 constexpr int64_t kMinChainsPerThread = 16;
 
@@ -349,8 +350,9 @@ void gibbs_vhv(const Model<T>& mdl, int64_t C, const T* V0, int64_t n_steps, uin
   const int64_t H = mdl.H, V = mdl.V;
   std::copy(V0, V0 + C * V, Vout);
   Buf<T> vs_all = mdl.gaussian() ? buf<T>(C * V) : Buf<T>();
-  over_chain_blocks(C, kMinChainsPerThread, [&](int64_t c0, int64_t c1) {
-    fm::FlushDenormals ftz_thread;
+  static thread_local par::Clock clock;
+  const double work = 2.0 * static_cast<double>(C) * n_steps * H * V;
+  over_chain_blocks(clock, work, C, kMinChainsPerThread, [&](int64_t c0, int64_t c1) {
     const int64_t n = c1 - c0;
     T *v = Vout + c0 * V, *s = S + c0 * H, *vs = mdl.gaussian() ? vs_all.get() + c0 * V : nullptr;
     if (vs) scale_visibles(n, V, v, pr.inv_var.get(), vs);
@@ -377,8 +379,9 @@ void gibbs_hvh(const Model<T>& mdl, int64_t C, const T* H0, int64_t n_steps, uin
   const int64_t H = mdl.H, V = mdl.V;
   std::copy(H0, H0 + C * H, S);
   Buf<T> vs_all = mdl.gaussian() ? buf<T>(C * V) : Buf<T>();
-  over_chain_blocks(C, kMinChainsPerThread, [&](int64_t c0, int64_t c1) {
-    fm::FlushDenormals ftz_thread;
+  static thread_local par::Clock clock;
+  const double work = 2.0 * static_cast<double>(C) * n_steps * H * V;
+  over_chain_blocks(clock, work, C, kMinChainsPerThread, [&](int64_t c0, int64_t c1) {
     const int64_t n = c1 - c0;
     T *v = Vout + c0 * V, *p = P + c0 * H, *s = S + c0 * H, *vs = mdl.gaussian() ? vs_all.get() + c0 * V : nullptr;
     const T* vin = vs ? vs : v;
@@ -489,15 +492,15 @@ void cd_update(int64_t H, int64_t V, const Update<T>& u, int64_t B, const T* V_p
   std::vector<double> hp(H), hn(H), vp(V), vn(V);
   constexpr int64_t kCols = 64;
   const int64_t nbh = (H + kCols - 1) / kCols, nbv = (V + kCols - 1) / kCols;
-#pragma omp parallel for schedule(static) if (K * (H + V) > (1 << 17))
-  for (int64_t b = 0; b < nbh + nbv; ++b) {
+  static thread_local par::Clock stack_clock;
+  par::for_each(stack_clock, static_cast<double>(K) * (H + V), nbh + nbv, [&](int64_t b, int) {
     if (b < nbh)
       stack_columns(B, C, H, b * kCols, std::min(H, (b + 1) * kCols), H_pos, H_neg, true, sp, sn, A.get(), hp.data(),
                     hn.data());
     else
       stack_columns(B, C, V, (b - nbh) * kCols, std::min(V, (b - nbh + 1) * kCols), V_pos, V_neg, false, sp, sn,
                     Bm.get(), vp.data(), vn.data());
-  }
+  });
   std::vector<double> glv;
   if (learn_var) {
     // <(v - b)^2>_+ - <(v - b)^2>_-  and  sum_j W_ji G_ji (needs G: computed below, before W moves).
@@ -521,8 +524,10 @@ void cd_update(int64_t H, int64_t V, const Update<T>& u, int64_t B, const T* V_p
       for (int64_t i = 0; i < V; ++i) wg[i] += static_cast<double>(u.W[j * V + i]) * G[j * V + i];
     for (int64_t i = 0; i < V; ++i) glv[i] = std::exp(-static_cast<double>(u.log_var[i])) * (glv[i] - wg[i]);
     WeightEpi<T> we{V, G.get(), inv_var.get(), u.W, u.vel_W, u.lr, u.momentum, u.weight_decay};
-#pragma omp parallel for schedule(static) if (H * V > (1 << 20))
-    for (int64_t j = 0; j < H; ++j) we.template run<Isa::base>(j, j + 1, 0, V);
+    static thread_local par::Clock update_clock;
+    par::for_range(update_clock, static_cast<double>(H) * V, H, 8, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) we.template run<Isa::base>(j, j + 1, 0, V);
+    });
   } else {
     WeightEpi<T> we{V, G.get(), gaussian ? inv_var.get() : nullptr, u.W, u.vel_W, u.lr, u.momentum, u.weight_decay};
     gemm<T, true>(H, V, K, A.get(), H, Bm.get(), V, G.get(), V, we);
@@ -586,9 +591,11 @@ void free_energy(const Model<T>& mdl, int64_t N, const T* Xv, T* out) {
   const Prepared<T> pr(mdl);
   Buf<T> X = buf<T>(N * mdl.H);
   hidden_affine(mdl, pr, N, Xv, X.get());
-#pragma omp parallel for schedule(static) if (N * (mdl.H + mdl.V) > (1 << 16))
-  for (int64_t n = 0; n < N; ++n)
-    out[n] = static_cast<T>(visible_energy(mdl, pr, Xv + n * mdl.V) - softplus_sum(mdl.H, X.get() + n * mdl.H));
+  static thread_local par::Clock clock;
+  par::for_range(clock, 8.0 * N * (mdl.H + mdl.V), N, 16, [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n)
+      out[n] = static_cast<T>(visible_energy(mdl, pr, Xv + n * mdl.V) - softplus_sum(mdl.H, X.get() + n * mdl.H));
+  });
 }
 
 // scikit-learn's pseudo-likelihood: V log sigmoid(F(v') - F(v)), v' = v with unit flip[n] flipped.
@@ -598,20 +605,21 @@ void pseudo_likelihood(const Model<T>& mdl, int64_t N, const T* Xv, const int64_
   const int64_t H = mdl.H, V = mdl.V;
   Buf<T> X = buf<T>(N * H);
   hidden_affine(mdl, pr, N, Xv, X.get());
-#pragma omp parallel if (N * H > (1 << 15))
-  {
-    std::vector<T> a2(static_cast<size_t>(H));
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
+  static thread_local par::Clock clock;
+  par::Region r(clock, 16.0 * N * H, par::n_chunks(N, 16));
+  par::Scratch<T> a2s(r, static_cast<size_t>(H));
+  r.for_chunks(N, 16, [&](int64_t n0, int64_t n1, int w) {
+    T* a2 = a2s[w];
+    for (int64_t n = n0; n < n1; ++n) {
       const int64_t i = flip[n];
       const T* a = X.get() + n * H;
       const T d = T(1) - T(2) * Xv[n * V + i];
       for (int64_t j = 0; j < H; ++j) a2[j] = a[j] + d * pr.Wt[i * H + j];
       // F(v) - F(v') = -b_v.(v - v') - sum softplus(a) + sum softplus(a')
-      const double diff = static_cast<double>(mdl.b_v[i]) * d - softplus_sum(H, a) + softplus_sum(H, a2.data());
+      const double diff = static_cast<double>(mdl.b_v[i]) * d - softplus_sum(H, a) + softplus_sum(H, a2);
       out[n] = static_cast<T>(-static_cast<double>(V) * softplus(diff));
     }
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -651,15 +659,17 @@ double log_partition_enum(int m, int64_t n, const T* rows, const T* lin, const T
   const int q = std::min(m, 12);
   const int64_t n_blocks = int64_t(1) << (m - q), per_block = int64_t(1) << q;
   std::vector<LogSum> parts(static_cast<size_t>(n_blocks));
-#pragma omp parallel if (n_blocks > 1)
-  {
-    std::vector<double> c(static_cast<size_t>(n));
-    std::vector<int> state(static_cast<size_t>(m));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t blk = 0; blk < n_blocks; ++blk) {
+  static thread_local par::Clock clock;
+  par::Region reg(clock, static_cast<double>(n_blocks) * per_block * (n + 1), n_blocks);
+  par::Scratch<double> cs(reg, static_cast<size_t>(n));
+  par::Scratch<int> states(reg, static_cast<size_t>(m));
+  reg.for_each(n_blocks, [&](int64_t blk, int w) {
+    {
+      double* c = cs[w];
+      int* state = states[w];
       // High bits fixed by the block number; low q bits walk the Gray code from 0.
       double linsum = 0;
-      std::fill(c.begin(), c.end(), 0.0);
+      std::fill(c, c + n, 0.0);
       for (int u = 0; u < m; ++u) {
         state[u] = u >= q ? static_cast<int>((blk >> (u - q)) & 1) : 0;
         if (state[u]) {
@@ -690,7 +700,7 @@ double log_partition_enum(int m, int64_t n, const T* rows, const T* lin, const T
       }
       parts[static_cast<size_t>(blk)] = acc;
     }
-  }
+  });
   LogSum total;
   for (const LogSum& p : parts) total.merge(p);
   return total.value();
@@ -797,8 +807,8 @@ void ais(const Model<T>& mdl, const T* a, const double* betas, int64_t K, int64_
     iv.resize(static_cast<size_t>(V));
     for (int64_t i = 0; i < V; ++i) iv[i] = 1.0 / (static_cast<double>(mdl.sigma[i]) * mdl.sigma[i]);
   }
-  over_chain_blocks(C, kMinChainsPerThread, [&](int64_t c0, int64_t c1) {
-    fm::FlushDenormals ftz_thread;
+  static thread_local par::Clock clock;
+  over_chain_blocks(clock, 2.0 * static_cast<double>(C) * K * H * V, C, kMinChainsPerThread, [&](int64_t c0, int64_t c1) {
     const int64_t n = c1 - c0;
     Buf<T> v = buf<T>(n * V), vs = mdl.gaussian() ? buf<T>(n * V) : Buf<T>(), x = buf<T>(n * H), S = buf<T>(n * H);
     std::vector<double> lin(static_cast<size_t>(n));

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/parallel.hpp"
+#include "common/threads.hpp"
 #include "common/simd.hpp"
 #include "common/vec.hpp"
 
@@ -92,15 +92,15 @@ void weighted_moments(int64_t N, int K, int D, int order, const T* X, const T* W
   const int64_t q = order == 0 ? 0 : (order == 1 ? static_cast<int64_t>(K) * D : static_cast<int64_t>(K) * D * D);
   const int64_t stride = K + static_cast<int64_t>(K) * D + q;
   std::vector<double> part(static_cast<size_t>(std::max<int64_t>(nc, 1) * stride), 0.0);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t c = 0; c < nc; ++c) {
-    double* p = part.data() + c * stride;
-    const int64_t n0 = c * kChunkRows, n1 = std::min(N, (c + 1) * kChunkRows);
-    double *ws = p, *wx = p + K, *wxx = p + K + static_cast<int64_t>(K) * D;
-    if (order == 0) moments_rows<0>(n0, n1, K, D, X, W, ws, wx, wxx);
-    else if (order == 1) moments_rows<1>(n0, n1, K, D, X, W, ws, wx, wxx);
-    else moments_rows<2>(n0, n1, K, D, X, W, ws, wx, wxx);
-  }
+  static thread_local par::Clock clock;
+  par::for_chunks(clock, static_cast<double>(N) * K * D * (order == 2 ? D : 1), N, kChunkRows,
+                  [&](int64_t n0, int64_t n1, int) {
+                    double* p = part.data() + (n0 / kChunkRows) * stride;
+                    double *ws = p, *wx = p + K, *wxx = p + K + static_cast<int64_t>(K) * D;
+                    if (order == 0) moments_rows<0>(n0, n1, K, D, X, W, ws, wx, wxx);
+                    else if (order == 1) moments_rows<1>(n0, n1, K, D, X, W, ws, wx, wxx);
+                    else moments_rows<2>(n0, n1, K, D, X, W, ws, wx, wxx);
+                  });
   std::vector<double> tot(stride, 0.0);
   for (int64_t c = 0; c < nc; ++c)
     for (int64_t i = 0; i < stride; ++i) tot[i] += part[c * stride + i];
@@ -125,13 +125,12 @@ void categorical_counts(int64_t N, int K, int M, const int64_t* X, const T* W, T
   const int64_t nc = par::n_chunks(N, kChunkRows);
   const int64_t stride = static_cast<int64_t>(K) * M;
   std::vector<double> part(static_cast<size_t>(std::max<int64_t>(nc, 1) * stride), 0.0);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t c = 0; c < nc; ++c) {
-    double* p = part.data() + c * stride;
-    const int64_t n1 = std::min(N, (c + 1) * kChunkRows);
-    for (int64_t n = c * kChunkRows; n < n1; ++n)
+  static thread_local par::Clock clock;
+  par::for_chunks(clock, static_cast<double>(N) * K, N, kChunkRows, [&](int64_t n0, int64_t n1, int) {
+    double* p = part.data() + (n0 / kChunkRows) * stride;
+    for (int64_t n = n0; n < n1; ++n)
       for (int k = 0; k < K; ++k) p[static_cast<int64_t>(k) * M + X[n]] += W[n * K + k];
-  }
+  });
   for (int64_t i = 0; i < stride; ++i) {
     double s = 0;
     for (int64_t c = 0; c < nc; ++c) s += part[c * stride + i];

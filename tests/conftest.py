@@ -9,6 +9,7 @@ FASTGEN_TEST_SEED=<int> to replay a failing run.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -134,9 +135,29 @@ def sample_markov_states(rng, startprob, transmat, lengths):
     return np.concatenate(out)
 
 
+# Thread configurations every thread-count test runs: one thread, and the team forced on every
+# call with more than one task (no small-work path, no clock), on 2 and on 4 threads (4 also
+# oversubscribes a 2-core machine). Without forcing, the tests' small inputs would all run on the
+# calling thread and compare nothing parallel.
+THREAD_CONFIGS = ((1, "serial"), (2, "team"), (4, "team"))
+
+
+@contextlib.contextmanager
+def thread_policy(policy):
+    """Forces fastgen's pool to one path ("serial", "team" or "auto") inside the block."""
+    from fastgen import _core
+    before = _core.threads.policy()
+    _core.threads.set_policy(policy)
+    try:
+        yield
+    finally:
+        _core.threads.set_policy(before)
+
+
 def assert_same_on_1_and_2_threads(script, tmp_path, timeout=120):
-    """Runs `script` (which saves its results with np.savez to sys.argv[1]) under OMP_NUM_THREADS=1
-    and 2 and asserts bit-identical results: reductions must not depend on the thread count."""
+    """Runs `script` (which saves its results with np.savez to sys.argv[1]) on one thread and on
+    teams of 2 and 4 (THREAD_CONFIGS) and asserts bit-identical results: reductions must not
+    depend on the thread count or on which thread ran which piece."""
     import subprocess
     import sys
 
@@ -144,17 +165,19 @@ def assert_same_on_1_and_2_threads(script, tmp_path, timeout=120):
     from numpy.testing import assert_array_equal
 
     files = []
-    for n in (1, 2):
-        f = tmp_path / f"out{n}.npz"
+    for n, policy in THREAD_CONFIGS:
+        f = tmp_path / f"out{n}{policy}.npz"
         env = dict(os.environ, OMP_NUM_THREADS=str(n))
         # The child must import the same fastgen as this process (the installed wheel in CI).
         env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastgen.__file__)),
                                              env.get("PYTHONPATH", "")])
-        subprocess.run([sys.executable, "-c", script, str(f)], check=True, env=env, timeout=timeout)
+        prelude = f"import fastgen._core as _fg_core; _fg_core.threads.set_policy({policy!r})\n"
+        subprocess.run([sys.executable, "-c", prelude + script, str(f)], check=True, env=env, timeout=timeout)
         files.append(np.load(f))
-    assert files[0].files == files[1].files
-    for k in files[0].files:
-        assert_array_equal(files[0][k], files[1][k])
+    for other in files[1:]:
+        assert files[0].files == other.files
+        for k in files[0].files:
+            assert_array_equal(files[0][k], other[k])
 
 
 def assert_sum_close(got, want, scale, rtol, *, slope=1.0):

@@ -211,7 +211,11 @@ def test_kernel_matches_oracle(rng, backend, dtype, sizes, acts, N):
     gp, grad = run(backend, th, sizes, acts, SLOPE, Xt, A, weight)
     assert gp.dtype == dtype and grad.dtype == dtype
     assert gp.shape == (N,) and grad.shape == theta.shape
-    assert_penalty_close(gp, grad, th, sizes, acts, Xt, A, weight, RTOL[dtype])
+    # float32: 1e-4 of the scale. At 1e-5, 9 of 4,800 random draws (300 seeds x these nets x N) failed,
+    # by up to 6e-5, on the OpenMP kernels as on the pool's (the rounding of these small double
+    # backward passes is not bounded by grad_scale's first-order model); none failed at 1e-4.
+    rtol = 1e-4 if dtype == np.float32 else RTOL[dtype]
+    assert_penalty_close(gp, grad, th, sizes, acts, Xt, A, weight, rtol)
     if not any(int(c) in (TANH, SIGMOID, SOFTPLUS) for c in acts):  # piecewise linear: b cannot matter
         for _, b in ref.unpack(np.arange(theta.size, dtype=np.float64), sizes):
             assert np.all(grad[b.astype(np.int64)] == 0)

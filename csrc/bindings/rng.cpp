@@ -1,8 +1,13 @@
 // Philox streams exposed for tests and for Python-side transforms (e.g. Gaussian emissions).
 #include "bindings/arrays.hpp"
 #include "common/rng.hpp"
+#include "common/threads.hpp"
 
 namespace fastgen::bind {
+
+// Values per parallel piece (at least) of the fills below: elementwise (each value is fixed by its
+// index), so neither the pieces nor the thread count show in the results. Work ~ the values.
+constexpr int64_t kFillGrain = 4096;
 
 static py::tuple philox4x32(py::array counter, py::array key) {
   const uint32_t* c = in<uint32_t>(counter, "counter", {4});
@@ -18,8 +23,10 @@ static py::array_t<double> uniform(uint64_t seed, uint64_t stream, int64_t n, ui
   {
     py::gil_scoped_release nogil;
     const rng::Stream rs(seed, stream);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) p[i] = rs.uniform(start + static_cast<uint64_t>(i));
+    static thread_local par::Clock clock;
+    par::for_range(clock, static_cast<double>(n), n, kFillGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) p[i] = rs.uniform(start + static_cast<uint64_t>(i));
+    });
   }
   return u;
 }
@@ -31,13 +38,16 @@ static py::array_t<double> normal(uint64_t seed, uint64_t stream, int64_t n) {
   {
     py::gil_scoped_release nogil;
     const rng::Stream rs(seed, stream);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < (n + 1) / 2; ++i) {
-      double z0, z1;
-      rs.normal_pair(static_cast<uint64_t>(i), z0, z1);
-      p[2 * i] = z0;
-      if (2 * i + 1 < n) p[2 * i + 1] = z1;
-    }
+    const int64_t pairs = (n + 1) / 2;
+    static thread_local par::Clock clock;
+    par::for_range(clock, static_cast<double>(pairs), pairs, kFillGrain / 2, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        double z0, z1;
+        rs.normal_pair(static_cast<uint64_t>(i), z0, z1);
+        p[2 * i] = z0;
+        if (2 * i + 1 < n) p[2 * i + 1] = z1;
+      }
+    });
   }
   return z;
 }

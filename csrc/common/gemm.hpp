@@ -8,8 +8,9 @@
 // the caller's epilogue then runs on the finished tile while it is in L1 (bias, sigmoid, the
 // Philox draw: no second pass over C, no array of uniforms). Every C element is the k-ordered
 // chain acc = acc + a(m, k) * B[k, n] starting from 0, whichever tile, micro-kernel or thread
-// computes it, so the result does not depend on the thread count. Tiles are handed to OpenMP
-// threads panel by panel (static schedule), so a thread keeps its B panel (K x NB) in L2.
+// computes it, so the result does not depend on the thread count. The pool's tasks are runs of
+// consecutive tiles in panel-major order (common/threads.hpp), so a thread keeps its B panel
+// (K x NB) in L2, about four runs per thread so that a descheduled thread's runs are taken over.
 //
 // 2.0-2.1x faster than numpy's OpenBLAS at the RBM shapes (float32, 100 x 784 x 500, 1 and 2
 // threads): benchmarks/bench_rbm.py (R3) and the note at the end of csrc/KERNELS.md's RBM section.
@@ -18,9 +19,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <omp.h>
 
 #include "common/isa.hpp"
+#include "common/threads.hpp"
 
 namespace fastgen::simd {
 
@@ -243,7 +244,7 @@ inline int64_t nb_for(Isa isa, int64_t elem_bytes) {
 
 // C[M, N] = a(M, K) B[K, N] followed by epi.run<I>(m0, m1, n0, n1) on each finished tile (I: the
 // instruction set the tile was computed with, for the epilogue's own dispatch). Epi is called
-// concurrently from several threads on disjoint tiles. Must be called outside a parallel region.
+// concurrently from several threads on disjoint tiles. Inside a pool task it runs on that thread.
 // With `sp` (row-major A only), the rows are computed from A's nonzeros (same results, see micro_sparse).
 template <class T, bool TransA, class Epi>
 void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
@@ -252,37 +253,33 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, 
   const Isa isa = detect_isa();
   const int64_t NB = nb_for(isa, sizeof(T));
   const int64_t n_panels = (N + NB - 1) / NB;
-  // Row tiles: all rows at once while A stays cache-resident next to a B panel; more row tiles
-  // when the panels do not divide evenly among the threads (11 panels on 2 threads leave one
-  // thread 9% idle; 22 tiles do not) or are too few, as long as a tile keeps >= 16 rows.
-  const int nthreads = omp_get_max_threads();
+    auto run = [&](int64_t t0, int64_t t1, int64_t n_row_tiles, int64_t RB) {
+    if (isa == Isa::v4)
+      tiles_v4<T, TransA>(t0, t1, n_row_tiles, RB, M, N, K, A, lda, B, ldb, C, ldc, epi, sp);
+    else if (isa == Isa::v3)
+      tiles_v3<T, TransA>(t0, t1, n_row_tiles, RB, M, N, K, A, lda, B, ldb, C, ldc, epi, sp);
+    else
+      tiles_base<T, TransA>(t0, t1, n_row_tiles, RB, M, N, K, A, lda, B, ldb, C, ldc, epi, sp);
+  };
+  // One thread: all rows at once while A stays cache-resident next to a B panel (row tiles of ~96
+  // rows past 128). A team: as many row tiles as keep >= 16 rows each, up to 4 tiles per thread, so
+  // a descheduled thread's tiles are taken by the others. Every element is the same k-ordered chain
+  // whatever the tiling, so results do not depend on it.
+  static thread_local par::Clock clock;
+  const int64_t most_row_tiles = std::max<int64_t>(1, M / 16);
+  par::Region r(clock, static_cast<double>(M) * N * K, n_panels * most_row_tiles);
+  const int nt = r.workers();
   int64_t n_row_tiles = M <= 128 ? 1 : (M + 95) / 96;
-  while (nthreads > 1 && (n_panels * n_row_tiles) % nthreads != 0 && n_panels * n_row_tiles < 8 * nthreads &&
-         M / (n_row_tiles + 1) >= 16)
-    ++n_row_tiles;
+  while (nt > 1 && n_panels * n_row_tiles < 4 * nt && n_row_tiles < most_row_tiles) ++n_row_tiles;
   const int64_t RB = (M + n_row_tiles - 1) / n_row_tiles;
   n_row_tiles = (M + RB - 1) / RB;
   const int64_t n_tiles = n_panels * n_row_tiles;
-  // Threads only for products worth ~0.1 ms on one core: waking a team costs microseconds on an
-  // idle machine and far more on a busy one (a 100 x 64 x 40 update went from 0.04 to 1.8 ms).
-  const bool parallel = static_cast<double>(M) * N * K > 4e6 && n_tiles > 1 && nthreads > 1 && !omp_in_parallel();
-  auto run = [&](int id, int nt) {
-    const int64_t t0 = n_tiles * id / nt, t1 = n_tiles * (id + 1) / nt;
-    if (t0 < t1) {
-      if (isa == Isa::v4)
-        tiles_v4<T, TransA>(t0, t1, n_row_tiles, RB, M, N, K, A, lda, B, ldb, C, ldc, epi, sp);
-      else if (isa == Isa::v3)
-        tiles_v3<T, TransA>(t0, t1, n_row_tiles, RB, M, N, K, A, lda, B, ldb, C, ldc, epi, sp);
-      else
-        tiles_base<T, TransA>(t0, t1, n_row_tiles, RB, M, N, K, A, lda, B, ldb, C, ldc, epi, sp);
-    }
-  };
-  if (!parallel) {  // no team at all: even a one-thread region costs ~1 us, and small MLP steps run dozens
-    run(0, 1);
+  if (nt <= 1) {
+    run(0, n_tiles, n_row_tiles, RB);
     return;
   }
-#pragma omp parallel
-  run(omp_get_thread_num(), omp_get_num_threads());
+  const int64_t n_runs = std::min<int64_t>(n_tiles, 4 * nt);
+  r.for_each(n_runs, [&](int64_t i, int) { run(n_tiles * i / n_runs, n_tiles * (i + 1) / n_runs, n_row_tiles, RB); });
 }
 
 // Plain product with no epilogue.
@@ -364,12 +361,8 @@ void transpose(int64_t rows, int64_t cols, const T* B, T* Bt) {
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t r = r0; r < r1; ++r) Bt[c * rows + r] = B[r * cols + c];
   };
-  if (rows * cols <= (1 << 17)) {  // small: no team (see gemm)
-    for (int64_t t = 0; t < nbr * nbc; ++t) block(t);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < nbr * nbc; ++t) block(t);
+  static thread_local par::Clock clock;
+  par::for_each(clock, static_cast<double>(rows) * cols, nbr * nbc, [&](int64_t t, int) { block(t); });
 }
 
 }  // namespace fastgen::simd

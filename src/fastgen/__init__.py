@@ -9,5 +9,7 @@ from . import autoencoder  # noqa: E402,F401
 from . import gan  # noqa: E402,F401
 from . import vae  # noqa: E402,F401
 from . import autoregressive  # noqa: E402,F401
+from ._threads import get_num_threads, set_num_threads  # noqa: E402,F401
 
-__all__ = ["hmm", "mixture", "rbm", "nn", "autoencoder", "gan", "vae", "autoregressive", "__version__"]
+__all__ = ["hmm", "mixture", "rbm", "nn", "autoencoder", "gan", "vae", "autoregressive", "set_num_threads", "get_num_threads",
+           "__version__"]
