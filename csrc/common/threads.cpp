@@ -53,9 +53,6 @@ constexpr int64_t kSlotsPerThread = 16;
 // is above the small-work threshold.
 constexpr double kPriorRate = 1e-10;
 constexpr auto kBusyCheck = std::chrono::milliseconds(20);  // how often /proc/loadavg is read
-// On idle cores, one thread is first timed against the team after this much time (and kProbeFirst
-// calls): a team that has just been idle runs at about half speed for ~15 ms on the VMs we measure on.
-constexpr auto kWarm = std::chrono::milliseconds(50);
 constexpr double kOverheadCap = 200e-6;   // a start-up measured on a saturated machine is capped
 
 inline uint64_t pack(uint64_t gen, uint64_t nt, uint64_t n, uint64_t next) {
@@ -413,24 +410,19 @@ int Clock::choose(double work, int nt_max) {
     mode_ = 1;
     return 1;
   }
-  mode_ = 2;
-  const int busy = machine_busy(nt_max) ? 1 : 0;
-  if (busy != busy_) {
-    if (!busy) {  // idle cores: the team, and one thread probed only once the team is warm
-      in_use_ = 1;
-      probing_ = -1;
-      countdown_ = interval_ = kProbeFirst;
-      not_before_ = clock_type::now().time_since_epoch().count() +
-                    std::chrono::duration_cast<clock_type::duration>(kWarm).count();
-    } else if (busy_ == 0) {  // the cores got busy: time one thread against the team now
-      probing_ = -1;
-      countdown_ = 0;
-      not_before_ = 0;
-    }
-    busy_ = busy;
+  if (!machine_busy(nt_max)) {  // idle cores: nothing descheduled to wait for
+    mode_ = 3;
+    was_busy_ = false;
+    return nt_max;
   }
-  if (probing_ < 0 && countdown_ == 0 && clock_type::now().time_since_epoch().count() >= not_before_) {
-    probing_ = rate_[0] < 0 ? 0 : rate_[1] < 0 ? 1 : 1 - in_use_;  // one thread first, then the team
+  mode_ = 2;
+  if (!was_busy_) {  // the cores just got busy: time the configuration not in use at once
+    was_busy_ = true;
+    probing_ = -1;
+    countdown_ = 0;
+  }
+  if (probing_ < 0 && countdown_ == 0) {  // the team first, then one thread, then the one not in use
+    probing_ = rate_[1] < 0 ? 1 : rate_[0] < 0 ? 0 : 1 - in_use_;
     probe_left_ = kProbeCalls;
   }
   return (probing_ >= 0 ? probing_ : in_use_) ? nt_max : 1;
@@ -440,8 +432,8 @@ void Clock::record(int nt, double work, double seconds) {
   const double r = seconds / std::max(work, 1.0);
   const int which = nt > 1 ? 1 : 0;
   if (mode_ == 0) return;
-  if (mode_ == 1) {  // the small-work path: keep its rate
-    rate_[0] = rate_[0] < 0 ? r : rate_[0] + 0.25 * (r - rate_[0]);
+  if (mode_ == 1 || mode_ == 3) {  // the small-work path, or the team on idle cores: keep its rate
+    rate_[which] = rate_[which] < 0 ? r : rate_[which] + 0.25 * (r - rate_[which]);
     return;
   }
   const bool probe = probing_ >= 0;

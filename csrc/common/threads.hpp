@@ -65,15 +65,13 @@ void barrier();  // inside run_team: waits for the whole team
 // One per kernel call kind (a `static thread_local` at the call site). `work` is a rough count of
 // a call's operations: only its proportionality matters, the clock learns seconds per unit (a
 // kind's first call runs on the calling thread to measure it, unless the work is clearly large).
-// Work below twice the team's start-up cost runs on the calling thread. Above it the clock times
-// one thread against the team. On idle cores (no more runnable threads than CPUs in /proc/loadavg)
-// the team runs first, and one thread is probed only after kProbeFirst calls and 50 ms: a team
-// that has just been idle takes ~15 ms of steady use to reach its speed on the VMs we measure on (a
-// narrow nn step: 190 us, then 85 us; one thread 145 us), which earlier probes mistook for a losing
-// team. On a busy machine (and as soon as the cores get busy) a kind starts with a probe of one
-// thread, then of the team (one thread first: a kind's first calls also pay for faulting in fresh
-// output pages, which would make a team lose that it wins warm).
-// Then the configuration not in use is probed again after kProbeFirst calls, then after twice as
+// Work below twice the team's start-up cost runs on the calling thread. Above it, on idle cores (no
+// more runnable threads than CPUs besides ours, in /proc/loadavg) the team runs: nothing
+// descheduled to wait for, and timing there misleads, since a team that has just been idle takes
+// ~15 ms of steady use to reach its speed on the VMs we measure on (a narrow nn step: 190 us, then
+// 85 us; one thread 145 us). On a busy machine the clock times one thread against the team: as soon
+// as the cores get busy it probes the configuration not in use (a new kind: the team, then one
+// thread), then again after kProbeFirst calls, then after twice as
 // many each time it changes nothing (up to kProbeMost): on a loaded machine a losing team costs a
 // few slow calls per few thousand. A probe is kProbeCalls calls: the first after a switch pays for
 // waking sleeping workers and moving caches and is not a sample, the faster of the others is (one
@@ -94,9 +92,10 @@ class Clock {
   double probe_best_ = -1.0;       // the probe's fastest sample so far
   int in_use_ = 1, probing_ = -1;
   uint32_t probe_left_ = 0, interval_ = kProbeFirst, countdown_ = 0;
-  int64_t not_before_ = 0;  // no probe starts before this steady_clock count
-  int busy_ = -1;           // the machine at the last choice: 1 busy, 0 idle, -1 not seen yet
-  int mode_ = 0;            // the last choice: 0 not timed (one thread only, or forced), 1 small work, 2 clocked
+  bool was_busy_ = false;   // the machine at the last clocked or idle choice
+  // The last choice: 0 not timed (one thread only, or forced), 1 small work, 2 timed against each
+  // other (a busy machine), 3 the team on idle cores.
+  int mode_ = 0;
 };
 
 // One parallel call: chooses the team size on construction (workers()), runs any number of loops
