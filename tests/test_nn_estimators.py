@@ -403,8 +403,8 @@ def test_conditional_vae_respects_labels(rng):
 def test_gaussian_vaes(rng):
     """3 clusters (std 0.3) in 6-D. Their centres span a plane, so a full-covariance Gaussian already
     fits well (-5.4 to -6.9 nats per row); the independent-features (diagonal) Gaussian does not
-    (-10 to -15). After 60 epochs both Gaussian VAEs must score (importance-weighted bound) above the
-    full Gaussian and 3 nats above the diagonal one (measured on 12 data sets: 0.19-1.5 nats above the
+    (-10 to -15). After 60 epochs both Gaussian VAEs must score (importance-weighted bound) about as
+    well as the full Gaussian and 3 nats above the diagonal one (measured on 12 data sets: 0.19-1.5 nats above the
     full one, at least 4.4 above the diagonal one) and reconstruct within 5% of the data's variance
     (measured 0.6-3.2%)."""
     centres = rng.normal(scale=3, size=(3, 6))
@@ -420,7 +420,10 @@ def test_gaussian_vaes(rng):
         assert m.loss_curve_[-1] < m.loss_curve_[0]
         assert np.mean((m.reconstruct(X) - X) ** 2) < 0.05 * X.var(0).mean()
         score = m.score(X)
-        assert score > single and score > diagonal + 3.0, (score, single, diagonal)
+        # Within 0.25 nats of the full Gaussian or above it: over 120 fits (60 data sets) the margin
+        # was 0.05 to 1.5 nats above, but one CI draw (FASTGEN_TEST_SEED=7728740969180577139) gave
+        # 0.07 below, on the OpenMP kernels and the pool's alike (same bits).
+        assert score > single - 0.25 and score > diagonal + 3.0, (score, single, diagonal)
         s = m.sample(50, random_state=1, mean=False)
         assert s.shape == (50, 6) and np.isfinite(s).all()
     assert_array_equal(fixed.obs_log_var_, np.full(6, np.log(0.1), np.float32))
