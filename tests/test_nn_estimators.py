@@ -68,7 +68,8 @@ def test_mlp_layout_views_and_codes(rng):
         assert_array_equal(net.bias(layer), b)
         bound = 1 / np.sqrt(net.sizes[layer])  # torch.nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
         assert np.abs(W).max() <= bound and np.abs(b).max() <= bound
-        assert np.abs(W).max() > 0.5 * bound
+        if W.size >= 20:  # all of n uniform draws below half the bound: probability 2^-n (1.6% for the 6 of 3x2)
+            assert np.abs(W).max() > 0.5 * bound
     net.weights(1)[0, 0] = 42.0  # views: editing them edits theta
     assert net.theta[net.offsets[1][0]] == 42.0
     same = [MLP(net.sizes, net.activations, 0.2).init_params(7) for _ in range(2)]
