@@ -154,7 +154,7 @@ def thread_policy(policy):
         _core.threads.set_policy(before)
 
 
-def assert_same_on_1_and_2_threads(script, tmp_path, timeout=120):
+def assert_same_on_any_thread_count(script, tmp_path, timeout=120):
     """Runs `script` (which saves its results with np.savez to sys.argv[1]) on one thread and on
     teams of 2 and 4 (THREAD_CONFIGS) and asserts bit-identical results: reductions must not
     depend on the thread count or on which thread ran which piece."""

@@ -16,7 +16,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.signal import lfilter
 
-from conftest import assert_same_on_1_and_2_threads
+from conftest import assert_same_on_any_thread_count
 from fastgen import _backend
 from fastgen._ar_linear import AR, VAR, ARBatch, StationarityWarning
 from reference import ar as ref
@@ -312,7 +312,7 @@ v = VAR(order=2).fit(rng.standard_normal((500, 3)))
 np.savez(sys.argv[1], p=b.params_, s=b.simulate(300, 5, random_state=1), f=b.forecast(20)[1],
          a=m.simulate(2000, 7, random_state=2), v=v.simulate(100, 9, random_state=3))
 """
-    assert_same_on_1_and_2_threads(script, tmp_path)
+    assert_same_on_any_thread_count(script, tmp_path)
 
 
 # -- scikit-learn conventions ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.signal import lfilter
 
-from conftest import assert_same_on_1_and_2_threads, offsets_of
+from conftest import assert_same_on_any_thread_count, offsets_of
 from reference import ar as ref
 from reference import rng as ref_rng
 
@@ -77,7 +77,10 @@ def test_ols_matches_lstsq(rng, k, trend):
         B, E = ref.ols(Y[off[s]:off[s + 1]], int(p), trend)
         close(params[s, :kt + p * k], B, 1e-10)
         assert_array_equal(params[s, kt + p * k:], 0.0)
-        close(sse[s], E, 1e-10)
+        # The residual sum of squares cancels from sums of the targets' squares: its rounding scales
+        # with those (1.2e-9 of a small SSE's own scale for one draw, on the OpenMP kernels too).
+        Ys = Y[off[s]:off[s + 1]]
+        assert_allclose(sse[s], E, rtol=1e-10, atol=1e-10 * (Ys * Ys).sum(axis=0).max())
 
 
 def test_ols_order_zero_no_trend_is_the_raw_sum_of_squares(rng):
@@ -330,7 +333,7 @@ f = _core.ar_simulate(np.ascontiguousarray(a[0]), 3, np.ones((1, 1, 1)), y[-16:]
                       np.array([20001]), 5000, 1, 99, 0)
 np.savez(sys.argv[1], a0=a[0], a1=a[1], b0=b[0], b1=b[1], c0=c[0], c1=c[1], d=d, e=e, f=f)
 """
-    assert_same_on_1_and_2_threads(script, tmp_path)
+    assert_same_on_any_thread_count(script, tmp_path)
 
 
 # -- argument checks of the bindings -----------------------------------------------------------------

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from conftest import assert_same_on_1_and_2_threads, precision_cholesky_upper, random_covars, random_spd, random_stochastic
+from conftest import assert_same_on_any_thread_count, precision_cholesky_upper, random_covars, random_spd, random_stochastic
 from fastgen import _backend
 from fastgen import mixture as fm
 from fastgen._mixture_gaussian import digamma, gammaln
@@ -455,7 +455,7 @@ def test_results_independent_of_thread_count_subprocess(tmp_path):
                         m.score_samples(X), *m.sample(5000)]
         np.savez(sys.argv[1], *out)
     """)
-    assert_same_on_1_and_2_threads(script, tmp_path, timeout=300)
+    assert_same_on_any_thread_count(script, tmp_path, timeout=300)
 
 
 @pytest.mark.parametrize("cls_name", ["GaussianMixture", "BayesianGaussianMixture"])
@@ -473,7 +473,10 @@ def test_float32_matches_float64(rng, cls_name, covariance_type):
     for name in GMM_ATTRS:
         va, vb = getattr(a, name), getattr(b, name)
         assert va.dtype == np.float64
-        assert_allclose(va, vb, rtol=1e-4, atol=1e-5 * np.abs(vb).max(), err_msg=name)
+        scale = np.abs(vb).max()
+        if name == "means_":  # a mean's rounding scales with the data, and the means can all sit near 0
+            scale = max(scale, np.abs(X).max())
+        assert_allclose(va, vb, rtol=1e-4, atol=1e-5 * scale, err_msg=name)
     assert_allclose(a.score_samples(X), b.score_samples(X), rtol=1e-4, atol=0)
     assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=0, atol=1e-4)
 
