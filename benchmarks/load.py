@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -54,7 +55,6 @@ class Load:
             self.procs.append(subprocess.Popen([sys.executable, "-c", _FITTING.format(seconds=self.seconds)]))
         for _ in range(self.busy):
             self.procs.append(subprocess.Popen([sys.executable, "-c", _BUSY.format(seconds=self.seconds)]))
-        import time
         time.sleep(1.5)  # the fitting processes import and start fitting
         return self
 
@@ -201,7 +201,6 @@ def build(name: str, impl: str):
 
 
 def median_time(call, repeat: int = 5) -> float:
-    import time
     ts = []
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -161,19 +161,19 @@ void poisson_logprob(int64_t N, int K, int D, const T* X, const T* lambdas, T* o
     }
   static thread_local par::Clock clock;
   par::for_range(clock, static_cast<double>(N) * D * (K + 20), N, 256, [&](int64_t b, int64_t e) {
-   for (int64_t n = b; n < e; ++n) {
-    const T* x = X + n * D;
-    T lgam = 0;
-    for (int d = 0; d < D; ++d) lgam += std::lgamma(x[d] + T(1));
-    for (int k = 0; k < K; ++k) {
-      T s = 0;
-      for (int d = 0; d < D; ++d) {
-        // 0 * log(0) is 0: a zero count is certain under a zero rate.
-        if (x[d] != 0) s += x[d] * loglam[static_cast<int64_t>(k) * D + d];
+    for (int64_t n = b; n < e; ++n) {
+      const T* x = X + n * D;
+      T lgam = 0;
+      for (int d = 0; d < D; ++d) lgam += std::lgamma(x[d] + T(1));
+      for (int k = 0; k < K; ++k) {
+        T s = 0;
+        for (int d = 0; d < D; ++d) {
+          // 0 * log(0) is 0: a zero count is certain under a zero rate.
+          if (x[d] != 0) s += x[d] * loglam[static_cast<int64_t>(k) * D + d];
+        }
+        out[n * K + k] = s - lamsum[k] - lgam;
       }
-      out[n * K + k] = s - lamsum[k] - lgam;
     }
-   }
   });
 }
 

@@ -254,31 +254,31 @@ void sample_gaussian_mixture(int K, int D, int C, const T* weights, const T* mea
   par::Region reg(clock, static_cast<double>(n) * D * (D + 40), par::n_chunks(n, kRows));
   par::Scratch<double> zs(reg, std::max(D, 1));
   reg.for_chunks(n, kRows, [&](int64_t i0, int64_t i1, int w) {
-      double* z = zs[w];
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t k = hmm::draw_categorical(K, weights, ru.uniform(static_cast<uint64_t>(i)));
-        labels[i] = k;
-        const uint64_t j0 = static_cast<uint64_t>(i) * D;
-        for (int d = 0; d < D;) {  // Box-Muller pairs (z[2p], z[2p+1]); a pair may straddle samples
-          const uint64_t j = j0 + d;
-          double z0, z1;
-          rz.normal_pair(j >> 1, z0, z1);
-          if (j & 1) {
-            z[d++] = z1;
-          } else {
-            z[d++] = z0;
-            if (d < D) z[d++] = z1;
-          }
-        }
-        const T* mu = means + k * D;
-        const T* L = cov_chol + (C == 1 ? 0 : k * D * D);
-        T* x = X + i * D;
-        for (int r = 0; r < D; ++r) {
-          double acc = 0;
-          for (int c = 0; c <= r; ++c) acc += static_cast<double>(L[r * D + c]) * z[c];
-          x[r] = static_cast<T>(static_cast<double>(mu[r]) + acc);
+    double* z = zs[w];
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t k = hmm::draw_categorical(K, weights, ru.uniform(static_cast<uint64_t>(i)));
+      labels[i] = k;
+      const uint64_t j0 = static_cast<uint64_t>(i) * D;
+      for (int d = 0; d < D;) {  // Box-Muller pairs (z[2p], z[2p+1]); a pair may straddle samples
+        const uint64_t j = j0 + d;
+        double z0, z1;
+        rz.normal_pair(j >> 1, z0, z1);
+        if (j & 1) {
+          z[d++] = z1;
+        } else {
+          z[d++] = z0;
+          if (d < D) z[d++] = z1;
         }
       }
+      const T* mu = means + k * D;
+      const T* L = cov_chol + (C == 1 ? 0 : k * D * D);
+      T* x = X + i * D;
+      for (int r = 0; r < D; ++r) {
+        double acc = 0;
+        for (int c = 0; c <= r; ++c) acc += static_cast<double>(L[r * D + c]) * z[c];
+        x[r] = static_cast<T>(static_cast<double>(mu[r]) + acc);
+      }
+    }
   });
 }
 

@@ -591,37 +591,34 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
   static thread_local par::Clock clock;
   par::Region r(clock, work, nc);
   par::Scratch<double> vs(r, K);
-  r.for_each(nc, [&](int64_t ch, int w) {
+  r.for_chunks(N, kChunkFrames, [&](int64_t n0, int64_t n1, int w) {
     double* v = vs[w];
-    {
-      const int64_t n0 = ch * kChunkFrames, n1 = std::min(N, n0 + kChunkFrames);
-      int64_t s = sequence_of(offsets, S, n0);
-      for (int64_t n = n0; n < n1; ++n) {
-        while (n >= offsets[s + 1]) ++s;
-        const double lls = ll[s];
-        const bool dead = lls == kNegInf;
-        if (post) {
-          // Normalised per frame (as hmmlearn does): over 1e6 steps la + lb - log P drifts by ~1e-6.
-          T* pn = post + n * K;
-          double mx = kNegInf;
-          for (int k = 0; k < K; ++k) mx = std::max(mx, la[n * K + k] + lb[n * K + k]);
-          if (dead || mx == kNegInf) {
-            for (int k = 0; k < K; ++k) pn[k] = 0;
-          } else {
-            double z = 0;
-            for (int k = 0; k < K; ++k) z += std::exp(la[n * K + k] + lb[n * K + k] - mx);
-            const double lz = mx + std::log(z);
-            for (int k = 0; k < K; ++k) pn[k] = static_cast<T>(std::exp(la[n * K + k] + lb[n * K + k] - lz));
-          }
+    int64_t s = sequence_of(offsets, S, n0);
+    for (int64_t n = n0; n < n1; ++n) {
+      while (n >= offsets[s + 1]) ++s;
+      const double lls = ll[s];
+      const bool dead = lls == kNegInf;
+      if (post) {
+        // Normalised per frame (as hmmlearn does): over 1e6 steps la + lb - log P drifts by ~1e-6.
+        T* pn = post + n * K;
+        double mx = kNegInf;
+        for (int k = 0; k < K; ++k) mx = std::max(mx, la[n * K + k] + lb[n * K + k]);
+        if (dead || mx == kNegInf) {
+          for (int k = 0; k < K; ++k) pn[k] = 0;
+        } else {
+          double z = 0;
+          for (int k = 0; k < K; ++k) z += std::exp(la[n * K + k] + lb[n * K + k] - mx);
+          const double lz = mx + std::log(z);
+          for (int k = 0; k < K; ++k) pn[k] = static_cast<T>(std::exp(la[n * K + k] + lb[n * K + k] - lz));
         }
-        if (xi_sum && !dead && n + 1 < offsets[s + 1]) {
-          double* acc = part.data() + ch * KK;
-          for (int j = 0; j < K; ++j) v[j] = static_cast<double>(lp[(n + 1) * K + j]) + lb[(n + 1) * K + j] - lls;
-          for (int i = 0; i < K; ++i) {
-            const double ai = la[n * K + i];
-            if (ai == kNegInf) continue;
-            for (int j = 0; j < K; ++j) acc[i * K + j] += std::exp(ai + logA[i * K + j] + v[j]);
-          }
+      }
+      if (xi_sum && !dead && n + 1 < offsets[s + 1]) {
+        double* acc = part.data() + (n0 / kChunkFrames) * KK;
+        for (int j = 0; j < K; ++j) v[j] = static_cast<double>(lp[(n + 1) * K + j]) + lb[(n + 1) * K + j] - lls;
+        for (int i = 0; i < K; ++i) {
+          const double ai = la[n * K + i];
+          if (ai == kNegInf) continue;
+          for (int j = 0; j < K; ++j) acc[i * K + j] += std::exp(ai + logA[i * K + j] + v[j]);
         }
       }
     }

@@ -154,6 +154,16 @@ def thread_policy(policy):
         _core.threads.set_policy(before)
 
 
+def child_env(**extra):
+    """os.environ plus `extra`, for a child Python that must import the same fastgen as this
+    process (the installed wheel in CI)."""
+    import fastgen
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastgen.__file__)),
+                                         env.get("PYTHONPATH", "")])
+    return env
+
+
 def assert_same_on_any_thread_count(script, tmp_path, timeout=120):
     """Runs `script` (which saves its results with np.savez to sys.argv[1]) on one thread and on
     teams of 2 and 4 (THREAD_CONFIGS) and asserts bit-identical results: reductions must not
@@ -161,16 +171,12 @@ def assert_same_on_any_thread_count(script, tmp_path, timeout=120):
     import subprocess
     import sys
 
-    import fastgen
     from numpy.testing import assert_array_equal
 
     files = []
     for n, policy in THREAD_CONFIGS:
         f = tmp_path / f"out{n}{policy}.npz"
-        env = dict(os.environ, OMP_NUM_THREADS=str(n))
-        # The child must import the same fastgen as this process (the installed wheel in CI).
-        env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastgen.__file__)),
-                                             env.get("PYTHONPATH", "")])
+        env = child_env(OMP_NUM_THREADS=str(n))
         prelude = f"import fastgen._core as _fg_core; _fg_core.threads.set_policy({policy!r})\n"
         subprocess.run([sys.executable, "-c", prelude + script, str(f)], check=True, env=env, timeout=timeout)
         files.append(np.load(f))

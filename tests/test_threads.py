@@ -19,14 +19,7 @@ from numpy.testing import assert_array_equal
 
 import fastgen
 from fastgen import _core
-from conftest import offsets_of, random_hmm, random_lengths, thread_policy
-
-
-def _env_for_child(**extra):
-    env = dict(os.environ, **extra)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastgen.__file__)),
-                                         env.get("PYTHONPATH", "")])
-    return env
+from conftest import child_env, offsets_of, random_hmm, random_lengths, thread_policy
 
 
 # ---- the user's controls --------------------------------------------------------------------------
@@ -57,7 +50,7 @@ def test_policy_hook_rejects_unknown_names():
 
 def test_omp_num_threads_is_respected():
     out = subprocess.run([sys.executable, "-c", "import fastgen; print(fastgen.get_num_threads())"],
-                         env=_env_for_child(OMP_NUM_THREADS="3"), capture_output=True, text=True, check=True)
+                         env=child_env(OMP_NUM_THREADS="3"), capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "3"
 
 
@@ -157,7 +150,7 @@ def test_a_forked_child_runs_kernels(rng):
         _, status = os.waitpid(pid, 0)
         sys.exit(os.waitstatus_to_exitcode(status))
     """)
-    subprocess.run([sys.executable, "-c", script], env=_env_for_child(OMP_NUM_THREADS="2"), check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", script], env=child_env(OMP_NUM_THREADS="2"), check=True, timeout=60)
 
 
 # ---- no collapse under load ----------------------------------------------------------------------
