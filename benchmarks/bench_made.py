@@ -2,7 +2,7 @@
 identical weights and logits.
 
 M1  MADE 784 inputs x 500 hidden (one hidden layer, ReLU, Bernoulli outputs, natural order, random
-    hidden degrees, weights N(0, 0.05^2) masked with fastgen._made_masks), float32: draw 100 samples.
+    hidden degrees, weights N(0, 0.05^2) masked with fastgen.autoregressive._made_masks), float32: draw 100 samples.
       fastgen-cpu / fastgen-cuda  the incremental kernel (made_sample)
       torch-naive                 784 full forward passes of the masked net (one per variable)
       torch-incremental           per step: the output logit of the next variable from the hidden
@@ -51,7 +51,7 @@ def require(impl: str) -> None:
 @functools.lru_cache(maxsize=None)
 def made_model():
     """dict(theta (masked, flat, float32), sizes, acts, order, hidden_degrees, W1, b1, W2, b2)."""
-    from fastgen._made_masks import flat_mask, make_hidden_degrees, make_order
+    from fastgen.autoregressive._made_masks import flat_mask, make_hidden_degrees, make_order
     rng = np.random.default_rng(SEED)
     order = make_order(D, "natural", rng)
     degrees = make_hidden_degrees(D, [H], rng)

@@ -2,7 +2,7 @@
 masks and data.
 
 A step is one Adam update (float32, lr 1e-3) of a one-hidden-layer MADE (ReLU, natural ordering,
-the masks of fastgen._made_masks) on one minibatch: masked forward, mean NLL, backward, masked
+the masks of fastgen.autoregressive._made_masks) on one minibatch: masked forward, mean NLL, backward, masked
 gradient, update. fastgen runs the `made_step` kernel the estimator calls once per minibatch; torch
 runs masked linear layers (z = a (W * M) + b, autograd masks the gradient) with torch.optim.Adam on
 torch.set_num_threads(2). Categorical inputs: fastgen takes the indices (first layer from them),
@@ -37,7 +37,7 @@ def require_made(impl: str) -> None:
 
 def model(shape: dict, seed: int = common.SEED):
     """(sizes, theta float32 (torch's Linear init), flat mask, per-layer masks, X float32 [batch, D])."""
-    from fastgen import _made_masks as mm
+    from fastgen.autoregressive import _made_masks as mm
     out, D, V, H, B = shape["output"], shape["D"], shape["V"], shape["hidden"], shape["batch"]
     rng = np.random.default_rng([seed, D, V, H])
     order = mm.make_order(D, "natural", rng)
@@ -111,7 +111,7 @@ def made_step(impl: str, shape: dict):
         return lambda: tm.step(x, target)
 
     from fastgen import _backend
-    from fastgen import _made_masks as mm
+    from fastgen.autoregressive import _made_masks as mm
     device = impl.split("-", 1)[1]
     kern, put = _backend.kernels(device), (lambda a: _backend.to_device(device, a))
     args = [put(theta), put(np.zeros_like(theta)), put(np.zeros_like(theta)), np.asarray(sizes, np.int64),
@@ -151,7 +151,7 @@ def digits_nll(epochs: int = 50, hidden: int = 500, seed: int = 0) -> dict:
     # torch from fastgen's initial weights: refit 0 epochs with the same random_state
     init = MADE((hidden,), max_epochs=0, random_state=seed).fit(train)
     torch.set_num_threads(TORCH_THREADS)
-    from fastgen import _made_masks as mm
+    from fastgen.autoregressive import _made_masks as mm
     tm = TorchMADE(init.network_.sizes, init.network_.theta,
                    mm.layer_masks(init.orders_[0], init.hidden_degrees_[0], "bernoulli", 1), "bernoulli", 1)
     rng = np.random.default_rng(seed)

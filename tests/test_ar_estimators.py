@@ -18,7 +18,7 @@ from scipy.signal import lfilter
 
 from conftest import assert_same_on_any_thread_count
 from fastgen import _backend
-from fastgen._ar_linear import AR, VAR, ARBatch, StationarityWarning
+from fastgen.autoregressive import AR, VAR, ARBatch, StationarityWarning
 from reference import ar as ref
 
 sm_ar = pytest.importorskip("statsmodels.tsa.ar_model")
@@ -461,7 +461,7 @@ def test_non_stationary_fit_warns_with_the_largest_root(rng):
 
 
 def test_schur_cohn_stationarity_agrees_with_companion_eigenvalues(rng):
-    from fastgen._ar_stats import ar_stationary, lag_matrices, spectral_radius
+    from fastgen.autoregressive._ar_stats import ar_stationary, lag_matrices, spectral_radius
     coef = rng.standard_normal((500, 6)) * rng.uniform(0.05, 0.6, size=(500, 1))
     coef[::7, 4:] = 0.0  # lower orders, zero-padded
     radius = spectral_radius(lag_matrices(coef[:, :, None], 0, 1, 6))

@@ -25,7 +25,7 @@ from scipy.special import logsumexp
 
 from conftest import assert_same_on_any_thread_count, assert_sum_close
 from fastgen import _core
-from fastgen import _made_masks as mm
+from fastgen.autoregressive import _made_masks as mm
 from reference import made as ref
 from reference import nn as ref_nn
 from test_nn_kernels import _assert_state, _grad_tol, _hp, _opt_state, assert_params_close
@@ -457,7 +457,8 @@ def test_made_step_matches_torch(rng, dtype, output, n_out, D, hidden):
 def test_results_independent_of_thread_count(tmp_path):
     script = textwrap.dedent("""
         import sys, numpy as np
-        from fastgen import _core, _made_masks as mm
+        from fastgen import _core
+        from fastgen.autoregressive import _made_masks as mm
         rng = np.random.default_rng(5)
         out = []
         hp = np.array([1e-3, 0.9, 0.99, 1e-8, 1e-4, 0.9])

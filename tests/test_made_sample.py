@@ -21,7 +21,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from conftest import assert_same_on_any_thread_count
-from fastgen._made_masks import flat_mask, input_width, make_hidden_degrees, make_order, output_width
+from fastgen.autoregressive._made_masks import flat_mask, input_width, make_hidden_degrees, make_order, output_width
 from reference import decoding as ref_dec
 from reference import made_sample as ref
 from reference import nn as ref_nn

@@ -26,7 +26,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from conftest import assert_same_on_any_thread_count, precision_cholesky_upper, random_covars, random_spd, random_stochastic
 from fastgen import _backend
 from fastgen import mixture as fm
-from fastgen._mixture_gaussian import digamma, gammaln
+from fastgen.mixture._gaussian import digamma, gammaln
 from reference import mixture_em as ref
 
 sk = pytest.importorskip("sklearn.mixture")
@@ -625,7 +625,7 @@ def test_guarded_precision_cholesky(rng, covariance_type):
     """The M-step's Cholesky: valid covariances give scikit-learn's factors; a covariance that is
     not positive-definite (here with an eigenvalue -1e-14, what rounding leaves of a collapsed
     component) is reset to floor * I (diag/spherical: the offending variances), and reported."""
-    from fastgen._mixture_gaussian import precision_cholesky_guarded
+    from fastgen.mixture._gaussian import precision_cholesky_guarded
     K, D = 3, 3
     cov = random_covars(rng, covariance_type, K, D)
     P, used, bad = precision_cholesky_guarded(cov, covariance_type, 0.01)
@@ -760,7 +760,7 @@ def test_overflowing_log_density_is_a_named_error():
 def test_guard_resets_precisions_beyond_the_kernel_dtype(covariance_type):
     """Variances that pass Cholesky but whose precision overflows float32 (1e-40) are reset and
     reported, as non-positive-definite ones are; in float64 the same variances are kept."""
-    from fastgen._mixture_gaussian import precision_cholesky_guarded
+    from fastgen.mixture._gaussian import precision_cholesky_guarded
     D = 2
     cov = {"full": np.array([np.eye(D), 1e-40 * np.eye(D)]), "tied": 1e-40 * np.eye(D),
            "diag": np.array([[1.0, 1.0], [1.0, 1e-40]]), "spherical": np.array([1.0, 1e-40])}[covariance_type]

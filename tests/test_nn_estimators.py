@@ -17,7 +17,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from fastgen import _backend
 from fastgen.autoencoder import Autoencoder
 from fastgen.gan import GAN
-from fastgen.nn import ACTIVATIONS, MLP, SGD, Adam, Engine, activation_code
+from fastgen.nn._engine import Engine
+from fastgen.nn._mlp import ACTIVATIONS, MLP, activation_code
+from fastgen.nn._optim import SGD, Adam
 from fastgen.vae import VAE
 from reference import nn as ref
 from conftest import assert_same_on_any_thread_count

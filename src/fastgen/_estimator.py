@@ -1,23 +1,33 @@
-"""scikit-learn's estimator protocol (get_params / set_params / repr), shared by every family.
+"""The one estimator base of every family: scikit-learn's estimator protocol and the fitted check.
 
 Parameters are the constructor's arguments, stored unchanged under their own names (scikit-learn's
-convention: validation happens in ``fit``), so ``clone`` and grid searches work on fastgen models.
+convention: validation happens in ``fit``), so ``clone``, pipelines and grid searches work on
+fastgen models. ``_fitted_attr`` names the attribute ``fit`` sets last; using a model before it
+exists raises ``fastgen.exceptions.NotFittedError`` (an AttributeError and a ValueError), with the
+class's ``_fitted_hint`` saying what else makes it usable.
 """
 from __future__ import annotations
 
 import inspect
 
+from .exceptions import NotFittedError
 
-class ParamsMixin:
+
+class BaseEstimator:
+    _fitted_attr: str = ""
+    _fitted_hint: str = ""
+
     @classmethod
     def _get_param_names(cls):
         sig = inspect.signature(cls.__init__)
         return sorted(p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD)
 
     def get_params(self, deep=True):
+        """The constructor's arguments as a dict (scikit-learn's protocol)."""
         return {name: getattr(self, name) for name in self._get_param_names()}
 
     def set_params(self, **params):
+        """Set constructor arguments by name; unknown names raise ValueError. Returns self."""
         valid = self._get_param_names()
         for k, v in params.items():
             if k not in valid:
@@ -28,3 +38,10 @@ class ParamsMixin:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+    def _check_fitted(self, attr: str | None = None):
+        attr = attr or self._fitted_attr
+        if not hasattr(self, attr):
+            hint = f", or {self._fitted_hint}" if self._fitted_hint else ""
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet: call 'fit' with "
+                                 f"appropriate arguments before using this estimator{hint}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from fastgen._made_masks import OUTPUTS, flat_mask, output_width
+from fastgen.autoregressive._made_masks import OUTPUTS, flat_mask, output_width
 
 from . import decoding as ref_dec
 from . import nn as ref_nn

@@ -12,22 +12,24 @@ from statistics import NormalDist
 
 import numpy as np
 
-from . import _backend
+from .. import _backend
 from ._ar_validation import (TREND_CODE, check_method, check_order, check_series_lengths, check_trend,
                              n_trend, raise_on_status)
-from ._estimator import ParamsMixin
-from ._validation import check_dtype, philox_seed
+from .._estimator import BaseEstimator
+from .._validation import check_dtype, philox_seed
 
 
-class LinearARBase(ParamsMixin):
+class LinearARBase(BaseEstimator):
     """Common parts of AR and VAR. Subclasses define _criteria_names and _select_table (the
     order-selection criteria)."""
+
+    _fitted_attr = "params_"
 
     _criteria_names: tuple = ()
 
     # -- set-up ------------------------------------------------------------------------------------
     # AR and VAR take the same hyper-parameters (documented on each class).
-    def __init__(self, order=1, trend="c", method="ols", max_order=None, yw_method="mle", device="cpu",
+    def __init__(self, order=1, trend="c", method="ols", max_order=None, yw_method="mle", device="auto",
                  dtype=np.float64):
         self.order = order
         self.trend = trend
@@ -65,10 +67,6 @@ class LinearARBase(ParamsMixin):
         z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
         mean, se = self.forecast(steps)
         return mean, mean - z * se, mean + z * se
-
-    def _check_fitted(self):
-        if not hasattr(self, "params_"):
-            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: call fit first")
 
     @property
     def _kt(self):

@@ -22,19 +22,20 @@ Differences from scikit-learn, all deliberate:
 - 'kmeans' and 'k-means++' initialisations run fastgen's k-means (kernels, Philox seeding), so they
   start from different clusters than scikit-learn's; 'random' and 'random_from_data' draw the same
   numbers from ``random_state`` as scikit-learn and start from identical responsibilities.
-- The non-convergence warning is ``fastgen.mixture.ConvergenceWarning`` (a UserWarning).
+- The non-convergence warning is ``fastgen.exceptions.ConvergenceWarning`` (a UserWarning).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._mixture_base import BaseMixture, ConvergenceWarning, NotFittedError, _check_number, _warn
-from ._mixture_gaussian import (LOG_2PI, betaln, collapsed_components, covariances_from_precisions, digamma,
+from .._warnings import warn as _warn
+from ._base import BaseMixture, _check_number
+from ._gaussian import (LOG_2PI, betaln, collapsed_components, covariances_from_precisions, digamma,
                                 estimate_gaussian_parameters, gammaln, log_det_cholesky, n_covariance_parameters,
                                 precision_cholesky_from_precisions, precision_cholesky_guarded,
                                 precisions_from_cholesky, quadratic_terms, scatter)
 
-__all__ = ["GaussianMixture", "BayesianGaussianMixture", "ConvergenceWarning", "NotFittedError"]
+__all__ = ["GaussianMixture", "BayesianGaussianMixture"]
 
 
 def _as_float_array(value, name, shape):

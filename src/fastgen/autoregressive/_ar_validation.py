@@ -6,11 +6,11 @@ Every error names the argument, what was expected and what was received.
 from __future__ import annotations
 
 import numbers
-import os
-import sys
-import warnings
 
 import numpy as np
+
+from .._warnings import warn
+from ..exceptions import StationarityWarning
 
 TRENDS = ("n", "c", "t", "ct")
 TREND_CODE = {"n": 0, "c": 1, "t": 2, "ct": 3}
@@ -22,19 +22,9 @@ VAR_CRITERIA = ("aic", "bic", "hqic", "fpe")
 # Kernel status codes (csrc/ar_fit.hpp)
 STATUS_OK, STATUS_SINGULAR, STATUS_TOO_SHORT = 0, 1, 2
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-class StationarityWarning(RuntimeWarning):
-    """A fitted AR/VAR is not stationary: its companion matrix has an eigenvalue of modulus >= 1."""
-
 
 def warn_stationarity(message: str) -> None:
-    """Warn, attributed to the first frame outside fastgen (the user's call)."""
-    frame, level = sys._getframe(1), 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, StationarityWarning, stacklevel=level)
+    warn(message, StationarityWarning)
 
 
 def n_trend(trend: str) -> int:
@@ -121,7 +111,7 @@ def raise_on_status(status: np.ndarray, what: str, n_series: int) -> None:
 
 def as_univariate(X, dtype, name="X") -> np.ndarray:
     """A 1-D series (n,) or (n, 1) -> float (n, 1) C-contiguous, finite, non-empty."""
-    from ._validation import check_array
+    from .._validation import check_array
     if X is None:
         raise ValueError(f"{name}: expected a 1-D array (a series), got None")
     a = X if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray) else np.asarray(X)

@@ -12,40 +12,22 @@ sampling. On CUDA the data stay on the device for the whole fit; only K-sized mo
 from __future__ import annotations
 
 import numbers
-import os
-import sys
-import warnings
 from time import time
 
 import numpy as np
 
-from . import _backend
-from ._estimator import ParamsMixin
+from .. import _backend
+from .._estimator import BaseEstimator
+from .._warnings import warn as _warn
+from ..exceptions import ConvergenceWarning
 from ._kmeans import kmeans
-from ._mixture_gaussian import (Moments, check_covariance_type, covariance_cholesky_lower, kernel_precisions,
-                                moments_order)
-from ._validation import check_array, check_dtype, check_n_components, check_random_state, philox_seed
+from ._gaussian import (Moments, check_covariance_type, covariance_cholesky_lower, kernel_precisions,
+                        moments_order)
+from .._validation import check_array, check_dtype, check_n_components, check_random_state, philox_seed
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 # Philox streams: k-means++ seeding (one seed per initialisation), sampling (labels; normals on +1).
 STREAM_KMEANS_PP, STREAM_SAMPLE = 0, 2
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-class ConvergenceWarning(UserWarning):
-    """The best initialisation did not converge within max_iter (scikit-learn's warning of the same name)."""
-
-
-class NotFittedError(ValueError, AttributeError):
-    """The estimator is used before fit (scikit-learn's NotFittedError: a ValueError and an AttributeError)."""
-
-
-def _warn(message, category):
-    """A warning attributed to the first frame outside fastgen (the user's call)."""
-    frame, level = sys._getframe(1), 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
 
 
 def _check_number(value, name, *, low, low_open=False, integer=False, allow_none=False):
@@ -98,7 +80,8 @@ class _Compute:
         return None if a is None else np.asarray(a, dtype=dtype)
 
 
-class BaseMixture(ParamsMixin):
+class BaseMixture(BaseEstimator):
+    _fitted_attr = "means_"
     """EM / variational EM for Gaussian mixtures with scikit-learn's API plus `device` and `dtype`."""
 
 
@@ -142,11 +125,6 @@ class BaseMixture(ParamsMixin):
             _check_number(self.verbose, "verbose", low=0, integer=True)
         _check_number(self.verbose_interval, "verbose_interval", low=1, integer=True)
         check_random_state(self.random_state)
-
-    def _check_is_fitted(self):
-        if not hasattr(self, "means_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. "
-                                 f"Call 'fit' with appropriate arguments before using this estimator.")
 
     def _validate_X(self, X, *, fitting):
         """Finite 2-D data in float64 (host); on predict, as many features as the fit saw."""
@@ -354,7 +332,7 @@ class BaseMixture(ParamsMixin):
 
     # -- inference (scikit-learn's BaseMixture) ------------------------------------------------------
     def _prepare(self, X):
-        self._check_is_fitted()
+        self._check_fitted()
         check_covariance_type(self.covariance_type)
         cp = _Compute(self.device, self.dtype)
         X = self._validate_X(X, fitting=False)
@@ -387,7 +365,7 @@ class BaseMixture(ParamsMixin):
         """(X, labels): n_samples draws from the fitted mixture, grouped by component as
         scikit-learn returns them. Philox numbers keyed by random_state (default: the estimator's),
         so an int gives the same samples on any device and thread count."""
-        self._check_is_fitted()
+        self._check_fitted()
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
         cp = _Compute(self.device, self.dtype)

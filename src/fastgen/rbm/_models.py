@@ -23,9 +23,11 @@ import numbers
 
 import numpy as np
 
-from . import _backend
-from ._rbm_base import BaseRBM, _check_float, _check_int, _Counter, ais_betas, column_means
-from ._validation import check_array, check_dtype, check_random_state, nonfinite_error, philox_seed
+from .. import _backend
+from .._estimator import BaseEstimator
+from .._streams import Streams
+from ._base import BaseRBM, _check_float, _check_int, ais_betas, column_means
+from .._validation import check_array, check_dtype, check_random_state, nonfinite_error, philox_seed
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "DBN", "ais_betas"]
 
@@ -158,8 +160,7 @@ class GaussianBernoulliRBM(BaseRBM):
 
     def _check_fitted(self):
         super()._check_fitted()
-        if not hasattr(self, "sigma_"):
-            raise AttributeError(f"This {type(self).__name__} instance has no sigma_: call fit first or set sigma_")
+        super()._check_fitted("sigma_")
 
     def _base_from_data(self, X):
         self._base_b_v = column_means(X).astype(self._dt)
@@ -180,7 +181,7 @@ class GaussianBernoulliRBM(BaseRBM):
         return self.reconstruction_error(X)
 
 
-class DBN:
+class DBN(BaseEstimator):
     """Deep belief net: RBMs trained greedily, layer by layer, each on the hidden probabilities of
     the one below (Hinton, Osindero & Teh 2006).
 
@@ -189,6 +190,8 @@ class DBN:
     ``transform`` propagates hidden probabilities up; ``sample`` runs Gibbs chains in the top RBM
     and then one top-down pass of p(v | h) through the layers below.
     """
+
+    _fitted_attr = "rbms_"
 
     def __init__(self, hidden_layer_sizes=(256, 64), *, visible="bernoulli", learning_rate=0.1, batch_size=10,
                  n_iter=10, algorithm="pcd", n_gibbs_steps=1, momentum=0.0, weight_decay=0.0, verbose=0,
@@ -207,11 +210,6 @@ class DBN:
         self.shuffle = shuffle
         self.device = device
         self.dtype = dtype
-
-    get_params = BaseRBM.get_params
-    set_params = BaseRBM.set_params
-    _get_param_names = classmethod(BaseRBM._get_param_names.__func__)
-    __repr__ = BaseRBM.__repr__
 
     def _layers(self):
         sizes = self.hidden_layer_sizes
@@ -251,10 +249,6 @@ class DBN:
         self.n_features_in_ = self.rbms_[0].n_features_in_
         return self
 
-    def _check_fitted(self):
-        if not hasattr(self, "rbms_"):
-            raise AttributeError("This DBN instance is not fitted yet: call fit first")
-
     def transform(self, X):
         """Top-layer hidden probabilities, propagated up through every RBM."""
         self._check_fitted()
@@ -276,19 +270,14 @@ class DBN:
         else:
             rs = check_random_state(random_state)
             top_state = int(rs.randint(0, 2**31 - 1))
-            seed, take = philox_seed(rs), _Counter(0)
+            seed, take = philox_seed(rs), Streams(start=0).take
         top = self.rbms_[-1]
         h = top.sample(n_samples, n_gibbs_steps=n_gibbs_steps, burn_in=burn_in, n_chains=n_chains,
                        mean=mean and len(self.rbms_) == 1, random_state=top_state)
         for layer in range(len(self.rbms_) - 2, -1, -1):
-            rbm = self.rbms_[layer]
-            rbm._ready()
-            W, _, b_v, sigma = rbm._params()
-            hk = rbm._put(h)
-            if layer == 0 and mean:
-                h = _backend.to_host(rbm._kern.rbm_visible_means(hk, W, b_v, sigma))
-            else:
-                h = _backend.to_host(rbm._kern.rbm_sample_visibles(hk, W, b_v, sigma, seed, take(1)))
+            mean_step = layer == 0 and mean
+            h = self.rbms_[layer]._visibles_given_hiddens(h, mean=mean_step, seed=seed,
+                                                          stream=None if mean_step else take(1))
         return h
 
     def _take(self, n):

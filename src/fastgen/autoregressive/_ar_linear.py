@@ -16,10 +16,10 @@ from ._ar_base import LinearARBase
 from ._ar_batch import ARBatch
 from ._ar_stats import (ar_criteria, ar_roots, ar_stationary, concentrated_llf, lag_matrices, spectral_radius,
                         var_criteria, var_llf, var_roots)
-from ._ar_validation import AR_CRITERIA, VAR_CRITERIA, StationarityWarning, as_univariate, warn_stationarity
-from ._validation import check_array, check_lengths
+from ._ar_validation import AR_CRITERIA, VAR_CRITERIA, as_univariate, warn_stationarity
+from .._validation import check_array, check_lengths
 
-__all__ = ["AR", "VAR", "ARBatch", "StationarityWarning"]
+__all__ = ["AR", "VAR", "ARBatch"]
 
 
 def _finite_series(X, offsets, dtype, name="X"):

@@ -17,10 +17,12 @@ import numbers
 import numpy as np
 
 from . import _made_masks as mm
-from ._nn_base import BaseNN, check_choice, check_float, check_int
-from .nn import MLP, Trainable, publish, run_epochs
-from .nn.mlp import check_layer_sizes
-from .nn.optim import OPTIMIZERS
+from ..nn._base import BaseNN, check_choice, check_float, check_int
+from ..nn._engine import Trainable, publish
+from ..nn._mlp import MLP
+from ..nn._training import run_epochs
+from ..nn._mlp import check_layer_sizes
+from ..nn._optim import OPTIMIZERS
 
 __all__ = ["MADE"]
 
@@ -81,7 +83,7 @@ class MADE(BaseNN):
     def __init__(self, hidden_layer_sizes=(500,), *, output="bernoulli", n_categories=None, n_components=5,
                  ordering="natural", n_masks=1, activation="relu", slope=0.01, optimizer="adam", learning_rate=1e-3,
                  beta1=0.9, beta2=0.999, weight_decay=0.0, momentum=0.0, batch_size=100, max_epochs=50,
-                 random_state=None, verbose=0, device="cpu", dtype=np.float32):
+                 random_state=None, verbose=0, device="auto", dtype=np.float32):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.output = output
         self.n_categories = n_categories

@@ -16,18 +16,7 @@ import time
 
 import numpy as np
 
-
-class Streams:
-    """Consecutive Philox stream numbers of one key: ``take(n)`` returns the first of n fresh ones."""
-
-    def __init__(self, seed: int, start: int = 0):
-        self.seed = int(seed)
-        self.next = int(start)
-
-    def take(self, n: int) -> int:
-        s = self.next
-        self.next += int(n)
-        return s
+from .._streams import Streams  # noqa: F401  (re-exported for the estimators)
 
 
 class Progress:

@@ -22,9 +22,10 @@ import time
 
 import numpy as np
 
-from . import _backend
-from ._estimator import ParamsMixin
-from ._validation import check_array, check_dtype, check_n_components, check_random_state, philox_seed
+from .. import _backend
+from .._estimator import BaseEstimator
+from .._streams import Streams
+from .._validation import check_array, check_dtype, check_n_components, check_random_state, philox_seed
 
 ALGORITHMS = ("pcd", "cd")
 MAX_EXACT_UNITS = 20  # log_partition enumerates 2^m states of the smaller layer: m <= 20
@@ -67,7 +68,9 @@ def column_means(X, block=4096):
     return total / X.shape[0]
 
 
-class BaseRBM(ParamsMixin):
+class BaseRBM(BaseEstimator):
+    _fitted_attr = "components_"
+    _fitted_hint = "call partial_fit, or set components_, intercept_hidden_ and intercept_visible_"
     """Training and inference shared by BernoulliRBM and GaussianBernoulliRBM."""
 
     _gaussian = False
@@ -99,11 +102,6 @@ class BaseRBM(ParamsMixin):
 
     def _put(self, a):
         return _backend.to_device(self._device, np.ascontiguousarray(a, dtype=self._dt))
-
-    def _check_fitted(self):
-        if not hasattr(self, "components_"):
-            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: call fit or partial_fit "
-                                 f"first, or set components_, intercept_hidden_ and intercept_visible_")
 
     def _validate(self, X, *, fitting=False, name="X"):
         """X as a C-contiguous array of the model dtype; values checked for the visible model."""
@@ -331,7 +329,7 @@ class BaseRBM(ParamsMixin):
         burn_in = _check_int(burn_in, "burn_in", 0)
         C = n_samples if n_chains is None else min(_check_int(n_chains, "n_chains", 1), n_samples)
         seed, first, owner = self._seed_for(random_state)
-        take = (lambda n: owner._take_streams(n)) if owner is not None else _Counter(first)
+        take = (lambda n: owner._take_streams(n)) if owner is not None else Streams(start=first).take
         W, b_h, b_v, sigma = self._params()
         v = self._initial_chains(C, seed, take(1))
         if burn_in > 0:
@@ -341,6 +339,15 @@ class BaseRBM(ParamsMixin):
             v, h = self._kern.rbm_gibbs_vhv(v, W, b_h, b_v, sigma, n_gibbs_steps, seed, take(2 * n_gibbs_steps))
             rows.append(_backend.to_host(self._kern.rbm_visible_means(h, W, b_v, sigma) if mean else v))
         return np.concatenate(rows)[:n_samples]
+
+    def _visibles_given_hiddens(self, H, *, mean, seed, stream):
+        """E[v | h] (mean=True) or a draw of v ~ p(v | h) for hidden states H (the DBN's top-down pass)."""
+        self._ready()
+        W, _, b_v, sigma = self._params()
+        Hk = self._put(H)
+        if mean:
+            return _backend.to_host(self._kern.rbm_visible_means(Hk, W, b_v, sigma))
+        return _backend.to_host(self._kern.rbm_sample_visibles(Hk, W, b_v, sigma, seed, stream))
 
     def _initial_chains(self, C, seed, stream):
         raise NotImplementedError
@@ -426,14 +433,3 @@ class BaseRBM(ParamsMixin):
         estimated by AIS (ais_log_partition with its defaults; cached until the parameters change)."""
         return float(self.log_likelihood(X).mean())
 
-
-class _Counter:
-    """Consecutive stream numbers from `start` (sampling with an explicit random_state)."""
-
-    def __init__(self, start):
-        self.next = start
-
-    def __call__(self, n):
-        s = self.next
-        self.next += n
-        return s

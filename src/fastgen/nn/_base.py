@@ -12,10 +12,12 @@ import numbers
 
 import numpy as np
 
-from ._estimator import ParamsMixin
-from ._validation import check_array, check_dtype, check_random_state, philox_seed
-from .nn import Engine, Streams, make_optimizer
-from .nn.mlp import activation_code, check_layer_sizes, check_slope
+from .._estimator import BaseEstimator
+from .._validation import check_array, check_dtype, check_random_state, philox_seed
+from ._engine import Engine
+from ._optim import make_optimizer
+from .._streams import Streams
+from ._mlp import activation_code, check_layer_sizes, check_slope
 
 # Streams at and above this number are reserved for evaluation (score_samples): deterministic
 # draws that never collide with training or sampling streams.
@@ -48,7 +50,7 @@ def sigmoid(x):
     return np.exp(-np.logaddexp(0, -x)).astype(x.dtype, copy=False)
 
 
-class BaseNN(ParamsMixin):
+class BaseNN(BaseEstimator):
     """Shared machinery; subclasses define ``fit`` and their inference methods."""
 
     _fitted_attr = "n_features_in_"
@@ -105,10 +107,6 @@ class BaseNN(ParamsMixin):
         if eng is None or eng.dtype != check_dtype(self.dtype) or self.device not in ("auto", eng.device):
             eng = self._setup_engine()
         return eng
-
-    def _check_fitted(self):
-        if not hasattr(self, self._fitted_attr):
-            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: call fit first")
 
     # -- data --------------------------------------------------------------------------------------
     def _validate(self, X, *, fitting=False, name="X", n_features=None):

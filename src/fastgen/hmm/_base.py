@@ -8,28 +8,18 @@ updates K-sized parameters.
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import warnings
 from collections import deque
 
 import numpy as np
 
-from . import _backend
-from ._estimator import ParamsMixin
-from ._validation import (check_dtype, check_lengths, check_n_components, check_random_state,
+from .. import _backend
+from .._estimator import BaseEstimator
+from .._warnings import warn
+from .._validation import (check_dtype, check_lengths, check_n_components, check_random_state,
                           check_stochastic, philox_seed)
 
 _log = logging.getLogger(__name__)
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def warn_user(message):
-    """A RuntimeWarning attributed to the first frame outside fastgen (the user's call)."""
-    frame, level = sys._getframe(1), 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, RuntimeWarning, stacklevel=level)
 
 # Philox streams of HMM.sample: states, then emission draws.
 STREAM_STATES, STREAM_EMISSIONS, STREAM_EMISSIONS_2 = 0, 1, 2
@@ -71,7 +61,9 @@ class ConvergenceMonitor:
             len(self.history) >= 2 and self.history[-1] - self.history[-2] < self.tol)
 
 
-class BaseHMM(ParamsMixin):
+class BaseHMM(BaseEstimator):
+    _fitted_attr = "startprob_"
+    _fitted_hint = "set startprob_, transmat_ and the emission parameters"
     """EM for HMMs with pluggable emissions (hmmlearn's API, plus `device` and `dtype`)."""
 
     _emission_letters = ""  # params letters owned by the emission, e.g. "mc"
@@ -126,11 +118,6 @@ class BaseHMM(ParamsMixin):
         X = self._validate_X(X, fitting=False)
         offsets = check_lengths(lengths, X.shape[0])
         return X, offsets, self._put(X), self._put(offsets)
-
-    def _check_fitted(self):
-        if not hasattr(self, "startprob_"):
-            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: call fit first, "
-                                 f"or set startprob_, transmat_ and the emission parameters")
 
     # -- inference -------------------------------------------------------------------------------
     def _score(self, X, lengths, compute_posteriors):
@@ -246,7 +233,7 @@ class BaseHMM(ParamsMixin):
             rows = tm.sum(axis=1)
             empty = rows <= 0
             if empty.any():
-                warn_user(f"states {np.flatnonzero(empty).tolist()} had no outgoing transitions in the "
+                warn(f"states {np.flatnonzero(empty).tolist()} had no outgoing transitions in the "
                           f"posterior; their transmat_ rows are kept")
             tm[~empty] /= rows[~empty, None]
             tm[empty] = self.transmat_[empty]
@@ -256,7 +243,7 @@ class BaseHMM(ParamsMixin):
     @staticmethod
     def _warn_empty(empty, what):
         if np.any(empty):
-            warn_user(f"states {np.flatnonzero(empty).tolist()} received no posterior mass; their {what} are kept")
+            warn(f"states {np.flatnonzero(empty).tolist()} received no posterior mass; their {what} are kept")
 
     # -- model selection ----------------------------------------------------------------------------
     def _n_free_params(self):

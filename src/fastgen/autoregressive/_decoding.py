@@ -9,8 +9,8 @@ import numbers
 
 import numpy as np
 
-from . import _backend
-from ._validation import philox_seed
+from .. import _backend
+from .._validation import philox_seed
 
 
 def _real(value, name: str) -> float:
@@ -72,7 +72,7 @@ def _logits_array(logits, device: str):
 
 
 def sample_logits(logits, *, temperature=1.0, top_k=None, top_p=None, greedy=False, random_state=None,
-                  device="cpu"):
+                  device="auto"):
     """Draw one token index per row of logits.
 
     Parameters

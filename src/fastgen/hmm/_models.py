@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _backend
-from ._gaussian import COVARIANCE_TYPES, full_covariances, precision_cholesky, validate_covars
-from ._hmm_base import STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM, ConvergenceMonitor
-from ._kmeans import kmeans
-from ._validation import check_array, check_positive, check_stochastic
+from .. import _backend
+from .._gaussian import COVARIANCE_TYPES, full_covariances, precision_cholesky, validate_covars
+from ._base import STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM, ConvergenceMonitor
+from ..mixture._kmeans import kmeans
+from .._validation import check_array, check_positive, check_stochastic
 
 __all__ = ["CategoricalHMM", "GaussianHMM", "GMMHMM", "PoissonHMM", "ConvergenceMonitor"]
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _backend
 from .._validation import check_dtype
-from .mlp import MLP
+from ._mlp import MLP
 
 
 class Engine:

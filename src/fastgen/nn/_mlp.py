@@ -168,7 +168,7 @@ class MLP:
 
     def predict(self, X, device="cpu"):
         """The network's output a_L for inputs X ``[N, d_0]`` (through the kernels of `device`)."""
-        from .engine import Engine
+        from ._engine import Engine
         eng = Engine(device, self._theta(None).dtype)
         return eng.host(eng.predict(self, eng.put(self.theta), X))
 

@@ -10,7 +10,7 @@ decoding kernel (greedy, temperature, top-k, top-p) for categorical autoregressi
 """
 from ._ar_batch import ARBatch  # noqa: F401
 from ._ar_linear import AR, VAR  # noqa: F401
-from ._ar_validation import StationarityWarning  # noqa: F401
+from ..exceptions import StationarityWarning  # noqa: F401
 from ._decoding import sample_logits  # noqa: F401
 from ._made import MADE  # noqa: F401
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from . import _backend, _core
+from .. import _backend, _core
 
 
 class _Kernels:

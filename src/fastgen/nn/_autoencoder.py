@@ -1,0 +1,164 @@
+"""A deterministic autoencoder: one MLP x -> code -> reconstruction, trained by ``mlp_step``
+(forward, loss, backward and optimiser update in one kernel call per minibatch).
+
+The code layer is linear (identity activation), so with no hidden layers and identity activations
+the model spans PCA's subspace; the hidden layers make it a nonlinear generalisation.
+``score_samples`` is minus the per-row reconstruction loss: an anomaly score (low = unusual).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import BaseNN, check_choice, check_int, sigmoid
+from ._engine import Trainable, publish
+from ._mlp import MLP
+from ._training import run_epochs
+from ._optim import OPTIMIZERS
+
+__all__ = ["Autoencoder"]
+
+LOSSES = {"mse": 0, "bce": 1}
+
+
+class Autoencoder(BaseNN):
+    """MLP autoencoder.
+
+    Parameters
+    ----------
+    encoder_layers : sequence of int
+        Hidden widths between the input and the code.
+    latent_dim : int
+        Width of the (linear) code layer.
+    loss : "mse" or "bce"
+        Half the squared error summed over features (real data), or binary cross-entropy on
+        logits (data in [0, 1]; the decoder outputs logits, reconstructions are their sigmoid).
+    decoder_layers : sequence of int, optional
+        Hidden widths between the code and the output; default: the encoder's in reverse order.
+    activation, slope : hidden-layer activation and leaky-ReLU slope.
+    optimizer, learning_rate, beta1, beta2, weight_decay, momentum : optimiser settings.
+    batch_size, max_epochs, random_state, verbose, device, dtype
+        As for the other fastgen estimators.
+
+    Attributes
+    ----------
+    network_ : MLP
+        The whole network (encoder then decoder) with its fitted ``theta``.
+    encoder_, decoder_ : MLP
+        Its two halves (input -> code, code -> output).
+    loss_curve_ : ndarray of shape (n_epochs,)
+        Per-epoch mean training loss per sample.
+    n_iter_, n_features_in_
+    """
+
+    def __init__(self, encoder_layers=(128,), latent_dim=8, *, loss="mse", decoder_layers=None, activation="relu",
+                 slope=0.01, optimizer="adam", learning_rate=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0,
+                 momentum=0.0, batch_size=128, max_epochs=100, random_state=None, verbose=0, device="auto",
+                 dtype=np.float32):
+        self.encoder_layers = encoder_layers
+        self.latent_dim = latent_dim
+        self.loss = loss
+        self.decoder_layers = decoder_layers
+        self.activation = activation
+        self.slope = slope
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+
+    def _check_params(self):
+        enc = self._layers(self.encoder_layers, "encoder_layers")
+        dec = tuple(reversed(enc)) if self.decoder_layers is None else self._layers(self.decoder_layers,
+                                                                                    "decoder_layers")
+        check_int(self.latent_dim, "latent_dim", 1)
+        check_choice(self.loss, "loss", LOSSES)
+        self._activation(self.activation, "activation")
+        self._slope(self.slope)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        self._check_training()
+        return enc, dec, self._optimizer(self.optimizer)
+
+    def _check_values(self, X, name="X"):
+        if self.loss == "bce":
+            self._check_unit_interval(X, name, "loss='bce'")
+
+    def fit(self, X, y=None):
+        """Minimise the reconstruction loss on minibatches of X for max_epochs epochs (y is ignored)."""
+        enc, dec, opt = self._check_params()
+        eng = self._setup_engine()
+        X = self._validate(X, fitting=True)
+        self._check_values(X)
+        D, K, act = X.shape[1], int(self.latent_dim), self.activation
+        init_rng, perm_rng, streams = self._fit_randomness()
+        net = MLP((D,) + enc + (K,) + dec + (D,),
+                  (act,) * len(enc) + ("identity",) + (act,) * len(dec) + ("identity",), self.slope)
+        net.init_params(init_rng, eng.dtype)
+        tr = Trainable(eng, net, opt)
+        loss, slope = LOSSES[self.loss], float(self.slope)
+
+        def step(batches, stream, k):
+            (Xb,) = batches
+            return eng.kern.mlp_step(*tr.args(), slope, Xb, Xb, loss, tr.next_t(), opt.code, tr.hp), None
+
+        curve, _ = run_epochs(name=type(self).__name__, engine=eng, arrays=[X], batch_size=int(self.batch_size),
+                              max_epochs=int(self.max_epochs), rng=perm_rng, step=step, streams=streams,
+                              streams_per_step=0, loss_names=("loss",), verbose=self.verbose,
+                              learning_rate=float(self.learning_rate))
+        publish(tr, name=type(self).__name__, learning_rate=float(self.learning_rate))
+        self.network_ = net
+        self.encoder_, self.decoder_ = net.split(len(enc) + 1)
+        self.loss_curve_ = curve[:, 0]
+        self.n_iter_ = int(self.max_epochs)
+        self._streams = streams
+        self.n_features_in_ = D
+        return self
+
+    def _output(self, eng, net, X):
+        return eng.host(eng.predict(net, eng.put(net.theta), X))
+
+    def transform(self, X):
+        """The code layer's values, shape (n_samples, latent_dim)."""
+        eng = self._engine_ready()
+        return self._output(eng, self.encoder_, self._validate(X))
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, Z):
+        """Reconstructions from codes Z: the decoder's output (sigmoid of its logits for loss='bce')."""
+        eng = self._engine_ready()
+        Z = self._validate(Z, name="Z", n_features=self.decoder_.sizes[0])
+        out = self._output(eng, self.decoder_, Z)
+        return sigmoid(out) if self.loss == "bce" else out
+
+    def reconstruct(self, X):
+        """inverse_transform(transform(X)) in one pass through the whole network."""
+        eng = self._engine_ready()
+        out = self._output(eng, self.network_, self._validate(X))
+        return sigmoid(out) if self.loss == "bce" else out
+
+    def score_samples(self, X):
+        """Minus each row's reconstruction loss (the training loss: 0.5 sum_d (x - x_hat)^2, or the
+        binary cross-entropy summed over features); low values flag anomalies."""
+        eng = self._engine_ready()
+        X = self._validate(X)
+        self._check_values(X)
+        out = eng.predict(self.network_, eng.put(self.network_.theta), X)
+        Xd = eng.put(X)
+        if self.loss == "bce":
+            loss = eng.kern.bce_logits(out, Xd, 1.0)[0]
+            return -np.asarray(eng.host(loss), dtype=np.float64)
+        # Gaussian with unit variance minus its constant: 0.5 sum_d (x - x_hat)^2.
+        loss = eng.kern.gaussian_nll(out, eng.put(np.zeros(X.shape[1])), Xd, 1.0)[0]
+        return -(np.asarray(eng.host(loss), dtype=np.float64) - 0.5 * X.shape[1] * np.log(2 * np.pi))
+
+    def score(self, X, y=None):
+        """Mean of score_samples."""
+        return float(self.score_samples(X).mean())

@@ -1,0 +1,162 @@
+"""Generative adversarial networks (Goodfellow et al. 2014) on the nn kernels: the non-saturating
+loss or WGAN-GP (Gulrajani et al. 2017), conditional on labels when ``fit`` gets ``y`` (Mirza &
+Osindero 2014).
+
+One training step (``gan_step``) is one kernel call: a discriminator (critic) update on a minibatch
+of real rows and as many generated ones, then, every ``n_critic``-th step, a generator update
+through the freshly updated discriminator. Both networks are MLPs; the generator maps
+[z | one-hot label], z ~ N(0, I), to a sample, the discriminator maps [x | label] to one logit
+(non-saturating) or one critic value (WGAN-GP).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import BaseNN, check_choice, check_float, check_int
+from ._engine import Trainable, publish
+from ._mlp import MLP
+from ._training import run_epochs
+
+__all__ = ["GAN"]
+
+LOSSES = {"nonsaturating": 0, "wasserstein-gp": 1}
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "tanh")
+_OUTPUT_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+
+
+class GAN(BaseNN):
+    """GAN with MLP generator and discriminator, trained with Adam.
+
+    Parameters
+    ----------
+    generator_layers, discriminator_layers : sequence of int
+        Hidden widths of each network.
+    latent_dim : int
+        Dimension of the generator's noise z ~ N(0, I).
+    loss : "nonsaturating" or "wasserstein-gp"
+        Non-saturating GAN loss (discriminator logits) or the Wasserstein loss with gradient
+        penalty ``gp_weight`` (critic values).
+    gp_weight : float
+    n_critic : int
+        The discriminator is updated every step, the generator every n_critic-th step.
+    generator_activation, discriminator_activation : str
+        Hidden-layer activations; ``slope`` is the leaky-ReLU slope of both networks.
+    output_activation : "identity", "sigmoid" or "tanh"
+        The generator's output: pick sigmoid for data in [0, 1], tanh for data in [-1, 1].
+    learning_rate, beta1, beta2 : float
+        Adam settings of both networks (the DCGAN defaults 2e-4, 0.5, 0.999).
+    batch_size, max_epochs, random_state, verbose, device, dtype
+        As for the other fastgen estimators.
+
+    Attributes
+    ----------
+    generator_, discriminator_ : MLP
+    loss_curve_ : ndarray of shape (n_epochs, 2)
+        Per-epoch means of the discriminator's and the generator's losses (columns d, g), each
+        measured on its minibatch before its update.
+    n_iter_, classes_, n_features_in_
+    """
+
+    def __init__(self, generator_layers=(256, 256), discriminator_layers=(256, 256), latent_dim=64, *,
+                 loss="nonsaturating", gp_weight=10.0, n_critic=1, generator_activation="relu",
+                 discriminator_activation="leaky_relu", slope=0.2, output_activation="identity", learning_rate=2e-4,
+                 beta1=0.5, beta2=0.999, batch_size=128, max_epochs=100, random_state=None, verbose=0, device="auto",
+                 dtype=np.float32):
+        self.generator_layers = generator_layers
+        self.discriminator_layers = discriminator_layers
+        self.latent_dim = latent_dim
+        self.loss = loss
+        self.gp_weight = gp_weight
+        self.n_critic = n_critic
+        self.generator_activation = generator_activation
+        self.discriminator_activation = discriminator_activation
+        self.slope = slope
+        self.output_activation = output_activation
+        self.learning_rate = learning_rate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+
+    def _check_params(self):
+        gl = self._layers(self.generator_layers, "generator_layers")
+        dl = self._layers(self.discriminator_layers, "discriminator_layers")
+        check_int(self.latent_dim, "latent_dim", 1)
+        check_choice(self.loss, "loss", LOSSES)
+        check_float(self.gp_weight, "gp_weight", minimum=0.0)
+        check_int(self.n_critic, "n_critic", 1)
+        self._activation(self.generator_activation, "generator_activation")
+        self._activation(self.discriminator_activation, "discriminator_activation")
+        self._slope(self.slope)
+        check_choice(self.output_activation, "output_activation", OUTPUT_ACTIVATIONS)
+        self._check_training()
+        return gl, dl, self._optimizer("adam")
+
+    def fit(self, X, y=None):
+        """Train on minibatches of X for max_epochs epochs; with labels y, a conditional GAN."""
+        gl, dl, opt = self._check_params()
+        eng = self._setup_engine()
+        X = self._validate(X, fitting=True)
+        if self.output_activation in _OUTPUT_RANGE:
+            lo, hi = _OUTPUT_RANGE[self.output_activation]
+            if X.min() < lo or X.max() > hi:
+                raise ValueError(f"output_activation: {self.output_activation!r} generates values in [{lo:g}, "
+                                 f"{hi:g}], but X has values in [{float(X.min()):g}, {float(X.max()):g}]; "
+                                 f"rescale X or use output_activation='identity'")
+        n, D = X.shape
+        C, classes = self._fit_labels(y, n)
+        c, q = C.shape[1], int(self.latent_dim)
+        init_rng, perm_rng, streams = self._fit_randomness()
+        generator = MLP((q + c,) + gl + (D,), (self.generator_activation,) * len(gl) + (self.output_activation,),
+                        self.slope)
+        discriminator = MLP((D + c,) + dl + (1,), (self.discriminator_activation,) * len(dl) + ("identity",),
+                            self.slope)
+        generator.init_params(init_rng, eng.dtype)
+        discriminator.init_params(init_rng, eng.dtype)
+        g, d = Trainable(eng, generator, opt), Trainable(eng, discriminator, opt)
+        loss, gp_weight, n_critic = LOSSES[self.loss], float(self.gp_weight), int(self.n_critic)
+        slope = float(self.slope)
+
+        def step(batches, stream, k):
+            Xb, Cb = batches
+            update_gen = k % n_critic == 0
+            t_d = d.next_t()
+            t_g = g.next_t() if update_gen else max(g.t, 1)
+            losses = eng.kern.gan_step(*g.args(), *d.args(), slope, Xb, Cb, loss, gp_weight, int(update_gen),
+                                       streams.seed, stream, t_d, t_g, opt.code, d.hp, g.hp)
+            return losses, (True, update_gen)
+
+        curve, _ = run_epochs(name=type(self).__name__, engine=eng, arrays=[X, C], batch_size=int(self.batch_size),
+                              max_epochs=int(self.max_epochs), rng=perm_rng, step=step, streams=streams,
+                              streams_per_step=3, loss_names=("d_loss", "g_loss"), verbose=self.verbose,
+                              learning_rate=float(self.learning_rate))
+        publish(g, d, name=type(self).__name__, learning_rate=float(self.learning_rate))
+        self.generator_, self.discriminator_ = generator, discriminator
+        self.loss_curve_ = curve
+        self.n_iter_ = int(self.max_epochs)
+        self.classes_, self._streams = classes, streams
+        self.n_features_in_ = D
+        return self
+
+    def sample(self, n_samples=1, y=None, random_state=None):
+        """n_samples generated rows G(z), z ~ N(0, I). Conditional models need y: one label for every
+        sample, or one per sample. random_state None continues the model's own random stream."""
+        eng = self._engine_ready()
+        n, C = self._n_and_labels(n_samples, y)
+        streams = self._streams_for(random_state)
+        q = self.generator_.sizes[0] - C.shape[1]
+        Z = eng.normal(streams.seed, streams.take(1), n * q).reshape(n, q).astype(eng.dtype)
+        return eng.host(eng.predict(self.generator_, eng.put(self.generator_.theta), self._join(Z, C)))
+
+    def discriminate(self, X, y=None):
+        """The discriminator's output per row: a logit of 'real' (non-saturating) or the critic value
+        (WGAN-GP); higher means more like the training data."""
+        eng = self._engine_ready()
+        X = self._validate(X)
+        C = self._labels(y, X.shape[0])
+        out = eng.host(eng.predict(self.discriminator_, eng.put(self.discriminator_.theta), self._join(X, C)))
+        return np.ascontiguousarray(out[:, 0])

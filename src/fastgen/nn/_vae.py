@@ -1,0 +1,275 @@
+"""Variational autoencoders (Kingma & Welling 2014) on the nn kernels, conditional on labels when
+``fit`` gets ``y`` (Sohn et al. 2015).
+
+The encoder maps [x | one-hot label] to the mean and log-variance of a diagonal Gaussian q(z | x);
+the decoder maps [z | label] to the parameters of p(x | z): Bernoulli logits (binary data or
+probabilities in [0, 1]), Gaussian means with a fixed variance ``obs_var``, or Gaussian means and
+learned log-variances. One training step (``vae_step``: both forward passes, the reparameterised
+draw, the negative ELBO, both backward passes and both optimiser updates) is one kernel call.
+``score_samples`` is the importance-weighted bound (Burda et al. 2016) with ``n_importance``
+samples per row: a tighter log-likelihood estimate than the ELBO, usable as an anomaly score.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import EVAL_STREAM, BaseNN, check_choice, check_float, check_int, sigmoid
+from ._engine import Trainable, publish
+from ._mlp import MLP
+from ._training import run_epochs
+from ._optim import OPTIMIZERS
+
+__all__ = ["VAE"]
+
+LIKELIHOODS = {"bernoulli": 0, "gaussian": 1, "gaussian_learned": 2}
+_IWAE_ROWS = 1 << 15  # repeated rows per score_samples chunk (bounds its memory)
+
+
+class VAE(BaseNN):
+    """Variational autoencoder with MLP encoder and decoder.
+
+    Parameters
+    ----------
+    encoder_layers : sequence of int
+        Hidden widths of the encoder; its output layer has 2 * latent_dim units (mean, log-variance).
+    latent_dim : int
+        Dimension of z (prior N(0, I)).
+    likelihood : "bernoulli", "gaussian" or "gaussian_learned"
+        p(x | z): Bernoulli with logits (data in [0, 1]); Gaussian with fixed variance ``obs_var``;
+        Gaussian with a learned per-feature, per-sample log-variance (decoder output 2 * n_features).
+    decoder_layers : sequence of int, optional
+        Hidden widths of the decoder; default: the encoder's in reverse order.
+    activation : str
+        Hidden-layer activation ("relu", "leaky_relu", "tanh", "sigmoid", "softplus", "identity").
+    slope : float
+        Slope of "leaky_relu" for negative inputs.
+    obs_var : float or array of n_features
+        Variance of the fixed-variance Gaussian likelihood.
+    kl_weight : float
+        Weight of the KL term (beta-VAE; 1 gives the ELBO).
+    optimizer : "adam", "sgd" or "nesterov"
+    learning_rate, beta1, beta2, weight_decay, momentum : float
+        Optimiser settings (beta1, beta2: Adam; momentum: SGD); torch.optim's meanings.
+    batch_size, max_epochs : int
+    n_importance : int
+        Importance samples per row in ``score_samples`` (1 gives the ELBO).
+    random_state : None, int or RandomState
+    verbose : int
+        Progress bar with the losses on stderr when > 0.
+    device : "cpu", "cuda" or "auto"
+    dtype : float32 (default) or float64
+
+    Attributes
+    ----------
+    encoder_, decoder_ : MLP
+        The networks with their fitted parameters (``theta``).
+    loss_curve_, reconstruction_curve_, kl_curve_ : ndarray of shape (n_epochs,)
+        Per-epoch means of the negative ELBO (reconstruction + kl_weight * KL) and its two terms,
+        in nats per sample (measured on each minibatch before its update).
+    n_iter_ : int
+        Epochs run.
+    classes_ : ndarray or None
+        Labels of a conditional fit.
+    n_features_in_ : int
+    """
+
+    def __init__(self, encoder_layers=(512,), latent_dim=32, *, likelihood="bernoulli", decoder_layers=None,
+                 activation="relu", slope=0.01, obs_var=1.0, kl_weight=1.0, optimizer="adam", learning_rate=1e-3,
+                 beta1=0.9, beta2=0.999, weight_decay=0.0, momentum=0.0, batch_size=128, max_epochs=100,
+                 n_importance=64, random_state=None, verbose=0, device="auto", dtype=np.float32):
+        self.encoder_layers = encoder_layers
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+        self.decoder_layers = decoder_layers
+        self.activation = activation
+        self.slope = slope
+        self.obs_var = obs_var
+        self.kl_weight = kl_weight
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.n_importance = n_importance
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+
+    # -- fitting -----------------------------------------------------------------------------------
+    def _check_params(self):
+        enc = self._layers(self.encoder_layers, "encoder_layers")
+        dec = tuple(reversed(enc)) if self.decoder_layers is None else self._layers(self.decoder_layers,
+                                                                                    "decoder_layers")
+        check_int(self.latent_dim, "latent_dim", 1)
+        check_choice(self.likelihood, "likelihood", LIKELIHOODS)
+        self._activation(self.activation, "activation")
+        self._slope(self.slope)
+        check_float(self.kl_weight, "kl_weight", minimum=0.0)
+        check_int(self.n_importance, "n_importance", 1)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        self._check_training()
+        return enc, dec, self._optimizer(self.optimizer)
+
+    def _obs_log_var(self, D):
+        v = np.asarray(self.obs_var, dtype=np.float64)
+        if v.ndim == 0:
+            v = np.full(D, float(v))
+        if v.shape != (D,):
+            raise ValueError(f"obs_var: expected a number or an array of {D} variances, got shape {v.shape}")
+        if not np.isfinite(v).all() or (v <= 0).any():
+            raise ValueError(f"obs_var: variances must be positive and finite, got min {v.min()!r}")
+        return np.log(v)
+
+    def _check_values(self, X, name="X"):
+        if self.likelihood == "bernoulli":
+            self._check_unit_interval(X, name, "likelihood='bernoulli'")
+
+    def fit(self, X, y=None):
+        """Maximise the ELBO on minibatches of X for max_epochs epochs; with labels y, a conditional
+        VAE (labels one-hot encoded and appended to the encoder's and the decoder's inputs)."""
+        enc_layers, dec_layers, opt = self._check_params()
+        eng = self._setup_engine()
+        X = self._validate(X, fitting=True)
+        self._check_values(X)
+        n, D = X.shape
+        C, classes = self._fit_labels(y, n)
+        c, K = C.shape[1], int(self.latent_dim)
+        obs_log_var = self._obs_log_var(D)
+        init_rng, perm_rng, streams = self._fit_randomness()
+        out = 2 * D if self.likelihood == "gaussian_learned" else D
+        act = self.activation
+        encoder = MLP((D + c,) + enc_layers + (2 * K,), (act,) * len(enc_layers) + ("identity",), self.slope)
+        decoder = MLP((K + c,) + dec_layers + (out,), (act,) * len(dec_layers) + ("identity",), self.slope)
+        encoder.init_params(init_rng, eng.dtype)
+        decoder.init_params(init_rng, eng.dtype)
+        e, d = Trainable(eng, encoder, opt), Trainable(eng, decoder, opt)
+        lik, slope, kl_weight = LIKELIHOODS[self.likelihood], float(self.slope), float(self.kl_weight)
+        log_var_dev = eng.put(obs_log_var)
+
+        def step(batches, stream, k):
+            Xb, Cb = batches
+            t = e.next_t()
+            d.t = t
+            return eng.kern.vae_step(*e.args(), *d.args(), slope, Xb, Cb, lik, log_var_dev, kl_weight,
+                                     streams.seed, stream, t, opt.code, e.hp), None
+
+        curve, _ = run_epochs(name=type(self).__name__, engine=eng, arrays=[X, C], batch_size=int(self.batch_size),
+                              max_epochs=int(self.max_epochs), rng=perm_rng, step=step, streams=streams,
+                              streams_per_step=1, loss_names=("loss", "recon", "kl"), verbose=self.verbose,
+                              learning_rate=float(self.learning_rate))
+        publish(e, d, name=type(self).__name__, learning_rate=float(self.learning_rate))
+        self.encoder_, self.decoder_ = encoder, decoder
+        self.obs_log_var_ = obs_log_var.astype(eng.dtype) if self.likelihood == "gaussian" else None
+        self.loss_curve_, self.reconstruction_curve_, self.kl_curve_ = curve[:, 0], curve[:, 1], curve[:, 2]
+        self.n_iter_ = int(self.max_epochs)
+        self.classes_, self._streams = classes, streams
+        self.n_features_in_ = D
+        return self
+
+    # -- inference ---------------------------------------------------------------------------------
+    def _encode(self, eng, X, C):
+        """H = [mu | log_var] on the device."""
+        return eng.predict(self.encoder_, eng.put(self.encoder_.theta), self._join(X, C))
+
+    def _decode(self, eng, Z, C):
+        """Raw decoder output (logits, means, or [means | log-variances]) on the host."""
+        return eng.host(eng.predict(self.decoder_, eng.put(self.decoder_.theta), self._join(Z, C)))
+
+    def _mean(self, out):
+        D = self.n_features_in_
+        if self.likelihood == "bernoulli":
+            return sigmoid(out)
+        return np.ascontiguousarray(out[:, :D])
+
+    def transform(self, X, y=None):
+        """Posterior means E[z | x] (the encoder's mu), shape (n_samples, latent_dim)."""
+        eng = self._engine_ready()
+        X = self._validate(X)
+        C = self._labels(y, X.shape[0])
+        H = eng.host(self._encode(eng, X, C))
+        return np.ascontiguousarray(H[:, :self.latent_dim])
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X, y).transform(X, y)
+
+    def inverse_transform(self, Z, y=None):
+        """Decoder means E[x | z]: probabilities (Bernoulli) or Gaussian means, shape (n, n_features)."""
+        eng = self._engine_ready()
+        Z = self._validate(Z, name="Z", n_features=int(self.encoder_.sizes[-1] // 2))
+        return self._mean(self._decode(eng, Z, self._labels(y, Z.shape[0])))
+
+    def reconstruct(self, X, y=None):
+        """inverse_transform(transform(X)): the decoder mean at the posterior mean."""
+        return self.inverse_transform(self.transform(X, y), y)
+
+    def sample(self, n_samples=1, y=None, random_state=None, mean=True):
+        """Draws z ~ N(0, I) decoded: E[x | z] (mean=True, default) or x ~ p(x | z) (mean=False).
+        Conditional models need y: one label for every sample, or one per sample. random_state None
+        continues the model's own random stream (each call gives new samples)."""
+        eng = self._engine_ready()
+        n, C = self._n_and_labels(n_samples, y)
+        streams = self._streams_for(random_state)
+        K = self.encoder_.sizes[-1] // 2
+        Z = eng.normal(streams.seed, streams.take(1), n * K).reshape(n, K).astype(eng.dtype)
+        out = self._decode(eng, Z, C)
+        mu = self._mean(out)
+        if mean:
+            return mu
+        D = self.n_features_in_
+        if self.likelihood == "bernoulli":
+            u = eng.uniform(streams.seed, streams.take(1), n * D).reshape(n, D)
+            return (u < mu).astype(eng.dtype)
+        log_var = out[:, D:] if self.likelihood == "gaussian_learned" else self.obs_log_var_[None, :]
+        z = eng.normal(streams.seed, streams.take(1), n * D).reshape(n, D)
+        return (mu + np.exp(0.5 * log_var.astype(np.float64)) * z).astype(eng.dtype)
+
+    def _recon_nll(self, eng, out_dev, X_dev):
+        """-log p(x | z) per row (float64) through the loss kernels."""
+        D = self.n_features_in_
+        if self.likelihood == "bernoulli":
+            loss, _ = eng.kern.bce_logits(out_dev, X_dev, 1.0)
+        elif self.likelihood == "gaussian":
+            loss = eng.kern.gaussian_nll(out_dev, eng.put(self.obs_log_var_), X_dev, 1.0)[0]
+        else:
+            out = eng.host(out_dev)
+            loss = eng.kern.gaussian_nll(eng.put(out[:, :D]), eng.put(out[:, D:]), X_dev, 1.0)[0]
+        return np.asarray(eng.host(loss), dtype=np.float64)
+
+    def score_samples(self, X, y=None):
+        """Importance-weighted lower bound on log p(x) per row (Burda et al. 2016):
+        log (1/k) sum_j p(x | z_j) p(z_j) / q(z_j | x), z_j ~ q(z | x), k = n_importance. Higher means
+        more typical (an anomaly score: low values flag outliers). Deterministic: the draws come from
+        reserved streams of the model's key."""
+        eng = self._engine_ready()
+        X = self._validate(X)
+        self._check_values(X)
+        C = self._labels(y, X.shape[0])
+        k = check_int(self.n_importance, "n_importance", 1)
+        K = self.encoder_.sizes[-1] // 2
+        H = eng.host(self._encode(eng, X, C))
+        streams = self._streams_for(None)
+        rows = max(1, _IWAE_ROWS // k)
+        dec_theta = eng.put(self.decoder_.theta)
+        result = np.empty(X.shape[0])
+        for chunk, r0 in enumerate(range(0, X.shape[0], rows)):
+            r1 = min(r0 + rows, X.shape[0])
+            Hr = np.repeat(H[r0:r1], k, axis=0)
+            Zs, eps, _ = eng.kern.gaussian_kl_reparam(eng.put(Hr), streams.seed, EVAL_STREAM + chunk, 1.0)
+            Zs, eps = eng.host(Zs), eng.host(eps)
+            out = eng.predict(self.decoder_, dec_theta, self._join(Zs, np.repeat(C[r0:r1], k, axis=0)))
+            nll = self._recon_nll(eng, out, eng.put(np.repeat(X[r0:r1], k, axis=0)))
+            lv = Hr[:, K:].astype(np.float64)
+            z2, e2 = Zs.astype(np.float64) ** 2, eps.astype(np.float64) ** 2
+            # log p(z) - log q(z | x): the 2 pi terms cancel.
+            log_w = (-nll + 0.5 * (lv + e2 - z2).sum(axis=1)).reshape(r1 - r0, k)
+            top = log_w.max(axis=1, keepdims=True)
+            result[r0:r1] = top[:, 0] + np.log(np.exp(log_w - top).mean(axis=1))
+        return result
+
+    def score(self, X, y=None):
+        """Mean importance-weighted log-likelihood bound of X (nats per sample)."""
+        return float(self.score_samples(X, y).mean())

@@ -1,0 +1,8 @@
+"""Restricted Boltzmann machines and deep belief nets on C++ and CUDA kernels.
+
+``BernoulliRBM`` (a drop-in for ``sklearn.neural_network.BernoulliRBM``), ``GaussianBernoulliRBM``
+and ``DBN``; ``ais_betas`` builds the inverse-temperature schedule of annealed importance sampling.
+"""
+from ._models import DBN, BernoulliRBM, GaussianBernoulliRBM, ais_betas
+
+__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "DBN", "ais_betas"]
