@@ -17,7 +17,8 @@ import numbers
 import numpy as np
 
 from . import _made_masks as mm
-from ..nn._base import BaseNN, check_choice, check_float, check_int
+from .._validation import check_choice, check_float, check_int
+from ..nn._base import BaseNN
 from ..nn._engine import Trainable, publish
 from ..nn._mlp import MLP
 from ..nn._training import run_epochs

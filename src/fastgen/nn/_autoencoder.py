@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import BaseNN, check_choice, check_int, sigmoid
+from .._validation import check_choice, check_int
+from ._base import BaseNN, sigmoid
 from ._engine import Trainable, publish
 from ._mlp import MLP
 from ._training import run_epochs

@@ -8,12 +8,11 @@ streams 0, 1, 2, ... of that key (see nn/training.py) and later ``sample`` calls
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
 from .._estimator import BaseEstimator
-from .._validation import check_array, check_dtype, check_random_state, philox_seed
+from .._validation import check_array, check_dtype, check_float, check_int, check_random_state, philox_seed
 from ._engine import Engine
 from ._optim import make_optimizer
 from .._streams import Streams
@@ -22,26 +21,6 @@ from ._mlp import activation_code, check_layer_sizes, check_slope
 # Streams at and above this number are reserved for evaluation (score_samples): deterministic
 # draws that never collide with training or sampling streams.
 EVAL_STREAM = 1 << 62
-
-
-def check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_float(value, name, *, minimum=None, strict=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise ValueError(f"{name}: must be {'>' if strict else '>='} {minimum}, got {value!r}")
-    return float(value)
-
-
-def check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}: expected one of {tuple(choices)}, got {value!r}")
-    return value
 
 
 def sigmoid(x):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import BaseNN, check_choice, check_float, check_int
+from .._validation import check_choice, check_float, check_int
+from ._base import BaseNN
 from ._engine import Trainable, publish
 from ._mlp import MLP
 from ._training import run_epochs

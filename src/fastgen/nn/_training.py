@@ -16,8 +16,6 @@ import time
 
 import numpy as np
 
-from .._streams import Streams  # noqa: F401  (re-exported for the estimators)
-
 
 class Progress:
     """A one-line text progress bar on stderr (no tqdm): epoch, a bar over its steps, the losses."""

@@ -25,6 +25,7 @@ import numpy as np
 from .. import _backend
 from .._estimator import BaseEstimator
 from .._streams import Streams
+from .._validation import check_float, check_int
 from .._validation import check_array, check_dtype, check_n_components, check_random_state, philox_seed
 
 ALGORITHMS = ("pcd", "cd")
@@ -42,20 +43,6 @@ def ais_betas(n_betas=14500):
     n3 = max(1, n_betas - n1 - n2)
     return np.concatenate([np.linspace(0.0, 0.5, n1, endpoint=False), np.linspace(0.5, 0.9, n2, endpoint=False),
                            np.linspace(0.9, 1.0, n3 + 1)])
-
-
-def _check_int(value, name, minimum):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_float(value, name, *, minimum=None, strict=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise ValueError(f"{name}: must be {'>' if strict else '>='} {minimum}, got {value!r}")
-    return float(value)
 
 
 def column_means(X, block=4096):
@@ -86,14 +73,14 @@ class BaseRBM(BaseEstimator):
     def _setup(self):
         """Check the hyper-parameters, resolve device and dtype (in fit and every method, not __init__)."""
         check_n_components(self.n_components)
-        _check_float(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
-        _check_int(self.batch_size, "batch_size", 1)
-        _check_int(self.n_iter, "n_iter", 0)
-        _check_int(self.n_gibbs_steps, "n_gibbs_steps", 1)
-        _check_float(self.momentum, "momentum", minimum=0.0)
+        check_float(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
+        check_int(self.batch_size, "batch_size", 1)
+        check_int(self.n_iter, "n_iter", 0)
+        check_int(self.n_gibbs_steps, "n_gibbs_steps", 1)
+        check_float(self.momentum, "momentum", minimum=0.0)
         if self.momentum >= 1:
             raise ValueError(f"momentum: must be < 1, got {self.momentum!r}")
-        _check_float(self.weight_decay, "weight_decay", minimum=0.0)
+        check_float(self.weight_decay, "weight_decay", minimum=0.0)
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm: expected one of {ALGORITHMS}, got {self.algorithm!r}")
         self._device = _backend.resolve_device(self.device)
@@ -324,10 +311,10 @@ class BaseRBM(BaseEstimator):
         every n_gibbs_steps steps; sample r * n_chains + c is chain c's r-th. With mean=True the
         rows are E[v | h] at those steps instead of draws of v."""
         self._ready()
-        n_samples = _check_int(n_samples, "n_samples", 1)
-        n_gibbs_steps = _check_int(n_gibbs_steps, "n_gibbs_steps", 1)
-        burn_in = _check_int(burn_in, "burn_in", 0)
-        C = n_samples if n_chains is None else min(_check_int(n_chains, "n_chains", 1), n_samples)
+        n_samples = check_int(n_samples, "n_samples", 1)
+        n_gibbs_steps = check_int(n_gibbs_steps, "n_gibbs_steps", 1)
+        burn_in = check_int(burn_in, "burn_in", 0)
+        C = n_samples if n_chains is None else min(check_int(n_chains, "n_chains", 1), n_samples)
         seed, first, owner = self._seed_for(random_state)
         take = (lambda n: owner._take_streams(n)) if owner is not None else Streams(start=first).take
         W, b_h, b_v, sigma = self._params()
@@ -378,7 +365,7 @@ class BaseRBM(BaseEstimator):
         (log_z, standard_error). betas: increasing temperatures from 0 to 1 (default ais_betas(),
         14,500 steps); the base model has the data's visible marginals (from fit) and no weights."""
         self._ready()
-        n_chains = _check_int(n_chains, "n_chains", 1)
+        n_chains = check_int(n_chains, "n_chains", 1)
         betas = ais_betas() if betas is None else np.asarray(betas, dtype=np.float64)
         if betas.ndim != 1 or len(betas) < 2:
             raise ValueError(f"betas: expected a 1-D array of at least 2 temperatures, got shape {betas.shape}")

@@ -26,8 +26,8 @@ import numpy as np
 from .. import _backend
 from .._estimator import BaseEstimator
 from .._streams import Streams
-from ._base import BaseRBM, _check_float, _check_int, ais_betas, column_means
-from .._validation import check_array, check_dtype, check_random_state, nonfinite_error, philox_seed
+from .._validation import check_dtype, check_int, check_random_state, nonfinite_error, philox_seed
+from ._base import BaseRBM, ais_betas, column_means
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "DBN", "ais_betas"]
 
@@ -219,7 +219,7 @@ class DBN(BaseEstimator):
         if not sizes:
             raise ValueError("hidden_layer_sizes: need at least one layer")
         for s in sizes:
-            _check_int(s, "hidden_layer_sizes", 1)
+            check_int(s, "hidden_layer_sizes", 1)
         if self.visible not in ("bernoulli", "gaussian"):
             raise ValueError(f"visible: expected 'bernoulli' or 'gaussian', got {self.visible!r}")
         check_dtype(self.dtype)
