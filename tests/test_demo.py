@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from conftest import child_env
 from fastgen.__main__ import DEMOS, main
 
 
@@ -62,6 +64,35 @@ def test_demo_registry_and_unknown_name(capsys):
         main(["demo", "no-such-demo"])
     assert exc.value.code == 2
     assert "unknown demo 'no-such-demo'" in capsys.readouterr().err
+
+
+def test_demos_package_layout():
+    """The registry lives in fastgen.demos (one module per family, registered on import, in the CLI's
+    order); fastgen.__main__ is the CLI over the same registry; `import fastgen` imports no demo."""
+    import fastgen.demos as demos
+    from fastgen.demos import autoregressive, hmm, mixture, nn, rbm
+    from fastgen.demos._png import _digit_grid, _write_png_gray
+
+    assert DEMOS is demos.DEMOS
+    assert list(DEMOS) == ["hmm-nile", "gmm-faithful", "rbm-digits", "vae-digits", "gan-digits", "vae-anomaly",
+                           "vae-anomaly-tabular", "ar-sunspots", "made-digits"]
+    family = {"hmm-nile": hmm, "gmm-faithful": mixture, "rbm-digits": rbm, "vae-digits": nn, "gan-digits": nn,
+              "vae-anomaly": nn, "vae-anomaly-tabular": nn, "ar-sunspots": autoregressive,
+              "made-digits": autoregressive}
+    for name, module in family.items():
+        assert DEMOS[name].run.__module__ == module.__name__
+    import fastgen.__main__ as cli   # helpers that used to live in the CLI module stay importable there
+    assert cli._digit_grid is _digit_grid and cli._write_png_gray is _write_png_gray
+    script = ("import sys, fastgen; "
+              "assert not [m for m in sys.modules if m.startswith(('fastgen.demos', 'fastgen.__main__'))]")
+    subprocess.run([sys.executable, "-c", script], env=child_env(), check=True, timeout=60)
+
+
+def test_roc_auc():
+    from fastgen.demos.nn import _roc_auc
+    assert _roc_auc([3.0, 4.0], [1.0, 2.0]) == 1.0
+    assert _roc_auc([1.0], [2.0]) == 0.0
+    assert _roc_auc([1.0, 3.0], [1.0, 2.0]) == 0.625  # pairs: tie (1/2), loss, win, win
 
 
 def test_ar_sunspots_demo_matches_statsmodels_and_writes_plot(tmp_path, capsys):
