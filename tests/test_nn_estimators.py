@@ -553,7 +553,7 @@ def test_nn_demos_run_and_write_samples(tmp_path, capsys, monkeypatch):
     import re
 
     import fastgen.__main__ as cli
-    monkeypatch.setattr(cli, "_import_torch", lambda: None)
+    monkeypatch.setattr("fastgen.demos.nn._import_torch", lambda: None)
     assert cli.main(["demo", "vae-digits", "gan-digits", "vae-anomaly", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.strip().startswith("fastgen"))

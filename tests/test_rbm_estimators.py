@@ -507,7 +507,7 @@ def test_demo_png_writer(tmp_path):
     import struct
     import zlib
 
-    from fastgen.__main__ import _digit_grid, _write_png_gray
+    from fastgen.demos._png import _digit_grid, _write_png_gray
     imgs = np.random.default_rng(0).random((9, 64))
     grid = _digit_grid(imgs, 3, scale=2)
     assert grid.shape == (3 * 18, 3 * 18) and grid.min() >= 0 and grid.max() <= 1

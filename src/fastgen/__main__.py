@@ -12,11 +12,6 @@ from pathlib import Path
 
 from fastgen.demos import DEMOS, DemoContext
 
-# Helpers that used to live here, still importable from here for existing callers. To stub out the
-# PyTorch peer, patch fastgen.demos.nn._import_torch: rebinding this name changes nothing.
-from fastgen.demos._png import _digit_grid, _write_png_gray  # noqa: F401
-from fastgen.demos.nn import _import_torch  # noqa: F401
-
 __all__ = ["DEMOS", "main"]
 
 
