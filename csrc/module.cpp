@@ -1,20 +1,16 @@
-// fastgen._core: the C++ kernels. Each family registers its functions (bindings/<family>.cpp).
+// fastgen._core: the C++ kernels. Each family registers its functions (csrc/<family>/binding.cpp).
 #include <pybind11/pybind11.h>
 
 namespace py = pybind11;
 namespace fastgen::bind {
-void register_rng(py::module_& m);
-void register_emissions(py::module_& m);
-void register_hmm(py::module_& m);
-void register_rbm(py::module_& m);
-void register_gmm(py::module_& m);
-void register_nn_penalty(py::module_& m);
-void register_nn(py::module_& m);
-void register_ar(py::module_& m);
-void register_made(py::module_& m);
-void register_decoding(py::module_& m);
-void register_made_sample(py::module_& m);
-void register_threads(py::module_& m);
+void register_rng(py::module_& m);             // common/rng_binding.cpp
+void register_emissions(py::module_& m);       // emissions/binding.cpp
+void register_hmm(py::module_& m);             // hmm/binding.cpp
+void register_rbm(py::module_& m);             // rbm/binding.cpp
+void register_mixture(py::module_& m);         // mixture/binding.cpp
+void register_nn(py::module_& m);              // nn/binding.cpp
+void register_autoregressive(py::module_& m);  // autoregressive/binding.cpp
+void register_threads(py::module_& m);         // common/threads_binding.cpp
 }  // namespace fastgen::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -23,12 +19,8 @@ PYBIND11_MODULE(_core, m) {
   fastgen::bind::register_emissions(m);
   fastgen::bind::register_hmm(m);
   fastgen::bind::register_rbm(m);
-  fastgen::bind::register_gmm(m);
-  fastgen::bind::register_nn_penalty(m);
+  fastgen::bind::register_mixture(m);
   fastgen::bind::register_nn(m);
-  fastgen::bind::register_ar(m);
-  fastgen::bind::register_made(m);
-  fastgen::bind::register_decoding(m);
-  fastgen::bind::register_made_sample(m);
+  fastgen::bind::register_autoregressive(m);
   fastgen::bind::register_threads(m);
 }
