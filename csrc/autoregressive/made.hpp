@@ -1,6 +1,6 @@
 // MADE training and scoring kernels (Germain et al. 2015; contract: csrc/KERNELS.md, "MADE"):
 // the row-wise losses of the categorical and mixture-of-Gaussians outputs, one fused training
-// step and exact log-likelihoods, all on the nn engine (nn_steps.hpp): the masked weights
+// step and exact log-likelihoods, all on the nn engine (nn/steps.hpp): the masked weights
 // theta * mask go through the engine's forward and backward passes, the loss is taken on the
 // output layer (logits / mixture parameters), the gradient is masked and the engine's optimiser
 // updates theta in place. The degrees, masks and input/output layouts are src/fastgen/_made_masks.py's.

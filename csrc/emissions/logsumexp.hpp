@@ -1,5 +1,5 @@
 // Max-shifted log-sum-exp over weighted log-densities: the one implementation behind the Gaussian
-// mixtures' E-step (gmm::mixture_responsibilities) and the HMM mixture emissions (GMMHMM: K states
+// mixtures' E-step (mixture::mixture_responsibilities, bound as _core.mixture.responsibilities) and the HMM mixture emissions (GMMHMM: K states
 // x M components, comp_logprob[n, k*M + m]; mixture_logprob and mixture_posteriors below).
 #pragma once
 #include <algorithm>

@@ -133,7 +133,7 @@ static py::tuple sample_gaussian_mixture(py::array weights, py::array means, py:
 }
 
 void register_mixture(py::module_& m) {
-  m.def("mixture_responsibilities", &mixture_responsibilities, py::arg("comp_logprob"), py::arg("log_weights"),
+  m.def("responsibilities", &mixture_responsibilities, py::arg("comp_logprob"), py::arg("log_weights"),
         py::arg("want_resp") = true,
         "E-step of a mixture -> (log_norm[N], resp[N,K] or None); all -inf rows give -inf and zeros.");
   m.def("kmeans_plusplus", &kmeans_plusplus, py::arg("X"), py::arg("n_clusters"), py::arg("n_local_trials"),

@@ -1,7 +1,7 @@
 // Gaussian mixture kernels: responsibilities (E-step), k-means++ seeding, nearest-centre
 // assignment (Lloyd iterations) and sampling. The component densities themselves come from
-// emissions.hpp (gaussian_logprob_diag / _full), the log-sum-exp from mixture.hpp (shared with the
-// HMM mixture emissions) and the M-step sums from stats.hpp.
+// emissions/emissions.hpp (gaussian_logprob_diag / _full), the log-sum-exp from emissions/logsumexp.hpp
+// (shared with the HMM mixture emissions) and the M-step sums from emissions/stats.hpp.
 //
 // Squared distances are sum_d (x_d - c_d)^2 in double, never the |x|^2 - 2 x.c + |c|^2 expansion:
 // duplicates get exact zeros and points far from the origin keep their digits. Distance loops run
@@ -31,7 +31,7 @@ constexpr int64_t kSeedChunk = 1024;  // k-means++ sums: fixed chunks of rows ad
 static_assert(kSeedChunk % kBlockRows == 0, "a seeding chunk is a whole number of blocks");
 
 // ---------------------------------------------------------------------------------------------
-// Responsibilities: the mixture emissions' log-sum-exp (mixture.hpp) with one group of K components.
+// Responsibilities: the mixture emissions' log-sum-exp (emissions/logsumexp.hpp) with one group of K components.
 
 // log_norm[n] = logsumexp_k(lp[n, k] + log_w[k]); resp (may be null) = exp(. - log_norm).
 // Returns the first row whose log_norm is NaN or +inf (NaN or +inf in comp_logprob), or -1.

@@ -102,7 +102,7 @@ inline bool has_second_derivative(int32_t code) {
 
 }  // namespace penalty_detail
 
-// The network: L layers, sizes[0..L], acts[0..L-1] (valid codes of nn_activations.hpp), theta [P].
+// The network: L layers, sizes[0..L], acts[0..L-1] (valid codes of common/mlp/activations.hpp), theta [P].
 // X [N, d_0]; A = mlp_forward's activations (every a_l, l >= 1, blocks [N, d_l] layer after layer).
 // Writes gp [N] (norms in float64) and grad [P] (theta's layout). Requires sizes[L] == 1, N >= 0.
 template <class T>

@@ -1,4 +1,4 @@
-// Binding of the WGAN-GP penalty kernel (nn_penalty.hpp): every argument checked and named, the
+// Binding of the WGAN-GP penalty kernel (nn/penalty.hpp): every argument checked and named, the
 // GIL released around the kernel.
 #include <cmath>
 #include <string>

@@ -1,7 +1,7 @@
 // Fused training steps (contract: csrc/KERNELS.md, "Neural networks"): one call = forward,
 // loss, backward and optimiser update of one or two networks, with no Python between layers.
 // Narrow networks (every width <= kNarrowWidth) go to the row-parallel steps of
-// nn_steps_narrow.hpp (same results); the code here runs wide ones layer by layer, each product
+// nn/steps_narrow.hpp (same results); the code here runs wide ones layer by layer, each product
 // split among the threads by output tiles, and the WGAN-GP step.
 // Scratch is thread-local and grow-only (a step runs thousands of times; after the first call it
 // allocates nothing). All reductions are per row or per column in a fixed order, products use the

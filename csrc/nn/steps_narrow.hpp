@@ -1,8 +1,8 @@
 // The fused training steps for narrow networks (every width <= kNarrowWidth), row-parallel: one
 // team per step (common/threads.hpp), each thread carries its block of rows through every layer of
-// every network, then the threads share the weight gradients and updates (nn_rows.hpp). Same contract
-// and bit-identical results as the layer-by-layer steps in nn_steps.hpp, which dispatch here; the
-// WGAN-GP step stays layer by layer (its penalty's double backward, nn_penalty.hpp, is not split
+// every network, then the threads share the weight gradients and updates (common/mlp/rows.hpp). Same contract
+// and bit-identical results as the layer-by-layer steps in nn/steps.hpp, which dispatch here; the
+// WGAN-GP step stays layer by layer (its penalty's double backward, nn/penalty.hpp, is not split
 // by rows).
 //
 // A GAN step has three barriers (the discriminator's gradients, its update before the generator

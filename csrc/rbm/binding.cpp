@@ -314,30 +314,30 @@ static py::array matmul(py::array A, py::array B) {
 }
 
 void register_rbm(py::module_& m) {
-  m.def("_rbm_matmul", &matmul, py::arg("A"), py::arg("B"), "A @ B with the RBM kernels' product (benchmarks).");
-  m.def("rbm_hidden_probs", &hidden_probs, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("sigma"),
+  m.def("_matmul", &matmul, py::arg("A"), py::arg("B"), "A @ B with the RBM kernels' product (benchmarks).");
+  m.def("hidden_probs", &hidden_probs, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("sigma"),
         "p(h = 1 | v) -> T[N, H].");
-  m.def("rbm_visible_means", &visible_means, py::arg("Hs"), py::arg("W"), py::arg("b_v"), py::arg("sigma"),
+  m.def("visible_means", &visible_means, py::arg("Hs"), py::arg("W"), py::arg("b_v"), py::arg("sigma"),
         "E[v | h] -> T[N, V].");
-  m.def("rbm_sample_hiddens", &sample_hiddens, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("sigma"),
+  m.def("sample_hiddens", &sample_hiddens, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("sigma"),
         py::arg("seed"), py::arg("stream"), "-> (p(h | v) T[N, H], draws T[N, H]).");
-  m.def("rbm_sample_visibles", &sample_visibles, py::arg("Hs"), py::arg("W"), py::arg("b_v"), py::arg("sigma"),
+  m.def("sample_visibles", &sample_visibles, py::arg("Hs"), py::arg("W"), py::arg("b_v"), py::arg("sigma"),
         py::arg("seed"), py::arg("stream"), "-> visible draws T[N, V].");
-  m.def("rbm_gibbs_vhv", &gibbs_vhv, py::arg("V0"), py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"),
+  m.def("gibbs_vhv", &gibbs_vhv, py::arg("V0"), py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"),
         py::arg("n_steps"), py::arg("seed"), py::arg("stream"), "n_steps sweeps v->h->v -> (V, Hs).");
-  m.def("rbm_gibbs_hvh", &gibbs_hvh, py::arg("H0"), py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"),
+  m.def("gibbs_hvh", &gibbs_hvh, py::arg("H0"), py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"),
         py::arg("n_steps"), py::arg("seed"), py::arg("stream"), "n_steps sweeps h->v->h -> (V, P, Hs).");
-  m.def("rbm_cd_update", &cd_update, py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("log_var"),
+  m.def("cd_update", &cd_update, py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("log_var"),
         py::arg("sigma"), py::arg("vel_W"), py::arg("vel_b_h"), py::arg("vel_b_v"), py::arg("vel_log_var"),
         py::arg("V_pos"), py::arg("H_pos"), py::arg("V_neg"), py::arg("H_neg"), py::arg("learning_rate"),
         py::arg("momentum"), py::arg("weight_decay"), "CD/PCD step with momentum and weight decay, in place.");
-  m.def("rbm_free_energy", &free_energy, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"),
+  m.def("free_energy", &free_energy, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"),
         "Free energy F(v) -> T[N].");
-  m.def("rbm_pseudo_likelihood", &pseudo_likelihood, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("b_v"),
+  m.def("pseudo_likelihood", &pseudo_likelihood, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("b_v"),
         py::arg("flip"), "scikit-learn's pseudo-likelihood with the given flipped units -> T[N].");
-  m.def("rbm_log_partition", &log_partition, py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"),
+  m.def("log_partition", &log_partition, py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"),
         py::arg("over_hidden"), "Exact log Z by enumerating one layer.");
-  m.def("rbm_ais", &ais, py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"), py::arg("base_b_v"),
+  m.def("ais", &ais, py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"), py::arg("base_b_v"),
         py::arg("betas"), py::arg("n_chains"), py::arg("seed"), py::arg("stream"),
         "Annealed importance sampling log-weights -> float64[n_chains].");
 }

@@ -1,4 +1,4 @@
-// Row-block pieces of the training steps for narrow networks (nn_steps_narrow.hpp): a step runs on
+// Row-block pieces of the training steps for narrow networks (nn/steps_narrow.hpp): a step runs on
 // one team, each thread takes a block of the batch's rows through every layer (forward,
 // loss, backward: rows are independent, so no thread waits for another between layers), and after
 // one barrier the threads share the weight gradients, which sum over all rows, and each applies
@@ -6,7 +6,7 @@
 // fused MLP: a narrow layer's product is too small to split by output tiles (one team per product
 // costs more than the product), but a whole step splits well by rows.
 //
-// Results are bit-identical to the layer-by-layer path (nn_layers.hpp forward/backward + the
+// Results are bit-identical to the layer-by-layer path (common/mlp/layers.hpp forward/backward + the
 // optimisers) whatever the number of threads: a row's activations and dz are its own k-ordered
 // chains, computed by the same GEMM micro-kernels and epilogues; each weight-gradient element is
 // still one chain over all rows in row order (the TransA product over the rows, cut by rows of dW
@@ -64,7 +64,7 @@ void forward_rows(const Net& net, const T* theta, T slope, int64_t N, int64_t r0
 }
 
 // Every layer's W_l^T [d_l, d_{l-1}] at Wt + w_off[l - 1] (this thread's copy: the data products
-// want B's rows contiguous, see nn_layers.hpp backward).
+// want B's rows contiguous, see common/mlp/layers.hpp backward).
 template <class T>
 void transpose_weights(const Net& net, const T* theta, T* Wt) {
   for (int64_t l = 1; l <= net.L; ++l) simd::transpose(net.d[l - 1], net.d[l], net.W(theta, l), Wt + net.w_off[l - 1]);

@@ -1,4 +1,4 @@
-"""MADE training and scoring kernels on CUDA (Numba): the GPU twin of ``csrc/made.hpp``; contract in
+"""MADE training and scoring kernels on CUDA (Numba): the GPU twin of ``csrc/autoregressive/made.hpp``; contract in
 ``csrc/KERNELS.md`` ("MADE"). Same names, arguments and results as ``fastgen._core``:
 
 - ``categorical_nll(Z, X, scale) -> (loss float64[N], dZ)``
@@ -24,12 +24,12 @@ import math
 import numpy as np
 from numba import cuda
 
-from . import nn_dense as _dense
-from . import nn_elementwise as _ew
-from .nn_net import Net, integer, matrix, real, vector
-from .nn_steps import _Optimiser, _optimizer_code, _rows
-from .rng import DevArg, launch
-from .widen import f64 as _f64
+from ..nn import nn_dense as _dense
+from ..nn import nn_elementwise as _ew
+from ..nn.nn_net import Net, integer, matrix, real, vector
+from ..nn.nn_steps import _Optimiser, _optimizer_code, _rows
+from ..rng import DevArg, launch
+from ..common.widen import f64 as _f64
 
 __all__ = ["categorical_nll", "gaussian_mixture_nll", "made_step", "made_logprob"]
 
@@ -140,7 +140,7 @@ def kernels(dtype_name: str):
     def mixture_vars(Z, X, K, scale, want_grad, per_var, dZ):
         """Variable d of row n, (a | mu | s) = Z[n, 3Kd : 3K(d + 1)], x = X[n, d]:
         per_var[n, d] = -logsumexp_k l_k, l_k = log_softmax(a)_k - log(2 pi)/2 - s_k - u_k^2 / 2,
-        u_k = (x - mu_k) e^-s_k; gradients as csrc/made.hpp mixture_rows (float64 math)."""
+        u_k = (x - mu_k) e^-s_k; gradients as csrc/autoregressive/made.hpp mixture_rows (float64 math)."""
         i = cuda.grid(1)
         D = X.shape[1]
         if i >= X.shape[0] * D:

@@ -1,6 +1,6 @@
 """Row-wise and elementwise kernels of the CUDA nn engine: losses, the VAE's reparameterisation,
 optimisers, batch means and the GAN's input assembly. Contract: ``csrc/KERNELS.md``, "Neural
-networks"; CPU twin ``csrc/nn.hpp``.
+networks"; CPU twin ``csrc/nn/nn.hpp``.
 
 Loss kernels run one thread per row: the row's loss is a float64 sum over its features in
 feature order (deterministic, no atomics) and the gradients are written on the way. Batch means
@@ -22,8 +22,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from . import rng as _rng
-from .widen import f64 as _f64
+from .. import rng as _rng
+from ..common.widen import f64 as _f64
 
 _U1 = np.uint64(1)
 _TWO_PI = 6.283185307179586476925286766559

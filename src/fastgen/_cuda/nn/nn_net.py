@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .nn_dense import LEAKY, N_ACTS
-from .rng import DevArg
+from ..rng import DevArg
 
 
 def host_values(arg: DevArg) -> np.ndarray:

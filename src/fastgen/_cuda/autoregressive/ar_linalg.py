@@ -1,6 +1,6 @@
 """Device functions of the AR/VAR kernels on CUDA (Numba): the Gram matrix and autocovariances from
-the lagged sums, and the small solves. Line-by-line ports of ``csrc/ar_gram.hpp`` and
-``csrc/ar_linalg.hpp`` (same operations in the same order; see those files for the math).
+the lagged sums, and the small solves. Line-by-line ports of ``csrc/autoregressive/ar_gram.hpp`` and
+``csrc/autoregressive/ar_linalg.hpp`` (same operations in the same order; see those files for the math).
 
 Matrices live in flat float64 arrays with an offset and a leading dimension; the series Y (T) is
 read through ``f64`` so float32 input is widened before any arithmetic.
@@ -11,7 +11,7 @@ import math
 
 from numba import cuda
 
-from .widen import f64 as _f64
+from ..common.widen import f64 as _f64
 
 
 @cuda.jit(device=True)

@@ -45,14 +45,14 @@ from numba import cuda
 
 from .ar_linalg import (autocovariances, build_gram, cholesky, has_const, has_time, levinson, n_trend, solve_lower,
                         solve_lower_t, yv, yw_solve)
-from .rng import DevArg, key_words, launch, scratch, stream_block, to_unit
-from .widen import f64 as _f64
+from ..rng import DevArg, key_words, launch, scratch, stream_block, to_unit
+from ..common.widen import f64 as _f64
 
 __all__ = ["ar_ols", "ar_yule_walker", "ar_sse", "ar_forecast", "ar_simulate"]
 
-CHUNK_ROWS = 4096      # as csrc/ar_moments.hpp kChunkRows: the same work items as the CPU
-REFINE_COND = 1e4      # csrc/ar_fit.hpp kRefineCond
-SINGULAR_PIVOT = 1e-14  # csrc/ar_fit.hpp kSingularPivot
+CHUNK_ROWS = 4096      # as csrc/autoregressive/ar_moments.hpp kChunkRows: the same work items as the CPU
+REFINE_COND = 1e4      # csrc/autoregressive/ar_fit.hpp kRefineCond
+SINGULAR_PIVOT = 1e-14  # csrc/autoregressive/ar_fit.hpp kSingularPivot
 OK, SINGULAR, TOO_SHORT = 0, 1, 2
 _TWO_PI = 6.283185307179586476925286766559
 
@@ -422,7 +422,7 @@ def ar_ols(Y, offsets, orders, trend, all_orders=False):
     all_orders = bool(all_orders)
     shifts = np.zeros(S * k)
     tcs = np.zeros(S)
-    if trend in (1, 3):  # a model with a constant is fitted to y - y_0 (csrc/ar_fit.hpp)
+    if trend in (1, 3):  # a model with a constant is fitted to y - y_0 (csrc/autoregressive/ar_fit.hpp)
         shifts[:] = _host_first_rows(y, oh, k).ravel()
         if trend == 3:
             tcs[:] = 0.5 * (ph + 1 + np.diff(oh))

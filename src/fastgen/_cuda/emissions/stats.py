@@ -1,6 +1,6 @@
 """EM sufficient statistics and mixture emissions on CUDA (Numba); contract in ``csrc/KERNELS.md``.
 
-Same names, arguments and results as ``fastgen._core`` (``csrc/stats.hpp``, ``csrc/mixture.hpp``):
+Same names, arguments and results as ``fastgen._core`` (``csrc/emissions/stats.hpp``, ``csrc/emissions/logsumexp.hpp``):
 
 - ``weighted_moments(X, weights, order) -> (w_sum, wx, wxx or None)``
 - ``categorical_counts(X, weights, n_symbols) -> counts``
@@ -31,7 +31,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from .widen import f64 as _f64
+from ..common.widen import f64 as _f64
 
 __all__ = ["weighted_moments", "categorical_counts", "sum_rows", "mixture_logprob", "mixture_posteriors"]
 
@@ -446,8 +446,8 @@ def shifted_sum(lp, n, c0, lw, g, M):
     """Of v_m = lp[n, c0 + m] + lw[g, m] (m < M), in float64: (max_m v_m, sum_m exp(v_m - max)).
     (-inf, 0) when every v_m is -inf; (NaN or +inf, 0) when the row holds NaN or +inf (a NaN never
     wins the comparison: it is looked for explicitly). The one max-shifted log-sum-exp of the
-    mixture kernels (csrc/mixture.hpp's on the CPU): mixture_logprob and mixture_posteriors here,
-    mixture_responsibilities (_cuda/gmm.py, one group)."""
+    mixture kernels (csrc/emissions/logsumexp.hpp's on the CPU): mixture_logprob and mixture_posteriors here,
+    mixture.responsibilities (_cuda/mixture.py, one group)."""
     mx = _NEG_INF
     for m in range(M):
         v = _f64(lp[n, c0 + m]) + _f64(lw[g, m])

@@ -1,5 +1,5 @@
 """MADE sampling by incremental decoding on CUDA (Numba); contract in ``csrc/KERNELS.md``, "MADE"
-(made_sample); CPU twin ``csrc/made_sample.hpp``.
+(made_sample); CPU twin ``csrc/autoregressive/made_sample.hpp``.
 
 - ``made_sample(theta, sizes, acts, slope, order, hidden_degrees, output, n_out, n_samples,
   temperature, top_k, top_p, seed, stream) -> T[n_samples, D]`` (device array)
@@ -28,12 +28,12 @@ import numpy as np
 from numba import cuda
 
 from . import decoding as _dec
-from . import rng as _rng
-from .nn_dense import activations
-from .nn_elementwise import normal_at
-from .nn_net import Net, host_values, integer
-from .rng import DevArg, key_words, launch
-from .widen import f64 as _f64
+from .. import rng as _rng
+from ..nn.nn_dense import activations
+from ..nn.nn_elementwise import normal_at
+from ..nn.nn_net import Net, host_values, integer
+from ..rng import DevArg, key_words, launch
+from ..common.widen import f64 as _f64
 
 __all__ = ["made_sample"]
 

@@ -1,6 +1,6 @@
 """Dense layers of the MLP engine on CUDA (Numba): the tiled matrix products and the network
 walks (forward, backward) that the nn kernels build on. Contract: ``csrc/KERNELS.md``, "Neural
-networks"; CPU twin ``csrc/nn.hpp``.
+networks"; CPU twin ``csrc/nn/nn.hpp``.
 
 Every product is one launch of a shared-memory tiled kernel (``Geometry``: BM x BN output tile per
 block, BK-deep slices of both operands staged in shared memory, RM x RN accumulators per thread;
@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .rbm import _fma  # the hardware FMA on a GPU; an exactly rounded one under the simulator
+from ..rbm import _fma  # the hardware FMA on a GPU; an exactly rounded one under the simulator
 
 IDENTITY, RELU, LEAKY, TANH, SIGMOID, SOFTPLUS = range(6)
 N_ACTS = 6
@@ -354,7 +354,7 @@ def backward(net, X1, X2, acts, dY, grad=None, dX=None):
 
 
 def _launch1(n):
-    from .rng import launch
+    from ..rng import launch
     return launch(max(n, 1))
 
 

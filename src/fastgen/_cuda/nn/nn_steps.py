@@ -1,6 +1,6 @@
 """Training steps of the MLP engine on CUDA (Numba): one call = one optimiser step, entirely on the
 device (forward, loss, backward, update: kernel launches only, no host round trip). Contract in
-``csrc/KERNELS.md`` ("Neural networks"); CPU twin ``csrc/nn.hpp``.
+``csrc/KERNELS.md`` ("Neural networks"); CPU twin ``csrc/nn/nn.hpp``.
 
 - ``mlp_step(theta, m, v, sizes, acts, slope, X, Y, loss, t, optimizer, hp) -> float64[1]``
 - ``vae_step(theta_e, m_e, v_e, sizes_e, acts_e, theta_d, m_d, v_d, sizes_d, acts_d, slope, X, C,
@@ -23,7 +23,7 @@ from . import nn_dense as _dense
 from . import nn_elementwise as _ew
 from .nn import adam_device, check_adam, check_sgd, hyper, sgd_device
 from .nn_net import Net, inplace, integer, matrix, real, vector
-from .rng import DevArg, key_words, launch, u64
+from ..rng import DevArg, key_words, launch, u64
 
 __all__ = ["mlp_step", "vae_step", "gan_step"]
 

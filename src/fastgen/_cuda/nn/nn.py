@@ -1,4 +1,4 @@
-"""MLP engine primitives on CUDA (Numba): the GPU twin of ``csrc/nn.hpp``'s primitives; contract in
+"""MLP engine primitives on CUDA (Numba): the GPU twin of ``csrc/nn/nn.hpp``'s primitives; contract in
 ``csrc/KERNELS.md`` ("Neural networks").
 
 Same names, arguments and results as ``fastgen._core``:
@@ -29,7 +29,7 @@ from numba import cuda
 from . import nn_dense as _dense
 from . import nn_elementwise as _ew
 from .nn_net import Net, host_values, inplace, integer, matrix, real, vector
-from .rng import DevArg, key_words, launch
+from ..rng import DevArg, key_words, launch
 
 __all__ = ["mlp_forward", "mlp_predict", "mlp_backward", "bce_logits", "gaussian_nll", "gaussian_kl_reparam",
            "gaussian_kl_reparam_backward", "adam_update", "sgd_update"]

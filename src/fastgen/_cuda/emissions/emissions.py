@@ -25,8 +25,8 @@ import math
 import numpy as np
 from numba import cuda
 
-from .rng import DevArg, launch, scratch
-from .widen import f64 as _f64
+from ..rng import DevArg, launch, scratch
+from ..common.widen import f64 as _f64
 
 __all__ = ["categorical_logprob", "gaussian_logprob_diag", "gaussian_logprob_full", "poisson_logprob"]
 

@@ -1,5 +1,5 @@
 """Decoding of categorical outputs on CUDA (Numba); contract in ``csrc/KERNELS.md``, "Decoding
-categorical outputs"; CPU twin ``csrc/decoding.hpp``.
+categorical outputs"; CPU twin ``csrc/autoregressive/decoding.hpp``.
 
 - ``sample_logits(logits T[N, V], temperature, top_k, top_p, greedy, seed, stream) -> int64[N]``
 
@@ -29,9 +29,9 @@ import numba
 import numpy as np
 from numba import cuda
 
-from . import rng as _rng
-from .rng import DevArg, key_words
-from .widen import f64 as _f64
+from .. import rng as _rng
+from ..rng import DevArg, key_words
+from ..common.widen import f64 as _f64
 
 __all__ = ["sample_logits"]
 

@@ -1,10 +1,10 @@
-"""WGAN-GP gradient penalty of an MLP critic on CUDA (Numba): the GPU twin of ``csrc/nn_penalty.hpp``;
+"""WGAN-GP gradient penalty of an MLP critic on CUDA (Numba): the GPU twin of ``csrc/nn/penalty.hpp``;
 contract in ``csrc/KERNELS.md`` ("Neural networks").
 
 - ``mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight) -> (gp T[N], grad T[P])``
 
 The derivation (forward-over-reverse through the input-gradient pass) is written out in
-``csrc/nn_penalty.hpp``; this module runs the same sweeps:
+``csrc/nn/penalty.hpp``; this module runs the same sweeps:
 
 1. input-gradient sweep, downwards: delta_L = act'_L(a_L); g_{l-1} = delta_l W_l^T (a product);
    delta_{l-1} = g_{l-1} * act'_{l-1}(a_{l-1}) (elementwise);
@@ -37,8 +37,8 @@ from numba import cuda
 from . import nn_dense as _dense
 from .nn_dense import LEAKY, RELU, SIGMOID, SOFTPLUS, TANH
 from .nn_net import Net, matrix, real, vector
-from .rng import launch
-from .widen import f64 as _f64
+from ..rng import launch
+from ..common.widen import f64 as _f64
 
 __all__ = ["mlp_penalty_backward"]
 

@@ -1,7 +1,7 @@
 """Gaussian mixture kernels on CUDA (Numba); contract in ``csrc/KERNELS.md`` (same names,
-arguments and results as ``fastgen._core``, ``csrc/gmm.hpp``):
+arguments and results as ``fastgen._core``, ``csrc/mixture/mixture.hpp``):
 
-- ``mixture_responsibilities(comp_logprob T[N, K], log_weights T[K], want_resp) -> (log_norm, resp or None)``
+- ``responsibilities(comp_logprob T[N, K], log_weights T[K], want_resp) -> (log_norm, resp or None)``
 - ``kmeans_plusplus(X T[N, D], n_clusters, n_local_trials, seed, stream) -> (centers T[K, D], indices int64[K])``
 - ``kmeans_assign(X T[N, D], centers T[K, D]) -> (labels int64[N], min_dist2 T[N])``
 - ``sample_gaussian_mixture(weights T[K], means T[K, D], cov_chol T[C, D, D], n_samples, seed, stream)
@@ -34,14 +34,14 @@ from numba import cuda
 
 from . import rng as _rng
 from .rng import DevArg, launch
-from .stats import shifted_sum as _shifted_sum
-from .widen import f64 as _f64
+from .emissions.stats import shifted_sum as _shifted_sum
+from .common.widen import f64 as _f64
 
-__all__ = ["mixture_responsibilities", "kmeans_plusplus", "kmeans_assign", "sample_gaussian_mixture"]
+__all__ = ["responsibilities", "kmeans_plusplus", "kmeans_assign", "sample_gaussian_mixture"]
 
 _NEG_INF = -math.inf
 _INF = math.inf
-SEED_CHUNK = 1024  # rows per chunk of the k-means++ sums (csrc/gmm.hpp kSeedChunk)
+SEED_CHUNK = 1024  # rows per chunk of the k-means++ sums (csrc/mixture/mixture.hpp kSeedChunk)
 
 
 def _host_copy(arg: DevArg) -> np.ndarray:
@@ -88,7 +88,7 @@ def _responsibilities_kernel(lp, lw, want_resp, log_norm, resp, bad):
             resp[n, k] = math.exp(_f64(lp[n, k]) + _f64(lw[0, k]) - mx) * inv
 
 
-def mixture_responsibilities(comp_logprob, log_weights, want_resp=True):
+def responsibilities(comp_logprob, log_weights, want_resp=True):
     """(log_norm T[N], resp T[N, K] or None): logsumexp_k(comp_logprob + log_weights) and the
     normalised exponentials; an all -inf row gives -inf and zeros."""
     Lp = DevArg(comp_logprob, "comp_logprob", 2)
