@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from ..rbm import _fma  # the hardware FMA on a GPU; an exactly rounded one under the simulator
+from ..common.fma import _fma  # the hardware FMA on a GPU; an exactly rounded one under the simulator
 
 IDENTITY, RELU, LEAKY, TANH, SIGMOID, SOFTPLUS = range(6)
 N_ACTS = 6
