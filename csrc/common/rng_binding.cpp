@@ -56,7 +56,7 @@ void register_rng(py::module_& m) {
   m.def("philox4x32", &philox4x32, py::arg("counter"), py::arg("key"),
         "Raw Philox4x32-10 block: counter uint32[4], key uint32[2] -> 4 words.");
   m.def("uniform", &uniform, py::arg("seed"), py::arg("stream"), py::arg("n"), py::arg("start") = 0,
-        "Uniforms u[start:start+n] of a Philox stream, strictly inside (0, 1).");
+        "Uniforms u[start:start+n] of a Philox stream, in (0, 1] (1.0 only when all 53 bits are set).");
   m.def("normal", &normal, py::arg("seed"), py::arg("stream"), py::arg("n"),
         "Standard normals z[0:n] of a Philox stream (Box-Muller on consecutive uniform pairs).");
 }
