@@ -97,7 +97,7 @@ class A1Simulate(_A1):
             from scipy.signal import lfiltic
             from fastgen import _core
             # The same innovations as fastgen's path: its Philox normals, scaled, plus the constant.
-            self.e = c + sigma * _core.normal(12345, 0, self.N)
+            self.e = c + sigma * _core.rng.normal(12345, 0, self.N)
             self.zi = lfiltic([1.0], self.a, self.y[::-1][:self.ORDER])
 
     def time_simulate(self, impl):

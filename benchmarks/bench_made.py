@@ -72,12 +72,12 @@ def made_sampler(impl: str):
     args = (m["theta"], m["sizes"], m["acts"], 0.0, m["order"], m["hidden_degrees"], 0, 1, N_SAMPLES, 1.0, 0, 1.0)
     if impl == "fastgen-cpu":
         from fastgen import _core
-        return lambda: _core.made_sample(*args, 1, 0)
+        return lambda: _core.autoregressive.made_sample(*args, 1, 0)
     if impl == "fastgen-cuda":
         from numba import cuda
         from fastgen import _cuda
         dev = (cuda.to_device(m["theta"]),) + args[1:]
-        return lambda: _cuda.made_sample(*dev, 1, 0).copy_to_host()
+        return lambda: _cuda.autoregressive.made_sample(*dev, 1, 0).copy_to_host()
     import torch
     W1, b1, W2, b2 = (torch.from_numpy(np.ascontiguousarray(m[k])) for k in ("W1", "b1", "W2", "b2"))
     gen = torch.from_numpy(np.argsort(m["order"]))
@@ -118,12 +118,12 @@ def decoder(impl: str):
     x = logits_data()
     if impl == "fastgen-cpu":
         from fastgen import _core
-        return lambda: _core.sample_logits(x, 1.0, 0, TOP_P, False, 1, 0)
+        return lambda: _core.autoregressive.sample_logits(x, 1.0, 0, TOP_P, False, 1, 0)
     if impl == "fastgen-cuda":
         from numba import cuda
         from fastgen import _cuda
         xd = cuda.to_device(x)
-        return lambda: _cuda.sample_logits(xd, 1.0, 0, TOP_P, False, 1, 0).copy_to_host()
+        return lambda: _cuda.autoregressive.sample_logits(xd, 1.0, 0, TOP_P, False, 1, 0).copy_to_host()
     import torch
     xt = torch.from_numpy(x)
 

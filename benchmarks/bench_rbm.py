@@ -75,7 +75,7 @@ class R3GibbsMatmuls:
         self.W, self.Wt = p["W"], np.ascontiguousarray(p["W"].T)
         if matmul == "fastgen-kernel":
             from fastgen import _core
-            self.mm = _core._rbm_matmul
+            self.mm = _core.rbm._matmul
         else:
             self.mm = np.dot
 

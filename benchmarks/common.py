@@ -416,7 +416,7 @@ def rbm_gibbs(impl: str, params: dict, v0: np.ndarray, n_steps: int):
         kern = _backend.kernels(device)
         put = lambda a: _backend.to_device(device, a)  # noqa: E731
         args = [put(a) for a in (v0, W, b_h, b_v, np.zeros(0, np.float32))]
-        return lambda: _backend.to_host(kern.rbm_gibbs_vhv(*args, n_steps, 12345, 0)[0])
+        return lambda: _backend.to_host(kern.rbm.gibbs_vhv(*args, n_steps, 12345, 0)[0])
     if impl == "sklearn":
         from sklearn.neural_network import BernoulliRBM
         m = BernoulliRBM(n_components=W.shape[0], random_state=0)

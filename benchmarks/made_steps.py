@@ -121,7 +121,7 @@ def made_step(impl: str, shape: dict):
 
     def step():
         state["t"] += 1
-        return kern.made_step(*args, 0.0, m, x, code, V, state["t"], ADAM, HP)
+        return kern.autoregressive.made_step(*args, 0.0, m, x, code, V, state["t"], ADAM, HP)
     return step
 
 

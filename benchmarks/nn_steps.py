@@ -125,7 +125,7 @@ def vae_step(impl: str, shape: dict):
 
     def step():
         state["t"] += 1
-        return _backend.to_host(kern.vae_step(*enc, *dec, SLOPE, x, cond, 0, obs_lv, 1.0, common.SEED, state["t"],
+        return _backend.to_host(kern.nn.vae_step(*enc, *dec, SLOPE, x, cond, 0, obs_lv, 1.0, common.SEED, state["t"],
                                               state["t"], ADAM, VAE_HP))
     return step
 
@@ -168,7 +168,7 @@ def gan_step(impl: str, shape: dict):
     def step():
         state["t"] += 1
         t = state["t"]
-        return _backend.to_host(kern.gan_step(*gen, *disc, SLOPE, x, cond, 0, 0.0, 1, common.SEED, 3 * t, t, t, ADAM,
+        return _backend.to_host(kern.nn.gan_step(*gen, *disc, SLOPE, x, cond, 0, 0.0, 1, common.SEED, 3 * t, t, t, ADAM,
                                               GAN_HP, GAN_HP))
     return step
 

@@ -282,7 +282,7 @@ def rbm_table(only: set[str], repeat: int) -> None:
         h = (np.random.default_rng(0).random((RBM["chains"], H)) < 0.5).astype(np.float32)
         W, Wt = p["W"], np.ascontiguousarray(p["W"].T)
         n = 20
-        kern = _best(lambda: [(_core._rbm_matmul(v, Wt), _core._rbm_matmul(h, W)) for _ in range(n)], repeat) / n
+        kern = _best(lambda: [(_core.rbm._matmul(v, Wt), _core.rbm._matmul(h, W)) for _ in range(n)], repeat) / n
         blas = _best(lambda: [(np.dot(v, Wt), np.dot(h, W)) for _ in range(n)], repeat) / n
         print(f"\nR3: the two float32 products of one sweep ({RBM['chains']} x {V} @ {V} x {H}, "
               f"{RBM['chains']} x {H} @ {H} x {V}): fastgen kernel {fmt_time(kern)}, numpy BLAS {fmt_time(blas)} "

@@ -1,4 +1,4 @@
-"""CUDA linear AR/VAR kernels (fastgen._cuda.ar) against the C++ kernels and the NumPy oracles, and
+"""CUDA linear AR/VAR kernels (fastgen._cuda.autoregressive.ar) against the C++ kernels and the NumPy oracles, and
 the estimators with device="cuda".
 
 Runs under Numba's CUDA simulator in CI (NUMBA_ENABLE_CUDASIM=1) and on a GPU when one is lent. The
@@ -38,7 +38,7 @@ def cu():
 @pytest.fixture(scope="module")
 def core():
     mod = pytest.importorskip("fastgen._core")
-    if not hasattr(mod, "ar_ols"):
+    if not hasattr(mod, "autoregressive"):
         pytest.skip("fastgen._core has no AR kernels")
     return mod
 
@@ -66,8 +66,8 @@ def test_ols_matches_cpu(cu, core, dtype, k, trend):
     Y, off = series(1, [13, 7, 20], k, dtype)
     orders = np.array([2, 1, 3]) if k == 1 else np.array([1, 1, 2])
     for all_orders in (False, True):
-        want = core.ar_ols(Y, off, orders, trend, all_orders)
-        got = cu.ar_ols(Y, off, orders, trend, all_orders)
+        want = core.autoregressive.ar_ols(Y, off, orders, trend, all_orders)
+        got = cu.autoregressive.ar_ols(Y, off, orders, trend, all_orders)
         close(got[0], want[0], 1e-10)
         close(got[1], want[1], 1e-10)
         assert_array_equal(host(got[2]), want[2])
@@ -79,8 +79,8 @@ def test_ols_refinement_path_matches_cpu(cu, core):
     rng = np.random.default_rng(2)
     y = (1e3 + rng.standard_normal(40)).reshape(-1, 1)
     off = offsets_of([40])
-    got = cu.ar_ols(y, off, np.array([2]), 0)
-    want = core.ar_ols(y, off, np.array([2]), 0)
+    got = cu.autoregressive.ar_ols(y, off, np.array([2]), 0)
+    want = core.autoregressive.ar_ols(y, off, np.array([2]), 0)
     B, E = ref.ols(y, 2, "n")
     close(host(got[0])[0], B, 1e-9)
     close(host(got[1])[0], E, 1e-9)
@@ -91,9 +91,9 @@ def test_ols_statuses_match_cpu(cu, core):
     y = np.concatenate([np.random.default_rng(3).standard_normal(12), np.full(12, 4.0),
                         np.random.default_rng(4).standard_normal(5)]).reshape(-1, 1)
     off = offsets_of([12, 12, 5])
-    got = cu.ar_ols(y, off, np.array([2, 2, 2]), 1)
+    got = cu.autoregressive.ar_ols(y, off, np.array([2, 2, 2]), 1)
     assert_array_equal(host(got[2]), [0, 1, 2])
-    assert_array_equal(host(got[2]), core.ar_ols(y, off, np.array([2, 2, 2]), 1)[2])
+    assert_array_equal(host(got[2]), core.autoregressive.ar_ols(y, off, np.array([2, 2, 2]), 1)[2])
 
 
 @pytest.mark.parametrize("k", [1, 2])
@@ -102,8 +102,8 @@ def test_yule_walker_matches_cpu(cu, core, k, demean, adjusted):
     Y, off = series(5, [9, 16], k)
     orders = np.array([2, 3])
     for all_orders in (False, True):
-        want = core.ar_yule_walker(Y, off, orders, demean, adjusted, all_orders)
-        got = cu.ar_yule_walker(Y, off, orders, demean, adjusted, all_orders)
+        want = core.autoregressive.ar_yule_walker(Y, off, orders, demean, adjusted, all_orders)
+        got = cu.autoregressive.ar_yule_walker(Y, off, orders, demean, adjusted, all_orders)
         close(got[0], want[0], 1e-10)
         close(got[1], want[1], 1e-10)
         assert_array_equal(host(got[2]), want[2])
@@ -115,8 +115,8 @@ def test_sse_matches_cpu_and_oracle(cu, core, dtype):
     rng = np.random.default_rng(7)
     params = rng.standard_normal((2, 2 + 2 * 2, 2)) * 0.3  # "ct", P = 2
     orders = np.array([2, 1])
-    got = host(cu.ar_sse(Y, off, params, 3, orders))
-    close(got, core.ar_sse(Y, off, params, 3, orders), 1e-12)
+    got = host(cu.autoregressive.ar_sse(Y, off, params, 3, orders))
+    close(got, core.autoregressive.ar_sse(Y, off, params, 3, orders), 1e-12)
     for s in range(2):
         want = ref.sse(Y[off[s]:off[s + 1]].astype(np.float64), params[s][:2 + orders[s] * 2], int(orders[s]), "ct")
         close(got[s], want, 1e-12)
@@ -130,8 +130,8 @@ def test_forecast_matches_cpu(cu, core, k, trend):
     y_last = rng.standard_normal((2, P, k))
     sigma = np.stack([np.eye(k) * 1.5] * 2)
     t_next = np.array([9, 30])
-    want = core.ar_forecast(params, trend, y_last, t_next, sigma, 6)
-    got = cu.ar_forecast(params, trend, y_last, t_next, sigma, 6)
+    want = core.autoregressive.ar_forecast(params, trend, y_last, t_next, sigma, 6)
+    got = cu.autoregressive.ar_forecast(params, trend, y_last, t_next, sigma, 6)
     close(got[0], want[0], 1e-12)
     close(got[1], want[1], 1e-12)
 
@@ -146,8 +146,8 @@ def test_simulate_matches_cpu_and_oracle(cu, core, dtype, k):
     y_last = np.ascontiguousarray(rng.standard_normal((2, P, k)), dtype=dtype)
     t_next = np.array([5, 12])
     seed = 12345678901
-    got = host(cu.ar_simulate(params, 1, chol, y_last, t_next, 5, 2, seed, 3))
-    want = core.ar_simulate(params, 1, chol, y_last, t_next, 5, 2, seed, 3)
+    got = host(cu.autoregressive.ar_simulate(params, 1, chol, y_last, t_next, 5, 2, seed, 3))
+    want = core.autoregressive.ar_simulate(params, 1, chol, y_last, t_next, 5, 2, seed, 3)
     assert got.dtype == dtype and got.shape == (2, 2, 5, k)
     rtol = 1e-11 if dtype == np.float64 else 1e-5
     close(got, want, rtol)
@@ -161,23 +161,23 @@ def test_device_resident_inputs(cu, core):
     from numba import cuda
     Y, off = series(10, [11, 9], 1)
     orders = np.array([1, 2])
-    got = cu.ar_ols(cuda.to_device(Y), cuda.to_device(off), cuda.to_device(orders), 1)
-    close(got[0], core.ar_ols(Y, off, orders, 1)[0], 1e-10)
+    got = cu.autoregressive.ar_ols(cuda.to_device(Y), cuda.to_device(off), cuda.to_device(orders), 1)
+    close(got[0], core.autoregressive.ar_ols(Y, off, orders, 1)[0], 1e-10)
 
 
 def test_argument_checks_match_cpu(cu):
     y = np.zeros((6, 1))
     off = offsets_of([6])
     with pytest.raises(ValueError, match="trend: expected a code in 0..3"):
-        cu.ar_ols(y, off, np.array([1]), 7)
+        cu.autoregressive.ar_ols(y, off, np.array([1]), 7)
     with pytest.raises(ValueError, match="orders: series 0 has 6 rows"):
-        cu.ar_ols(y, off, np.array([6]), 1)
+        cu.autoregressive.ar_ols(y, off, np.array([6]), 1)
     with pytest.raises(ValueError, match="offsets: must start at 0"):
-        cu.ar_yule_walker(y, np.array([0, 5]), np.array([1]), True)
+        cu.autoregressive.ar_yule_walker(y, np.array([0, 5]), np.array([1]), True)
     with pytest.raises(ValueError, match="params: expected 1 or 1 parameter sets"):
-        cu.ar_sse(y, off, np.zeros((2, 2, 1)), 1, np.array([1]))
+        cu.autoregressive.ar_sse(y, off, np.zeros((2, 2, 1)), 1, np.array([1]))
     with pytest.raises(ValueError, match="steps: must be >= 0"):
-        cu.ar_forecast(np.zeros((1, 2, 1)), 1, np.zeros((1, 1, 1)), np.array([3]), np.ones((1, 1, 1)), -1)
+        cu.autoregressive.ar_forecast(np.zeros((1, 2, 1)), 1, np.zeros((1, 1, 1)), np.array([3]), np.ones((1, 1, 1)), -1)
 
 
 def test_estimators_on_cuda_match_cpu():
@@ -205,6 +205,6 @@ def test_both_backends_have_the_same_functions_and_arguments(cu, core):
     import inspect
     import re
     for name in ("ar_ols", "ar_yule_walker", "ar_sse", "ar_forecast", "ar_simulate"):
-        cpu_args = re.findall(r"(\w+):", getattr(core, name).__doc__.splitlines()[0].split("(", 1)[1])
-        cuda_args = list(inspect.signature(getattr(cu, name)).parameters)
+        cpu_args = re.findall(r"(\w+):", getattr(core.autoregressive, name).__doc__.splitlines()[0].split("(", 1)[1])
+        cuda_args = list(inspect.signature(getattr(cu.autoregressive, name)).parameters)
         assert cpu_args == cuda_args, name

@@ -269,7 +269,7 @@ def test_fit_many_simulate_streams(rng):
     s = 2
     m = batch[s]
     want = ref.simulate(m.params_.reshape(-1, 1), 2, "c", np.sqrt([[m.sigma2_]]), m.y_tail_.reshape(2, 1),
-                        m.series_length_ + 1, 12, 3, philox_seed(4), s * 3, _core.normal)
+                        m.series_length_ + 1, 12, 3, philox_seed(4), s * 3, _core.rng.normal)
     assert_allclose(paths[s], want[..., 0], rtol=1e-11)
 
 

@@ -69,7 +69,7 @@ def test_ols_matches_lstsq(rng, k, trend):
     lengths[2] = min_len(3, trend, k)  # the shortest series the model allows (one residual dof)
     Y = np.vstack([var_series(rng, n, k, level=3.0, slope=0.01) for n in lengths])
     off = offsets_of(lengths)
-    params, sse, status = core.ar_ols(Y, off, orders, TRENDS[trend])
+    params, sse, status = core.autoregressive.ar_ols(Y, off, orders, TRENDS[trend])
     P, kt = orders.max(), ref.n_trend(trend)
     assert params.shape == (5, kt + P * k, k) and sse.shape == (5, k, k)
     assert_array_equal(status, 0)
@@ -85,14 +85,14 @@ def test_ols_matches_lstsq(rng, k, trend):
 
 def test_ols_order_zero_no_trend_is_the_raw_sum_of_squares(rng):
     y = rng.standard_normal((30, 1))
-    params, sse, status = core.ar_ols(y, offsets_of([30]), np.array([0]), 0)
+    params, sse, status = core.autoregressive.ar_ols(y, offsets_of([30]), np.array([0]), 0)
     assert params.shape == (1, 0, 1) and status[0] == 0
     assert_allclose(sse[0, 0, 0], np.sum(y ** 2), rtol=1e-13)
 
 
 def test_ols_float32_input_accumulates_in_float64(rng):
     y = var_series(rng, 301, 2, level=10.0).astype(np.float32)
-    params, sse, _ = core.ar_ols(y, offsets_of([301]), np.array([3]), 1)
+    params, sse, _ = core.autoregressive.ar_ols(y, offsets_of([301]), np.array([3]), 1)
     B, E = ref.ols(y.astype(np.float64), 3, "c")
     assert params.dtype == np.float64
     close(params[0], B, 1e-10)
@@ -113,7 +113,7 @@ def test_ols_ill_conditioned_matches_lstsq(rng, case):
     else:
         y, trend = 0.05 * np.arange(n) + var_series(rng, n, 1)[:, 0], "ct"
     for p in (1, 4, 16):
-        params, sse, status = core.ar_ols(y.reshape(-1, 1), offsets_of([n]), np.array([p]), TRENDS[trend])
+        params, sse, status = core.autoregressive.ar_ols(y.reshape(-1, 1), offsets_of([n]), np.array([p]), TRENDS[trend])
         B, E = ref.ols(y.reshape(-1, 1), p, trend)
         assert status[0] == 0
         close(params[0], B, 1e-9)
@@ -123,7 +123,7 @@ def test_ols_ill_conditioned_matches_lstsq(rng, case):
 def test_ols_long_series_spans_chunks(rng):
     n = 10_007  # three 4096-row chunks
     y = var_series(rng, n, 2, level=-4.0)
-    params, sse, _ = core.ar_ols(y, offsets_of([n]), np.array([5]), 3)
+    params, sse, _ = core.autoregressive.ar_ols(y, offsets_of([n]), np.array([5]), 3)
     B, E = ref.ols(y, 5, "ct")
     close(params[0], B, 1e-10)
     close(sse[0], E, 1e-10)
@@ -136,7 +136,7 @@ def test_ols_all_orders_gives_nested_sse_on_the_common_sample(rng, k, trend):
     lengths = [60, 3 * P + 9, 41]
     Y = np.vstack([var_series(rng, n, k, level=1.0) for n in lengths])
     off = offsets_of(lengths)
-    params, sse, status = core.ar_ols(Y, off, np.full(3, P), TRENDS[trend], True)
+    params, sse, status = core.autoregressive.ar_ols(Y, off, np.full(3, P), TRENDS[trend], True)
     assert sse.shape == (3, P + 1, k, k)
     assert_array_equal(status, 0)
     for s in range(3):
@@ -163,12 +163,12 @@ def test_batch_schedule_gives_the_same_bits_as_single_series(rng, method):
     off = offsets_of(lengths)
     orders = np.full(40, 3)
     if method == "ols":
-        call = lambda y, o, p: core.ar_ols(y, o, p, 3, True)  # noqa: E731
+        call = lambda y, o, p: core.autoregressive.ar_ols(y, o, p, 3, True)  # noqa: E731
     elif method == "yule_walker":
-        call = lambda y, o, p: core.ar_yule_walker(y, o, p, True, False, True)  # noqa: E731
+        call = lambda y, o, p: core.autoregressive.ar_yule_walker(y, o, p, True, False, True)  # noqa: E731
     else:
         params = np.ascontiguousarray(rng.standard_normal((1, 4, 1)) * 0.3)
-        call = lambda y, o, p: (core.ar_sse(y, o, params, 1, p),)  # noqa: E731
+        call = lambda y, o, p: (core.autoregressive.ar_sse(y, o, params, 1, p),)  # noqa: E731
     batch = call(Y, off, orders)
     for s in (0, 7, 39):
         alone = call(np.ascontiguousarray(Y[off[s]:off[s + 1]]), offsets_of([lengths[s]]), orders[:1])
@@ -181,7 +181,7 @@ def test_ols_reports_singular_and_too_short_series(rng):
     y_ok = rng.standard_normal(20)
     y_short = rng.standard_normal(6)  # AR(3) with a constant: nobs 3 <= 4 regressors
     Y = np.concatenate([y_ok, y_const, y_short]).reshape(-1, 1)
-    params, sse, status = core.ar_ols(Y, offsets_of([20, 20, 6]), np.array([3, 3, 3]), 1)
+    params, sse, status = core.autoregressive.ar_ols(Y, offsets_of([20, 20, 6]), np.array([3, 3, 3]), 1)
     assert_array_equal(status, [0, 1, 2])
     assert_array_equal(params[1:], 0.0)
     assert np.isfinite(params).all() and np.isfinite(sse).all()
@@ -196,7 +196,7 @@ def test_yule_walker_matches_toeplitz_solve(rng, k, demean, adjusted):
     lengths = [5, 57, 3 if k == 1 else 9, 200]  # series of length order + 1 (a k = 2 one that short is singular)
     Y = np.vstack([var_series(rng, n, k, level=2.0) for n in lengths])
     off = offsets_of(lengths)
-    params, sigma, status = core.ar_yule_walker(Y, off, orders, demean, adjusted)
+    params, sigma, status = core.autoregressive.ar_yule_walker(Y, off, orders, demean, adjusted)
     assert_array_equal(status, 0)
     kt = int(demean)
     for s, p in enumerate(orders):
@@ -211,7 +211,7 @@ def test_yule_walker_matches_statsmodels(rng, method, demean):
     sm = pytest.importorskip("statsmodels.regression.linear_model")
     y = var_series(rng, 433, 1, p=3, level=5.0)[:, 0]
     for p in (1, 2, 7):
-        params, sigma, _ = core.ar_yule_walker(y.reshape(-1, 1), offsets_of([433]), np.array([p]), demean,
+        params, sigma, _ = core.autoregressive.ar_yule_walker(y.reshape(-1, 1), offsets_of([433]), np.array([p]), demean,
                                                method == "adjusted")
         rho, sd = sm.yule_walker(y, order=p, method=method, demean=demean, result_object=False)
         close(params[0, int(demean):, 0], rho, 1e-10)
@@ -222,14 +222,14 @@ def test_yule_walker_matches_statsmodels(rng, method, demean):
 def test_yule_walker_all_orders(rng, k):
     P = 4
     y = var_series(rng, 120, k)
-    params, sigma, status = core.ar_yule_walker(y, offsets_of([120]), np.array([P]), True, False, True)
+    params, sigma, status = core.autoregressive.ar_yule_walker(y, offsets_of([120]), np.array([P]), True, False, True)
     assert sigma.shape == (1, P + 1, k, k)
     for q in range(P + 1):
         close(sigma[0, q], ref.yule_walker(y, q, True, False)[1], 1e-10)
 
 
 def test_yule_walker_constant_series_is_singular():
-    params, sigma, status = core.ar_yule_walker(np.full((10, 1), 2.0), offsets_of([10]), np.array([2]), True)
+    params, sigma, status = core.autoregressive.ar_yule_walker(np.full((10, 1), 2.0), offsets_of([10]), np.array([2]), True)
     assert status[0] == 1 and np.isfinite(params).all()
 
 
@@ -245,7 +245,7 @@ def test_sse_matches_residual_oracle(rng, k, trend):
     orders = np.array([3, 1, 2])
     for shared in (False, True):
         B = params[:1] if shared else params
-        sse = core.ar_sse(Y, off, np.ascontiguousarray(B), TRENDS[trend], orders)
+        sse = core.autoregressive.ar_sse(Y, off, np.ascontiguousarray(B), TRENDS[trend], orders)
         for s in range(3):
             want = ref.sse(Y[off[s]:off[s + 1]], B[0 if shared else s][:kt + orders[s] * k], int(orders[s]), trend)
             close(sse[s], want, 1e-11)
@@ -262,7 +262,7 @@ def test_forecast_matches_recursion_and_ma_oracle(rng, k, trend, p):
     t_next = np.array([11, 50, 7])
     L = rng.standard_normal((S, k, k))
     sigma = L @ np.swapaxes(L, 1, 2) + np.eye(k)
-    mean, mse = core.ar_forecast(params, TRENDS[trend], y_last, t_next, sigma, steps)
+    mean, mse = core.autoregressive.ar_forecast(params, TRENDS[trend], y_last, t_next, sigma, steps)
     for s in range(S):
         m, v = ref.forecast(params[s], p, trend, y_last[s], int(t_next[s]), sigma[s], steps)
         close(mean[s], m, 1e-12)
@@ -280,14 +280,14 @@ def test_simulate_matches_recursion_with_philox_normals(rng, k, trend):
     y_last = rng.standard_normal((2, p, k))
     t_next = np.array([20, 5])
     seed, stream = int(rng.integers(2 ** 63)), 7
-    out = core.ar_simulate(params, TRENDS[trend], chol, y_last, t_next, 9, 3, seed, stream)
+    out = core.autoregressive.ar_simulate(params, TRENDS[trend], chol, y_last, t_next, 9, 3, seed, stream)
     assert out.shape == (2, 3, 9, k) and out.dtype == np.float64
     for s in range(2):
         want = ref.simulate(params[s], p, trend, chol[s], y_last[s], int(t_next[s]), 9, 3, seed, stream + 3 * s,
                             ref_rng.normal)
         close(out[s], want, 1e-11)
-    long = core.ar_simulate(params[:1], TRENDS[trend], chol[:1], y_last[:1], t_next[:1], 1100, 1, seed, 0)
-    want = ref.simulate(params[0], p, trend, chol[0], y_last[0], int(t_next[0]), 1100, 1, seed, 0, core.normal)
+    long = core.autoregressive.ar_simulate(params[:1], TRENDS[trend], chol[:1], y_last[:1], t_next[:1], 1100, 1, seed, 0)
+    want = ref.simulate(params[0], p, trend, chol[0], y_last[0], int(t_next[0]), 1100, 1, seed, 0, core.rng.normal)
     close(long[0], want, 1e-11)
 
 
@@ -298,16 +298,16 @@ def test_simulate_univariate_long_lag_recursion(rng):
         params = np.r_[0.3, phi].reshape(1, -1, 1)
         y_last = rng.standard_normal((1, p, 1))
         seed = int(rng.integers(2 ** 63))
-        out = core.ar_simulate(params, 1, np.full((1, 1, 1), 1.5), y_last, np.array([100]), 700, 2, seed, 3)
-        want = ref.simulate(params[0], p, "c", np.eye(1) * 1.5, y_last[0], 100, 700, 2, seed, 3, core.normal)
+        out = core.autoregressive.ar_simulate(params, 1, np.full((1, 1, 1), 1.5), y_last, np.array([100]), 700, 2, seed, 3)
+        want = ref.simulate(params[0], p, "c", np.eye(1) * 1.5, y_last[0], 100, 700, 2, seed, 3, core.rng.normal)
         close(out[0], want, 1e-11)
 
 
 def test_simulate_float32_output(rng):
     params = np.array([[[0.1], [0.5]]])
     y_last = np.array([[[1.0]]], dtype=np.float32)
-    out = core.ar_simulate(params, 1, np.ones((1, 1, 1)), y_last, np.array([3]), 50, 2, 11, 0)
-    out64 = core.ar_simulate(params, 1, np.ones((1, 1, 1)), y_last.astype(np.float64), np.array([3]), 50, 2, 11, 0)
+    out = core.autoregressive.ar_simulate(params, 1, np.ones((1, 1, 1)), y_last, np.array([3]), 50, 2, 11, 0)
+    out64 = core.autoregressive.ar_simulate(params, 1, np.ones((1, 1, 1)), y_last.astype(np.float64), np.array([3]), 50, 2, 11, 0)
     assert out.dtype == np.float32
     assert_allclose(out, out64, rtol=1e-6, atol=1e-6)  # float64 recursion, rounded on output
 
@@ -322,14 +322,14 @@ y = np.cumsum(rng.standard_normal(20000)).reshape(-1, 1)          # refinement p
 lens = rng.integers(20, 90, size=300)
 Y = rng.standard_normal((int(lens.sum()), 2))
 off1 = np.array([0, 20000]); off2 = np.concatenate([[0], np.cumsum(lens)])
-a = _core.ar_ols(y, off1, np.array([16]), 3)
-b = _core.ar_ols(Y, off2, np.full(300, 3), 1, True)
-c = _core.ar_yule_walker(Y, off2, np.full(300, 2), True)
-d = _core.ar_sse(y, off1, np.ascontiguousarray(a[0]), 3, np.array([16]))
-e = _core.ar_simulate(np.ascontiguousarray(a[0]), 3, np.ones((1, 1, 1)), y[-16:].reshape(1, 16, 1),
+a = _core.autoregressive.ar_ols(y, off1, np.array([16]), 3)
+b = _core.autoregressive.ar_ols(Y, off2, np.full(300, 3), 1, True)
+c = _core.autoregressive.ar_yule_walker(Y, off2, np.full(300, 2), True)
+d = _core.autoregressive.ar_sse(y, off1, np.ascontiguousarray(a[0]), 3, np.array([16]))
+e = _core.autoregressive.ar_simulate(np.ascontiguousarray(a[0]), 3, np.ones((1, 1, 1)), y[-16:].reshape(1, 16, 1),
                       np.array([20001]), 3000, 8, 99, 0)
 # one path: on 2 threads its normals are drawn in parallel first (the split schedule), on 1 fused
-f = _core.ar_simulate(np.ascontiguousarray(a[0]), 3, np.ones((1, 1, 1)), y[-16:].reshape(1, 16, 1),
+f = _core.autoregressive.ar_simulate(np.ascontiguousarray(a[0]), 3, np.ones((1, 1, 1)), y[-16:].reshape(1, 16, 1),
                       np.array([20001]), 5000, 1, 99, 0)
 np.savez(sys.argv[1], a0=a[0], a1=a[1], b0=b[0], b1=b[1], c0=c[0], c1=c[1], d=d, e=e, f=f)
 """
@@ -341,22 +341,22 @@ def test_bindings_check_shapes_and_codes():
     y = np.zeros((10, 1))
     off = offsets_of([10])
     with pytest.raises(ValueError, match="trend: expected a code in 0..3"):
-        core.ar_ols(y, off, np.array([1]), 4)
+        core.autoregressive.ar_ols(y, off, np.array([1]), 4)
     with pytest.raises(ValueError, match="orders: series 0 has 10 rows"):
-        core.ar_ols(y, off, np.array([10]), 1)
+        core.autoregressive.ar_ols(y, off, np.array([10]), 1)
     with pytest.raises(ValueError, match="orders: expected shape"):
-        core.ar_ols(y, off, np.array([1, 2]), 1)
+        core.autoregressive.ar_ols(y, off, np.array([1, 2]), 1)
     with pytest.raises(ValueError, match="offsets: must start at 0"):
-        core.ar_yule_walker(y, np.array([0, 9]), np.array([1]), True)
+        core.autoregressive.ar_yule_walker(y, np.array([0, 9]), np.array([1]), True)
     with pytest.raises(TypeError, match="Y: expected float32 or float64"):
-        core.ar_ols(np.zeros((10, 1), dtype=np.int64), off, np.array([1]), 1)
+        core.autoregressive.ar_ols(np.zeros((10, 1), dtype=np.int64), off, np.array([1]), 1)
     with pytest.raises(ValueError, match="params: expected kt"):
-        core.ar_sse(np.zeros((10, 2)), off, np.zeros((1, 2, 2)), 1, np.array([1]))  # needs 1 + 2 p rows
+        core.autoregressive.ar_sse(np.zeros((10, 2)), off, np.zeros((1, 2, 2)), 1, np.array([1]))  # needs 1 + 2 p rows
     with pytest.raises(ValueError, match="params: expected 1 or 1 parameter sets"):
-        core.ar_sse(y, off, np.zeros((2, 2, 1)), 1, np.array([1]))
+        core.autoregressive.ar_sse(y, off, np.zeros((2, 2, 1)), 1, np.array([1]))
     with pytest.raises(ValueError, match="params: expected shape"):
-        core.ar_forecast(np.zeros((1, 2, 1)), 1, np.zeros((1, 2, 1)), np.array([3]), np.ones((1, 1, 1)), 4)
+        core.autoregressive.ar_forecast(np.zeros((1, 2, 1)), 1, np.zeros((1, 2, 1)), np.array([3]), np.ones((1, 1, 1)), 4)
     with pytest.raises(ValueError, match="steps: must be >= 0"):
-        core.ar_forecast(np.zeros((1, 2, 1)), 1, np.zeros((1, 1, 1)), np.array([3]), np.ones((1, 1, 1)), -1)
+        core.autoregressive.ar_forecast(np.zeros((1, 2, 1)), 1, np.zeros((1, 1, 1)), np.array([3]), np.ones((1, 1, 1)), -1)
     with pytest.raises(ValueError, match="n_paths: must be >= 0"):
-        core.ar_simulate(np.zeros((1, 2, 1)), 1, np.ones((1, 1, 1)), np.zeros((1, 1, 1)), np.array([3]), 4, -2, 0, 0)
+        core.autoregressive.ar_simulate(np.zeros((1, 2, 1)), 1, np.ones((1, 1, 1)), np.zeros((1, 1, 1)), np.array([3]), 4, -2, 0, 0)

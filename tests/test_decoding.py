@@ -31,7 +31,7 @@ SHAPES = [(1, 1), (5, 1), (6, 2), (13, 17), (9, 101), (2, 4099)]  # 4099: the lo
 
 
 def check(x, temperature, top_k, top_p, greedy=False, seed=1234, stream=0, exact=False):
-    got = _core.sample_logits(x, temperature, top_k, top_p, greedy, seed, stream)
+    got = _core.autoregressive.sample_logits(x, temperature, top_k, top_p, greedy, seed, stream)
     assert got.dtype == np.int64 and got.shape == (x.shape[0],)
     u = uniforms(seed, stream, np.arange(x.shape[0]))
     want, margin = ref.sample_logits(x, u, temperature, top_k, top_p, greedy)
@@ -81,7 +81,7 @@ def test_extreme_logits(rng, dtype):
         got, _ = check(x, temperature, top_k, top_p, seed=int(rng.integers(2**63)), exact=True)
         assert_array_equal(got, top)
     y = np.array([[-1e4, 1e4, 0.0, -np.inf]], dtype=dtype)
-    assert _core.sample_logits(y, 1.0, 0, 1.0, False, 5, 0)[0] == 1
+    assert _core.autoregressive.sample_logits(y, 1.0, 0, 1.0, False, 5, 0)[0] == 1
     # a huge temperature flattens: every finite token can be drawn
     z = np.tile(np.array([[0.0, -50.0, -100.0]], dtype=dtype), (3000, 1))
     counts = np.bincount(check(z, 1e6, 0, 1.0, seed=int(rng.integers(2**63)))[0], minlength=3)
@@ -93,7 +93,7 @@ def test_greedy_is_the_first_argmax(rng, dtype):
     x = rng.integers(-3, 3, size=(50, 9)).astype(dtype)
     x[rng.random(x.shape) < 0.2] = -np.inf
     x[:, 4] = np.where(np.isinf(x).all(axis=1), 0.0, x[:, 4])
-    got = _core.sample_logits(x, 0.3, 2, 0.5, True, 0, 0)
+    got = _core.autoregressive.sample_logits(x, 0.3, 2, 0.5, True, 0, 0)
     assert_array_equal(got, np.argmax(x, axis=1))
     assert sample_logits(x[0], greedy=True) == np.argmax(x[0])
 
@@ -135,7 +135,7 @@ rng = np.random.default_rng(7)
 out = {}
 for i, (N, V, k, p) in enumerate([(64, 3000, 0, 0.9), (16, 5000, 40, 0.95), (300, 60, 5, 1.0)]):
     x = rng.normal(0, 2, size=(N, V)).astype(np.float32)
-    out[str(i)] = _core.sample_logits(x, 0.8, k, p, False, 99, 3)
+    out[str(i)] = _core.autoregressive.sample_logits(x, 0.8, k, p, False, 99, 3)
 np.savez(sys.argv[1], **out)
 """
     assert_same_on_any_thread_count(script, tmp_path)
@@ -152,7 +152,7 @@ def test_public_function(rng):
     assert sample_logits([0.0, 5.0, -np.inf], greedy=True) == 1
     # the public function is the kernel with stream 0 and the seed drawn from random_state
     from fastgen._validation import philox_seed
-    assert_array_equal(a, _core.sample_logits(x, 1.0, 3, 1.0, False, philox_seed(5), 0))
+    assert_array_equal(a, _core.autoregressive.sample_logits(x, 1.0, 3, 1.0, False, philox_seed(5), 0))
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
@@ -202,4 +202,4 @@ def test_bad_logits(logits, exc, match):
 ])
 def test_binding_checks(args, exc, match):
     with pytest.raises(exc, match=match):
-        _core.sample_logits(*args, False, 0, 0)
+        _core.autoregressive.sample_logits(*args, False, 0, 0)

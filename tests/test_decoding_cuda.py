@@ -1,4 +1,4 @@
-"""CUDA decoding kernel (fastgen._cuda.decoding) against the C++ kernel and the NumPy oracle.
+"""CUDA decoding kernel (fastgen._cuda.autoregressive.decoding) against the C++ kernel and the NumPy oracle.
 
 Runs under Numba's CUDA simulator in CI (NUMBA_ENABLE_CUDASIM=1; 8 threads per row there) and on a
 GPU when one is lent. The simulator is slow, so rows are few and short. Tokens must equal the CPU's
@@ -37,8 +37,8 @@ def core():
 
 
 def compare(cu, core, x, temperature, top_k, top_p, greedy=False, seed=7, stream=3):
-    got = cu.sample_logits(x, temperature, top_k, top_p, greedy, seed, stream).copy_to_host()
-    cpu = core.sample_logits(x, temperature, top_k, top_p, greedy, seed, stream)
+    got = cu.autoregressive.sample_logits(x, temperature, top_k, top_p, greedy, seed, stream).copy_to_host()
+    cpu = core.autoregressive.sample_logits(x, temperature, top_k, top_p, greedy, seed, stream)
     _, margin = ref.sample_logits(x, uniforms(seed, stream, np.arange(x.shape[0])), temperature, top_k, top_p, greedy)
     bad = (got != cpu) & (margin >= MARGIN)
     assert not bad.any(), f"rows {np.flatnonzero(bad)}: cuda {got[bad]} cpu {cpu[bad]}"
@@ -86,6 +86,6 @@ def test_bad_input(logits, kwargs, exc, match):
 
 def test_kernel_checks(cu):
     with pytest.raises(ValueError, match="top_k: must be >= 0"):
-        cu.sample_logits(np.zeros((1, 2)), 1.0, -1, 1.0, False, 0, 0)
+        cu.autoregressive.sample_logits(np.zeros((1, 2)), 1.0, -1, 1.0, False, 0, 0)
     with pytest.raises(ValueError, match="logits: need at least one token"):
-        cu.sample_logits(np.zeros((1, 0)), 1.0, 0, 1.0, False, 0, 0)
+        cu.autoregressive.sample_logits(np.zeros((1, 0)), 1.0, 0, 1.0, False, 0, 0)

@@ -4,7 +4,7 @@ CUDA against the CPU on the same inputs, contract properties, thread-count indep
 input checks.
 
 Every test taking `device` runs on the CPU (fastgen._core) and, when Numba can launch kernels (the
-simulator under NUMBA_ENABLE_CUDASIM=1, or a lent GPU), on CUDA (fastgen._cuda.gmm; marked `cuda`).
+simulator under NUMBA_ENABLE_CUDASIM=1, or a lent GPU), on CUDA (fastgen._cuda.mixture; marked `cuda`).
 CUDA cases use tiny sizes: the simulator runs every thread in Python.
 
 Tolerances: float64 rtol 1e-10 (probabilities add an absolute floor of 1e-13); float32 rtol 1e-5
@@ -38,7 +38,7 @@ DEVICES = [pytest.param("cpu"), pytest.param("cuda", marks=_cuda_marks)]
 def kernels(device):
     if device == "cpu":
         return importlib.import_module("fastgen._core")
-    return importlib.import_module("fastgen._cuda.gmm")
+    return importlib.import_module("fastgen._cuda")
 
 
 def host(a):
@@ -105,9 +105,9 @@ def test_responsibilities_vs_oracle(device, dtype, N, K, rng):
     kern = kernels(device)
     for _ in range(2):
         lp, lw = responsibility_inputs(rng, N, K, dtype, dead_rows=N // 5, zero_weights=K // 3)
-        log_norm, resp = (host(a) for a in kern.mixture_responsibilities(lp, lw, True))
+        log_norm, resp = (host(a) for a in kern.mixture.responsibilities(lp, lw, True))
         check_responsibilities(log_norm, resp, lp, lw, dtype)
-        ln_only, none = kern.mixture_responsibilities(lp, lw, False)
+        ln_only, none = kern.mixture.responsibilities(lp, lw, False)
         assert none is None
         assert_array_equal(host(ln_only), log_norm)
 
@@ -121,14 +121,14 @@ def test_responsibilities_extreme_values(device, dtype, rng):
     big = 1e5 if dtype == np.float64 else 1e3
     for shift, scale in ((-big, 1.0), (big, 1.0), (0.0, 300.0)):
         lp, lw = responsibility_inputs(rng, 11, 4, dtype, shift=shift, scale=scale)
-        ln, resp = (host(a) for a in kern.mixture_responsibilities(lp, lw, True))
+        ln, resp = (host(a) for a in kern.mixture.responsibilities(lp, lw, True))
         check_responsibilities(ln, resp, lp, lw, dtype)
     lp, lw = responsibility_inputs(rng, 6, 3, dtype)
     lw = np.full(3, -np.inf, dtype=dtype)
-    ln, resp = (host(a) for a in kern.mixture_responsibilities(lp, lw, True))
+    ln, resp = (host(a) for a in kern.mixture.responsibilities(lp, lw, True))
     assert np.all(ln == -np.inf) and np.all(resp == 0)
     lw[1] = 0.0
-    ln, resp = (host(a) for a in kern.mixture_responsibilities(lp, lw, True))
+    ln, resp = (host(a) for a in kern.mixture.responsibilities(lp, lw, True))
     finite = np.isfinite(lp[:, 1])
     assert_array_equal(ln[finite], lp[finite, 1])
     assert np.all(resp[finite, 1] == 1) and np.all(resp[:, [0, 2]] == 0)
@@ -141,10 +141,10 @@ def test_responsibilities_are_the_hmm_mixture_emission_kernel(device, dtype, rng
     _cuda/stats.shifted_sum): mixture_responsibilities equals mixture_logprob / mixture_posteriors
     with one state of K components (state posterior 1), bit for bit, dead rows and zero weights too."""
     kern = kernels(device)
-    emissions = kern if device == "cpu" else importlib.import_module("fastgen._cuda.stats")
+    emissions = kern.emissions
     N, K = small(device, 300, 9), 5
     lp, lw = responsibility_inputs(rng, N, K, dtype, dead_rows=2, zero_weights=1)
-    log_norm, resp = (host(a) for a in kern.mixture_responsibilities(lp, lw, True))
+    log_norm, resp = (host(a) for a in kern.mixture.responsibilities(lp, lw, True))
     lw1 = np.ascontiguousarray(lw[None])
     assert_array_equal(host(emissions.mixture_logprob(lp, lw1))[:, 0], log_norm)
     assert_array_equal(host(emissions.mixture_posteriors(lp, lw1, np.ones((N, 1), dtype=dtype))), resp)
@@ -154,7 +154,7 @@ def test_responsibilities_large_cpu(rng):
     """The G1 shape: one call over many row blocks."""
     from fastgen import _core
     lp, lw = responsibility_inputs(rng, 20_000, 16, np.float64, dead_rows=3)
-    ln, resp = _core.mixture_responsibilities(lp, lw, True)
+    ln, resp = _core.mixture.responsibilities(lp, lw, True)
     check_responsibilities(ln, resp, lp, lw, np.float64)
 
 
@@ -163,7 +163,7 @@ def test_responsibilities_reject_bad_input(device):
     kern = kernels(device)
     lp = np.zeros((5, 3))
     lw = np.log(np.full(3, 1 / 3))
-    f = kern.mixture_responsibilities
+    f = kern.mixture.responsibilities
     with pytest.raises(TypeError, match="comp_logprob"):
         f(lp.astype(np.int64), lw, True)
     with pytest.raises(TypeError, match="log_weights"):
@@ -202,7 +202,7 @@ def test_kmeans_assign_vs_oracle(device, dtype, N, K, D, rng):
     kern = kernels(device)
     for _ in range(2):
         X, C = cast(dtype, rng.normal(3.0, 2.0, (N, D)), rng.normal(3.0, 2.0, (K, D)))
-        labels, d2 = (host(a) for a in kern.kmeans_assign(X, C))
+        labels, d2 = (host(a) for a in kern.mixture.kmeans_assign(X, C))
         want_labels, want_d2 = ref.kmeans_assign(X, C)
         assert labels.dtype == np.int64 and d2.dtype == dtype
         assert_array_equal(labels, want_labels)
@@ -220,7 +220,7 @@ def test_kmeans_assign_ties_and_exact_zeros(device, dtype, rng):
     C[3] = C[1]  # duplicate centre
     X = C[rng.integers(0, 5, N)] + (rng.random((N, 1)) < 0.5) * rng.normal(0, 0.1, (N, D))
     X, C = cast(dtype, X, C)
-    labels, d2 = (host(a) for a in kern.kmeans_assign(X, C))
+    labels, d2 = (host(a) for a in kern.mixture.kmeans_assign(X, C))
     want_labels, want_d2 = ref.kmeans_assign(X, C)
     assert_array_equal(labels, want_labels)
     assert not np.any(labels == 3)
@@ -233,7 +233,7 @@ def test_kmeans_assign_ties_and_exact_zeros(device, dtype, rng):
 def test_kmeans_assign_reject_bad_input(device):
     kern = kernels(device)
     X, C = np.zeros((6, 2)), np.ones((3, 2))
-    f = kern.kmeans_assign
+    f = kern.mixture.kmeans_assign
     with pytest.raises(TypeError, match="X"):
         f(X.astype(np.int32), C)
     with pytest.raises(TypeError, match="centers"):
@@ -275,7 +275,7 @@ def test_kmeans_plusplus_vs_oracle(device, dtype, N, K, D, L, rng):
     for _ in range(2):
         X = cast(dtype, rng.normal(0.0, 1.0, (N, D)) + 4 * rng.integers(0, 4, (N, 1)))[0]
         seed, stream = int(rng.integers(2**63)), int(rng.integers(2**63))
-        centers, idx = (host(a) for a in kern.kmeans_plusplus(X, K, L, seed, stream))
+        centers, idx = (host(a) for a in kern.mixture.kmeans_plusplus(X, K, L, seed, stream))
         want_centers, want_idx = ref.kmeans_plusplus(X, K, L, seed, stream, follow=idx,
                                                      tie_rtol=1e-12 if dtype == np.float64 else 1e-5)
         assert idx.dtype == np.int64 and centers.dtype == dtype and centers.shape == (K, D)
@@ -294,7 +294,7 @@ def test_kmeans_plusplus_duplicates_and_zero_total(device, rng):
     X[:3] = base
     for K in (3, 5):
         seed = int(rng.integers(2**63))
-        centers, idx = (host(a) for a in kern.kmeans_plusplus(X, K, 2, seed, 7))
+        centers, idx = (host(a) for a in kern.mixture.kmeans_plusplus(X, K, 2, seed, 7))
         assert_array_equal(idx, ref.kmeans_plusplus(X, K, 2, seed, 7)[1])
         if K == 3:
             assert len({tuple(c) for c in centers}) == 3
@@ -306,10 +306,10 @@ def test_kmeans_plusplus_uses_the_stream(device, rng):
     kern = kernels(device)
     X = rng.normal(size=(small(device, 500, 20), 2))
     seed = int(rng.integers(2**63))
-    a = host(kern.kmeans_plusplus(X, 4, 3, seed, 11)[1])
-    assert_array_equal(a, host(kern.kmeans_plusplus(X, 4, 3, seed, 11)[1]))
+    a = host(kern.mixture.kmeans_plusplus(X, 4, 3, seed, 11)[1])
+    assert_array_equal(a, host(kern.mixture.kmeans_plusplus(X, 4, 3, seed, 11)[1]))
     assert a[0] == min(int(ref_rng.uniform(seed, 11, 1)[0] * len(X)), len(X) - 1)
-    others = [host(kern.kmeans_plusplus(X, 4, 3, seed, s)[1]) for s in range(4)]
+    others = [host(kern.mixture.kmeans_plusplus(X, 4, 3, seed, s)[1]) for s in range(4)]
     assert any(not np.array_equal(a, o) for o in others)
 
 
@@ -317,7 +317,7 @@ def test_kmeans_plusplus_uses_the_stream(device, rng):
 def test_kmeans_plusplus_reject_bad_input(device):
     kern = kernels(device)
     X = np.arange(12.0).reshape(6, 2)
-    f = kern.kmeans_plusplus
+    f = kern.mixture.kmeans_plusplus
     with pytest.raises(ValueError, match="n_clusters"):
         f(X, 7, 2, 0, 0)
     with pytest.raises(ValueError, match="n_clusters"):
@@ -363,7 +363,7 @@ def test_sample_vs_oracle(device, dtype, tied, K, D, n, rng):
     kern = kernels(device)
     w, means, L = mixture_params(rng, K, D, dtype, tied=tied, zero_weights=K // 3)
     seed, stream = int(rng.integers(2**64, dtype=np.uint64)), int(rng.integers(2**64, dtype=np.uint64))
-    X, labels = (host(a) for a in kern.sample_gaussian_mixture(w, means, L, n, seed, stream))
+    X, labels = (host(a) for a in kern.mixture.sample_gaussian_mixture(w, means, L, n, seed, stream))
     want_X, want_labels = ref.sample_gaussian_mixture(w, means, L, n, seed, stream)
     assert X.dtype == dtype and X.shape == (n, D) and labels.dtype == np.int64
     assert_array_equal(labels, want_labels)
@@ -379,8 +379,8 @@ def test_sample_reads_only_the_lower_triangle(device, rng):
     junk = L.copy()
     iu = np.triu_indices(4, 1)
     junk[:, iu[0], iu[1]] = np.nan
-    a = host(kern.sample_gaussian_mixture(w, means, L, 9, 5, 2)[0])
-    b = host(kern.sample_gaussian_mixture(w, means, junk, 9, 5, 2)[0])
+    a = host(kern.mixture.sample_gaussian_mixture(w, means, L, 9, 5, 2)[0])
+    b = host(kern.mixture.sample_gaussian_mixture(w, means, junk, 9, 5, 2)[0])
     assert_array_equal(a, b)
 
 
@@ -391,8 +391,8 @@ def test_sample_stream_wraps_and_odd_D_shares_pairs(rng):
     w, means, L = mixture_params(rng, 2, 3, np.float64)
     L[:] = np.eye(3)
     means[:] = 0.0
-    X, _ = _core.sample_gaussian_mixture(w, means, L, 5, 42, 2**64 - 1)
-    assert_array_equal(X.ravel(), _core.normal(42, 0, 15))
+    X, _ = _core.mixture.sample_gaussian_mixture(w, means, L, 5, 42, 2**64 - 1)
+    assert_array_equal(X.ravel(), _core.rng.normal(42, 0, 15))
 
 
 def test_sample_moments_cpu(rng):
@@ -400,7 +400,7 @@ def test_sample_moments_cpu(rng):
     from fastgen import _core
     K, D, n = 3, 2, 200_000
     w, means, L = mixture_params(rng, K, D, np.float64)
-    X, labels = _core.sample_gaussian_mixture(w, means, L, n, 3, 1)
+    X, labels = _core.mixture.sample_gaussian_mixture(w, means, L, n, 3, 1)
     freq = np.bincount(labels, minlength=K) / n
     assert np.all(np.abs(freq - w) <= 5 * np.sqrt(w * (1 - w) / n))
     for k in range(K):
@@ -415,7 +415,7 @@ def test_sample_moments_cpu(rng):
 def test_sample_reject_bad_input(device):
     kern = kernels(device)
     w, means, L = np.full(3, 1 / 3), np.zeros((3, 2)), np.tile(np.eye(2), (3, 1, 1))
-    f = kern.sample_gaussian_mixture
+    f = kern.mixture.sample_gaussian_mixture
     with pytest.raises(ValueError, match="weights: must sum to 1"):
         f(np.array([0.5, 0.2, 0.2]), means, L, 4, 0, 0)
     with pytest.raises(ValueError, match="weights: entry 1"):
@@ -461,14 +461,14 @@ def test_gaussian_logprob_at_block_edges(dtype, N, K, D, rng):
     for tied in (False, True):
         L = spd_lower(rng, D, 1 if tied else K)
         P = np.ascontiguousarray(np.swapaxes(np.linalg.inv(L), 1, 2), dtype=dtype)  # upper: P P^T = cov^-1
-        got = _core.gaussian_logprob_full(X, means, P)
+        got = _core.emissions.gaussian_logprob_full(X, means, P)
         want = ref.gaussian_logprob_full(X, means, P)
         assert got.dtype == dtype
         # Sums of D^2 / 2 products of magnitude up to |y|^2: relative to the largest term.
         assert_allclose(got, want, rtol=RTOL[dtype], atol=RTOL[dtype] * D * np.abs(want).max())
     prec = rng.uniform(0.2, 3.0, (K, D)).astype(dtype)
     want = ref.gaussian_logprob_diag(X, means, prec)
-    assert_allclose(_core.gaussian_logprob_diag(X, means, prec), want, rtol=RTOL[dtype],
+    assert_allclose(_core.emissions.gaussian_logprob_diag(X, means, prec), want, rtol=RTOL[dtype],
                     atol=RTOL[dtype] * D * np.abs(want).max())
 
 
@@ -483,7 +483,7 @@ def test_weighted_moments_at_tile_edges(order, dtype, N, K, D, rng):
     X[rng.integers(N), :] = np.inf  # a row whose weights are all 0 contributes nothing (not NaN)
     W[np.isinf(X).any(axis=1)] = 0.0
     X, W = cast(dtype, X, W)
-    ws, wx, wxx = _core.weighted_moments(X, W, order)
+    ws, wx, wxx = _core.emissions.weighted_moments(X, W, order)
     fin = np.isfinite(X).all(axis=1)
     rws, rwx, rwxx = ref.weighted_moments(X[fin], W[fin], order)
     rtol = 1e-12 if dtype == np.float64 else 1e-6  # float64 sums of float32 products, rounded once
@@ -507,20 +507,20 @@ def test_weighted_moments_at_tile_edges(order, dtype, N, K, D, rng):
 def test_cuda_matches_cpu(device, dtype, rng):
     core, cu = kernels("cpu"), kernels("cuda")
     lp, lw = responsibility_inputs(rng, 17, 4, dtype, dead_rows=2)
-    for a, b in zip(core.mixture_responsibilities(lp, lw, True), cu.mixture_responsibilities(lp, lw, True)):
+    for a, b in zip(core.mixture.responsibilities(lp, lw, True), cu.mixture.responsibilities(lp, lw, True)):
         assert_allclose(host(b), a, rtol=RTOL[dtype], atol=PROB_ATOL[dtype])
     X, C = cast(dtype, rng.normal(size=(23, 3)), rng.normal(size=(4, 3)))
-    la, da = core.kmeans_assign(X, C)
-    lb, db = cu.kmeans_assign(X, C)
+    la, da = core.mixture.kmeans_assign(X, C)
+    lb, db = cu.mixture.kmeans_assign(X, C)
     assert_array_equal(host(lb), la)
     assert_allclose(host(db), da, rtol=RTOL[dtype])
-    ca, ia = core.kmeans_plusplus(X, 5, 3, 123, 9)
-    cb, ib = cu.kmeans_plusplus(X, 5, 3, 123, 9)
+    ca, ia = core.mixture.kmeans_plusplus(X, 5, 3, 123, 9)
+    cb, ib = cu.mixture.kmeans_plusplus(X, 5, 3, 123, 9)
     assert_array_equal(host(ib), ia)
     assert_array_equal(host(cb), ca)
     w, means, L = mixture_params(rng, 3, 3, dtype)
-    xa, la = core.sample_gaussian_mixture(w, means, L, 21, 77, 3)
-    xb, lb = cu.sample_gaussian_mixture(w, means, L, 21, 77, 3)
+    xa, la = core.mixture.sample_gaussian_mixture(w, means, L, 21, 77, 3)
+    xb, lb = cu.mixture.sample_gaussian_mixture(w, means, L, 21, 77, 3)
     assert_array_equal(host(lb), la)
     assert_allclose(host(xb), xa, rtol=RTOL[dtype], atol=RTOL[dtype] * np.abs(xa).max())
 
@@ -531,8 +531,8 @@ def test_kmeans_plusplus_cuda_several_chunks(device, rng):
     core, cu = kernels("cpu"), kernels("cuda")
     X = rng.normal(size=(1100, 2))
     X[1030:] += 6.0  # mass in the second chunk
-    ia = core.kmeans_plusplus(X, 3, 2, 5, 6)[1]
-    assert_array_equal(host(cu.kmeans_plusplus(X, 3, 2, 5, 6)[1]), ia)
+    ia = core.mixture.kmeans_plusplus(X, 3, 2, 5, 6)[1]
+    assert_array_equal(host(cu.mixture.kmeans_plusplus(X, 3, 2, 5, 6)[1]), ia)
     assert_array_equal(ia, ref.kmeans_plusplus(X, 3, 2, 5, 6)[1])
 
 
@@ -542,17 +542,17 @@ def test_cuda_accepts_device_arrays(device, rng):
     cu = kernels("cuda")
     X = rng.normal(size=(12, 2))
     C = X[:3].copy()
-    la, _ = cu.kmeans_assign(X, C)
-    lb, _ = cu.kmeans_assign(cuda.to_device(X), cuda.to_device(C))
+    la, _ = cu.mixture.kmeans_assign(X, C)
+    lb, _ = cu.mixture.kmeans_assign(cuda.to_device(X), cuda.to_device(C))
     assert_array_equal(host(lb), host(la))
     bad = X.copy()
     bad[5, 0] = np.nan
     with pytest.raises(ValueError, match="X: contains NaN"):
-        cu.kmeans_plusplus(cuda.to_device(bad), 2, 2, 0, 0)
+        cu.mixture.kmeans_plusplus(cuda.to_device(bad), 2, 2, 0, 0)
     lp = np.zeros((4, 2))
     lp[1, 1] = np.nan
     with pytest.raises(ValueError, match="comp_logprob: row 1"):
-        cu.mixture_responsibilities(cuda.to_device(lp), cuda.to_device(np.log([0.5, 0.5])), True)
+        cu.mixture.responsibilities(cuda.to_device(lp), cuda.to_device(np.log([0.5, 0.5])), True)
 
 
 # =================================================================================================
@@ -569,11 +569,11 @@ def test_results_independent_of_thread_count_subprocess(tmp_path):
         X = rng.normal(size=(N, D)) + 3 * rng.integers(0, 5, (N, 1))
         lp = rng.normal(size=(N, K)) * 20
         lw = np.log(rng.dirichlet(np.ones(K)))
-        out = list(_core.mixture_responsibilities(lp, lw, True))
-        out += list(_core.kmeans_plusplus(X, K, 4, 99, 3))
-        out += list(_core.kmeans_assign(X, X[:K].copy()))
+        out = list(_core.mixture.responsibilities(lp, lw, True))
+        out += list(_core.mixture.kmeans_plusplus(X, K, 4, 99, 3))
+        out += list(_core.mixture.kmeans_assign(X, X[:K].copy()))
         L = np.tile(np.linalg.cholesky(np.eye(D) + 0.5), (K, 1, 1))
-        out += list(_core.sample_gaussian_mixture(np.exp(lw) / np.exp(lw).sum(), X[:K].copy(), L, 5001, 7, 1))
+        out += list(_core.mixture.sample_gaussian_mixture(np.exp(lw) / np.exp(lw).sum(), X[:K].copy(), L, 5001, 7, 1))
         np.savez(sys.argv[1], *out)
     """)
     assert_same_on_any_thread_count(script, tmp_path, timeout=120)

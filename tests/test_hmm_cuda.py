@@ -78,7 +78,7 @@ def lattice(seed, K, lengths, dtype, *, zero_frac=0.0, loc=-1.0, scale=2.0):
 
 
 def fb(cu, impl):
-    return cu.forward_backward if impl == "scaling" else cu.forward_backward_log
+    return cu.hmm.forward_backward if impl == "scaling" else cu.hmm.forward_backward_log
 
 
 def check_fb(got, want, dtype):
@@ -102,7 +102,7 @@ def test_categorical_logprob(cu, seed, dtype):
     N, K, M = 13, 3 + seed, 5
     X = rng.integers(0, M, N).astype(np.int64)
     le = np.log(rng.dirichlet(np.ones(M), size=K)).astype(dtype)
-    got = host(cu.categorical_logprob(X, le))
+    got = host(cu.emissions.categorical_logprob(X, le))
     assert got.dtype == dtype and got.shape == (N, K)
     assert_array_equal(got, ref.categorical_logprob(X, le).astype(dtype))
 
@@ -112,9 +112,9 @@ def test_categorical_logprob_rejects_bad_symbols(cu):
     le = np.zeros((2, 3))
     for X in (np.array([0, 3, 1]), np.array([0, -1, 1])):
         with pytest.raises(ValueError, match="row 1"):
-            cu.categorical_logprob(X.astype(np.int64), le)
+            cu.emissions.categorical_logprob(X.astype(np.int64), le)
         with pytest.raises(ValueError, match="row 1"):  # device-resident symbols: checked on the device
-            cu.categorical_logprob(cuda.to_device(X.astype(np.int64)), le)
+            cu.emissions.categorical_logprob(cuda.to_device(X.astype(np.int64)), le)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -126,7 +126,7 @@ def test_gaussian_logprob_diag(cu, seed, dtype):
     means = rng.normal(size=(K, D))
     var = rng.uniform(0.3, 3.0, (K, D))
     X, means, prec = cast(dtype, X, means, 1.0 / var)
-    got = host(cu.gaussian_logprob_diag(X, means, prec))
+    got = host(cu.emissions.gaussian_logprob_diag(X, means, prec))
     assert got.dtype == dtype and got.shape == (N, K)
     want = ref.gaussian_logprob(*f64(X, means, 1.0 / prec.astype(np.float64)), "diag")
     assert_allclose(got, want, rtol=RTOL[dtype], atol=RTOL[dtype])
@@ -137,7 +137,7 @@ def test_gaussian_logprob_diag_far_from_mean(cu):
     X = np.array([[1e6 + 0.5], [1e6 - 2.0]])
     means = np.array([[1e6], [1e6 + 1.0]])
     prec = np.array([[4.0], [0.25]])
-    got = host(cu.gaussian_logprob_diag(X, means, prec))
+    got = host(cu.emissions.gaussian_logprob_diag(X, means, prec))
     assert_allclose(got, ref.gaussian_logprob(X, means, 1.0 / prec, "diag"), rtol=1e-13, atol=0)
 
 
@@ -152,7 +152,7 @@ def test_gaussian_logprob_full(cu, covariance_type, dtype):
     P = precision_cholesky_upper(cov if covariance_type == "full" else cov[None])
     P = P + np.tril(rng.normal(size=(D, D)), -1)  # garbage below the diagonal: must not be read
     X, means, P = cast(dtype, X, means, P)
-    got = host(cu.gaussian_logprob_full(X, means, P))
+    got = host(cu.emissions.gaussian_logprob_full(X, means, P))
     assert got.dtype == dtype and got.shape == (N, K)
     Pu = np.triu(P.astype(np.float64))
     cov_used = np.linalg.inv(Pu @ np.swapaxes(Pu, -1, -2))
@@ -168,7 +168,7 @@ def test_poisson_logprob(cu, dtype):
     X = rng.poisson(4.0, (N, D)).astype(dtype)
     X[0] = 0
     lam = rng.uniform(0.2, 9.0, (K, D)).astype(dtype)
-    got = host(cu.poisson_logprob(X, lam))
+    got = host(cu.emissions.poisson_logprob(X, lam))
     assert got.dtype == dtype and got.shape == (N, K)
     assert_allclose(got, ref.poisson_logprob(*f64(X, lam)), rtol=RTOL[dtype], atol=RTOL[dtype])
 
@@ -177,7 +177,7 @@ def test_poisson_logprob_zero_rate(cu):
     """0 log 0 = 0: a zero count is certain under a zero rate, a positive count impossible."""
     X = np.array([[0.0, 2.0], [1.0, 0.0]])
     lam = np.array([[1.5, 0.0], [0.0, 2.0]])
-    got = host(cu.poisson_logprob(X, lam))
+    got = host(cu.emissions.poisson_logprob(X, lam))
     assert_array_equal(got, ref.poisson_logprob(X, lam))
     assert got[0, 0] == -np.inf and got[1, 1] == -np.inf and np.isfinite(got[[0, 1], [1, 0]]).all()
 
@@ -185,17 +185,17 @@ def test_poisson_logprob_zero_rate(cu):
 def test_emissions_reject_bad_arguments(cu):
     X = np.zeros((4, 2))
     with pytest.raises(TypeError):
-        cu.gaussian_logprob_diag(X, np.zeros((3, 2), np.float32), np.ones((3, 2)))
+        cu.emissions.gaussian_logprob_diag(X, np.zeros((3, 2), np.float32), np.ones((3, 2)))
     with pytest.raises(ValueError, match="means"):
-        cu.gaussian_logprob_diag(X, np.zeros((3, 5)), np.ones((3, 5)))
+        cu.emissions.gaussian_logprob_diag(X, np.zeros((3, 5)), np.ones((3, 5)))
     with pytest.raises(ValueError, match="precisions"):
-        cu.gaussian_logprob_diag(X, np.zeros((3, 2)), np.ones((2, 2)))
+        cu.emissions.gaussian_logprob_diag(X, np.zeros((3, 2)), np.ones((2, 2)))
     with pytest.raises(ValueError, match="prec_chol"):
-        cu.gaussian_logprob_full(X, np.zeros((3, 2)), np.ones((2, 2, 2)))
+        cu.emissions.gaussian_logprob_full(X, np.zeros((3, 2)), np.ones((2, 2, 2)))
     with pytest.raises(TypeError):
-        cu.categorical_logprob(np.zeros(4, dtype=np.int32), np.zeros((2, 3)))
+        cu.emissions.categorical_logprob(np.zeros(4, dtype=np.int32), np.zeros((2, 3)))
     with pytest.raises(ValueError):
-        cu.poisson_logprob(X, np.ones((3, 3)))
+        cu.emissions.poisson_logprob(X, np.ones((3, 3)))
 
 
 # =================================================================================================
@@ -225,7 +225,7 @@ def test_many_states_span_warps_and_threads(cu, cuda_hmm, max_threads, monkeypat
     want = ref.forward_backward(sp, tm, lp, lengths)
     for impl in IMPLS:
         check_fb(fb(cu, impl)(sp, tm, lp, off, True, True), want, np.float64)
-    logprob, states = (host(a) for a in cu.viterbi(sp, tm, lp, off))
+    logprob, states = (host(a) for a in cu.hmm.viterbi(sp, tm, lp, off))
     r_logprob, r_states = ref.viterbi(sp, tm, lp, lengths)
     assert_allclose(logprob, r_logprob, rtol=1e-12)
     assert_array_equal(states, r_states)
@@ -282,7 +282,7 @@ def test_forward_backward_scaling_does_not_underflow(cu, dtype):
     want = ref.forward_backward(sp, tm, lp, lengths)
     assert want[0][0] < -700  # the product of the normalisers is far below DBL_MIN
     sp, tm, lp = cast(dtype, sp, tm, lp)
-    got = cu.forward_backward(sp, tm, lp, offsets_of(lengths), True, True)
+    got = cu.hmm.forward_backward(sp, tm, lp, offsets_of(lengths), True, True)
     if dtype == np.float32:  # 1e-100 is 0 in float32: the model itself changes
         want = ref.forward_backward(*f64(sp, tm, lp), lengths)
     check_fb(got, want, dtype)
@@ -358,7 +358,7 @@ def test_forward_backward_posterior_and_xi_identities(cu):
     """Posteriors sum to 1 per frame; xi sums to N - S; zero transitions get zero counts."""
     K, lengths = 4, [5, 1, 6]
     sp, tm, lp = lattice(41, K, lengths, np.float64, zero_frac=0.4)
-    logprob, post, xi = (host(a) for a in cu.forward_backward(sp, tm, lp, offsets_of(lengths), True, True))
+    logprob, post, xi = (host(a) for a in cu.hmm.forward_backward(sp, tm, lp, offsets_of(lengths), True, True))
     assert_allclose(post.sum(axis=1), 1.0, rtol=0, atol=1e-13)
     assert_allclose(xi.sum(), len(lp) - len(lengths), rtol=1e-13)
     assert (xi[tm == 0] == 0).all()
@@ -369,8 +369,8 @@ def test_forward_backward_accepts_device_arrays(cu):
     K, lengths = 3, [3, 4]
     sp, tm, lp = lattice(51, K, lengths, np.float32)
     off = offsets_of(lengths)
-    want = [host(a) for a in cu.forward_backward(sp, tm, lp, off)]
-    got = [host(a) for a in cu.forward_backward(*(cuda.to_device(a) for a in (sp, tm, lp, off)))]
+    want = [host(a) for a in cu.hmm.forward_backward(sp, tm, lp, off)]
+    got = [host(a) for a in cu.hmm.forward_backward(*(cuda.to_device(a) for a in (sp, tm, lp, off)))]
     for x, y in zip(got, want):
         assert_array_equal(x, y)
 
@@ -378,7 +378,7 @@ def test_forward_backward_accepts_device_arrays(cu):
 def test_hmm_kernels_reject_bad_arguments(cu):
     sp, tm, lp = np.full(3, 1 / 3), np.full((3, 3), 1 / 3), np.zeros((5, 3))
     off = np.array([0, 2, 5])
-    for f in (cu.forward_backward, cu.forward_backward_log, cu.viterbi):
+    for f in (cu.hmm.forward_backward, cu.hmm.forward_backward_log, cu.hmm.viterbi):
         with pytest.raises(TypeError):
             f(sp.astype(np.float32), tm, lp, off)
         with pytest.raises(TypeError):
@@ -467,10 +467,10 @@ def test_guard_transient_state_after_deep_dip(cu, cuda_hmm, dtype):
     lengths = [3 * n]
     logprob, post, xi = check_all_outputs(cuda_hmm, sp, tm, lp, lengths, dtype, [0])
     assert (post[:, 1] > 0.99).all()
-    log_result = [host(a) for a in cu.forward_backward_log(sp, tm, lp, offsets_of(lengths), True, True)]
+    log_result = [host(a) for a in cu.hmm.forward_backward_log(sp, tm, lp, offsets_of(lengths), True, True)]
     for a, b in zip((logprob, post, xi), log_result):
         assert_allclose(a, b, rtol=RTOL[dtype], atol=PROB_ATOL[dtype])
-    assert_array_equal(host(cu.viterbi(sp, tm, lp, offsets_of(lengths))[1]), 1)
+    assert_array_equal(host(cu.hmm.viterbi(sp, tm, lp, offsets_of(lengths))[1]), 1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -498,7 +498,7 @@ def test_guard_redoes_only_flagged_sequences(cu, cuda_hmm, core, dtype, monkeypa
     assert_array_equal(redone, dips)
     for a, b in zip(got_dev, full):
         assert a.tobytes() == b.tobytes()
-    for a, b in zip(full, core.forward_backward(sp, tm, lp, offsets_of(lengths), True, True)):
+    for a, b in zip(full, core.hmm.forward_backward(sp, tm, lp, offsets_of(lengths), True, True)):
         assert_allclose(a, b, rtol=RTOL[dtype], atol=PROB_ATOL[dtype] * len(lp))
 
 
@@ -571,7 +571,7 @@ def test_xi_finite_when_frames_favour_unreachable_states(cu, cuda_hmm, dtype, ga
     assert_array_equal(redone, [] if gap_kind == "mild" else [0])
     want = ref.forward_backward(*f64(sp, tm, lp), [T])
     check_fb((logprob, post, xi), want, dtype)
-    log_result = [host(a) for a in cu.forward_backward_log(sp, tm, lp, off, True, True)]
+    log_result = [host(a) for a in cu.hmm.forward_backward_log(sp, tm, lp, off, True, True)]
     for a, b in zip((logprob, post, xi), log_result):
         assert_allclose(a, b, rtol=RTOL[dtype], atol=PROB_ATOL[dtype] * T)
 
@@ -655,7 +655,7 @@ def test_estimator_transient_state_outlives_an_unlikely_stretch():
 def test_viterbi_matches_oracle(cu, case, dtype):
     K, lengths = CASES[case]
     sp, tm, lp = lattice(100 + case, K, lengths, dtype, zero_frac=0.2 if case == 2 else 0.0)
-    logprob, states = (host(a) for a in cu.viterbi(sp, tm, lp, offsets_of(lengths)))
+    logprob, states = (host(a) for a in cu.hmm.viterbi(sp, tm, lp, offsets_of(lengths)))
     r_logprob, r_states = ref.viterbi(*f64(sp, tm, lp), lengths)
     assert logprob.dtype == dtype and states.dtype == np.int64
     assert_allclose(logprob, r_logprob, rtol=RTOL[dtype], atol=0)
@@ -670,7 +670,7 @@ def test_viterbi_ties_and_impossible_sequences(cu):
     lp[1] = [0.0, 1.0, 1.0]         # tie between states 1 and 2
     lp[5] = -np.inf                 # sequence 1 (rows 4..6) is impossible
     lengths = [4, 3]
-    logprob, states = (host(a) for a in cu.viterbi(sp, tm, lp, offsets_of(lengths)))
+    logprob, states = (host(a) for a in cu.hmm.viterbi(sp, tm, lp, offsets_of(lengths)))
     r_logprob, r_states = ref.viterbi(sp, tm, lp, lengths)
     assert_array_equal(states[:4], [0, 1, 0, 0])
     assert logprob[1] == -np.inf
@@ -689,7 +689,7 @@ def test_sample_states_matches_oracle(cu, K, dtype):
     sp, tm = random_hmm(rng, K, zero_frac=0.3)
     sp, tm = cast(dtype, sp, tm)
     n, seed, stream = 57, 2**63 + 12345, 2**35 + 2
-    got = host(cu.sample_states(sp, tm, n, seed, stream))
+    got = host(cu.hmm.sample_states(sp, tm, n, seed, stream))
     assert got.dtype == np.int64 and got.shape == (n,)
     assert_array_equal(got, ref.sample_states(*f64(sp, tm), n, ref_rng.uniform(seed, stream, n)))
     assert sp[got[0]] > 0 and (tm[got[:-1], got[1:]] > 0).all()
@@ -698,9 +698,9 @@ def test_sample_states_matches_oracle(cu, K, dtype):
 def test_sample_states_rounding_falls_back_to_last_positive_state(cu):
     sp = np.array([0.25, 0.25, 0.0, 0.0])  # sums to 0.5: u >= 0.5 is past the total
     tm = np.tile(sp, (4, 1))
-    got = host(cu.sample_states(sp, tm, 40, 9, 0))
+    got = host(cu.hmm.sample_states(sp, tm, 40, 9, 0))
     assert_array_equal(got, np.where(ref_rng.uniform(9, 0, 40) < 0.25, 0, 1))
-    assert host(cu.sample_states(sp, tm, 0, 9, 0)).shape == (0,)
+    assert host(cu.hmm.sample_states(sp, tm, 0, 9, 0)).shape == (0,)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -710,7 +710,7 @@ def test_sample_poisson_matches_oracle(cu, dtype):
     lam[1:] *= rng.uniform(0.5, 1.5, lam[1:].shape)
     lam = lam.astype(dtype)
     seed, stream = 4242, 17
-    got = host(cu.sample_poisson(lam, seed, stream))
+    got = host(cu.hmm.sample_poisson(lam, seed, stream))
     assert got.dtype == np.int64 and got.shape == lam.shape
     u = ref_rng.uniform(seed, stream, lam.size)
     assert_array_equal(got, ref.sample_poisson(lam.astype(np.float64), u))
@@ -739,31 +739,31 @@ def test_cuda_equals_cpu(cu, core, dtype):
     off = offsets_of(lengths)
     N, D, M = len(lp), 2, 4
     for name in ("forward_backward", "forward_backward_log"):
-        got, want = getattr(cu, name)(sp, tm, lp, off, True, True), getattr(core, name)(sp, tm, lp, off, True, True)
+        got, want = getattr(cu.hmm, name)(sp, tm, lp, off, True, True), getattr(core.hmm, name)(sp, tm, lp, off, True, True)
         for a, b in zip(got, want):
             _close(a, b, dtype, atol=1e-13 if dtype == np.float64 else 1e-5)
-    (l1, s1), (l2, s2) = cu.viterbi(sp, tm, lp, off), core.viterbi(sp, tm, lp, off)
+    (l1, s1), (l2, s2) = cu.hmm.viterbi(sp, tm, lp, off), core.hmm.viterbi(sp, tm, lp, off)
     _close(l1, l2, dtype)
     assert_array_equal(host(s1), s2)
 
     X = rng.normal(size=(N, D)).astype(dtype)
     means = rng.normal(size=(K, D)).astype(dtype)
     prec = rng.uniform(0.5, 2, (K, D)).astype(dtype)
-    _close(cu.gaussian_logprob_diag(X, means, prec), core.gaussian_logprob_diag(X, means, prec), dtype)
+    _close(cu.emissions.gaussian_logprob_diag(X, means, prec), core.emissions.gaussian_logprob_diag(X, means, prec), dtype)
     P = precision_cholesky_upper(random_spd(rng, D, size=K)).astype(dtype)
-    _close(cu.gaussian_logprob_full(X, means, P), core.gaussian_logprob_full(X, means, P), dtype)
-    _close(cu.gaussian_logprob_full(X, means, P[:1]), core.gaussian_logprob_full(X, means, P[:1]), dtype)
+    _close(cu.emissions.gaussian_logprob_full(X, means, P), core.emissions.gaussian_logprob_full(X, means, P), dtype)
+    _close(cu.emissions.gaussian_logprob_full(X, means, P[:1]), core.emissions.gaussian_logprob_full(X, means, P[:1]), dtype)
     sym = rng.integers(0, M, N).astype(np.int64)
     le = np.log(rng.dirichlet(np.ones(M), size=K)).astype(dtype)
-    assert_array_equal(host(cu.categorical_logprob(sym, le)), core.categorical_logprob(sym, le))
+    assert_array_equal(host(cu.emissions.categorical_logprob(sym, le)), core.emissions.categorical_logprob(sym, le))
     counts = rng.poisson(3, (N, D)).astype(dtype)
     lam = rng.uniform(0.5, 6, (K, D)).astype(dtype)
-    _close(cu.poisson_logprob(counts, lam), core.poisson_logprob(counts, lam), dtype)
+    _close(cu.emissions.poisson_logprob(counts, lam), core.emissions.poisson_logprob(counts, lam), dtype)
 
-    assert_array_equal(host(cu.sample_states(sp, tm, 30, 77, 5)), core.sample_states(sp, tm, 30, 77, 5))
+    assert_array_equal(host(cu.hmm.sample_states(sp, tm, 30, 77, 5)), core.hmm.sample_states(sp, tm, 30, 77, 5))
     big = np.array([[0.3, 7.0, 150.0]], dtype=dtype)
-    assert_array_equal(host(cu.sample_poisson(big, 77, 6)), core.sample_poisson(big, 77, 6))
-    assert_array_equal(host(cu.uniform(77, 5, 9, 3)), core.uniform(77, 5, 9, 3))
-    _close(cu.normal(77, 5, 9), core.normal(77, 5, 9), np.float64, atol=1e-14)
-    assert [int(v) for v in host(cu.philox4x32(np.arange(4, dtype=np.uint32), np.arange(2, dtype=np.uint32)))] \
-        == [int(v) for v in core.philox4x32(np.arange(4, dtype=np.uint32), np.arange(2, dtype=np.uint32))]
+    assert_array_equal(host(cu.hmm.sample_poisson(big, 77, 6)), core.hmm.sample_poisson(big, 77, 6))
+    assert_array_equal(host(cu.rng.uniform(77, 5, 9, 3)), core.rng.uniform(77, 5, 9, 3))
+    _close(cu.rng.normal(77, 5, 9), core.rng.normal(77, 5, 9), np.float64, atol=1e-14)
+    assert [int(v) for v in host(cu.rng.philox4x32(np.arange(4, dtype=np.uint32), np.arange(2, dtype=np.uint32)))] \
+        == [int(v) for v in core.rng.philox4x32(np.arange(4, dtype=np.uint32), np.arange(2, dtype=np.uint32))]

@@ -30,7 +30,7 @@ from reference import hmm as ref
 
 KS = [1, 2, 5, 17, 64]
 DTYPES = [np.float64, np.float32]
-FB = {"scaling": _core.forward_backward, "log": _core.forward_backward_log}
+FB = {"scaling": _core.hmm.forward_backward, "log": _core.hmm.forward_backward_log}
 TRIALS = range(2)  # fresh random inputs per trial (and per run: see the rng fixture)
 
 
@@ -97,7 +97,7 @@ def test_categorical_logprob_matches_oracle(rng, K, dtype):
     with np.errstate(divide="ignore"):
         le = np.log(emis).astype(dtype)
     X = rng.integers(0, M, size=N).astype(np.int64)
-    got = _core.categorical_logprob(X, le)
+    got = _core.emissions.categorical_logprob(X, le)
     assert got.dtype == dtype and got.shape == (N, K)
     # A gather: bit-identical, -inf (zero emission probability) included.
     assert_array_equal(got, ref.categorical_logprob(X, le.astype(np.float64)).astype(dtype))
@@ -112,7 +112,7 @@ def test_gaussian_logprob_diag_matches_oracle(rng, K, dtype, D):
     var = rng.uniform(0.2, 4.0, size=(K, D))
     X = rng.normal(scale=4, size=(N, D))
     X, means, prec = (np.ascontiguousarray(a, dtype=dtype) for a in (X, means, 1.0 / var))
-    got = _core.gaussian_logprob_diag(X, means, prec)
+    got = _core.emissions.gaussian_logprob_diag(X, means, prec)
     assert got.dtype == dtype and got.shape == (N, K)
     want = ref.gaussian_logprob(*_f64(X, means, 1.0 / prec.astype(np.float64)), "diag")
     # float32: a sum of D rounded terms; the absolute part covers cancellation between the
@@ -128,7 +128,7 @@ def test_gaussian_logprob_diag_far_from_origin_no_cancellation(rng):
     means = 1e6 + rng.normal(size=(K, D))
     X = 1e6 + rng.normal(size=(N, D))
     var = rng.uniform(0.5, 2, size=(K, D))
-    got = _core.gaussian_logprob_diag(X, means, 1.0 / var)
+    got = _core.emissions.gaussian_logprob_diag(X, means, 1.0 / var)
     want = -0.5 * (D * np.log(2 * np.pi) + np.log(var).sum(1)
                    + (((X[:, None, :] - means[None]) ** 2) / var).sum(-1))
     assert_allclose(got, want, rtol=1e-10, atol=0)
@@ -145,7 +145,7 @@ def test_gaussian_logprob_full_matches_oracle(rng, K, dtype, tied):
     P = precision_cholesky_upper(cov[None] if tied else cov)
     X = rng.normal(scale=3, size=(N, D))
     X, means, P = (np.ascontiguousarray(a, dtype=dtype) for a in (X, means, P))
-    got = _core.gaussian_logprob_full(X, means, P)
+    got = _core.emissions.gaussian_logprob_full(X, means, P)
     assert got.dtype == dtype and got.shape == (N, K)
     # The oracle gets the covariance that the (possibly float32-rounded) factor P represents.
     P64 = P.astype(np.float64)
@@ -157,7 +157,7 @@ def test_gaussian_logprob_full_matches_oracle(rng, K, dtype, tied):
     Pn = P.copy()
     il = np.tril_indices(D, -1)
     Pn[:, il[0], il[1]] = np.nan
-    assert_array_equal(_core.gaussian_logprob_full(X, means, Pn), got)
+    assert_array_equal(_core.emissions.gaussian_logprob_full(X, means, Pn), got)
 
 
 @pytest.mark.parametrize("K", KS)
@@ -169,7 +169,7 @@ def test_poisson_logprob_matches_oracle(rng, K, dtype):
     X = rng.poisson(rng.uniform(0, 10, size=D), size=(N, D))
     X[rng.random((N, D)) < 0.2] = 0  # zero counts: 0 * log(lam) must be 0
     X, lam = np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(lam, dtype=dtype)
-    got = _core.poisson_logprob(X, lam)
+    got = _core.emissions.poisson_logprob(X, lam)
     assert got.dtype == dtype and got.shape == (N, K)
     want = ref.poisson_logprob(*_f64(X, lam))
     atol = 0 if dtype == np.float64 else 1e-6 * D * np.abs(want).max()
@@ -180,7 +180,7 @@ def test_poisson_logprob_zero_rate():
     """lam = 0: a zero count has probability 1 (log 0), any positive count probability 0 (-inf)."""
     lam = np.array([[0.0], [2.0]])
     X = np.array([[0.0], [3.0]])
-    got = _core.poisson_logprob(X, lam)
+    got = _core.emissions.poisson_logprob(X, lam)
     assert got[0, 0] == 0.0
     assert got[1, 0] == -np.inf
     assert_allclose(got[:, 1], [-2.0, 3 * np.log(2) - 2 - np.log(6)], rtol=1e-12, atol=0)
@@ -253,8 +253,8 @@ def test_forward_backward_posterior_and_xi_sums(rng, K, dtype, impl):
 @pytest.mark.parametrize("K", KS)
 def test_forward_backward_scaled_equals_log(rng, K, dtype):
     sp, tm, lp, lengths, offsets = _lattice_inputs(rng, K, dtype, n_seq=20, long=500, zero_frac=0.2)
-    a = _core.forward_backward(sp, tm, lp, offsets, True, True)
-    b = _core.forward_backward_log(sp, tm, lp, offsets, True, True)
+    a = _core.hmm.forward_backward(sp, tm, lp, offsets, True, True)
+    b = _core.hmm.forward_backward_log(sp, tm, lp, offsets, True, True)
     rtol = _rtol(dtype)
     assert_allclose(a[0], b[0], rtol=rtol, atol=_logprob_atol(dtype, lp, offsets))
     assert_allclose(a[1], b[1], rtol=rtol, atol=_prob_atol(dtype))
@@ -341,7 +341,7 @@ def test_forward_backward_transient_state_after_deep_dip(dtype, impl, copies):
     assert_allclose(post, r_post, rtol=_rtol(dtype), atol=_prob_atol(dtype))
     assert_allclose(xi, r_xi, rtol=_rtol(dtype), atol=_prob_atol(dtype))
     # Viterbi (log domain) agrees: state 1 throughout.
-    v_logprob, states = _core.viterbi(sp, tm, lp, offsets_of(lengths))
+    v_logprob, states = _core.hmm.viterbi(sp, tm, lp, offsets_of(lengths))
     assert_array_equal(states, 1)
 
 
@@ -527,8 +527,8 @@ def test_forward_backward_long_sequence_no_underflow(rng):
     sp, tm = random_hmm(rng, K)
     lp = -3.0 + rng.standard_normal((T, K))
     offsets = np.array([0, T], dtype=np.int64)
-    a = _core.forward_backward(sp, tm, lp, offsets, True, True)
-    b = _core.forward_backward_log(sp, tm, lp, offsets, True, True)
+    a = _core.hmm.forward_backward(sp, tm, lp, offsets, True, True)
+    b = _core.hmm.forward_backward_log(sp, tm, lp, offsets, True, True)
     assert np.isfinite(a[0][0]) and a[0][0] < -1e6
     assert_allclose(a[0], b[0], rtol=1e-8, atol=0)
     assert np.isfinite(a[1]).all() and np.isfinite(a[2]).all()
@@ -549,8 +549,8 @@ def test_forward_backward_log_long_sequence_posteriors():
     sp, tm = random_hmm(rng, K)
     lp = -3.0 + rng.standard_normal((T, K))
     offsets = np.array([0, T], dtype=np.int64)
-    a = _core.forward_backward(sp, tm, lp, offsets, True, False)
-    b = _core.forward_backward_log(sp, tm, lp, offsets, True, False)
+    a = _core.hmm.forward_backward(sp, tm, lp, offsets, True, False)
+    b = _core.hmm.forward_backward_log(sp, tm, lp, offsets, True, False)
     # Rows: a few ulp(|log alpha| ~ 4e6) ~ 1e-9 if the normaliser is applied in the log domain.
     assert_allclose(b[1].sum(axis=1), 1.0, rtol=0, atol=1e-9)
     assert_allclose(b[1], a[1], rtol=0, atol=1e-8)
@@ -571,7 +571,7 @@ def test_forward_backward_float32_long_sequence(impl):
     lp32 = (-2.0 + 3.0 * rng.standard_normal((T, K))).astype(np.float32)
     offsets = np.array([0, T], dtype=np.int64)
     logprob, post, xi = FB[impl](sp32, tm32, lp32, offsets, True, True)
-    r_logprob, r_post, r_xi = _core.forward_backward(*_f64(sp32, tm32, lp32), offsets, True, True)
+    r_logprob, r_post, r_xi = _core.hmm.forward_backward(*_f64(sp32, tm32, lp32), offsets, True, True)
     assert_allclose(logprob, r_logprob, rtol=1e-5, atol=0)
     assert_allclose(post.sum(axis=1, dtype=np.float64), 1.0, rtol=0, atol=1e-5)
     assert_allclose(post, r_post, rtol=0, atol=1e-5)
@@ -587,7 +587,7 @@ def test_forward_backward_float32_long_sequence(impl):
 @pytest.mark.parametrize("K", KS)
 def test_viterbi_matches_oracle(rng, K, dtype, trial):
     sp, tm, lp, lengths, offsets = _lattice_inputs(rng, K, dtype, long=300, zero_frac=0.2 if trial else 0.0)
-    logprob, states = _core.viterbi(sp, tm, lp, offsets)
+    logprob, states = _core.hmm.viterbi(sp, tm, lp, offsets)
     assert logprob.dtype == dtype and states.dtype == np.int64 and states.shape == (len(lp),)
     assert ((states >= 0) & (states < K)).all()
     r_logprob, r_states = ref.viterbi(*_f64(sp, tm, lp), lengths)
@@ -606,7 +606,7 @@ def test_viterbi_ties_go_to_lowest_state(rng):
     K, T = 6, 20
     sp, tm = np.full(K, 1 / K), np.full((K, K), 1 / K)
     lp = np.zeros((T, K))
-    logprob, states = _core.viterbi(sp, tm, lp, offsets_of([T]))
+    logprob, states = _core.hmm.viterbi(sp, tm, lp, offsets_of([T]))
     assert_array_equal(states, 0)
     assert_allclose(logprob, [T * np.log(1 / K)], rtol=1e-12, atol=0)
 
@@ -616,7 +616,7 @@ def test_viterbi_impossible_sequence():
     tm = np.eye(2)
     lp = np.zeros((4, 2))
     lp[2, 0] = -np.inf  # state 0 is the only reachable state
-    logprob, states = _core.viterbi(sp, tm, lp, offsets_of([2, 2]))
+    logprob, states = _core.hmm.viterbi(sp, tm, lp, offsets_of([2, 2]))
     assert logprob[0] == 0.0 and logprob[1] == -np.inf
     assert ((states >= 0) & (states < 2)).all()
 
@@ -627,7 +627,7 @@ def test_viterbi_long_sequence(rng, K):
     sp, tm = random_hmm(rng, K)
     lp = rng.standard_normal((T, K))
     offsets = np.array([0, T], dtype=np.int64)
-    logprob, states = _core.viterbi(sp, tm, lp, offsets)
+    logprob, states = _core.hmm.viterbi(sp, tm, lp, offsets)
     assert_allclose(_path_logprob(sp, tm, lp, offsets, states), logprob, rtol=1e-10, atol=0)
 
 
@@ -645,7 +645,7 @@ def test_weighted_moments_match_numpy(rng, K, dtype, order):
     W = rng.random((N, K))
     W[rng.random((N, K)) < 0.3] = 0
     W = np.ascontiguousarray(W, dtype=dtype)
-    ws, wx, wxx = _core.weighted_moments(X, W, order)
+    ws, wx, wxx = _core.emissions.weighted_moments(X, W, order)
     X64, W64 = _f64(X, W)
     # The kernel accumulates in float64 whatever the dtype: float32 results are the float64 sums
     # rounded once (plus float32 products w * x), hence rtol 1e-6 rather than N * eps32.
@@ -671,9 +671,9 @@ def test_weighted_moments_chunks_add_up(rng, order):
     N, D, K = 20_000, 3, 4
     X, W = rng.normal(size=(N, D)), rng.random((N, K))
     cut = int(rng.integers(1, N - 1))
-    whole = _core.weighted_moments(X, W, order)
-    a = _core.weighted_moments(X[:cut].copy(), W[:cut].copy(), order)
-    b = _core.weighted_moments(X[cut:].copy(), W[cut:].copy(), order)
+    whole = _core.emissions.weighted_moments(X, W, order)
+    a = _core.emissions.weighted_moments(X[:cut].copy(), W[:cut].copy(), order)
+    b = _core.emissions.weighted_moments(X[cut:].copy(), W[cut:].copy(), order)
     for i in range(3 if order else 2):
         assert_allclose(a[i] + b[i], whole[i], rtol=1e-12, atol=1e-12)
 
@@ -685,7 +685,7 @@ def test_categorical_counts_match_numpy(rng, K, dtype):
     N = int(rng.integers(1, 10_000))
     X = rng.integers(0, M, size=N).astype(np.int64)
     W = np.ascontiguousarray(rng.random((N, K)), dtype=dtype)
-    got = _core.categorical_counts(X, W, M)
+    got = _core.emissions.categorical_counts(X, W, M)
     want = np.zeros((K, M))
     np.add.at(want.T, X, W.astype(np.float64))
     assert got.dtype == dtype and got.shape == (K, M)
@@ -697,10 +697,10 @@ def test_sum_rows_matches_numpy(rng, dtype):
     N, K = 300, 7
     V = np.ascontiguousarray(rng.random((N, K)), dtype=dtype)
     rows = rng.integers(0, N, size=50).astype(np.int64)  # duplicates allowed
-    got = _core.sum_rows(V, rows)
+    got = _core.emissions.sum_rows(V, rows)
     assert got.dtype == dtype
     assert_allclose(got, V.astype(np.float64)[rows].sum(0), rtol=1e-12 if dtype == np.float64 else 1e-6, atol=0)
-    assert_array_equal(_core.sum_rows(V, np.zeros(0, np.int64)), np.zeros(K))
+    assert_array_equal(_core.emissions.sum_rows(V, np.zeros(0, np.int64)), np.zeros(K))
 
 
 # =================================================================================================
@@ -722,7 +722,7 @@ def test_mixture_logprob_matches_numpy(rng, K, dtype, M):
     N = int(rng.integers(1, 300))
     comp, lw = _mixture_inputs(rng, K, M, N, dtype)
     comp[0, :M] = -np.inf  # a group where every component is impossible -> -inf, not NaN
-    got = _core.mixture_logprob(comp, lw)
+    got = _core.emissions.mixture_logprob(comp, lw)
     c64, lw64 = _f64(comp, lw)
     want = logsumexp(c64.reshape(N, K, M) + lw64[None], axis=2)
     assert got.dtype == dtype and got.shape == (N, K)
@@ -740,7 +740,7 @@ def test_mixture_posteriors_match_numpy(rng, K, dtype, M):
     comp, lw = _mixture_inputs(rng, K, M, N, dtype)
     comp[0, :M] = -np.inf
     sp = np.ascontiguousarray(random_stochastic(rng, N, K), dtype=dtype)
-    got = _core.mixture_posteriors(comp, lw, sp)
+    got = _core.emissions.mixture_posteriors(comp, lw, sp)
     c64, lw64, sp64 = _f64(comp, lw, sp)
     j = c64.reshape(N, K, M) + lw64[None]
     with np.errstate(invalid="ignore"):
@@ -765,10 +765,10 @@ def test_sample_states_matches_oracle(rng, K):
     sp, tm = random_hmm(rng, K, zero_frac=0.3)
     n = int(rng.integers(1, 3000))
     seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**40))
-    u = _core.uniform(seed, stream, n)
+    u = _core.rng.uniform(seed, stream, n)
     for dtype in DTYPES:
         spd, tmd = np.ascontiguousarray(sp, dtype=dtype), np.ascontiguousarray(tm, dtype=dtype)
-        got = _core.sample_states(spd, tmd, n, seed, stream)
+        got = _core.hmm.sample_states(spd, tmd, n, seed, stream)
         assert got.dtype == np.int64 and got.shape == (n,)
         assert_array_equal(got, ref.sample_states(*_f64(spd, tmd), n, u))
         # Never a zero-probability start or transition.
@@ -781,18 +781,18 @@ def test_sample_states_rounding_falls_back_to_last_positive_state():
     sp = np.array([0.25, 0.25, 0.0, 0.0])
     tm = np.tile(sp, (4, 1))
     n, seed = 4000, 12345
-    u = _core.uniform(seed, 0, n)
-    got = _core.sample_states(sp, tm, n, seed, 0)
+    u = _core.rng.uniform(seed, 0, n)
+    got = _core.hmm.sample_states(sp, tm, n, seed, 0)
     assert_array_equal(got, np.where(u < 0.25, 0, 1))
 
 
 def test_sample_states_is_deterministic_and_stream_separated():
     sp, tm = np.full(3, 1 / 3), np.full((3, 3), 1 / 3)
-    a = _core.sample_states(sp, tm, 1000, 7, 0)
-    assert_array_equal(a, _core.sample_states(sp, tm, 1000, 7, 0))
-    assert (a != _core.sample_states(sp, tm, 1000, 7, 1)).any()
-    assert (a != _core.sample_states(sp, tm, 1000, 8, 0)).any()
-    assert_array_equal(_core.sample_states(sp, tm, 0, 7, 0), np.zeros(0, np.int64))
+    a = _core.hmm.sample_states(sp, tm, 1000, 7, 0)
+    assert_array_equal(a, _core.hmm.sample_states(sp, tm, 1000, 7, 0))
+    assert (a != _core.hmm.sample_states(sp, tm, 1000, 7, 1)).any()
+    assert (a != _core.hmm.sample_states(sp, tm, 1000, 8, 0)).any()
+    assert_array_equal(_core.hmm.sample_states(sp, tm, 0, 7, 0), np.zeros(0, np.int64))
 
 
 def _poisson_inverse_cdf(lam, u):
@@ -819,9 +819,9 @@ def test_sample_poisson_matches_exact_inverse_cdf(rng, dtype):
                           rng.uniform(1e3, 2e4, (N, 1))], axis=1)  # far tails walked from the mode
     lam = np.ascontiguousarray(lam, dtype=dtype)
     seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 1000))
-    got = _core.sample_poisson(lam, seed, stream)
+    got = _core.hmm.sample_poisson(lam, seed, stream)
     assert got.dtype == np.int64 and got.shape == (N, D)
-    u = _core.uniform(seed, stream, N * D).reshape(N, D)  # element (n, d) uses u[n * D + d]
+    u = _core.rng.uniform(seed, stream, N * D).reshape(N, D)  # element (n, d) uses u[n * D + d]
     want = _poisson_inverse_cdf(lam.astype(np.float64), u)
     # Equal except where u lies within rounding of a CDF jump (expected count here: ~1e-6).
     assert_array_equal(got, want)
@@ -832,7 +832,7 @@ def test_sample_poisson_matches_exact_inverse_cdf(rng, dtype):
 
 def test_sample_poisson_moments(rng):
     lam = np.full((200_000, 1), 3.7)
-    x = _core.sample_poisson(lam, int(rng.integers(0, 2**63)), 3)
+    x = _core.hmm.sample_poisson(lam, int(rng.integers(0, 2**63)), 3)
     # Mean and variance 3.7; standard errors ~0.004 and ~0.015.
     assert_allclose(x.mean(), 3.7, rtol=0, atol=0.03)
     assert_allclose(x.var(), 3.7, rtol=0, atol=0.1)
@@ -861,10 +861,10 @@ def _threaded_workload(rng):
     offsets = offsets_of(lengths)
 
     def run():
-        return (_core.forward_backward(sp, tm, lp, offsets, True, True)
-                + _core.forward_backward_log(sp, tm, lp, offsets, True, True)
-                + _core.weighted_moments(X, W, 1) + _core.weighted_moments(X, W, 2)[2:]
-                + (_core.categorical_counts(sym, W, M), _core.viterbi(sp, tm, lp, offsets)[1]))
+        return (_core.hmm.forward_backward(sp, tm, lp, offsets, True, True)
+                + _core.hmm.forward_backward_log(sp, tm, lp, offsets, True, True)
+                + _core.emissions.weighted_moments(X, W, 1) + _core.emissions.weighted_moments(X, W, 2)[2:]
+                + (_core.emissions.categorical_counts(sym, W, M), _core.hmm.viterbi(sp, tm, lp, offsets)[1]))
     return run
 
 
@@ -894,10 +894,10 @@ def test_results_independent_of_thread_count_subprocess(tmp_path):
         lp = rng.standard_normal((N, K)) - 1
         X = rng.normal(size=(N, D)); W = rng.dirichlet(np.ones(K), size=N)
         sym = rng.integers(0, M, N).astype(np.int64)
-        out = list(_core.forward_backward(sp, tm, lp, off, True, True))
-        out += list(_core.forward_backward_log(sp, tm, lp, off, True, True))
-        out += list(_core.weighted_moments(X, W, 2)) + [_core.categorical_counts(sym, W, M)]
-        out += [_core.sample_poisson(np.full((1000, 3), 4.5), 99, 1), _core.normal(99, 2, 1001)]
+        out = list(_core.hmm.forward_backward(sp, tm, lp, off, True, True))
+        out += list(_core.hmm.forward_backward_log(sp, tm, lp, off, True, True))
+        out += list(_core.emissions.weighted_moments(X, W, 2)) + [_core.emissions.categorical_counts(sym, W, M)]
+        out += [_core.hmm.sample_poisson(np.full((1000, 3), 4.5), 99, 1), _core.rng.normal(99, 2, 1001)]
         np.savez(sys.argv[1], *out)
     """)
     assert_same_on_any_thread_count(script, tmp_path, timeout=120)
@@ -917,7 +917,7 @@ def _fb_args(K=3, N=10, dtype=np.float64):
 @pytest.mark.parametrize("fn", ["forward_backward", "forward_backward_log", "viterbi"])
 class TestLatticeKernelInputs:
     def call(self, fn, sp, tm, lp, off):
-        f = getattr(_core, fn)
+        f = getattr(_core.hmm, fn)
         return f(sp, tm, lp, off) if fn == "viterbi" else f(sp, tm, lp, off, True, True)
 
     def test_non_float_frame_logprob(self, fn):
@@ -977,26 +977,26 @@ def test_emission_kernels_reject_bad_input():
     X = np.zeros((6, 2))
     mu, prec = np.zeros((3, 2)), np.ones((3, 2))
     with pytest.raises(TypeError, match="X: expected float32 or float64"):
-        _core.gaussian_logprob_diag(X.astype(np.int64), mu, prec)
+        _core.emissions.gaussian_logprob_diag(X.astype(np.int64), mu, prec)
     with pytest.raises(TypeError, match="means: expected dtype float64, got float32"):
-        _core.gaussian_logprob_diag(X, mu.astype(np.float32), prec)
+        _core.emissions.gaussian_logprob_diag(X, mu.astype(np.float32), prec)
     with pytest.raises(ValueError, match=r"means: expected shape \(\*, 2\), got \(3, 3\)"):
-        _core.gaussian_logprob_diag(X, np.zeros((3, 3)), prec)
+        _core.emissions.gaussian_logprob_diag(X, np.zeros((3, 3)), prec)
     with pytest.raises(ValueError, match=r"precisions: expected shape \(3, 2\), got \(2, 2\)"):
-        _core.gaussian_logprob_diag(X, mu, np.ones((2, 2)))
+        _core.emissions.gaussian_logprob_diag(X, mu, np.ones((2, 2)))
     with pytest.raises(ValueError, match="X: expected a C-contiguous array"):
-        _core.gaussian_logprob_diag(np.zeros((2, 6)).T, mu, prec)
+        _core.emissions.gaussian_logprob_diag(np.zeros((2, 6)).T, mu, prec)
     P = np.tile(np.eye(2), (3, 1, 1))
     with pytest.raises(ValueError, match="prec_chol: expected 3 or 1 factors, got 2"):
-        _core.gaussian_logprob_full(X, mu, P[:2].copy())
+        _core.emissions.gaussian_logprob_full(X, mu, P[:2].copy())
     with pytest.raises(ValueError, match=r"prec_chol: expected shape \(\*, 2, 2\)"):
-        _core.gaussian_logprob_full(X, mu, np.ones((3, 2)))
+        _core.emissions.gaussian_logprob_full(X, mu, np.ones((3, 2)))
     with pytest.raises(ValueError, match="prec_chol: expected a C-contiguous array"):
-        _core.gaussian_logprob_full(X, mu, np.tile(np.eye(2), (3, 1, 2))[:, :, ::2])
+        _core.emissions.gaussian_logprob_full(X, mu, np.tile(np.eye(2), (3, 1, 2))[:, :, ::2])
     with pytest.raises(ValueError, match=r"lambdas: expected shape \(\*, 2\)"):
-        _core.poisson_logprob(X, np.ones((3, 3)))
+        _core.emissions.poisson_logprob(X, np.ones((3, 3)))
     with pytest.raises(TypeError, match="lambdas: expected dtype float64"):
-        _core.poisson_logprob(X, np.ones((3, 2), dtype=np.float32))
+        _core.emissions.poisson_logprob(X, np.ones((3, 2), dtype=np.float32))
 
 
 def test_categorical_kernels_reject_bad_symbols():
@@ -1005,71 +1005,71 @@ def test_categorical_kernels_reject_bad_symbols():
     for bad in ([0, 1, 3, 0], [0, -1, 2, 0]):
         X = np.array(bad, dtype=np.int64)
         with pytest.raises(ValueError, match=r"X: symbol -?\d+ at row \d outside \[0, 3\)"):
-            _core.categorical_logprob(X, le)
+            _core.emissions.categorical_logprob(X, le)
         with pytest.raises(ValueError, match=r"X: symbol -?\d+ at row \d outside \[0, 3\)"):
-            _core.categorical_counts(X, W, 3)
+            _core.emissions.categorical_counts(X, W, 3)
     X = np.array([0, 1, 2, 0], dtype=np.int64)
     with pytest.raises(TypeError, match="X: expected dtype int64"):
-        _core.categorical_logprob(X.astype(np.int32), le)
+        _core.emissions.categorical_logprob(X.astype(np.int32), le)
     with pytest.raises(TypeError, match="X: expected dtype int64"):
-        _core.categorical_logprob(X.astype(np.float64), le)
+        _core.emissions.categorical_logprob(X.astype(np.float64), le)
     with pytest.raises(ValueError, match="X: expected shape"):
-        _core.categorical_logprob(X[:, None].copy(), le)
+        _core.emissions.categorical_logprob(X[:, None].copy(), le)
     with pytest.raises(ValueError, match="X: expected a C-contiguous array"):
-        _core.categorical_logprob(np.repeat(X, 2)[::2], le)
+        _core.emissions.categorical_logprob(np.repeat(X, 2)[::2], le)
     with pytest.raises(ValueError, match=r"weights: expected shape \(4, \*\), got \(3, 2\)"):
-        _core.categorical_counts(X, W[:3].copy(), 3)
+        _core.emissions.categorical_counts(X, W[:3].copy(), 3)
     with pytest.raises(ValueError, match="n_symbols: must be >= 1"):
-        _core.categorical_counts(X, W, 0)
+        _core.emissions.categorical_counts(X, W, 0)
 
 
 def test_statistics_kernels_reject_bad_input():
     X, W = np.zeros((5, 2)), np.zeros((5, 3))
     with pytest.raises(ValueError, match="order: expected 0, 1 or 2, got 3"):
-        _core.weighted_moments(X, W, 3)
+        _core.emissions.weighted_moments(X, W, 3)
     with pytest.raises(ValueError, match=r"weights: expected shape \(5, \*\), got \(4, 3\)"):
-        _core.weighted_moments(X, W[:4].copy(), 1)
+        _core.emissions.weighted_moments(X, W[:4].copy(), 1)
     with pytest.raises(TypeError, match="weights: expected dtype float64, got float32"):
-        _core.weighted_moments(X, W.astype(np.float32), 1)
+        _core.emissions.weighted_moments(X, W.astype(np.float32), 1)
     with pytest.raises(ValueError, match="weights: expected a C-contiguous array"):
-        _core.weighted_moments(X, np.asfortranarray(W), 1)
+        _core.emissions.weighted_moments(X, np.asfortranarray(W), 1)
     for rows in ([0, 5], [-1], [2, 7, 1]):
         with pytest.raises(ValueError, match=r"rows: index -?\d+ outside \[0, 5\)"):
-            _core.sum_rows(W, np.array(rows, dtype=np.int64))
+            _core.emissions.sum_rows(W, np.array(rows, dtype=np.int64))
     with pytest.raises(TypeError, match="rows: expected dtype int64"):
-        _core.sum_rows(W, np.array([0, 1], dtype=np.int32))
+        _core.emissions.sum_rows(W, np.array([0, 1], dtype=np.int32))
 
 
 def test_mixture_kernels_reject_bad_input():
     comp, lw, sp = np.zeros((4, 6)), np.log(np.full((3, 2), 0.5)), np.full((4, 3), 1 / 3)
     with pytest.raises(ValueError, match=r"comp_logprob: expected 6 columns \(K\*M\), got 5"):
-        _core.mixture_logprob(np.zeros((4, 5)), lw)
+        _core.emissions.mixture_logprob(np.zeros((4, 5)), lw)
     with pytest.raises(ValueError, match=r"state_post: expected shape \(4, 3\), got \(4, 2\)"):
-        _core.mixture_posteriors(comp, lw, sp[:, :2].copy())
+        _core.emissions.mixture_posteriors(comp, lw, sp[:, :2].copy())
     with pytest.raises(TypeError, match="log_weights: expected dtype float64, got float32"):
-        _core.mixture_logprob(comp, lw.astype(np.float32))
+        _core.emissions.mixture_logprob(comp, lw.astype(np.float32))
     with pytest.raises(ValueError, match="comp_logprob: expected a C-contiguous array"):
-        _core.mixture_logprob(np.asfortranarray(comp), lw)
+        _core.emissions.mixture_logprob(np.asfortranarray(comp), lw)
 
 
 def test_sampling_kernels_reject_bad_input():
     sp, tm = np.full(3, 1 / 3), np.full((3, 3), 1 / 3)
     with pytest.raises(ValueError, match="n_samples: must be >= 0, got -1"):
-        _core.sample_states(sp, tm, -1, 0, 0)
+        _core.hmm.sample_states(sp, tm, -1, 0, 0)
     with pytest.raises(ValueError, match=r"transmat: expected shape \(3, 3\)"):
-        _core.sample_states(sp, np.full((2, 2), 0.5), 5, 0, 0)
+        _core.hmm.sample_states(sp, np.full((2, 2), 0.5), 5, 0, 0)
     with pytest.raises(TypeError, match="transmat: expected dtype float64"):
-        _core.sample_states(sp, tm.astype(np.float32), 5, 0, 0)
+        _core.hmm.sample_states(sp, tm.astype(np.float32), 5, 0, 0)
     with pytest.raises(ValueError, match="startprob: need at least one state"):
-        _core.sample_states(np.zeros(0), np.zeros((0, 0)), 5, 0, 0)
+        _core.hmm.sample_states(np.zeros(0), np.zeros((0, 0)), 5, 0, 0)
     with pytest.raises(TypeError, match="lambdas: expected float32 or float64"):
-        _core.sample_poisson(np.ones((3, 2), dtype=np.int64), 0, 0)
+        _core.hmm.sample_poisson(np.ones((3, 2), dtype=np.int64), 0, 0)
     with pytest.raises(ValueError, match="lambdas: expected a C-contiguous array"):
-        _core.sample_poisson(np.ones((2, 3)).T, 0, 0)
+        _core.hmm.sample_poisson(np.ones((2, 3)).T, 0, 0)
 
 
 def test_bindings_never_copy_or_cast_python_lists():
     """Plain lists are not silently converted: the Python layer owns conversion."""
     sp, tm, lp, off = _fb_args()
     with pytest.raises(TypeError):
-        _core.forward_backward(list(sp), tm, lp, off, True, True)
+        _core.hmm.forward_backward(list(sp), tm, lp, off, True, True)

@@ -99,7 +99,7 @@ def test_categorical_nll(rng, dtype, N, D, V):
     Z = (3 * rng.standard_normal((N, D * V))).astype(dtype)
     X = rng.integers(0, V, (N, D)).astype(dtype)
     scale = float(rng.uniform(0.01, 2))
-    loss, dZ = _core.categorical_nll(Z, X, scale)
+    loss, dZ = _core.autoregressive.categorical_nll(Z, X, scale)
     assert loss.dtype == np.float64 and loss.shape == (N,) and dZ.dtype == dtype and dZ.shape == Z.shape
     want, dwant = ref.categorical_nll(*_f64(Z, X), scale)
     z = _f64(Z)[0].reshape(N, D, V)
@@ -114,7 +114,7 @@ def test_gaussian_mixture_nll(rng, dtype, N, D, K):
     Z = _mixture_Z(rng, N, D, K, dtype)
     X = (2 * rng.standard_normal((N, D))).astype(dtype)
     scale = float(rng.uniform(0.01, 2))
-    loss, dZ = _core.gaussian_mixture_nll(Z, X, scale)
+    loss, dZ = _core.autoregressive.gaussian_mixture_nll(Z, X, scale)
     assert loss.dtype == np.float64 and loss.shape == (N,) and dZ.dtype == dtype and dZ.shape == Z.shape
     want, dwant = ref.gaussian_mixture_nll(*_f64(Z, X), scale)
     _, _, s, u, l = ref.mixture_terms(*_f64(Z, X))
@@ -141,9 +141,9 @@ def central_difference(f, x, h=1e-6):
 def test_loss_gradients_match_finite_differences(rng, which):
     N, D, n = 3, 4, 3
     if which == "categorical":
-        Z, X, f = 2 * rng.standard_normal((N, D * n)), rng.integers(0, n, (N, D)).astype(float), _core.categorical_nll
+        Z, X, f = 2 * rng.standard_normal((N, D * n)), rng.integers(0, n, (N, D)).astype(float), _core.autoregressive.categorical_nll
     else:
-        Z, X, f = _mixture_Z(rng, N, D, n, np.float64), rng.standard_normal((N, D)), _core.gaussian_mixture_nll
+        Z, X, f = _mixture_Z(rng, N, D, n, np.float64), rng.standard_normal((N, D)), _core.autoregressive.gaussian_mixture_nll
     scale = 0.7
     _, dZ = f(Z, X, scale)
     fd = central_difference(lambda z: scale * f(np.ascontiguousarray(z), X, scale)[0].sum(), Z)
@@ -155,7 +155,7 @@ def test_losses_extreme_values_stay_finite(dtype):
     # logits of +-500 (exp overflows float32 at 89): finite loss, softmax gradients exact
     Z = np.array([[500, -500, 0, 80, -80, 3]], dtype)
     X = np.array([[1, 0]], dtype)
-    loss, dZ = _core.categorical_nll(Z, X, 1.0)
+    loss, dZ = _core.autoregressive.categorical_nll(Z, X, 1.0)
     want, dwant = ref.categorical_nll(*_f64(Z, X), 1.0)
     assert np.isfinite(loss).all() and np.isfinite(dZ).all()
     assert_allclose(loss, want, rtol=_rtol(dtype))
@@ -166,7 +166,7 @@ def test_losses_extreme_values_stay_finite(dtype):
     Z = np.array([[300, -300, 0, 1, -20, 20,
                    0, 0, 0, 0, 5, -3]], dtype)
     X = np.array([[1e3, 0.5]], dtype)
-    loss, dZ = _core.gaussian_mixture_nll(Z, X, 1.0)
+    loss, dZ = _core.autoregressive.gaussian_mixture_nll(Z, X, 1.0)
     want, dwant = ref.gaussian_mixture_nll(*_f64(Z, X), 1.0)
     assert np.isfinite(loss).all() and np.isfinite(dZ).all()
     assert_allclose(loss, want, rtol=_rtol(dtype))
@@ -184,7 +184,7 @@ def test_mixture_conditional_integrates_to_one(rng):
         mu, s = z[0, K:2 * K], z[0, 2 * K:]
         lo, hi = (mu - 12 * np.exp(s)).min(), (mu + 12 * np.exp(s)).max()
         x = np.linspace(lo, hi, 200001)
-        loss, _ = _core.gaussian_mixture_nll(np.repeat(z, x.size, axis=0), x[:, None], 1.0)
+        loss, _ = _core.autoregressive.gaussian_mixture_nll(np.repeat(z, x.size, axis=0), x[:, None], 1.0)
         assert_allclose(simpson(np.exp(-loss), x=x), 1.0, rtol=1e-9)
 
 
@@ -204,7 +204,7 @@ MODELS = [  # (output, n_out, D, hidden): no hidden layer, one, two; one-hot inp
 def test_made_logprob_matches_oracle(rng, dtype, output, n_out, D, hidden):
     md = Made(rng, D, hidden, output, n_out, dtype)
     X = md.data(rng, 37)
-    got = _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, md.code, n_out)
+    got = _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, md.code, n_out)
     assert got.dtype == np.float64 and got.shape == (37,)
     want = ref.made_logprob(*_f64(md.masked), md.sizes, md.acts, SLOPE, *_f64(X), md.code, n_out)
     assert_allclose(got, want, rtol=40 * _rtol(dtype), atol=40 * _rtol(dtype) * D)
@@ -214,8 +214,8 @@ def test_made_logprob_is_chunk_and_row_independent(rng):
     """Rows are scored in chunks of 1024: a row's value does not depend on where it falls."""
     md = Made(rng, 6, (9,), "categorical", 11, np.float32)
     X = md.data(rng, 2500)
-    full = _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 1, 11)
-    part = _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X[1020:1030].copy(), 1, 11)
+    full = _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 1, 11)
+    part = _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X[1020:1030].copy(), 1, 11)
     assert_array_equal(part, full[1020:1030])
 
 
@@ -226,7 +226,7 @@ def test_bernoulli_probabilities_sum_to_one(rng, dtype, hidden):
     D = 10
     md = Made(rng, D, hidden, "bernoulli", 1, dtype, scale=2.0)
     X = np.array(list(itertools.product([0, 1], repeat=D)), dtype)
-    lp = _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 0, 1)
+    lp = _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 0, 1)
     assert_allclose(logsumexp(lp), 0.0, atol=100 * _rtol(dtype))
 
 
@@ -234,7 +234,7 @@ def test_bernoulli_probabilities_sum_to_one(rng, dtype, hidden):
 def test_categorical_probabilities_sum_to_one(rng, V, D, hidden):
     md = Made(rng, D, hidden, "categorical", V, np.float64, scale=2.0)
     X = np.array(list(itertools.product(range(V), repeat=D)), np.float64)
-    lp = _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 1, V)
+    lp = _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 1, V)
     assert_allclose(logsumexp(lp), 0.0, atol=1e-12)
 
 
@@ -252,7 +252,7 @@ def test_mixture_density_integrates_to_one(rng):
     md.theta = np.concatenate([md.theta[:-(W.size + b.size)], W.ravel(), b])
     g = np.linspace(-14, 14, 1401)
     X = np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1).reshape(-1, 2)
-    p = np.exp(_core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 2, 3)).reshape(g.size, g.size)
+    p = np.exp(_core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 2, 3)).reshape(g.size, g.size)
     assert_allclose(simpson(simpson(p, x=g, axis=1), x=g), 1.0, rtol=1e-6)
 
 
@@ -270,7 +270,7 @@ def test_outputs_depend_only_on_earlier_variables(rng, output, n_out, D, hidden)
     wi, wo = mm.input_width(output, n_out), mm.output_width(output, n_out)
 
     def outputs(x):
-        return _core.mlp_predict(md.masked, md.sz, md.ac, SLOPE, ref.network_input(x, md.code, n_out))
+        return _core.nn.mlp_predict(md.masked, md.sz, md.ac, SLOPE, ref.network_input(x, md.code, n_out))
 
     base = outputs(X)
     for d in range(D):
@@ -295,8 +295,8 @@ def test_made_logprob_of_last_variable_changes_only_its_term(rng):
     last = int(np.argmax(md.order))
     X2 = X.copy()
     X2[:, last] = (X[:, last] + 1) % 12
-    lp, lp2 = (_core.made_logprob(md.masked, md.sz, md.ac, SLOPE, x, 1, 12) for x in (X, X2))
-    Y = _core.mlp_predict(md.masked, md.sz, md.ac, SLOPE, ref.one_hot(X, 12))
+    lp, lp2 = (_core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, x, 1, 12) for x in (X, X2))
+    Y = _core.nn.mlp_predict(md.masked, md.sz, md.ac, SLOPE, ref.one_hot(X, 12))
     z = Y[:, last * 12:(last + 1) * 12]
     want = (np.take_along_axis(z, X2[:, [last]].astype(int), 1) - np.take_along_axis(z, X[:, [last]].astype(int), 1))
     assert_allclose(lp2 - lp, want[:, 0], rtol=1e-9, atol=1e-11)
@@ -326,7 +326,7 @@ def test_made_step_matches_oracle(rng, dtype, optimizer, output, n_out, D, hidde
     want = ref.made_step(*_f64(md.theta, m, v), md.sizes, md.acts, SLOPE, *_f64(md.mask, X), md.code, n_out, t,
                          optimizer, hp)
     th, mm_, vv = md.theta.copy(), m.copy(), v.copy()
-    out = _core.made_step(th, mm_, vv, md.sz, md.ac, SLOPE, md.mask, X, md.code, n_out, t, optimizer, hp)
+    out = _core.autoregressive.made_step(th, mm_, vv, md.sz, md.ac, SLOPE, md.mask, X, md.code, n_out, t, optimizer, hp)
     assert out.dtype == np.float64 and out.shape == (1,)
     rtol = _rtol(dtype)
     L = len(md.sizes) - 1
@@ -345,7 +345,7 @@ def test_made_step_leaves_masked_weights_alone(rng, output, n_out):
     th, m, v = md.theta.copy(), np.zeros_like(md.theta), np.zeros_like(md.theta)
     hp = np.array([1e-2, 0.9, 0.999, 1e-8, 0.0, 0.0])
     for t in (1, 2, 3):
-        _core.made_step(th, m, v, md.sz, md.ac, SLOPE, md.mask, md.data(rng, 20), md.code, n_out, t, 0, hp)
+        _core.autoregressive.made_step(th, m, v, md.sz, md.ac, SLOPE, md.mask, md.data(rng, 20), md.code, n_out, t, 0, hp)
     off = md.mask == 0
     assert off.sum() > 0
     assert_array_equal(th[off], md.theta[off])
@@ -362,9 +362,9 @@ def test_made_step_loss_equals_mean_logprob(rng):
     for output, n_out in (("bernoulli", 1), ("categorical", 4), ("categorical", 12), ("gaussian_mixture", 3)):
         md = Made(rng, 5, (14,), output, n_out)
         X = md.data(rng, 33)
-        lp = _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, md.code, n_out)
+        lp = _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, md.code, n_out)
         th = md.theta.copy()
-        out = _core.made_step(th, np.zeros_like(th), np.zeros_like(th), md.sz, md.ac, SLOPE, md.mask, X, md.code,
+        out = _core.autoregressive.made_step(th, np.zeros_like(th), np.zeros_like(th), md.sz, md.ac, SLOPE, md.mask, X, md.code,
                               n_out, 1, 0, np.array([1e-3, 0.9, 0.999, 1e-8, 0, 0]))
         assert_allclose(out[0], -lp.mean(), rtol=1e-12)
 
@@ -378,15 +378,15 @@ def test_one_hot_first_layer_is_the_dense_product_bit_for_bit(rng, dtype, V):
     md = Made(rng, 7, (33, 9), "categorical", V, dtype)
     X = md.data(rng, 21)
     oh = ref.one_hot(X, V).astype(dtype)
-    Y = _core.mlp_predict(md.masked, md.sz, md.ac, SLOPE, oh)
-    want_lp = -_core.categorical_nll(Y, X, 0.0)[0]
-    assert_array_equal(_core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 1, V), want_lp)
-    A = _core.mlp_forward(md.masked, md.sz, md.ac, SLOPE, oh)
-    _, dY = _core.categorical_nll(Y, X, 1.0 / X.shape[0])
-    grad, _ = _core.mlp_backward(md.masked, md.sz, md.ac, SLOPE, oh, A, dY, False)
+    Y = _core.nn.mlp_predict(md.masked, md.sz, md.ac, SLOPE, oh)
+    want_lp = -_core.autoregressive.categorical_nll(Y, X, 0.0)[0]
+    assert_array_equal(_core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 1, V), want_lp)
+    A = _core.nn.mlp_forward(md.masked, md.sz, md.ac, SLOPE, oh)
+    _, dY = _core.autoregressive.categorical_nll(Y, X, 1.0 / X.shape[0])
+    grad, _ = _core.nn.mlp_backward(md.masked, md.sz, md.ac, SLOPE, oh, A, dY, False)
     th = md.theta.copy()
     sgd = np.array([1.0, 0.9, 0.999, 1e-8, 0.0, 0.0])
-    _core.made_step(th, np.zeros_like(th), np.zeros(0, dtype), md.sz, md.ac, SLOPE, md.mask, X, 1, V, 1, 1, sgd)
+    _core.autoregressive.made_step(th, np.zeros_like(th), np.zeros(0, dtype), md.sz, md.ac, SLOPE, md.mask, X, 1, V, 1, 1, sgd)
     assert_array_equal(th, md.theta - grad * md.mask)
 
 
@@ -433,7 +433,7 @@ def test_made_step_matches_torch(rng, dtype, output, n_out, D, hidden):
     rtol = _rtol(dtype)
     for t in (1, 2, 3):
         theta0 = th.copy()
-        out = _core.made_step(th, m, v, md.sz, md.ac, SLOPE, md.mask, X, md.code, n_out, t, 0, hp)
+        out = _core.autoregressive.made_step(th, m, v, md.sz, md.ac, SLOPE, md.mask, X, md.code, n_out, t, 0, hp)
         lt = _torch_made_loss(torch, params, masks, md.acts, SLOPE, x_in, Xt, md.code, n_out)
         opt.zero_grad()
         lt.backward()
@@ -481,16 +481,16 @@ def test_results_independent_of_thread_count(tmp_path):
                     X = rng.integers(0, n_out, (N, D)).astype(dt)
                 else:
                     X = rng.standard_normal((N, D)).astype(dt)
-                out.append(_core.made_logprob(th * mask, sizes, acts, 0.1, X, code, n_out))
+                out.append(_core.autoregressive.made_logprob(th * mask, sizes, acts, 0.1, X, code, n_out))
                 m, v = np.zeros_like(th), np.zeros_like(th)
                 for t in (1, 2):
-                    out.append(_core.made_step(th, m, v, sizes, acts, 0.1, mask, X, code, n_out, t, 0, hp))
+                    out.append(_core.autoregressive.made_step(th, m, v, sizes, acts, 0.1, mask, X, code, n_out, t, 0, hp))
                 out += [th, m, v]
                 Z = rng.standard_normal((N, sizes[-1])).astype(dt)
                 if code == 1:
-                    out += list(_core.categorical_nll(Z, X, 0.5))
+                    out += list(_core.autoregressive.categorical_nll(Z, X, 0.5))
                 if code == 2:
-                    out += list(_core.gaussian_mixture_nll(Z, X, 0.5))
+                    out += list(_core.autoregressive.gaussian_mixture_nll(Z, X, 0.5))
         np.savez(sys.argv[1], *out)
     """)
     assert_same_on_any_thread_count(script, tmp_path, timeout=300)
@@ -509,34 +509,34 @@ def _step_args(rng, output="categorical", n_out=3, D=4):
 
 def test_step_and_logprob_bad_input_is_named(rng):
     ok = _step_args(rng)
-    _core.made_step(**ok)
+    _core.autoregressive.made_step(**ok)
     bad_X = ok["X"].copy()
     for value, fragment in [(3.0, "category index"), (-1.0, "category index"), (1.5, "category index"),
                             (np.nan, "category index")]:
         bad_X[2, 1] = value
         with pytest.raises(ValueError, match=named("X") + ".*" + fragment):
-            _core.made_step(**dict(ok, X=bad_X.copy()))
+            _core.autoregressive.made_step(**dict(ok, X=bad_X.copy()))
         with pytest.raises(ValueError, match=named("X") + r".*\(2, 1\)"):
-            _core.made_logprob(ok["theta"], ok["sizes"], ok["acts"], SLOPE, bad_X.copy(), 1, 3)
+            _core.autoregressive.made_logprob(ok["theta"], ok["sizes"], ok["acts"], SLOPE, bad_X.copy(), 1, 3)
     cases = [(dict(output=3), "output"), (dict(output=-1), "output"), (dict(n_out=4), "sizes"),
              (dict(n_out=0), "n_out"), (dict(X=ok["X"][:, :3].copy()), "X"), (dict(X=ok["X"][:0].copy()), "X"),
              (dict(mask=ok["mask"][:-1].copy()), "mask"), (dict(t=0), "t"), (dict(optimizer=5), "optimizer"),
              (dict(acts=np.array([1, 3], np.int32)), "acts"), (dict(m=np.zeros(3)), "m")]
     for kw, name in cases:
         with pytest.raises(ValueError, match=named(name)):
-            _core.made_step(**dict(ok, **kw))
+            _core.autoregressive.made_step(**dict(ok, **kw))
     with pytest.raises(TypeError, match=named("mask")):
-        _core.made_step(**dict(ok, mask=ok["mask"].astype(np.float32)))
+        _core.autoregressive.made_step(**dict(ok, mask=ok["mask"].astype(np.float32)))
     b = _step_args(rng, "bernoulli", 1)
     with pytest.raises(ValueError, match=named("n_out")):
-        _core.made_step(**dict(b, n_out=2))
+        _core.autoregressive.made_step(**dict(b, n_out=2))
     bx = b["X"].copy()
     bx[0, 0] = np.inf
     with pytest.raises(ValueError, match=named("X") + ".*finite"):
-        _core.made_step(**dict(b, X=bx))
+        _core.autoregressive.made_step(**dict(b, X=bx))
     g = _step_args(rng, "gaussian_mixture", 2)
     with pytest.raises(ValueError, match=named("sizes")):  # 3K outputs per variable expected for K = 3
-        _core.made_step(**dict(g, n_out=3))
+        _core.autoregressive.made_step(**dict(g, n_out=3))
 
 
 def test_unpickled_arrays_are_accepted_byte_swapped_refused(rng):
@@ -545,25 +545,25 @@ def test_unpickled_arrays_are_accepted_byte_swapped_refused(rng):
     import pickle
     md = Made(rng, 3, (4,), "bernoulli", 1, np.float32)
     X = md.data(rng, 4)
-    want = _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 0, 1)
+    want = _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, 0, 1)
     th2, X2 = pickle.loads(pickle.dumps((md.masked, X)))
-    assert_array_equal(_core.made_logprob(th2, md.sz, md.ac, SLOPE, X2, 0, 1), want)
+    assert_array_equal(_core.autoregressive.made_logprob(th2, md.sz, md.ac, SLOPE, X2, 0, 1), want)
     with pytest.raises(TypeError, match=named("X")):
-        _core.made_logprob(md.masked, md.sz, md.ac, SLOPE, X.astype(">f4"), 0, 1)
+        _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X.astype(">f4"), 0, 1)
 
 
 def test_losses_bad_input_is_named():
     with pytest.raises(ValueError, match=named("Z")):
-        _core.categorical_nll(np.zeros((2, 7)), np.zeros((2, 2)), 1.0)
+        _core.autoregressive.categorical_nll(np.zeros((2, 7)), np.zeros((2, 2)), 1.0)
     with pytest.raises(ValueError, match=named("X")):
-        _core.categorical_nll(np.zeros((2, 6)), np.zeros((3, 2)), 1.0)
+        _core.autoregressive.categorical_nll(np.zeros((2, 6)), np.zeros((3, 2)), 1.0)
     with pytest.raises(ValueError, match=named("X") + ".*category index"):
-        _core.categorical_nll(np.zeros((2, 6)), np.full((2, 2), 3.0), 1.0)
+        _core.autoregressive.categorical_nll(np.zeros((2, 6)), np.full((2, 2), 3.0), 1.0)
     with pytest.raises(ValueError, match=named("Z")):
-        _core.gaussian_mixture_nll(np.zeros((2, 8)), np.zeros((2, 2)), 1.0)
+        _core.autoregressive.gaussian_mixture_nll(np.zeros((2, 8)), np.zeros((2, 2)), 1.0)
     with pytest.raises(ValueError, match=named("X") + ".*finite"):
-        _core.gaussian_mixture_nll(np.zeros((1, 6)), np.array([[np.nan, 0.0]]), 1.0)
+        _core.autoregressive.gaussian_mixture_nll(np.zeros((1, 6)), np.array([[np.nan, 0.0]]), 1.0)
     with pytest.raises(ValueError, match=named("scale")):
-        _core.gaussian_mixture_nll(np.zeros((1, 6)), np.zeros((1, 2)), np.inf)
+        _core.autoregressive.gaussian_mixture_nll(np.zeros((1, 6)), np.zeros((1, 2)), np.inf)
     with pytest.raises(TypeError, match=named("X")):
-        _core.categorical_nll(np.zeros((2, 6)), np.zeros((2, 2), np.float32), 1.0)
+        _core.autoregressive.categorical_nll(np.zeros((2, 6)), np.zeros((2, 2), np.float32), 1.0)

@@ -51,7 +51,7 @@ def random_made(rng, output, n_out, D, hidden, ordering="random", dtype=np.float
 
 
 def kernel(m, n_samples, temperature=1.0, top_k=0, top_p=1.0, seed=0, stream=0):
-    return _core.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"],
+    return _core.autoregressive.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"],
                              m["output"], m["n_out"], n_samples, temperature, top_k, top_p, seed, stream)
 
 
@@ -159,7 +159,7 @@ def test_zero_samples_and_one_variable(rng):
 def bad_call(m, **over):
     a = dict(m, n_samples=3, temperature=1.0, top_k=0, top_p=1.0, seed=0, stream=0)
     a.update(over)
-    return _core.made_sample(a["theta"], a["sizes"], a["acts"], a["slope"], a["order"], a["hidden_degrees"],
+    return _core.autoregressive.made_sample(a["theta"], a["sizes"], a["acts"], a["slope"], a["order"], a["hidden_degrees"],
                              a["output"], a["n_out"], a["n_samples"], a["temperature"], a["top_k"], a["top_p"],
                              a["seed"], a["stream"])
 

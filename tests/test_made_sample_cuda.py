@@ -1,4 +1,4 @@
-"""CUDA MADE sampler (fastgen._cuda.made_sample) against the C++ kernel and the naive NumPy oracle.
+"""CUDA MADE sampler (fastgen._cuda.autoregressive.made_sample) against the C++ kernel and the naive NumPy oracle.
 
 Runs under Numba's CUDA simulator in CI (8 threads per sample there) and on a GPU when one is lent;
 the simulator is slow, so the networks are tiny. float64 samples equal the CPU's (Bernoulli,
@@ -30,7 +30,7 @@ def cu():
 
 
 def cuda_kernel(cu, m, n_samples, temperature=1.0, top_k=0, top_p=1.0, seed=0, stream=0):
-    return cu.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"],
+    return cu.autoregressive.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"],
                           m["output"], m["n_out"], n_samples, temperature, top_k, top_p, seed, stream).copy_to_host()
 
 
@@ -65,21 +65,21 @@ def test_float32_decisions_match_the_oracle(rng, cu):
 def test_bad_input(rng, cu):
     m = random_made(rng, 1, 2, 3, (4,), "natural")
     with pytest.raises(ValueError, match="order: expected a permutation of 1..3"):
-        cu.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], np.array([1, 1, 2]), m["hidden_degrees"],
+        cu.autoregressive.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], np.array([1, 1, 2]), m["hidden_degrees"],
                        1, 2, 1, 1.0, 0, 1.0, 0, 0)
     with pytest.raises(ValueError, match="hidden_degrees: every degree must lie in \\[0, 2\\]"):
-        cu.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], np.full(4, 3), 1, 2, 1, 1.0, 0,
+        cu.autoregressive.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], np.full(4, 3), 1, 2, 1, 1.0, 0,
                        1.0, 0, 0)
     with pytest.raises(ValueError, match="sizes: the input width must be D \\* 3 = 9"):
-        cu.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"], 1, 3, 1,
+        cu.autoregressive.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"], 1, 3, 1,
                        1.0, 0, 1.0, 0, 0)
     with pytest.raises(ValueError, match="temperature"):
-        cu.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"], 1, 2, 1,
+        cu.autoregressive.made_sample(m["theta"], m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"], 1, 2, 1,
                        -1.0, 0, 1.0, 0, 0)
     th = m["theta"].copy()
     th[0] = np.inf
     with pytest.raises(ValueError, match="theta: contains NaN or infinity \\(first at index 0\\)"):
-        cu.made_sample(th, m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"], 1, 2, 1, 1.0, 0,
+        cu.autoregressive.made_sample(th, m["sizes"], m["acts"], m["slope"], m["order"], m["hidden_degrees"], 1, 2, 1, 1.0, 0,
                        1.0, 0, 0)
 
 

@@ -854,7 +854,7 @@ def test_cuda_kmeans_init_runs_on_the_device_and_matches_cpu(dtype, monkeypatch)
     def cpu_kernel(*args):
         raise AssertionError("a CPU k-means kernel ran during a device='cuda' fit")
     for name in ("kmeans_assign", "kmeans_plusplus"):
-        monkeypatch.setattr(_core, name, cpu_kernel)
+        monkeypatch.setattr(_core.mixture, name, cpu_kernel)
     g = quiet(fm.GaussianMixture(device="cuda", **kw).fit, X)
     rtol = 1e-10 if dtype == np.float64 else 1e-4
     assert_allclose(g.lower_bounds_, c.lower_bounds_, rtol=rtol, atol=0)

@@ -54,7 +54,7 @@ def core():
 
 def cpu(core, name):
     """The C++ kernel, or None while it is not bound yet."""
-    return getattr(core, name, None)
+    return getattr(core.nn, name, None)
 
 
 def host(a):
@@ -92,15 +92,15 @@ def network(rng, sizes, acts, dtype, scale=1.0):
 def test_forward_predict_backward(cu, core, rng, dtype, net, N):
     theta, sizes, acts = network(rng, *NETS[net], dtype)
     X = rng.standard_normal((N, sizes[0])).astype(dtype)
-    A = host(cu.mlp_forward(theta, sizes, acts, SLOPE, X))
+    A = host(cu.nn.mlp_forward(theta, sizes, acts, SLOPE, X))
     assert A.dtype == dtype and A.shape == (N * sizes[1:].sum(),)
     close(A, ref.mlp_forward(theta, sizes, acts, SLOPE, X), dtype)
-    Y = host(cu.mlp_predict(theta, sizes, acts, SLOPE, X))
+    Y = host(cu.nn.mlp_predict(theta, sizes, acts, SLOPE, X))
     assert Y.shape == (N, sizes[-1])
     assert_array_equal(Y, A[-N * sizes[-1]:].reshape(N, -1))  # the same products
     dY = rng.standard_normal((N, sizes[-1])).astype(dtype)
     for want_dx in (True, False):
-        g, dX = map(host, cu.mlp_backward(theta, sizes, acts, SLOPE, X, A, dY, want_dx))
+        g, dX = map(host, cu.nn.mlp_backward(theta, sizes, acts, SLOPE, X, A, dY, want_dx))
         g_ref, dX_ref = ref.mlp_backward(theta, sizes, acts, SLOPE, X, A, dY, want_dx)
         assert g.dtype == dtype and g.shape == (ref.n_params(sizes),)
         close(g, g_ref, dtype)
@@ -111,21 +111,21 @@ def test_forward_predict_backward(cu, core, rng, dtype, net, N):
     if f is not None:
         close(A, f(theta, sizes, acts, SLOPE, X), dtype, CPU_RTOL[dtype])
         gc, dXc = cpu(core, "mlp_backward")(theta, sizes, acts, SLOPE, X, A, dY, True)
-        g, dX = map(host, cu.mlp_backward(theta, sizes, acts, SLOPE, X, A, dY, True))
+        g, dX = map(host, cu.nn.mlp_backward(theta, sizes, acts, SLOPE, X, A, dY, True))
         close(g, gc, dtype, CPU_RTOL[dtype])
         close(dX, dXc, dtype, CPU_RTOL[dtype])
 
 
 def test_products_do_not_depend_on_the_tiling(cu, rng):
     """4 x 4 tiles (more blocks, different staging) give bit-identical activations and gradients."""
-    from fastgen._cuda import nn_dense
+    from fastgen._cuda.nn import nn_dense
     theta, sizes, acts = network(rng, [5, 9, 3, 4], [2, 3, 5], np.float32)
     X = rng.standard_normal((6, 5)).astype(np.float32)
     dY = rng.standard_normal((6, 4)).astype(np.float32)
 
     def run():
-        A = cu.mlp_forward(theta, sizes, acts, SLOPE, X)
-        return [host(A)] + [host(r) for r in cu.mlp_backward(theta, sizes, acts, SLOPE, X, A, dY, True)]
+        A = cu.nn.mlp_forward(theta, sizes, acts, SLOPE, X)
+        return [host(A)] + [host(r) for r in cu.nn.mlp_backward(theta, sizes, acts, SLOPE, X, A, dY, True)]
 
     first = run()
     saved = nn_dense.geometry
@@ -146,10 +146,10 @@ def test_saturated_activations_stay_finite(cu, rng, dtype):
         acts = np.array(acts, np.int32)
         theta = (1e3 * rng.choice([-1.0, 1.0], size=ref.n_params(sizes))).astype(dtype)
         X = rng.choice([-1.0, 1.0], size=(3, 2)).astype(dtype)
-        A = host(cu.mlp_forward(theta, sizes, acts, SLOPE, X))
+        A = host(cu.nn.mlp_forward(theta, sizes, acts, SLOPE, X))
         assert np.isfinite(A).all()
         close(A, ref.mlp_forward(theta, sizes, acts, SLOPE, X), dtype)
-        g, dX = map(host, cu.mlp_backward(theta, sizes, acts, SLOPE, X, A, np.ones((3, 1), dtype), True))
+        g, dX = map(host, cu.nn.mlp_backward(theta, sizes, acts, SLOPE, X, A, np.ones((3, 1), dtype), True))
         assert np.isfinite(g).all() and np.isfinite(dX).all()
 
 
@@ -162,7 +162,7 @@ def test_bce_logits(cu, core, rng, dtype):
     Z = np.concatenate([rng.standard_normal((4, 5)) * 3, [[-800.0, -40.0, 0.0, 40.0, 800.0]]]).astype(dtype)
     X = (rng.random(Z.shape) < 0.5).astype(dtype)
     X[0, :2] = [0.25, 0.75]  # soft targets too
-    loss, dZ = map(host, cu.bce_logits(Z, X, 0.2))
+    loss, dZ = map(host, cu.nn.bce_logits(Z, X, 0.2))
     l_ref, dZ_ref = ref.bce_logits(Z, X, 0.2)
     assert loss.dtype == dtype and np.isfinite(loss).all()
     terms = np.abs(ref.softplus(Z.astype(np.float64))).sum(1) + np.abs(X * Z.astype(np.float64)).sum(1)
@@ -182,7 +182,7 @@ def test_gaussian_nll(cu, core, rng, dtype, learned):
     M = rng.standard_normal((N, D)).astype(dtype)
     X = rng.standard_normal((N, D)).astype(dtype)
     S = rng.uniform(-2, 2, size=(N, D) if learned else D).astype(dtype)
-    loss, dM, dS = map(host, cu.gaussian_nll(M, S, X, 0.5))
+    loss, dM, dS = map(host, cu.nn.gaussian_nll(M, S, X, 0.5))
     l_ref, dM_ref, dS_ref = ref.gaussian_nll(M, S, X, 0.5)
     Sd = np.broadcast_to(S.astype(np.float64), (N, D))
     terms = 0.5 * (np.log(2 * np.pi) + np.abs(Sd) + (X - M.astype(np.float64)) ** 2 * np.exp(-Sd)).sum(1)
@@ -204,17 +204,17 @@ def test_kl_reparam_and_backward(cu, core, rng, dtype):
     N, K = 6, 3
     Hm = np.hstack([rng.standard_normal((N, K)), rng.uniform(-3, 2, (N, K))]).astype(dtype)
     seed, stream = 2**40 + 7, 2**33 + 5  # both key words and both stream words nonzero
-    Zs, eps, kl = map(host, cu.gaussian_kl_reparam(Hm, seed, stream, 0.25))
+    Zs, eps, kl = map(host, cu.nn.gaussian_kl_reparam(Hm, seed, stream, 0.25))
     Z_ref, e_ref, kl_ref = ref.gaussian_kl_reparam(Hm, seed, stream, 0.25)
     # eps[n, k] is normal index n K + k of the stream: the CUDA generator's own normals
-    assert_array_equal(eps, host(cu.normal(seed, stream, N * K)).astype(dtype).reshape(N, K))
+    assert_array_equal(eps, host(cu.rng.normal(seed, stream, N * K)).astype(dtype).reshape(N, K))
     close(eps, e_ref, dtype)
     close(Zs, Z_ref, dtype)
     H64 = Hm.astype(np.float64)
     terms = 0.5 * (1 + np.abs(H64[:, K:]) + H64[:, :K] ** 2 + np.exp(H64[:, K:])).sum(1)
     assert_sum_close(kl, kl_ref, terms, RTOL[dtype])
     dZs = rng.standard_normal((N, K)).astype(dtype)
-    dH = host(cu.gaussian_kl_reparam_backward(Hm, eps, dZs, 0.7, 0.25))
+    dH = host(cu.nn.gaussian_kl_reparam_backward(Hm, eps, dZs, 0.7, 0.25))
     assert dH.shape == (N, 2 * K)
     close(dH, ref.gaussian_kl_reparam_backward(Hm, eps, dZs, 0.7, 0.25), dtype)
     f = cpu(core, "gaussian_kl_reparam")
@@ -238,7 +238,7 @@ def test_adam_update(cu, core, rng, dtype, wd):
     v = rng.random(P).astype(dtype)
     for t in (1, 4):
         d = [dev(a) for a in (theta, m, v)]
-        cu.adam_update(d[0], grad, d[1], d[2], t, 1e-2, 0.9, 0.999, 1e-8, wd)
+        cu.nn.adam_update(d[0], grad, d[1], d[2], t, 1e-2, 0.9, 0.999, 1e-8, wd)
         want = ref.adam_update(theta, grad, m, v, t, 1e-2, 0.9, 0.999, 1e-8, wd)
         for g, w in zip(d, want):
             close(g, w, dtype)
@@ -256,7 +256,7 @@ def test_sgd_update(cu, core, rng, dtype, nesterov):
     P = 37
     theta, grad, vel = (rng.standard_normal(P).astype(dtype) for _ in range(3))
     d = [dev(a) for a in (theta, vel)]
-    cu.sgd_update(d[0], grad, d[1], 0.05, 0.9, 0.01, nesterov)
+    cu.nn.sgd_update(d[0], grad, d[1], 0.05, 0.9, 0.01, nesterov)
     want = ref.sgd_update(theta, grad, vel, 0.05, 0.9, 0.01, nesterov)
     for g, w in zip(d, want):
         close(g, w, dtype)
@@ -297,7 +297,7 @@ def test_mlp_step(cu, core, rng, dtype, loss, optimizer):
     Y = ((rng.random((N, 3)) < 0.5) if loss else rng.standard_normal((N, 3))).astype(dtype)
     m, v = opt_state(rng, theta.size, dtype, optimizer)
     d = [dev(a) for a in (theta, m, v)]
-    out = host(cu.mlp_step(d[0], d[1], d[2], sizes, acts, SLOPE, X, Y, loss, 3, optimizer, HP))
+    out = host(cu.nn.mlp_step(d[0], d[1], d[2], sizes, acts, SLOPE, X, Y, loss, 3, optimizer, HP))
     want = ref.mlp_step(theta, m, v, sizes, acts, SLOPE, X, Y, loss, 3, optimizer, HP)
     assert out.dtype == np.float64 and out.shape == (1,)
     close(out, want[0], dtype)
@@ -331,7 +331,7 @@ def test_vae_step(cu, core, rng, dtype, likelihood, c, optimizer):
     cargs = list(args)
     for i, j in zip((0, 1, 2, 5, 6, 7), range(6)):
         cargs[i] = d[j]
-    out = host(cu.vae_step(*cargs))
+    out = host(cu.nn.vae_step(*cargs))
     want = ref.vae_step(*args)
     assert out.dtype == np.float64 and out.shape == (3,)
     close(out, want[0], dtype)
@@ -359,7 +359,7 @@ def gan_case(rng, dtype, c, loss, update_gen, optimizer):
 
 def has_cuda_penalty():
     try:
-        importlib.import_module("fastgen._cuda.nn_penalty")
+        importlib.import_module("fastgen._cuda.nn.nn_penalty")
     except ImportError:
         return False
     return True
@@ -377,9 +377,9 @@ def test_gan_step(cu, core, rng, dtype, c, loss, update_gen, optimizer):
         cargs[i] = d[j]
     if loss == 1 and not has_cuda_penalty():
         with pytest.raises(ValueError, match="^loss"):
-            cu.gan_step(*cargs)
-        pytest.skip("fastgen._cuda.nn_penalty not written yet")
-    out = host(cu.gan_step(*cargs))
+            cu.nn.gan_step(*cargs)
+        pytest.skip("fastgen._cuda.nn.nn_penalty not written yet")
+    out = host(cu.nn.gan_step(*cargs))
     want = ref.gan_step(*args)
     assert out.dtype == np.float64 and out.shape == (2,)
     close(out, want[0], dtype)
@@ -399,7 +399,7 @@ def test_gan_streams_wrap_like_the_cpu(cu, core, rng):
     (stream + 2) wrap modulo 2^64, as the CPU's uint64 arithmetic does; C may be None."""
     f = cpu(core, "gan_step")
     if f is None:
-        pytest.skip("fastgen._core.gan_step not bound yet")
+        pytest.skip("fastgen._core.nn.gan_step not bound yet")
     dtype = np.float64
     loss = 1 if has_cuda_penalty() else 0
     args = gan_case(rng, dtype, 0, loss, True, 0)
@@ -409,7 +409,7 @@ def test_gan_streams_wrap_like_the_cpu(cu, core, rng):
     cargs = list(args)
     for i in idx:
         cargs[i] = dev(args[i])
-    out = host(cu.gan_step(*cargs))
+    out = host(cu.nn.gan_step(*cargs))
     c_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     close(out, f(*c_args), dtype, CPU_RTOL[dtype])
     check_state([cargs[i] for i in idx], [c_args[i] for i in idx], dtype, CPU_RTOL[dtype])
@@ -419,9 +419,9 @@ def test_device_resident_inputs(cu, rng):
     """Device data gives the same results as host data; results are device arrays."""
     theta, sizes, acts = network(rng, [4, 5, 2], [5, 4], np.float32)
     X = rng.standard_normal((3, 4)).astype(np.float32)
-    a = cu.mlp_forward(dev(theta), dev(sizes), dev(acts), SLOPE, dev(X))
+    a = cu.nn.mlp_forward(dev(theta), dev(sizes), dev(acts), SLOPE, dev(X))
     assert hasattr(a, "copy_to_host")
-    assert_array_equal(host(a), host(cu.mlp_forward(theta, sizes, acts, SLOPE, X)))
+    assert_array_equal(host(a), host(cu.nn.mlp_forward(theta, sizes, acts, SLOPE, X)))
 
 
 # -------------------------------------------------------------------------------------------------
@@ -467,7 +467,7 @@ def _bad_calls():
 def test_bad_input(cu, case):
     name, fn, args, exc = _bad_calls()[case]
     with pytest.raises(exc, match="^" + name):
-        getattr(cu, fn)(*args)
+        getattr(cu.nn, fn)(*args)
 
 
 def test_bad_step_input(cu, rng):
@@ -492,14 +492,14 @@ def test_bad_step_input(cu, rng):
         bad = list(good)
         bad[i] = value
         with pytest.raises(exc, match="^" + name):
-            cu.vae_step(*bad)
+            cu.nn.vae_step(*bad)
     th, sizes, acts = network(rng, [3, 2], [0], np.float32)
     m = dev(np.zeros(th.size, np.float32))
     with pytest.raises(ValueError, match="^loss"):
-        cu.mlp_step(dev(th), m, m, sizes, acts, SLOPE, np.zeros((2, 3), np.float32), np.zeros((2, 2), np.float32),
+        cu.nn.mlp_step(dev(th), m, m, sizes, acts, SLOPE, np.zeros((2, 3), np.float32), np.zeros((2, 2), np.float32),
                     2, 1, 0, HP)
     with pytest.raises(TypeError, match="^theta"):
-        cu.adam_update(th, th, m, m, 1, 0.1, 0.9, 0.99, 1e-8, 0.0)
+        cu.nn.adam_update(th, th, m, m, 1, 0.1, 0.9, 0.99, 1e-8, 0.0)
     gargs = gan_case(rng, np.float32, 0, 0, True, 0)
     for i in (0, 1, 2, 5, 6, 7):
         gargs[i] = dev(gargs[i])
@@ -507,19 +507,19 @@ def test_bad_step_input(cu, rng):
     th2, s2, a2 = network(rng, [3, 4, 2], [2, 0], np.float32)  # discriminator output must be 1
     bad[5], bad[6], bad[7], bad[8], bad[9] = dev(th2), dev(np.zeros_like(th2)), dev(np.zeros_like(th2)), s2, a2
     with pytest.raises(ValueError, match="^sizes_d"):
-        cu.gan_step(*bad)
+        cu.nn.gan_step(*bad)
 
 
 def test_empty_batches(cu):
     """N = 0: the primitives return empty results (a zero gradient); the steps refuse it."""
     theta, sizes, acts = network(np.random.default_rng(3), [3, 4, 2], [1, 0], np.float64)
     X = np.zeros((0, 3))
-    A = host(cu.mlp_forward(theta, sizes, acts, SLOPE, X))
-    assert A.shape == (0,) and host(cu.mlp_predict(theta, sizes, acts, SLOPE, X)).shape == (0, 2)
-    g, dX = map(host, cu.mlp_backward(theta, sizes, acts, SLOPE, X, A, np.zeros((0, 2)), True))
+    A = host(cu.nn.mlp_forward(theta, sizes, acts, SLOPE, X))
+    assert A.shape == (0,) and host(cu.nn.mlp_predict(theta, sizes, acts, SLOPE, X)).shape == (0, 2)
+    g, dX = map(host, cu.nn.mlp_backward(theta, sizes, acts, SLOPE, X, A, np.zeros((0, 2)), True))
     assert_array_equal(g, np.zeros(theta.size))
     assert dX.shape == (0, 3)
-    assert host(cu.bce_logits(np.zeros((0, 2)), np.zeros((0, 2)), 1.0)[0]).shape == (0,)
+    assert host(cu.nn.bce_logits(np.zeros((0, 2)), np.zeros((0, 2)), 1.0)[0]).shape == (0,)
     m = dev(np.zeros(theta.size))
     with pytest.raises(ValueError, match="^X"):
-        cu.mlp_step(dev(theta), m, m, sizes, acts, SLOPE, X, np.zeros((0, 2)), 0, 1, 0, HP)
+        cu.nn.mlp_step(dev(theta), m, m, sizes, acts, SLOPE, X, np.zeros((0, 2)), 0, 1, 0, HP)

@@ -35,9 +35,9 @@ SHAPES = [(1, [1, 1]), (1, [3, 1]), (5, [1, 7, 1]), (13, [17, 33, 5]), (40, [33,
 
 
 def kernel(name):
-    f = getattr(_core, name, None)
+    f = getattr(_core.nn, name, None)
     if f is None:
-        pytest.skip(f"_core.{name} is not built yet")
+        pytest.skip(f"_core.nn.{name} is not built yet")
     return f
 
 
@@ -606,25 +606,25 @@ def test_results_independent_of_thread_count(tmp_path):
             N = 301
             s = [67, 129, 33, 17]; sz, ac = net(s, [1, 3, 0])
             th = theta(s, dt); X = rng.standard_normal((N, 67)).astype(dt)
-            A = _core.mlp_forward(th, sz, ac, 0.1, X)
+            A = _core.nn.mlp_forward(th, sz, ac, 0.1, X)
             dY = rng.standard_normal((N, 17)).astype(dt)
-            out += [A, *_core.mlp_backward(th, sz, ac, 0.1, X, A, dY, True)]
+            out += [A, *_core.nn.mlp_backward(th, sz, ac, 0.1, X, A, dY, True)]
             for opt in (0, 2):
                 t1, m, v = th.copy(), np.zeros_like(th), np.zeros_like(th)
                 Y = rng.random((N, 17)).astype(dt)
-                out += [_core.mlp_step(t1, m, v, sz, ac, 0.1, X, Y, 1, 1, opt, hp), t1, m, v]
+                out += [_core.nn.mlp_step(t1, m, v, sz, ac, 0.1, X, Y, 1, 1, opt, hp), t1, m, v]
             D, K, c = 67, 9, 3
             C = np.eye(c)[rng.integers(0, c, N)].astype(dt)
             se, ae = net([D + c, 129, 2 * K], [2, 0]); sd, ad = net([K + c, 129, 2 * D], [5, 0])
             te, td = theta(list(se), dt), theta(list(sd), dt)
             st = [te, np.zeros_like(te), np.zeros_like(te), td, np.zeros_like(td), np.zeros_like(td)]
-            out += [_core.vae_step(st[0], st[1], st[2], se, ae, st[3], st[4], st[5], sd, ad, 0.1, X, C, 2,
+            out += [_core.nn.vae_step(st[0], st[1], st[2], se, ae, st[3], st[4], st[5], sd, ad, 0.1, X, C, 2,
                                    np.zeros(D, dt), 0.5, 5, 7, 1, 0, hp)] + st
             for loss in (0, 1):
                 sg, ag = net([16 + c, 129, D], [1, 0]); sdd, add = net([D + c, 129, 1], [3, 0])
                 tg, tdd = theta(list(sg), dt), theta(list(sdd), dt)
                 st = [tg, np.zeros_like(tg), np.zeros_like(tg), tdd, np.zeros_like(tdd), np.zeros_like(tdd)]
-                out += [_core.gan_step(st[0], st[1], st[2], sg, ag, st[3], st[4], st[5], sdd, add, 0.2, X, C,
+                out += [_core.nn.gan_step(st[0], st[1], st[2], sg, ag, st[3], st[4], st[5], sdd, add, 0.2, X, C,
                                        loss, 10.0, 1, 5, 9, 1, 1, 0, hp, hp)] + st
         np.savez(sys.argv[1], *out)
     """)
@@ -658,7 +658,7 @@ def test_narrow_steps_independent_of_thread_count(tmp_path):
                     st = [theta(list(sz), dt)]
                     st += [np.zeros_like(st[0]), np.zeros_like(st[0])]
                     for t in (1, 2, 3):
-                        out += [_core.mlp_step(st[0], st[1], st[2], sz, ac, 0.1, X, X, loss, t, opt, hp)]
+                        out += [_core.nn.mlp_step(st[0], st[1], st[2], sz, ac, 0.1, X, X, loss, t, opt, hp)]
                     out += st
                 c = 3
                 C = np.eye(c)[rng.integers(0, c, N)].astype(dt)
@@ -668,7 +668,7 @@ def test_narrow_steps_independent_of_thread_count(tmp_path):
                     st = [theta(list(se), dt), None, None, theta(list(sd), dt), None, None]
                     st[1], st[2], st[4], st[5] = (np.zeros_like(st[i]) for i in (0, 0, 3, 3))
                     for t in (1, 2, 3):
-                        out += [_core.vae_step(st[0], st[1], st[2], se, ae, st[3], st[4], st[5], sd, ad, 0.1, X, C,
+                        out += [_core.nn.vae_step(st[0], st[1], st[2], se, ae, st[3], st[4], st[5], sd, ad, 0.1, X, C,
                                                lik, np.full(19, -0.5, dt), 0.7, 11, 100 + t, t, 0, hp)]
                     out += st
                 for opt, upd in ((0, 1), (1, 1), (0, 0)):
@@ -676,7 +676,7 @@ def test_narrow_steps_independent_of_thread_count(tmp_path):
                     st = [theta(list(sg), dt), None, None, theta(list(sdd), dt), None, None]
                     st[1], st[2], st[4], st[5] = (np.zeros_like(st[i]) for i in (0, 0, 3, 3))
                     for t in (1, 2, 3):
-                        out += [_core.gan_step(st[0], st[1], st[2], sg, ag, st[3], st[4], st[5], sdd, add, 0.2, X, C,
+                        out += [_core.nn.gan_step(st[0], st[1], st[2], sg, ag, st[3], st[4], st[5], sdd, add, 0.2, X, C,
                                                0, 10.0, upd, 5, 3 * t, t, t, opt, hp, hp)]
                     out += st
         np.savez(sys.argv[1], *out)

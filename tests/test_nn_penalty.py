@@ -25,7 +25,7 @@ from fastgen import _backend
 from reference import nn as ref
 
 _core = pytest.importorskip("fastgen._core")
-if not hasattr(_core, "mlp_penalty_backward"):
+if not hasattr(_core.nn, "mlp_penalty_backward"):
     pytest.skip("fastgen._core has no mlp_penalty_backward", allow_module_level=True)
 
 IDENTITY, RELU, LEAKY, TANH, SIGMOID, SOFTPLUS = range(6)
@@ -40,13 +40,13 @@ BACKENDS = ["cpu", pytest.param("cuda", marks=cuda_only)]
 
 
 def _cuda_penalty():
-    return importlib.import_module("fastgen._cuda.nn_penalty").mlp_penalty_backward
+    return importlib.import_module("fastgen._cuda.nn").mlp_penalty_backward
 
 
 def run(backend, theta, sizes, acts, slope, X, A, weight):
     """(gp, grad) as host arrays from the chosen backend."""
     if backend == "cpu":
-        return _core.mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight)
+        return _core.nn.mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight)
     gp, grad = _cuda_penalty()(theta, sizes, acts, slope, X, A, weight)
     return _backend.to_host(gp), _backend.to_host(grad)
 
@@ -176,7 +176,7 @@ def test_oracle_and_kernel_match_torch_double_backward(rng):
     np.testing.assert_allclose(gp_o, want_gp, rtol=1e-12)
     np.testing.assert_allclose(grad_o, want_grad, rtol=1e-10, atol=1e-12 * np.abs(want_grad).max())
     A = ref.mlp_forward(theta, sizes, acts, SLOPE, X)
-    gp_k, grad_k = _core.mlp_penalty_backward(theta, sizes, acts, SLOPE, X, A, weight)
+    gp_k, grad_k = _core.nn.mlp_penalty_backward(theta, sizes, acts, SLOPE, X, A, weight)
     np.testing.assert_allclose(gp_k, want_gp, rtol=1e-10)
     np.testing.assert_allclose(grad_k, want_grad, rtol=1e-10, atol=1e-12 * np.abs(want_grad).max())
 
@@ -227,7 +227,7 @@ def test_kernel_matches_oracle_wide_and_deep(rng, dtype):
     sizes, acts = [37, 67, 1, 29, 1], [TANH, SOFTPLUS, LEAKY, SIGMOID]
     theta, sizes, acts, X = network(rng, sizes, acts, 131)
     th, Xt, A = cast(dtype, theta, X, sizes, acts)
-    gp, grad = _core.mlp_penalty_backward(th, sizes, acts, SLOPE, Xt, A, 3.0)
+    gp, grad = _core.nn.mlp_penalty_backward(th, sizes, acts, SLOPE, Xt, A, 3.0)
     assert_penalty_close(gp, grad, th, sizes, acts, Xt, A, 3.0, RTOL[dtype])
 
 
@@ -262,7 +262,7 @@ def test_cuda_matches_cpu(rng, dtype):
     sizes, acts = [5, 6, 3, 1], [SOFTPLUS, LEAKY, TANH]
     theta, sizes, acts, X = network(rng, sizes, acts, 7)
     th, Xt, A = cast(dtype, theta, X, sizes, acts)
-    gp_c, grad_c = _core.mlp_penalty_backward(th, sizes, acts, SLOPE, Xt, A, 4.0)
+    gp_c, grad_c = _core.nn.mlp_penalty_backward(th, sizes, acts, SLOPE, Xt, A, 4.0)
     gp_g, grad_g = run("cuda", th, sizes, acts, SLOPE, Xt, A, 4.0)
     # the two backends round differently (products: the same k-ordered fma chains; elementwise
     # code: fused or not as each compiler chooses), so: float64 1e-12, float32 as against the oracle
@@ -294,7 +294,7 @@ def test_same_on_1_and_2_threads(rng, tmp_path):
         a = np.load(%r)
         out = []
         for dt in ("float32", "float64"):
-            out += list(_core.mlp_penalty_backward(a[dt + "_theta"], a["sizes"], a["acts"], 0.2, a[dt + "_X"],
+            out += list(_core.nn.mlp_penalty_backward(a[dt + "_theta"], a["sizes"], a["acts"], 0.2, a[dt + "_X"],
                                                    a[dt + "_A"], 10.0))
         np.savez(sys.argv[1], *out)
     """) % str(tmp_path / "inputs.npz")
@@ -316,7 +316,7 @@ def _args(dtype=np.float64, N=3):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bad_input_is_named(backend):
-    f = _core.mlp_penalty_backward if backend == "cpu" else _cuda_penalty()
+    f = _core.nn.mlp_penalty_backward if backend == "cpu" else _cuda_penalty()
     theta, sizes, acts, X, A = _args()
     with pytest.raises(ValueError, match=r"sizes: the gradient penalty needs a scalar output"):
         f(np.zeros(ref.n_params([2, 3, 2])), np.array([2, 3, 2], np.int64), acts, SLOPE, X, np.zeros(15), 1.0)

@@ -100,7 +100,7 @@ def test_vae_step_matches_torch_float32(rng, optimizer, hp, likelihood, D, hidde
     x = torch.from_numpy(X)
     for t in (1, 2, 3):
         s = stream + t
-        out = _core.vae_step(state[0], state[1], state[2], np.array(se, np.int64), ae, state[3], state[4], state[5],
+        out = _core.nn.vae_step(state[0], state[1], state[2], np.array(se, np.int64), ae, state[3], state[4], state[5],
                              np.array(sd, np.int64), ad, 0.1, X, np.zeros((N, 0), F32), likelihood, np.zeros(D, F32),
                              1.0, seed, s, t, optimizer, hp)
         h = run(pe, ae, 0.1, x)
@@ -141,7 +141,7 @@ def test_gan_step_matches_torch_float32(rng, optimizer, hp, loss, q, hidden, D, 
     Dn = lambda v: run(pdisc, ad, slope, v)  # noqa: E731
     for t in (1, 2):
         s = stream + 3 * t
-        out = _core.gan_step(st[0], st[1], st[2], np.array(sg, np.int64), ag, st[3], st[4], st[5],
+        out = _core.nn.gan_step(st[0], st[1], st[2], np.array(sg, np.int64), ag, st[3], st[4], st[5],
                              np.array(sd, np.int64), ad, slope, X, np.zeros((N, 0), F32), loss, gpw, 1, seed, s, t,
                              t, optimizer, hp, hp)
         fake = G(torch.from_numpy(ref.gan_noise(seed, s, N, q).astype(F32))).detach()
@@ -177,7 +177,7 @@ def test_autoencoder_step_matches_torch_float32(rng, optimizer, hp, sizes, N):
     st = [theta.copy(), np.zeros_like(theta), np.zeros_like(theta)]
     x = torch.from_numpy(X)
     for t in (1, 2, 3):
-        out = _core.mlp_step(st[0], st[1], st[2], np.array(sizes, np.int64), acts, 0.1, X, X, 0, t, optimizer, hp)
+        out = _core.nn.mlp_step(st[0], st[1], st[2], np.array(sizes, np.int64), acts, 0.1, X, X, 0, t, optimizer, hp)
         loss = 0.5 * ((run(p, acts, 0.1, x) - x) ** 2).sum(1).mean()
         opt.zero_grad()
         loss.backward()

@@ -51,7 +51,7 @@ def cuda_rbm():
 @pytest.fixture(scope="module")
 def core():
     mod = pytest.importorskip("fastgen._core")
-    if not hasattr(mod, "rbm_gibbs_vhv"):
+    if not hasattr(mod, "rbm"):
         pytest.skip("fastgen._core has no RBM kernels")
     return mod
 
@@ -106,9 +106,9 @@ def assert_draws_match(S, P_ref, u, tol):
 def test_hidden_probs_bitwise_cpu_and_oracle(cu, core, dtype, kind, H, V, N):
     W, b_h, _, sigma = model(1 + H, H, V, dtype, kind)
     X = np.random.default_rng(N).normal(size=(N, V)).astype(dtype)  # real inputs: every product rounds
-    P = host(cu.rbm_hidden_probs(X, W, b_h, sigma))
+    P = host(cu.rbm.hidden_probs(X, W, b_h, sigma))
     assert P.dtype == dtype and P.shape == (N, H)
-    assert_array_equal(P, core.rbm_hidden_probs(X, W, b_h, sigma))
+    assert_array_equal(P, core.rbm.hidden_probs(X, W, b_h, sigma))
     Xr, Wr, br = f64(X, W, b_h)
     assert_allclose(P, ref.hidden_probs(Xr, Wr, br, ref_sigma(sigma)), rtol=RTOL[dtype], atol=ATOL[dtype])
 
@@ -119,9 +119,9 @@ def test_hidden_probs_bitwise_cpu_and_oracle(cu, core, dtype, kind, H, V, N):
 def test_visible_means_bitwise_cpu_and_oracle(cu, core, dtype, kind, H, V, N):
     W, _, b_v, sigma = model(2 + V, H, V, dtype, kind)
     Hr = np.random.default_rng(N).random((N, H)).astype(dtype)  # probabilities as input
-    M = host(cu.rbm_visible_means(Hr, W, b_v, sigma))
+    M = host(cu.rbm.visible_means(Hr, W, b_v, sigma))
     assert M.dtype == dtype and M.shape == (N, V)
-    assert_array_equal(M, core.rbm_visible_means(Hr, W, b_v, sigma))
+    assert_array_equal(M, core.rbm.visible_means(Hr, W, b_v, sigma))
     Hh, Wr, br = f64(Hr, W, b_v)
     assert_allclose(M, ref.visible_means(Hh, Wr, br, ref_sigma(sigma)), rtol=RTOL[dtype], atol=ATOL[dtype])
 
@@ -135,21 +135,21 @@ def test_saturated_sigmoid_matches_cpu(cu, core, dtype):
     from the fused value at exactly -87 -- and the CUDA kernels return the same constant.)"""
     W, b_h, b_v, sigma = model(7, 5, 7, dtype, "bernoulli", scale=400.0)
     X = visibles(8, 4, 7, dtype, "bernoulli")
-    P, S = map(host, cu.rbm_sample_hiddens(X, W, b_h, sigma, 3, 1))
-    Pc, Sc = core.rbm_sample_hiddens(X, W, b_h, sigma, 3, 1)
+    P, S = map(host, cu.rbm.sample_hiddens(X, W, b_h, sigma, 3, 1))
+    Pc, Sc = core.rbm.sample_hiddens(X, W, b_h, sigma, 3, 1)
     assert_array_equal(P, Pc)
     assert_array_equal(S, Sc)
     assert np.isfinite(P).all() and (P > 0).all() and (P <= 1).all()
-    M = host(cu.rbm_visible_means(S, W, b_v, sigma))
-    assert_array_equal(M, core.rbm_visible_means(S, W, b_v, sigma))
+    M = host(cu.rbm.visible_means(S, W, b_v, sigma))
+    assert_array_equal(M, core.rbm.visible_means(S, W, b_v, sigma))
     far = 88.0 if dtype == np.float32 else 750.0  # past the clamp (87; -708 / 709)
     Xd = np.array([[-1e4], [-2 * far], [-far], [far], [1e4]], dtype)
     edge = np.array([[-87.0 if dtype == np.float32 else -709.0]], dtype)
     one, zero = np.ones((1, 1), dtype), np.zeros(1, dtype)
-    P1 = host(cu.rbm_hidden_probs(Xd, one, zero, sigma))[:, 0]
+    P1 = host(cu.rbm.hidden_probs(Xd, one, zero, sigma))[:, 0]
     assert P1[0] == P1[1] == P1[2] > 0 and P1[3] == P1[4] == 1  # saturated: the clamp's value
-    assert_array_equal(P1, core.rbm_hidden_probs(Xd, one, zero, sigma)[:, 0])
-    assert_array_equal(host(cu.rbm_hidden_probs(edge, one, zero, sigma)), core.rbm_hidden_probs(edge, one, zero, sigma))
+    assert_array_equal(P1, core.rbm.hidden_probs(Xd, one, zero, sigma)[:, 0])
+    assert_array_equal(host(cu.rbm.hidden_probs(edge, one, zero, sigma)), core.rbm.hidden_probs(edge, one, zero, sigma))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -159,8 +159,8 @@ def test_sample_hiddens(cu, core, dtype, kind, H, V, N):
     W, b_h, _, sigma = model(3, H, V, dtype, kind)
     X = visibles(4, N, V, dtype, kind)
     seed, stream = 12345, 6
-    P, S = map(host, cu.rbm_sample_hiddens(X, W, b_h, sigma, seed, stream))
-    Pc, Sc = core.rbm_sample_hiddens(X, W, b_h, sigma, seed, stream)
+    P, S = map(host, cu.rbm.sample_hiddens(X, W, b_h, sigma, seed, stream))
+    Pc, Sc = core.rbm.sample_hiddens(X, W, b_h, sigma, seed, stream)
     assert_array_equal(P, Pc)
     assert_array_equal(S, Sc)
     assert set(np.unique(S)) <= {0.0, 1.0}
@@ -177,9 +177,9 @@ def test_sample_visibles(cu, core, dtype, kind, H, V, N):
     W, _, b_v, sigma = model(5, H, V, dtype, kind)
     Hs = binary(6, N, H, dtype)
     seed, stream = 2**40 + 3, 2**33 + 1  # both key words and both stream words nonzero
-    S = host(cu.rbm_sample_visibles(Hs, W, b_v, sigma, seed, stream))
+    S = host(cu.rbm.sample_visibles(Hs, W, b_v, sigma, seed, stream))
     assert S.dtype == dtype and S.shape == (N, V)
-    assert_array_equal(S, core.rbm_sample_visibles(Hs, W, b_v, sigma, seed, stream))
+    assert_array_equal(S, core.rbm.sample_visibles(Hs, W, b_v, sigma, seed, stream))
     Hh, Wr, br = f64(Hs, W, b_v)
     S_ref, u, M_ref = ref.sample_visibles(Hh, Wr, br, ref_sigma(sigma), seed, stream)
     if kind == "gaussian":
@@ -193,8 +193,8 @@ def test_draws_follow_the_element_index(cu):
     H, V, N = 5, 3, 4
     W, b_h, _, sigma = model(9, H, V, np.float64, "bernoulli")
     X = visibles(10, N, V, np.float64, "bernoulli")
-    P, S = map(host, cu.rbm_sample_hiddens(X, W, b_h, sigma, 77, 5))
-    u = host(cu.uniform(77, 5, N * H)).reshape(N, H)
+    P, S = map(host, cu.rbm.sample_hiddens(X, W, b_h, sigma, 77, 5))
+    u = host(cu.rng.uniform(77, 5, N * H)).reshape(N, H)
     assert_array_equal(S, (u < P).astype(np.float64))
 
 
@@ -210,8 +210,8 @@ def test_gibbs_vhv(cu, core, dtype, kind, n_steps):
     W, b_h, b_v, sigma = model(11, H, V, dtype, kind)
     V0 = visibles(12, C, V, dtype, kind)
     seed, stream = 99, 4
-    Vs, Hs = map(host, cu.rbm_gibbs_vhv(V0, W, b_h, b_v, sigma, n_steps, seed, stream))
-    Vc, Hc = core.rbm_gibbs_vhv(V0, W, b_h, b_v, sigma, n_steps, seed, stream)
+    Vs, Hs = map(host, cu.rbm.gibbs_vhv(V0, W, b_h, b_v, sigma, n_steps, seed, stream))
+    Vc, Hc = core.rbm.gibbs_vhv(V0, W, b_h, b_v, sigma, n_steps, seed, stream)
     assert_array_equal(Vs, Vc)
     assert_array_equal(Hs, Hc)
     if dtype == np.float64:  # the oracle's chain (float64) takes the same path
@@ -228,8 +228,8 @@ def test_gibbs_hvh(cu, core, dtype, kind, n_steps):
     W, b_h, b_v, sigma = model(13, H, V, dtype, kind)
     H0 = binary(14, C, H, dtype)
     seed, stream = 2024, 10
-    Vs, P, Hs = map(host, cu.rbm_gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream))
-    Vc, Pc, Hc = core.rbm_gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream)
+    Vs, P, Hs = map(host, cu.rbm.gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream))
+    Vc, Pc, Hc = core.rbm.gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream)
     assert_array_equal(Vs, Vc)
     assert_array_equal(P, Pc)
     assert_array_equal(Hs, Hc)
@@ -247,9 +247,9 @@ def test_gibbs_streams_are_the_half_steps(cu):
     W, b_h, b_v, sigma = model(15, 5, 7, dtype, "gaussian")
     V0 = visibles(16, 3, 7, dtype, "gaussian")
     stream = 2**64 - 1
-    Vs, Hs = map(host, cu.rbm_gibbs_vhv(V0, W, b_h, b_v, sigma, 1, 8, stream))
-    _, S1 = map(host, cu.rbm_sample_hiddens(V0, W, b_h, sigma, 8, stream))
-    V1 = host(cu.rbm_sample_visibles(S1, W, b_v, sigma, 8, 0))
+    Vs, Hs = map(host, cu.rbm.gibbs_vhv(V0, W, b_h, b_v, sigma, 1, 8, stream))
+    _, S1 = map(host, cu.rbm.sample_hiddens(V0, W, b_h, sigma, 8, stream))
+    V1 = host(cu.rbm.sample_visibles(S1, W, b_v, sigma, 8, 0))
     assert_array_equal(Hs, S1)
     assert_array_equal(Vs, V1)
 
@@ -258,8 +258,8 @@ def test_gibbs_stream_wraparound_matches_cpu(cu, core):
     W, b_h, b_v, sigma = model(17, 5, 7, np.float64, "bernoulli")
     H0 = binary(18, 3, 5, np.float64)
     stream = 2**64 - 2
-    got = [host(a) for a in cu.rbm_gibbs_hvh(H0, W, b_h, b_v, sigma, 3, 2**64 - 1, stream)]
-    want = core.rbm_gibbs_hvh(H0, W, b_h, b_v, sigma, 3, 2**64 - 1, stream)
+    got = [host(a) for a in cu.rbm.gibbs_hvh(H0, W, b_h, b_v, sigma, 3, 2**64 - 1, stream)]
+    want = core.rbm.gibbs_hvh(H0, W, b_h, b_v, sigma, 3, 2**64 - 1, stream)
     for g, w in zip(got, want):
         assert_array_equal(g, w)
 
@@ -269,9 +269,9 @@ def test_device_resident_inputs(cu):
     from numba import cuda
     W, b_h, b_v, sigma = model(19, 5, 7, np.float32, "gaussian")
     V0 = visibles(20, 3, 7, np.float32, "gaussian")
-    host_res = [host(a) for a in cu.rbm_gibbs_vhv(V0, W, b_h, b_v, sigma, 2, 1, 2)]
+    host_res = [host(a) for a in cu.rbm.gibbs_vhv(V0, W, b_h, b_v, sigma, 2, 1, 2)]
     dev = [cuda.to_device(a) for a in (V0, W, b_h, b_v, sigma)]
-    res = cu.rbm_gibbs_vhv(*dev[:4], dev[4], 2, 1, 2)
+    res = cu.rbm.gibbs_vhv(*dev[:4], dev[4], 2, 1, 2)
     assert all(hasattr(r, "copy_to_host") for r in res)
     for g, w in zip(res, host_res):
         assert_array_equal(g.copy_to_host(), w)
@@ -287,12 +287,12 @@ def test_fresh_random_models_match_cpu(cu, core, rng):
         W, b_h, b_v, sigma = model(int(rng.integers(2**32)), H, V, dtype, kind, scale=float(rng.uniform(0.1, 5)))
         H0 = binary(int(rng.integers(2**32)), C, H, dtype)
         seed, stream = (int(x) for x in rng.integers(0, 2**63, size=2, dtype=np.uint64))
-        got = [host(a) for a in cu.rbm_gibbs_hvh(H0, W, b_h, b_v, sigma, 2, seed, stream)]
-        want = core.rbm_gibbs_hvh(H0, W, b_h, b_v, sigma, 2, seed, stream)
+        got = [host(a) for a in cu.rbm.gibbs_hvh(H0, W, b_h, b_v, sigma, 2, seed, stream)]
+        want = core.rbm.gibbs_hvh(H0, W, b_h, b_v, sigma, 2, seed, stream)
         for g, w in zip(got, want):
             assert_array_equal(g, w)
         X = got[0]
-        assert_allclose(host(cu.rbm_free_energy(X, W, b_h, b_v, sigma)), core.rbm_free_energy(X, W, b_h, b_v, sigma),
+        assert_allclose(host(cu.rbm.free_energy(X, W, b_h, b_v, sigma)), core.rbm.free_energy(X, W, b_h, b_v, sigma),
                         rtol=SUM_RTOL if dtype == np.float64 else 1e-6, atol=1e-12)
 
 
@@ -324,7 +324,7 @@ def cd_inputs(seed, H, V, B, C, dtype, variant):
 def run_cd(kernels, params, vel, stats, lr, momentum, decay, to_device):
     p = {k: to_device(v.copy()) for k, v in params.items()}
     m = {k: to_device(v.copy()) for k, v in vel.items()}
-    kernels.rbm_cd_update(p["W"], p["b_h"], p["b_v"], p["log_var"], p["sigma"], m["W"], m["b_h"], m["b_v"],
+    kernels.rbm.cd_update(p["W"], p["b_h"], p["b_v"], p["log_var"], p["sigma"], m["W"], m["b_h"], m["b_v"],
                           m["log_var"], *stats, lr, momentum, decay)
     return {k: host(v) for k, v in p.items()}, {k: host(v) for k, v in m.items()}
 
@@ -378,9 +378,9 @@ def test_cd_update_is_scikit_learns_step(cu):
 def test_free_energy(cu, core, dtype, kind, H, V, N):
     W, b_h, b_v, sigma = model(41, H, V, dtype, kind)
     X = visibles(42, N, V, dtype, kind)
-    F = host(cu.rbm_free_energy(X, W, b_h, b_v, sigma))
+    F = host(cu.rbm.free_energy(X, W, b_h, b_v, sigma))
     assert F.dtype == dtype and F.shape == (N,)
-    assert_allclose(F, core.rbm_free_energy(X, W, b_h, b_v, sigma), rtol=SUM_RTOL if dtype == np.float64 else 1e-6)
+    assert_allclose(F, core.rbm.free_energy(X, W, b_h, b_v, sigma), rtol=SUM_RTOL if dtype == np.float64 else 1e-6)
     F_ref = ref.free_energy(*f64(X, W, b_h, b_v), ref_sigma(sigma))
     assert_allclose(F, F_ref, rtol=RTOL[dtype], atol=ATOL[dtype])
 
@@ -392,9 +392,9 @@ def test_pseudo_likelihood(cu, core, dtype, H, V, N):
     X = visibles(44, N, V, dtype, "bernoulli")
     flip = np.random.default_rng(45).integers(0, V, size=N).astype(np.int64)
     flip[0] = V - 1
-    L = host(cu.rbm_pseudo_likelihood(X, W, b_h, b_v, flip))
+    L = host(cu.rbm.pseudo_likelihood(X, W, b_h, b_v, flip))
     assert L.dtype == dtype and L.shape == (N,)
-    assert_allclose(L, core.rbm_pseudo_likelihood(X, W, b_h, b_v, flip), rtol=SUM_RTOL if dtype == np.float64 else 1e-6)
+    assert_allclose(L, core.rbm.pseudo_likelihood(X, W, b_h, b_v, flip), rtol=SUM_RTOL if dtype == np.float64 else 1e-6)
     assert_allclose(L, ref.pseudo_likelihood(*f64(X, W, b_h, b_v), flip), rtol=RTOL[dtype], atol=ATOL[dtype])
     assert (L <= 0).all()
 
@@ -412,8 +412,8 @@ def test_no_rows(cu, core, fn):
         "free_energy": (X0, W, b_h, b_v, sigma), "pseudo_likelihood": (X0, W, b_h, b_v, np.zeros(0, np.int64)),
         "gibbs_vhv": (X0, W, b_h, b_v, sigma, 2, 1, 2), "gibbs_hvh": (H0, W, b_h, b_v, sigma, 2, 1, 2),
     }[fn]
-    got = getattr(cu, "rbm_" + fn)(*args)
-    want = getattr(core, "rbm_" + fn)(*args)
+    got = getattr(cu.rbm, fn)(*args)
+    want = getattr(core.rbm, fn)(*args)
     got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
     for g, w in zip(got, want):
         g = host(g)
@@ -429,27 +429,27 @@ def test_no_rows(cu, core, fn):
 @pytest.mark.parametrize("H,V", [(5, 7), (1, 1), (7, 3)])
 def test_log_partition(cu, core, dtype, kind, over_hidden, H, V):
     W, b_h, b_v, sigma = model(51, H, V, dtype, kind)
-    got = cu.rbm_log_partition(W, b_h, b_v, sigma, over_hidden)
+    got = cu.rbm.log_partition(W, b_h, b_v, sigma, over_hidden)
     assert isinstance(got, float)
-    assert got == pytest.approx(core.rbm_log_partition(W, b_h, b_v, sigma, over_hidden), rel=SUM_RTOL)
+    assert got == pytest.approx(core.rbm.log_partition(W, b_h, b_v, sigma, over_hidden), rel=SUM_RTOL)
     want = ref.log_partition(*f64(W, b_h, b_v), ref_sigma(sigma), over_hidden)
     assert got == pytest.approx(want, rel=1e-10)
 
 
 def test_log_partition_both_layers_agree(cu):
     W, b_h, b_v, sigma = model(52, 6, 5, np.float64, "bernoulli", scale=2.0)
-    assert cu.rbm_log_partition(W, b_h, b_v, sigma, True) == pytest.approx(
-        cu.rbm_log_partition(W, b_h, b_v, sigma, False), rel=1e-12)
+    assert cu.rbm.log_partition(W, b_h, b_v, sigma, True) == pytest.approx(
+        cu.rbm.log_partition(W, b_h, b_v, sigma, False), rel=1e-12)
 
 
 def test_log_partition_grid_stride_and_two_level_merge(cu, cuda_rbm, monkeypatch):
     """Fewer threads than Gray blocks (each thread walks several) and more blocks than one merge
     group: the same value."""
     W, b_h, b_v, sigma = model(53, 7, 4, np.float64, "gaussian")
-    want = cu.rbm_log_partition(W, b_h, b_v, sigma, True)
+    want = cu.rbm.log_partition(W, b_h, b_v, sigma, True)
     monkeypatch.setattr(cuda_rbm, "geometry", cuda_rbm.geometry._replace(logz_bits=1, logz_threads=5))
     monkeypatch.setattr(cuda_rbm, "_LOGZ_MERGE_GROUP", 3)
-    assert cu.rbm_log_partition(W, b_h, b_v, sigma, True) == pytest.approx(want, rel=1e-13)
+    assert cu.rbm.log_partition(W, b_h, b_v, sigma, True) == pytest.approx(want, rel=1e-13)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -464,9 +464,9 @@ def test_ais(cu, core, dtype, kind, H, V, C):
     a = (0.5 * b_v).astype(dtype)
     betas = np.array([0.0, 0.1, 0.35, 0.35, 0.8, 1.0])  # a repeated temperature among them
     seed, stream = 17, 3
-    lw = host(cu.rbm_ais(W, b_h, b_v, sigma, a, betas, C, seed, stream))
+    lw = host(cu.rbm.ais(W, b_h, b_v, sigma, a, betas, C, seed, stream))
     assert lw.dtype == np.float64 and lw.shape == (C,)
-    assert_allclose(lw, core.rbm_ais(W, b_h, b_v, sigma, a, betas, C, seed, stream), rtol=SUM_RTOL, atol=1e-12)
+    assert_allclose(lw, core.rbm.ais(W, b_h, b_v, sigma, a, betas, C, seed, stream), rtol=SUM_RTOL, atol=1e-12)
     lw_ref = ref.ais(*f64(W, b_h, b_v), ref_sigma(sigma), f64(a)[0], betas, C, seed, stream)
     # float32: x_j is rounded to float32 before the float64 softplus sums.
     assert_allclose(lw, lw_ref, rtol=RTOL[dtype], atol=1e-10 if dtype == np.float64 else 1e-4)
@@ -479,7 +479,7 @@ def test_ais_single_step_is_exact_ratio(cu):
     H, V, C = 5, 7, 4
     W, b_h, b_v, sigma = model(62, H, V, dtype, "bernoulli")
     a = np.random.default_rng(63).normal(size=V)
-    lw = host(cu.rbm_ais(W, b_h, b_v, sigma, a, np.array([0.0, 1.0]), C, 5, 9))
+    lw = host(cu.rbm.ais(W, b_h, b_v, sigma, a, np.array([0.0, 1.0]), C, 5, 9))
     u = ref.uniforms(5, 9, np.arange(C * V).reshape(C, V))
     v = (u < 1.0 / (1.0 + np.exp(-a))).astype(float)
     want = -ref.free_energy(v, W, b_h, b_v) - v @ a - H * np.log(2.0)
@@ -500,9 +500,9 @@ def test_gpu_geometry_gives_the_same_results(cu, cuda_rbm, monkeypatch):
     betas = np.linspace(0.0, 1.0, 4)
 
     def run():
-        return ([host(x) for x in cu.rbm_gibbs_hvh(binary(73, 3, 5, dtype), W, b_h, b_v, sigma, 2, 4, 5)],
-                host(cu.rbm_free_energy(V0, W, b_h, b_v, sigma)),
-                host(cu.rbm_ais(W, b_h, b_v, sigma, a, betas, 3, 6, 7)))
+        return ([host(x) for x in cu.rbm.gibbs_hvh(binary(73, 3, 5, dtype), W, b_h, b_v, sigma, 2, 4, 5)],
+                host(cu.rbm.free_energy(V0, W, b_h, b_v, sigma)),
+                host(cu.rbm.ais(W, b_h, b_v, sigma, a, betas, 3, 6, 7)))
 
     small = run()
     monkeypatch.setattr(cuda_rbm, "geometry", cuda_rbm.GPU_GEOMETRY)
@@ -525,37 +525,37 @@ def _bad_calls(dtype=np.float32):
     betas = np.linspace(0, 1, 5)
     other = np.float64 if dtype == np.float32 else np.float32
     return [
-        ("sigma", "rbm_hidden_probs", (X, W, b_h, sigma[:3]), ValueError),
-        ("sigma", "rbm_hidden_probs", (X, W, b_h, np.where(np.arange(7) == 2, 0, sigma).astype(dtype)), ValueError),
-        ("sigma", "rbm_sample_visibles", (Hs, W, b_v, -sigma, 1, 2), ValueError),
-        ("V", "rbm_hidden_probs", (X[:, :6], W, b_h, e), ValueError),
-        ("b_h", "rbm_hidden_probs", (X, W, b_h[:4], e), ValueError),
-        ("b_h", "rbm_hidden_probs", (X, W, b_h.astype(other), e), TypeError),
-        ("V", "rbm_hidden_probs", (X.astype(other), W, b_h, e), TypeError),
-        ("W", "rbm_hidden_probs", (X, W.astype(np.int64), b_h, e), TypeError),
-        ("W", "rbm_hidden_probs", (X[:, :0], W[:, :0], b_h, e), ValueError),
-        ("Hs", "rbm_visible_means", (Hs[:, :4], W, b_v, e), ValueError),
-        ("b_v", "rbm_visible_means", (Hs, W, b_v[:6], e), ValueError),
-        ("n_steps", "rbm_gibbs_vhv", (X, W, b_h, b_v, e, 0, 1, 2), ValueError),
-        ("n_steps", "rbm_gibbs_hvh", (Hs, W, b_h, b_v, e, -1, 1, 2), ValueError),
-        ("V0", "rbm_gibbs_vhv", (X[:, :5], W, b_h, b_v, e, 1, 1, 2), ValueError),
-        ("H0", "rbm_gibbs_hvh", (X, W, b_h, b_v, e, 1, 1, 2), ValueError),
-        ("flip", "rbm_pseudo_likelihood", (X, W, b_h, b_v, np.array([0, 7, 1])), ValueError),
-        ("flip", "rbm_pseudo_likelihood", (X, W, b_h, b_v, np.array([0, -1, 1])), ValueError),
-        ("flip", "rbm_pseudo_likelihood", (X, W, b_h, b_v, np.array([0, 1])), ValueError),
-        ("flip", "rbm_pseudo_likelihood", (X, W, b_h, b_v, np.array([0, 1, 2], dtype=np.int32)), TypeError),
-        ("over_hidden", "rbm_log_partition", (W, b_h, b_v, sigma, False), ValueError),
-        ("over_hidden", "rbm_log_partition", (np.zeros((31, 2), dtype), np.zeros(31, dtype), np.zeros(2, dtype), e,
+        ("sigma", "hidden_probs", (X, W, b_h, sigma[:3]), ValueError),
+        ("sigma", "hidden_probs", (X, W, b_h, np.where(np.arange(7) == 2, 0, sigma).astype(dtype)), ValueError),
+        ("sigma", "sample_visibles", (Hs, W, b_v, -sigma, 1, 2), ValueError),
+        ("V", "hidden_probs", (X[:, :6], W, b_h, e), ValueError),
+        ("b_h", "hidden_probs", (X, W, b_h[:4], e), ValueError),
+        ("b_h", "hidden_probs", (X, W, b_h.astype(other), e), TypeError),
+        ("V", "hidden_probs", (X.astype(other), W, b_h, e), TypeError),
+        ("W", "hidden_probs", (X, W.astype(np.int64), b_h, e), TypeError),
+        ("W", "hidden_probs", (X[:, :0], W[:, :0], b_h, e), ValueError),
+        ("Hs", "visible_means", (Hs[:, :4], W, b_v, e), ValueError),
+        ("b_v", "visible_means", (Hs, W, b_v[:6], e), ValueError),
+        ("n_steps", "gibbs_vhv", (X, W, b_h, b_v, e, 0, 1, 2), ValueError),
+        ("n_steps", "gibbs_hvh", (Hs, W, b_h, b_v, e, -1, 1, 2), ValueError),
+        ("V0", "gibbs_vhv", (X[:, :5], W, b_h, b_v, e, 1, 1, 2), ValueError),
+        ("H0", "gibbs_hvh", (X, W, b_h, b_v, e, 1, 1, 2), ValueError),
+        ("flip", "pseudo_likelihood", (X, W, b_h, b_v, np.array([0, 7, 1])), ValueError),
+        ("flip", "pseudo_likelihood", (X, W, b_h, b_v, np.array([0, -1, 1])), ValueError),
+        ("flip", "pseudo_likelihood", (X, W, b_h, b_v, np.array([0, 1])), ValueError),
+        ("flip", "pseudo_likelihood", (X, W, b_h, b_v, np.array([0, 1, 2], dtype=np.int32)), TypeError),
+        ("over_hidden", "log_partition", (W, b_h, b_v, sigma, False), ValueError),
+        ("over_hidden", "log_partition", (np.zeros((31, 2), dtype), np.zeros(31, dtype), np.zeros(2, dtype), e,
                                               True), ValueError),
-        ("betas", "rbm_ais", (W, b_h, b_v, sigma, b_v, betas[1:], 3, 1, 2), ValueError),
-        ("betas", "rbm_ais", (W, b_h, b_v, sigma, b_v, betas[:-1], 3, 1, 2), ValueError),
-        ("betas", "rbm_ais", (W, b_h, b_v, sigma, b_v, betas[::-1].copy(), 3, 1, 2), ValueError),
-        ("betas", "rbm_ais", (W, b_h, b_v, sigma, b_v, np.array([0.0, 0.6, 0.4, 1.0]), 3, 1, 2), ValueError),
-        ("betas", "rbm_ais", (W, b_h, b_v, sigma, b_v, np.array([0.0]), 3, 1, 2), ValueError),
-        ("betas", "rbm_ais", (W, b_h, b_v, sigma, b_v, betas.astype(np.float32), 3, 1, 2), TypeError),
-        ("base_b_v", "rbm_ais", (W, b_h, b_v, sigma, b_v[:3], betas, 3, 1, 2), ValueError),
-        ("base_b_v", "rbm_ais", (W, b_h, b_v, sigma, np.full(7, np.nan, dtype), betas, 3, 1, 2), ValueError),
-        ("n_chains", "rbm_ais", (W, b_h, b_v, sigma, b_v, betas, 0, 1, 2), ValueError),
+        ("betas", "ais", (W, b_h, b_v, sigma, b_v, betas[1:], 3, 1, 2), ValueError),
+        ("betas", "ais", (W, b_h, b_v, sigma, b_v, betas[:-1], 3, 1, 2), ValueError),
+        ("betas", "ais", (W, b_h, b_v, sigma, b_v, betas[::-1].copy(), 3, 1, 2), ValueError),
+        ("betas", "ais", (W, b_h, b_v, sigma, b_v, np.array([0.0, 0.6, 0.4, 1.0]), 3, 1, 2), ValueError),
+        ("betas", "ais", (W, b_h, b_v, sigma, b_v, np.array([0.0]), 3, 1, 2), ValueError),
+        ("betas", "ais", (W, b_h, b_v, sigma, b_v, betas.astype(np.float32), 3, 1, 2), TypeError),
+        ("base_b_v", "ais", (W, b_h, b_v, sigma, b_v[:3], betas, 3, 1, 2), ValueError),
+        ("base_b_v", "ais", (W, b_h, b_v, sigma, np.full(7, np.nan, dtype), betas, 3, 1, 2), ValueError),
+        ("n_chains", "ais", (W, b_h, b_v, sigma, b_v, betas, 0, 1, 2), ValueError),
     ]
 
 
@@ -565,16 +565,16 @@ def test_bad_input(cu, core, backend, case):
     name, fn, args, exc = _bad_calls()[case]
     kernels = cu if backend == "cuda" else core
     with pytest.raises(exc, match="^" + name):
-        getattr(kernels, fn)(*args)
+        getattr(kernels.rbm, fn)(*args)
 
 
 def test_bad_seed_and_stream(cu):
     W, b_h, _, sigma = model(84, 5, 7, np.float64, "bernoulli")
     X = visibles(85, 2, 7, np.float64, "bernoulli")
     with pytest.raises(ValueError, match="seed"):
-        cu.rbm_sample_hiddens(X, W, b_h, sigma, -1, 0)
+        cu.rbm.sample_hiddens(X, W, b_h, sigma, -1, 0)
     with pytest.raises(ValueError, match="stream"):
-        cu.rbm_sample_hiddens(X, W, b_h, sigma, 1, 2**64)
+        cu.rbm.sample_hiddens(X, W, b_h, sigma, 1, 2**64)
 
 
 def _cd_args(dtype=np.float32, variant="learned", B=3, C=2):
@@ -594,7 +594,7 @@ def test_cd_update_bad_input(cu):
         bad = list(args)
         bad[i] = bad[i].copy_to_host()
         with pytest.raises(TypeError, match="^" + name):
-            cu.rbm_cd_update(*bad)
+            cu.rbm.cd_update(*bad)
     cases = [
         (9, stats[0][:0], ValueError, "V_pos"),  # B = 0 (H_pos then mismatches too: either names it)
         (10, stats[1][:, :4], ValueError, "H_pos"),
@@ -611,11 +611,11 @@ def test_cd_update_bad_input(cu):
         if i == 9:
             bad[10] = stats[1][:0]
         with pytest.raises(exc, match="^" + name):
-            cu.rbm_cd_update(*bad)
+            cu.rbm.cd_update(*bad)
     bad = list(args)
     bad[4] = cuda.to_device(np.zeros(7, np.float32))
     with pytest.raises(ValueError, match="sigma"):
-        cu.rbm_cd_update(*bad)
+        cu.rbm.cd_update(*bad)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def test_transform_gibbs_probabilities_and_pseudo_likelihood_match_sklearn(rng, 
     assert g.dtype == sk.gibbs(Xd).dtype == bool and g.shape == (N, V)
     # pseudo-likelihood: scikit-learn's formula on the units we flip
     seed, stream = fg._seed, fg._stream
-    flip = np.minimum((_core.uniform(seed, stream, N) * V).astype(np.int64), V - 1)
+    flip = np.minimum((_core.rng.uniform(seed, stream, N) * V).astype(np.int64), V - 1)
     Xf = Xd.copy()
     Xf[np.arange(N), flip] = 1 - Xf[np.arange(N), flip]
     fe, fe_ = sk._free_energy(Xd), sk._free_energy(Xf)
@@ -123,7 +123,7 @@ def test_gibbs_draws_equal_sklearns_on_the_same_uniforms(rng, sk_rbm):
     ours = fg.gibbs(X)
     sk = sk_rbm(n_components=H)
     sk.components_, sk.intercept_hidden_, sk.intercept_visible_ = W, b_h, b_v
-    sk.random_state_ = _GivenUniforms(_core.uniform(seed, s, N * H), _core.uniform(seed, s + 1, N * V))
+    sk.random_state_ = _GivenUniforms(_core.rng.uniform(seed, s, N * H), _core.rng.uniform(seed, s + 1, N * V))
     assert_array_equal(ours, sk.gibbs(X))
     assert 0 < ours.sum() < ours.size
 
@@ -372,9 +372,9 @@ def test_sample_chains_shapes_and_reproducibility(rng):
     from fastgen._validation import philox_seed
     seed = philox_seed(11)
     p0 = 1 / (1 + np.exp(-m._base_visible().astype(np.float64)))
-    v0 = (_core.uniform(seed, 0, 4 * 14).reshape(4, 14) < p0).astype(np.float32)
-    v, _ = _core.rbm_gibbs_vhv(v0, W, b_h, b_v, np.zeros(0, np.float32), 3, seed, 1)
-    v, _ = _core.rbm_gibbs_vhv(v, W, b_h, b_v, np.zeros(0, np.float32), 2, seed, 7)
+    v0 = (_core.rng.uniform(seed, 0, 4 * 14).reshape(4, 14) < p0).astype(np.float32)
+    v, _ = _core.rbm.gibbs_vhv(v0, W, b_h, b_v, np.zeros(0, np.float32), 3, seed, 1)
+    v, _ = _core.rbm.gibbs_vhv(v, W, b_h, b_v, np.zeros(0, np.float32), 2, seed, 7)
     assert_array_equal(a[:4], v)
     means = m.sample(5, burn_in=2, mean=True)
     assert ((means > 0) & (means < 1)).all()

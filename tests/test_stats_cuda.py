@@ -1,4 +1,4 @@
-"""CUDA sufficient statistics and mixture emissions (fastgen._cuda.stats) against NumPy and the CPU.
+"""CUDA sufficient statistics and mixture emissions (fastgen._cuda.emissions.stats) against NumPy and the CPU.
 
 Runs under the CUDA simulator in CI (NUMBA_ENABLE_CUDASIM=1), on the GPU when one is lent. Sizes are
 tiny; `small_chunks` lowers the minimum chunk length so that a few dozen rows span several chunks.
@@ -25,7 +25,7 @@ DTYPES = (np.float64, np.float32)
 @pytest.fixture(scope="module")
 def st():
     # Imported directly: fastgen._cuda.__init__ belongs to another module's author.
-    return importlib.import_module("fastgen._cuda.stats")
+    return importlib.import_module("fastgen._cuda.emissions.stats")
 
 
 @pytest.fixture
@@ -327,20 +327,20 @@ def test_matches_cpu(small_chunks, dtype):
         X, W = data(seed, 37, 3, 4, dtype)
         scale = float(np.max(np.abs(X.astype(np.float64)) ** 2)) * 37
         for order in (0, 1, 2):
-            for g, c in zip(st.weighted_moments(X, W, order), core.weighted_moments(X, W, order)):
+            for g, c in zip(st.weighted_moments(X, W, order), core.emissions.weighted_moments(X, W, order)):
                 if c is None:
                     assert g is None
                 else:
                     close(host(g), c.astype(np.float64), dtype, scale=scale)
         rng = np.random.default_rng(seed)
         S = rng.integers(0, 5, size=37).astype(np.int64)
-        close(host(st.categorical_counts(S, W, 5)), core.categorical_counts(S, W, 5).astype(np.float64), dtype)
+        close(host(st.categorical_counts(S, W, 5)), core.emissions.categorical_counts(S, W, 5).astype(np.float64), dtype)
         rows = np.array([0, 36, 5, 5, 17], dtype=np.int64)
-        close(host(st.sum_rows(W, rows)), core.sum_rows(W, rows).astype(np.float64), dtype)
+        close(host(st.sum_rows(W, rows)), core.emissions.sum_rows(W, rows).astype(np.float64), dtype)
         C, L, P = mixture_data(seed, 7, 3, 4, dtype)
-        lp, clp = host(st.mixture_logprob(C, L)), core.mixture_logprob(C, L)
+        lp, clp = host(st.mixture_logprob(C, L)), core.emissions.mixture_logprob(C, L)
         assert np.array_equal(np.isneginf(lp), np.isneginf(clp))
         fin = np.isfinite(clp)
         close(lp[fin], clp[fin].astype(np.float64), dtype)
-        close(host(st.mixture_posteriors(C, L, P)), core.mixture_posteriors(C, L, P).astype(np.float64), dtype,
+        close(host(st.mixture_posteriors(C, L, P)), core.emissions.mixture_posteriors(C, L, P).astype(np.float64), dtype,
               scale=1.0)

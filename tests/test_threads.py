@@ -82,9 +82,9 @@ def _hmm_workload(rng):
     W = rng.dirichlet(np.ones(K), size=N)
 
     def run():
-        out = list(_core.forward_backward(sp, tm, lp, off, True, True))
-        out += list(_core.viterbi(sp, tm, lp, off))
-        out += list(_core.weighted_moments(X, W, 2))
+        out = list(_core.hmm.forward_backward(sp, tm, lp, off, True, True))
+        out += list(_core.hmm.viterbi(sp, tm, lp, off))
+        out += list(_core.emissions.weighted_moments(X, W, 2))
         return out
     return run
 
@@ -142,10 +142,10 @@ def test_a_forked_child_runs_kernels(rng):
         c.threads.set_policy("team")
         rng = np.random.default_rng(3)
         X = rng.normal(size=(20000, 4)); W = rng.dirichlet(np.ones(6), size=20000)
-        want = c.weighted_moments(X, W, 2)
+        want = c.emissions.weighted_moments(X, W, 2)
         pid = os.fork()
         if pid == 0:
-            got = c.weighted_moments(X, W, 2)
+            got = c.emissions.weighted_moments(X, W, 2)
             os._exit(0 if all((a == b).all() for a, b in zip(want, got)) else 3)
         _, status = os.waitpid(pid, 0)
         sys.exit(os.waitstatus_to_exitcode(status))

@@ -1,6 +1,6 @@
 """HMM inference and sampling kernels on CUDA (Numba); contract in ``csrc/KERNELS.md``.
 
-Same names, arguments and results as ``fastgen._core`` (``csrc/hmm.hpp``):
+Same names, arguments and results as ``fastgen._core`` (``csrc/hmm/hmm.hpp``):
 
 - ``forward_backward(startprob, transmat, frame_logprob, offsets, want_posteriors=True, want_xi=True)``
   -> ``(logprob T[S], posteriors T[N, K] or None, xi_sum T[K, K] or None)``
@@ -35,7 +35,7 @@ Layout of the work (one call; one host read, of a per-sequence flag array, see s
    betas grow, and the clamp (1e300, float32 1e38: above 1/DBL_MIN resp. 1/FLT_MIN, so no
    representable alpha loses posterior mass to it) keeps them finite.
    alpha_t, beta_t (T) and c_t (float64) go to global scratch.
-   Underflow guard (the same rule as csrc/hmm.hpp, KERNELS.md). Normalising over all states
+   Underflow guard (the same rule as csrc/hmm/hmm.hpp, KERNELS.md). Normalising over all states
    cannot keep a state whose share falls below T's range, and such a state may be the one that
    explains the rest of the sequence (a transient state beside an absorbing one after a long
    stretch that favours the absorbing one: log P hundreds of nats too low, posteriors on the wrong
@@ -105,7 +105,7 @@ import numpy as np
 from numba import cuda, float64
 
 from .rng import DevArg, _uniform_kernel, key_words, launch, scratch, stream_uniform
-from .widen import f64 as _f64
+from .common.widen import f64 as _f64
 
 __all__ = ["forward_backward", "forward_backward_log", "viterbi", "sample_states", "sample_poisson"]
 
@@ -117,14 +117,14 @@ _DBL_MIN = 2.2250738585072014e-308
 _SEQ_MAX_THREADS = 256
 MAX_STATES = 2048
 
-# Clamp of the scaled backward variables (see _backward_scaled), as in csrc/hmm.hpp.
+# Clamp of the scaled backward variables (see _backward_scaled), as in csrc/hmm/hmm.hpp.
 _BETA_MAX = {np.dtype(np.float32): 1e38, np.dtype(np.float64): 1e300}
 
 # Smallest normal number of T: forward values below it count as underflowed (and are flushed to 0),
 # as they are in the C++ kernels, which compute in T with denormals flushed to zero.
 _TINY = {np.dtype(np.float32): float(np.finfo(np.float32).tiny), np.dtype(np.float64): _DBL_MIN}
 
-# Cap of the xi weight w (module docstring, step 3): kMaxXiWeight of csrc/hmm.hpp in float64; w is
+# Cap of the xi weight w (module docstring, step 3): kMaxXiWeight of csrc/hmm/hmm.hpp in float64; w is
 # stored in T, and in float32 w <= 1 / FLT_MIN ~ 8.5e37 anyway (the forward flush), so the cap only
 # keeps a stored weight finite.
 _MAX_XI_WEIGHT = {np.dtype(np.float32): 1e38, np.dtype(np.float64): 1e300}

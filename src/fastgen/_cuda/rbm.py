@@ -1,23 +1,23 @@
 """Restricted Boltzmann machine kernels on CUDA (Numba); contract in ``csrc/KERNELS.md``
-("Restricted Boltzmann machines"), CPU twin in ``csrc/rbm.hpp``.
+("Restricted Boltzmann machines"), CPU twin in ``csrc/rbm/rbm.hpp``.
 
 Same names, arguments and results as ``fastgen._core``:
 
-- ``rbm_hidden_probs(V, W, b_h, sigma) -> P``
-- ``rbm_visible_means(Hs, W, b_v, sigma) -> means``
-- ``rbm_sample_hiddens(V, W, b_h, sigma, seed, stream) -> (P, Hs)``
-- ``rbm_sample_visibles(Hs, W, b_v, sigma, seed, stream) -> V``
-- ``rbm_gibbs_vhv(V0, W, b_h, b_v, sigma, n_steps, seed, stream) -> (V, Hs)``
-- ``rbm_gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream) -> (V, P, Hs)``
-- ``rbm_cd_update(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var,
+- ``hidden_probs(V, W, b_h, sigma) -> P``
+- ``visible_means(Hs, W, b_v, sigma) -> means``
+- ``sample_hiddens(V, W, b_h, sigma, seed, stream) -> (P, Hs)``
+- ``sample_visibles(Hs, W, b_v, sigma, seed, stream) -> V``
+- ``gibbs_vhv(V0, W, b_h, b_v, sigma, n_steps, seed, stream) -> (V, Hs)``
+- ``gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream) -> (V, P, Hs)``
+- ``cd_update(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var,
   V_pos, H_pos, V_neg, H_neg, learning_rate, momentum, weight_decay) -> None`` (in place)
-- ``rbm_free_energy(V, W, b_h, b_v, sigma) -> T[N]``
-- ``rbm_pseudo_likelihood(V, W, b_h, b_v, flip) -> T[N]``
-- ``rbm_log_partition(W, b_h, b_v, sigma, over_hidden) -> float``
-- ``rbm_ais(W, b_h, b_v, sigma, base_b_v, betas, n_chains, seed, stream) -> float64[n_chains]``
+- ``free_energy(V, W, b_h, b_v, sigma) -> T[N]``
+- ``pseudo_likelihood(V, W, b_h, b_v, flip) -> T[N]``
+- ``log_partition(W, b_h, b_v, sigma, over_hidden) -> float``
+- ``ais(W, b_h, b_v, sigma, base_b_v, betas, n_chains, seed, stream) -> float64[n_chains]``
 
 Inputs are NumPy arrays (copied to the device once) or device arrays (used in place); results are
-Numba device arrays. The in-place arguments of ``rbm_cd_update`` must be device arrays.
+Numba device arrays. The in-place arguments of ``cd_update`` must be device arrays.
 
 Design (written for a data-centre GPU; the simulator runs the same code with smaller tiles):
 
@@ -29,7 +29,7 @@ Design (written for a data-centre GPU; the simulator runs the same code with sma
   chain ``acc = fma(a_k, b_k, acc)`` from 0 -- the CPU micro-kernel's order and rounding --
   whatever tile, block or thread computes it (zero padding past K adds exact zeros): the
   products are deterministic and equal the CPU's bit for bit.
-- Bit-identical to the CPU: the sigmoid is the CPU's own (``rbm_simd.hpp``: clamped argument,
+- Bit-identical to the CPU: the sigmoid is the CPU's own (``common/philox_vec.hpp``: clamped argument,
   Cody-Waite reduction, Taylor polynomial, 2^n scaling), and every multiply-add is rounded as the
   CPU rounds it. The CPU's compiler fuses a * b + c only in the code built for FMA instruction
   sets (the products and their epilogues); its baseline code (CD statistics and parameter
@@ -50,7 +50,7 @@ Design (written for a data-centre GPU; the simulator runs the same code with sma
 - Row sums (free energies, pseudo-likelihood, AIS weight increments) are formed in float64 in
   the product's epilogue as one partial per (row, column tile), added in a fixed order inside the
   tile (shared memory, no atomics), then added tile by tile in order by a small per-row kernel.
-- ``rbm_cd_update``: one product of inner size B + C (the B positive rows, then the C negative
+- ``cd_update``: one product of inner size B + C (the B positive rows, then the C negative
   rows, pre-scaled by 1/B and -1/C as the CPU does) whose epilogue applies the momentum/decay
   update to W in place; one launch of V + H threads then forms the bias (and log-variance)
   statistics, each column's rows in order (float64), and updates those parameters. With learned
@@ -59,7 +59,7 @@ Design (written for a data-centre GPU; the simulator runs the same code with sma
 - AIS: per temperature one hidden launch (affine terms, weight increments accumulated per
   (chain, tile) in float64, hidden draw) and one visible launch (draw, the next visible linear
   term accumulated likewise); a last launch adds each chain's tile accumulators in order.
-- ``rbm_log_partition``: one thread per block of 2^q consecutive states walked in Gray-code order
+- ``log_partition``: one thread per block of 2^q consecutive states walked in Gray-code order
   (its running affine vector in a column of a global scratch matrix: coalesced, and every thread
   of a warp flips the same unit at the same step, so the weight row it adds is a broadcast);
   the (max, sum) pairs of the blocks are merged in block order by two small launches.
@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import functools
 import math
-from fractions import Fraction
 from typing import NamedTuple
 
 import numba
@@ -82,21 +81,22 @@ from numba import cuda
 
 from . import rng as _rng
 from .rng import DevArg, launch
-from .widen import f64 as _f64
+from .common.fma import _fma  # the hardware FMA on a GPU; an exactly rounded one under the simulator
+from .common.widen import f64 as _f64
 
 if not numba.config.ENABLE_CUDASIM:  # the simulator has no libdevice (nor needs it)
     from numba.cuda import libdevice as _libdevice
 
 __all__ = [
-    "rbm_hidden_probs", "rbm_visible_means", "rbm_sample_hiddens", "rbm_sample_visibles", "rbm_gibbs_vhv",
-    "rbm_gibbs_hvh", "rbm_cd_update", "rbm_free_energy", "rbm_pseudo_likelihood", "rbm_log_partition", "rbm_ais",
+    "hidden_probs", "visible_means", "sample_hiddens", "sample_visibles", "gibbs_vhv",
+    "gibbs_hvh", "cd_update", "free_energy", "pseudo_likelihood", "log_partition", "ais",
 ]
 
 _MASK64 = (1 << 64) - 1
 _U1 = np.uint64(1)
 _TWO_PI = 6.283185307179586476925286766559
 _NEG_INF = -math.inf
-MAX_ENUM_UNITS = 30  # rbm_log_partition enumerates at most 2^30 states (as the CPU)
+MAX_ENUM_UNITS = 30  # log_partition enumerates at most 2^30 states (as the CPU)
 
 
 class Geometry(NamedTuple):
@@ -126,52 +126,6 @@ def _default_geometry() -> Geometry:
 
 
 geometry = _default_geometry()  # read at each call (tests switch it to check geometry independence)
-
-
-# ---------------------------------------------------------------------------------------------
-# Fused multiply-add. On the GPU it is the hardware's (one rounding, as the CPU's FMA builds).
-# Numba's simulator implements cuda.fma as a * b + c (two roundings), which would make simulated
-# results differ from the GPU's in the last bit; under the simulator _fma is an exactly rounded
-# emulation instead, so simulated kernels produce the bits the GPU would.
-
-
-def _fma_exact(a, b, c):
-    """round(a * b + c) in float32 when all three are float32, else in float64 (simulator only)."""
-    single = isinstance(a, np.float32) and isinstance(b, np.float32) and isinstance(c, np.float32)
-    fa, fb, fc = float(a), float(b), float(c)
-    if not (math.isfinite(fa) and math.isfinite(fb) and math.isfinite(fc)):
-        r = fa * fb + fc  # inf/NaN: the rounding question does not arise
-        return np.float32(r) if single else np.float64(r)
-    x = Fraction(fa) * Fraction(fb) + Fraction(fc)
-    if x == 0:  # IEEE: an exact zero sum is +0 unless both terms are zeros of negative sign
-        prod_neg_zero = (fa == 0.0 or fb == 0.0) and math.copysign(1.0, fa) * math.copysign(1.0, fb) < 0
-        z = -0.0 if (prod_neg_zero and fc == 0.0 and math.copysign(1.0, fc) < 0) else 0.0
-        return np.float32(z) if single else np.float64(z)
-    try:
-        d = float(x)  # correctly rounded to double (exact integer division)
-    except OverflowError:
-        d = math.copysign(math.inf, x)
-    if not single:
-        return np.float64(d)
-    with np.errstate(over="ignore"):
-        g = np.float32(d)
-    if not (math.isfinite(d) and np.isfinite(g)) or float(g) == d:
-        return g
-    # Rounding to double and then to float32 is wrong only when the double lands exactly on the
-    # midpoint of two float32 neighbours: then decide by the exact value.
-    other = np.nextafter(g, np.float32(math.inf) if d > float(g) else np.float32(-math.inf))
-    mid = (float(g) + float(other)) / 2.0
-    if d != mid or x == Fraction(mid):
-        return g
-    return max(g, other) if x > Fraction(mid) else min(g, other)
-
-
-if numba.config.ENABLE_CUDASIM:
-    _fma = _fma_exact
-else:
-    @cuda.jit(device=True, forceinline=True)
-    def _fma(a, b, c):
-        return cuda.fma(a, b, c)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +229,7 @@ def _madd(single: bool, fused: bool):
 
 
 # ---------------------------------------------------------------------------------------------
-# The CPU's exp and sigmoid (rbm_simd.hpp exp_clamped): argument clamped to the finite range,
+# The CPU's exp and sigmoid (common/philox_vec.hpp exp_clamped): argument clamped to the finite range,
 # x = n ln2 + r by the 1.5 * 2^k shifter and a two-part ln2, Taylor polynomial of exp(r) (float:
 # degree 7, double: degree 13), times 2^n.
 
@@ -1021,7 +975,7 @@ def _inv_var(mdl):
 # Contract functions
 
 
-def rbm_hidden_probs(V, W, b_h, sigma):
+def hidden_probs(V, W, b_h, sigma):
     """p(h = 1 | v) -> T[N, H]."""
     mdl = _Model(W, b_h=b_h, sigma=sigma)
     X = mdl.rows(V, "V", mdl.V)
@@ -1031,7 +985,7 @@ def rbm_hidden_probs(V, W, b_h, sigma):
     return P
 
 
-def rbm_visible_means(Hs, W, b_v, sigma):
+def visible_means(Hs, W, b_v, sigma):
     """E[v | h] -> T[N, V]: sigmoid(b_v + h W) (Bernoulli) or b_v + h W (Gaussian)."""
     mdl = _Model(W, b_v=b_v, sigma=sigma)
     Hh = mdl.rows(Hs, "Hs", mdl.H)
@@ -1040,7 +994,7 @@ def rbm_visible_means(Hs, W, b_v, sigma):
     return out
 
 
-def rbm_sample_hiddens(V, W, b_h, sigma, seed, stream):
+def sample_hiddens(V, W, b_h, sigma, seed, stream):
     """(p(h | v) T[N, H], draws T[N, H]); element (n, j) uses u[n H + j] of `stream`."""
     mdl = _Model(W, b_h=b_h, sigma=sigma)
     X = mdl.rows(V, "V", mdl.V)
@@ -1052,7 +1006,7 @@ def rbm_sample_hiddens(V, W, b_h, sigma, seed, stream):
     return P, S
 
 
-def rbm_sample_visibles(Hs, W, b_v, sigma, seed, stream):
+def sample_visibles(Hs, W, b_v, sigma, seed, stream):
     """Visible draws T[N, V]; element (n, i) uses u[n V + i] (Bernoulli) or z[n V + i] (Gaussian)."""
     mdl = _Model(W, b_v=b_v, sigma=sigma)
     Hh = mdl.rows(Hs, "Hs", mdl.H)
@@ -1062,7 +1016,7 @@ def rbm_sample_visibles(Hs, W, b_v, sigma, seed, stream):
     return out
 
 
-def rbm_gibbs_vhv(V0, W, b_h, b_v, sigma, n_steps, seed, stream):
+def gibbs_vhv(V0, W, b_h, b_v, sigma, n_steps, seed, stream):
     """n_steps sweeps v -> h -> v (step t: hidden draw stream + 2t, visible draw stream + 2t + 1)
     -> (V T[C, V], Hs T[C, H]), the last samples."""
     mdl = _Model(W, b_h=b_h, b_v=b_v, sigma=sigma)
@@ -1084,7 +1038,7 @@ def rbm_gibbs_vhv(V0, W, b_h, b_v, sigma, n_steps, seed, stream):
     return Vout, S
 
 
-def rbm_gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream):
+def gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream):
     """n_steps sweeps h -> v -> h (step t: visible draw stream + 2t, hidden draw stream + 2t + 1)
     -> (V T[C, V], P T[C, H], Hs T[C, H]): the last visible sample, p(h | V) and its draw."""
     mdl = _Model(W, b_h=b_h, b_v=b_v, sigma=sigma)
@@ -1108,7 +1062,7 @@ def rbm_gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream):
 
 
 def _inplace(a, name, dtype, shape):
-    """A device-resident in-place argument of rbm_cd_update, checked."""
+    """A device-resident in-place argument of cd_update, checked."""
     arg = DevArg(a, name, len(shape))
     if arg.dev is None:
         raise TypeError(f"{name}: must be a device array on CUDA (it is updated in place), got a host array")
@@ -1126,7 +1080,7 @@ def _finite_scalar(x, name):
     return v
 
 
-def rbm_cd_update(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var, V_pos, H_pos, V_neg, H_neg,
+def cd_update(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var, V_pos, H_pos, V_neg, H_neg,
                   learning_rate, momentum, weight_decay):
     """One CD/PCD step with momentum and weight decay; every parameter and velocity in place."""
     Wa = DevArg(W, "W", 2)
@@ -1196,7 +1150,7 @@ def rbm_cd_update(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_
                                       sig_d, vW.dev, vbv.dev, vbh.dev, vlv_d, lr, mom, decay)
 
 
-def rbm_free_energy(V, W, b_h, b_v, sigma):
+def free_energy(V, W, b_h, b_v, sigma):
     """F(v) -> T[N]: -b_v.v (Bernoulli) or sum (v - b_v)^2 / (2 s) (Gaussian), minus
     sum_j softplus(b_h + W (v / s)); sums in float64."""
     mdl = _Model(W, b_h=b_h, b_v=b_v, sigma=sigma)
@@ -1214,7 +1168,7 @@ def rbm_free_energy(V, W, b_h, b_v, sigma):
     return out
 
 
-def rbm_pseudo_likelihood(V, W, b_h, b_v, flip):
+def pseudo_likelihood(V, W, b_h, b_v, flip):
     """scikit-learn's score_samples with unit flip[n] of row n flipped -> T[N] (Bernoulli)."""
     mdl = _Model(W, b_h=b_h, b_v=b_v, need_sigma=False)
     X = mdl.rows(V, "V", mdl.V)
@@ -1243,7 +1197,7 @@ _LOGZ_MERGE_GROUP = 256  # Gray blocks merged per thread of the first merge laun
 _LOGZ_SCRATCH = 1 << 23  # doubles (64 MB) of running affine vectors for the enumeration
 
 
-def rbm_log_partition(W, b_h, b_v, sigma, over_hidden):
+def log_partition(W, b_h, b_v, sigma, over_hidden):
     """Exact log Z (a Python float) by enumerating the 2^m states of one layer (m <= 30)."""
     mdl = _Model(W, b_h=b_h, b_v=b_v, sigma=sigma)
     over_hidden = bool(over_hidden)
@@ -1291,7 +1245,7 @@ def rbm_log_partition(W, b_h, b_v, sigma, over_hidden):
     return const + (mx if s == 0.0 else mx + math.log(s))
 
 
-def rbm_ais(W, b_h, b_v, sigma, base_b_v, betas, n_chains, seed, stream):
+def ais(W, b_h, b_v, sigma, base_b_v, betas, n_chains, seed, stream):
     """Annealed importance sampling log-weights float64[n_chains] (Salakhutdinov & Murray 2008):
     base draw stream + 0; at temperature k < K the hidden draw stream + 2k - 1 and the visible
     draw stream + 2k."""

@@ -78,19 +78,19 @@ class LinearARBase(BaseEstimator):
         (Yule-Walker), (S, k, k), or (S, P + 1, k, k) for every order when all_orders."""
         Yd, od, pd = self._put(Y), self._put(offsets), self._put(np.ascontiguousarray(orders, dtype=np.int64))
         if self._method == "ols":
-            res = self._kern.ar_ols(Yd, od, pd, TREND_CODE[self._trend], all_orders)
+            res = self._kern.autoregressive.ar_ols(Yd, od, pd, TREND_CODE[self._trend], all_orders)
         else:
-            res = self._kern.ar_yule_walker(Yd, od, pd, self._trend == "c", self.yw_method == "adjusted", all_orders)
+            res = self._kern.autoregressive.ar_yule_walker(Yd, od, pd, self._trend == "c", self.yw_method == "adjusted", all_orders)
         return tuple(_backend.to_host(r) for r in res)
 
     def _sse_kernel(self, Y, offsets, params, orders):
         """SSE (S, k, k) of every sequence under params (1 or S, kt + P k, k) with orders (S,)."""
-        res = self._kern.ar_sse(self._put(Y), self._put(offsets), self._put(np.ascontiguousarray(params)),
+        res = self._kern.autoregressive.ar_sse(self._put(Y), self._put(offsets), self._put(np.ascontiguousarray(params)),
                                 TREND_CODE[self._trend], self._put(np.ascontiguousarray(orders, dtype=np.int64)))
         return _backend.to_host(res)
 
     def _forecast_kernel(self, params, y_last, t_next, sigma, steps):
-        res = self._kern.ar_forecast(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
+        res = self._kern.autoregressive.ar_forecast(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
                                      self._put(np.ascontiguousarray(y_last, dtype=np.float64)),
                                      self._put(np.ascontiguousarray(t_next, dtype=np.int64)),
                                      self._put(np.ascontiguousarray(sigma, dtype=np.float64)), int(steps))
@@ -98,7 +98,7 @@ class LinearARBase(BaseEstimator):
 
     def _simulate_kernel(self, params, chol, y_last, t_next, n_steps, n_paths, random_state):
         seed = philox_seed(random_state)
-        res = self._kern.ar_simulate(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
+        res = self._kern.autoregressive.ar_simulate(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
                                      self._put(np.ascontiguousarray(chol, dtype=np.float64)),
                                      self._put(np.ascontiguousarray(y_last, dtype=self._dt)),
                                      self._put(np.ascontiguousarray(t_next, dtype=np.int64)),

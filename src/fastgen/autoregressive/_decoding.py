@@ -106,5 +106,5 @@ def sample_logits(logits, *, temperature=1.0, top_k=None, top_p=None, greedy=Fal
     if x.shape[0] == 0:
         out = np.zeros(0, dtype=np.int64)
     else:
-        out = _backend.to_host(_backend.kernels(dev).sample_logits(x, t, k, p, g, seed, 0))
+        out = _backend.to_host(_backend.kernels(dev).autoregressive.sample_logits(x, t, k, p, g, seed, 0))
     return np.int64(out[0]) if was_1d else out

@@ -107,7 +107,7 @@ class BaseHMM(BaseEstimator):
         return _backend.to_device(self._device, a)
 
     def _forward_backward(self, flp, offsets_k, want_posteriors, want_xi):
-        f = self._kern.forward_backward if self.implementation == "scaling" else self._kern.forward_backward_log
+        f = self._kern.hmm.forward_backward if self.implementation == "scaling" else self._kern.hmm.forward_backward_log
         return f(self._put(self.startprob_), self._put(self.transmat_), flp, offsets_k, want_posteriors, want_xi)
 
     def _prepare(self, X, lengths):
@@ -150,7 +150,7 @@ class BaseHMM(BaseEstimator):
             return float(np.log(post.max(axis=1)).sum()), post.argmax(axis=1)
         X, offsets, Xk, ok = self._prepare(X, lengths)
         flp = self._frame_logprob(Xk)
-        logprob, states = self._kern.viterbi(self._put(self.startprob_), self._put(self.transmat_), flp, ok)
+        logprob, states = self._kern.hmm.viterbi(self._put(self.startprob_), self._put(self.transmat_), flp, ok)
         return float(_backend.to_host(logprob).astype(np.float64).sum()), _backend.to_host(states)
 
     def predict(self, X, lengths=None):
@@ -182,7 +182,7 @@ class BaseHMM(BaseEstimator):
                 bad = int(np.flatnonzero(~np.isfinite(per_seq))[0])
                 raise ValueError(f"X: sequence {bad} has zero probability under the current model; "
                                  f"EM cannot continue (check for impossible transitions or emissions)")
-            stats = {"start": _backend.to_host(self._kern.sum_rows(post, starts_k)).astype(np.float64),
+            stats = {"start": _backend.to_host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
                      "trans": None if xi is None else _backend.to_host(xi).astype(np.float64)}
             stats.update(self._emission_stats(Xk, post))
             curr = float(per_seq.sum())
@@ -276,7 +276,7 @@ class BaseHMM(BaseEstimator):
             if not 0 <= int(currstate) < self.n_components:
                 raise ValueError(f"currstate: expected a state in [0, {self.n_components}), got {currstate}")
             start = np.eye(self.n_components)[int(currstate)]
-        states = _backend.to_host(self._kern.sample_states(self._put(start), self._put(self.transmat_),
+        states = _backend.to_host(self._kern.hmm.sample_states(self._put(start), self._put(self.transmat_),
                                                            int(n_samples), seed, STREAM_STATES))
         return self._sample_emissions(states, seed), states
 

@@ -49,11 +49,11 @@ def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, group
     if covariance_type in ("diag", "spherical"):
         var = covars.reshape(len(means), -1)
         prec = np.broadcast_to(1.0 / var, means.shape)
-        return kern.gaussian_logprob_diag(Xk, put(means), put(prec))
+        return kern.emissions.gaussian_logprob_diag(Xk, put(means), put(prec))
     P = precision_cholesky(covars).reshape(-1, D, D)
     if covariance_type == "tied" and groups > 1:
         P = np.repeat(P, groups, axis=0)
-    return kern.gaussian_logprob_full(Xk, put(means), put(P))
+    return kern.emissions.gaussian_logprob_full(Xk, put(means), put(P))
 
 
 class GaussianHMM(BaseHMM):
@@ -117,7 +117,7 @@ class GaussianHMM(BaseHMM):
 
     def _emission_stats(self, Xk, post):
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
-        ws, wx, wxx = (_backend.to_host(a) for a in self._kern.weighted_moments(Xk, post, order))
+        ws, wx, wxx = (_backend.to_host(a) for a in self._kern.emissions.weighted_moments(Xk, post, order))
         return {"post": ws.astype(np.float64), "obs": wx.astype(np.float64), "obs2": wxx.astype(np.float64)}
 
     def _mstep_emission(self, stats):
@@ -162,7 +162,7 @@ class GaussianHMM(BaseHMM):
 
     def _sample_emissions(self, states, seed):
         n, D = len(states), self.n_features
-        z = _backend.to_host(self._kern.normal(seed, STREAM_EMISSIONS, n * D)).reshape(n, D)
+        z = _backend.to_host(self._kern.rng.normal(seed, STREAM_EMISSIONS, n * D)).reshape(n, D)
         L = np.linalg.cholesky(self.covars_)
         return self.means_[states] + np.einsum("nij,nj->ni", L[states], z)
 
@@ -212,10 +212,10 @@ class CategoricalHMM(BaseHMM):
 
     def _frame_logprob(self, Xk):
         with np.errstate(divide="ignore"):
-            return self._kern.categorical_logprob(Xk, self._put(np.log(self.emissionprob_)))
+            return self._kern.emissions.categorical_logprob(Xk, self._put(np.log(self.emissionprob_)))
 
     def _emission_stats(self, Xk, post):
-        return {"obs": _backend.to_host(self._kern.categorical_counts(Xk, post, self.n_features)).astype(np.float64)}
+        return {"obs": _backend.to_host(self._kern.emissions.categorical_counts(Xk, post, self.n_features)).astype(np.float64)}
 
     def _mstep_emission(self, stats):
         if "e" in self.params:
@@ -232,7 +232,7 @@ class CategoricalHMM(BaseHMM):
         return {"s": K - 1, "t": K * (K - 1), "e": K * (M - 1)}
 
     def _sample_emissions(self, states, seed):
-        u = _backend.to_host(self._kern.uniform(seed, STREAM_EMISSIONS, len(states)))
+        u = _backend.to_host(self._kern.rng.uniform(seed, STREAM_EMISSIONS, len(states)))
         cdf = np.cumsum(self.emissionprob_, axis=1)[states]
         sym = (u[:, None] >= cdf).sum(axis=1)
         return np.minimum(sym, self.n_features - 1)[:, None]
@@ -279,10 +279,10 @@ class PoissonHMM(BaseHMM):
         self.n_features = lam.shape[1]
 
     def _frame_logprob(self, Xk):
-        return self._kern.poisson_logprob(Xk, self._put(self.lambdas_))
+        return self._kern.emissions.poisson_logprob(Xk, self._put(self.lambdas_))
 
     def _emission_stats(self, Xk, post):
-        ws, wx, _ = self._kern.weighted_moments(Xk, post, 0)
+        ws, wx, _ = self._kern.emissions.weighted_moments(Xk, post, 0)
         return {"post": _backend.to_host(ws).astype(np.float64), "obs": _backend.to_host(wx).astype(np.float64)}
 
     def _mstep_emission(self, stats):
@@ -301,7 +301,7 @@ class PoissonHMM(BaseHMM):
 
     def _sample_emissions(self, states, seed):
         lam = np.ascontiguousarray(self.lambdas_[states])
-        return _backend.to_host(self._kern.sample_poisson(self._put(lam), seed, STREAM_EMISSIONS))
+        return _backend.to_host(self._kern.hmm.sample_poisson(self._put(lam), seed, STREAM_EMISSIONS))
 
 
 class GMMHMM(BaseHMM):
@@ -402,14 +402,14 @@ class GMMHMM(BaseHMM):
             return self._put(np.log(self.weights_))
 
     def _frame_logprob(self, Xk):
-        return self._kern.mixture_logprob(self._component_logprob(Xk), self._log_weights())
+        return self._kern.emissions.mixture_logprob(self._component_logprob(Xk), self._log_weights())
 
     def _emission_stats(self, Xk, post):
         K, M, D = self.n_components, self.n_mix, self.n_features
-        comp_post = self._kern.mixture_posteriors(self._component_logprob(Xk), self._log_weights(), post)
+        comp_post = self._kern.emissions.mixture_posteriors(self._component_logprob(Xk), self._log_weights(), post)
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
         ws, wx, wxx = (_backend.to_host(a).astype(np.float64)
-                       for a in self._kern.weighted_moments(Xk, comp_post, order))
+                       for a in self._kern.emissions.weighted_moments(Xk, comp_post, order))
         ws, wx = ws.reshape(K, M), wx.reshape(K, M, D)
         # hmmlearn centres the covariance statistic on the current (pre-M-step) means:
         # sum r (x - mu)(x - mu)^T = S2 - mu S1^T - S1 mu^T + R mu mu^T.
@@ -480,10 +480,10 @@ class GMMHMM(BaseHMM):
 
     def _sample_emissions(self, states, seed):
         n, D = len(states), self.n_features
-        u = _backend.to_host(self._kern.uniform(seed, STREAM_EMISSIONS, n))
+        u = _backend.to_host(self._kern.rng.uniform(seed, STREAM_EMISSIONS, n))
         cdf = np.cumsum(self.weights_, axis=1)[states]
         comp = np.minimum((u[:, None] >= cdf).sum(axis=1), self.n_mix - 1)
-        z = _backend.to_host(self._kern.normal(seed, STREAM_EMISSIONS_2, n * D)).reshape(n, D)
+        z = _backend.to_host(self._kern.rng.normal(seed, STREAM_EMISSIONS_2, n * D)).reshape(n, D)
         c = self.covars_
         if self.covariance_type == "tied":
             L = np.linalg.cholesky(c)[states]

@@ -231,7 +231,7 @@ class BaseMixture(BaseEstimator):
         return cp, Xk, shift
 
     def _moments(self, cp, Xk, weights_k, shift) -> Moments:
-        nk, s1, s2 = cp.kern.weighted_moments(Xk, weights_k, moments_order(self.covariance_type))
+        nk, s1, s2 = cp.kern.emissions.weighted_moments(Xk, weights_k, moments_order(self.covariance_type))
         m = Moments(cp.host(nk), cp.host(s1), cp.host(s2), shift, cp.eps, cp.data_s2)
         if not (np.isfinite(m.nk).all() and np.isfinite(m.s1).all() and np.isfinite(m.s2).all()):
             # The kernels sum in float64 but return the compute dtype: float32 holds sums of
@@ -268,7 +268,7 @@ class BaseMixture(BaseEstimator):
             labels = None
         elif self.init_params == "k-means++":
             n_local_trials = 2 + int(np.log(K))
-            _, indices = cp.kern.kmeans_plusplus(Xk, K, n_local_trials, philox_seed(random_state), STREAM_KMEANS_PP)
+            _, indices = cp.kern.mixture.kmeans_plusplus(Xk, K, n_local_trials, philox_seed(random_state), STREAM_KMEANS_PP)
             indices, labels = cp.host(indices, np.int64), None
         else:
             # Distances on the compute device, in the compute dtype (Xk): the same labels on both backends.
@@ -291,8 +291,8 @@ class BaseMixture(BaseEstimator):
         means = np.asarray(self.means_, dtype=np.float64) - shift
         kp = kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)
         if self.covariance_type in ("full", "tied"):
-            return cp.kern.gaussian_logprob_full(Xk, cp.put(means), cp.put(kp))
-        return cp.kern.gaussian_logprob_diag(Xk, cp.put(means), cp.put(kp))
+            return cp.kern.emissions.gaussian_logprob_full(Xk, cp.put(means), cp.put(kp))
+        return cp.kern.emissions.gaussian_logprob_diag(Xk, cp.put(means), cp.put(kp))
 
     def _e_step(self, cp, Xk, ones_k, shift):
         """Responsibilities under the current parameters, reduced at once to the moments; returns
@@ -301,7 +301,7 @@ class BaseMixture(BaseEstimator):
         comp = self._component_logprob(cp, Xk, shift)
         log_norm, resp = self._responsibilities(cp, comp, lw, True)
         N = Xk.shape[0]
-        total, _, _ = cp.kern.weighted_moments(ones_k, log_norm.reshape(N, 1), 0)
+        total, _, _ = cp.kern.emissions.weighted_moments(ones_k, log_norm.reshape(N, 1), 0)
         K, D = self.means_.shape
         return {"moments": self._moments(cp, Xk, resp, shift), "log_norm_sum": float(cp.host(total)[0]),
                 "log_weights": lw, "means_s": np.asarray(self.means_, dtype=np.float64) - shift,
@@ -311,7 +311,7 @@ class BaseMixture(BaseEstimator):
     def _responsibilities(self, cp, comp, log_weights, want_resp):
         """mixture_responsibilities, its row check reported in the estimator's terms."""
         try:
-            return cp.kern.mixture_responsibilities(comp, cp.put(log_weights), want_resp)
+            return cp.kern.mixture.responsibilities(comp, cp.put(log_weights), want_resp)
         except ValueError as exc:
             if not str(exc).startswith("comp_logprob: row"):
                 raise
@@ -372,7 +372,7 @@ class BaseMixture(BaseEstimator):
         K, D = self.means_.shape
         L = covariance_cholesky_lower(np.asarray(self.covariances_, dtype=np.float64), self.covariance_type, K, D)
         seed = philox_seed(self.random_state if random_state is None else random_state)
-        Xs, labels = cp.kern.sample_gaussian_mixture(cp.put(self.weights_), cp.put(self.means_), cp.put(L),
+        Xs, labels = cp.kern.mixture.sample_gaussian_mixture(cp.put(self.weights_), cp.put(self.means_), cp.put(L),
                                                      int(n_samples), seed, STREAM_SAMPLE)
         labels = cp.host(labels, np.int64)
         order = np.argsort(labels, kind="stable")

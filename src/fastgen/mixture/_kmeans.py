@@ -26,11 +26,11 @@ class _Kernels:
         self.dtype = np.dtype(Xd.dtype)
 
     def assign(self, C):
-        labels, d2 = self.kern.kmeans_assign(self.Xd, np.ascontiguousarray(C, dtype=self.dtype))
+        labels, d2 = self.kern.mixture.kmeans_assign(self.Xd, np.ascontiguousarray(C, dtype=self.dtype))
         return _backend.to_host(labels).astype(np.int64, copy=False), _backend.to_host(d2).astype(np.float64)
 
     def plusplus(self, k, n_local_trials, seed, stream):
-        return _backend.to_host(self.kern.kmeans_plusplus(self.Xd, k, n_local_trials, seed, stream)[0]).astype(
+        return _backend.to_host(self.kern.mixture.kmeans_plusplus(self.Xd, k, n_local_trials, seed, stream)[0]).astype(
             np.float64)
 
 

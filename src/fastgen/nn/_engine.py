@@ -40,14 +40,14 @@ class Engine:
 
     def predict(self, net: MLP, theta, X):
         """a_L of `net` with parameters `theta` (device) for X (host or device), on the device."""
-        return self.kern.mlp_predict(theta, net.sizes_array, net.acts_array, float(net.slope),
+        return self.kern.nn.mlp_predict(theta, net.sizes_array, net.acts_array, float(net.slope),
                                      X if not isinstance(X, np.ndarray) else self.put(X))
 
     def normal(self, seed, stream, n):
-        return self.host(self.kern.normal(int(seed), int(stream), int(n)))
+        return self.host(self.kern.rng.normal(int(seed), int(stream), int(n)))
 
     def uniform(self, seed, stream, n):
-        return self.host(self.kern.uniform(int(seed), int(stream), int(n)))
+        return self.host(self.kern.rng.uniform(int(seed), int(stream), int(n)))
 
 
 class Trainable:

@@ -168,7 +168,7 @@ class BaseRBM(BaseEstimator):
         for epoch in range(1, self.n_iter + 1):
             if self.shuffle:
                 s = self._take_streams(1)
-                order = np.argsort(_backend.to_host(self._kern.uniform(self._seed, s, n)), kind="stable")
+                order = np.argsort(_backend.to_host(self._kern.rng.uniform(self._seed, s, n)), kind="stable")
                 Xe = X[order]
             else:
                 Xe = X
@@ -241,15 +241,15 @@ class BaseRBM(BaseEstimator):
         k, d, kern = self.n_gibbs_steps, self._dev, self._kern
         Vb = self._put(Xb)
         if self.algorithm == "pcd":
-            P_pos = kern.rbm_hidden_probs(Vb, d["W"], d["b_h"], d["sigma"])
+            P_pos = kern.rbm.hidden_probs(Vb, d["W"], d["b_h"], d["sigma"])
             s = self._take_streams(2 * k)
-            V_neg, P_neg, d["h"] = kern.rbm_gibbs_hvh(d["h"], d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._seed, s)
+            V_neg, P_neg, d["h"] = kern.rbm.gibbs_hvh(d["h"], d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._seed, s)
         else:
             s = self._take_streams(1 + 2 * k)
-            P_pos, S_pos = kern.rbm_sample_hiddens(Vb, d["W"], d["b_h"], d["sigma"], self._seed, s)
-            V_neg, P_neg, _ = kern.rbm_gibbs_hvh(S_pos, d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._seed, s + 1)
+            P_pos, S_pos = kern.rbm.sample_hiddens(Vb, d["W"], d["b_h"], d["sigma"], self._seed, s)
+            V_neg, P_neg, _ = kern.rbm.gibbs_hvh(S_pos, d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._seed, s + 1)
         v = d["vel"]
-        kern.rbm_cd_update(d["W"], d["b_h"], d["b_v"], d["log_var"], d["sigma"], v["W"], v["b_h"], v["b_v"],
+        kern.rbm.cd_update(d["W"], d["b_h"], d["b_v"], d["log_var"], d["sigma"], v["W"], v["b_h"], v["b_v"],
                            v["log_var"], Vb, P_pos, V_neg, P_neg, float(self.learning_rate), float(self.momentum),
                            float(self.weight_decay))
 
@@ -263,7 +263,7 @@ class BaseRBM(BaseEstimator):
         self._ready()
         X = self._validate(X)
         W, b_h, _, sigma = self._params()
-        return _backend.to_host(self._kern.rbm_hidden_probs(self._put(X), W, b_h, sigma))
+        return _backend.to_host(self._kern.rbm.hidden_probs(self._put(X), W, b_h, sigma))
 
     def fit_transform(self, X, y=None):
         return self.fit(X).transform(X)
@@ -273,7 +273,7 @@ class BaseRBM(BaseEstimator):
         self._ready()
         Hs = check_array(H, "H", dtype=self._dt, n_features=self.components_.shape[0])
         W, _, b_v, sigma = self._params()
-        return _backend.to_host(self._kern.rbm_visible_means(self._put(Hs), W, b_v, sigma))
+        return _backend.to_host(self._kern.rbm.visible_means(self._put(Hs), W, b_v, sigma))
 
     def reconstruction_error(self, X):
         """Mean squared error between X and E[v | p(h | v)] per sample (summed over features)."""
@@ -290,7 +290,7 @@ class BaseRBM(BaseEstimator):
         self._ready()
         X = self._validate(X)
         W, b_h, b_v, sigma = self._params()
-        return _backend.to_host(self._kern.rbm_free_energy(self._put(X), W, b_h, b_v, sigma))
+        return _backend.to_host(self._kern.rbm.free_energy(self._put(X), W, b_h, b_v, sigma))
 
     def gibbs(self, v):
         """One Gibbs step v -> h -> v' from the visibles v (fresh draws on every call)."""
@@ -299,7 +299,7 @@ class BaseRBM(BaseEstimator):
         seed, _, owner = self._seed_for(None)
         s = self._take_streams(2)
         W, b_h, b_v, sigma = self._params()
-        v_new, _ = self._kern.rbm_gibbs_vhv(self._put(v), W, b_h, b_v, sigma, 1, seed, s)
+        v_new, _ = self._kern.rbm.gibbs_vhv(self._put(v), W, b_h, b_v, sigma, 1, seed, s)
         return self._gibbs_output(_backend.to_host(v_new))
 
     def _gibbs_output(self, v):
@@ -320,11 +320,11 @@ class BaseRBM(BaseEstimator):
         W, b_h, b_v, sigma = self._params()
         v = self._initial_chains(C, seed, take(1))
         if burn_in > 0:
-            v, _ = self._kern.rbm_gibbs_vhv(v, W, b_h, b_v, sigma, burn_in, seed, take(2 * burn_in))
+            v, _ = self._kern.rbm.gibbs_vhv(v, W, b_h, b_v, sigma, burn_in, seed, take(2 * burn_in))
         rows = []
         for _ in range(-(-n_samples // C)):
-            v, h = self._kern.rbm_gibbs_vhv(v, W, b_h, b_v, sigma, n_gibbs_steps, seed, take(2 * n_gibbs_steps))
-            rows.append(_backend.to_host(self._kern.rbm_visible_means(h, W, b_v, sigma) if mean else v))
+            v, h = self._kern.rbm.gibbs_vhv(v, W, b_h, b_v, sigma, n_gibbs_steps, seed, take(2 * n_gibbs_steps))
+            rows.append(_backend.to_host(self._kern.rbm.visible_means(h, W, b_v, sigma) if mean else v))
         return np.concatenate(rows)[:n_samples]
 
     def _visibles_given_hiddens(self, H, *, mean, seed, stream):
@@ -333,8 +333,8 @@ class BaseRBM(BaseEstimator):
         W, _, b_v, sigma = self._params()
         Hk = self._put(H)
         if mean:
-            return _backend.to_host(self._kern.rbm_visible_means(Hk, W, b_v, sigma))
-        return _backend.to_host(self._kern.rbm_sample_visibles(Hk, W, b_v, sigma, seed, stream))
+            return _backend.to_host(self._kern.rbm.visible_means(Hk, W, b_v, sigma))
+        return _backend.to_host(self._kern.rbm.sample_visibles(Hk, W, b_v, sigma, seed, stream))
 
     def _initial_chains(self, C, seed, stream):
         raise NotImplementedError
@@ -352,7 +352,7 @@ class BaseRBM(BaseEstimator):
             raise ValueError(f"log_partition: exact enumeration needs the {layer} to have at most "
                              f"{MAX_EXACT_UNITS} units, got {m}; use ais_log_partition() for an estimate")
         W, b_h, b_v, sigma = self._params()
-        return float(self._kern.rbm_log_partition(W, b_h, b_v, sigma, over_hidden))
+        return float(self._kern.rbm.log_partition(W, b_h, b_v, sigma, over_hidden))
 
     def _base_visible(self):
         base = getattr(self, "_base_b_v", None)
@@ -376,7 +376,7 @@ class BaseRBM(BaseEstimator):
         stream = owner._take_streams(2 * K) if owner is not None else first
         W, b_h, b_v, sigma = self._params()
         a = self._base_visible()
-        log_w = _backend.to_host(self._kern.rbm_ais(W, b_h, b_v, sigma, self._put(a), np.ascontiguousarray(betas),
+        log_w = _backend.to_host(self._kern.rbm.ais(W, b_h, b_v, sigma, self._put(a), np.ascontiguousarray(betas),
                                                     n_chains, seed, stream)).astype(np.float64)
         return self._ais_estimate(log_w, a.astype(np.float64))
 

@@ -80,7 +80,7 @@ class BernoulliRBM(BaseRBM):
 
     def _initial_chains(self, C, seed, stream):
         a = self._base_visible().astype(np.float64)
-        u = _backend.to_host(self._kern.uniform(seed, stream, C * a.size)).reshape(C, a.size)
+        u = _backend.to_host(self._kern.rng.uniform(seed, stream, C * a.size)).reshape(C, a.size)
         return self._put((u < _sigmoid(a)).astype(self._dt))
 
     def _gibbs_output(self, v):
@@ -93,11 +93,11 @@ class BernoulliRBM(BaseRBM):
         self._ready()
         X = self._validate(X)
         seed, _, owner = self._seed_for(None)
-        u = _backend.to_host(self._kern.uniform(seed, owner._take_streams(1), X.shape[0]))
+        u = _backend.to_host(self._kern.rng.uniform(seed, owner._take_streams(1), X.shape[0]))
         V = X.shape[1]
         flip = np.minimum((u * V).astype(np.int64), V - 1)
         W, b_h, b_v, _ = self._params()
-        return _backend.to_host(self._kern.rbm_pseudo_likelihood(self._put(X), W, b_h, b_v,
+        return _backend.to_host(self._kern.rbm.pseudo_likelihood(self._put(X), W, b_h, b_v,
                                                                  _backend.to_device(self._device, flip)))
 
     def _progress_score(self, X):
@@ -170,7 +170,7 @@ class GaussianBernoulliRBM(BaseRBM):
 
     def _initial_chains(self, C, seed, stream):
         a = self._base_visible().astype(np.float64)
-        z = _backend.to_host(self._kern.normal(seed, stream, C * a.size)).reshape(C, a.size)
+        z = _backend.to_host(self._kern.rng.normal(seed, stream, C * a.size)).reshape(C, a.size)
         return self._put(a + self.sigma_.astype(np.float64) * z)
 
     def score_samples(self, X):

@@ -1,0 +1,151 @@
+// Max-shifted log-sum-exp over weighted log-densities: the one implementation behind the Gaussian
+// mixtures' E-step (mixture::mixture_responsibilities, bound as _core.mixture.responsibilities) and the HMM mixture emissions (GMMHMM: K states
+// x M components, comp_logprob[n, k*M + m]; mixture_logprob and mixture_posteriors below).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "common/fastmath.hpp"
+#include "common/threads.hpp"
+#include "common/simd.hpp"
+
+namespace fastgen::emissions {
+
+// log(s) for s >= 1 (a shifted sum of exps: its largest term is exp(0) = 1), branch-free so a loop
+// over rows vectorises (glibc's scalar log was a third of the kernel's time): s = 2^e m with
+// m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(f) = 2 f sum_i f^2i / (2i + 1), f = (m - 1)/(m + 1),
+// |f| <= 0.172, the series cut after f^23 (truncation < 1e-18 relative). Within 2 ulp of std::log.
+inline double log_ge1(double s) {
+  constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+  constexpr double sqrt2 = 1.4142135623730950488;
+  int64_t b;
+  std::memcpy(&b, &s, sizeof b);
+  double e = static_cast<double>((b >> 52) - 1023);
+  const int64_t mb = (b & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+  double m;
+  std::memcpy(&m, &mb, sizeof m);
+  const bool high = m > sqrt2;
+  m = high ? 0.5 * m : m;
+  e = high ? e + 1.0 : e;
+  const double f = (m - 1.0) / (m + 1.0), f2 = f * f;
+  double p = 1.0 / 23;
+  p = p * f2 + 1.0 / 21;
+  p = p * f2 + 1.0 / 19;
+  p = p * f2 + 1.0 / 17;
+  p = p * f2 + 1.0 / 15;
+  p = p * f2 + 1.0 / 13;
+  p = p * f2 + 1.0 / 11;
+  p = p * f2 + 1.0 / 9;
+  p = p * f2 + 1.0 / 7;
+  p = p * f2 + 1.0 / 5;
+  p = p * f2 + 1.0 / 3;
+  // 2f + 2f f2 p: the small correction added to the leading term last.
+  return e * ln2_hi + ((2.0 * f) + (2.0 * f * f2 * p + e * ln2_lo));
+}
+
+constexpr int64_t kRows = 256;  // rows per block: the block's logs are taken together
+
+// Rows [n0, n1) (n1 - n0 <= kRows) of K weighted log-densities: row n reads lp[n * ld + k] + lw[k].
+//   log_norm[n * ld_norm] = logsumexp_k (max-shifted, in double; all -inf gives -inf);
+//   resp (if set): resp[n * ld_resp + k] = exp(. - log_norm) * (scale ? scale[n * ld_scale] : 1),
+//   formed as e_k * (scale / s) with e_k = exp(v_k - max): K exps per row, not 2K; a row that is
+//   all -inf gets zeros (never NaN).
+// Returns the first row whose log_norm is NaN or +inf (NaN or +inf in lp), or -1; such rows get
+// NaN. e [K], mxb and sb [kRows] are scratch.
+template <class T>
+FASTGEN_SIMD_CLONES static int64_t logsumexp_rows(int64_t n0, int64_t n1, int K, const T* lp, int64_t ld,
+                                                  const double* lw, T* log_norm, int64_t ld_norm, T* resp,
+                                                  int64_t ld_resp, const T* scale, int64_t ld_scale, double* e,
+                                                  double* mxb, double* sb) {
+  constexpr double ninf = -std::numeric_limits<double>::infinity();
+  int64_t bad = -1;
+  for (int64_t n = n0; n < n1; ++n) {
+    const T* c = lp + n * ld;
+    double mx = ninf;
+#pragma omp simd reduction(max : mx)
+    for (int k = 0; k < K; ++k) mx = std::max(mx, static_cast<double>(c[k]) + lw[k]);
+    mxb[n - n0] = mx;
+    sb[n - n0] = 1.0;
+    if (mx == ninf) {  // every component impossible: -inf, zero responsibilities (never NaN)
+      for (int k = 0; k < K && bad < 0; ++k)  // unless a NaN hid from the max
+        if (std::isnan(c[k])) bad = n;
+      if (resp)
+        for (int k = 0; k < K; ++k) resp[n * ld_resp + k] = 0;
+      continue;
+    }
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int k = 0; k < K; ++k) {
+      e[k] = fm::exp_nonpositive(static_cast<double>(c[k]) + lw[k] - mx);
+      s += e[k];
+    }
+    sb[n - n0] = s;
+    if (resp) {
+      const double f = scale ? static_cast<double>(scale[n * ld_scale]) / s : 1.0 / s;
+      T* r = resp + n * ld_resp;
+#pragma omp simd
+      for (int k = 0; k < K; ++k) r[k] = static_cast<T>(e[k] * f);
+    }
+  }
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+#pragma omp simd
+  for (int64_t i = 0; i < n1 - n0; ++i) {
+    const double s = sb[i], mx = mxb[i];
+    const bool ok = s >= 1.0 && s <= std::numeric_limits<double>::max();  // false for NaN
+    const double ln = mx == ninf ? ninf : (ok ? mx + log_ge1(s) : nan);
+    log_norm[(n0 + i) * ld_norm] = static_cast<T>(ln);
+  }
+  for (int64_t i = 0; i < n1 - n0 && bad < 0; ++i) {
+    const double ln = static_cast<double>(log_norm[(n0 + i) * ld_norm]);
+    if (!(ln < std::numeric_limits<double>::infinity()) && ln != ninf) bad = n0 + i;
+  }
+  return bad;
+}
+
+// For each group g < G of K components, rows n < N: logsumexp_rows on lp + g * K (row stride
+// ld = G * K) with log-weights log_w[g, :], writing log_norm[n * G + g] and (if set) resp at the
+// same place as lp, scaled by scale[n * G + g] (if set). Blocks of rows in parallel; every row's
+// arithmetic is fixed, so results do not depend on the thread count. Returns the first bad row or -1.
+template <class T>
+int64_t grouped_logsumexp(int64_t N, int G, int K, const T* lp, const T* log_w, T* log_norm, T* resp,
+                          const T* scale) {
+  std::vector<double> lw(log_w, log_w + static_cast<int64_t>(G) * K);
+  const int64_t nb = par::n_chunks(N, kRows), ld = static_cast<int64_t>(G) * K;
+  std::vector<int64_t> bad(nb, -1);  // per block: its first bad row; the first over blocks is returned
+  fm::FlushDenormals ftz;  // tiny responsibilities: subnormal arithmetic is ~100x slower (the pool's workers follow)
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(N) * G * K * 4, nb);
+  par::Scratch<double> e(r, std::max(K, 1)), mxb(r, kRows), sb(r, kRows);
+  r.for_chunks(N, kRows, [&](int64_t n0, int64_t n1, int w) {
+    for (int g = 0; g < G; ++g) {
+      const int64_t o = static_cast<int64_t>(g) * K;
+      const int64_t row = logsumexp_rows(n0, n1, K, lp + o, ld, lw.data() + o, log_norm + g, G, resp ? resp + o : nullptr,
+                                         ld, scale ? scale + g : nullptr, G, e[w], mxb[w], sb[w]);
+      int64_t& b = bad[n0 / kRows];
+      if (row >= 0 && (b < 0 || row < b)) b = row;
+    }
+  });
+  for (const int64_t b : bad)
+    if (b >= 0) return b;
+  return -1;
+}
+
+// out[n, k] = logsumexp_m(comp_lp[n, k*M + m] + log_w[k, m]) (all -inf -> -inf).
+template <class T>
+void mixture_logprob(int64_t N, int K, int M, const T* comp_lp, const T* log_w, T* out) {
+  grouped_logsumexp<T>(N, K, M, comp_lp, log_w, out, nullptr, nullptr);
+}
+
+// out[n, k*M + m] = state_post[n, k] * softmax_m(comp_lp[n, k*M + :] + log_w[k, :])[m] (a state
+// whose row is all -inf gets zeros).
+template <class T>
+void mixture_posteriors(int64_t N, int K, int M, const T* comp_lp, const T* log_w, const T* state_post, T* out) {
+  std::vector<T> log_norm(static_cast<size_t>(std::max<int64_t>(N * K, 1)));
+  grouped_logsumexp<T>(N, K, M, comp_lp, log_w, log_norm.data(), out, state_post);
+}
+
+}  // namespace fastgen::emissions

@@ -1,0 +1,114 @@
+// HMM inference and sampling bindings: shapes checked and named, GIL released around the kernels.
+#include "common/arrays.hpp"
+#include "hmm/hmm.hpp"
+
+namespace fastgen::bind {
+
+struct HmmInputs {
+  int64_t N, K, S;
+  const int64_t* offsets;
+};
+
+template <class T>
+static HmmInputs check_hmm(const py::array& startprob, const py::array& transmat, const py::array& frame_logprob,
+                           const py::array& offsets, const T** pi, const T** A, const T** lp) {
+  *lp = in<T>(frame_logprob, "frame_logprob", {-1, -1});
+  const int64_t N = frame_logprob.shape(0), K = frame_logprob.shape(1);
+  if (K < 1) throw std::invalid_argument("frame_logprob: need at least one state");
+  *pi = in<T>(startprob, "startprob", {K});
+  *A = in<T>(transmat, "transmat", {K, K});
+  const int64_t* o = offsets_in(offsets, N);
+  return {N, K, offsets.shape(0) - 1, o};
+}
+
+template <bool Log>
+static py::tuple forward_backward_impl(py::array startprob, py::array transmat, py::array frame_logprob,
+                                       py::array offsets, bool want_posteriors, bool want_xi) {
+  return by_float_dtype(frame_logprob, "frame_logprob", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T *pi, *A, *lp;
+    const HmmInputs h = check_hmm<T>(startprob, transmat, frame_logprob, offsets, &pi, &A, &lp);
+    auto logprob = out<T>({h.S});
+    auto post = want_posteriors ? out<T>({h.N, h.K}) : out<T>({0});
+    auto xi = want_xi ? out<T>({h.K, h.K}) : out<T>({0});
+    T* pl = ptr(logprob);
+    T* pp = want_posteriors ? ptr(post) : nullptr;
+    T* px = want_xi ? ptr(xi) : nullptr;
+    {
+      py::gil_scoped_release nogil;
+      if constexpr (Log)
+        hmm::forward_backward_log(h.N, static_cast<int>(h.K), h.S, pi, A, lp, h.offsets, pl, pp, px);
+      else
+        hmm::forward_backward(h.N, static_cast<int>(h.K), h.S, pi, A, lp, h.offsets, pl, pp, px);
+    }
+    return py::make_tuple(logprob, want_posteriors ? py::object(post) : py::object(py::none()),
+                          want_xi ? py::object(xi) : py::object(py::none()));
+  });
+}
+
+static py::tuple viterbi(py::array startprob, py::array transmat, py::array frame_logprob, py::array offsets) {
+  return by_float_dtype(frame_logprob, "frame_logprob", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T *pi, *A, *lp;
+    const HmmInputs h = check_hmm<T>(startprob, transmat, frame_logprob, offsets, &pi, &A, &lp);
+    auto logprob = out<T>({h.S});
+    auto states = out<int64_t>({h.N});
+    T* pl = ptr(logprob);
+    int64_t* ps = ptr(states);
+    {
+      py::gil_scoped_release nogil;
+      hmm::viterbi(h.N, static_cast<int>(h.K), h.S, pi, A, lp, h.offsets, pl, ps);
+    }
+    return py::make_tuple(logprob, states);
+  });
+}
+
+static py::array sample_states(py::array startprob, py::array transmat, int64_t n_samples, uint64_t seed,
+                               uint64_t stream) {
+  return by_float_dtype(startprob, "startprob", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const T* pi = in<T>(startprob, "startprob", {-1});
+    const int64_t K = startprob.shape(0);
+    if (K < 1) throw std::invalid_argument("startprob: need at least one state");
+    const T* A = in<T>(transmat, "transmat", {K, K});
+    if (n_samples < 0) throw std::invalid_argument("n_samples: must be >= 0, got " + std::to_string(n_samples));
+    auto res = out<int64_t>({n_samples});
+    int64_t* r = ptr(res);
+    {
+      py::gil_scoped_release nogil;
+      hmm::sample_states(static_cast<int>(K), pi, A, n_samples, seed, stream, r);
+    }
+    return res;
+  });
+}
+
+static py::array sample_poisson(py::array lambdas, uint64_t seed, uint64_t stream) {
+  return by_float_dtype(lambdas, "lambdas", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const T* lam = in<T>(lambdas, "lambdas", {-1, -1});
+    const int64_t N = lambdas.shape(0), D = lambdas.shape(1);
+    auto res = out<int64_t>({N, D});
+    int64_t* r = ptr(res);
+    {
+      py::gil_scoped_release nogil;
+      hmm::sample_poisson(N, static_cast<int>(D), lam, seed, stream, r);
+    }
+    return res;
+  });
+}
+
+void register_hmm(py::module_& m) {
+  m.def("forward_backward", &forward_backward_impl<false>, py::arg("startprob"), py::arg("transmat"),
+        py::arg("frame_logprob"), py::arg("offsets"), py::arg("want_posteriors") = true, py::arg("want_xi") = true,
+        "Scaled forward/backward -> (logprob[S], posteriors[N,K] or None, xi_sum[K,K] or None).");
+  m.def("forward_backward_log", &forward_backward_impl<true>, py::arg("startprob"), py::arg("transmat"),
+        py::arg("frame_logprob"), py::arg("offsets"), py::arg("want_posteriors") = true, py::arg("want_xi") = true,
+        "Log-domain forward/backward, same contract as forward_backward.");
+  m.def("viterbi", &viterbi, py::arg("startprob"), py::arg("transmat"), py::arg("frame_logprob"),
+        py::arg("offsets"), "Most likely state paths -> (logprob[S], states[N]).");
+  m.def("sample_states", &sample_states, py::arg("startprob"), py::arg("transmat"), py::arg("n_samples"),
+        py::arg("seed"), py::arg("stream"));
+  m.def("sample_poisson", &sample_poisson, py::arg("lambdas"), py::arg("seed"), py::arg("stream"));
+}
+
+}  // namespace fastgen::bind

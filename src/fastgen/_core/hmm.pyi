@@ -1,0 +1,25 @@
+# Type stub of the compiled extension (csrc/): written by pybind11-stubgen 3.0.0 from the built module,
+# array types shortened to numpy.ndarray (dtype and shape: csrc/KERNELS.md). Regenerate after changing a binding:
+#   pybind11-stubgen fastgen._core -o <dir>  (then shorten the same way)
+"""
+Hidden Markov model inference and sampling (csrc/hmm/)
+"""
+from __future__ import annotations
+import numpy
+__all__: list[str] = ['forward_backward', 'forward_backward_log', 'sample_poisson', 'sample_states', 'viterbi']
+def forward_backward(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
+    """
+    Scaled forward/backward -> (logprob[S], posteriors[N,K] or None, xi_sum[K,K] or None).
+    """
+def forward_backward_log(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
+    """
+    Log-domain forward/backward, same contract as forward_backward.
+    """
+def sample_poisson(lambdas: numpy.ndarray, seed: int, stream: int) -> numpy.ndarray:
+    ...
+def sample_states(startprob: numpy.ndarray, transmat: numpy.ndarray, n_samples: int, seed: int, stream: int) -> numpy.ndarray:
+    ...
+def viterbi(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
+    """
+    Most likely state paths -> (logprob[S], states[N]).
+    """
