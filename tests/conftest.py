@@ -198,3 +198,12 @@ def assert_sum_close(got, want, scale, rtol, *, slope=1.0):
     bad = ~(np.abs(got - want) <= tol)
     assert not bad.any(), (f"{bad.sum()} of {bad.size} entries off by more than rtol={rtol} of the terms' "
                            f"magnitude; first at {np.argwhere(bad)[0]}: {got[bad][0]!r} vs {want[bad][0]!r}")
+
+
+def pytest_generate_tests(metafunc):
+    """A test taking a `device` argument (and not parametrising it itself) runs on each backend:
+    "cpu", and "cuda" (marked `cuda`, skipped where Numba cannot launch kernels): tests/devices.py."""
+    if "device" in metafunc.fixturenames and not any(m.name == "parametrize" and "device" in m.args[0]
+                                                     for m in metafunc.definition.iter_markers()):
+        from devices import DEVICES
+        metafunc.parametrize("device", DEVICES)
