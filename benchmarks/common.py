@@ -411,12 +411,10 @@ def rbm_gibbs(impl: str, params: dict, v0: np.ndarray, n_steps: int):
     """A callable running n_steps Gibbs sweeps (v -> h -> v) of len(v0) chains with `impl`."""
     W, b_h, b_v = params["W"], params["b_h"], params["b_v"]
     if impl.startswith("fastgen"):
-        from fastgen import _backend
-        device = impl.split("-", 1)[1]
-        kern = _backend.kernels(device)
-        put = lambda a: _backend.to_device(device, a)  # noqa: E731
-        args = [put(a) for a in (v0, W, b_h, b_v, np.zeros(0, np.float32))]
-        return lambda: _backend.to_host(kern.rbm.gibbs_vhv(*args, n_steps, 12345, 0)[0])
+        from fastgen._backend import Backend
+        be = Backend(impl.split("-", 1)[1], np.float32)
+        args = [be.put(a) for a in (v0, W, b_h, b_v, np.zeros(0, np.float32))]
+        return lambda: be.host(be.kernels.rbm.gibbs_vhv(*args, n_steps, 12345, 0)[0])
     if impl == "sklearn":
         from sklearn.neural_network import BernoulliRBM
         m = BernoulliRBM(n_components=W.shape[0], random_state=0)

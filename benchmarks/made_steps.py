@@ -110,10 +110,10 @@ def made_step(impl: str, shape: dict):
         x, target = tm.inputs(X)
         return lambda: tm.step(x, target)
 
-    from fastgen import _backend
+    from fastgen._backend import Backend
     from fastgen.autoregressive import _made_masks as mm
-    device = impl.split("-", 1)[1]
-    kern, put = _backend.kernels(device), (lambda a: _backend.to_device(device, a))
+    be = Backend(impl.split("-", 1)[1], theta.dtype)
+    kern, put = be.kernels, be.put
     args = [put(theta), put(np.zeros_like(theta)), put(np.zeros_like(theta)), np.asarray(sizes, np.int64),
             np.array([RELU, IDENTITY], np.int32)]
     m, x, code = put(mask), put(X), mm.OUTPUTS[out]

@@ -1,9 +1,16 @@
-"""Device selection: the one place that imports the kernel modules.
+"""The one object between estimators and kernels: ``Backend(device, dtype)``.
 
-``device="cpu"`` uses the C++ extension ``fastgen._core``; ``device="cuda"`` uses the Numba
-kernels in ``fastgen._cuda``; ``device="auto"`` picks CUDA when a GPU is usable, else the CPU.
-Both modules expose the same functions (see ``csrc/KERNELS.md``). CUDA without a usable GPU is
-an error, never a silent CPU run.
+``device="cpu"`` uses the C++ extension ``fastgen._core``; ``device="cuda"`` the Numba kernels of
+``fastgen._cuda``; ``device="auto"`` (every estimator's default) picks CUDA when a real GPU is
+usable, else the CPU. CUDA without a usable GPU is an error, never a silent CPU run. Both kernel
+modules expose one submodule per family with the same functions (``csrc/KERNELS.md``), so an
+estimator calls ``backend.kernels.hmm.forward_backward(...)`` whatever the device.
+
+A backend converts each input once: ``put`` gives a C-contiguous array of the compute dtype (int64
+for integer arrays) on the device. A device array (``__cuda_array_interface__``: Numba, CuPy,
+PyTorch) given to a CUDA backend stays on the device: ``check_array`` validates it from its
+metadata and a finiteness reduction on the device, and a dtype or layout change is made there. A
+backend pickles as its arguments and resolves the device again when loaded.
 """
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ import functools
 import os
 
 import numpy as np
+
+from ._validation import check_array, check_dtype
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -34,7 +43,7 @@ def cuda_simulated() -> bool:
 
 def resolve_device(device: str) -> str:
     """Map the user's ``device`` argument to "cpu" or "cuda", or raise."""
-    if device not in DEVICES:
+    if not isinstance(device, str) or device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
     if device == "auto":
         return "cuda" if cuda_usable() and not cuda_simulated() else "cpu"
@@ -46,29 +55,127 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def kernels(device: str):
-    """The kernel module for a resolved device: ``fastgen._core`` or ``fastgen._cuda``."""
-    if device == "cpu":
-        from . import _core
-        return _core
-    if device == "cuda":
-        from . import _cuda
-        return _cuda
-    raise ValueError(f"unresolved device {device!r}")
-
-
-def to_device(device: str, a: np.ndarray):
-    """`a` on the compute device: NumPy itself on the CPU, one host-to-device copy for CUDA."""
-    if device == "cuda":
-        from numba import cuda
-        return cuda.to_device(a)
-    return a
+def is_device_array(a) -> bool:
+    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
 
 
 def to_host(a):
-    """A NumPy array from a kernel result (NumPy or a Numba device array); None stays None."""
+    """A NumPy array from a kernel result (NumPy or a device array); None stays None."""
     if a is None or isinstance(a, np.ndarray):
         return a
     if hasattr(a, "copy_to_host"):
         return a.copy_to_host()
+    if is_device_array(a):
+        from numba import cuda
+        return cuda.as_cuda_array(a).copy_to_host()
     return np.asarray(a)
+
+
+class Backend:
+    """A resolved device, a compute dtype and the kernel module that serves them.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda"}, default "auto"
+    dtype : float32 or float64, default float64
+        The precision of the data-sized work; ``put`` converts floating inputs to it.
+
+    Attributes
+    ----------
+    device : "cpu" or "cuda"
+    dtype : numpy.dtype
+    kernels : module
+        ``fastgen._core`` or ``fastgen._cuda``: one submodule per family.
+    """
+
+    def __init__(self, device="auto", dtype=np.float64):
+        self._args = (device, dtype)
+        self.device = resolve_device(device)
+        self.dtype = check_dtype(dtype)
+        if self.device == "cuda":
+            from . import _cuda as kernels
+        else:
+            from . import _core as kernels
+        self.kernels = kernels
+
+    def __repr__(self):
+        return f"Backend(device={self.device!r}, dtype={self.dtype.name})"
+
+    def __getstate__(self):
+        return {"args": self._args}
+
+    def __setstate__(self, state):
+        self.__init__(*state["args"])
+
+    def made_for(self, device, dtype) -> bool:
+        """Whether this backend serves an estimator whose arguments are now `device` and `dtype`."""
+        return check_dtype(dtype) == self.dtype and device in ("auto", self.device) and self._args[0] == device
+
+    def with_dtype(self, dtype) -> "Backend":
+        """A backend on the same device (same ``device`` argument) computing in `dtype`."""
+        return self if check_dtype(dtype) == self.dtype else Backend(self._args[0], dtype)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device == "cuda"
+
+    # -- arrays ------------------------------------------------------------------------------------
+    def put(self, a, dtype=None):
+        """`a` as a C-contiguous array on the device: of `dtype` when given, else int64 for integer
+        arrays and the compute dtype for the others. One conversion; none when `a` already is one
+        (a NumPy array on the CPU, a device array on CUDA)."""
+        if is_device_array(a):
+            if self.is_cuda:
+                return self.kernels.common.as_contiguous(a, self._target_dtype(a.__cuda_array_interface__["typestr"],
+                                                                                dtype))
+            a = to_host(a)
+        a = np.asarray(a)
+        a = np.ascontiguousarray(a, dtype=self._target_dtype(a.dtype, dtype))
+        if self.is_cuda:
+            from numba import cuda
+            return cuda.to_device(a)
+        return a
+
+    def _target_dtype(self, have, dtype):
+        if dtype is not None:
+            return np.dtype(dtype)
+        return np.dtype(np.int64) if np.issubdtype(np.dtype(have), np.integer) else self.dtype
+
+    def put_private(self, a, dtype=None):
+        """Like put, but never the caller's array: for buffers the kernels update in place."""
+        if is_device_array(a) and self.is_cuda:
+            return self.kernels.common.copy(self.put(a, dtype))
+        return self.put(np.array(to_host(a), dtype=dtype or self.dtype, order="C", copy=True), dtype)
+
+    def zeros(self, shape, dtype=None):
+        return self.put(np.zeros(shape, dtype=dtype or self.dtype), dtype)
+
+    @staticmethod
+    def host(a, dtype=None):
+        """A kernel result as a NumPy array (of `dtype` when given); None stays None."""
+        a = to_host(a)
+        return a if a is None or dtype is None else np.asarray(a, dtype=dtype)
+
+    def check_array(self, X, name="X", *, n_features=None, ndim=2):
+        """Validated data on the device, in the compute dtype. Host input: ``_validation.check_array``
+        then one copy. A device array on a CUDA backend: shape checks from its metadata, one
+        finiteness reduction and (if needed) one cast on the device, never a host round trip."""
+        if is_device_array(X) and self.is_cuda:
+            shape = tuple(X.__cuda_array_interface__["shape"])
+            kind = np.dtype(X.__cuda_array_interface__["typestr"]).kind
+            if kind not in "fiub":
+                raise TypeError(f"{name}: expected a numeric array, got dtype "
+                                f"{np.dtype(X.__cuda_array_interface__['typestr'])}")
+            if len(shape) != ndim:
+                raise ValueError(f"{name}: expected a {ndim}-D array, got shape {shape}")
+            if shape[0] == 0 or (ndim == 2 and shape[1] == 0):
+                raise ValueError(f"{name}: empty input, shape {shape}")
+            if n_features is not None and shape[1] != n_features:
+                raise ValueError(f"{name}: expected {n_features} features, got {shape[1]}")
+            Xd = self.put(X)
+            bad = self.kernels.common.first_nonfinite(Xd)
+            if bad >= 0:
+                raise ValueError(f"{name}: contains NaN or infinity (first at index "
+                                 f"{tuple(int(i) for i in np.unravel_index(bad, shape))})")
+            return Xd
+        return self.put(check_array(X, name, ndim=ndim, dtype=self.dtype, n_features=n_features))

@@ -17,6 +17,20 @@ class BaseEstimator:
     _fitted_attr: str = ""
     _fitted_hint: str = ""
 
+    def __getstate__(self):
+        """Pickle without the backend (``_backend``; the nn family's ``_engine``): a model fitted on a
+        GPU loads anywhere, and its next call resolves ``device`` again."""
+        state = self.__dict__.copy()
+        state.pop("_backend", None)
+        state.pop("_engine", None)
+        return state
+
+    @property
+    def _kern(self):
+        """The kernel module of the estimator's backend (``self._backend``, set by its set-up in
+        ``fit`` and every method): ``fastgen._core`` or ``fastgen._cuda``, one submodule per family."""
+        return self._backend.kernels
+
     @classmethod
     def _get_param_names(cls):
         sig = inspect.signature(cls.__init__)

@@ -12,11 +12,11 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .. import _backend
+from .._backend import Backend
 from ._ar_validation import (TREND_CODE, check_method, check_order, check_series_lengths, check_trend,
                              n_trend, raise_on_status)
 from .._estimator import BaseEstimator
-from .._validation import check_dtype, philox_seed
+from .._validation import philox_seed
 
 
 class LinearARBase(BaseEstimator):
@@ -43,21 +43,13 @@ class LinearARBase(BaseEstimator):
         self._method = check_method(self.method, self.yw_method)
         self._trend = check_trend(self.trend, self._method)
         self._order, self._criterion, self._max_order = check_order(self.order, self.max_order, self._criteria_names)
-        self._device = _backend.resolve_device(self.device)
-        self._dt = check_dtype(self.dtype)
-        self._kern = _backend.kernels(self._device)
-
-    def __getstate__(self):
-        """Pickle without the kernel module (set again by _setup on the next call)."""
-        state = dict(self.__dict__)
-        state.pop("_kern", None)
-        return state
+        self._backend = Backend(self.device, self.dtype)
 
     def _put(self, a):
-        """`a` (C-contiguous) on the compute device."""
-        if isinstance(a, np.ndarray):
-            a = np.ascontiguousarray(a)
-        return _backend.to_device(self._device, a)
+        """`a` on the device in its own dtype (parameters and noise scales are float64 whatever the
+        data's dtype)."""
+        a = np.asarray(a)
+        return self._backend.put(a, a.dtype)
 
     def forecast_interval(self, steps, alpha=0.05):
         """(mean, lower, upper) of the Gaussian (1 - alpha) forecast intervals, shaped like
@@ -81,29 +73,29 @@ class LinearARBase(BaseEstimator):
             res = self._kern.autoregressive.ar_ols(Yd, od, pd, TREND_CODE[self._trend], all_orders)
         else:
             res = self._kern.autoregressive.ar_yule_walker(Yd, od, pd, self._trend == "c", self.yw_method == "adjusted", all_orders)
-        return tuple(_backend.to_host(r) for r in res)
+        return tuple(self._backend.host(r) for r in res)
 
     def _sse_kernel(self, Y, offsets, params, orders):
         """SSE (S, k, k) of every sequence under params (1 or S, kt + P k, k) with orders (S,)."""
         res = self._kern.autoregressive.ar_sse(self._put(Y), self._put(offsets), self._put(np.ascontiguousarray(params)),
                                 TREND_CODE[self._trend], self._put(np.ascontiguousarray(orders, dtype=np.int64)))
-        return _backend.to_host(res)
+        return self._backend.host(res)
 
     def _forecast_kernel(self, params, y_last, t_next, sigma, steps):
         res = self._kern.autoregressive.ar_forecast(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
                                      self._put(np.ascontiguousarray(y_last, dtype=np.float64)),
                                      self._put(np.ascontiguousarray(t_next, dtype=np.int64)),
                                      self._put(np.ascontiguousarray(sigma, dtype=np.float64)), int(steps))
-        return tuple(_backend.to_host(r) for r in res)
+        return tuple(self._backend.host(r) for r in res)
 
     def _simulate_kernel(self, params, chol, y_last, t_next, n_steps, n_paths, random_state):
         seed = philox_seed(random_state)
         res = self._kern.autoregressive.ar_simulate(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
                                      self._put(np.ascontiguousarray(chol, dtype=np.float64)),
-                                     self._put(np.ascontiguousarray(y_last, dtype=self._dt)),
+                                     self._put(np.ascontiguousarray(y_last, dtype=self._backend.dtype)),
                                      self._put(np.ascontiguousarray(t_next, dtype=np.int64)),
                                      int(n_steps), int(n_paths), seed, 0)
-        return _backend.to_host(res)
+        return self._backend.host(res)
 
     # -- the fit of one or many series ---------------------------------------------------------------
     def _fit_arrays(self, Y, offsets, what):

@@ -85,7 +85,7 @@ class AR(LinearARBase):
     def fit(self, X, y=None):
         """Fit to the series X, shape (n,) or (n, 1). Returns self."""
         self._setup()
-        Y = as_univariate(X, self._dt)
+        Y = as_univariate(X, self._backend.dtype)
         offsets = np.array([0, Y.shape[0]], dtype=np.int64)
         orders, params, noise, table = self._fit_arrays(Y, offsets, "X")
         st = self._statistics(Y, offsets, orders, params, noise)
@@ -123,8 +123,8 @@ class AR(LinearARBase):
         if X is None:
             raise ValueError("X: expected a 1-D array (the series concatenated), got None")
         offsets = check_lengths(lengths, len(X))
-        _finite_series(X, offsets, self._dt)
-        Y = as_univariate(X, self._dt)
+        _finite_series(X, offsets, self._backend.dtype)
+        Y = as_univariate(X, self._backend.dtype)
         orders, params, noise, table = self._fit_arrays(Y, offsets, "X")
         st = self._statistics(Y, offsets, orders, params, noise)
         batch = ARBatch(self, Y, offsets, orders, params[:, :, 0], st, table)
@@ -201,7 +201,7 @@ class AR(LinearARBase):
         -nobs / 2 log(2 pi sigma2_) - SSE / (2 sigma2_). On the training series it is ``llf_``."""
         self._check_fitted()
         self._setup()
-        Y = as_univariate(X, self._dt)
+        Y = as_univariate(X, self._backend.dtype)
         offsets = check_lengths(lengths, Y.shape[0])
         lens = np.diff(offsets)
         p = self.order_
@@ -242,7 +242,7 @@ class VAR(LinearARBase):
         if len(getattr(a, "shape", ())) == 1:
             raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_series), got shape {a.shape}; "
                              f"use AR for a single series (or X.reshape(-1, 1))")
-        return check_array(a, name, ndim=2, dtype=self._dt, n_features=n_features)
+        return check_array(a, name, ndim=2, dtype=self._backend.dtype, n_features=n_features)
 
     def fit(self, X, y=None):
         """Fit to the k series in the columns of X (n, k). Returns self."""

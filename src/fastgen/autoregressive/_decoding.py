@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .. import _backend
+from .._backend import Backend, is_device_array
 from .._validation import philox_seed
 
 
@@ -43,18 +43,14 @@ def _filter_args(temperature, top_k, top_p, greedy):
     return t, k, p, bool(greedy)
 
 
-def _logits_array(logits, device: str):
-    """(array for the kernel, was_1d). Host input becomes a C-contiguous float32/float64 NumPy array;
-    device arrays (``__cuda_array_interface__``) stay on the device for device="cuda"."""
-    on_device = hasattr(logits, "__cuda_array_interface__") and not isinstance(logits, np.ndarray)
-    if on_device and device == "cuda":
+def _logits_array(logits):
+    """(array, was_1d): a C-contiguous float32/float64 NumPy array, or the device array itself
+    (``__cuda_array_interface__``), shaped (N, V); the backend then puts it where the kernel runs."""
+    if is_device_array(logits):
         from numba import cuda
         a = cuda.as_cuda_array(logits)
         shape, dtype = a.shape, np.dtype(a.dtype)
     else:
-        if on_device:
-            from numba import cuda
-            logits = cuda.as_cuda_array(logits).copy_to_host()
         a = np.asarray(logits)
         shape, dtype = a.shape, a.dtype
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -100,11 +96,11 @@ def sample_logits(logits, *, temperature=1.0, top_k=None, top_p=None, greedy=Fal
     int64 ndarray of shape (N,), or an int64 scalar for 1-D logits.
     """
     t, k, p, g = _filter_args(temperature, top_k, top_p, greedy)
-    dev = _backend.resolve_device(device)
-    x, was_1d = _logits_array(logits, dev)
+    x, was_1d = _logits_array(logits)
+    backend = Backend(device, x.dtype)
     seed = philox_seed(random_state)
     if x.shape[0] == 0:
         out = np.zeros(0, dtype=np.int64)
     else:
-        out = _backend.to_host(_backend.kernels(dev).autoregressive.sample_logits(x, t, k, p, g, seed, 0))
+        out = backend.host(backend.kernels.autoregressive.sample_logits(backend.put(x), t, k, p, g, seed, 0))
     return np.int64(out[0]) if was_1d else out

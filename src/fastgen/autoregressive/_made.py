@@ -217,7 +217,7 @@ class MADE(BaseNN):
         def step(batches, stream, k):
             (Xb,) = batches
             t = tr.next_t()
-            return eng.kern.autoregressive.made_step(*tr.args(), slope, mask_dev[(t - 1) % len(mask_dev)], Xb, code, n_out, t,
+            return eng.kernels.autoregressive.made_step(*tr.args(), slope, mask_dev[(t - 1) % len(mask_dev)], Xb, code, n_out, t,
                                       opt.code, tr.hp), None
 
         curve, _ = run_epochs(name=type(self).__name__, engine=eng, arrays=[X], batch_size=int(self.batch_size),
@@ -252,7 +252,7 @@ class MADE(BaseNN):
             thm = self._masked(eng, k)
             for r0 in range(0, X.shape[0], _SCORE_ROWS):
                 Xr = eng.put(X[r0:r0 + _SCORE_ROWS])
-                lp = eng.kern.autoregressive.made_logprob(thm, net.sizes_array, net.acts_array, float(net.slope), Xr, code, n_out)
+                lp = eng.kernels.autoregressive.made_logprob(thm, net.sizes_array, net.acts_array, float(net.slope), Xr, code, n_out)
                 per_mask[k, r0:r0 + _SCORE_ROWS] = eng.host(lp)
         if len(per_mask) == 1:
             return per_mask[0]
@@ -301,7 +301,7 @@ class MADE(BaseNN):
                 continue
             degrees = np.concatenate([np.asarray(h, np.int64) for h in self.hidden_degrees_[k]] or
                                      [np.zeros(0, np.int64)])
-            drawn = eng.kern.autoregressive.made_sample(self._masked(eng, k), net.sizes_array, net.acts_array, float(net.slope),
+            drawn = eng.kernels.autoregressive.made_sample(self._masked(eng, k), net.sizes_array, net.acts_array, float(net.slope),
                                          np.ascontiguousarray(self.orders_[k], dtype=np.int64), degrees, code,
                                          self._fitted_n_out, int(rows.size), temperature, k_top, p_top,
                                          streams.seed, stream)

@@ -13,10 +13,10 @@ from collections import deque
 
 import numpy as np
 
-from .. import _backend
+from .._backend import Backend
 from .._estimator import BaseEstimator
 from .._warnings import warn
-from .._validation import (check_dtype, check_lengths, check_n_components, check_random_state,
+from .._validation import (check_lengths, check_n_components, check_random_state,
                           check_stochastic, philox_seed)
 
 _log = logging.getLogger(__name__)
@@ -94,21 +94,11 @@ class BaseHMM(BaseEstimator):
             raise ValueError(f"implementation must be 'scaling' or 'log', got {self.implementation!r}")
         if self.algorithm not in ("viterbi", "map"):
             raise ValueError(f"algorithm must be 'viterbi' or 'map', got {self.algorithm!r}")
-        self._device = _backend.resolve_device(self.device)
-        self._dt = check_dtype(self.dtype)
-        self._kern = _backend.kernels(self._device)
-
-    def _put(self, a):
-        """A host array in the compute dtype, on the compute device (one copy)."""
-        if np.issubdtype(np.asarray(a).dtype, np.integer):
-            a = np.ascontiguousarray(a, dtype=np.int64)
-        else:
-            a = np.ascontiguousarray(a, dtype=self._dt)
-        return _backend.to_device(self._device, a)
+        self._backend = Backend(self.device, self.dtype)
 
     def _forward_backward(self, flp, offsets_k, want_posteriors, want_xi):
         f = self._kern.hmm.forward_backward if self.implementation == "scaling" else self._kern.hmm.forward_backward_log
-        return f(self._put(self.startprob_), self._put(self.transmat_), flp, offsets_k, want_posteriors, want_xi)
+        return f(self._backend.put(self.startprob_), self._backend.put(self.transmat_), flp, offsets_k, want_posteriors, want_xi)
 
     def _prepare(self, X, lengths):
         """Validate data against the fitted model; returns (X, offsets, X on device, offsets on device)."""
@@ -117,15 +107,15 @@ class BaseHMM(BaseEstimator):
         self._check()
         X = self._validate_X(X, fitting=False)
         offsets = check_lengths(lengths, X.shape[0])
-        return X, offsets, self._put(X), self._put(offsets)
+        return X, offsets, self._backend.put(X), self._backend.put(offsets)
 
     # -- inference -------------------------------------------------------------------------------
     def _score(self, X, lengths, compute_posteriors):
         X, offsets, Xk, ok = self._prepare(X, lengths)
         flp = self._frame_logprob(Xk)
         logprob, post, _ = self._forward_backward(flp, ok, compute_posteriors, False)
-        logprob = _backend.to_host(logprob).astype(np.float64)
-        return float(logprob.sum()), _backend.to_host(post), logprob
+        logprob = self._backend.host(logprob).astype(np.float64)
+        return float(logprob.sum()), self._backend.host(post), logprob
 
     def score(self, X, lengths=None):
         """Log-likelihood of X under the model (summed over sequences)."""
@@ -150,8 +140,8 @@ class BaseHMM(BaseEstimator):
             return float(np.log(post.max(axis=1)).sum()), post.argmax(axis=1)
         X, offsets, Xk, ok = self._prepare(X, lengths)
         flp = self._frame_logprob(Xk)
-        logprob, states = self._kern.hmm.viterbi(self._put(self.startprob_), self._put(self.transmat_), flp, ok)
-        return float(_backend.to_host(logprob).astype(np.float64).sum()), _backend.to_host(states)
+        logprob, states = self._kern.hmm.viterbi(self._backend.put(self.startprob_), self._backend.put(self.transmat_), flp, ok)
+        return float(self._backend.host(logprob).astype(np.float64).sum()), self._backend.host(states)
 
     def predict(self, X, lengths=None):
         return self.decode(X, lengths)[1]
@@ -172,18 +162,18 @@ class BaseHMM(BaseEstimator):
         self._init(X, offsets)
         self._check()
         self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
-        Xk, ok = self._put(X), self._put(offsets)
-        starts_k = self._put(offsets[:-1])
+        Xk, ok = self._backend.put(X), self._backend.put(offsets)
+        starts_k = self._backend.put(offsets[:-1])
         for _ in range(self.n_iter):
             flp = self._frame_logprob(Xk)
             logprob, post, xi = self._forward_backward(flp, ok, True, "t" in self.params)
-            per_seq = _backend.to_host(logprob).astype(np.float64)
+            per_seq = self._backend.host(logprob).astype(np.float64)
             if not np.isfinite(per_seq).all():
                 bad = int(np.flatnonzero(~np.isfinite(per_seq))[0])
                 raise ValueError(f"X: sequence {bad} has zero probability under the current model; "
                                  f"EM cannot continue (check for impossible transitions or emissions)")
-            stats = {"start": _backend.to_host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
-                     "trans": None if xi is None else _backend.to_host(xi).astype(np.float64)}
+            stats = {"start": self._backend.host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
+                     "trans": None if xi is None else self._backend.host(xi).astype(np.float64)}
             stats.update(self._emission_stats(Xk, post))
             curr = float(per_seq.sum())
             self._do_mstep(stats)
@@ -276,12 +266,6 @@ class BaseHMM(BaseEstimator):
             if not 0 <= int(currstate) < self.n_components:
                 raise ValueError(f"currstate: expected a state in [0, {self.n_components}), got {currstate}")
             start = np.eye(self.n_components)[int(currstate)]
-        states = _backend.to_host(self._kern.hmm.sample_states(self._put(start), self._put(self.transmat_),
+        states = self._backend.host(self._kern.hmm.sample_states(self._backend.put(start), self._backend.put(self.transmat_),
                                                            int(n_samples), seed, STREAM_STATES))
         return self._sample_emissions(states, seed), states
-
-    # -- pickling: the kernel module is a process-local handle -----------------------------------
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_kern", None)
-        return state

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _backend
 from .._gaussian import COVARIANCE_TYPES, full_covariances, precision_cholesky, validate_covars
 from ._base import STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM, ConvergenceMonitor
 from ..mixture._kmeans import kmeans
@@ -96,7 +95,7 @@ class GaussianHMM(BaseHMM):
         _check_covariance_type(self.covariance_type)
         self.n_features = X.shape[1]
         if self._needs_init("m", "means_"):
-            self.means_ = kmeans(X, self.n_components, rs)
+            self.means_ = kmeans(X, self.n_components, rs, backend=self._backend.with_dtype(np.float64))
         if self._needs_init("c", "covars_"):
             self._covars_ = _distribute(_initial_covariance(X, self.min_covar), self.covariance_type,
                                         self.n_components)
@@ -113,11 +112,11 @@ class GaussianHMM(BaseHMM):
         self._covars_ = validate_covars(self._covars_, self.covariance_type, K, self.n_features)
 
     def _frame_logprob(self, Xk):
-        return _gaussian_frame_logprob(self._kern, self._put, Xk, self.means_, self._covars_, self.covariance_type)
+        return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, self.means_, self._covars_, self.covariance_type)
 
     def _emission_stats(self, Xk, post):
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
-        ws, wx, wxx = (_backend.to_host(a) for a in self._kern.emissions.weighted_moments(Xk, post, order))
+        ws, wx, wxx = (self._backend.host(a) for a in self._kern.emissions.weighted_moments(Xk, post, order))
         return {"post": ws.astype(np.float64), "obs": wx.astype(np.float64), "obs2": wxx.astype(np.float64)}
 
     def _mstep_emission(self, stats):
@@ -162,7 +161,7 @@ class GaussianHMM(BaseHMM):
 
     def _sample_emissions(self, states, seed):
         n, D = len(states), self.n_features
-        z = _backend.to_host(self._kern.rng.normal(seed, STREAM_EMISSIONS, n * D)).reshape(n, D)
+        z = self._backend.host(self._kern.rng.normal(seed, STREAM_EMISSIONS, n * D)).reshape(n, D)
         L = np.linalg.cholesky(self.covars_)
         return self.means_[states] + np.einsum("nij,nj->ni", L[states], z)
 
@@ -212,10 +211,10 @@ class CategoricalHMM(BaseHMM):
 
     def _frame_logprob(self, Xk):
         with np.errstate(divide="ignore"):
-            return self._kern.emissions.categorical_logprob(Xk, self._put(np.log(self.emissionprob_)))
+            return self._kern.emissions.categorical_logprob(Xk, self._backend.put(np.log(self.emissionprob_)))
 
     def _emission_stats(self, Xk, post):
-        return {"obs": _backend.to_host(self._kern.emissions.categorical_counts(Xk, post, self.n_features)).astype(np.float64)}
+        return {"obs": self._backend.host(self._kern.emissions.categorical_counts(Xk, post, self.n_features)).astype(np.float64)}
 
     def _mstep_emission(self, stats):
         if "e" in self.params:
@@ -232,7 +231,7 @@ class CategoricalHMM(BaseHMM):
         return {"s": K - 1, "t": K * (K - 1), "e": K * (M - 1)}
 
     def _sample_emissions(self, states, seed):
-        u = _backend.to_host(self._kern.rng.uniform(seed, STREAM_EMISSIONS, len(states)))
+        u = self._backend.host(self._kern.rng.uniform(seed, STREAM_EMISSIONS, len(states)))
         cdf = np.cumsum(self.emissionprob_, axis=1)[states]
         sym = (u[:, None] >= cdf).sum(axis=1)
         return np.minimum(sym, self.n_features - 1)[:, None]
@@ -279,11 +278,11 @@ class PoissonHMM(BaseHMM):
         self.n_features = lam.shape[1]
 
     def _frame_logprob(self, Xk):
-        return self._kern.emissions.poisson_logprob(Xk, self._put(self.lambdas_))
+        return self._kern.emissions.poisson_logprob(Xk, self._backend.put(self.lambdas_))
 
     def _emission_stats(self, Xk, post):
         ws, wx, _ = self._kern.emissions.weighted_moments(Xk, post, 0)
-        return {"post": _backend.to_host(ws).astype(np.float64), "obs": _backend.to_host(wx).astype(np.float64)}
+        return {"post": self._backend.host(ws).astype(np.float64), "obs": self._backend.host(wx).astype(np.float64)}
 
     def _mstep_emission(self, stats):
         if "l" in self.params:
@@ -301,7 +300,7 @@ class PoissonHMM(BaseHMM):
 
     def _sample_emissions(self, states, seed):
         lam = np.ascontiguousarray(self.lambdas_[states])
-        return _backend.to_host(self._kern.hmm.sample_poisson(self._put(lam), seed, STREAM_EMISSIONS))
+        return self._backend.host(self._kern.hmm.sample_poisson(self._backend.put(lam), seed, STREAM_EMISSIONS))
 
 
 class GMMHMM(BaseHMM):
@@ -351,12 +350,12 @@ class GMMHMM(BaseHMM):
         self.n_features = D = X.shape[1]
         cv = _initial_covariance(X, self.min_covar)
         if self._needs_init("m", "means_"):
-            labels = kmeans(X, K, rs, return_labels=True)[1]
+            labels = kmeans(X, K, rs, backend=self._backend.with_dtype(np.float64), return_labels=True)[1]
             means = np.empty((K, M, D))
             for k in range(K):  # K small k-means runs over the states' clusters
                 Xk = X[labels == k]
                 if len(Xk) >= M:
-                    means[k] = kmeans(Xk, M, rs)
+                    means[k] = kmeans(Xk, M, rs, backend=self._backend.with_dtype(np.float64))
                 else:
                     means[k] = rs.multivariate_normal(X.mean(axis=0), cv, size=M)
             self.means_ = means
@@ -394,12 +393,12 @@ class GMMHMM(BaseHMM):
         self.covars_ = c
 
     def _component_logprob(self, Xk):
-        return _gaussian_frame_logprob(self._kern, self._put, Xk, self.means_, self.covars_, self.covariance_type,
+        return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, self.means_, self.covars_, self.covariance_type,
                                        groups=self.n_mix)
 
     def _log_weights(self):
         with np.errstate(divide="ignore"):
-            return self._put(np.log(self.weights_))
+            return self._backend.put(np.log(self.weights_))
 
     def _frame_logprob(self, Xk):
         return self._kern.emissions.mixture_logprob(self._component_logprob(Xk), self._log_weights())
@@ -408,7 +407,7 @@ class GMMHMM(BaseHMM):
         K, M, D = self.n_components, self.n_mix, self.n_features
         comp_post = self._kern.emissions.mixture_posteriors(self._component_logprob(Xk), self._log_weights(), post)
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
-        ws, wx, wxx = (_backend.to_host(a).astype(np.float64)
+        ws, wx, wxx = (self._backend.host(a).astype(np.float64)
                        for a in self._kern.emissions.weighted_moments(Xk, comp_post, order))
         ws, wx = ws.reshape(K, M), wx.reshape(K, M, D)
         # hmmlearn centres the covariance statistic on the current (pre-M-step) means:
@@ -432,7 +431,7 @@ class GMMHMM(BaseHMM):
             self._mstep_mixture(stats)
 
     def _mstep_mixture(self, stats):
-        K, M, D = self.n_components, self.n_mix, self.n_features
+        M, D = self.n_mix, self.n_features
         wp, mp, mw, cp, cw = self._priors()
         pms = stats["post_mix_sum"]
         empty = pms < _EMPTY
@@ -480,10 +479,10 @@ class GMMHMM(BaseHMM):
 
     def _sample_emissions(self, states, seed):
         n, D = len(states), self.n_features
-        u = _backend.to_host(self._kern.rng.uniform(seed, STREAM_EMISSIONS, n))
+        u = self._backend.host(self._kern.rng.uniform(seed, STREAM_EMISSIONS, n))
         cdf = np.cumsum(self.weights_, axis=1)[states]
         comp = np.minimum((u[:, None] >= cdf).sum(axis=1), self.n_mix - 1)
-        z = _backend.to_host(self._kern.rng.normal(seed, STREAM_EMISSIONS_2, n * D)).reshape(n, D)
+        z = self._backend.host(self._kern.rng.normal(seed, STREAM_EMISSIONS_2, n * D)).reshape(n, D)
         c = self.covars_
         if self.covariance_type == "tied":
             L = np.linalg.cholesky(c)[states]

@@ -16,14 +16,14 @@ from time import time
 
 import numpy as np
 
-from .. import _backend
+from .._backend import Backend
 from .._estimator import BaseEstimator
 from .._warnings import warn as _warn
 from ..exceptions import ConvergenceWarning
 from ._kmeans import kmeans
 from ._gaussian import (Moments, check_covariance_type, covariance_cholesky_lower, kernel_precisions,
                         moments_order)
-from .._validation import check_array, check_dtype, check_n_components, check_random_state, philox_seed
+from .._validation import check_array, check_n_components, check_random_state, philox_seed
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 # Philox streams: k-means++ seeding (one seed per initialisation), sampling (labels; normals on +1).
@@ -43,21 +43,13 @@ def _check_number(value, name, *, low, low_open=False, integer=False, allow_none
     return value
 
 
-class _Compute:
-    """The resolved device, the compute dtype and the kernel module of one call."""
+class _Compute(Backend):
+    """The estimator's backend for one call, with the dtype limits the mixture kernels need."""
 
     def __init__(self, device, dtype):
-        self.device = _backend.resolve_device(device)
-        self.dtype = check_dtype(dtype)
-        self.kern = _backend.kernels(self.device)
+        super().__init__(device, dtype)
         self.eps = float(np.finfo(self.dtype).eps)
         self.data_s2 = None  # sum of (x - c)(x - c)^T over the fit data, for tied covariances
-
-    def put(self, a):
-        """A host array in the compute dtype (int64 for integers), on the compute device (one copy)."""
-        a = np.asarray(a)
-        a = np.ascontiguousarray(a, dtype=np.int64 if np.issubdtype(a.dtype, np.integer) else self.dtype)
-        return _backend.to_device(self.device, a)
 
     def put_data(self, X, what):
         """The (finite, float64) data X in the compute dtype on the device. float32 must hold them:
@@ -76,8 +68,7 @@ class _Compute:
 
     @staticmethod
     def host(a, dtype=np.float64):
-        a = _backend.to_host(a)
-        return None if a is None else np.asarray(a, dtype=dtype)
+        return Backend.host(a, dtype)
 
 
 class BaseMixture(BaseEstimator):
@@ -231,7 +222,7 @@ class BaseMixture(BaseEstimator):
         return cp, Xk, shift
 
     def _moments(self, cp, Xk, weights_k, shift) -> Moments:
-        nk, s1, s2 = cp.kern.emissions.weighted_moments(Xk, weights_k, moments_order(self.covariance_type))
+        nk, s1, s2 = cp.kernels.emissions.weighted_moments(Xk, weights_k, moments_order(self.covariance_type))
         m = Moments(cp.host(nk), cp.host(s1), cp.host(s2), shift, cp.eps, cp.data_s2)
         if not (np.isfinite(m.nk).all() and np.isfinite(m.s1).all() and np.isfinite(m.s2).all()):
             # The kernels sum in float64 but return the compute dtype: float32 holds sums of
@@ -268,11 +259,11 @@ class BaseMixture(BaseEstimator):
             labels = None
         elif self.init_params == "k-means++":
             n_local_trials = 2 + int(np.log(K))
-            _, indices = cp.kern.mixture.kmeans_plusplus(Xk, K, n_local_trials, philox_seed(random_state), STREAM_KMEANS_PP)
+            _, indices = cp.kernels.mixture.kmeans_plusplus(Xk, K, n_local_trials, philox_seed(random_state), STREAM_KMEANS_PP)
             indices, labels = cp.host(indices, np.int64), None
         else:
             # Distances on the compute device, in the compute dtype (Xk): the same labels on both backends.
-            _, labels = kmeans(X - shift, K, random_state, n_init=1, return_labels=True, kern=cp.kern, Xd=Xk)
+            _, labels = kmeans(X - shift, K, random_state, n_init=1, return_labels=True, backend=cp, Xd=Xk)
         resp = np.zeros((N, K))
         if labels is None:
             resp[indices, np.arange(K)] = 1
@@ -291,8 +282,8 @@ class BaseMixture(BaseEstimator):
         means = np.asarray(self.means_, dtype=np.float64) - shift
         kp = kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)
         if self.covariance_type in ("full", "tied"):
-            return cp.kern.emissions.gaussian_logprob_full(Xk, cp.put(means), cp.put(kp))
-        return cp.kern.emissions.gaussian_logprob_diag(Xk, cp.put(means), cp.put(kp))
+            return cp.kernels.emissions.gaussian_logprob_full(Xk, cp.put(means), cp.put(kp))
+        return cp.kernels.emissions.gaussian_logprob_diag(Xk, cp.put(means), cp.put(kp))
 
     def _e_step(self, cp, Xk, ones_k, shift):
         """Responsibilities under the current parameters, reduced at once to the moments; returns
@@ -301,7 +292,7 @@ class BaseMixture(BaseEstimator):
         comp = self._component_logprob(cp, Xk, shift)
         log_norm, resp = self._responsibilities(cp, comp, lw, True)
         N = Xk.shape[0]
-        total, _, _ = cp.kern.emissions.weighted_moments(ones_k, log_norm.reshape(N, 1), 0)
+        total, _, _ = cp.kernels.emissions.weighted_moments(ones_k, log_norm.reshape(N, 1), 0)
         K, D = self.means_.shape
         return {"moments": self._moments(cp, Xk, resp, shift), "log_norm_sum": float(cp.host(total)[0]),
                 "log_weights": lw, "means_s": np.asarray(self.means_, dtype=np.float64) - shift,
@@ -311,7 +302,7 @@ class BaseMixture(BaseEstimator):
     def _responsibilities(self, cp, comp, log_weights, want_resp):
         """mixture_responsibilities, its row check reported in the estimator's terms."""
         try:
-            return cp.kern.mixture.responsibilities(comp, cp.put(log_weights), want_resp)
+            return cp.kernels.mixture.responsibilities(comp, cp.put(log_weights), want_resp)
         except ValueError as exc:
             if not str(exc).startswith("comp_logprob: row"):
                 raise
@@ -372,7 +363,7 @@ class BaseMixture(BaseEstimator):
         K, D = self.means_.shape
         L = covariance_cholesky_lower(np.asarray(self.covariances_, dtype=np.float64), self.covariance_type, K, D)
         seed = philox_seed(self.random_state if random_state is None else random_state)
-        Xs, labels = cp.kern.mixture.sample_gaussian_mixture(cp.put(self.weights_), cp.put(self.means_), cp.put(L),
+        Xs, labels = cp.kernels.mixture.sample_gaussian_mixture(cp.put(self.weights_), cp.put(self.means_), cp.put(L),
                                                      int(n_samples), seed, STREAM_SAMPLE)
         labels = cp.host(labels, np.int64)
         order = np.argsort(labels, kind="stable")
@@ -404,7 +395,7 @@ class BaseMixture(BaseEstimator):
 
     # -- pickling: nothing device- or process-bound is kept on the estimator ----------------------
     def __getstate__(self):
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         for k in ("_init_prev_time", "_iter_prev_time"):
             state.pop(k, None)
         return state

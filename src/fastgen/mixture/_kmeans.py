@@ -1,6 +1,6 @@
 """k-means for initialising means (HMMs, Gaussian mixtures): k-means++ seeding and Lloyd iterations
-on the kernels ``kmeans_plusplus`` and ``kmeans_assign`` (csrc/gmm.hpp on the CPU, _cuda/gmm.py on
-GPUs: the same contract, the same labels).
+on the kernels ``mixture.kmeans_plusplus`` and ``mixture.kmeans_assign`` of the caller's backend
+(csrc/mixture/ on the CPU, _cuda/mixture.py on GPUs: the same contract, the same labels).
 
 The per-point work (distances, nearest centre) is in the kernels; Python only does the O(K D)
 centre update per iteration, with ``np.bincount`` sums over the host copy of the data. Seeding
@@ -14,23 +14,21 @@ import math
 
 import numpy as np
 
-from .. import _backend, _core
-
 
 class _Kernels:
     """kmeans_assign / kmeans_plusplus of one backend on the data `Xd` (host or device, the
     backend's dtype), returning host arrays; centres are passed in Xd's dtype."""
 
-    def __init__(self, kern, Xd):
-        self.kern, self.Xd = kern, Xd
+    def __init__(self, backend, Xd):
+        self.kern, self.host, self.Xd = backend.kernels, backend.host, Xd
         self.dtype = np.dtype(Xd.dtype)
 
     def assign(self, C):
         labels, d2 = self.kern.mixture.kmeans_assign(self.Xd, np.ascontiguousarray(C, dtype=self.dtype))
-        return _backend.to_host(labels).astype(np.int64, copy=False), _backend.to_host(d2).astype(np.float64)
+        return self.host(labels).astype(np.int64, copy=False), self.host(d2).astype(np.float64)
 
     def plusplus(self, k, n_local_trials, seed, stream):
-        return _backend.to_host(self.kern.mixture.kmeans_plusplus(self.Xd, k, n_local_trials, seed, stream)[0]).astype(
+        return self.host(self.kern.mixture.kmeans_plusplus(self.Xd, k, n_local_trials, seed, stream)[0]).astype(
             np.float64)
 
 
@@ -56,15 +54,15 @@ def _lloyd(X, C, max_iter, kk):
     return C, labels, float(d2.sum())
 
 
-def kmeans(X, k, rs, n_init=3, max_iter=100, return_labels=False, kern=None, Xd=None):
+def kmeans(X, k, rs, *, backend, n_init=3, max_iter=100, return_labels=False, Xd=None):
     """Best of `n_init` k-means runs by inertia -> centres (k, D), and labels (N,) if asked.
 
     rs: a np.random.RandomState; one uint64 seed is drawn from it per call.
-    kern, Xd: the kernel module (default fastgen._core) and its copy of X (host or device, float32
-    or float64; default X itself), where the distances are computed; X (host) gives the centres.
+    backend, Xd: the estimator's ``Backend`` (its device and dtype) and its copy of X on that device
+    (default: put there by this call), where the distances are computed; X (host) gives the centres.
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
-    kk = _Kernels(_core if kern is None else kern, X if Xd is None else Xd)
+    kk = _Kernels(backend, backend.put(X) if Xd is None else Xd)
     k = int(k)
     if len(X) < k:
         # Fewer points than clusters: the points themselves plus jittered copies.

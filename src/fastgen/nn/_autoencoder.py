@@ -106,7 +106,7 @@ class Autoencoder(BaseNN):
 
         def step(batches, stream, k):
             (Xb,) = batches
-            return eng.kern.nn.mlp_step(*tr.args(), slope, Xb, Xb, loss, tr.next_t(), opt.code, tr.hp), None
+            return eng.kernels.nn.mlp_step(*tr.args(), slope, Xb, Xb, loss, tr.next_t(), opt.code, tr.hp), None
 
         curve, _ = run_epochs(name=type(self).__name__, engine=eng, arrays=[X], batch_size=int(self.batch_size),
                               max_epochs=int(self.max_epochs), rng=perm_rng, step=step, streams=streams,
@@ -154,10 +154,10 @@ class Autoencoder(BaseNN):
         out = eng.predict(self.network_, eng.put(self.network_.theta), X)
         Xd = eng.put(X)
         if self.loss == "bce":
-            loss = eng.kern.nn.bce_logits(out, Xd, 1.0)[0]
+            loss = eng.kernels.nn.bce_logits(out, Xd, 1.0)[0]
             return -np.asarray(eng.host(loss), dtype=np.float64)
         # Gaussian with unit variance minus its constant: 0.5 sum_d (x - x_hat)^2.
-        loss = eng.kern.nn.gaussian_nll(out, eng.put(np.zeros(X.shape[1])), Xd, 1.0)[0]
+        loss = eng.kernels.nn.gaussian_nll(out, eng.put(np.zeros(X.shape[1])), Xd, 1.0)[0]
         return -(np.asarray(eng.host(loss), dtype=np.float64) - 0.5 * X.shape[1] * np.log(2 * np.pi))
 
     def score(self, X, y=None):

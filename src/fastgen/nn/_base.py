@@ -34,11 +34,6 @@ class BaseNN(BaseEstimator):
 
     _fitted_attr = "n_features_in_"
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_engine", None)
-        return state
-
     # -- set-up ------------------------------------------------------------------------------------
     def _setup_engine(self):
         if not isinstance(self.verbose, (bool, np.bool_)):
@@ -83,7 +78,7 @@ class BaseNN(BaseEstimator):
         """The engine for inference (rebuilt after unpickling or set_params)."""
         self._check_fitted()
         eng = getattr(self, "_engine", None)
-        if eng is None or eng.dtype != check_dtype(self.dtype) or self.device not in ("auto", eng.device):
+        if eng is None or not eng.made_for(self.device, self.dtype):
             eng = self._setup_engine()
         return eng
 

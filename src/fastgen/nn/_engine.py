@@ -1,53 +1,34 @@
-"""Kernel dispatch for the nn family: one device and dtype, arrays put there once.
-
-``Engine(device, dtype)`` resolves ``device`` ("cpu", "cuda", "auto") through ``fastgen._backend``
-(CUDA without a usable GPU is an error, never a silent CPU run) and calls the contract's kernels
-(``mlp_predict``, the losses, the training steps) with arrays of one dtype on that device.
-``Trainable`` holds one network's parameters and optimiser state on the device for a whole fit:
-the training-step kernels update them in place; ``publish`` copies theta back to the host spec.
+"""The nn family's backend: ``Engine`` is the ``fastgen._backend.Backend`` of an nn estimator (one
+device, one dtype, inputs put there once) plus the calls every nn model makes (``predict``, Philox
+draws). ``Trainable`` holds one network's parameters and optimiser state on the device for a whole
+fit: the training-step kernels update them in place; ``publish`` copies theta back to the host spec.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import _backend
-from .._validation import check_dtype
+from .._backend import Backend
 from ._mlp import MLP
 
 
-class Engine:
-    def __init__(self, device="cpu", dtype=np.float32):
-        self.device = _backend.resolve_device(device)
-        self.dtype = check_dtype(dtype)
-        self.kern = _backend.kernels(self.device)
+class Engine(Backend):
+    def __init__(self, device="auto", dtype=np.float32):
+        super().__init__(device, dtype)
 
-    def put(self, a):
-        """`a` as a C-contiguous array of the engine dtype on the device (no copy on the CPU when
-        it already is one)."""
-        return _backend.to_device(self.device, np.ascontiguousarray(a, dtype=self.dtype))
-
-    def put_private(self, a):
-        """Like put, but never the caller's array: for buffers the kernels update in place."""
-        a = np.array(a, dtype=self.dtype, order="C", copy=True)
-        return _backend.to_device(self.device, a)
-
-    @staticmethod
-    def host(a):
-        return _backend.to_host(a)
-
-    def empty(self, shape):
-        return self.put(np.zeros(shape, dtype=self.dtype))
+    def put(self, a, dtype=None):
+        """Every nn input is a float array of the engine dtype (labels come one-hot encoded)."""
+        return super().put(a, self.dtype if dtype is None else dtype)
 
     def predict(self, net: MLP, theta, X):
         """a_L of `net` with parameters `theta` (device) for X (host or device), on the device."""
-        return self.kern.nn.mlp_predict(theta, net.sizes_array, net.acts_array, float(net.slope),
-                                     X if not isinstance(X, np.ndarray) else self.put(X))
+        return self.kernels.nn.mlp_predict(theta, net.sizes_array, net.acts_array, float(net.slope),
+                                        X if not isinstance(X, np.ndarray) else self.put(X))
 
     def normal(self, seed, stream, n):
-        return self.host(self.kern.rng.normal(int(seed), int(stream), int(n)))
+        return self.host(self.kernels.rng.normal(int(seed), int(stream), int(n)))
 
     def uniform(self, seed, stream, n):
-        return self.host(self.kern.rng.uniform(int(seed), int(stream), int(n)))
+        return self.host(self.kernels.rng.uniform(int(seed), int(stream), int(n)))
 
 
 class Trainable:

@@ -127,7 +127,7 @@ class GAN(BaseNN):
             update_gen = k % n_critic == 0
             t_d = d.next_t()
             t_g = g.next_t() if update_gen else max(g.t, 1)
-            losses = eng.kern.nn.gan_step(*g.args(), *d.args(), slope, Xb, Cb, loss, gp_weight, int(update_gen),
+            losses = eng.kernels.nn.gan_step(*g.args(), *d.args(), slope, Xb, Cb, loss, gp_weight, int(update_gen),
                                        streams.seed, stream, t_d, t_g, opt.code, d.hp, g.hp)
             return losses, (True, update_gen)
 

@@ -155,7 +155,7 @@ class VAE(BaseNN):
             Xb, Cb = batches
             t = e.next_t()
             d.t = t
-            return eng.kern.nn.vae_step(*e.args(), *d.args(), slope, Xb, Cb, lik, log_var_dev, kl_weight,
+            return eng.kernels.nn.vae_step(*e.args(), *d.args(), slope, Xb, Cb, lik, log_var_dev, kl_weight,
                                      streams.seed, stream, t, opt.code, e.hp), None
 
         curve, _ = run_epochs(name=type(self).__name__, engine=eng, arrays=[X, C], batch_size=int(self.batch_size),
@@ -232,12 +232,12 @@ class VAE(BaseNN):
         """-log p(x | z) per row (float64) through the loss kernels."""
         D = self.n_features_in_
         if self.likelihood == "bernoulli":
-            loss, _ = eng.kern.nn.bce_logits(out_dev, X_dev, 1.0)
+            loss, _ = eng.kernels.nn.bce_logits(out_dev, X_dev, 1.0)
         elif self.likelihood == "gaussian":
-            loss = eng.kern.nn.gaussian_nll(out_dev, eng.put(self.obs_log_var_), X_dev, 1.0)[0]
+            loss = eng.kernels.nn.gaussian_nll(out_dev, eng.put(self.obs_log_var_), X_dev, 1.0)[0]
         else:
             out = eng.host(out_dev)
-            loss = eng.kern.nn.gaussian_nll(eng.put(out[:, :D]), eng.put(out[:, D:]), X_dev, 1.0)[0]
+            loss = eng.kernels.nn.gaussian_nll(eng.put(out[:, :D]), eng.put(out[:, D:]), X_dev, 1.0)[0]
         return np.asarray(eng.host(loss), dtype=np.float64)
 
     def score_samples(self, X, y=None):
@@ -259,7 +259,7 @@ class VAE(BaseNN):
         for chunk, r0 in enumerate(range(0, X.shape[0], rows)):
             r1 = min(r0 + rows, X.shape[0])
             Hr = np.repeat(H[r0:r1], k, axis=0)
-            Zs, eps, _ = eng.kern.nn.gaussian_kl_reparam(eng.put(Hr), streams.seed, EVAL_STREAM + chunk, 1.0)
+            Zs, eps, _ = eng.kernels.nn.gaussian_kl_reparam(eng.put(Hr), streams.seed, EVAL_STREAM + chunk, 1.0)
             Zs, eps = eng.host(Zs), eng.host(eps)
             out = eng.predict(self.decoder_, dec_theta, self._join(Zs, np.repeat(C[r0:r1], k, axis=0)))
             nll = self._recon_nll(eng, out, eng.put(np.repeat(X[r0:r1], k, axis=0)))

@@ -22,11 +22,11 @@ import time
 
 import numpy as np
 
-from .. import _backend
+from .._backend import Backend
 from .._estimator import BaseEstimator
 from .._streams import Streams
 from .._validation import check_float, check_int
-from .._validation import check_array, check_dtype, check_n_components, check_random_state, philox_seed
+from .._validation import check_array, check_n_components, check_random_state, philox_seed
 
 ALGORITHMS = ("pcd", "cd")
 MAX_EXACT_UNITS = 20  # log_partition enumerates 2^m states of the smaller layer: m <= 20
@@ -62,11 +62,9 @@ class BaseRBM(BaseEstimator):
 
     _gaussian = False
 
-
     def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_kern", None)
-        state.pop("_dev", None)
+        state = super().__getstate__()
+        state.pop("_dev", None)  # device copies of a fit in progress
         return state
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -83,19 +81,14 @@ class BaseRBM(BaseEstimator):
         check_float(self.weight_decay, "weight_decay", minimum=0.0)
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm: expected one of {ALGORITHMS}, got {self.algorithm!r}")
-        self._device = _backend.resolve_device(self.device)
-        self._dt = check_dtype(self.dtype)
-        self._kern = _backend.kernels(self._device)
-
-    def _put(self, a):
-        return _backend.to_device(self._device, np.ascontiguousarray(a, dtype=self._dt))
+        self._backend = Backend(self.device, self.dtype)
 
     def _validate(self, X, *, fitting=False, name="X"):
         """X as a C-contiguous array of the model dtype; values checked for the visible model."""
         if hasattr(X, "toarray") and not isinstance(X, np.ndarray):  # scipy.sparse (scikit-learn accepts CSR)
             X = X.toarray()
         n_features = None if fitting else self.components_.shape[1]
-        X = check_array(X, name, dtype=self._dt, n_features=n_features, finite=not self._values_check_finite)
+        X = check_array(X, name, dtype=self._backend.dtype, n_features=n_features, finite=not self._values_check_finite)
         self._check_values(X, name)
         return X
 
@@ -112,12 +105,12 @@ class BaseRBM(BaseEstimator):
         return start
 
     def _sigma_arg(self):
-        return np.zeros(0, dtype=self._dt)
+        return np.zeros(0, dtype=self._backend.dtype)
 
     def _params(self):
         """(W, b_h, b_v, sigma) on the compute device, from the host attributes."""
-        return (self._put(self.components_), self._put(self.intercept_hidden_), self._put(self.intercept_visible_),
-                self._put(self._sigma_arg()))
+        return (self._backend.put(self.components_), self._backend.put(self.intercept_hidden_), self._backend.put(self.intercept_visible_),
+                self._backend.put(self._sigma_arg()))
 
     def _seed_for(self, random_state):
         """(seed, first stream) for a sampling call: the model's own key and fresh streams, or a key
@@ -133,10 +126,10 @@ class BaseRBM(BaseEstimator):
     def _init_params(self, X, rs):
         H, V = self.n_components, X.shape[1]
         # scikit-learn's initialisation: N(0, 0.01^2) weights (same draws from the same RandomState).
-        self.components_ = np.ascontiguousarray(rs.normal(0, 0.01, (H, V)), dtype=self._dt)
-        self.intercept_hidden_ = np.zeros(H, dtype=self._dt)
-        self.intercept_visible_ = np.zeros(V, dtype=self._dt)
-        self.h_samples_ = np.zeros((self.batch_size, H), dtype=self._dt)
+        self.components_ = np.ascontiguousarray(rs.normal(0, 0.01, (H, V)), dtype=self._backend.dtype)
+        self.intercept_hidden_ = np.zeros(H, dtype=self._backend.dtype)
+        self.intercept_visible_ = np.zeros(V, dtype=self._backend.dtype)
+        self.h_samples_ = np.zeros((self.batch_size, H), dtype=self._backend.dtype)
         self._init_visible_model(X)
         self._seed = philox_seed(rs)
         self._stream = 0
@@ -168,7 +161,7 @@ class BaseRBM(BaseEstimator):
         for epoch in range(1, self.n_iter + 1):
             if self.shuffle:
                 s = self._take_streams(1)
-                order = np.argsort(_backend.to_host(self._kern.rng.uniform(self._seed, s, n)), kind="stable")
+                order = np.argsort(self._backend.host(self._kern.rng.uniform(self._seed, s, n)), kind="stable")
                 Xe = X[order]
             else:
                 Xe = X
@@ -203,25 +196,25 @@ class BaseRBM(BaseEstimator):
 
     def _begin_training(self):
         """Parameters and velocities to the device for the minibatch loop (kept there until the end)."""
-        dt = self._dt
+        dt = self._backend.dtype
         H, V = self.components_.shape
         if getattr(self, "_velocity", None) is None or self._velocity["W"].shape != (H, V):
             self._velocity = {"W": np.zeros((H, V), dt), "b_h": np.zeros(H, dt), "b_v": np.zeros(V, dt),
                               "log_var": np.zeros(self._log_var_arg().shape, dt)}
-        d = {k: self._put(getattr(self, a)) for k, a in
+        d = {k: self._backend.put(getattr(self, a)) for k, a in
              (("W", "components_"), ("b_h", "intercept_hidden_"), ("b_v", "intercept_visible_"),
               ("h", "h_samples_"))}
-        d["log_var"], d["sigma"] = self._put(self._log_var_arg()), self._put(self._sigma_arg())
-        d["vel"] = {k: self._put(v) for k, v in self._velocity.items()}
-        # On the CPU _put returns the host array itself when it is already contiguous and of the
+        d["log_var"], d["sigma"] = self._backend.put(self._log_var_arg()), self._backend.put(self._sigma_arg())
+        d["vel"] = {k: self._backend.put(v) for k, v in self._velocity.items()}
+        # On the CPU put returns the host array itself when it is already contiguous and of the
         # right dtype: make sure the kernels update private copies, published in _end_training.
-        if self._device == "cpu":
+        if self._backend.device == "cpu":
             d = {k: (v.copy() if isinstance(v, np.ndarray) else {kk: vv.copy() for kk, vv in v.items()})
                  for k, v in d.items()}
         self._dev = d
 
     def _end_training(self):
-        d, get = self._dev, _backend.to_host
+        d, get = self._dev, self._backend.host
         self.components_ = get(d["W"]).copy()
         self.intercept_hidden_ = get(d["b_h"]).copy()
         self.intercept_visible_ = get(d["b_v"]).copy()
@@ -234,12 +227,12 @@ class BaseRBM(BaseEstimator):
         pass
 
     def _log_var_arg(self):
-        return np.zeros(0, dtype=self._dt)
+        return np.zeros(0, dtype=self._backend.dtype)
 
     def _train_batch(self, Xb):
         """One CD-k / PCD-k step on the minibatch Xb (host array)."""
         k, d, kern = self.n_gibbs_steps, self._dev, self._kern
-        Vb = self._put(Xb)
+        Vb = self._backend.put(Xb)
         if self.algorithm == "pcd":
             P_pos = kern.rbm.hidden_probs(Vb, d["W"], d["b_h"], d["sigma"])
             s = self._take_streams(2 * k)
@@ -263,7 +256,7 @@ class BaseRBM(BaseEstimator):
         self._ready()
         X = self._validate(X)
         W, b_h, _, sigma = self._params()
-        return _backend.to_host(self._kern.rbm.hidden_probs(self._put(X), W, b_h, sigma))
+        return self._backend.host(self._kern.rbm.hidden_probs(self._backend.put(X), W, b_h, sigma))
 
     def fit_transform(self, X, y=None):
         return self.fit(X).transform(X)
@@ -271,9 +264,9 @@ class BaseRBM(BaseEstimator):
     def mean_visibles(self, H):
         """E[v | h] for hidden states H (n_samples, n_components): sigmoid or Gaussian means."""
         self._ready()
-        Hs = check_array(H, "H", dtype=self._dt, n_features=self.components_.shape[0])
+        Hs = check_array(H, "H", dtype=self._backend.dtype, n_features=self.components_.shape[0])
         W, _, b_v, sigma = self._params()
-        return _backend.to_host(self._kern.rbm.visible_means(self._put(Hs), W, b_v, sigma))
+        return self._backend.host(self._kern.rbm.visible_means(self._backend.put(Hs), W, b_v, sigma))
 
     def reconstruction_error(self, X):
         """Mean squared error between X and E[v | p(h | v)] per sample (summed over features)."""
@@ -290,7 +283,7 @@ class BaseRBM(BaseEstimator):
         self._ready()
         X = self._validate(X)
         W, b_h, b_v, sigma = self._params()
-        return _backend.to_host(self._kern.rbm.free_energy(self._put(X), W, b_h, b_v, sigma))
+        return self._backend.host(self._kern.rbm.free_energy(self._backend.put(X), W, b_h, b_v, sigma))
 
     def gibbs(self, v):
         """One Gibbs step v -> h -> v' from the visibles v (fresh draws on every call)."""
@@ -299,8 +292,8 @@ class BaseRBM(BaseEstimator):
         seed, _, owner = self._seed_for(None)
         s = self._take_streams(2)
         W, b_h, b_v, sigma = self._params()
-        v_new, _ = self._kern.rbm.gibbs_vhv(self._put(v), W, b_h, b_v, sigma, 1, seed, s)
-        return self._gibbs_output(_backend.to_host(v_new))
+        v_new, _ = self._kern.rbm.gibbs_vhv(self._backend.put(v), W, b_h, b_v, sigma, 1, seed, s)
+        return self._gibbs_output(self._backend.host(v_new))
 
     def _gibbs_output(self, v):
         return v
@@ -324,17 +317,17 @@ class BaseRBM(BaseEstimator):
         rows = []
         for _ in range(-(-n_samples // C)):
             v, h = self._kern.rbm.gibbs_vhv(v, W, b_h, b_v, sigma, n_gibbs_steps, seed, take(2 * n_gibbs_steps))
-            rows.append(_backend.to_host(self._kern.rbm.visible_means(h, W, b_v, sigma) if mean else v))
+            rows.append(self._backend.host(self._kern.rbm.visible_means(h, W, b_v, sigma) if mean else v))
         return np.concatenate(rows)[:n_samples]
 
     def _visibles_given_hiddens(self, H, *, mean, seed, stream):
         """E[v | h] (mean=True) or a draw of v ~ p(v | h) for hidden states H (the DBN's top-down pass)."""
         self._ready()
         W, _, b_v, sigma = self._params()
-        Hk = self._put(H)
+        Hk = self._backend.put(H)
         if mean:
-            return _backend.to_host(self._kern.rbm.visible_means(Hk, W, b_v, sigma))
-        return _backend.to_host(self._kern.rbm.sample_visibles(Hk, W, b_v, sigma, seed, stream))
+            return self._backend.host(self._kern.rbm.visible_means(Hk, W, b_v, sigma))
+        return self._backend.host(self._kern.rbm.sample_visibles(Hk, W, b_v, sigma, seed, stream))
 
     def _initial_chains(self, C, seed, stream):
         raise NotImplementedError
@@ -358,7 +351,7 @@ class BaseRBM(BaseEstimator):
         base = getattr(self, "_base_b_v", None)
         if base is None or base.shape != self.intercept_visible_.shape:
             base = self.intercept_visible_
-        return np.ascontiguousarray(base, dtype=self._dt)
+        return np.ascontiguousarray(base, dtype=self._backend.dtype)
 
     def ais_log_partition(self, n_chains=100, betas=None, random_state=None):
         """Annealed importance sampling estimate of log Z (Salakhutdinov & Murray 2008):
@@ -376,7 +369,7 @@ class BaseRBM(BaseEstimator):
         stream = owner._take_streams(2 * K) if owner is not None else first
         W, b_h, b_v, sigma = self._params()
         a = self._base_visible()
-        log_w = _backend.to_host(self._kern.rbm.ais(W, b_h, b_v, sigma, self._put(a), np.ascontiguousarray(betas),
+        log_w = self._backend.host(self._kern.rbm.ais(W, b_h, b_v, sigma, self._backend.put(a), np.ascontiguousarray(betas),
                                                     n_chains, seed, stream)).astype(np.float64)
         return self._ais_estimate(log_w, a.astype(np.float64))
 

@@ -23,7 +23,6 @@ import numbers
 
 import numpy as np
 
-from .. import _backend
 from .._estimator import BaseEstimator
 from .._streams import Streams
 from .._validation import check_dtype, check_int, check_random_state, nonfinite_error, philox_seed
@@ -73,15 +72,15 @@ class BernoulliRBM(BaseRBM):
     def _base_from_data(self, X):
         # Salakhutdinov & Murray's base-rate model: the data's visible marginals, kept off 0 and 1.
         p = np.clip(column_means(X), 1e-3, 1 - 1e-3)
-        self._base_b_v = (np.log(p) - np.log1p(-p)).astype(self._dt)
+        self._base_b_v = (np.log(p) - np.log1p(-p)).astype(self._backend.dtype)
 
     def _log_z_base(self, a):
         return float(np.logaddexp(0.0, a).sum())
 
     def _initial_chains(self, C, seed, stream):
         a = self._base_visible().astype(np.float64)
-        u = _backend.to_host(self._kern.rng.uniform(seed, stream, C * a.size)).reshape(C, a.size)
-        return self._put((u < _sigmoid(a)).astype(self._dt))
+        u = self._backend.host(self._kern.rng.uniform(seed, stream, C * a.size)).reshape(C, a.size)
+        return self._backend.put((u < _sigmoid(a)).astype(self._backend.dtype))
 
     def _gibbs_output(self, v):
         return v.astype(bool)  # scikit-learn returns the draws as bool
@@ -93,12 +92,12 @@ class BernoulliRBM(BaseRBM):
         self._ready()
         X = self._validate(X)
         seed, _, owner = self._seed_for(None)
-        u = _backend.to_host(self._kern.rng.uniform(seed, owner._take_streams(1), X.shape[0]))
+        u = self._backend.host(self._kern.rng.uniform(seed, owner._take_streams(1), X.shape[0]))
         V = X.shape[1]
         flip = np.minimum((u * V).astype(np.int64), V - 1)
         W, b_h, b_v, _ = self._params()
-        return _backend.to_host(self._kern.rbm.pseudo_likelihood(self._put(X), W, b_h, b_v,
-                                                                 _backend.to_device(self._device, flip)))
+        return self._backend.host(self._kern.rbm.pseudo_likelihood(self._backend.put(X), W, b_h, b_v,
+                                                                 self._backend.put(flip)))
 
     def _progress_score(self, X):
         return self.score_samples(X).mean()
@@ -145,15 +144,15 @@ class GaussianBernoulliRBM(BaseRBM):
             raise ValueError(f"sigma: expected a number or an array of {V} standard deviations, got shape {s.shape}")
         if not np.isfinite(s).all() or (s <= 0).any():
             raise ValueError(f"sigma: standard deviations must be positive and finite, got min {s.min()!r}")
-        self.sigma_ = s.astype(self._dt)
+        self.sigma_ = s.astype(self._backend.dtype)
 
     def _sigma_arg(self):
-        return np.ascontiguousarray(self.sigma_, dtype=self._dt)
+        return np.ascontiguousarray(self.sigma_, dtype=self._backend.dtype)
 
     def _log_var_arg(self):
         if not self.learn_sigma:
-            return np.zeros(0, dtype=self._dt)
-        return np.log(self.sigma_.astype(np.float64) ** 2).astype(self._dt)
+            return np.zeros(0, dtype=self._backend.dtype)
+        return np.log(self.sigma_.astype(np.float64) ** 2).astype(self._backend.dtype)
 
     def _set_visible_model(self, log_var, sigma):
         self.sigma_ = sigma
@@ -163,15 +162,15 @@ class GaussianBernoulliRBM(BaseRBM):
         super()._check_fitted("sigma_")
 
     def _base_from_data(self, X):
-        self._base_b_v = column_means(X).astype(self._dt)
+        self._base_b_v = column_means(X).astype(self._backend.dtype)
 
     def _log_z_base(self, a):
         return float(0.5 * np.log(2 * np.pi * self.sigma_.astype(np.float64) ** 2).sum())
 
     def _initial_chains(self, C, seed, stream):
         a = self._base_visible().astype(np.float64)
-        z = _backend.to_host(self._kern.rng.normal(seed, stream, C * a.size)).reshape(C, a.size)
-        return self._put(a + self.sigma_.astype(np.float64) * z)
+        z = self._backend.host(self._kern.rng.normal(seed, stream, C * a.size)).reshape(C, a.size)
+        return self._backend.put(a + self.sigma_.astype(np.float64) * z)
 
     def score_samples(self, X):
         """Log-likelihood per sample, -F(v) - log Z (log Z exact or by AIS, see score)."""
