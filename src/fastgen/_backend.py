@@ -56,7 +56,17 @@ def resolve_device(device: str) -> str:
 
 
 def is_device_array(a) -> bool:
-    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
+    """A GPU array: ``__cuda_array_interface__`` (Numba, CuPy, PyTorch) or a Numba device array
+    (the simulator's do not carry the interface)."""
+    return not isinstance(a, np.ndarray) and (hasattr(a, "__cuda_array_interface__") or hasattr(a, "copy_to_host"))
+
+
+def _device_meta(a):
+    """(shape, dtype) of a device array from its metadata, without touching its data."""
+    if hasattr(a, "shape") and hasattr(a, "dtype"):
+        return tuple(a.shape), np.dtype(a.dtype)
+    cai = a.__cuda_array_interface__
+    return tuple(cai["shape"]), np.dtype(cai["typestr"])
 
 
 def to_host(a):
@@ -126,8 +136,7 @@ class Backend:
         (a NumPy array on the CPU, a device array on CUDA)."""
         if is_device_array(a):
             if self.is_cuda:
-                return self.kernels.common.as_contiguous(a, self._target_dtype(a.__cuda_array_interface__["typestr"],
-                                                                                dtype))
+                return self.kernels.common.as_contiguous(a, self._target_dtype(_device_meta(a)[1], dtype))
             a = to_host(a)
         a = np.asarray(a)
         a = np.ascontiguousarray(a, dtype=self._target_dtype(a.dtype, dtype))
@@ -161,11 +170,9 @@ class Backend:
         then one copy. A device array on a CUDA backend: shape checks from its metadata, one
         finiteness reduction and (if needed) one cast on the device, never a host round trip."""
         if is_device_array(X) and self.is_cuda:
-            shape = tuple(X.__cuda_array_interface__["shape"])
-            kind = np.dtype(X.__cuda_array_interface__["typestr"]).kind
-            if kind not in "fiub":
-                raise TypeError(f"{name}: expected a numeric array, got dtype "
-                                f"{np.dtype(X.__cuda_array_interface__['typestr'])}")
+            shape, dt = _device_meta(X)
+            if dt.kind not in "fiub":
+                raise TypeError(f"{name}: expected a numeric array, got dtype {dt}")
             if len(shape) != ndim:
                 raise ValueError(f"{name}: expected a {ndim}-D array, got shape {shape}")
             if shape[0] == 0 or (ndim == 2 and shape[1] == 0):

@@ -58,7 +58,7 @@ def _first_bad(x, out):
     i = cuda.grid(1)
     if i < x.size:
         v = x[i]
-        if not (v == v and v - v == 0):   # NaN or +-inf
+        if math.isnan(v) or math.isinf(v):
             cuda.atomic.min(out, 0, i)
 
 
