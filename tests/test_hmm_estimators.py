@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 import pytest
+
+from fastgen.exceptions import InvalidParameterError as FastgenInvalidParameter
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, poisson
@@ -938,28 +940,36 @@ def test_bad_hyper_parameters(rng):
     X = rng.normal(size=(20, 2))
     with pytest.raises(ValueError, match=r"device must be one of \('cpu', 'cuda', 'auto'\), got 'gpu'"):
         _gauss(device="gpu").fit(X)
-    with pytest.raises(ValueError, match="implementation must be 'scaling' or 'log', got 'fast'"):
+    with pytest.raises(ValueError, match=r"implementation: expected one of \('scaling', 'log'\), got 'fast'"):
         _gauss(implementation="fast").fit(X)
-    with pytest.raises(ValueError, match="algorithm must be 'viterbi' or 'map', got 'best'"):
+    with pytest.raises(ValueError, match=r"algorithm: expected one of \('viterbi', 'map'\), got 'best'"):
         _gauss(algorithm="best").fit(X)
     with pytest.raises(TypeError, match="dtype must be float32 or float64, got float16"):
         _gauss(dtype=np.float16).fit(X)
     with pytest.raises(TypeError, match="dtype must be float32 or float64, got int64"):
         _gauss(dtype="int64").fit(X)
-    with pytest.raises(ValueError, match="n_components: expected a positive integer, got 0"):
+    with pytest.raises(ValueError, match="n_components: expected an integer >= 1, got 0"):
         fhmm.GaussianHMM(0, device="cpu").fit(X)
-    with pytest.raises(ValueError, match="n_components: expected a positive integer, got 2.5"):
+    with pytest.raises(ValueError, match="n_components: expected an integer >= 1, got 2.5"):
         fhmm.GaussianHMM(2.5, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="n_iter: expected an integer >= 0, got -1"):
+        _gauss(n_iter=-1).fit(X)
+    with pytest.raises(ValueError, match="tol: expected a number, got nan"):
+        _gauss(tol=float("nan")).fit(X)
+    with pytest.raises(ValueError, match=r"covariance_type: expected one of \('spherical', 'diag', 'full', 'tied'\)"):
+        _gauss(covariance_type="block").fit(X)
+    with pytest.raises(FastgenInvalidParameter):   # both a ValueError and a TypeError, as scikit-learn's
+        _gauss(min_covar=-1.0).fit(X)
     with pytest.raises(ValueError, match="random_state: expected None, an int or a numpy RandomState"):
         _gauss(random_state="seed").fit(X)
     m = _fitted_gauss(rng)
-    with pytest.raises(ValueError, match="algorithm must be 'viterbi' or 'map', got 'best'"):
+    with pytest.raises(ValueError, match=r"algorithm: expected one of \('viterbi', 'map'\), got 'best'"):
         m.decode(X, algorithm="best")
     with pytest.raises(ValueError, match="n_samples: expected a positive integer, got 0"):
         m.sample(0)
 
 
-BAD_COVARIANCE_TYPE = r"covariance_type must be one of \('spherical', 'diag', 'full', 'tied'\), got 'banded'"
+BAD_COVARIANCE_TYPE = r"covariance_type: expected one of \('spherical', 'diag', 'full', 'tied'\), got 'banded'"
 
 
 @pytest.mark.parametrize("cls", [fhmm.GaussianHMM, fhmm.GMMHMM])

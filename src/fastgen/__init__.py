@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 from . import autoencoder, autoregressive, exceptions, gan, hmm, mixture, nn, rbm, vae  # noqa: E402
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
 from .autoregressive import AR, MADE, VAR, ARBatch, sample_logits  # noqa: E402
-from .exceptions import ConvergenceWarning, NotFittedError, StationarityWarning  # noqa: E402
+from .exceptions import ConvergenceWarning, InvalidParameterError, NotFittedError, StationarityWarning  # noqa: E402
 from .hmm import GMMHMM, CategoricalHMM, GaussianHMM, PoissonHMM  # noqa: E402
 from .mixture import BayesianGaussianMixture, GaussianMixture  # noqa: E402
 from .nn import GAN, VAE, Autoencoder  # noqa: E402
@@ -26,7 +26,7 @@ __all__ = [
     "BernoulliRBM", "GaussianBernoulliRBM", "DBN", "VAE", "GAN", "Autoencoder", "AR", "VAR", "ARBatch", "MADE",
     "sample_logits",
     # exceptions and warnings
-    "NotFittedError", "ConvergenceWarning", "StationarityWarning",
+    "NotFittedError", "InvalidParameterError", "ConvergenceWarning", "StationarityWarning",
     # threads
     "set_num_threads", "get_num_threads",
     "__version__",

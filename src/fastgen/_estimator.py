@@ -4,18 +4,22 @@ Parameters are the constructor's arguments, stored unchanged under their own nam
 convention: validation happens in ``fit``), so ``clone``, pipelines and grid searches work on
 fastgen models. ``_fitted_attr`` names the attribute ``fit`` sets last; using a model before it
 exists raises ``fastgen.exceptions.NotFittedError`` (an AttributeError and a ValueError), with the
-class's ``_fitted_hint`` saying what else makes it usable.
+class's ``_fitted_hint`` saying what else makes it usable. ``_parameter_constraints`` declares what
+each constructor argument accepts (``fastgen._params``); ``fit`` checks them all at once.
 """
 from __future__ import annotations
 
 import inspect
 
+from ._params import validate_params
 from .exceptions import NotFittedError
 
 
 class BaseEstimator:
     _fitted_attr: str = ""
     _fitted_hint: str = ""
+    # {argument: [accepted forms]} (fastgen._params); subclasses extend their base's dict.
+    _parameter_constraints: dict = {}
 
     def __getstate__(self):
         """Pickle without the backend (``_backend``; the nn family's ``_engine``): a model fitted on a
@@ -52,6 +56,10 @@ class BaseEstimator:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+    def _validate_params(self):
+        """Check the constructor arguments against ``_parameter_constraints`` (InvalidParameterError)."""
+        validate_params(self, self._parameter_constraints)
 
     def _check_fitted(self, attr: str | None = None):
         attr = attr or self._fitted_attr

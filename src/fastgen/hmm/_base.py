@@ -8,6 +8,7 @@ updates K-sized parameters.
 from __future__ import annotations
 
 import logging
+import numbers
 import sys
 from collections import deque
 
@@ -15,8 +16,9 @@ import numpy as np
 
 from .._backend import Backend
 from .._estimator import BaseEstimator
+from .._params import Interval, Options
 from .._warnings import warn
-from .._validation import (check_lengths, check_n_components, check_random_state,
+from .._validation import (check_lengths, check_random_state,
                           check_stochastic, philox_seed)
 
 _log = logging.getLogger(__name__)
@@ -62,12 +64,24 @@ class ConvergenceMonitor:
 
 
 class BaseHMM(BaseEstimator):
-    _fitted_attr = "startprob_"
-    _fitted_hint = "set startprob_, transmat_ and the emission parameters"
     """EM for HMMs with pluggable emissions (hmmlearn's API, plus `device` and `dtype`)."""
 
+    _fitted_attr = "startprob_"
+    _fitted_hint = "set startprob_, transmat_ and the emission parameters"
+    _parameter_constraints = {
+        "n_components": [Interval(numbers.Integral, 1, None)],
+        "startprob_prior": [Interval(numbers.Real, 0, None), "array-like"],
+        "transmat_prior": [Interval(numbers.Real, 0, None), "array-like"],
+        "algorithm": [Options("viterbi", "map")],
+        "random_state": ["random_state"],
+        "n_iter": [Interval(numbers.Integral, 0, None)],
+        "tol": [Interval(numbers.Real, None, None)],  # -inf: never stop on the gain (hmmlearn allows it)
+        "verbose": ["boolean", Interval(numbers.Integral, 0, None)],
+        "params": [str],
+        "init_params": [str],
+        "implementation": [Options("scaling", "log")],
+    }
     _emission_letters = ""  # params letters owned by the emission, e.g. "mc"
-
 
     def _base_init(self, n_components, startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol,
                    verbose, params, init_params, implementation, device, dtype):
@@ -88,12 +102,8 @@ class BaseHMM(BaseEstimator):
 
     # -- plumbing --------------------------------------------------------------------------------
     def _setup(self):
-        """Resolve device and dtype; check the hyper-parameters (done in fit/score, not __init__)."""
-        check_n_components(self.n_components)
-        if self.implementation not in ("scaling", "log"):
-            raise ValueError(f"implementation must be 'scaling' or 'log', got {self.implementation!r}")
-        if self.algorithm not in ("viterbi", "map"):
-            raise ValueError(f"algorithm must be 'viterbi' or 'map', got {self.algorithm!r}")
+        """Check the hyper-parameters and resolve device and dtype (in fit and every method, not __init__)."""
+        self._validate_params()
         self._backend = Backend(self.device, self.dtype)
 
     def _forward_backward(self, flp, offsets_k, want_posteriors, want_xi):
@@ -134,7 +144,7 @@ class BaseHMM(BaseEstimator):
         """Most likely states: (log-probability, state sequence). Viterbi or MAP (posterior argmax)."""
         algorithm = algorithm or self.algorithm
         if algorithm not in ("viterbi", "map"):
-            raise ValueError(f"algorithm must be 'viterbi' or 'map', got {algorithm!r}")
+            raise ValueError(f"algorithm: expected one of ('viterbi', 'map'), got {algorithm!r}")
         if algorithm == "map":
             _, post = self.score_samples(X, lengths)
             return float(np.log(post.max(axis=1)).sum()), post.argmax(axis=1)

@@ -8,8 +8,11 @@ both give the same results, the scaled recursion is faster.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
+from .._params import Interval, Options
 from .._gaussian import COVARIANCE_TYPES, full_covariances, precision_cholesky, validate_covars
 from ._base import STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM, ConvergenceMonitor
 from ..mixture._kmeans import kmeans
@@ -27,7 +30,7 @@ def _symmetric(c):
 
 def _check_covariance_type(covariance_type):
     if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
+        raise ValueError(f"covariance_type: expected one of {COVARIANCE_TYPES}, got {covariance_type!r}")
 
 
 def _initial_covariance(X, min_covar):
@@ -59,6 +62,15 @@ class GaussianHMM(BaseHMM):
     """HMM with Gaussian emissions (covariance_type "spherical", "diag", "full", "tied")."""
 
     _emission_letters = "mc"
+    _parameter_constraints = {
+        **BaseHMM._parameter_constraints,
+        "covariance_type": [Options(*COVARIANCE_TYPES)],
+        "min_covar": [Interval(numbers.Real, 0, None)],
+        "means_prior": [Interval(numbers.Real, None, None), "array-like"],
+        "means_weight": [Interval(numbers.Real, 0, None), "array-like"],
+        "covars_prior": [Interval(numbers.Real, None, None), "array-like"],
+        "covars_weight": [Interval(numbers.Real, None, None), "array-like"],
+    }
 
     def __init__(self, n_components=1, covariance_type="diag", min_covar=1e-3, startprob_prior=1.0,
                  transmat_prior=1.0, means_prior=0, means_weight=0, covars_prior=1e-2, covars_weight=1,
@@ -170,6 +182,11 @@ class CategoricalHMM(BaseHMM):
     """HMM with categorical emissions; X holds symbols in [0, n_features), shape (n_samples, 1)."""
 
     _emission_letters = "e"
+    _parameter_constraints = {
+        **BaseHMM._parameter_constraints,
+        "emissionprob_prior": [Interval(numbers.Real, 0, None), "array-like"],
+        "n_features": [None, Interval(numbers.Integral, 1, None)],
+    }
 
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *, emissionprob_prior=1.0,
                  n_features=None, algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2, verbose=False,
@@ -241,6 +258,11 @@ class PoissonHMM(BaseHMM):
     """HMM with independent Poisson counts per feature."""
 
     _emission_letters = "l"
+    _parameter_constraints = {
+        **BaseHMM._parameter_constraints,
+        "lambdas_prior": [Interval(numbers.Real, 0, None), "array-like"],
+        "lambdas_weight": [Interval(numbers.Real, 0, None), "array-like"],
+    }
 
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, lambdas_prior=0.0,
                  lambdas_weight=0.0, algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2, verbose=False,
@@ -307,6 +329,17 @@ class GMMHMM(BaseHMM):
     """HMM whose states emit from Gaussian mixtures of `n_mix` components."""
 
     _emission_letters = "mcw"
+    _parameter_constraints = {
+        **BaseHMM._parameter_constraints,
+        "n_mix": [Interval(numbers.Integral, 1, None)],
+        "covariance_type": [Options(*COVARIANCE_TYPES)],
+        "min_covar": [Interval(numbers.Real, 0, None)],
+        "weights_prior": [Interval(numbers.Real, 0, None), "array-like"],
+        "means_prior": [Interval(numbers.Real, None, None), "array-like"],
+        "means_weight": [Interval(numbers.Real, 0, None), "array-like"],
+        "covars_prior": [None, Interval(numbers.Real, None, None), "array-like"],
+        "covars_weight": [None, Interval(numbers.Real, None, None), "array-like"],
+    }
 
     def __init__(self, n_components=1, n_mix=1, min_covar=1e-3, startprob_prior=1.0, transmat_prior=1.0,
                  weights_prior=1.0, means_prior=0.0, means_weight=0.0, covars_prior=None, covars_weight=None,
