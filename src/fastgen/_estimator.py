@@ -6,6 +6,13 @@ fastgen models. ``_fitted_attr`` names the attribute ``fit`` sets last; using a 
 exists raises ``fastgen.exceptions.NotFittedError`` (an AttributeError and a ValueError), with the
 class's ``_fitted_hint`` saying what else makes it usable. ``_parameter_constraints`` declares what
 each constructor argument accepts (``fastgen._params``); ``fit`` checks them all at once.
+
+Fit history, one convention with the peers' names: every iterative estimator sets ``n_iter_`` (the
+EM iterations or epochs its last fit ran) and keeps the per-iteration objective under the name its
+peer uses: ``monitor_.history`` (HMMs, hmmlearn's ConvergenceMonitor), ``lower_bounds_`` (mixtures,
+scikit-learn >= 1.6), ``loss_curve_`` (VAE, GAN, Autoencoder, MADE; scikit-learn's MLP), and
+``score_curve_`` for RBMs (scikit-learn's has none; filled when ``verbose``, as the score costs a
+pass over the data). Closed-form fits (AR, VAR) have no history.
 """
 from __future__ import annotations
 

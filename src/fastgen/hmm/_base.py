@@ -190,6 +190,7 @@ class BaseHMM(BaseEstimator):
             self.monitor_.report(curr)
             if self.monitor_.converged:
                 break
+        self.n_iter_ = self.monitor_.iter
         return self
 
     def _init(self, X, offsets):

@@ -152,7 +152,7 @@ class BaseRBM(BaseEstimator):
         X = self._validate(X, fitting=True)
         self.random_state_ = check_random_state(self.random_state)
         self._init_params(X, self.random_state_)
-        self.monitor_ = []
+        self.score_curve_ = []   # per-epoch progress score, recorded when verbose (it costs a pass)
         n = X.shape[0]
         bs = self.batch_size
         starts = np.arange(0, n, bs)
@@ -170,12 +170,13 @@ class BaseRBM(BaseEstimator):
             if self.verbose:
                 self._end_training()
                 pl = float(self._progress_score(X))
-                self.monitor_.append(pl)
+                self.score_curve_.append(pl)
                 end = time.time()
                 print(f"[{type(self).__name__}] Iteration {epoch}, {self._progress_name} = {pl:.2f}, "
                       f"time = {end - begin:.2f}s", file=sys.stdout)
                 begin = end
         self._end_training()
+        self.n_iter_ = int(self.n_iter)
         return self
 
     def partial_fit(self, X, y=None):

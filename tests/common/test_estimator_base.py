@@ -1,0 +1,81 @@
+"""The one estimator base shared by every family: the public surface (top-level names, one device
+default), NotFittedError before fit, scikit-learn's parameter protocol, the fit-history convention
+(n_iter_ and the peer-named curve), and the exceptions module."""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import fastgen
+from fastgen import exceptions
+
+ESTIMATORS = [fastgen.GaussianHMM, fastgen.CategoricalHMM, fastgen.PoissonHMM, fastgen.GMMHMM,
+              fastgen.GaussianMixture, fastgen.BayesianGaussianMixture, fastgen.BernoulliRBM,
+              fastgen.GaussianBernoulliRBM, fastgen.DBN, fastgen.VAE, fastgen.GAN, fastgen.Autoencoder,
+              fastgen.AR, fastgen.VAR, fastgen.MADE]
+
+
+def test_top_level_exports_every_estimator_and_nothing_private():
+    for name in fastgen.__all__:
+        assert not name.startswith("_") or name == "__version__"
+        assert hasattr(fastgen, name)
+    assert fastgen.vae.VAE is fastgen.nn.VAE is fastgen.VAE
+    assert fastgen.gan.GAN is fastgen.GAN and fastgen.autoencoder.Autoencoder is fastgen.Autoencoder
+    assert not hasattr(fastgen.nn, "Engine") and not hasattr(fastgen.nn, "run_epochs")
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_one_device_default_and_the_params_protocol(cls):
+    sig = inspect.signature(cls.__init__)
+    assert sig.parameters["device"].default == "auto"
+    est = cls()
+    params = est.get_params()
+    assert params["device"] == "auto"
+    assert est.set_params(device="cpu") is est and est.device == "cpu"
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        est.set_params(no_such_parameter=1)
+    assert repr(est).startswith(cls.__name__ + "(")
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_not_fitted_error_everywhere(cls):
+    est = cls(device="cpu")
+    method = next(getattr(est, m) for m in ("predict", "transform", "score_samples", "forecast", "sample")
+                  if hasattr(est, m))
+    arg = np.zeros((3, 2))
+    with pytest.raises(exceptions.NotFittedError, match="is not fitted yet"):
+        method(arg) if method.__name__ != "sample" else method(1)
+    assert issubclass(exceptions.NotFittedError, AttributeError) and issubclass(exceptions.NotFittedError,
+                                                                                ValueError)
+
+
+def test_exceptions_are_the_peers_kinds():
+    assert issubclass(exceptions.InvalidParameterError, ValueError)
+    assert issubclass(exceptions.InvalidParameterError, TypeError)
+    assert issubclass(exceptions.ConvergenceWarning, UserWarning)
+    assert issubclass(exceptions.StationarityWarning, RuntimeWarning)
+    assert fastgen.mixture.ConvergenceWarning is exceptions.ConvergenceWarning
+    assert fastgen.autoregressive.StationarityWarning is exceptions.StationarityWarning
+
+
+def test_fit_history_convention():
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    hmm = fastgen.GaussianHMM(2, n_iter=5, tol=-np.inf, random_state=0, device="cpu").fit(X)
+    assert hmm.n_iter_ == 5 == len(hmm.monitor_.history)
+    gmm = fastgen.GaussianMixture(2, random_state=0, device="cpu").fit(X)
+    assert gmm.n_iter_ == len(gmm.lower_bounds_) >= 1
+    B = (X > 0).astype(np.float32)
+    rbm = fastgen.BernoulliRBM(3, n_iter=2, random_state=0, device="cpu").fit(B)
+    assert rbm.n_iter_ == 2 and rbm.score_curve_ == []
+    vae = fastgen.VAE((4,), 2, max_epochs=2, batch_size=20, random_state=0, device="cpu").fit(B)
+    assert vae.n_iter_ == 2 == len(vae.loss_curve_)
+
+
+def test_version_in_one_place():
+    import importlib.metadata
+    try:
+        assert importlib.metadata.version("fastgen") == fastgen.__version__
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("fastgen is not installed as a distribution here")
