@@ -1,5 +1,8 @@
 """fastgen.hmm estimators: agreement with hmmlearn 0.3.3 (the drop-in promise), hmmlearn's documented
-usage run unchanged, model properties, input validation and empty-state handling.
+usage run unchanged, model properties, input validation and empty-state handling (the kernels
+underneath: tests/hmm/test_hmm_kernels.py and tests/emissions/). The comparisons with hmmlearn are
+marked `slow`; tests whose assertions are statistical (sample moments, refits) use fixed seeds. One
+CUDA twin (marked `cuda`) closes the file.
 
 Tolerances: fastgen and hmmlearn run the same float64 algorithms in a different order, so results
 agree to rounding: rtol 1e-10. Probabilities and parameters that can be ~0 get an absolute floor of
@@ -165,6 +168,7 @@ def assert_same_viterbi_path(model, params, X, lengths, ours, theirs):
 # (a) Agreement with hmmlearn
 # =================================================================================================
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("model", MODELS)
 def test_inference_matches_hmmlearn(rng, model, impl):
@@ -187,6 +191,7 @@ def test_inference_matches_hmmlearn(rng, model, impl):
     assert_array_equal(f.decode(X, lengths, algorithm="map")[1], h.decode(X, lengths, algorithm="map")[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("model", MODELS)
 def test_em_matches_hmmlearn(rng, model, impl):
@@ -212,6 +217,7 @@ def test_em_matches_hmmlearn(rng, model, impl):
     assert_same_viterbi_path(model, fitted_params(f, model), X, lengths, f.predict(X, lengths), h.predict(X, lengths))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["gaussian-diag", "gaussian-full", "categorical", "poisson", "gmm-diag"])
 def test_em_with_priors_matches_hmmlearn(rng, model):
     """Non-default Dirichlet / conjugate priors take the same MAP updates as hmmlearn."""
@@ -235,6 +241,7 @@ def test_em_with_priors_matches_hmmlearn(rng, model):
     assert_params_close(fitted_params(f, model), fitted_params(h, model, "hmmlearn"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["gaussian-diag", "categorical"])
 def test_partial_params_match_hmmlearn(rng, model):
     """`params` without some letters keeps those parameters fixed, as in hmmlearn."""
@@ -249,6 +256,7 @@ def test_partial_params_match_hmmlearn(rng, model):
     assert_array_equal(f.__dict__[fixed], params[fixed])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["gaussian-diag", "gaussian-full", "categorical", "poisson"])
 def test_aic_bic_match_hmmlearn(rng, model):
     hmm = pytest.importorskip("hmmlearn.hmm")
@@ -342,6 +350,7 @@ def _run_tutorial(module):
     return ns["out"]
 
 
+@pytest.mark.slow
 def test_hmmlearn_tutorial_runs_unchanged():
     hmm = pytest.importorskip("hmmlearn.hmm")
     ours, theirs = _run_tutorial(fhmm), _run_tutorial(hmm)
@@ -413,12 +422,13 @@ def _match_states(true_key, fitted_key):
     return np.argsort(true_key), np.argsort(fitted_key)
 
 
-def test_gaussian_refit_recovers_parameters(rng):
+def test_gaussian_refit_recovers_parameters():
     """1e5 samples of a 3-state diag GaussianHMM, refit from k-means means, the pooled covariance and
     uniform start/transition probabilities (hmmlearn's default random Dirichlet(1/K) transitions
     can start EM in the basin of a poor local optimum: that is EM, not the estimator). States are
     matched by sorting the first mean coordinate. Tolerances are ~5-10 standard errors: each state
     has ~3e4 frames, so means have se ~0.006-0.01, variances ~1% relative, transitions ~0.002."""
+    rng = np.random.default_rng(20240612)  # fixed: the assertions below are statistical
     K, D, n = 3, 2, 100_000
     truth = fhmm.GaussianHMM(K, covariance_type="diag", device="cpu", random_state=int(rng.integers(1 << 31)))
     truth.startprob_ = np.array([0.5, 0.3, 0.2])
@@ -443,12 +453,13 @@ def test_gaussian_refit_recovers_parameters(rng):
     assert fit.score(X) >= truth.score(X) - 1e-6 * abs(truth.score(X))
 
 
-def test_categorical_refit_recovers_parameters(rng):
+def test_categorical_refit_recovers_parameters():
     """1e5 symbols of a 2-state CategoricalHMM with distinct emission profiles, refit from uniform
     start/transition probabilities and emission rows drawn from Dirichlet(20 * truth) (a start in
     the right basin: a uniformly random start occasionally stalls EM at a saddle for hundreds of
     iterations). States matched by the probability of symbol 0; ~5e4 frames per state: emission
     se ~0.002, tolerances 0.02."""
+    rng = np.random.default_rng(20240613)  # fixed: the assertions below are statistical
     K, n = 2, 100_000
     truth = fhmm.CategoricalHMM(K, device="cpu", random_state=int(rng.integers(1 << 31)))
     truth.startprob_ = np.array([0.6, 0.4])
@@ -564,6 +575,7 @@ def test_pickle_round_trip(rng, model):
     assert m3.score(X, lengths) == m.score(X, lengths)
 
 
+@pytest.mark.slow
 def test_get_params_set_params_repr():
     hmm = pytest.importorskip("hmmlearn.hmm")
     for ours, theirs in [(fhmm.GaussianHMM(3, covariance_type="full"), hmm.GaussianHMM(3, covariance_type="full")),
@@ -616,11 +628,12 @@ def test_sample_with_currstate(rng, model):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_samples_follow_the_model(rng, model):
+def test_samples_follow_the_model(model):
     """2e5 samples: transition frequencies match transmat_, and each state's emissions have the
     model's moments (Gaussian: mean and full covariance, which checks the Cholesky factor's side;
     GMM: the mixture's mean and covariance; Poisson: mean = variance = rate; categorical: symbol
     frequencies). Tolerances are 6 standard errors from each state's sample count."""
+    rng = np.random.default_rng(20240614)  # fixed: the assertions below are statistical
     n = 200_000
     params = random_params(rng, model)
     K = len(params["startprob_"])
@@ -661,6 +674,7 @@ def test_samples_follow_the_model(rng, model):
         assert_allclose(np.cov(Xk.T), cov, rtol=0, atol=6 * np.sqrt(2) * scale**2 / np.sqrt(nk))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["gaussian-diag", "categorical"])
 def test_stationary_distribution(rng, model):
     hmm = pytest.importorskip("hmmlearn.hmm")
@@ -710,9 +724,10 @@ def test_float32_fit_agrees_with_float64(rng, model):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_fit_with_default_init(rng, model):
+def test_fit_with_default_init(model):
     """A plain fit from the default initialisation: finite parameters, valid distributions,
     history of the requested length or converged, score equals the last history entry's successor."""
+    rng = np.random.default_rng(20240615)  # fixed: the assertions below are statistical
     params, X, lengths = _problem(rng, model, n_seq=8, long=500)
     m = make(fhmm, model, None, n_components=3, n_iter=15, random_state=int(rng.integers(1 << 31)))
     with warnings.catch_warnings():
@@ -734,7 +749,8 @@ def test_verbose_reports_progress(rng, capsys):
     assert len(err) == 3 and err[0].split()[0] == "1"
 
 
-def test_monitor_converges_on_tol(rng):
+def test_monitor_converges_on_tol():
+    rng = np.random.default_rng(20240616)  # fixed: the assertions below are statistical
     X = np.concatenate([rng.normal(-5, 1, (500, 1)), rng.normal(5, 1, (500, 1))])
     m = fhmm.GaussianHMM(2, n_iter=1000, tol=1e-3, random_state=0, device="cpu").fit(X)
     h = list(m.monitor_.history)
@@ -1231,4 +1247,32 @@ def test_transient_state_outlives_a_long_unlikely_stretch(impl):
     assert_allclose(m.score(X), logsumexp(paths), rtol=1e-12, atol=0)
     post = m.predict_proba(X)
     assert (post[:, 1] > 0.99).all()
+    assert_array_equal(m.predict(X), 1)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator")
+def test_estimator_transient_state_outlives_an_unlikely_stretch():
+    """CUDA twin of test_transient_state_outlives_a_long_unlikely_stretch (above)
+    (default implementation, "scaling"), shortened for the simulator: 40 symbols that state 0
+    explains better (1e9:1), then 80 that state 1 does. Staying in state 1 throughout wins; the
+    forward share of state 1 falls to ~exp(-830) on the way. score equals the enumeration over the
+    N + 1 possible paths, posteriors sit on state 1 and Viterbi says 1 everywhere."""
+    from scipy.special import logsumexp
+    from fastgen import hmm as fhmm
+    X = np.r_[np.zeros(40, dtype=np.int64), np.ones(80, dtype=np.int64)][:, None]
+    m = fhmm.CategoricalHMM(2, init_params="", device="cuda")
+    m.startprob_ = np.array([0.5, 0.5])
+    m.transmat_ = np.array([[1.0, 0.0], [0.01, 0.99]])
+    m.emissionprob_ = np.array([[1 - 1e-9, 1e-9], [1e-9, 1 - 1e-9]])
+    N = len(X)
+    with np.errstate(divide="ignore"):
+        le, lt = np.log(m.emissionprob_), np.log(m.transmat_)
+    c1 = np.r_[0, np.cumsum(le[1, X[:, 0]])]           # emissions of frames < t in state 1
+    c0 = np.r_[np.cumsum(le[0, X[::-1, 0]])[::-1], 0]  # emissions of frames >= t in state 0
+    t = np.arange(N + 1)
+    trans = np.where(t == 0, 0.0, np.maximum(t - 1, 0) * lt[1, 1] + np.where(t < N, lt[1, 0], 0.0))
+    paths = np.log(0.5) + c1 + c0 + trans
+    assert_allclose(m.score(X), logsumexp(paths), rtol=1e-12, atol=0)
+    assert (m.predict_proba(X)[:, 1] > 0.99).all()
     assert_array_equal(m.predict(X), 1)

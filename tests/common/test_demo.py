@@ -1,4 +1,5 @@
-"""Smoke tests of `python -m fastgen demo`: the mixture demo runs, agrees with its peer, draws its figure."""
+"""Smoke tests of `python -m fastgen demo`: each demo runs, agrees with its peer, draws its figure
+(those that run a demo are marked `slow`); the demo registry and package layout."""
 from __future__ import annotations
 
 import re
@@ -23,6 +24,7 @@ def _rows(out: str, library: str) -> dict[int, tuple[float, float]]:
     return rows
 
 
+@pytest.mark.slow
 def test_gmm_faithful_demo_matches_sklearn_and_writes_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert main(["demo", "gmm-faithful", "--out", str(tmp_path)]) == 0
@@ -44,6 +46,7 @@ def test_gmm_faithful_demo_matches_sklearn_and_writes_plot(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_gmm_faithful_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
     # A None entry in sys.modules makes `import matplotlib...` raise ImportError.
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
@@ -92,6 +95,7 @@ def test_roc_auc():
     assert _roc_auc([1.0, 3.0], [1.0, 2.0]) == 0.625  # pairs: tie (1/2), loss, win, win
 
 
+@pytest.mark.slow
 def test_ar_sunspots_demo_matches_statsmodels_and_writes_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert main(["demo", "ar-sunspots", "--out", str(tmp_path)]) == 0
@@ -105,6 +109,7 @@ def test_ar_sunspots_demo_matches_statsmodels_and_writes_plot(tmp_path, capsys):
     assert (tmp_path / "sunspots_ar_forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_made_digits_demo_beats_independent_pixels_and_writes_samples(tmp_path, capsys):
     assert main(["demo", "made-digits", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -115,6 +120,7 @@ def test_made_digits_demo_beats_independent_pixels_and_writes_samples(tmp_path, 
         assert (tmp_path / f"made_digits_samples_t{t}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_vae_anomaly_tabular_demo_separates_malignant_biopsies(capsys):
     assert main(["demo", "vae-anomaly-tabular"]) == 0
     out = capsys.readouterr().out

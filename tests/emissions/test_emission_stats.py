@@ -1,25 +1,34 @@
-"""CUDA sufficient statistics and mixture emissions (fastgen._cuda.emissions.stats) against NumPy and the CPU.
+"""The sufficient-statistics kernels (``emissions``: weighted_moments, categorical_counts, sum_rows)
+and, on CUDA, the mixture emissions built on the same chunked reductions
+(fastgen._cuda.emissions.stats), against NumPy and, for CUDA, against the CPU on the same inputs.
 
-Runs under the CUDA simulator in CI (NUMBA_ENABLE_CUDASIM=1), on the GPU when one is lent. Sizes are
-tiny; `small_chunks` lowers the minimum chunk length so that a few dozen rows span several chunks.
+CPU tests (fastgen._core.emissions) take fresh random inputs (the `rng` fixture) up to 1e4 rows.
+CUDA tests (marked `cuda`) run under the simulator in CI (NUMBA_ENABLE_CUDASIM=1) and on the GPU
+when one is lent; their sizes are tiny and their inputs come from fixed seeds; `small_chunks`
+lowers the minimum chunk length so that a few dozen rows span several chunks.
 """
 import importlib
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose, assert_array_equal
 
-from fastgen import _backend
-
-pytestmark = [
-    pytest.mark.cuda,
-    pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator"),
-]
+from devices import CUDA_MARKS
+from fastgen import _core
 
 RTOL = {np.float64: 1e-12, np.float32: 1e-5}
 SEEDS = (0, 1, 2)
 # (N, K, D): one row; rows not a multiple of the chunk; single state / feature.
 SHAPES = [(1, 1, 1), (1, 3, 2), (23, 1, 1), (37, 3, 4), (30, 2, 1)]
 DTYPES = (np.float64, np.float32)
+KS = [1, 2, 5, 17, 64]
+
+
+def cuda_only(test):
+    """Marks a test that exercises CUDA alone."""
+    for mark in CUDA_MARKS:
+        test = mark(test)
+    return test
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +60,10 @@ def same_bits(a, b):
     a, b = host(a), host(b)
     assert a.dtype == b.dtype and a.shape == b.shape
     assert a.tobytes() == b.tobytes()
+
+
+def _f64(*arrays):
+    return [np.asarray(a, dtype=np.float64) for a in arrays]
 
 
 # ---- NumPy references (float64 accumulation of the given inputs) ------------------------------
@@ -100,6 +113,50 @@ def data(seed, N, K, D, dtype):
 
 # ---- weighted_moments -------------------------------------------------------------------------
 
+@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("K", KS)
+def test_weighted_moments_match_numpy(rng, K, dtype, order):
+    D = int(rng.integers(1, 6))
+    N = int(rng.integers(1, 10_000))
+    X = np.ascontiguousarray(rng.normal(loc=2, scale=3, size=(N, D)), dtype=dtype)
+    W = rng.random((N, K))
+    W[rng.random((N, K)) < 0.3] = 0
+    W = np.ascontiguousarray(W, dtype=dtype)
+    ws, wx, wxx = _core.emissions.weighted_moments(X, W, order)
+    X64, W64 = _f64(X, W)
+    # The kernel accumulates in float64 whatever the dtype: float32 results are the float64 sums
+    # rounded once (plus float32 products w * x), hence rtol 1e-6 rather than N * eps32.
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    assert ws.dtype == wx.dtype == dtype
+    assert_allclose(ws, W64.sum(0), rtol=rtol, atol=0)
+    assert_allclose(wx, W64.T @ X64, rtol=rtol, atol=rtol * np.abs(W64.T @ np.abs(X64)).max())
+    if order == 0:
+        assert wxx is None
+    elif order == 1:
+        assert wxx.shape == (K, D)
+        assert_allclose(wxx, W64.T @ X64**2, rtol=rtol, atol=0)
+    else:
+        assert wxx.shape == (K, D, D)
+        want = np.einsum("nk,ni,nj->kij", W64, X64, X64)
+        assert_allclose(wxx, want, rtol=rtol, atol=rtol * np.abs(want).max())
+        assert_array_equal(wxx, np.swapaxes(wxx, 1, 2))
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_weighted_moments_chunks_add_up(rng, order):
+    """Statistics of two halves (split mid-chunk) add up to the statistics of the whole."""
+    N, D, K = 20_000, 3, 4
+    X, W = rng.normal(size=(N, D)), rng.random((N, K))
+    cut = int(rng.integers(1, N - 1))
+    whole = _core.emissions.weighted_moments(X, W, order)
+    a = _core.emissions.weighted_moments(X[:cut].copy(), W[:cut].copy(), order)
+    b = _core.emissions.weighted_moments(X[cut:].copy(), W[cut:].copy(), order)
+    for i in range(3 if order else 2):
+        assert_allclose(a[i] + b[i], whole[i], rtol=1e-12, atol=1e-12)
+
+
+@cuda_only
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("N,K,D", SHAPES)
 @pytest.mark.parametrize("order", (0, 1, 2))
@@ -121,6 +178,7 @@ def test_weighted_moments_vs_numpy(small_chunks, dtype, N, K, D, order):
             assert np.array_equal(g, np.swapaxes(g, 1, 2))  # exactly symmetric
 
 
+@cuda_only
 def test_weighted_moments_deterministic_and_device_input(small_chunks):
     st = small_chunks
     from numba import cuda
@@ -134,6 +192,7 @@ def test_weighted_moments_deterministic_and_device_input(small_chunks):
             same_bits(x, z)
 
 
+@cuda_only
 def test_weighted_moments_float32_accumulates_in_float64(small_chunks):
     # float32 running sums would stop at 2**24; float64 partials keep every +1 (2**24 + 64 is exact).
     W = np.ones((65, 1), dtype=np.float32)
@@ -145,6 +204,7 @@ def test_weighted_moments_float32_accumulates_in_float64(small_chunks):
     assert host(wxx)[0, 0] == np.float32(2.0 ** 24 + 64)
 
 
+@cuda_only
 def test_weighted_moments_default_chunks_and_empty(st):
     X, W = data(3, 150, 2, 2, np.float64)  # 150 rows: several default chunks (minimum 64 rows)
     got = st.weighted_moments(X, W, 2)
@@ -154,6 +214,7 @@ def test_weighted_moments_default_chunks_and_empty(st):
     assert not host(ws).any() and host(wx).shape == (3, 2) and not host(wxx).any()
 
 
+@cuda_only
 def test_device_input_must_be_c_contiguous(st):
     from numba import cuda
     X, W = data(0, 6, 2, 4, np.float64)
@@ -161,6 +222,7 @@ def test_device_input_must_be_c_contiguous(st):
         st.weighted_moments(cuda.to_device(X)[:, ::2], W, 1)
 
 
+@cuda_only
 def test_weighted_moments_errors(st):
     X, W = data(0, 5, 2, 3, np.float64)
     with pytest.raises(ValueError, match="order"):
@@ -178,6 +240,21 @@ def test_weighted_moments_errors(st):
 # ---- categorical_counts -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("K", KS)
+def test_categorical_counts_match_numpy(rng, K, dtype):
+    M = int(rng.integers(1, 20))
+    N = int(rng.integers(1, 10_000))
+    X = rng.integers(0, M, size=N).astype(np.int64)
+    W = np.ascontiguousarray(rng.random((N, K)), dtype=dtype)
+    got = _core.emissions.categorical_counts(X, W, M)
+    want = np.zeros((K, M))
+    np.add.at(want.T, X, W.astype(np.float64))
+    assert got.dtype == dtype and got.shape == (K, M)
+    assert_allclose(got, want, rtol=1e-12 if dtype == np.float64 else 1e-6, atol=0)
+
+
+@cuda_only
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("N,K,M", [(1, 1, 1), (1, 2, 3), (29, 3, 5), (23, 1, 2)])
 @pytest.mark.parametrize("path", ("compare", "scatter"))
 def test_categorical_counts_vs_numpy(small_chunks, monkeypatch, dtype, N, K, M, path):
@@ -190,6 +267,7 @@ def test_categorical_counts_vs_numpy(small_chunks, monkeypatch, dtype, N, K, M, 
         close(host(st.categorical_counts(X, W, M)), ref_counts(X, W, M), dtype)
 
 
+@cuda_only
 def test_categorical_counts_paths_bit_identical(small_chunks, monkeypatch):
     st = small_chunks
     from numba import cuda
@@ -204,6 +282,7 @@ def test_categorical_counts_paths_bit_identical(small_chunks, monkeypatch):
         same_bits(outs[0], o)
 
 
+@cuda_only
 def test_categorical_counts_default_chunks_and_empty(st):
     rng = np.random.default_rng(11)
     X = rng.integers(0, 40, size=140).astype(np.int64)  # 40 symbols: the scatter path
@@ -215,6 +294,7 @@ def test_categorical_counts_default_chunks_and_empty(st):
     assert out.shape == (2, 3) and not out.any()
 
 
+@cuda_only
 def test_categorical_counts_symbol_checks(st):
     from numba import cuda
     W = np.ones((4, 2))
@@ -235,6 +315,18 @@ def test_categorical_counts_symbol_checks(st):
 # ---- sum_rows ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_sum_rows_matches_numpy(rng, dtype):
+    N, K = 300, 7
+    V = np.ascontiguousarray(rng.random((N, K)), dtype=dtype)
+    rows = rng.integers(0, N, size=50).astype(np.int64)  # duplicates allowed
+    got = _core.emissions.sum_rows(V, rows)
+    assert got.dtype == dtype
+    assert_allclose(got, V.astype(np.float64)[rows].sum(0), rtol=1e-12 if dtype == np.float64 else 1e-6, atol=0)
+    assert_array_equal(_core.emissions.sum_rows(V, np.zeros(0, np.int64)), np.zeros(K))
+
+
+@cuda_only
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_sum_rows(st, dtype):
     from numba import cuda
     for seed in SEEDS:
@@ -250,6 +342,7 @@ def test_sum_rows(st, dtype):
             same_bits(got, st.sum_rows(cuda.to_device(V), cuda.to_device(rows)))
 
 
+@cuda_only
 def test_sum_rows_checks(st):
     from numba import cuda
     V = np.ones((4, 2))
@@ -265,7 +358,26 @@ def test_sum_rows_checks(st):
         st.sum_rows(V, np.zeros(1, dtype=np.float64))
 
 
-# ---- mixture kernels --------------------------------------------------------------------------
+# ---- bad input (CPU bindings) -----------------------------------------------------------------
+
+def test_statistics_kernels_reject_bad_input():
+    X, W = np.zeros((5, 2)), np.zeros((5, 3))
+    with pytest.raises(ValueError, match="order: expected 0, 1 or 2, got 3"):
+        _core.emissions.weighted_moments(X, W, 3)
+    with pytest.raises(ValueError, match=r"weights: expected shape \(5, \*\), got \(4, 3\)"):
+        _core.emissions.weighted_moments(X, W[:4].copy(), 1)
+    with pytest.raises(TypeError, match="weights: expected dtype float64, got float32"):
+        _core.emissions.weighted_moments(X, W.astype(np.float32), 1)
+    with pytest.raises(ValueError, match="weights: expected a C-contiguous array"):
+        _core.emissions.weighted_moments(X, np.asfortranarray(W), 1)
+    for rows in ([0, 5], [-1], [2, 7, 1]):
+        with pytest.raises(ValueError, match=r"rows: index -?\d+ outside \[0, 5\)"):
+            _core.emissions.sum_rows(W, np.array(rows, dtype=np.int64))
+    with pytest.raises(TypeError, match="rows: expected dtype int64"):
+        _core.emissions.sum_rows(W, np.array([0, 1], dtype=np.int32))
+
+
+# ---- CUDA mixture kernels ---------------------------------------------------------------------
 
 def mixture_data(seed, N, K, M, dtype):
     rng = np.random.default_rng(seed)
@@ -280,6 +392,7 @@ def mixture_data(seed, N, K, M, dtype):
     return C.astype(dtype), L.astype(dtype), P.astype(dtype)
 
 
+@cuda_only
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("N,K,M", [(1, 1, 1), (1, 2, 3), (7, 3, 4), (5, 1, 2), (4, 2, 1)])
 def test_mixture_vs_numpy(st, dtype, N, K, M):
@@ -299,6 +412,7 @@ def test_mixture_vs_numpy(st, dtype, N, K, M):
             assert np.isneginf(lp[2, 0]) and not post[2, :M].any()
 
 
+@cuda_only
 def test_mixture_deterministic_and_checks(st):
     from numba import cuda
     C, L, P = mixture_data(4, 6, 2, 3, np.float64)
@@ -319,6 +433,7 @@ def test_mixture_deterministic_and_checks(st):
 
 # ---- CUDA == CPU (fastgen._core) --------------------------------------------------------------
 
+@cuda_only
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matches_cpu(small_chunks, dtype):
     core = pytest.importorskip("fastgen._core")

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 FAMILIES = ("rng", "emissions", "hmm", "mixture", "rbm", "nn", "autoregressive")
-STUBS = pathlib.Path(__file__).resolve().parents[1] / "src" / "fastgen" / "_core"
+STUBS = pathlib.Path(__file__).resolve().parents[2] / "src" / "fastgen" / "_core"
 
 core = pytest.importorskip("fastgen._core")
 
