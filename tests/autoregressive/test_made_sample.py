@@ -133,7 +133,7 @@ def test_same_samples_on_1_and_2_threads(tmp_path):
     script = """
 import sys
 import numpy as np
-sys.path.insert(0, %r)
+sys.path[:0] = %r
 from test_made_sample import random_made, kernel
 rng = np.random.default_rng(11)
 out = {}
@@ -142,7 +142,7 @@ for i, (output, n_out, D, hidden, dtype) in enumerate([(0, 1, 60, (70,), np.floa
     m = random_made(rng, output, n_out, D, hidden, "random", dtype=dtype, scale=0.1 if output == 2 else 0.8)
     out[str(i)] = kernel(m, 77, 0.9, 0, 0.95 if output else 1.0, seed=123, stream=4)
 np.savez(sys.argv[1], **out)
-""" % str(__import__("pathlib").Path(__file__).parent)
+""" % [str(__import__("pathlib").Path(__file__).parent), str(__import__("pathlib").Path(__file__).parents[1])]
     assert_same_on_any_thread_count(script, tmp_path)
 
 

@@ -19,7 +19,7 @@ from conftest import assert_sum_close
 from fastgen import _backend
 from reference import made as ref
 from test_made_kernels import Made, SLOPE, _f64, _rtol, named
-from test_nn_kernels import _assert_state, _grad_tol, assert_params_close
+from nn.nn_checks import _assert_state, _grad_tol, assert_params_close
 
 pytestmark = [
     pytest.mark.cuda,

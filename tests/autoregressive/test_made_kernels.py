@@ -28,7 +28,7 @@ from fastgen import _core
 from fastgen.autoregressive import _made_masks as mm
 from reference import made as ref
 from reference import nn as ref_nn
-from test_nn_kernels import _assert_state, _grad_tol, _hp, _opt_state, assert_params_close
+from nn.nn_checks import _assert_state, _grad_tol, _hp, _opt_state, assert_params_close
 
 DTYPES = [np.float64, np.float32]
 OUTPUTS = {"bernoulli": ref.BERNOULLI, "categorical": ref.CATEGORICAL, "gaussian_mixture": ref.GAUSSIAN_MIXTURE}
