@@ -412,6 +412,7 @@ def _torch_made_loss(torch, params, masks, acts, slope, x_in, X, output, n_out):
     return rows.mean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("output, n_out, D, hidden", [("bernoulli", 1, 9, (21, 13)), ("categorical", 4, 5, (17,)),
                                                       ("categorical", 12, 3, (15,)), ("gaussian_mixture", 3, 4, (19,))])

@@ -24,6 +24,7 @@ from fastgen import _core
 from reference import nn as ref
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.slow  # every test here compares with PyTorch
 F = torch.nn.functional
 
 F32 = np.float32
