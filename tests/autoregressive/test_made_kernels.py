@@ -8,7 +8,7 @@ errors for bad input.
 Tolerances: float64 rtol=1e-10, float32 rtol=1e-5 against the float64 oracle on the kernel's own
 inputs, relative to the magnitude of the terms of each sum (conftest.assert_sum_close: a loss or a
 gradient entry is a sum whose terms may cancel); parameters after an optimiser step as in
-test_nn_kernels.assert_params_close (rtol of |theta| and |step| plus Adam's sensitivity to the
+tests/nn/nn_checks.assert_params_close (rtol of |theta| and |step| plus Adam's sensitivity to the
 gradient's error). Finite differences: float64, step 1e-6 relative, agreement to 1e-6 of the
 gradient's scale (the central difference's truncation and rounding errors are ~1e-9 here).
 """

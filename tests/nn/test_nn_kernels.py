@@ -1,5 +1,5 @@
 """The nn kernels of fastgen._core against the NumPy oracle in tests/reference/nn.py (itself proved
-by finite differences and PyTorch in tests/test_nn_reference.py), on fresh random inputs, plus
+by finite differences and PyTorch in tests/nn/test_nn_reference.py), on fresh random inputs, plus
 their contract properties (in-place optimisers, Philox indices, thread-count independence) and
 their input checks. A kernel not yet built into _core skips its tests.
 
