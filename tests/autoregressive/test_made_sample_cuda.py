@@ -4,7 +4,7 @@ Runs under Numba's CUDA simulator in CI (8 threads per sample there) and on a GP
 the simulator is slow, so the networks are tiny. float64 samples equal the CPU's (Bernoulli,
 categorical exactly; mixture values to rtol 1e-9); the CUDA kernel sums its dot products in float64
 and in another order, so a sample may differ only where the oracle's margin is below 1e-9. float32:
-decisions checked by teacher forcing against the oracle (margin rule of tests/test_made_sample.py).
+decisions checked by teacher forcing against the oracle (margin rule of tests/autoregressive/test_made_sample.py).
 """
 from __future__ import annotations
 

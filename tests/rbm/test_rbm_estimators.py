@@ -52,6 +52,7 @@ def sk_rbm():
     return pytest.importorskip("sklearn.neural_network").BernoulliRBM
 
 
+@pytest.mark.slow
 def test_same_initialisation_as_sklearn(rng, sk_rbm):
     X = _structured_binary(rng, n=50, V=20)
     seed = int(rng.integers(0, 2**31))
@@ -63,12 +64,14 @@ def test_same_initialisation_as_sklearn(rng, sk_rbm):
     assert fg.h_samples_.shape == sk.h_samples_.shape
 
 
+@pytest.mark.slow
 def test_constructor_is_a_superset_of_sklearn(sk_rbm):
     sk_names = set(sk_rbm().get_params())
     assert sk_names <= set(BernoulliRBM().get_params())
     assert BernoulliRBM(n_components=5).get_params()["n_components"] == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_transform_gibbs_probabilities_and_pseudo_likelihood_match_sklearn(rng, sk_rbm, dtype):
     H, V, N = 17, 45, 31
@@ -109,6 +112,7 @@ class _GivenUniforms:
         return self.draws.pop(0).reshape(size)
 
 
+@pytest.mark.slow
 def test_gibbs_draws_equal_sklearns_on_the_same_uniforms(rng, sk_rbm):
     """scikit-learn's own gibbs() fed fastgen's Philox uniforms (hidden half: stream s, element
     n H + j; visible half: stream s + 1, element n V + i) draws exactly fastgen's samples (float64:
@@ -128,6 +132,7 @@ def test_gibbs_draws_equal_sklearns_on_the_same_uniforms(rng, sk_rbm):
     assert 0 < ours.sum() < ours.size
 
 
+@pytest.mark.slow
 def test_sklearn_documented_usage_runs_unchanged(sk_rbm):
     """scikit-learn's BernoulliRBM docstring example and its user-guide pipeline (RBM features into
     a logistic regression, tuned by GridSearchCV, which clones the estimator) run with the import
@@ -152,10 +157,12 @@ def test_sklearn_documented_usage_runs_unchanged(sk_rbm):
     assert scores["fastgen"] > scores["sklearn"] - 0.05, scores
 
 
-def test_training_matches_sklearn_quality(rng, sk_rbm):
+@pytest.mark.slow
+def test_training_matches_sklearn_quality(sk_rbm):
     """Same data, hyper-parameters and (unshuffled) minibatches: fastgen's PCD-1 reaches
     scikit-learn's exact log-likelihood (12 hidden units), averaged over 3 data sets, within 1.5 nats
     per sample (the same algorithm; only the random draws differ)."""
+    rng = np.random.default_rng(20241)  # statistical assertions: a fixed seed
     fg_scores, sk_scores = [], []
     for _ in range(3):
         X = _structured_binary(rng, n=400, V=30)
@@ -251,7 +258,8 @@ def test_ais_gaussian_within_error_of_exact():
     _assert_calibrated(_ais_z_scores(make, range(2000, 2008), n_chains=300, betas=ais_betas(2000)))
 
 
-def test_score_uses_ais_for_large_models_and_caches(rng):
+def test_score_uses_ais_for_large_models_and_caches():
+    rng = np.random.default_rng(20242)  # statistical assertions: a fixed seed
     m = _random_rbm(rng, 30, 25, np.float64, scale=0.05, random_state=3)
     X = (rng.random((20, 25)) < 0.5).astype(np.float64)
     s1 = m.score(X)
@@ -279,7 +287,8 @@ def test_ais_betas_schedule():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("algorithm", ["pcd", "cd"])
-def test_training_reduces_reconstruction_error_and_raises_likelihoods(rng, dtype, algorithm):
+def test_training_reduces_reconstruction_error_and_raises_likelihoods(dtype, algorithm):
+    rng = np.random.default_rng(20243)  # statistical assertions: a fixed seed
     X = _structured_binary(rng).astype(dtype)
     seed = int(rng.integers(0, 2**31))
     # Momentum only with CD: PCD's persistent chains cannot follow a model moved by momentum at this
@@ -296,7 +305,8 @@ def test_training_reduces_reconstruction_error_and_raises_likelihoods(rng, dtype
     assert m1.components_.dtype == dtype
 
 
-def test_cd_k_and_weight_decay(rng):
+def test_cd_k_and_weight_decay():
+    rng = np.random.default_rng(20244)  # statistical assertions: a fixed seed
     X = _structured_binary(rng, n=200)
     m = BernoulliRBM(n_components=8, n_iter=5, n_gibbs_steps=3, algorithm="cd", weight_decay=0.5, random_state=0,
                      device="cpu").fit(X)
@@ -321,7 +331,8 @@ def test_same_random_state_same_model_and_partial_fit(rng):
         p.partial_fit(X[:, :35])
 
 
-def test_gaussian_rbm_learns_and_learns_variances(rng):
+def test_gaussian_rbm_learns_and_learns_variances():
+    rng = np.random.default_rng(20245)  # statistical assertions: a fixed seed
     centres = rng.normal(scale=3, size=(3, 8))
     X = centres[rng.integers(0, 3, 500)] + 0.3 * rng.standard_normal((500, 8))
     X = (X - X.mean(0)) / X.std(0)
@@ -359,7 +370,8 @@ def test_fit_same_on_one_and_two_threads(tmp_path):
 # Sampling and DBN
 # =================================================================================================
 
-def test_sample_chains_shapes_and_reproducibility(rng):
+def test_sample_chains_shapes_and_reproducibility():
+    rng = np.random.default_rng(20246)  # statistical assertions: a fixed seed
     m = _random_rbm(rng, 9, 14, np.float32, scale=0.5, random_state=0)
     s = m.sample(10, burn_in=5)
     assert s.shape == (10, 14) and s.dtype == np.float32 and set(np.unique(s)) <= {0.0, 1.0}
@@ -380,8 +392,9 @@ def test_sample_chains_shapes_and_reproducibility(rng):
     assert ((means > 0) & (means < 1)).all()
 
 
-def test_long_chains_reach_the_model_distribution(rng):
+def test_long_chains_reach_the_model_distribution():
     """Visible marginals of many chains after burn-in agree with the exact marginals (enumeration)."""
+    rng = np.random.default_rng(20247)  # statistical assertions: a fixed seed
     m = _random_rbm(rng, 6, 8, np.float64, scale=1.0, random_state=2)
     s = m.sample(4000, burn_in=200)
     v = ref.all_states(8)
@@ -390,7 +403,8 @@ def test_long_chains_reach_the_model_distribution(rng):
     assert_allclose(s.mean(0), exact, atol=4 * np.sqrt(0.25 / 4000) + 0.005)
 
 
-def test_gaussian_sampling(rng):
+def test_gaussian_sampling():
+    rng = np.random.default_rng(20248)  # statistical assertions: a fixed seed
     m = _random_rbm(rng, 5, 3, np.float64, scale=0.5, cls=GaussianBernoulliRBM, random_state=0)
     m.sigma_ = np.array([0.5, 1.0, 2.0])
     s = m.sample(3000, burn_in=50)
@@ -490,6 +504,7 @@ def test_gaussian_rbm_accepts_any_real_values(rng):
 # The shipped digits and the demo's picture
 # =================================================================================================
 
+@pytest.mark.slow
 def test_load_digits_matches_source_and_trains():
     from fastgen.datasets import load_digits
     d = load_digits()

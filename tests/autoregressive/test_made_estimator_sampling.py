@@ -32,7 +32,8 @@ def _chi_square(samples, outcomes, logp):
 
 
 @pytest.mark.parametrize("n_masks, ordering", [(1, "natural"), (3, "random")])
-def test_bernoulli_samples_follow_the_likelihood(rng, n_masks, ordering):
+def test_bernoulli_samples_follow_the_likelihood(n_masks, ordering):
+    rng = np.random.default_rng(5101)  # statistical assertions: a fixed seed
     D = 4
     X = (rng.random((300, D)) < np.array([0.2, 0.5, 0.7, 0.4])).astype(float)
     X[:, 3] = X[:, 0]  # a dependence
@@ -43,7 +44,8 @@ def test_bernoulli_samples_follow_the_likelihood(rng, n_masks, ordering):
     assert _chi_square(S, outcomes, m.score_samples(outcomes)) > 1e-4
 
 
-def test_categorical_samples_follow_the_likelihood(rng):
+def test_categorical_samples_follow_the_likelihood():
+    rng = np.random.default_rng(5102)  # statistical assertions: a fixed seed
     V, D = 3, 3
     X = rng.integers(0, V, (300, D))
     X[:, 2] = (X[:, 0] + 1) % V
@@ -54,8 +56,9 @@ def test_categorical_samples_follow_the_likelihood(rng):
     assert _chi_square(S, outcomes, m.score_samples(outcomes)) > 1e-4
 
 
-def test_mixture_samples_follow_the_density(rng):
+def test_mixture_samples_follow_the_density():
     """D = 1: Kolmogorov-Smirnov against the CDF integrated from exp(score_samples)."""
+    rng = np.random.default_rng(5103)  # statistical assertions: a fixed seed
     X = np.concatenate([rng.normal(-2, 0.5, 200), rng.normal(1.5, 1.0, 200)])[:, None]
     m = _fitted(X, hidden_layer_sizes=(8,), output="gaussian_mixture", n_components=3)
     S = m.sample(5000, random_state=3)

@@ -514,7 +514,8 @@ def test_gpu_geometry_gives_the_same_results(cu, cuda_rbm, monkeypatch):
 
 
 # -------------------------------------------------------------------------------------------------
-# Bad input: the same exception type as the CPU, naming the argument
+# Bad input: the same exception type as the CPU, naming the argument (the cases, _bad_calls, run
+# on both backends in test_rbm_kernels.test_bad_input_on_both_backends)
 
 
 def _bad_calls(dtype=np.float32):
@@ -557,15 +558,6 @@ def _bad_calls(dtype=np.float32):
         ("base_b_v", "ais", (W, b_h, b_v, sigma, np.full(7, np.nan, dtype), betas, 3, 1, 2), ValueError),
         ("n_chains", "ais", (W, b_h, b_v, sigma, b_v, betas, 0, 1, 2), ValueError),
     ]
-
-
-@pytest.mark.parametrize("backend", ["cpu", "cuda"])
-@pytest.mark.parametrize("case", range(len(_bad_calls())))
-def test_bad_input(cu, core, backend, case):
-    name, fn, args, exc = _bad_calls()[case]
-    kernels = cu if backend == "cuda" else core
-    with pytest.raises(exc, match="^" + name):
-        getattr(kernels.rbm, fn)(*args)
 
 
 def test_bad_seed_and_stream(cu):

@@ -205,6 +205,7 @@ def test_yule_walker_matches_toeplitz_solve(rng, k, demean, adjusted):
         close(sigma[s], Sig, 1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["mle", "adjusted"])
 @pytest.mark.parametrize("demean", [True, False])
 def test_yule_walker_matches_statsmodels(rng, method, demean):

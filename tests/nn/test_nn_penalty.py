@@ -151,6 +151,7 @@ def test_oracle_matches_finite_differences(rng, sizes, acts):
     assert np.abs(grad).max() > 1e-3  # not a vacuous comparison
 
 
+@pytest.mark.slow
 def test_oracle_and_kernel_match_torch_double_backward(rng):
     torch = pytest.importorskip("torch")
     sizes, acts = [5, 7, 6, 4, 1], [LEAKY, TANH, SOFTPLUS, SIGMOID]

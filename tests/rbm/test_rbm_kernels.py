@@ -22,6 +22,8 @@ from fastgen import _core
 from reference import rbm as ref
 from reference import rng as rng_ref
 from conftest import assert_same_on_any_thread_count, assert_sum_close
+from devices import kernels
+from test_rbm_cuda import _bad_calls
 
 DTYPES = [np.float64, np.float32]
 MODELS = ["bernoulli", "gaussian"]
@@ -468,3 +470,11 @@ def test_cd_update_checks_in_place_arguments():
         _core.rbm.cd_update(W, bh, bv, e, e, *vel, X[:0], H[:0], X, H, 0.1, 0.0, 0.0)
     with pytest.raises(ValueError, match="must be finite"):
         _core.rbm.cd_update(W, bh, bv, e, e, *vel, X, H, X, H, np.nan, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("case", range(len(_bad_calls())))
+def test_bad_input_on_both_backends(device, case):
+    """The same exception type on both backends, its message starting with the argument's name."""
+    name, fn, args, exc = _bad_calls()[case]
+    with pytest.raises(exc, match="^" + name):
+        getattr(kernels(device, "rbm"), fn)(*args)

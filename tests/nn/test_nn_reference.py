@@ -369,6 +369,7 @@ def random_hp(rng, optimizer):
 OPTIMIZERS = [ref.ADAM, ref.SGD_MOMENTUM, ref.SGD_NESTEROV]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("loss", [ref.MSE, ref.BCE])
 def test_mlp_step_matches_torch(rng, optimizer, loss):
@@ -401,6 +402,7 @@ def test_mlp_step_matches_torch(rng, optimizer, loss):
         assert_allclose(v, tv, **TORCH_TOL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_optimisers_match_torch_on_raw_gradients(rng, optimizer):
     torch = _torch()
@@ -420,6 +422,7 @@ def test_optimisers_match_torch_on_raw_gradients(rng, optimizer):
         assert_allclose(theta, p.detach().numpy(), **TORCH_TOL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("likelihood", [ref.BERNOULLI, ref.GAUSSIAN_FIXED, ref.GAUSSIAN_LEARNED])
 @pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_NESTEROV])
 def test_vae_step_matches_torch(rng, likelihood, optimizer):
@@ -460,6 +463,7 @@ def test_vae_step_matches_torch(rng, likelihood, optimizer):
         assert_allclose(td, torch_flat(pd), **TORCH_TOL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", [ref.NON_SATURATING, ref.WGAN_GP])
 @pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_MOMENTUM])
 def test_gan_step_matches_torch(rng, loss, optimizer):

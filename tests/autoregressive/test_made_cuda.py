@@ -5,7 +5,7 @@ V >= 10, and as a dense product below), so V = 3 and V = 11 compare both CPU pat
 
 Tolerances: float64 1e-10 against the oracle and the CPU (a sum's error against its terms'
 magnitude, conftest.assert_sum_close), float32 1e-5; parameters after a step as in
-test_nn_kernels.assert_params_close.
+tests/nn/nn_checks.assert_params_close.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from conftest import assert_sum_close
 from fastgen import _backend
 from reference import made as ref
 from test_made_kernels import Made, SLOPE, _f64, _rtol, named
-from test_nn_kernels import _assert_state, _grad_tol, assert_params_close
+from nn.nn_checks import _assert_state, _grad_tol, assert_params_close
 
 pytestmark = [
     pytest.mark.cuda,

@@ -8,7 +8,7 @@ errors for bad input.
 Tolerances: float64 rtol=1e-10, float32 rtol=1e-5 against the float64 oracle on the kernel's own
 inputs, relative to the magnitude of the terms of each sum (conftest.assert_sum_close: a loss or a
 gradient entry is a sum whose terms may cancel); parameters after an optimiser step as in
-test_nn_kernels.assert_params_close (rtol of |theta| and |step| plus Adam's sensitivity to the
+tests/nn/nn_checks.assert_params_close (rtol of |theta| and |step| plus Adam's sensitivity to the
 gradient's error). Finite differences: float64, step 1e-6 relative, agreement to 1e-6 of the
 gradient's scale (the central difference's truncation and rounding errors are ~1e-9 here).
 """
@@ -28,7 +28,7 @@ from fastgen import _core
 from fastgen.autoregressive import _made_masks as mm
 from reference import made as ref
 from reference import nn as ref_nn
-from test_nn_kernels import _assert_state, _grad_tol, _hp, _opt_state, assert_params_close
+from nn.nn_checks import _assert_state, _grad_tol, _hp, _opt_state, assert_params_close
 
 DTYPES = [np.float64, np.float32]
 OUTPUTS = {"bernoulli": ref.BERNOULLI, "categorical": ref.CATEGORICAL, "gaussian_mixture": ref.GAUSSIAN_MIXTURE}
@@ -412,6 +412,7 @@ def _torch_made_loss(torch, params, masks, acts, slope, x_in, X, output, n_out):
     return rows.mean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("output, n_out, D, hidden", [("bernoulli", 1, 9, (21, 13)), ("categorical", 4, 5, (17,)),
                                                       ("categorical", 12, 3, (15,)), ("gaussian_mixture", 3, 4, (19,))])

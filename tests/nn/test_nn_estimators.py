@@ -3,7 +3,7 @@
 What is checked: scikit-learn conventions (get/set_params, clone, pickle), bad input (type and
 message), reproducibility (same random_state, same fit; 1 and 2 threads bit-identical), divergence
 errors, and that each model learns what it should, with thresholds stated where they are asserted.
-The kernels themselves are checked against tests/reference/nn.py in tests/test_nn_kernels.py.
+The kernels themselves are checked against tests/reference/nn.py in tests/nn/test_nn_kernels.py.
 """
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ def _thetas(m):
 # The engine: MLP spec, optimisers
 # =================================================================================================
 
-def test_mlp_layout_views_and_codes(rng):
+def test_mlp_layout_views_and_codes():
+    rng = np.random.default_rng(3101)  # statistical assertions: a fixed seed
     net = MLP((5, 7, 3, 2), ("relu", "leaky_relu", "sigmoid"), slope=0.2)
     assert net.n_layers == 3 and net.n_params == 5 * 7 + 7 + 7 * 3 + 3 + 3 * 2 + 2 == ref.n_params(net.sizes)
     assert net.sizes_array.dtype == np.int64 and net.acts_array.dtype == np.int32
@@ -85,6 +86,7 @@ def test_mlp_layout_views_and_codes(rng):
     assert pickle.loads(pickle.dumps(net)) == net
 
 
+@pytest.mark.slow
 def test_mlp_matches_torch(rng):
     torch = pytest.importorskip("torch")
     net = MLP((4, 6, 3), ("tanh", "softplus"))
@@ -359,11 +361,12 @@ def test_verbose_progress_on_stderr(rng, capsys):
 # What the models learn
 # =================================================================================================
 
-def test_vae_reaches_the_entropy_of_noisy_prototypes(rng):
+def test_vae_reaches_the_entropy_of_noisy_prototypes():
     """4 prototypes of 64 bits, each bit flipped with p = 0.05: the data's entropy is about
     log 4 + 64 H(0.05) = 14.1 nats per row, the best independent-bits model gives about 40. After
     30 epochs the VAE's ELBO must be within 3 nats of the entropy and its importance-weighted bound
     (tighter) within 2.5 nats (measured: ELBO 15.9-16.1, IWAE 15.25-15.3 on 3 seeds)."""
+    rng = np.random.default_rng(3102)  # statistical assertions: a fixed seed
     X, _, _ = _prototypes(rng)
     entropy = np.log(4) + 64 * H_FLIP(0.05)
     m = VAE((64,), 4, batch_size=50, max_epochs=30, learning_rate=3e-3, random_state=0).fit(X)
@@ -391,7 +394,8 @@ def test_vae_reaches_the_entropy_of_noisy_prototypes(rng):
     assert m.score_samples(outliers).max() < m.score_samples(X[:200]).min()
 
 
-def test_conditional_vae_respects_labels(rng):
+def test_conditional_vae_respects_labels():
+    rng = np.random.default_rng(3103)  # statistical assertions: a fixed seed
     X, labels, protos = _prototypes(rng, n=800, V=32)
     m = VAE((32,), 2, batch_size=50, max_epochs=25, learning_rate=3e-3, random_state=1).fit(X, labels)
     for k in range(4):
@@ -403,13 +407,14 @@ def test_conditional_vae_respects_labels(rng):
     assert (m.score_samples(X[:100], labels[:100]) > m.score_samples(X[:100], wrong[:100])).mean() > 0.95
 
 
-def test_gaussian_vaes(rng):
+def test_gaussian_vaes():
     """3 clusters (std 0.3) in 6-D. Their centres span a plane, so a full-covariance Gaussian already
     fits well (-5.4 to -6.9 nats per row); the independent-features (diagonal) Gaussian does not
     (-10 to -15). After 60 epochs both Gaussian VAEs must score (importance-weighted bound) about as
     well as the full Gaussian and 3 nats above the diagonal one (measured on 12 data sets: 0.19-1.5 nats above the
     full one, at least 4.4 above the diagonal one) and reconstruct within 5% of the data's variance
     (measured 0.6-3.2%)."""
+    rng = np.random.default_rng(3104)  # statistical assertions: a fixed seed
     centres = rng.normal(scale=3, size=(3, 6))
     X = centres[rng.integers(0, 3, 600)] + 0.3 * rng.standard_normal((600, 6))
     cov = np.cov(X.T, bias=True)
@@ -466,11 +471,12 @@ def test_gan_covers_the_modes_of_a_ring_of_gaussians():
     assert np.median(g.discriminate(X[:200])) > np.median(g.discriminate(5 * X[:200]))
 
 
-def test_conditional_gan_respects_labels(rng):
+def test_conditional_gan_respects_labels():
     """Two blobs (std 0.3) at x = -2 (label 0) and x = +2 (label 1): samples for each label land on
     their blob (x mean within 0.5, 95% on the right side; measured on 16 data sets: x mean within
     0.14 (0.33 seen once), all on the right side). The GAN wanders along y within a blob (a small
     data set's partial collapse): y mean within 0.6 (measured up to 0.44)."""
+    rng = np.random.default_rng(3105)  # statistical assertions: a fixed seed
     labels = rng.integers(0, 2, 1000)
     X = np.c_[np.where(labels == 0, -2.0, 2.0), np.zeros(1000)] + 0.3 * rng.standard_normal((1000, 2))
     g = GAN((32,), (32,), 2, learning_rate=1e-3, batch_size=100, max_epochs=100, random_state=0).fit(X, labels)
@@ -499,10 +505,11 @@ def _curve_data(rng, n=1500):
     return ((Y - Y.mean(0)) / Y.std(0)) @ R + 0.01 * rng.standard_normal((n, 8))
 
 
-def test_autoencoder_beats_pca_on_a_curve(rng):
+def test_autoencoder_beats_pca_on_a_curve():
     """Code size 1 on a 1-D curve in 8-D: PCA's 1-component reconstruction leaves about 3 of the 5
     units of variance; the autoencoder (tanh, 32 hidden) must leave less than a quarter of PCA's error
     (measured: 0.004-0.28 vs 3.0)."""
+    rng = np.random.default_rng(3106)  # statistical assertions: a fixed seed
     X = _curve_data(rng)
     centred = X - X.mean(0)
     _, _, Vt = np.linalg.svd(centred, full_matrices=False)
@@ -520,10 +527,11 @@ def test_autoencoder_beats_pca_on_a_curve(rng):
     assert np.median(a.score_samples(outliers)) < np.percentile(a.score_samples(X), 1)
 
 
-def test_autoencoder_bce_and_sgd(rng):
+def test_autoencoder_bce_and_sgd():
     """Binary cross-entropy with Nesterov SGD on noisy prototypes: the loss falls to below 40% of the
     first epoch's and reconstructions are the prototypes (measured on 10 data sets: 19-25% of the
     first epoch's loss, 4-5.5% of bits off, i.e. the flips)."""
+    rng = np.random.default_rng(3107)  # statistical assertions: a fixed seed
     X, _, _ = _prototypes(rng, n=400, V=20)
     a = Autoencoder((16,), 3, loss="bce", optimizer="nesterov", momentum=0.9, learning_rate=0.02, batch_size=20,
                     max_epochs=20, random_state=0).fit(X)
