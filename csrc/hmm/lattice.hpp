@@ -1,0 +1,335 @@
+// HMM lattice recursions for one sequence: the scaled and log-domain forward/backward passes
+// and their small dense helpers (the batched entry points over many sequences are hmm/hmm.hpp).
+// The scaling scheme is described at the top of hmm/hmm.hpp.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "common/categorical.hpp"
+#include "common/fastmath.hpp"
+#include "common/threads.hpp"
+#include "common/rng.hpp"
+#include "common/simd.hpp"
+
+namespace fastgen::hmm {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// Work arrays of N*K values are written before they are read: skip std::vector's zero fill (a
+// full extra pass over tens of MB per call).
+template <class T>
+using Buffer = std::unique_ptr<T[]>;
+template <class T>
+Buffer<T> buffer(size_t n) { return Buffer<T>(new T[n]); }
+constexpr int64_t kChunkFrames = 2048;
+
+// ---------------------------------------------------------------------------------------------
+// Small dense helpers (vectorised through runtime dispatch).
+
+// out[j] = sum_i a[i] A[i, j]. Columns go in blocks of JB whose accumulators stay in registers
+// over the whole i loop (one load of A per FMA instead of load-A, load-out, store-out).
+template <int JB, class T>
+static inline int vecmat_blocks(int K, int j0, const T* a, const T* A, T* out) {
+  for (; j0 + JB <= K; j0 += JB) {
+    T acc[JB] = {};
+    for (int i = 0; i < K; ++i) {
+      const T ai = a[i];
+      const T* Ai = A + static_cast<int64_t>(i) * K + j0;
+#pragma omp simd
+      for (int j = 0; j < JB; ++j) acc[j] += ai * Ai[j];
+    }
+    for (int j = 0; j < JB; ++j) out[j0 + j] = acc[j];
+  }
+  return j0;
+}
+
+template <class T>
+static inline void vecmat(int K, const T* a, const T* A, T* out) {
+  int j0 = vecmat_blocks<32>(K, 0, a, A, out);
+  j0 = vecmat_blocks<8>(K, j0, a, A, out);
+  for (int j = j0; j < K; ++j) {
+    T s = 0;
+    for (int i = 0; i < K; ++i) s += a[i] * A[static_cast<int64_t>(i) * K + j];
+    out[j] = s;
+  }
+}
+
+// out[i] = sum_j A[i, j] v[j]
+template <class T>
+static inline void matvec(int K, const T* A, const T* v, T* out) {
+  for (int i = 0; i < K; ++i) {
+    const T* Ai = A + static_cast<int64_t>(i) * K;
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < K; ++j) s += Ai[j] * v[j];
+    out[i] = s;
+  }
+}
+
+// acc[i, j] += a[i] w[j]
+template <class T>
+static inline void outer_add(int K, const T* a, const double* w, double* acc) {
+  for (int i = 0; i < K; ++i) {
+    const double ai = a[i];
+    if (ai == 0) continue;
+    double* r = acc + static_cast<int64_t>(i) * K;
+#pragma omp simd
+    for (int j = 0; j < K; ++j) r[j] += ai * w[j];
+  }
+}
+
+// One Viterbi step: nd[j] = max_i (delta[i] + logA[i, j]) + lp[j], bp[j] = the lowest argmax.
+// Register-blocked over columns like vecmat; strict '>' keeps the lowest index on ties.
+template <int JB, class T>
+static inline int viterbi_blocks(int K, int j0, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
+  for (; j0 + JB <= K; j0 += JB) {
+    T best[JB], arg[JB];  // the argmax kept in T lanes so the compare-and-blend vectorises
+    for (int j = 0; j < JB; ++j) { best[j] = delta[0] + logA[j0 + j]; arg[j] = 0; }
+    for (int i = 1; i < K; ++i) {
+      const T di = delta[i], ti = static_cast<T>(i);
+      const T* Ai = logA + static_cast<int64_t>(i) * K + j0;
+#pragma omp simd
+      for (int j = 0; j < JB; ++j) {
+        const T cand = di + Ai[j];
+        const bool better = cand > best[j];
+        best[j] = better ? cand : best[j];
+        arg[j] = better ? ti : arg[j];
+      }
+    }
+    for (int j = 0; j < JB; ++j) { nd[j0 + j] = best[j] + lp[j0 + j]; bp[j0 + j] = static_cast<int32_t>(arg[j]); }
+  }
+  return j0;
+}
+
+template <class T>
+static inline void viterbi_step(int K, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
+  int j0 = viterbi_blocks<16>(K, 0, delta, logA, lp, nd, bp);
+  j0 = viterbi_blocks<4>(K, j0, delta, logA, lp, nd, bp);
+  for (int j = j0; j < K; ++j) {
+    T best = delta[0] + logA[j];
+    int32_t arg = 0;
+    for (int i = 1; i < K; ++i) {
+      const T cand = delta[i] + logA[static_cast<int64_t>(i) * K + j];
+      if (cand > best) { best = cand; arg = i; }
+    }
+    nd[j] = best + lp[j];
+    bp[j] = arg;
+  }
+}
+
+template <class T>
+static T max_of(int K, const T* x) {
+  T m = x[0];
+  for (int k = 1; k < K; ++k) m = x[k] > m ? x[k] : m;
+  return m;
+}
+
+// e[k] = exp(lp[k] - max lp) for one frame; returns the max (-inf and e = 0 for an impossible frame).
+template <class T>
+inline double frame_shifted_exp(int K, const T* lp, T* e) {
+  const T mx = max_of(K, lp);
+  if (mx == -std::numeric_limits<T>::infinity()) {
+    for (int k = 0; k < K; ++k) e[k] = 0;
+    return kNegInf;
+  }
+#pragma omp simd
+  for (int k = 0; k < K; ++k) e[k] = static_cast<T>(fm::exp_nonpositive(static_cast<double>(lp[k]) - mx));
+  return mx;
+}
+
+// With Rabiner's scaling sum_i alpha_t(i) beta_t(i) = 1, so a beta above this bound belongs to a
+// state whose alpha is below its inverse, i.e. below the smallest normal T (1/FLT_MIN = 8.5e37,
+// 1/DBL_MIN = 4.5e307), where the forward pass already holds 0: clamping it loses no posterior mass,
+// while an unclamped beta of an unreachable state can overflow and turn 0 * inf into NaN.
+template <class T>
+constexpr T beta_max() { return sizeof(T) == 4 ? T(1e38) : T(1e300); }
+
+// The xi weight w_{t+1}(j) = E_{t+1}(j) beta_{t+1}(j) / (c_{t+1} g_{t+1}) is formed in double and
+// capped here: next to a clamped beta and a tiny normaliser it can overflow, and alpha(i) * inf
+// (or inf * A_ij with A_ij = 0 at the end) would be NaN. Since alpha_t(i) A_ij w(j) <= 1, a capped
+// weight only drops terms with alpha_t(i) A_ij < 1e-300.
+constexpr double kMaxXiWeight = 1e300;
+
+// Returned by the scaled forward passes for a sequence that must be redone in the log domain.
+constexpr double kRedoInLog = std::numeric_limits<double>::quiet_NaN();
+
+// Called when the unnormalised forward row cur = (prev A) * E_t (pi * E_t at the first frame,
+// prev == nullptr) has zeros. A zero is structural when the state cannot be reached (lp = -inf,
+// or no live predecessor); otherwise its mass underflowed. That is harmless when a surviving
+// state re-enters it next step (only mass below the underflow threshold is lost), but when none
+// does -- a transient state beside an absorbing one, a deep emission dip in a left-right chain --
+// the state is gone for good although it may explain the rest of the sequence far better, and the
+// scaled recursion would return a silently wrong answer: the sequence is redone in the log domain.
+template <class T>
+static bool lost_forward_mass(int K, const T* prev, const T* pi, const T* A, const T* lp_t, const T* cur) {
+  for (int j = 0; j < K; ++j) {
+    if (cur[j] != 0 || !(lp_t[j] > -std::numeric_limits<T>::infinity())) continue;
+    bool reachable = false;
+    if (!prev) {
+      reachable = pi[j] > 0;
+    } else {
+      for (int i = 0; i < K && !reachable; ++i) reachable = prev[i] > 0 && A[static_cast<int64_t>(i) * K + j] > 0;
+    }
+    if (!reachable) continue;
+    bool reentered = false;
+    for (int i = 0; i < K && !reentered; ++i) reentered = i != j && cur[i] > 0 && A[static_cast<int64_t>(i) * K + j] > 0;
+    if (!reentered) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scaled recursions for one sequence.
+
+// E[n, k] = exp(lp[n, k] - m[n]), m[n] = max_k lp[n, k]; an all -inf row gives E = 0, m = -inf.
+template <class T>
+FASTGEN_SIMD_CLONES static void shifted_exp_rows(int64_t n0, int64_t n1, int K, const T* lp, T* E, double* m) {
+  for (int64_t n = n0; n < n1; ++n) m[n] = frame_shifted_exp(K, lp + n * K, E + n * K);
+}
+
+template <class T>
+void shifted_exp(int64_t N, int K, const T* lp, T* E, double* m) {
+  static thread_local par::Clock clock;
+  par::for_chunks(clock, 8.0 * N * K, N, kChunkFrames,
+                  [&](int64_t b, int64_t e, int) { shifted_exp_rows(b, e, K, lp, E, m); });
+}
+
+// Forward pass for scoring only: two alpha rows, the frame's shifted exp computed on the fly
+// (no N*K temporaries). Returns log P(sequence) or -inf.
+template <class T>
+FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp, T* scratch) {
+  T* prev = scratch;
+  T* cur = scratch + K;
+  T* et = scratch + 2 * static_cast<int64_t>(K);
+  double ll = 0, prod = 1;
+  for (int64_t t = b; t < e; ++t) {
+    const double mt = frame_shifted_exp(K, lp + t * K, et);
+    if (t == b) {
+      for (int j = 0; j < K; ++j) cur[j] = pi[j];
+    } else {
+      vecmat(K, prev, A, cur);
+    }
+    double s = 0;
+    int zeros = 0;
+    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
+    // the guard first: a frame where every reachable state's emission underflowed is not impossible
+    if (zeros && lost_forward_mass(K, t == b ? nullptr : prev, pi, A, lp + t * K, cur)) return kRedoInLog;
+    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+    const T inv = static_cast<T>(1.0 / s);
+    for (int j = 0; j < K; ++j) cur[j] *= inv;
+    ll += mt;
+    prod *= s;
+    if (prod < 1e-250 || prod > 1e250) {
+      ll += std::log(prod);
+      prod = 1;
+    }
+    std::swap(prev, cur);
+  }
+  return ll + std::log(prod);
+}
+
+// Returns log P(sequence), -inf, or kRedoInLog. Rows b..e-1 of lp, E, m, alpha, c.
+template <class T>
+FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp,
+                                                 const T* E, const double* m, T* alpha, double* c) {
+  auto row = [&](int64_t t) { return alpha + t * K; };
+  // log P = sum_t (log c_t + m_t): the c_t (<= 1 for stochastic A) are multiplied up and folded
+  // into the sum only when the product nears underflow, so a step costs no log.
+  double ll = 0, prod = 1;
+  for (int64_t t = b; t < e; ++t) {
+    T* cur = row(t);
+    if (t == b) {
+      for (int j = 0; j < K; ++j) cur[j] = pi[j];
+    } else {
+      vecmat(K, row(t - 1), A, cur);
+    }
+    const T* et = E + t * K;
+    double s = 0;
+    int zeros = 0;
+    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
+    // the guard first: a frame where every reachable state's emission underflowed is not impossible
+    if (zeros && lost_forward_mass(K, t == b ? nullptr : row(t - 1), pi, A, lp + t * K, cur)) return kRedoInLog;
+    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+    const T inv = static_cast<T>(1.0 / s);
+    for (int j = 0; j < K; ++j) cur[j] *= inv;
+    c[t] = s;
+    ll += m[t];
+    prod *= s;
+    if (prod < 1e-250 || prod > 1e250) {
+      ll += std::log(prod);
+      prod = 1;
+    }
+  }
+  return ll + std::log(prod);
+}
+
+template <class T>
+FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, const T* A, const T* E, const double* c,
+                                                T* beta, T* v) {
+  for (int j = 0; j < K; ++j) beta[(e - 1) * K + j] = 1;
+  for (int64_t t = e - 2; t >= b; --t) {
+    const T* bn = beta + (t + 1) * K;
+    const T* en = E + (t + 1) * K;
+    for (int j = 0; j < K; ++j) v[j] = en[j] * bn[j];
+    T* bt = beta + t * K;
+    matvec(K, A, v, bt);
+    const T inv = static_cast<T>(1.0 / c[t + 1]);
+    for (int i = 0; i < K; ++i) bt[i] = std::min(bt[i] * inv, beta_max<T>());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log-domain recursions for one sequence (logsumexp; K^2 exps per step).
+
+// Log lattices are double whatever T is: at T = 1e5 steps log-alphas reach ~1e5 in magnitude,
+// where float32 resolves only ~0.01, which would put 1% errors into every posterior.
+template <class T>
+double forward_log(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp, double* la,
+                   double* mx) {
+  for (int j = 0; j < K; ++j) la[b * K + j] = logpi[j] + lp[b * K + j];
+  for (int64_t t = b + 1; t < e; ++t) {
+    const double* prev = la + (t - 1) * K;
+    double* cur = la + t * K;
+    for (int j = 0; j < K; ++j) mx[j] = kNegInf;
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < K; ++j) mx[j] = std::max(mx[j], static_cast<double>(prev[i]) + logA[i * K + j]);
+    for (int j = 0; j < K; ++j) {
+      if (mx[j] == kNegInf) { cur[j] = kNegInf; continue; }
+      double s = 0;
+      for (int i = 0; i < K; ++i) s += std::exp(static_cast<double>(prev[i]) + logA[i * K + j] - mx[j]);
+      cur[j] = mx[j] + std::log(s) + lp[t * K + j];
+    }
+  }
+  const double* last = la + (e - 1) * K;
+  const double m = max_of(K, last);
+  if (m == kNegInf || !std::isfinite(m)) return kNegInf;
+  double s = 0;
+  for (int j = 0; j < K; ++j) s += std::exp(last[j] - m);
+  return m + std::log(s);
+}
+
+template <class T>
+void backward_log(int64_t b, int64_t e, int K, const T* logA, const T* lp, double* lb, double* tmp) {
+  for (int j = 0; j < K; ++j) lb[(e - 1) * K + j] = 0;
+  for (int64_t t = e - 2; t >= b; --t) {
+    const double* nxt = lb + (t + 1) * K;
+    const T* lpn = lp + (t + 1) * K;
+    for (int j = 0; j < K; ++j) tmp[j] = static_cast<double>(lpn[j]) + nxt[j];
+    for (int i = 0; i < K; ++i) {
+      const T* Ai = logA + static_cast<int64_t>(i) * K;
+      double m = kNegInf;
+      for (int j = 0; j < K; ++j) m = std::max(m, Ai[j] + tmp[j]);
+      if (m == kNegInf) { lb[t * K + i] = kNegInf; continue; }
+      double s = 0;
+      for (int j = 0; j < K; ++j) s += std::exp(Ai[j] + tmp[j] - m);
+      lb[t * K + i] = m + std::log(s);
+    }
+  }
+}
+
+}  // namespace fastgen::hmm
