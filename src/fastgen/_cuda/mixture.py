@@ -17,7 +17,7 @@ choice (one thread: potentials added in chunk order, ties to the earlier trial) 
 (one thread per row). The candidate search uses the same chunked cumulative sums as the CPU, so
 both pick the same points unless a uniform falls within rounding of a cumulative-sum boundary.
 
-Sampling draws its uniforms and normals with ``rng.uniform`` / ``rng.normal`` (the one Philox of
+Sampling draws its uniforms and normals with ``common.philox.uniform`` / ``normal`` (the one Philox of
 the package): labels are bit-identical to the CPU's, samples agree to an ulp or so (libdevice
 log/cos/sin against glibc's).
 
@@ -32,8 +32,8 @@ import math
 import numpy as np
 from numba import cuda
 
-from . import rng as _rng
-from .rng import DevArg, launch
+from .common import philox as _philox
+from .common.args import checked, DevArg, launch
 from .emissions.stats import shifted_sum as _shifted_sum
 from .common.widen import f64 as _f64
 
@@ -96,9 +96,7 @@ def responsibilities(comp_logprob, log_weights, want_resp=True):
     N, K = Lp.shape
     if K < 1:
         raise ValueError("comp_logprob: need at least one component")
-    Lw = DevArg(log_weights, "log_weights", 1)
-    Lw.expect_dtype(dtype)
-    Lw.expect_shape(K)
+    Lw = checked(log_weights, "log_weights", dtype, K)
     lw = _host_copy(Lw)
     bad_w = np.flatnonzero(np.isnan(lw) | (lw == np.inf))
     if bad_w.size:  # -inf is a zero weight; NaN and +inf are not weights
@@ -153,9 +151,7 @@ def kmeans_assign(X, centers):
     Xa = DevArg(X, "X", 2)
     dtype = Xa.float_dtype()
     N, D = Xa.shape
-    Ca = DevArg(centers, "centers", 2)
-    Ca.expect_dtype(dtype)
-    Ca.expect_shape(-1, D)
+    Ca = checked(centers, "centers", dtype, -1, D)
     if Ca.shape[0] < 1:
         raise ValueError("centers: need at least one centre")
     if not np.isfinite(_host_copy(Ca)).all():
@@ -321,7 +317,7 @@ def kmeans_plusplus(X, n_clusters, n_local_trials, seed, stream):
         raise ValueError(f"n_clusters: expected 1 <= n_clusters <= n_samples={N}, got {K}")
     if not 1 <= L <= 1 << 20:
         raise ValueError(f"n_local_trials: expected 1 <= n_local_trials <= 2^20, got {L}")
-    u = _rng.uniform(seed, stream, 1 + (K - 1) * L)  # checks seed and stream
+    u = _philox.uniform(seed, stream, 1 + (K - 1) * L)  # checks seed and stream
     if Xa.host is not None:
         if not np.isfinite(Xa.host).all():
             raise ValueError("X: contains NaN or infinity")
@@ -396,13 +392,9 @@ def sample_gaussian_mixture(weights, means, cov_chol, n_samples, seed, stream):
     K = W.shape[0]
     if K < 1:
         raise ValueError("weights: need at least one component")
-    M = DevArg(means, "means", 2)
-    M.expect_dtype(dtype)
-    M.expect_shape(K, -1)
+    M = checked(means, "means", dtype, K, -1)
     D = M.shape[1]
-    Lc = DevArg(cov_chol, "cov_chol", 3)
-    Lc.expect_dtype(dtype)
-    Lc.expect_shape(-1, D, D)
+    Lc = checked(cov_chol, "cov_chol", dtype, -1, D, D)
     C = Lc.shape[0]
     if C not in (K, 1):
         raise ValueError(f"cov_chol: expected {K} or 1 factors, got {C}")
@@ -423,9 +415,9 @@ def sample_gaussian_mixture(weights, means, cov_chol, n_samples, seed, stream):
         raise ValueError("means: contains NaN or infinity")
     if not np.isfinite(np.tril(_host_copy(Lc))).all():  # only the lower triangle is read
         raise ValueError("cov_chol: contains NaN or infinity")
-    stream = _rng.u64(stream, "stream")
-    u = _rng.uniform(seed, stream, n)
-    z = _rng.normal(seed, (stream + 1) % (1 << 64), n * D)
+    stream = _philox.u64(stream, "stream")
+    u = _philox.uniform(seed, stream, n)
+    z = _philox.normal(seed, (stream + 1) % (1 << 64), n * D)
     X = cuda.device_array((n, D), dtype=dtype)
     labels = cuda.device_array(n, dtype=np.int64)
     if n:

@@ -29,8 +29,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .. import rng as _rng
-from ..rng import DevArg, key_words
+from ..common.args import DevArg
+from ..common.philox import key_words, stream_uniform
 from ..common.widen import f64 as _f64
 
 __all__ = ["sample_logits"]
@@ -276,7 +276,7 @@ def _sample_kernel(logits, temperature, top_k, top_p, greedy, k0, k1, s0, s1, ou
     ib = cuda.shared.array(NT, numba.int64)
     N, V = logits.shape
     for n in range(cuda.blockIdx.x, N, cuda.gridDim.x):
-        u = _rng.stream_uniform(k0, k1, s0, s1, np.uint64(n))
+        u = stream_uniform(k0, k1, s0, s1, np.uint64(n))
         r = draw_row(logits[n], V, temperature, top_k, top_p, greedy, u, red, scan, ia, ib)
         if cuda.threadIdx.x == 0:
             out[n] = r

@@ -6,8 +6,8 @@
 - ``made_step(theta, m, v, sizes, acts, slope, mask, X, output, n_out, t, optimizer, hp) -> float64[1]``
 - ``made_logprob(theta, sizes, acts, slope, X, output, n_out) -> float64[N]``
 
-Built on the nn engine's device machinery: ``nn_dense`` (products, network walks), ``nn_elementwise``
-(Bernoulli loss, batch means), ``nn_steps``' optimiser. New here: the masked copy of theta, the
+Built on the MLP engine shared with nn (``common/mlp/``): ``dense`` (products, network walks),
+``elementwise`` (Bernoulli loss, batch means), ``optim`` (the optimiser). New here: the masked copy of theta, the
 categorical and mixture losses (one thread per (row, variable) writing that variable's loss, then
 one thread per row summing them in variable order: deterministic, no atomics), and the one-hot
 first layer run from the category indices (a gather of W_1's rows, one thread per (row, unit); its
@@ -24,11 +24,11 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..nn import nn_dense as _dense
-from ..nn import nn_elementwise as _ew
-from ..nn.nn_net import Net, integer, matrix, real, vector
-from ..nn.nn_steps import _Optimiser, _optimizer_code, _rows
-from ..rng import DevArg, launch
+from ..common.args import DevArg, integer, launch1 as _launch, matrix, real, vector
+from ..common.mlp import dense as _dense
+from ..common.mlp import elementwise as _ew
+from ..common.mlp.net import Net
+from ..common.mlp.optim import Optimiser as _Optimiser, optimizer_code as _optimizer_code, rows as _rows
 from ..common.widen import f64 as _f64
 
 __all__ = ["categorical_nll", "gaussian_mixture_nll", "made_step", "made_logprob"]
@@ -38,8 +38,16 @@ _HALF_LOG_2PI = 0.91893853320467274178
 _NAMES = {BERNOULLI: "Bernoulli", CATEGORICAL: "categorical", GAUSSIAN_MIXTURE: "Gaussian mixture"}
 
 
-def _launch(n: int):
-    return launch(max(int(n), 1))
+@cuda.jit(device=True)
+def _span_logsumexp(Z, n, b, count):
+    """logsumexp of Z[n, b : b + count] in float64: the max, then the shifted exps in order."""
+    mx = _f64(Z[n, b])
+    for v in range(1, count):
+        mx = max(mx, _f64(Z[n, b + v]))
+    s = 0.0
+    for v in range(count):
+        s += math.exp(_f64(Z[n, b + v]) - mx)
+    return mx + math.log(s)
 
 
 @functools.lru_cache(maxsize=None)
@@ -121,13 +129,7 @@ def kernels(dtype_name: str):
         d = i % D
         base = d * V
         c = int(X[n, d])
-        mx = _f64(Z[n, base])
-        for v in range(1, V):
-            mx = max(mx, _f64(Z[n, base + v]))
-        s = 0.0
-        for v in range(V):
-            s += math.exp(_f64(Z[n, base + v]) - mx)
-        lse = mx + math.log(s)
+        lse = _span_logsumexp(Z, n, base, V)
         per_var[n, d] = lse - _f64(Z[n, base + c])
         if want_grad:
             for v in range(V):
@@ -149,13 +151,7 @@ def kernels(dtype_name: str):
         d = i % D
         b = 3 * K * d
         x = _f64(X[n, d])
-        amax = _f64(Z[n, b])
-        for k in range(1, K):
-            amax = max(amax, _f64(Z[n, b + k]))
-        sa = 0.0
-        for k in range(K):
-            sa += math.exp(_f64(Z[n, b + k]) - amax)
-        lsa = amax + math.log(sa)
+        lsa = _span_logsumexp(Z, n, b, K)
         lmax = -math.inf
         for k in range(K):
             s = _f64(Z[n, b + 2 * K + k])

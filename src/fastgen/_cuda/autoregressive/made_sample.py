@@ -28,11 +28,10 @@ import numpy as np
 from numba import cuda
 
 from . import decoding as _dec
-from .. import rng as _rng
-from ..nn.nn_dense import activations
-from ..nn.nn_elementwise import normal_at
-from ..nn.nn_net import Net, host_values, integer
-from ..rng import DevArg, key_words, launch
+from ..common.args import checked, DevArg, host_values, integer, launch
+from ..common.mlp.dense import activations
+from ..common.mlp.net import Net
+from ..common.philox import key_words, normal_at, stream_uniform
 from ..common.widen import f64 as _f64
 
 __all__ = ["made_sample"]
@@ -140,7 +139,7 @@ def _kernel(dtype_name: str):
                     cuda.syncthreads()
                 # draw variable v from its outputs
                 y0 = zoff[L - 1] + t * out_w
-                u = _rng.stream_uniform(k0, k1, s0, s1, np.uint64(n * D + t))
+                u = stream_uniform(k0, k1, s0, s1, np.uint64(n * D + t))
                 cat = np.int64(-1)
                 if output != BERNOULLI:
                     cat = _dec.draw_row(row[y0:y0 + n_out], n_out, temperature, top_k, top_p, False, u, red, scan,
@@ -240,9 +239,7 @@ def check_made_args(output, n_out, n_samples, order, hidden_degrees, sizes, in_w
         raise ValueError(f"sizes: the output width must be D * {out_w} = {D * out_w} for this output type and order, "
                          f"got {sizes[-1]}")
     n_hidden = int(sum(sizes[1:-1]))
-    h = DevArg(hidden_degrees, "hidden_degrees", 1)
-    h.expect_dtype(np.int64)
-    h.expect_shape(n_hidden)
+    h = checked(hidden_degrees, "hidden_degrees", np.int64, n_hidden)
     hd = host_values(h)
     bad = np.flatnonzero((hd < 0) | (hd > D - 1))
     if bad.size:

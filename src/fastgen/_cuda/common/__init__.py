@@ -1,6 +1,15 @@
-"""What the CUDA kernel families share (the twin of ``csrc/common/``): device float64 widening
-(``widen.py``) and the fused multiply-add (``fma.py``: the hardware FMA on a GPU, an exactly
-rounded emulation under the simulator), and the device-side conversion of inputs that are already on
-the GPU (``arrays.py``: ``as_contiguous``, ``copy``, ``first_nonfinite``, used by ``fastgen._backend.Backend``).
-The Philox generator is ``fastgen._cuda.rng`` (``_core.rng``'s twin)."""
+"""What the CUDA kernel families share (the twin of ``csrc/common/``); no family imports another.
+
+- ``philox.py``: Philox4x32-10 on the device (``stream_uniform``, ``uniform_at``, ``normal_at``,
+  ...), seeds and streams on the host; ``fastgen._cuda.rng`` is its contract face.
+- ``gemm.py``: the one tiled matrix product (``Geometry``, ``gemm`` with stagers and an epilogue),
+  used by ``mlp/dense.py`` and ``rbm/products.py``.
+- ``mlp/``: the MLP engine of ``nn`` and of the MADE kernels (dense layers, elementwise kernels,
+  ``Net``, optimisers).
+- ``args.py``: ``DevArg`` and the argument checks, launch shapes; ``kernels.py``: ``safe_log``,
+  ``transpose_kernel``, ``zero_kernel``.
+- ``widen.py`` (device float64 widening), ``fma.py`` (the hardware FMA on a GPU, an exactly rounded
+  emulation under the simulator), ``arrays.py`` (device-side conversion of inputs already on the
+  GPU: ``as_contiguous``, ``copy``, ``first_nonfinite``, used by ``fastgen._backend.Backend``).
+"""
 from .arrays import as_contiguous, copy, first_nonfinite  # noqa: F401

@@ -25,7 +25,8 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..rng import DevArg, launch, scratch
+from ..common.args import checked, DevArg, launch, scratch
+from ..common.kernels import safe_log
 from ..common.widen import f64 as _f64
 
 __all__ = ["categorical_logprob", "gaussian_logprob_diag", "gaussian_logprob_full", "poisson_logprob"]
@@ -34,16 +35,6 @@ _LOG_2PI = 1.8378770664093454835606594728112
 _NEG_INF = -math.inf
 _NAN = math.nan
 
-
-
-@cuda.jit(device=True)
-def _safe_log(x):
-    """log(x) with log(0) = -inf and NaN for x < 0 (the simulator's math.log raises instead)."""
-    if x > 0.0:
-        return math.log(x)
-    if x == 0.0:
-        return _NEG_INF
-    return _NAN
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,7 +98,7 @@ def _diag_norm_kernel(prec, norm):
     D = prec.shape[1]
     s = 0.0
     for d in range(D):
-        s += _safe_log(_f64(prec[k, d]))
+        s += safe_log(_f64(prec[k, d]))
     norm[k] = 0.5 * (s - D * _LOG_2PI)
 
 
@@ -133,18 +124,14 @@ def _gaussian_args(X, means):
     Xa = DevArg(X, "X", 2)
     dtype = Xa.float_dtype()
     N, D = Xa.shape
-    Ma = DevArg(means, "means", 2)
-    Ma.expect_dtype(dtype)
-    Ma.expect_shape(-1, D)
+    Ma = checked(means, "means", dtype, -1, D)
     return Xa, Ma, dtype, N, Ma.shape[0], D
 
 
 def gaussian_logprob_diag(X, means, precisions):
     """T[N, K]: log N(x_n | means[k], diag(1 / precisions[k]))."""
     Xa, Ma, dtype, N, K, D = _gaussian_args(X, means)
-    Pa = DevArg(precisions, "precisions", 2)
-    Pa.expect_dtype(dtype)
-    Pa.expect_shape(K, D)
+    Pa = checked(precisions, "precisions", dtype, K, D)
     out = cuda.device_array((N, K), dtype=dtype)
     if K == 0:
         return out
@@ -168,7 +155,7 @@ def _full_norm_kernel(P, norm):
     D = P.shape[1]
     s = 0.0
     for d in range(D):
-        s += _safe_log(_f64(P[c, d, d]))
+        s += safe_log(_f64(P[c, d, d]))
     norm[c] = s - 0.5 * D * _LOG_2PI
 
 
@@ -197,9 +184,7 @@ def _full_kernel(X, means, P, norm, out):
 def gaussian_logprob_full(X, means, prec_chol):
     """T[N, K]: log N(x_n | means[k], (P_c P_c^T)^-1), P upper triangular, C == K or C == 1."""
     Xa, Ma, dtype, N, K, D = _gaussian_args(X, means)
-    Pa = DevArg(prec_chol, "prec_chol", 3)
-    Pa.expect_dtype(dtype)
-    Pa.expect_shape(-1, D, D)
+    Pa = checked(prec_chol, "prec_chol", dtype, -1, D, D)
     C = Pa.shape[0]
     if C != K and C != 1:
         raise ValueError(f"prec_chol: expected {K} or 1 factors, got {C}")
@@ -226,7 +211,7 @@ def _poisson_params_kernel(lam, loglam, lamsum):
     s = 0.0
     for d in range(lam.shape[1]):
         v = _f64(lam[k, d])
-        loglam[k, d] = _safe_log(v)
+        loglam[k, d] = safe_log(v)
         s += v
     lamsum[k] = s
 
@@ -266,9 +251,7 @@ def poisson_logprob(X, lambdas):
     Xa = DevArg(X, "X", 2)
     dtype = Xa.float_dtype()
     N, D = Xa.shape
-    La = DevArg(lambdas, "lambdas", 2)
-    La.expect_dtype(dtype)
-    La.expect_shape(-1, D)
+    La = checked(lambdas, "lambdas", dtype, -1, D)
     K = La.shape[0]
     out = cuda.device_array((N, K), dtype=dtype)
     if K == 0 or N == 0:

@@ -31,6 +31,7 @@ import math
 import numpy as np
 from numba import cuda
 
+from ..common.args import checked, DevArg, launch
 from ..common.widen import f64 as _f64
 
 __all__ = ["weighted_moments", "categorical_counts", "sum_rows", "mixture_logprob", "mixture_posteriors"]
@@ -42,7 +43,6 @@ _INF = math.inf
 _TARGET_THREADS = 1 << 18  # about two waves of resident threads on an H100 (132 SMs x 2048)
 _MAX_CHUNKS = 4096         # bounds the serial loop of the combine kernel
 _MIN_CHUNK = 64            # rows per chunk at least (tests lower it to get several chunks cheaply)
-_MAX_BLOCK = 128           # threads per block
 # categorical_counts: up to this many symbols, one thread per (chunk, symbol, state) compares
 # X[n] == m (broadcast reads, no memory writes in the loop); above it one thread per
 # (chunk, state) scatters into its own slice of the partial buffer. Both add the same terms in the
@@ -56,82 +56,14 @@ def _chunk_rows(n_rows: int, n_cols: int) -> int:
     return 1 << (int(want) - 1).bit_length()
 
 
-def _launch(n_threads: int):
-    """(blocks, threads per block) covering n_threads; the block shrinks for tiny launches."""
-    tpb = min(_MAX_BLOCK, max(32, -(-n_threads // 32) * 32))
-    return -(-n_threads // tpb), tpb
-
-
 # --------------------------------------------------------------------------------------------
 # Host-side argument handling
 
 
-def _ndim_msg(name, ndim, shape):
-    shape_s = "(" + ", ".join("*" for _ in range(ndim)) + ("," if ndim == 1 else "") + ")"
-    return f"{name}: expected shape {shape_s}, got shape {tuple(shape)}"
-
-
-def _device_view(a):
-    """A Numba device array viewing `a` when `a` lives on the device (no copy), else None."""
-    if isinstance(a, np.ndarray):
-        return None
-    if hasattr(a, "__cuda_array_interface__"):  # Numba device arrays, CuPy, PyTorch, ...
-        return cuda.as_cuda_array(a)
-    if hasattr(a, "copy_to_host") and hasattr(a, "is_c_contiguous"):  # the simulator's device arrays
-        return a
-    return None
-
-
-class _Arg:
-    """An argument on the device, with its host copy when it came from the host."""
-
-    __slots__ = ("dev", "host", "shape", "dtype")
-
-    def __init__(self, a, name: str, ndim: int):
-        dev = _device_view(a)
-        if dev is None:
-            host = np.asarray(a)
-            if host.ndim != ndim:
-                raise ValueError(_ndim_msg(name, ndim, host.shape))
-            self.host = host
-            self.dev = None  # copied lazily, after every check has passed
-            self.shape = host.shape
-            self.dtype = host.dtype
-        else:
-            if dev.ndim != ndim:
-                raise ValueError(_ndim_msg(name, ndim, dev.shape))
-            if not dev.is_c_contiguous():
-                raise ValueError(f"{name}: expected a C-contiguous array")
-            self.host = None
-            self.dev = dev
-            self.shape = tuple(dev.shape)
-            self.dtype = np.dtype(dev.dtype)
-
-    def device(self):
-        if self.dev is None:
-            self.dev = cuda.to_device(np.ascontiguousarray(self.host))
-        return self.dev
-
-
-def _float_dtype(arg: _Arg, name: str) -> np.dtype:
+def _float_dtype(arg: DevArg, name: str) -> np.dtype:
     if arg.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"{name}: expected float32 or float64, got {arg.dtype}")
     return arg.dtype
-
-
-def _check_dtype(arg: _Arg, name: str, dtype) -> None:
-    dtype = np.dtype(dtype)
-    if arg.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype}, got {arg.dtype}")
-
-
-def _check_shape(arg: _Arg, name: str, expected) -> None:
-    """expected: a tuple of extents, -1 = any."""
-    ok = len(arg.shape) == len(expected) and all(e < 0 or s == e for s, e in zip(arg.shape, expected))
-    if not ok:
-        exp = ", ".join("*" if e < 0 else str(e) for e in expected) + ("," if len(expected) == 1 else "")
-        raise ValueError(f"{name}: expected shape ({exp}), got shape {tuple(arg.shape)}")
-
 
 
 @cuda.jit
@@ -144,7 +76,7 @@ def _first_bad_index_kernel(idx, hi, first):
             cuda.atomic.min(first, 0, i)
 
 
-def _check_indices(arg: _Arg, hi: int, what: str, kind: str) -> None:
+def _check_indices(arg: DevArg, hi: int, what: str, kind: str) -> None:
     """Raise ValueError naming the first index outside [0, hi). what: message prefix."""
     n = arg.shape[0]
     if n == 0:
@@ -156,7 +88,7 @@ def _check_indices(arg: _Arg, hi: int, what: str, kind: str) -> None:
             raise ValueError(f"{what} {int(arg.host[i])} at {kind} {i} outside [0, {hi})")
         return
     first = cuda.to_device(np.array([n], dtype=np.int64))
-    _first_bad_index_kernel[_launch(n)](arg.dev, np.int64(hi), first)
+    _first_bad_index_kernel[launch(n)](arg.dev, np.int64(hi), first)
     i = int(first.copy_to_host()[0])
     if i < n:
         v = int(arg.dev[i:i + 1].copy_to_host()[0])
@@ -268,12 +200,10 @@ def weighted_moments(X, weights, order):
     order = int(order)
     if order not in (0, 1, 2):
         raise ValueError(f"order: expected 0, 1 or 2, got {order}")
-    Xa = _Arg(X, "X", 2)
+    Xa = DevArg(X, "X", 2)
     dtype = _float_dtype(Xa, "X")
     N, D = Xa.shape
-    Wa = _Arg(weights, "weights", 2)
-    _check_dtype(Wa, "weights", dtype)
-    _check_shape(Wa, "weights", (N, -1))
+    Wa = checked(weights, "weights", dtype, N, -1)
     K = Wa.shape[1]
 
     ws = cuda.device_array((K,), dtype=dtype)
@@ -296,10 +226,10 @@ def weighted_moments(X, weights, order):
     n_chunks = -(-N // chunk)
     part = cuda.device_array((max(n_chunks, 1), stride), dtype=np.float64)
     if n_chunks:
-        _moments_partial_kernel[_launch(n_chunks * stride)](Xa.device(), Wa.device(), order, chunk, n_chunks, part)
+        _moments_partial_kernel[launch(n_chunks * stride)](Xa.device(), Wa.device(), order, chunk, n_chunks, part)
     # Flat views (no copies); a one-element dummy stands in for wxx at order 0.
     wxx_flat = wxx.reshape(wxx.size) if wxx is not None else cuda.device_array((1,), dtype=dtype)
-    _moments_combine_kernel[_launch(n_out)](part, n_chunks, K, D, order, ws, wx.reshape(K * D), wxx_flat)
+    _moments_combine_kernel[launch(n_out)](part, n_chunks, K, D, order, ws, wx.reshape(K * D), wxx_flat)
     return ws, wx, wxx
 
 
@@ -372,12 +302,12 @@ def _counts_combine_kernel(part, n_chunks, out):
 
 def categorical_counts(X, weights, n_symbols):
     """T[K, M]: counts[k, m] = sum of weights[n, k] over rows with X[n] == m."""
-    Wa = _Arg(weights, "weights", 2)
+    Wa = DevArg(weights, "weights", 2)
     dtype = _float_dtype(Wa, "weights")
-    Xa = _Arg(X, "X", 1)
-    _check_dtype(Xa, "X", np.int64)
+    Xa = DevArg(X, "X", 1)
+    Xa.expect_dtype(np.int64)
     N = Xa.shape[0]
-    _check_shape(Wa, "weights", (N, -1))
+    Wa.expect_shape(N, -1)
     K = Wa.shape[1]
     M = int(n_symbols)
     if M < 1:
@@ -394,10 +324,10 @@ def categorical_counts(X, weights, n_symbols):
     part = cuda.device_array((max(n_chunks, 1), M, K), dtype=np.float64)
     if n_chunks:
         if compare:
-            _counts_compare_kernel[_launch(n_chunks * K * M)](Xa.device(), Wa.device(), M, chunk, n_chunks, part)
+            _counts_compare_kernel[launch(n_chunks * K * M)](Xa.device(), Wa.device(), M, chunk, n_chunks, part)
         else:
-            _counts_scatter_kernel[_launch(n_chunks * K)](Xa.device(), Wa.device(), M, chunk, n_chunks, part)
-    _counts_combine_kernel[_launch(K * M)](part, n_chunks, out)
+            _counts_scatter_kernel[launch(n_chunks * K)](Xa.device(), Wa.device(), M, chunk, n_chunks, part)
+    _counts_combine_kernel[launch(K * M)](part, n_chunks, out)
     return out
 
 
@@ -422,18 +352,18 @@ def _sum_rows_kernel(values, rows, R, out):
 
 def sum_rows(values, rows):
     """T[K]: the sum of values[rows[r]] over r, added in list order (rows checked in [0, N))."""
-    Va = _Arg(values, "values", 2)
+    Va = DevArg(values, "values", 2)
     dtype = _float_dtype(Va, "values")
     N, K = Va.shape
-    Ra = _Arg(rows, "rows", 1)
-    _check_dtype(Ra, "rows", np.int64)
+    Ra = DevArg(rows, "rows", 1)
+    Ra.expect_dtype(np.int64)
     _check_indices(Ra, N, "rows: index", "position")
     out = cuda.device_array((K,), dtype=dtype)
     R = Ra.shape[0]
     if K:
         # No rows: a one-element stand-in (never read) instead of a zero-size transfer.
         rows_d = Ra.device() if R else cuda.to_device(np.zeros(1, dtype=np.int64))
-        _sum_rows_kernel[_launch(K)](Va.device(), rows_d, R, out)
+        _sum_rows_kernel[launch(K)](Va.device(), rows_d, R, out)
     return out
 
 
@@ -511,10 +441,10 @@ def _mixture_posteriors_kernel(comp, logw, state_post, out):
 
 
 def _mixture_args(comp_logprob, log_weights):
-    Ca = _Arg(comp_logprob, "comp_logprob", 2)
+    Ca = DevArg(comp_logprob, "comp_logprob", 2)
     dtype = _float_dtype(Ca, "comp_logprob")
-    La = _Arg(log_weights, "log_weights", 2)
-    _check_dtype(La, "log_weights", dtype)
+    La = DevArg(log_weights, "log_weights", 2)
+    La.expect_dtype(dtype)
     K, M = La.shape
     if Ca.shape[1] != K * M:
         raise ValueError(f"comp_logprob: expected {K * M} columns (K*M), got {Ca.shape[1]}")
@@ -526,17 +456,15 @@ def mixture_logprob(comp_logprob, log_weights):
     Ca, La, dtype, N, K, M = _mixture_args(comp_logprob, log_weights)
     out = cuda.device_array((N, K), dtype=dtype)
     if N * K:
-        _mixture_logprob_kernel[_launch(N * K)](Ca.device(), La.device(), out)
+        _mixture_logprob_kernel[launch(N * K)](Ca.device(), La.device(), out)
     return out
 
 
 def mixture_posteriors(comp_logprob, log_weights, state_post):
     """T[N, K*M]: component responsibilities scaled by the state posterior (all -inf gives zeros)."""
     Ca, La, dtype, N, K, M = _mixture_args(comp_logprob, log_weights)
-    Sa = _Arg(state_post, "state_post", 2)
-    _check_dtype(Sa, "state_post", dtype)
-    _check_shape(Sa, "state_post", (N, K))
+    Sa = checked(state_post, "state_post", dtype, N, K)
     out = cuda.device_array((N, K * M), dtype=dtype)
     if N * K * M:
-        _mixture_posteriors_kernel[_launch(N * K)](Ca.device(), La.device(), Sa.device(), out)
+        _mixture_posteriors_kernel[launch(N * K)](Ca.device(), La.device(), Sa.device(), out)
     return out

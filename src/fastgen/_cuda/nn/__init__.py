@@ -1,6 +1,9 @@
 """``fastgen._cuda.nn``: the twin of ``_core.nn``: the MLP engine's kernels (``nn.py``), the gradient
-penalty (``nn_penalty.py``) and the fused training steps (``nn_steps.py``); ``nn_dense``,
-``nn_elementwise`` and ``nn_net`` are their building blocks (also used by the MADE kernels)."""
+penalty (``nn_penalty.py``) and the fused training steps (``nn_steps.py``). The MLP engine they run on
+(products and network walks, row-wise kernels, the network description, optimisers) is
+``fastgen._cuda.common.mlp``, shared with the MADE kernels; ``nn_dense`` names its dense layers here
+(``nn_dense.geometry`` is the tile shape of every product)."""
+from ..common.mlp import dense as nn_dense  # noqa: F401
 from .nn import (adam_update, bce_logits, gaussian_kl_reparam, gaussian_kl_reparam_backward, gaussian_nll,
                  mlp_backward, mlp_forward, mlp_predict, sgd_update)
 from .nn_penalty import mlp_penalty_backward

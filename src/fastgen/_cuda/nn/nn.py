@@ -13,30 +13,28 @@ Same names, arguments and results as ``fastgen._core``:
 - ``adam_update(theta, grad, m, v, t, lr, beta1, beta2, eps, weight_decay) -> None`` (in place)
 - ``sgd_update(theta, grad, velocity, lr, momentum, weight_decay, nesterov) -> None`` (in place)
 
-The training steps (``mlp_step``, ``vae_step``, ``gan_step``) are in ``nn_steps.py``, the products
-and network walks in ``nn_dense.py``, the row-wise kernels in ``nn_elementwise.py``.
+The training steps (``mlp_step``, ``vae_step``, ``gan_step``) are in ``nn_steps.py``; the engine
+they run on (products and network walks, row-wise kernels, the network description, the
+optimisers) is ``common/mlp/``, shared with the MADE kernels.
 
 Inputs are NumPy arrays (copied to the device once) or device arrays (used in place); results are
 Numba device arrays. The arrays updated in place (theta and optimiser state) must be device arrays.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from numba import cuda
 
-from . import nn_dense as _dense
-from . import nn_elementwise as _ew
-from .nn_net import Net, host_values, inplace, integer, matrix, real, vector
-from ..rng import DevArg, key_words, launch
+from ..common.args import DevArg, inplace, integer, launch1 as _launch, matrix, real, vector
+from ..common.mlp import dense as _dense
+from ..common.mlp import elementwise as _ew
+from ..common.mlp.net import Net
+from ..common.mlp.optim import adam_device, check_adam, check_sgd, sgd_device
+from ..common.philox import key_words
 
 __all__ = ["mlp_forward", "mlp_predict", "mlp_backward", "bce_logits", "gaussian_nll", "gaussian_kl_reparam",
            "gaussian_kl_reparam_backward", "adam_update", "sgd_update"]
-
-
-def _launch(n: int):
-    return launch(max(int(n), 1))
 
 
 def _inputs(net: Net, X, name="X"):
@@ -155,28 +153,6 @@ def gaussian_kl_reparam_backward(H, eps, dZs, kl_weight, scale):
     return dH
 
 
-# ---------------------------------------------------------------------------------------------
-# Optimisers (shared with the training steps: *_device take checked device arrays)
-
-
-def adam_device(theta, grad, m, v, t, lr, beta1, beta2, eps, wd):
-    T = np.dtype(theta.dtype).type
-    bc1 = 1.0 - beta1 ** t
-    bc2 = 1.0 - beta2 ** t
-    step_size = lr / bc1
-    n = theta.shape[0]
-    if n:
-        _ew.kernels(np.dtype(T).name)["adam"][_launch(n)](theta, grad, m, v, T(beta1), T(beta2), T(eps), T(wd),
-                                                         T(step_size), T(math.sqrt(bc2)))
-
-
-def sgd_device(theta, grad, vel, lr, momentum, wd, nesterov):
-    T = np.dtype(theta.dtype).type
-    n = theta.shape[0]
-    if n:
-        _ew.kernels(np.dtype(T).name)["sgd"][_launch(n)](theta, grad, vel, T(lr), T(momentum), T(wd), bool(nesterov))
-
-
 def _opt_arrays(theta, grad, names):
     th = DevArg(theta, "theta", 1)
     T = th.float_dtype()
@@ -204,33 +180,3 @@ def sgd_update(theta, grad, velocity, lr, momentum, weight_decay, nesterov):
     sgd_device(th.dev, ga.device(), va.dev, lr, mom, wd, bool(nesterov))
 
 
-def check_adam(lr, beta1, beta2, eps, wd):
-    if lr < 0:
-        raise ValueError(f"lr: must be >= 0, got {lr}")
-    if not 0.0 <= beta1 < 1.0:
-        raise ValueError(f"beta1: must lie in [0, 1), got {beta1}")
-    if not 0.0 <= beta2 < 1.0:
-        raise ValueError(f"beta2: must lie in [0, 1), got {beta2}")
-    if eps < 0:
-        raise ValueError(f"eps: must be >= 0, got {eps}")
-    if wd < 0:
-        raise ValueError(f"weight_decay: must be >= 0, got {wd}")
-    return lr, beta1, beta2, eps, wd
-
-
-def check_sgd(lr, momentum, wd):
-    if lr < 0:
-        raise ValueError(f"lr: must be >= 0, got {lr}")
-    if momentum < 0:
-        raise ValueError(f"momentum: must be >= 0, got {momentum}")
-    if wd < 0:
-        raise ValueError(f"weight_decay: must be >= 0, got {wd}")
-
-
-def hyper(hp, name="hp"):
-    """hp float64[6] = (lr, beta1, beta2, eps, weight_decay, momentum) as Python floats."""
-    a = vector(hp, name, np.float64, 6)
-    v = [float(x) for x in host_values(a)]
-    if not all(math.isfinite(x) for x in v):
-        raise ValueError(f"{name}: must be finite, got {v}")
-    return v

@@ -17,9 +17,10 @@ The derivation (forward-over-reverse through the input-gradient pass) is written
    [delta_l; zt_l] (one product of inner size 2N over the stacked operands, as on the CPU),
    db_l = column sums of zt_l (rows in order, float64), zt_{l-1} = zbar_{l-1} + (zt_l W_l^T) * act'.
 
-The products are ``nn_dense``'s tiled kernels (k-ordered fma chains: results independent of the
-launch shape): ``backward_data`` for X W^T, ``forward`` with the identity and a zero bias for
-X W, ``weight_grad`` (its bias row left out) for the dW products. The elementwise kernels here
+The products are the MLP engine's tiled kernels (``common/mlp/dense.py``; k-ordered fma chains:
+results independent of the launch shape): ``backward_product`` for X W^T, ``forward_product``
+with the identity and a zero bias for X W, ``weight_product`` (its bias row left out) for the dW
+products. The elementwise kernels here
 run one thread per element, the per-row and per-column sums one thread per row / column with a
 fixed order (deterministic, no atomics).
 
@@ -34,20 +35,16 @@ import math
 import numpy as np
 from numba import cuda
 
-from . import nn_dense as _dense
-from .nn_dense import LEAKY, RELU, SIGMOID, SOFTPLUS, TANH
-from .nn_net import Net, matrix, real, vector
-from ..rng import launch
+from ..common.args import launch1 as _launch, matrix, real, vector
+from ..common.mlp import dense as _dense
+from ..common.mlp.dense import LEAKY, RELU, SIGMOID, SOFTPLUS, TANH
+from ..common.mlp.net import Net
 from ..common.widen import f64 as _f64
 
 __all__ = ["mlp_penalty_backward"]
 
 _SECOND_ORDER = (TANH, SIGMOID, SOFTPLUS)  # act'' is identically 0 for identity, relu, leaky_relu
 assert RELU not in _SECOND_ORDER and LEAKY not in _SECOND_ORDER
-
-
-def _launch(n: int):
-    return launch(max(int(n), 1))
 
 
 @functools.lru_cache(maxsize=None)
@@ -162,11 +159,8 @@ def mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight):
         raise ValueError("X: need at least one row (the penalty is a mean over rows)")
     Aa = vector(A, "A", T, N * net.n_act)
 
-    g = _dense.geometry
-    dk = _dense.kernels(T.name, g)
+    dk = _dense.kernels(T.name, _dense.geometry)
     ek = _kernels(T.name)
-    th = dk["threads"]
-    grid = _dense._grid
     L, d = net.L, net.sizes
     slope_t = net.slope_t
     codes = [int(c) for c in net.acts]
@@ -199,7 +193,7 @@ def mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight):
     # 1. input-gradient sweep
     ek["output_delta"][_launch(N)](a[L], codes[L - 1], slope_t, V[L][:N])
     for l in range(L, 0, -1):
-        dk["backward_data"][grid(N, d[l - 1], g), th](V[l][:N], W(l), a[0], False, 0, slope_t, G[l - 1])
+        _dense.backward_product(dk, V[l][:N], W(l), a[0], False, 0, slope_t, G[l - 1])
         if l > 1:
             ek["times_act_grad"][_launch(N * d[l - 1])](G[l - 1], a[l - 1], codes[l - 2], slope_t, V[l - 1][:N])
 
@@ -212,8 +206,8 @@ def mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight):
         need_zbar = l <= top and codes[l - 1] in _SECOND_ORDER
         if need_gbar or need_zbar:
             Dbar = tmp[:N * d[l]].reshape(N, d[l])
-            dk["forward"][grid(N, d[l], g), th](U[l][:N], U[l][:N], d[l - 1], d[l - 1], W(l), zero_b[:d[l]],
-                                               0, slope_t, Dbar)
+            _dense.forward_product(dk, U[l][:N], U[l][:N], d[l - 1], d[l - 1], W(l), zero_b[:d[l]], 0, slope_t,
+                                   Dbar)
             zmode = 2 if need_zbar else (1 if l <= top else 0)
             gl = G[l] if l < L else Dbar
             gb = U[l + 1][:N] if need_gbar else Dbar
@@ -221,17 +215,17 @@ def mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight):
             ek["reverse_step"][_launch(N * d[l])](Dbar, a[l], gl, l < L, codes[l - 1], slope_t, need_gbar, gb,
                                                   zmode, zb)
         if l > top:
-            dk["weight_grad"][grid(d[l - 1], d[l], g), th](U[l], U[l], d[l - 1], d[l - 1], V[l], dW(l))
+            _dense.weight_product(dk, U[l], U[l], d[l - 1], d[l - 1], V[l], dW(l))
             ek["fill"][_launch(d[l])](db(l), T.type(0))
 
     # 4. z-adjoints back through the forward pass, downwards from top
     for l in range(top, 0, -1):
         zt = V[l][N:]
         U[l][N:].copy_to_device(a[l - 1])
-        dk["weight_grad"][grid(d[l - 1], d[l], g), th](U[l], U[l], d[l - 1], d[l - 1], V[l], dW(l))
+        _dense.weight_product(dk, U[l], U[l], d[l - 1], d[l - 1], V[l], dW(l))
         ek["column_sums"][_launch(d[l])](zt, db(l))
         if l > 1:
             P = tmp[:N * d[l - 1]].reshape(N, d[l - 1])
-            dk["backward_data"][grid(N, d[l - 1], g), th](zt, W(l), a[0], False, 0, slope_t, P)
+            _dense.backward_product(dk, zt, W(l), a[0], False, 0, slope_t, P)
             ek["add_times_act_grad"][_launch(N * d[l - 1])](P, a[l - 1], codes[l - 2], slope_t, V[l - 1][N:])
     return gp, grad

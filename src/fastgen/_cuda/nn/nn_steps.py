@@ -19,60 +19,14 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from . import nn_dense as _dense
-from . import nn_elementwise as _ew
-from .nn import adam_device, check_adam, check_sgd, hyper, sgd_device
-from .nn_net import Net, inplace, integer, matrix, real, vector
-from ..rng import DevArg, key_words, launch, u64
+from ..common.args import integer, launch1 as _launch, matrix, real, vector
+from ..common.mlp import dense as _dense
+from ..common.mlp import elementwise as _ew
+from ..common.mlp.net import Net
+from ..common.mlp.optim import Optimiser as _Optimiser, optimizer_code as _optimizer_code, rows as _rows
+from ..common.philox import stream_keys as _stream_keys
 
 __all__ = ["mlp_step", "vae_step", "gan_step"]
-
-_MASK64 = (1 << 64) - 1
-
-
-def _launch(n: int):
-    return launch(max(int(n), 1))
-
-
-class _Optimiser:
-    """One network's optimiser: kind (0 Adam, 1 SGD-momentum, 2 SGD-Nesterov), hyper-parameters and
-    its checked state arrays (m, v: device arrays of P values; SGD's v unused, may be empty)."""
-
-    def __init__(self, net: Net, m, v, optimizer: int, hp, names):
-        m_name, v_name, hp_name = names
-        self.kind = optimizer
-        self.lr, self.b1, self.b2, self.eps, self.wd, self.mom = hyper(hp, hp_name)
-        if optimizer == 0:
-            check_adam(self.lr, self.b1, self.b2, self.eps, self.wd)
-        else:
-            check_sgd(self.lr, self.mom, self.wd)
-        self.m = inplace(m, m_name, net.dtype, net.P).dev
-        va = DevArg(v, v_name, 1)
-        va.expect_dtype(net.dtype)
-        if optimizer == 0:
-            self.v = inplace(v, v_name, net.dtype, net.P).dev
-        else:
-            if va.shape[0] not in (0, net.P):
-                raise ValueError(f"{v_name}: expected shape (0,) or ({net.P},) (unused by SGD), got shape {va.shape}")
-            self.v = None
-
-    def step(self, net: Net, grad, t: int):
-        if self.kind == 0:
-            adam_device(net.theta, grad, self.m, self.v, t, self.lr, self.b1, self.b2, self.eps, self.wd)
-        else:
-            sgd_device(net.theta, grad, self.m, self.lr, self.mom, self.wd, self.kind == 2)
-
-
-def _optimizer_code(optimizer):
-    return integer(optimizer, "optimizer", 0, 2)
-
-
-def _rows(X, name, dtype, cols):
-    arg = matrix(X, name, dtype, -1, cols)
-    if arg.shape[0] == 0:
-        raise ValueError(f"{name}: need at least one row (N = 0)")
-    return arg
-
 
 def _condition(C, dtype, N):
     """C [N, c] (None or c = 0: no labels) -> (c, device array or None)."""
@@ -81,10 +35,6 @@ def _condition(C, dtype, N):
     Ca = matrix(C, "C", dtype, N, -1)
     c = Ca.shape[1]
     return c, (Ca.device() if c else None)
-
-
-def _stream_keys(seed, stream, k=0):
-    return key_words(seed, (u64(stream, "stream") + k) & _MASK64)
 
 
 def _check_layout(cond, name, msg):

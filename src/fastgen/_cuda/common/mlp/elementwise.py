@@ -10,7 +10,7 @@ float64 from the widened T values (``widen.f64``: a float32 value must not keep 
 float32 on the GPU).
 
 Random draws: eps[n, k] / noise[n, j] is the Philox normal of element index n * width + j of the
-stream and the WGAN-GP mixing weight e_n the uniform of index n (``rng`` device functions), as on
+stream and the WGAN-GP mixing weight e_n the uniform of index n (``common/philox.py``), as on
 the CPU.
 """
 from __future__ import annotations
@@ -22,11 +22,9 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .. import rng as _rng
-from ..common.widen import f64 as _f64
+from ..philox import normal_at, stream_uniform
+from ..widen import f64 as _f64
 
-_U1 = np.uint64(1)
-_TWO_PI = 6.283185307179586476925286766559
 _LOG_2PI = 1.8378770664093454835606594728112
 RED_THREADS = 128  # threads of the batch-mean block (a power of two)
 
@@ -35,20 +33,6 @@ RED_THREADS = 128  # threads of the batch-mean block (a power of two)
 def softplus_d(z):
     """log(1 + e^z) in float64, stable: max(z, 0) + log1p(e^-|z|)."""
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
-
-
-@cuda.jit(device=True)
-def normal_at(k0, k1, s0, s1, e):
-    """z[e] of the stream: Box-Muller on the uniforms of Philox block e >> 1 (cos for even e, sin
-    for odd e), the arithmetic of rng.hpp."""
-    idx = np.uint64(e)
-    x0, x1, x2, x3 = _rng.stream_block(k0, k1, s0, s1, idx >> _U1)
-    u0 = _rng.to_unit(x0, x1)
-    u1 = _rng.to_unit(x2, x3)
-    r = math.sqrt(-2.0 * math.log(u0))
-    if (idx & _U1) != np.uint64(0):
-        return r * math.sin(_TWO_PI * u1)
-    return r * math.cos(_TWO_PI * u1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -224,7 +208,7 @@ def kernels(dtype_name: str):
         if j >= d:
             out[n, j] = C[n, j - d]
         else:
-            e = F(_rng.stream_uniform(k0, k1, s0, s1, np.uint64(n)))
+            e = F(stream_uniform(k0, k1, s0, s1, np.uint64(n)))
             out[n, j] = e * X[n, j] + (ONE - e) * fake[n, j]
 
     @cuda.jit

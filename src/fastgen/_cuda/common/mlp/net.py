@@ -1,4 +1,4 @@
-"""Argument checking for the CUDA nn kernels: one network's description (sizes, acts, slope,
+"""One network of the CUDA MLP engine (shared by nn and MADE): its description (sizes, acts, slope,
 theta) and the arrays that go with it. Contract: ``csrc/KERNELS.md``, "Neural networks".
 
 Errors are ValueError (values, shapes) or TypeError (dtypes, kinds), each message starting with
@@ -6,62 +6,11 @@ the argument's name, as the C++ binding's.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-from .nn_dense import LEAKY, N_ACTS
-from ..rng import DevArg
-
-
-def host_values(arg: DevArg) -> np.ndarray:
-    """The values of a (small) argument on the host."""
-    return arg.host if arg.dev is None else arg.dev.copy_to_host()
-
-
-def real(x, name: str) -> float:
-    """A finite real scalar."""
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
-    v = float(x)
-    if not math.isfinite(v):
-        raise ValueError(f"{name}: must be finite, got {v}")
-    return v
-
-
-def integer(x, name: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(x).__name__}")
-    v = int(x)
-    if (low is not None and v < low) or (high is not None and v > high):
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        raise ValueError(f"{name}: must lie in [{lo}, {hi}], got {v}")
-    return v
-
-
-def matrix(a, name: str, dtype, rows: int = -1, cols: int = -1) -> DevArg:
-    arg = DevArg(a, name, 2)
-    arg.expect_dtype(dtype)
-    arg.expect_shape(rows, cols)
-    return arg
-
-
-def vector(a, name: str, dtype, n: int = -1) -> DevArg:
-    arg = DevArg(a, name, 1)
-    arg.expect_dtype(dtype)
-    arg.expect_shape(n)
-    return arg
-
-
-def inplace(a, name: str, dtype, n: int) -> DevArg:
-    """A device-resident argument updated in place (theta, optimiser state)."""
-    arg = DevArg(a, name, 1)
-    if arg.dev is None:
-        raise TypeError(f"{name}: must be a device array on CUDA (it is updated in place), got a host array")
-    arg.expect_dtype(dtype)
-    arg.expect_shape(n)
-    return arg
+from .dense import LEAKY, N_ACTS
+from ..args import DevArg, host_values, inplace, real
 
 
 class Net:
