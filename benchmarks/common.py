@@ -441,7 +441,7 @@ def rbm_gibbs(impl: str, params: dict, v0: np.ndarray, n_steps: int):
     return chains
 
 
-# ==== Linear autoregressive models (bench_ar.py) ===================================================
+# ==== Linear autoregressive models (bench_autoregressive.py)===================================================
 # Implementations of the AR suites (the first parameter of each):
 #   fastgen-cpu     fastgen.autoregressive.AR, device="cpu" (C++ kernels, OpenMP threads)
 #   fastgen-cuda    the same with device="cuda"; skipped as for the HMM suites

@@ -1,4 +1,4 @@
-"""MADE training steps (bench_made_train.py) and the same model in PyTorch, from identical weights,
+"""MADE training steps (bench_autoregressive.py, MT suites) and the same model in PyTorch, from identical weights,
 masks and data.
 
 A step is one Adam update (float32, lr 1e-3) of a one-hidden-layer MADE (ReLU, natural ordering,

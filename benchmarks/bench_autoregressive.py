@@ -1,4 +1,29 @@
-"""MADE sampling and categorical decoding: fastgen (CPU, CUDA) against PyTorch CPU (2 threads) on
+"""The autoregressive family's suites: linear AR/VAR, MADE training steps, MADE sampling and
+categorical decoding, each timing fastgen and its peer on identical data in the same run.
+
+Linear AR suites: fastgen (CPU, CUDA) against statsmodels and scipy.signal.lfilter on identical data.
+
+A1  AR(16) with a constant on one series of 1,000,000 points:
+    fit (OLS)                 fastgen AR.fit  vs  statsmodels AutoReg(y, 16).fit()
+    forecast 1000 steps + SEs fastgen AR.forecast  vs  AutoRegResults.get_prediction (mean, se_mean)
+    simulate 1,000,000 steps  fastgen AR.simulate (Philox normals + recursion)  vs
+                              statsmodels ArmaProcess.generate_sample (NumPy normals + lfilter)  vs
+                              scipy-lfilter: lfilter on fastgen's own normals, with the history as
+                              initial state (the recursion alone, normals drawn outside the timing)
+A2  2000 series x 500 points, AR(8) each: fastgen AR.fit_many (one kernel call)  vs  a Python loop
+    of statsmodels AutoReg fits (the issue's target: 100x)
+
+Every suite's first parameter is the implementation (common.AR_IMPLEMENTATIONS); scipy-lfilter only
+runs the simulation. Data come from common.ar_data; these classes only time.
+
+MADE suites: one training step, fastgen (CPU, CUDA) against PyTorch CPU (2 threads), from identical
+weights, masks and data (models and steps: made_steps.py).
+
+MT1  Bernoulli MADE 784-500-784, batch 100                     (binarised-MNIST size; GEMM-bound)
+MT2  categorical MADE, 64 variables x 17 categories (one-hot 1088-500-1088), batch 100
+     (the 8x8 digits' 0..16 values; fastgen's first layer runs from the indices)
+
+MADE sampling and categorical decoding: fastgen (CPU, CUDA) against PyTorch CPU (2 threads) on
 identical weights and logits.
 
 M1  MADE 784 inputs x 500 hidden (one hidden layer, ReLU, Bernoulli outputs, natural order, random
@@ -13,7 +38,7 @@ M1  MADE 784 inputs x 500 hidden (one hidden layer, ReLU, Bernoulli outputs, nat
 D1  sample_logits on 256 rows x 50,000 logits (float32, N(0, 2^2)), top-p 0.9, against torch's
     softmax (float32) + descending sort + cumsum + nucleus mask + multinomial.
 
-`python benchmarks/bench_made.py [--repeat 5]` prints the same workloads as a table (best of
+`python -m benchmarks.bench_autoregressive [--repeat 5]` prints the same workloads as a table (best of
 `repeat` interleaved rounds, ratios against fastgen-cpu) with the floor of each: FLOPs of the incremental
 algorithm's multiply-adds over the shared GEMM's measured peak, and bytes that must be read.
 """
@@ -24,7 +49,159 @@ import os
 
 import numpy as np
 
-IMPLEMENTATIONS = ["fastgen-cpu", "fastgen-cuda", "torch-naive", "torch-incremental"]
+from . import common, made_steps
+
+AR_IMPLEMENTATIONS = common.AR_IMPLEMENTATIONS
+STEP_IMPLEMENTATIONS = made_steps.MADE_IMPLEMENTATIONS
+SAMPLERS = ["fastgen-cpu", "fastgen-cuda", "torch-naive", "torch-incremental"]
+
+
+# ==== Linear AR/VAR ==============================================================================
+
+def _fastgen_ar(impl, order, **kw):
+    from fastgen.autoregressive import AR
+    return AR(order=order, device=impl.split("-", 1)[1], **kw)
+
+
+class _A1:
+    N, ORDER, STEPS = 1_000_000, 16, 1000
+    param_names = ["implementation"]
+    params = [AR_IMPLEMENTATIONS]
+    timeout = 300.0
+    warmup_time = 0.0
+    lfilter = False
+
+    def setup(self, impl):
+        common.require_ar(impl, lfilter=self.lfilter)
+        self.impl = impl
+        X, _ = common.ar_data(1, self.N, self.ORDER)
+        self.y = X
+        if impl.startswith("fastgen"):
+            self.model = _fastgen_ar(impl, self.ORDER).fit(self.y)
+            self.model.forecast(10)
+            self.model.simulate(10)
+        else:
+            from statsmodels.tsa.ar_model import AutoReg
+            self.res = AutoReg(self.y, self.ORDER).fit()
+
+
+class A1Fit(_A1):
+    """AR(16) OLS fit of 1,000,000 points."""
+    repeat = (2, 5, 60.0)
+
+    def time_fit(self, impl):
+        if impl.startswith("fastgen"):
+            _fastgen_ar(impl, self.ORDER).fit(self.y)
+        else:
+            from statsmodels.tsa.ar_model import AutoReg
+            AutoReg(self.y, self.ORDER).fit()
+
+
+class A1Forecast(_A1):
+    """1000-step forecast with standard errors."""
+
+    def time_forecast(self, impl):
+        if impl.startswith("fastgen"):
+            self.model.forecast(self.STEPS)
+        else:
+            pred = self.res.get_prediction(start=self.N, end=self.N + self.STEPS - 1)
+            pred.predicted_mean, pred.se_mean
+
+
+class A1Simulate(_A1):
+    """One simulated path of 1,000,000 steps continuing the fitted series."""
+    lfilter = True
+    repeat = (2, 5, 60.0)
+
+    def setup(self, impl):
+        common.require_ar(impl, lfilter=True)
+        self.impl = impl
+        self.y, _ = common.ar_data(1, self.N, self.ORDER)
+        if impl.startswith("fastgen"):
+            self.model = _fastgen_ar(impl, self.ORDER).fit(self.y)
+            self.model.simulate(10)
+            return
+        from statsmodels.tsa.ar_model import AutoReg
+        res = AutoReg(self.y, self.ORDER).fit()
+        c, phi, sigma = res.params[0], res.params[1:], np.sqrt(res.sigma2)
+        self.a = np.r_[1.0, -phi]
+        if impl == "statsmodels":
+            from statsmodels.tsa.arima_process import ArmaProcess
+            self.process = ArmaProcess(self.a, [1.0])
+            self.sigma, self.mean = sigma, c / self.a.sum()
+        else:
+            from scipy.signal import lfiltic
+            from fastgen import _core
+            # The same innovations as fastgen's path: its Philox normals, scaled, plus the constant.
+            self.e = c + sigma * _core.rng.normal(12345, 0, self.N)
+            self.zi = lfiltic([1.0], self.a, self.y[::-1][:self.ORDER])
+
+    def time_simulate(self, impl):
+        if impl.startswith("fastgen"):
+            self.model.simulate(self.N, 1, random_state=0)
+        elif impl == "statsmodels":
+            self.mean + self.process.generate_sample(self.N, scale=self.sigma, burnin=0)
+        else:
+            from scipy.signal import lfilter
+            lfilter([1.0], self.a, self.e, zi=self.zi)
+
+
+class A2FitMany:
+    """2000 series x 500 points, an AR(8) with a constant each."""
+    S, N, ORDER = 2000, 500, 8
+    param_names = ["implementation"]
+    params = [AR_IMPLEMENTATIONS]
+    timeout = 600.0
+    warmup_time = 0.0
+    repeat = (1, 3, 60.0)
+
+    def setup(self, impl):
+        common.require_ar(impl)
+        self.X, self.lengths = common.ar_data(self.S, self.N, self.ORDER)
+        if impl.startswith("fastgen"):
+            self.model = _fastgen_ar(impl, self.ORDER)
+            self.model.fit_many(self.X[:5000], self.lengths[:10])
+
+    def time_fit_many(self, impl):
+        if impl.startswith("fastgen"):
+            self.model.fit_many(self.X, self.lengths)
+        else:
+            from statsmodels.tsa.ar_model import AutoReg
+            Y = self.X.reshape(self.S, self.N)
+            for s in range(self.S):
+                AutoReg(Y[s], self.ORDER).fit()
+
+
+# ==== MADE training steps ========================================================================
+
+class _StepSuite:
+    number = 20
+    repeat = (3, 10, 30.0)
+    warmup_time = 0.0
+    param_names = ["implementation"]
+    params = [STEP_IMPLEMENTATIONS]
+    shape = None
+
+    def setup(self, impl):
+        made_steps.require_made(impl)
+        self.step = made_steps.made_step(impl, self.shape)
+        for _ in range(3):  # first calls load (on CUDA: compile) the kernels and fault in the buffers
+            self.step()
+
+    def time_step(self, impl):
+        self.step()
+
+
+class MT1BernoulliStep(_StepSuite):
+    shape = made_steps.SHAPES["MT1"]
+
+
+class MT2CategoricalStep(_StepSuite):
+    shape = made_steps.SHAPES["MT2"]
+
+
+# ==== MADE sampling and decoding =================================================================
+
 DECODERS = ["fastgen-cpu", "fastgen-cuda", "torch"]
 D, H, N_SAMPLES = 784, 500, 100
 ROWS, VOCAB, TOP_P = 256, 50_000, 0.9
@@ -105,7 +282,7 @@ def made_sampler(impl: str):
                     z.addr_(xv, W1[v])  # rank-1 update of the hidden pre-activations
             return x
         return run
-    raise ValueError(f"unknown implementation {impl!r}; expected one of {IMPLEMENTATIONS}")
+    raise ValueError(f"unknown implementation {impl!r}; expected one of {SAMPLERS}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -145,7 +322,7 @@ class M1MADESample:
     number = 1
     repeat = (1, 5, 60.0)
     param_names = ["implementation"]
-    params = [IMPLEMENTATIONS]
+    params = [SAMPLERS]
 
     def setup(self, impl):
         require(impl)
@@ -198,7 +375,7 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, torch threads {TORCH_THREADS}; "
           f"best of {args.repeat} interleaved rounds\n")
-    for title, impls, build in [("M1 MADE 784x500, 100 samples", IMPLEMENTATIONS, made_sampler),
+    for title, impls, build in [("M1 MADE 784x500, 100 samples", SAMPLERS, made_sampler),
                                 ("D1 sample_logits 256 x 50,000, top-p 0.9", DECODERS, decoder)]:
         fns = {}
         for impl in impls:
