@@ -32,11 +32,6 @@ class Moments:
     data_s2: np.ndarray | None = None  # tied only: sum over all rows of (x - c)(x - c)^T
 
 
-def check_covariance_type(covariance_type):
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
-
-
 def moments_order(covariance_type) -> int:
     """weighted_moments order: full second moments for full/tied, their diagonal otherwise."""
     return 2 if covariance_type in ("full", "tied") else 1

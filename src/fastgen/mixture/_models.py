@@ -26,10 +26,13 @@ Differences from scikit-learn, all deliberate:
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
+from .._params import Interval, Options
 from .._warnings import warn as _warn
-from ._base import BaseMixture, _check_number
+from ._base import BaseMixture
 from ._gaussian import (LOG_2PI, betaln, collapsed_components, covariances_from_precisions, digamma,
                                 estimate_gaussian_parameters, gammaln, log_det_cholesky, n_covariance_parameters,
                                 precision_cholesky_from_precisions, precision_cholesky_guarded,
@@ -100,6 +103,13 @@ class GaussianMixture(_GaussianParameters, BaseMixture):
     (shapes by covariance_type as in scikit-learn), converged_, n_iter_, lower_bound_ (mean
     log-likelihood at the last E-step of the best initialisation), lower_bounds_, n_features_in_.
     """
+
+    _parameter_constraints = {
+        **BaseMixture._parameter_constraints,
+        "weights_init": [None, "array-like"],
+        "means_init": [None, "array-like"],
+        "precisions_init": [None, "array-like"],
+    }
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100, n_init=1,
                  init_params="kmeans", weights_init=None, means_init=None, precisions_init=None, random_state=None,
@@ -224,6 +234,17 @@ class BayesianGaussianMixture(_GaussianParameters, BaseMixture):
     """
 
     WEIGHT_PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
+    _parameter_constraints = {
+        **BaseMixture._parameter_constraints,
+        "weight_concentration_prior_type": [Options(*WEIGHT_PRIOR_TYPES)],
+        "weight_concentration_prior": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "mean_precision_prior": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "mean_prior": [None, "array-like"],
+        # > n_features - 1 as well, checked with the data (_check_parameters)
+        "degrees_of_freedom_prior": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        # a number for 'spherical', an array otherwise (shape and values checked with the data)
+        "covariance_prior": [None, Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
+    }
 
     def __init__(self, *, n_components=1, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100, n_init=1,
                  init_params="kmeans", weight_concentration_prior_type="dirichlet_process",
@@ -242,17 +263,12 @@ class BayesianGaussianMixture(_GaussianParameters, BaseMixture):
     # -- priors ----------------------------------------------------------------------------------------
     def _check_parameters(self, X):
         D = X.shape[1]
-        if self.weight_concentration_prior_type not in self.WEIGHT_PRIOR_TYPES:
-            raise ValueError(f"weight_concentration_prior_type must be one of {self.WEIGHT_PRIOR_TYPES}, "
-                             f"got {self.weight_concentration_prior_type!r}")
-        wcp = _check_number(self.weight_concentration_prior, "weight_concentration_prior", low=0, low_open=True,
-                            allow_none=True)
+        wcp, mpp, dof = self.weight_concentration_prior, self.mean_precision_prior, self.degrees_of_freedom_prior
         self.weight_concentration_prior_ = 1.0 / self.n_components if wcp is None else float(wcp)
-        mpp = _check_number(self.mean_precision_prior, "mean_precision_prior", low=0, low_open=True, allow_none=True)
         self.mean_precision_prior_ = 1.0 if mpp is None else float(mpp)
         self._mean_prior = None if self.mean_prior is None else _as_float_array(self.mean_prior, "mean_prior", (D,))
-        dof = _check_number(self.degrees_of_freedom_prior, "degrees_of_freedom_prior", low=D - 1.0, low_open=True,
-                            allow_none=True)
+        if dof is not None and not dof > D - 1.0:
+            raise ValueError(f"degrees_of_freedom_prior: expected a number > {D - 1.0}, got {dof!r}")
         self.degrees_of_freedom_prior_ = float(D) if dof is None else float(dof)
         self._covariance_prior = None
         cp = self.covariance_prior
@@ -266,10 +282,11 @@ class BayesianGaussianMixture(_GaussianParameters, BaseMixture):
             c = _as_float_array(cp, "covariance_prior", (D,))
             if (c <= 0).any():
                 raise ValueError(f"covariance_prior: 'diag' covariance_prior must be positive, got min {c.min()}")
-        else:
-            if isinstance(cp, np.ndarray) and cp.ndim == 0 and np.issubdtype(cp.dtype, np.number):
-                cp = cp.item()
-            c = float(_check_number(cp, "covariance_prior", low=0, low_open=True))
+        else:  # a number (checked by the constraints) or an array of shape ()
+            c = _as_float_array(cp, "covariance_prior", ())
+            if not c > 0:
+                raise ValueError(f"covariance_prior: 'spherical' covariance_prior must be positive, got {float(c)!r}")
+            c = float(c)
         self._covariance_prior = c
 
     def _check_data_parameters(self, data, N):
