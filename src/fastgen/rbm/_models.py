@@ -199,7 +199,7 @@ class DBN(BaseEstimator):
 
     _fitted_attr = "rbms_"
     _parameter_constraints = {
-        "hidden_layer_sizes": [Interval(numbers.Integral, 1, None), "array-like"],  # each size >= 1: _layers
+        "hidden_layer_sizes": [Interval(numbers.Integral, 1, None), "sequence"],  # each size >= 1: _layers
         "visible": [Options("bernoulli", "gaussian")],
         **TRAINING_CONSTRAINTS,
     }
