@@ -123,16 +123,41 @@ class BaseMixture(BaseEstimator):
 
     # -- the fit loop (scikit-learn's BaseMixture.fit_predict) ------------------------------------
     def fit(self, X, y=None):
-        """Estimate the parameters with EM (variational EM for the Bayesian mixture); returns self.
+        """Estimate the parameters with EM (variational EM for the Bayesian mixture).
 
         Fits n_init times from fresh initialisations (once, continuing from the last fit, when
         warm_start is set and the model is fitted) and keeps the one with the largest lower bound.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (a CUDA device array with ``device="cuda"``).
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
         """
         self._fit(X)
         return self
 
     def fit_predict(self, X, y=None):
-        """fit(X), then the component labels of X (consistent with fit(X).predict(X))."""
+        """fit(X), then the component labels of X (consistent with fit(X).predict(X)).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The most probable component of each sample after a final E-step.
+        """
         cp, Xk, shift = self._fit(X)
         # A final E-step, so that fit_predict(X) agrees with fit(X).predict(X) whatever max_iter and tol.
         return self._labels(cp, Xk, shift)
@@ -315,32 +340,88 @@ class BaseMixture(BaseEstimator):
         return cp, cp.put_data(X, "the data"), np.zeros(X.shape[1])
 
     def score_samples(self, X):
-        """Log-likelihood of each sample under the model (n_samples,)."""
+        """Log-likelihood of each sample under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            log p(x) of each sample (for the Bayesian mixture: under its variational parameters).
+        """
         cp, Xk, shift = self._prepare(X)
         comp = self._component_logprob(cp, Xk, shift)
         log_norm, _ = self._responsibilities(cp, comp, self._log_weights(), False)
         return cp.host(log_norm)
 
     def score(self, X, y=None):
-        """Mean log-likelihood of the samples of X."""
+        """Mean log-likelihood of the samples of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        log_likelihood : float
+            The mean of ``score_samples(X)``.
+        """
         return float(np.mean(self.score_samples(X)))
 
     def predict(self, X):
-        """The most probable component of each sample."""
+        """The most probable component of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component indices.
+        """
         cp, Xk, shift = self._prepare(X)
         return self._labels(cp, Xk, shift)
 
     def predict_proba(self, X):
-        """Posterior probability of each component for each sample (n_samples, n_components)."""
+        """Posterior probability of each component for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            The responsibilities; each row sums to 1.
+        """
         cp, Xk, shift = self._prepare(X)
         comp = self._component_logprob(cp, Xk, shift)
         _, resp = self._responsibilities(cp, comp, self._log_weights(), True)
         return cp.host(resp)
 
     def sample(self, n_samples=1, random_state=None):
-        """(X, labels): n_samples draws from the fitted mixture, grouped by component as
-        scikit-learn returns them. Philox numbers keyed by random_state (default: the estimator's),
-        so an int gives the same samples on any device and thread count."""
+        """Draw samples from the fitted mixture, grouped by component as scikit-learn returns them.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples (>= 1).
+        random_state : None, int or numpy RandomState, default=None
+            Keys the Philox numbers (None: the estimator's ``random_state``), so an int gives the
+            same samples on any device and thread count.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples.
+        labels : ndarray of shape (n_samples,)
+            The component of each sample (sorted).
+        """
         self._check_fitted()
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
