@@ -6,7 +6,6 @@ Every error names the argument, what was expected and what was received.
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._gaussian import COVARIANCE_TYPES
 
 LOG_2PI = math.log(2 * math.pi)
 
