@@ -4,11 +4,13 @@ An estimator class lists, per constructor argument, what it accepts; ``BaseEstim
 checks every listed argument in ``fit`` (and in the methods that resolve the backend) and raises
 ``InvalidParameterError`` naming the argument, what it accepts and what it got. A constraint is an
 ``Interval``, an ``Options`` set, a type, ``None`` (the value may be None) or one of the names
-"boolean", "random_state", "device", "dtype", "array-like".
+"boolean", "random_state", "device", "dtype", "array-like", "sequence" (any iterable but a string:
+lists, tuples, ranges, arrays; e.g. layer sizes, whose entries the estimator checks itself).
 """
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -67,6 +69,7 @@ def _named(name):
         "device": (lambda v: isinstance(v, str) and v in DEVICES, f"one of {DEVICES}"),
         "dtype": (lambda v: _is_float_dtype(v), "float32 or float64"),
         "array-like": (lambda v: isinstance(v, (np.ndarray, list, tuple)) or hasattr(v, "__array__"), "an array"),
+        "sequence": (lambda v: isinstance(v, Iterable) and not isinstance(v, (str, bytes)), "a sequence"),
     }
     return checks[name]
 

@@ -358,12 +358,12 @@ def test_float32_storage_fits_the_rounded_data(rng):
 def test_bad_hyperparameters():
     y = np.arange(30.0) % 7
     cases = [
-        (AR(order=2.5), TypeError, "order: expected a non-negative integer"),
-        (AR(order=True), TypeError, "order: expected a non-negative integer"),
-        (AR(order=-1), ValueError, "order: expected a non-negative integer, got -1"),
-        (AR(order="aicc", max_order=3), ValueError, "order: expected a non-negative integer or one of"),
+        (AR(order=2.5), TypeError, "order: expected an integer >= 0 or one of ('aic', 'bic', 'hqic'), got 2.5"),
+        (AR(order=True), TypeError, "order: expected an integer >= 0 or one of"),
+        (AR(order=-1), ValueError, "order: expected an integer >= 0 or one of ('aic', 'bic', 'hqic'), got -1"),
+        (AR(order="aicc", max_order=3), ValueError, "order: expected an integer >= 0 or one of"),
         (AR(order="aic"), ValueError, "max_order: order='aic' selects"),
-        (AR(order="bic", max_order=1.5), ValueError, "max_order: expected a non-negative integer"),
+        (AR(order="bic", max_order=1.5), ValueError, "max_order: expected None or an integer >= 0, got 1.5"),
         (AR(trend="ctt"), ValueError, "trend: expected one of"),
         (AR(method="mle"), ValueError, "method: expected one of"),
         (AR(yw_method="unbiased"), ValueError, "yw_method: expected one of"),
@@ -372,6 +372,8 @@ def test_bad_hyperparameters():
         (AR(device="tpu"), ValueError, "device must be one of"),
         (VAR(order=0, trend="n"), ValueError, "VAR(0) with trend 'n'"),
         (VAR(order="aic", max_order=2, trend="x"), ValueError, "trend: expected one of"),
+        (VAR(order="aicc", max_order=2), ValueError, "order: expected an integer >= 0 or one of ('aic', 'bic', 'hqic', 'fpe')"),
+        (AR(order=1, max_order=-1), ValueError, "max_order: expected None or an integer >= 0, got -1"),
     ]
     for model, exc, msg in cases:
         X = y if isinstance(model, AR) else np.c_[y, y[::-1]]

@@ -275,6 +275,9 @@ def test_bad_data_is_named(rng):
     (dict(max_epochs=-1), "max_epochs"),
     (dict(optimizer="rmsprop"), "optimizer"),
     (dict(dtype=np.int32), "dtype"),
+    (dict(n_categories=1), "n_categories: expected None or an integer >= 2, got 1"),
+    (dict(ordering=3), "ordering: expected one of .* or a sequence, got 3"),
+    (dict(verbose="loud"), "verbose: expected a bool or an integer >= 0"),
 ])
 def test_bad_parameters_are_named(rng, kw, message):
     X = (rng.random((10, 4)) < 0.5).astype(float)

@@ -933,19 +933,19 @@ def test_fewer_samples_than_components(make):
 
 
 BAD_HYPER = [
-    (dict(n_components=0), ValueError, "n_components: expected a positive integer, got 0"),
-    (dict(n_components=2.5), ValueError, "n_components: expected a positive integer, got 2.5"),
+    (dict(n_components=0), ValueError, "n_components: expected an integer >= 1, got 0"),
+    (dict(n_components=2.5), ValueError, "n_components: expected an integer >= 1, got 2.5"),
     (dict(covariance_type="banded"), ValueError,
-     r"covariance_type must be one of \('spherical', 'diag', 'full', 'tied'\), got 'banded'"),
+     r"covariance_type: expected one of \('spherical', 'diag', 'full', 'tied'\), got 'banded'"),
     (dict(tol=-1.0), ValueError, "tol: expected a number >= 0, got -1.0"),
     (dict(tol=float("nan")), ValueError, "tol: expected a number >= 0, got nan"),
     (dict(reg_covar=-1e-6), ValueError, "reg_covar: expected a number >= 0, got -1e-06"),
     (dict(max_iter=-1), ValueError, "max_iter: expected an integer >= 0, got -1"),
     (dict(max_iter=10.0), ValueError, "max_iter: expected an integer >= 0, got 10.0"),
     (dict(n_init=0), ValueError, "n_init: expected an integer >= 1, got 0"),
-    (dict(init_params="kmeans++"), ValueError, "init_params must be one of .*got 'kmeans\\+\\+'"),
+    (dict(init_params="kmeans++"), ValueError, "init_params: expected one of .*got 'kmeans\\+\\+'"),
     (dict(warm_start="yes"), ValueError, "warm_start: expected a bool, got 'yes'"),
-    (dict(verbose=-1), ValueError, "verbose: expected an integer >= 0, got -1"),
+    (dict(verbose=-1), ValueError, "verbose: expected a bool or an integer >= 0, got -1"),
     (dict(verbose_interval=0), ValueError, "verbose_interval: expected an integer >= 1, got 0"),
     (dict(random_state="seed"), ValueError, "random_state: expected None, an int or a numpy RandomState"),
     (dict(device="gpu"), ValueError, r"device must be one of \('cpu', 'cuda', 'auto'\), got 'gpu'"),
@@ -972,6 +972,7 @@ BAD_INIT = [
     (dict(weights_init=[0.5, 0.4]), ValueError, "weights_init: weights must sum to 1, got sum 0.9"),
     (dict(weights_init=[np.nan, 0.5]), ValueError, "weights_init: contains NaN or infinity"),
     (dict(weights_init=["a", "b"]), TypeError, "weights_init: expected a numeric array"),
+    (dict(weights_init="uniform"), ValueError, "weights_init: expected None or an array, got 'uniform'"),
     (dict(means_init=np.zeros((2, 3))), ValueError, r"means_init: expected shape \(2, 2\), got \(2, 3\)"),
     (dict(means_init=np.zeros(2)), ValueError, r"means_init: expected shape \(2, 2\), got \(2,\)"),
     (dict(means_init=[[0, np.inf], [0, 0]]), ValueError, "means_init: contains NaN or infinity"),
@@ -1002,11 +1003,11 @@ def test_bad_initial_parameters(kw, exc, msg):
 
 BAD_PRIORS = [
     (dict(weight_concentration_prior_type="dirichlet"), ValueError,
-     r"weight_concentration_prior_type must be one of \('dirichlet_process', 'dirichlet_distribution'\), "
+     r"weight_concentration_prior_type: expected one of \('dirichlet_process', 'dirichlet_distribution'\), "
      r"got 'dirichlet'"),
-    (dict(weight_concentration_prior=0.0), ValueError, "weight_concentration_prior: expected a number > 0, got 0.0"),
-    (dict(weight_concentration_prior="a"), ValueError, "weight_concentration_prior: expected a number > 0, got 'a'"),
-    (dict(mean_precision_prior=-1.0), ValueError, "mean_precision_prior: expected a number > 0, got -1.0"),
+    (dict(weight_concentration_prior=0.0), ValueError, "weight_concentration_prior: expected None or a number > 0, got 0.0"),
+    (dict(weight_concentration_prior="a"), ValueError, "weight_concentration_prior: expected None or a number > 0, got 'a'"),
+    (dict(mean_precision_prior=-1.0), ValueError, "mean_precision_prior: expected None or a number > 0, got -1.0"),
     (dict(mean_prior=[0.0, 0.0, 0.0]), ValueError, r"mean_prior: expected shape \(2,\), got \(3,\)"),
     (dict(mean_prior=[0.0, np.nan]), ValueError, "mean_prior: contains NaN or infinity"),
     (dict(degrees_of_freedom_prior=1.0), ValueError, "degrees_of_freedom_prior: expected a number > 1.0, got 1.0"),
@@ -1018,7 +1019,9 @@ BAD_PRIORS = [
     (dict(covariance_type="diag", covariance_prior=1.0), ValueError,
      r"covariance_prior: expected shape \(2,\), got \(\)"),
     (dict(covariance_type="spherical", covariance_prior=0.0), ValueError,
-     "covariance_prior: expected a number > 0, got 0.0"),
+     "covariance_prior: expected None, a number > 0 or an array, got 0.0"),
+    (dict(covariance_type="spherical", covariance_prior=np.float64(-1.0)), ValueError,
+     "covariance_prior: 'spherical' covariance_prior must be positive, got -1.0"),
 ]
 
 

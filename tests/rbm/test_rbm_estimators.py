@@ -474,7 +474,7 @@ def test_bad_input_messages(rng):
     with pytest.raises(ValueError, match=r"v: .*needs values in \[0, 1\]"):
         m.gibbs(X * 2)
     for n in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match="n_components: expected a positive integer"):
+        with pytest.raises(ValueError, match="n_components: expected an integer >= 1"):
             BernoulliRBM(n_components=n, device="cpu").fit(X)
     for kw, msg in [(dict(algorithm="mcmc"), "algorithm"), (dict(learning_rate=0), "learning_rate"),
                     (dict(batch_size=0), "batch_size"), (dict(momentum=1.0), "momentum"),
@@ -484,6 +484,12 @@ def test_bad_input_messages(rng):
             BernoulliRBM(n_components=3, **kw).fit(X)
     with pytest.raises(AttributeError, match="not fitted"):
         BernoulliRBM(device="cpu").transform(X)
+    with pytest.raises(ValueError, match="shuffle: expected a bool, got 'yes'"):
+        BernoulliRBM(n_components=3, shuffle="yes", device="cpu").fit(X)
+    with pytest.raises(ValueError, match=r"learning_rate: expected a number in \(0, inf\), got inf"):
+        BernoulliRBM(n_components=3, learning_rate=np.inf, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="learn_sigma: expected a bool, got None"):
+        GaussianBernoulliRBM(n_components=2, learn_sigma=None, device="cpu").fit(rng.normal(size=(20, 3)))
     with pytest.raises(ValueError, match="sigma: standard deviations must be positive"):
         GaussianBernoulliRBM(n_components=2, sigma=0.0, device="cpu").fit(rng.normal(size=(20, 3)))
     with pytest.raises(ValueError, match="sigma: expected a number or an array of 3"):

@@ -8,13 +8,15 @@ whose sums are kept in float64 anyway).
 """
 from __future__ import annotations
 
+import numbers
 from statistics import NormalDist
 
 import numpy as np
 
 from .._backend import Backend
-from ._ar_validation import (TREND_CODE, check_method, check_order, check_series_lengths, check_trend,
-                             n_trend, raise_on_status)
+from .._params import Interval, Options
+from ._ar_validation import (METHODS, TREND_CODE, TRENDS, YW_METHODS, check_order, check_series_lengths,
+                             check_trend, n_trend, raise_on_status)
 from .._estimator import BaseEstimator
 from .._validation import philox_seed
 
@@ -26,6 +28,13 @@ class LinearARBase(BaseEstimator):
     _fitted_attr = "params_"
 
     _criteria_names: tuple = ()
+    # "order" (an int >= 0 or one of the class's criteria): AR's and VAR's own dicts.
+    _parameter_constraints = {
+        "trend": [Options(*TRENDS)],
+        "method": [Options(*METHODS)],
+        "max_order": [None, Interval(numbers.Integral, 0, None)],  # required by a criterion order: check_order
+        "yw_method": [Options(*YW_METHODS)],
+    }
 
     # -- set-up ------------------------------------------------------------------------------------
     # AR and VAR take the same hyper-parameters (documented on each class).
@@ -40,9 +49,11 @@ class LinearARBase(BaseEstimator):
         self.dtype = dtype
 
     def _setup(self):
-        self._method = check_method(self.method, self.yw_method)
-        self._trend = check_trend(self.trend, self._method)
-        self._order, self._criterion, self._max_order = check_order(self.order, self.max_order, self._criteria_names)
+        """Check the hyper-parameters and resolve device and dtype (in fit and every method)."""
+        self._validate_params()
+        self._method = self.method
+        self._trend = check_trend(self.trend, self.method)
+        self._order, self._criterion, self._max_order = check_order(self.order, self.max_order)
         self._backend = Backend(self.device, self.dtype)
 
     def _put(self, a):

@@ -9,9 +9,11 @@ thousands of independent series in one kernel call (see ``ARBatch``).
 """
 from __future__ import annotations
 
+import numbers
 
 import numpy as np
 
+from .._params import Interval, Options
 from ._ar_base import LinearARBase
 from ._ar_batch import ARBatch
 from ._ar_stats import (ar_criteria, ar_roots, ar_stationary, concentrated_llf, lag_matrices, spectral_radius,
@@ -80,6 +82,10 @@ class AR(LinearARBase):
     """
 
     _criteria_names = AR_CRITERIA
+    _parameter_constraints = {
+        "order": [Interval(numbers.Integral, 0, None), Options(*AR_CRITERIA)],
+        **LinearARBase._parameter_constraints,
+    }
 
     # -- fitting -----------------------------------------------------------------------------------
     def fit(self, X, y=None):
@@ -234,6 +240,10 @@ class VAR(LinearARBase):
     """
 
     _criteria_names = VAR_CRITERIA
+    _parameter_constraints = {
+        "order": [Interval(numbers.Integral, 0, None), Options(*VAR_CRITERIA)],
+        **LinearARBase._parameter_constraints,
+    }
 
     def _as_series(self, X, name="X", n_features=None):
         if X is None:

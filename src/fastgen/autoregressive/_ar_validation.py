@@ -1,11 +1,11 @@
-"""Input checks of the linear AR/VAR family (on top of ``_validation``): hyper-parameters, series
-lengths against the model order, kernel status codes, and the non-stationarity warning.
+"""Input checks of the linear AR/VAR family (on top of ``_validation`` and the estimators'
+``_parameter_constraints``): the hyper-parameters that depend on each other, series lengths
+against the model order, kernel status codes, and the non-stationarity warning.
 
 Every error names the argument, what was expected and what was received.
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
@@ -31,45 +31,22 @@ def n_trend(trend: str) -> int:
     return {"n": 0, "c": 1, "t": 1, "ct": 2}[trend]
 
 
-def check_trend(trend, method: str) -> str:
-    if not isinstance(trend, str) or trend not in TRENDS:
-        raise ValueError(f"trend: expected one of {TRENDS}, got {trend!r}")
+def check_trend(trend: str, method: str) -> str:
+    """The trend a method can fit (trend and method themselves: the estimators' constraints)."""
     if method == "yule_walker" and trend not in ("n", "c"):
         raise ValueError(f"trend: Yule-Walker fits a demeaned ('c') or raw ('n') series, got trend={trend!r}; "
                          f"use method='ols' for time trends")
     return trend
 
 
-def check_method(method, yw_method) -> str:
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    if not isinstance(yw_method, str) or yw_method not in YW_METHODS:
-        raise ValueError(f"yw_method: expected one of {YW_METHODS}, got {yw_method!r}")
-    return method
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
-def check_order(order, max_order, criteria) -> tuple[int | None, str | None, int | None]:
-    """(order, criterion, max_order): an int order >= 0, or a criterion name with max_order >= 0."""
+def check_order(order, max_order) -> tuple[int | None, str | None, int | None]:
+    """(order, criterion, max_order) from arguments that passed the constraints (order an int >= 0
+    or a criterion name, max_order None or an int >= 0): a criterion needs max_order."""
     if isinstance(order, str):
-        if order not in criteria:
-            raise ValueError(f"order: expected a non-negative integer or one of {criteria}, got {order!r}")
         if max_order is None:
             raise ValueError(f"max_order: order={order!r} selects the order by {order.upper()}, which needs "
                              f"max_order (a non-negative integer), got None")
-        if not _is_int(max_order) or max_order < 0:
-            raise ValueError(f"max_order: expected a non-negative integer, got {max_order!r}")
         return None, order, int(max_order)
-    if not _is_int(order):
-        raise TypeError(f"order: expected a non-negative integer or one of {criteria}, got {order!r} "
-                        f"({type(order).__name__})")
-    if order < 0:
-        raise ValueError(f"order: expected a non-negative integer, got {order}")
-    if max_order is not None and (not _is_int(max_order) or max_order < 0):
-        raise ValueError(f"max_order: expected None or a non-negative integer, got {max_order!r}")
     return int(order), None, None
 
 

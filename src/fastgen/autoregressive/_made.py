@@ -17,13 +17,13 @@ import numbers
 import numpy as np
 
 from . import _made_masks as mm
-from .._validation import check_choice, check_float, check_int
-from ..nn._base import BaseNN
+from .._params import Interval, Options
+from .._validation import check_float, check_int
+from ..nn._base import ACTIVATION, LAYERS, OPTIMIZER, SLOPE, BaseNN
 from ..nn._engine import Trainable, publish
 from ..nn._mlp import MLP
 from ..nn._training import run_epochs
 from ..nn._mlp import check_layer_sizes
-from ..nn._optim import OPTIMIZERS
 
 __all__ = ["MADE"]
 
@@ -81,6 +81,20 @@ class MADE(BaseNN):
     n_features_in_ : int
     """
 
+    _parameter_constraints = {
+        **BaseNN._parameter_constraints,
+        **OPTIMIZER,
+        "hidden_layer_sizes": LAYERS,  # () allowed: a logistic autoregressive model
+        "output": [Options(*mm.OUTPUTS)],
+        "n_categories": [None, Interval(numbers.Integral, 2, None)],  # required by 'categorical': _n_out
+        "n_components": [Interval(numbers.Integral, 1, None)],
+        # an explicit order is checked to be a permutation of the features with the data (make_order)
+        "ordering": [Options("natural", "random"), "sequence"],
+        "n_masks": [Interval(numbers.Integral, 1, None)],
+        "activation": ACTIVATION,
+        "slope": SLOPE,
+    }
+
     def __init__(self, hidden_layer_sizes=(500,), *, output="bernoulli", n_categories=None, n_components=5,
                  ordering="natural", n_masks=1, activation="relu", slope=0.01, optimizer="adam", learning_rate=1e-3,
                  beta1=0.9, beta2=0.999, weight_decay=0.0, momentum=0.0, batch_size=100, max_epochs=50,
@@ -108,28 +122,20 @@ class MADE(BaseNN):
 
     # -- checks ------------------------------------------------------------------------------------
     def _n_out(self):
-        """V (categorical), K (mixture) or 1 (Bernoulli), checked."""
+        """V (categorical), K (mixture) or 1 (Bernoulli)."""
         if self.output == "categorical":
-            V = self.n_categories
-            if isinstance(V, bool) or not isinstance(V, numbers.Integral) or V < 2:
-                raise ValueError(f"n_categories: output='categorical' needs the number of categories, an integer "
-                                 f">= 2, got {V!r}")
-            return int(V)
+            if self.n_categories is None:
+                raise ValueError("n_categories: output='categorical' needs the number of categories, an integer "
+                                 ">= 2, got None")
+            return int(self.n_categories)
         if self.output == "gaussian_mixture":
-            return check_int(self.n_components, "n_components", 1)
+            return int(self.n_components)
         return 1
 
     def _check_params(self):
+        self._validate_params()
         hidden = check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True)
-        check_choice(self.output, "output", mm.OUTPUTS)
         n_out = self._n_out()
-        if isinstance(self.ordering, str):
-            check_choice(self.ordering, "ordering", ("natural", "random"))
-        check_int(self.n_masks, "n_masks", 1)
-        self._activation(self.activation, "activation")
-        self._slope(self.slope)
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        self._check_training()
         return hidden, n_out, self._optimizer(self.optimizer)
 
     @classmethod

@@ -18,29 +18,17 @@ import numpy as np
 
 from .._backend import Backend
 from .._estimator import BaseEstimator
+from .._gaussian import COVARIANCE_TYPES
+from .._params import Interval, Options, validate_params
 from .._warnings import warn as _warn
 from ..exceptions import ConvergenceWarning
 from ._kmeans import kmeans
-from ._gaussian import (Moments, check_covariance_type, covariance_cholesky_lower, kernel_precisions,
-                        moments_order)
-from .._validation import check_array, check_n_components, check_random_state, philox_seed
+from ._gaussian import Moments, covariance_cholesky_lower, kernel_precisions, moments_order
+from .._validation import check_array, check_random_state, philox_seed
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 # Philox streams: k-means++ seeding (one seed per initialisation), sampling (labels; normals on +1).
 STREAM_KMEANS_PP, STREAM_SAMPLE = 0, 2
-
-
-def _check_number(value, name, *, low, low_open=False, integer=False, allow_none=False):
-    """A real (or integer) hyper-parameter >= low (> low when low_open), named in the error."""
-    if value is None and allow_none:
-        return None
-    kind = "an integer" if integer else "a number"
-    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
-    if isinstance(value, bool) or not ok_type or np.isnan(value):
-        raise ValueError(f"{name}: expected {kind} {'>' if low_open else '>='} {low}, got {value!r}")
-    if value < low or (low_open and value == low):
-        raise ValueError(f"{name}: expected {kind} {'>' if low_open else '>='} {low}, got {value!r}")
-    return value
 
 
 class _Compute(Backend):
@@ -72,9 +60,23 @@ class _Compute(Backend):
 
 
 class BaseMixture(BaseEstimator):
-    _fitted_attr = "means_"
     """EM / variational EM for Gaussian mixtures with scikit-learn's API plus `device` and `dtype`."""
 
+    _fitted_attr = "means_"
+    # scikit-learn's constraints (sklearn.mixture._base.BaseMixture), checked in fit.
+    _parameter_constraints = {
+        "n_components": [Interval(numbers.Integral, 1, None)],
+        "covariance_type": [Options(*COVARIANCE_TYPES)],
+        "tol": [Interval(numbers.Real, 0, None)],
+        "reg_covar": [Interval(numbers.Real, 0, None)],
+        "max_iter": [Interval(numbers.Integral, 0, None)],
+        "n_init": [Interval(numbers.Integral, 1, None)],
+        "init_params": [Options(*INIT_PARAMS)],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["boolean", Interval(numbers.Integral, 0, None)],  # scikit-learn takes verbose=True as 1
+        "verbose_interval": [Interval(numbers.Integral, 1, None)],
+    }
 
     def __sklearn_tags__(self):
         """scikit-learn's estimator tags (a density estimator), so that its model-selection tools
@@ -100,23 +102,6 @@ class BaseMixture(BaseEstimator):
         self.dtype = dtype
 
     # -- checks ---------------------------------------------------------------------------------
-    def _check_hyper_parameters(self):
-        """scikit-learn's parameter constraints (checked in fit, not __init__)."""
-        check_n_components(self.n_components)
-        check_covariance_type(self.covariance_type)
-        _check_number(self.tol, "tol", low=0)
-        _check_number(self.reg_covar, "reg_covar", low=0)
-        _check_number(self.max_iter, "max_iter", low=0, integer=True)
-        _check_number(self.n_init, "n_init", low=1, integer=True)
-        if self.init_params not in INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {INIT_PARAMS}, got {self.init_params!r}")
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ValueError(f"warm_start: expected a bool, got {self.warm_start!r}")
-        if not isinstance(self.verbose, (bool, np.bool_)):  # scikit-learn takes verbose=True as 1
-            _check_number(self.verbose, "verbose", low=0, integer=True)
-        _check_number(self.verbose_interval, "verbose_interval", low=1, integer=True)
-        check_random_state(self.random_state)
-
     def _validate_X(self, X, *, fitting):
         """Finite 2-D data in float64 (host); on predict, as many features as the fit saw."""
         names = getattr(X, "columns", None)
@@ -138,23 +123,48 @@ class BaseMixture(BaseEstimator):
 
     # -- the fit loop (scikit-learn's BaseMixture.fit_predict) ------------------------------------
     def fit(self, X, y=None):
-        """Estimate the parameters with EM (variational EM for the Bayesian mixture); returns self.
+        """Estimate the parameters with EM (variational EM for the Bayesian mixture).
 
         Fits n_init times from fresh initialisations (once, continuing from the last fit, when
         warm_start is set and the model is fitted) and keeps the one with the largest lower bound.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (a CUDA device array with ``device="cuda"``).
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
         """
         self._fit(X)
         return self
 
     def fit_predict(self, X, y=None):
-        """fit(X), then the component labels of X (consistent with fit(X).predict(X))."""
+        """fit(X), then the component labels of X (consistent with fit(X).predict(X)).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The most probable component of each sample after a final E-step.
+        """
         cp, Xk, shift = self._fit(X)
         # A final E-step, so that fit_predict(X) agrees with fit(X).predict(X) whatever max_iter and tol.
         return self._labels(cp, Xk, shift)
 
     def _fit(self, X):
         """scikit-learn's fit loop; returns the compute context and the shifted data on the device."""
-        self._check_hyper_parameters()
+        self._validate_params()
         cp = _Compute(self.device, self.dtype)
         X = self._validate_X(X, fitting=True)
         N, D = X.shape
@@ -324,38 +334,94 @@ class BaseMixture(BaseEstimator):
     # -- inference (scikit-learn's BaseMixture) ------------------------------------------------------
     def _prepare(self, X):
         self._check_fitted()
-        check_covariance_type(self.covariance_type)
+        validate_params(self, {"covariance_type": self._parameter_constraints["covariance_type"]})
         cp = _Compute(self.device, self.dtype)
         X = self._validate_X(X, fitting=False)
         return cp, cp.put_data(X, "the data"), np.zeros(X.shape[1])
 
     def score_samples(self, X):
-        """Log-likelihood of each sample under the model (n_samples,)."""
+        """Log-likelihood of each sample under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            log p(x) of each sample (for the Bayesian mixture: under its variational parameters).
+        """
         cp, Xk, shift = self._prepare(X)
         comp = self._component_logprob(cp, Xk, shift)
         log_norm, _ = self._responsibilities(cp, comp, self._log_weights(), False)
         return cp.host(log_norm)
 
     def score(self, X, y=None):
-        """Mean log-likelihood of the samples of X."""
+        """Mean log-likelihood of the samples of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        log_likelihood : float
+            The mean of ``score_samples(X)``.
+        """
         return float(np.mean(self.score_samples(X)))
 
     def predict(self, X):
-        """The most probable component of each sample."""
+        """The most probable component of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component indices.
+        """
         cp, Xk, shift = self._prepare(X)
         return self._labels(cp, Xk, shift)
 
     def predict_proba(self, X):
-        """Posterior probability of each component for each sample (n_samples, n_components)."""
+        """Posterior probability of each component for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            The responsibilities; each row sums to 1.
+        """
         cp, Xk, shift = self._prepare(X)
         comp = self._component_logprob(cp, Xk, shift)
         _, resp = self._responsibilities(cp, comp, self._log_weights(), True)
         return cp.host(resp)
 
     def sample(self, n_samples=1, random_state=None):
-        """(X, labels): n_samples draws from the fitted mixture, grouped by component as
-        scikit-learn returns them. Philox numbers keyed by random_state (default: the estimator's),
-        so an int gives the same samples on any device and thread count."""
+        """Draw samples from the fitted mixture, grouped by component as scikit-learn returns them.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples (>= 1).
+        random_state : None, int or numpy RandomState, default=None
+            Keys the Philox numbers (None: the estimator's ``random_state``), so an int gives the
+            same samples on any device and thread count.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples.
+        labels : ndarray of shape (n_samples,)
+            The component of each sample (sorted).
+        """
         self._check_fitted()
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._gaussian import COVARIANCE_TYPES
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -30,11 +29,6 @@ class Moments:
     shift: np.ndarray     # (D,)
     eps: float            # machine epsilon of the compute dtype (scikit-learn's 10 eps guard on nk)
     data_s2: np.ndarray | None = None  # tied only: sum over all rows of (x - c)(x - c)^T
-
-
-def check_covariance_type(covariance_type):
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
 
 
 def moments_order(covariance_type) -> int:

@@ -26,10 +26,13 @@ Differences from scikit-learn, all deliberate:
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
+from .._params import Interval, Options
 from .._warnings import warn as _warn
-from ._base import BaseMixture, _check_number
+from ._base import BaseMixture
 from ._gaussian import (LOG_2PI, betaln, collapsed_components, covariances_from_precisions, digamma,
                                 estimate_gaussian_parameters, gammaln, log_det_cholesky, n_covariance_parameters,
                                 precision_cholesky_from_precisions, precision_cholesky_guarded,
@@ -96,10 +99,86 @@ class _GaussianParameters:
 class GaussianMixture(_GaussianParameters, BaseMixture):
     """Gaussian mixture fitted by EM (scikit-learn's ``sklearn.mixture.GaussianMixture``).
 
-    Attributes after fit: weights_, means_, covariances_, precisions_, precisions_cholesky_
-    (shapes by covariance_type as in scikit-learn), converged_, n_iter_, lower_bound_ (mean
-    log-likelihood at the last E-step of the best initialisation), lower_bounds_, n_features_in_.
+    Its differences from scikit-learn are listed in the module's documentation
+    (``fastgen.mixture._models``).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Each component's own full covariance, one shared full covariance, diagonal covariances,
+        or one variance per component.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound (>= 0).
+    reg_covar : float, default=1e-6
+        Non-negative value added to the diagonal of the covariances.
+    max_iter : int, default=100
+        Number of EM iterations per initialisation (>= 0).
+    n_init : int, default=1
+        Number of initialisations; the best is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How the initial responsibilities are drawn.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights (in [0, 1], summing to 1); None: from the initialisation.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means; None: from the initialisation.
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances), shaped by covariance_type as in scikit-learn.
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the initialisations and, through Philox keys, ``sample``.
+    warm_start : bool, default=False
+        Start ``fit`` from the last fit's parameters (one initialisation).
+    verbose : bool or int, default=0
+        Print progress (1: iterations, 2: also timings and lower-bound changes).
+    verbose_interval : int, default=10
+        Iterations between two progress messages.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the data-sized work runs ("auto": a usable GPU, else the CPU).
+    dtype : float64 or float32, default=np.float64
+        Precision of the data-sized kernel work (parameters are float64 either way).
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Mixture weights.
+    means_ : ndarray of shape (n_components, n_features)
+        Component means.
+    covariances_, precisions_, precisions_cholesky_ : ndarray
+        Covariances, their inverses and the Cholesky factors of the inverses, shaped by
+        covariance_type as in scikit-learn.
+    converged_ : bool
+        Whether the best initialisation converged.
+    n_iter_ : int
+        EM iterations of the best initialisation.
+    lower_bound_ : float
+        Mean log-likelihood at the last E-step of the best initialisation.
+    lower_bounds_ : list of float
+        The lower bound at each iteration of the best initialisation.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame X (only then).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.mixture import GaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+    >>> gm = GaussianMixture(n_components=2, random_state=0, device="cpu").fit(X)
+    >>> np.sort(gm.means_[:, 0]).round().astype(int).tolist()
+    [0, 8]
+    >>> bool(gm.predict([[0.0, 0.0]])[0] != gm.predict([[8.0, 8.0]])[0])
+    True
     """
+
+    _parameter_constraints = {
+        **BaseMixture._parameter_constraints,
+        "weights_init": [None, "array-like"],
+        "means_init": [None, "array-like"],
+        "precisions_init": [None, "array-like"],
+    }
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100, n_init=1,
                  init_params="kmeans", weights_init=None, means_init=None, precisions_init=None, random_state=None,
@@ -190,12 +269,30 @@ class GaussianMixture(_GaussianParameters, BaseMixture):
         return int(n_covariance_parameters(self.covariance_type, K, D) + D * K + K - 1)
 
     def bic(self, X):
-        """Bayesian information criterion on X (lower is better)."""
+        """Bayesian information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
         n = np.shape(X)[0]
         return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
 
     def aic(self, X):
-        """Akaike information criterion on X (lower is better)."""
+        """Akaike information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
         return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
 
 
@@ -215,15 +312,95 @@ class BayesianGaussianMixture(_GaussianParameters, BaseMixture):
     """Variational Bayesian Gaussian mixture (scikit-learn's ``sklearn.mixture.BayesianGaussianMixture``).
 
     weight_concentration_prior_type "dirichlet_process" (stick-breaking, truncated at n_components)
-    or "dirichlet_distribution"; Gaussian-Wishart priors on the means and precisions. Attributes
-    after fit: weights_, means_, covariances_, precisions_, precisions_cholesky_,
-    weight_concentration_ (a pair of arrays for the Dirichlet process), mean_precision_,
-    degrees_of_freedom_, the resolved priors weight_concentration_prior_, mean_precision_prior_,
-    mean_prior_, degrees_of_freedom_prior_, covariance_prior_, and converged_, n_iter_,
-    lower_bound_, lower_bounds_, n_features_in_.
+    or "dirichlet_distribution"; Gaussian-Wishart priors on the means and precisions. Its
+    differences from scikit-learn are listed in the module's documentation.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Each component's own full covariance, one shared full covariance, diagonal covariances,
+        or one variance per component.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound (>= 0).
+    reg_covar : float, default=1e-6
+        Non-negative value added to the diagonal of the covariances.
+    max_iter : int, default=100
+        Number of EM iterations per initialisation (>= 0).
+    n_init : int, default=1
+        Number of initialisations; the best is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How the initial responsibilities are drawn.
+    weight_concentration_prior_type : {"dirichlet_process", "dirichlet_distribution"}, \
+default="dirichlet_process"
+        The prior on the weights.
+    weight_concentration_prior : float > 0, default=None
+        Dirichlet (process) concentration; None: 1 / n_components.
+    mean_precision_prior : float > 0, default=None
+        Precision prior on the means; None: 1.
+    mean_prior : array-like of shape (n_features,), default=None
+        Prior mean; None: the mean of X.
+    degrees_of_freedom_prior : float > n_features - 1, default=None
+        Wishart degrees of freedom; None: n_features.
+    covariance_prior : float or array-like, default=None
+        Wishart covariance prior (a number for "spherical", (n_features,) for "diag",
+        (n_features, n_features) otherwise); None: the covariance of X.
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the initialisations and, through Philox keys, ``sample``.
+    warm_start : bool, default=False
+        Start ``fit`` from the last fit's parameters (one initialisation).
+    verbose : bool or int, default=0
+        Print progress (1: iterations, 2: also timings and lower-bound changes).
+    verbose_interval : int, default=10
+        Iterations between two progress messages.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the data-sized work runs ("auto": a usable GPU, else the CPU).
+    dtype : float64 or float32, default=np.float64
+        Precision of the data-sized kernel work (parameters are float64 either way).
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+        As GaussianMixture's (expected values under the variational posterior).
+    weight_concentration_ : ndarray or tuple of two ndarrays
+        Dirichlet parameters of the weights (a pair of Beta parameters for the Dirichlet process).
+    mean_precision_ : ndarray of shape (n_components,)
+        Precisions of the means' posterior.
+    degrees_of_freedom_ : ndarray of shape (n_components,) or float
+        Wishart degrees of freedom of each component.
+    weight_concentration_prior_, mean_precision_prior_, mean_prior_, degrees_of_freedom_prior_, \
+covariance_prior_
+        The priors used (defaults resolved).
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Variational lower bound of the best initialisation.
+    lower_bounds_ : list of float
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.mixture import BayesianGaussianMixture
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> bgm = BayesianGaussianMixture(n_components=2, random_state=42, device="cpu").fit(X)
+    >>> bgm.weights_.shape, bool(np.isclose(bgm.weights_.sum(), 1.0))
+    ((2,), True)
     """
 
     WEIGHT_PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
+    _parameter_constraints = {
+        **BaseMixture._parameter_constraints,
+        "weight_concentration_prior_type": [Options(*WEIGHT_PRIOR_TYPES)],
+        "weight_concentration_prior": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "mean_precision_prior": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "mean_prior": [None, "array-like"],
+        # > n_features - 1 as well, checked with the data (_check_parameters)
+        "degrees_of_freedom_prior": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        # a number for 'spherical', an array otherwise (shape and values checked with the data)
+        "covariance_prior": [None, Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
+    }
 
     def __init__(self, *, n_components=1, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100, n_init=1,
                  init_params="kmeans", weight_concentration_prior_type="dirichlet_process",
@@ -242,17 +419,12 @@ class BayesianGaussianMixture(_GaussianParameters, BaseMixture):
     # -- priors ----------------------------------------------------------------------------------------
     def _check_parameters(self, X):
         D = X.shape[1]
-        if self.weight_concentration_prior_type not in self.WEIGHT_PRIOR_TYPES:
-            raise ValueError(f"weight_concentration_prior_type must be one of {self.WEIGHT_PRIOR_TYPES}, "
-                             f"got {self.weight_concentration_prior_type!r}")
-        wcp = _check_number(self.weight_concentration_prior, "weight_concentration_prior", low=0, low_open=True,
-                            allow_none=True)
+        wcp, mpp, dof = self.weight_concentration_prior, self.mean_precision_prior, self.degrees_of_freedom_prior
         self.weight_concentration_prior_ = 1.0 / self.n_components if wcp is None else float(wcp)
-        mpp = _check_number(self.mean_precision_prior, "mean_precision_prior", low=0, low_open=True, allow_none=True)
         self.mean_precision_prior_ = 1.0 if mpp is None else float(mpp)
         self._mean_prior = None if self.mean_prior is None else _as_float_array(self.mean_prior, "mean_prior", (D,))
-        dof = _check_number(self.degrees_of_freedom_prior, "degrees_of_freedom_prior", low=D - 1.0, low_open=True,
-                            allow_none=True)
+        if dof is not None and not dof > D - 1.0:
+            raise ValueError(f"degrees_of_freedom_prior: expected a number > {D - 1.0}, got {dof!r}")
         self.degrees_of_freedom_prior_ = float(D) if dof is None else float(dof)
         self._covariance_prior = None
         cp = self.covariance_prior
@@ -266,10 +438,11 @@ class BayesianGaussianMixture(_GaussianParameters, BaseMixture):
             c = _as_float_array(cp, "covariance_prior", (D,))
             if (c <= 0).any():
                 raise ValueError(f"covariance_prior: 'diag' covariance_prior must be positive, got min {c.min()}")
-        else:
-            if isinstance(cp, np.ndarray) and cp.ndim == 0 and np.issubdtype(cp.dtype, np.number):
-                cp = cp.item()
-            c = float(_check_number(cp, "covariance_prior", low=0, low_open=True))
+        else:  # a number (checked by the constraints) or an array of shape ()
+            c = _as_float_array(cp, "covariance_prior", ())
+            if not c > 0:
+                raise ValueError(f"covariance_prior: 'spherical' covariance_prior must be positive, got {float(c)!r}")
+            c = float(c)
         self._covariance_prior = c
 
     def _check_data_parameters(self, data, N):

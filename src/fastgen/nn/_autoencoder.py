@@ -7,14 +7,15 @@ the model spans PCA's subspace; the hidden layers make it a nonlinear generalisa
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from .._validation import check_choice, check_int
-from ._base import BaseNN, sigmoid
+from .._params import Interval, Options
+from ._base import ACTIVATION, LAYERS, OPTIMIZER, SLOPE, BaseNN, sigmoid
 from ._engine import Trainable, publish
 from ._mlp import MLP
 from ._training import run_epochs
-from ._optim import OPTIMIZERS
 
 __all__ = ["Autoencoder"]
 
@@ -51,6 +52,17 @@ class Autoencoder(BaseNN):
     n_iter_, n_features_in_
     """
 
+    _parameter_constraints = {
+        **BaseNN._parameter_constraints,
+        **OPTIMIZER,
+        "encoder_layers": LAYERS,
+        "latent_dim": [Interval(numbers.Integral, 1, None)],
+        "loss": [Options(*LOSSES)],
+        "decoder_layers": [None, *LAYERS],
+        "activation": ACTIVATION,
+        "slope": SLOPE,
+    }
+
     def __init__(self, encoder_layers=(128,), latent_dim=8, *, loss="mse", decoder_layers=None, activation="relu",
                  slope=0.01, optimizer="adam", learning_rate=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0,
                  momentum=0.0, batch_size=128, max_epochs=100, random_state=None, verbose=0, device="auto",
@@ -75,15 +87,10 @@ class Autoencoder(BaseNN):
         self.dtype = dtype
 
     def _check_params(self):
+        self._validate_params()
         enc = self._layers(self.encoder_layers, "encoder_layers")
         dec = tuple(reversed(enc)) if self.decoder_layers is None else self._layers(self.decoder_layers,
                                                                                     "decoder_layers")
-        check_int(self.latent_dim, "latent_dim", 1)
-        check_choice(self.loss, "loss", LOSSES)
-        self._activation(self.activation, "activation")
-        self._slope(self.slope)
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        self._check_training()
         return enc, dec, self._optimizer(self.optimizer)
 
     def _check_values(self, X, name="X"):

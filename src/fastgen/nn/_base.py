@@ -8,15 +8,17 @@ streams 0, 1, 2, ... of that key (see nn/training.py) and later ``sample`` calls
 """
 from __future__ import annotations
 
+import numbers
 
 import numpy as np
 
 from .._estimator import BaseEstimator
-from .._validation import check_array, check_dtype, check_float, check_int, check_random_state, philox_seed
+from .._params import Interval, Options
+from .._validation import check_array, check_dtype, check_int, check_random_state, philox_seed
 from ._engine import Engine
-from ._optim import make_optimizer
+from ._optim import OPTIMIZERS, make_optimizer
 from .._streams import Streams
-from ._mlp import activation_code, check_layer_sizes, check_slope
+from ._mlp import ACTIVATIONS, check_layer_sizes
 
 # Streams at and above this number are reserved for evaluation (score_samples): deterministic
 # draws that never collide with training or sampling streams.
@@ -29,46 +31,46 @@ def sigmoid(x):
     return np.exp(-np.logaddexp(0, -x)).astype(x.dtype, copy=False)
 
 
+# Constraints the nn estimators (and MADE) share; rates, decays and weights are finite (an open
+# upper end at inf). Layer sizes: an int or a sequence here, each width >= 1 in check_layer_sizes.
+LAYERS = [Interval(numbers.Integral, 1, None), "sequence"]
+ACTIVATION = [Options(*ACTIVATIONS)]
+SLOPE = [Interval(numbers.Real, 0, 1, closed="neither")]  # of leaky_relu for negative inputs
+NON_NEGATIVE = [Interval(numbers.Real, 0, np.inf, closed="left")]
+OPTIMIZER = {  # the optimizer choice and SGD's settings, for the estimators that offer them
+    "optimizer": [Options(*OPTIMIZERS)],
+    "weight_decay": NON_NEGATIVE,
+    "momentum": [Interval(numbers.Real, 0, 1, closed="left")],  # > 0 as well for 'nesterov': _optimizer
+}
+
+
 class BaseNN(BaseEstimator):
     """Shared machinery; subclasses define ``fit`` and their inference methods."""
 
     _fitted_attr = "n_features_in_"
+    _parameter_constraints = {
+        "learning_rate": [Interval(numbers.Real, 0, np.inf, closed="neither")],
+        "beta1": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta2": [Interval(numbers.Real, 0, 1, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None)],
+        "max_epochs": [Interval(numbers.Integral, 0, None)],
+        "random_state": ["random_state"],
+        "verbose": ["boolean", Interval(numbers.Integral, 0, None)],
+    }
 
     # -- set-up ------------------------------------------------------------------------------------
     def _setup_engine(self):
-        if not isinstance(self.verbose, (bool, np.bool_)):
-            check_int(self.verbose, "verbose", 0)
         self._engine = Engine(self.device, self.dtype)
         return self._engine
 
-    def _check_training(self):
-        check_int(self.batch_size, "batch_size", 1)
-        check_int(self.max_epochs, "max_epochs", 0)
-
     def _optimizer(self, name="adam"):
-        """Adam / SGD from the flat hyper-parameters (each checked with its own name)."""
-        check_float(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
+        """Adam / SGD from the flat hyper-parameters (checked by ``_validate_params``)."""
         beta1, beta2 = getattr(self, "beta1", 0.9), getattr(self, "beta2", 0.999)
-        for v, n in ((beta1, "beta1"), (beta2, "beta2")):
-            if check_float(v, n, minimum=0.0) >= 1:
-                raise ValueError(f"{n}: must be < 1, got {v!r}")
-        wd = check_float(getattr(self, "weight_decay", 0.0), "weight_decay", minimum=0.0)
-        momentum = check_float(getattr(self, "momentum", 0.0), "momentum", minimum=0.0)
-        if momentum >= 1:
-            raise ValueError(f"momentum: must be < 1, got {momentum!r}")
+        wd, momentum = float(getattr(self, "weight_decay", 0.0)), float(getattr(self, "momentum", 0.0))
         if name == "nesterov" and momentum == 0:
             raise ValueError("momentum: optimizer='nesterov' needs momentum > 0")
         return make_optimizer(name, learning_rate=float(self.learning_rate), beta1=float(beta1),
                               beta2=float(beta2), weight_decay=wd, momentum=momentum)
-
-    @staticmethod
-    def _activation(value, name):
-        activation_code(value, name)
-        return value
-
-    @staticmethod
-    def _slope(value):
-        return check_slope(value)
 
     @staticmethod
     def _layers(value, name):

@@ -10,10 +10,12 @@ through the freshly updated discriminator. Both networks are MLPs; the generator
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from .._validation import check_choice, check_float, check_int
-from ._base import BaseNN
+from .._params import Interval, Options
+from ._base import ACTIVATION, LAYERS, NON_NEGATIVE, SLOPE, BaseNN
 from ._engine import Trainable, publish
 from ._mlp import MLP
 from ._training import run_epochs
@@ -58,6 +60,20 @@ class GAN(BaseNN):
     n_iter_, classes_, n_features_in_
     """
 
+    _parameter_constraints = {
+        **BaseNN._parameter_constraints,
+        "generator_layers": LAYERS,
+        "discriminator_layers": LAYERS,
+        "latent_dim": [Interval(numbers.Integral, 1, None)],
+        "loss": [Options(*LOSSES)],
+        "gp_weight": NON_NEGATIVE,
+        "n_critic": [Interval(numbers.Integral, 1, None)],
+        "generator_activation": ACTIVATION,
+        "discriminator_activation": ACTIVATION,
+        "slope": SLOPE,
+        "output_activation": [Options(*OUTPUT_ACTIVATIONS)],
+    }
+
     def __init__(self, generator_layers=(256, 256), discriminator_layers=(256, 256), latent_dim=64, *,
                  loss="nonsaturating", gp_weight=10.0, n_critic=1, generator_activation="relu",
                  discriminator_activation="leaky_relu", slope=0.2, output_activation="identity", learning_rate=2e-4,
@@ -84,17 +100,9 @@ class GAN(BaseNN):
         self.dtype = dtype
 
     def _check_params(self):
+        self._validate_params()
         gl = self._layers(self.generator_layers, "generator_layers")
         dl = self._layers(self.discriminator_layers, "discriminator_layers")
-        check_int(self.latent_dim, "latent_dim", 1)
-        check_choice(self.loss, "loss", LOSSES)
-        check_float(self.gp_weight, "gp_weight", minimum=0.0)
-        check_int(self.n_critic, "n_critic", 1)
-        self._activation(self.generator_activation, "generator_activation")
-        self._activation(self.discriminator_activation, "discriminator_activation")
-        self._slope(self.slope)
-        check_choice(self.output_activation, "output_activation", OUTPUT_ACTIVATIONS)
-        self._check_training()
         return gl, dl, self._optimizer("adam")
 
     def fit(self, X, y=None):

@@ -11,14 +11,15 @@ samples per row: a tighter log-likelihood estimate than the ELBO, usable as an a
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from .._validation import check_choice, check_float, check_int
-from ._base import EVAL_STREAM, BaseNN, sigmoid
+from .._params import Interval, Options, validate_params
+from ._base import ACTIVATION, EVAL_STREAM, LAYERS, NON_NEGATIVE, OPTIMIZER, SLOPE, BaseNN, sigmoid
 from ._engine import Trainable, publish
 from ._mlp import MLP
 from ._training import run_epochs
-from ._optim import OPTIMIZERS
 
 __all__ = ["VAE"]
 
@@ -74,6 +75,21 @@ class VAE(BaseNN):
     n_features_in_ : int
     """
 
+    _parameter_constraints = {
+        **BaseNN._parameter_constraints,
+        **OPTIMIZER,
+        "encoder_layers": LAYERS,
+        "latent_dim": [Interval(numbers.Integral, 1, None)],
+        "likelihood": [Options(*LIKELIHOODS)],
+        "decoder_layers": [None, *LAYERS],
+        "activation": ACTIVATION,
+        "slope": SLOPE,
+        # positive and finite, a number or one per feature: checked with the data (_obs_log_var)
+        "obs_var": [Interval(numbers.Real, None, None), "array-like"],
+        "kl_weight": NON_NEGATIVE,
+        "n_importance": [Interval(numbers.Integral, 1, None)],
+    }
+
     def __init__(self, encoder_layers=(512,), latent_dim=32, *, likelihood="bernoulli", decoder_layers=None,
                  activation="relu", slope=0.01, obs_var=1.0, kl_weight=1.0, optimizer="adam", learning_rate=1e-3,
                  beta1=0.9, beta2=0.999, weight_decay=0.0, momentum=0.0, batch_size=128, max_epochs=100,
@@ -102,17 +118,10 @@ class VAE(BaseNN):
 
     # -- fitting -----------------------------------------------------------------------------------
     def _check_params(self):
+        self._validate_params()
         enc = self._layers(self.encoder_layers, "encoder_layers")
         dec = tuple(reversed(enc)) if self.decoder_layers is None else self._layers(self.decoder_layers,
                                                                                     "decoder_layers")
-        check_int(self.latent_dim, "latent_dim", 1)
-        check_choice(self.likelihood, "likelihood", LIKELIHOODS)
-        self._activation(self.activation, "activation")
-        self._slope(self.slope)
-        check_float(self.kl_weight, "kl_weight", minimum=0.0)
-        check_int(self.n_importance, "n_importance", 1)
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        self._check_training()
         return enc, dec, self._optimizer(self.optimizer)
 
     def _obs_log_var(self, D):
@@ -249,7 +258,8 @@ class VAE(BaseNN):
         X = self._validate(X)
         self._check_values(X)
         C = self._labels(y, X.shape[0])
-        k = check_int(self.n_importance, "n_importance", 1)
+        validate_params(self, {"n_importance": self._parameter_constraints["n_importance"]})  # set_params after fit
+        k = int(self.n_importance)
         K = self.encoder_.sizes[-1] // 2
         H = eng.host(self._encode(eng, X, C))
         streams = self._streams_for(None)

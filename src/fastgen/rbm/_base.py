@@ -24,9 +24,9 @@ import numpy as np
 
 from .._backend import Backend
 from .._estimator import BaseEstimator
+from .._params import Interval, Options
 from .._streams import Streams
-from .._validation import check_float, check_int
-from .._validation import check_array, check_n_components, check_random_state, philox_seed
+from .._validation import check_array, check_int, check_random_state, philox_seed
 
 ALGORITHMS = ("pcd", "cd")
 MAX_EXACT_UNITS = 20  # log_partition enumerates 2^m states of the smaller layer: m <= 20
@@ -55,11 +55,28 @@ def column_means(X, block=4096):
     return total / X.shape[0]
 
 
+# The training arguments every RBM (and DBN, which passes them on) takes. Rates and decays are
+# finite: an open upper end at inf.
+TRAINING_CONSTRAINTS = {
+    "learning_rate": [Interval(numbers.Real, 0, np.inf, closed="neither")],
+    "batch_size": [Interval(numbers.Integral, 1, None)],
+    "n_iter": [Interval(numbers.Integral, 0, None)],
+    "verbose": ["boolean", Interval(numbers.Integral, 0, None)],
+    "random_state": ["random_state"],
+    "algorithm": [Options(*ALGORITHMS)],
+    "n_gibbs_steps": [Interval(numbers.Integral, 1, None)],
+    "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
+    "weight_decay": [Interval(numbers.Real, 0, np.inf, closed="left")],
+    "shuffle": ["boolean"],
+}
+
+
 class BaseRBM(BaseEstimator):
-    _fitted_attr = "components_"
-    _fitted_hint = "call partial_fit, or set components_, intercept_hidden_ and intercept_visible_"
     """Training and inference shared by BernoulliRBM and GaussianBernoulliRBM."""
 
+    _fitted_attr = "components_"
+    _fitted_hint = "call partial_fit, or set components_, intercept_hidden_ and intercept_visible_"
+    _parameter_constraints = {"n_components": [Interval(numbers.Integral, 1, None)], **TRAINING_CONSTRAINTS}
     _gaussian = False
 
     def __getstate__(self):
@@ -70,17 +87,7 @@ class BaseRBM(BaseEstimator):
     # -- set-up ------------------------------------------------------------------------------------
     def _setup(self):
         """Check the hyper-parameters, resolve device and dtype (in fit and every method, not __init__)."""
-        check_n_components(self.n_components)
-        check_float(self.learning_rate, "learning_rate", minimum=0.0, strict=True)
-        check_int(self.batch_size, "batch_size", 1)
-        check_int(self.n_iter, "n_iter", 0)
-        check_int(self.n_gibbs_steps, "n_gibbs_steps", 1)
-        check_float(self.momentum, "momentum", minimum=0.0)
-        if self.momentum >= 1:
-            raise ValueError(f"momentum: must be < 1, got {self.momentum!r}")
-        check_float(self.weight_decay, "weight_decay", minimum=0.0)
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm: expected one of {ALGORITHMS}, got {self.algorithm!r}")
+        self._validate_params()
         self._backend = Backend(self.device, self.dtype)
 
     def _validate(self, X, *, fitting=False, name="X"):

@@ -24,9 +24,10 @@ import numbers
 import numpy as np
 
 from .._estimator import BaseEstimator
+from .._params import Interval, Options
 from .._streams import Streams
 from .._validation import check_dtype, check_int, check_random_state, nonfinite_error, philox_seed
-from ._base import BaseRBM, ais_betas, column_means
+from ._base import TRAINING_CONSTRAINTS, BaseRBM, ais_betas, column_means
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "DBN", "ais_betas"]
 
@@ -115,6 +116,12 @@ class GaussianBernoulliRBM(BaseRBM):
 
     _gaussian = True
     _progress_name = "reconstruction error"
+    _parameter_constraints = {
+        **BaseRBM._parameter_constraints,
+        # positive and finite, a number or one per feature: checked with the data (_init_visible_model)
+        "sigma": [Interval(numbers.Real, None, None), "array-like"],
+        "learn_sigma": ["boolean"],
+    }
 
     def __init__(self, n_components=256, *, learning_rate=0.01, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, algorithm="pcd", n_gibbs_steps=1, momentum=0.0, weight_decay=0.0,
@@ -191,6 +198,11 @@ class DBN(BaseEstimator):
     """
 
     _fitted_attr = "rbms_"
+    _parameter_constraints = {
+        "hidden_layer_sizes": [Interval(numbers.Integral, 1, None), "sequence"],  # each size >= 1: _layers
+        "visible": [Options("bernoulli", "gaussian")],
+        **TRAINING_CONSTRAINTS,
+    }
 
     def __init__(self, hidden_layer_sizes=(256, 64), *, visible="bernoulli", learning_rate=0.1, batch_size=10,
                  n_iter=10, algorithm="pcd", n_gibbs_steps=1, momentum=0.0, weight_decay=0.0, verbose=0,
@@ -211,6 +223,7 @@ class DBN(BaseEstimator):
         self.dtype = dtype
 
     def _layers(self):
+        self._validate_params()
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, numbers.Integral):
             sizes = (sizes,)
@@ -219,8 +232,6 @@ class DBN(BaseEstimator):
             raise ValueError("hidden_layer_sizes: need at least one layer")
         for s in sizes:
             check_int(s, "hidden_layer_sizes", 1)
-        if self.visible not in ("bernoulli", "gaussian"):
-            raise ValueError(f"visible: expected 'bernoulli' or 'gaussian', got {self.visible!r}")
         check_dtype(self.dtype)
         return sizes
 
