@@ -1,9 +1,18 @@
-"""The nn kernels of fastgen._core against the NumPy oracle in tests/reference/nn.py (itself proved
-by finite differences and PyTorch in tests/nn/test_nn_reference.py), on fresh random inputs, plus
-their contract properties (in-place optimisers, Philox indices, thread-count independence) and
-their input checks. A kernel not yet built into _core skips its tests.
+"""The nn kernels on both backends -- fastgen._core.nn and its Numba CUDA twin fastgen._cuda.nn
+(nn_dense, nn_steps) -- against the NumPy oracle in tests/reference/nn.py (itself proved by finite
+differences and PyTorch in tests/nn/test_nn_reference.py), plus their contract properties (in-place
+optimisers, Philox indices, thread-count independence), CUDA against the CPU (wherever the C++
+function is bound) and their input checks. A kernel not yet built into _core skips its CPU tests.
 
-Tolerances: float64 rtol=1e-10, float32 rtol=1e-5, against the float64 oracle run on the kernel's
+A test taking `device` runs on the CPU and, when Numba can launch kernels (the simulator under
+NUMBA_ENABLE_CUDASIM=1, or a lent GPU), on CUDA (marked `cuda`). CPU cases take fresh random inputs
+over the full grid of sizes; CUDA cases keep tiny shapes (the simulator runs one Python thread per
+CUDA thread; its product tiles are 8 x 8, nn_dense.SIM_GEOMETRY, which the shapes still cross, and
+one test reruns the products with 4 x 4 tiles: bit-identical, every element is the same k-ordered
+FMA chain). Tests that exercise one backend only are not parametrised; the CUDA ones are marked
+`cuda` (cuda_only).
+
+CPU tolerances: float64 rtol=1e-10, float32 rtol=1e-5, against the float64 oracle run on the kernel's
 own inputs (cast to float64). Where a result is a sum that can cancel (matrix products, gradient
 sums over rows, losses), the tolerance is rtol times the sum of the magnitudes of its terms
 (conftest.assert_sum_close); the magnitudes are propagated through the layers with every activation
@@ -13,9 +22,16 @@ lr [(1 - b1)/(1 - b1^t) / (sqrt(v^) + eps) + |m^| sqrt((1 - b2)/(1 - b2^t)) / (s
 so the parameter tolerances of whole training steps include that factor times the gradient's
 tolerance (ill-conditioned for gradients near eps; no tolerance hides a wrong gradient, which
 moves a parameter by ~lr).
+
+CUDA tolerances: an entry is compared against its array's largest magnitude as well as its own
+(`close`: a gradient entry is a sum whose terms can cancel, so its error is bounded by the terms'
+size, not by the entry): float64 1e-10 against the oracle and 1e-12 against the CPU, float32 1e-5.
+Random draws (reparameterisation, GAN noise, WGAN-GP mixing weights) follow the contract's Philox
+indices: the same eps as the CPU and the oracle.
 """
 from __future__ import annotations
 
+import importlib
 import re
 import textwrap
 
@@ -26,6 +42,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from fastgen import _core
 from reference import nn as ref
 from conftest import assert_same_on_any_thread_count, assert_sum_close
+from devices import CUDA_MARKS, host, kernels
 from nn_checks import _assert_state, _grad_tol, _hp, _opt_state, assert_params_close
 
 DTYPES = [np.float64, np.float32]
@@ -91,45 +108,142 @@ def _act_list(L, act, rng):
     return acts
 
 
+# -- CUDA ------------------------------------------------------------------------------------------
+
+RTOL = {np.float64: 1e-10, np.float32: 1e-5}
+CPU_RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+SLOPE = 0.1
+# (sizes, acts): every activation, a single layer, size-1 layers
+CUDA_NETS = [
+    ([5, 9, 3, 4], [1, 3, 5]),
+    ([5, 6, 2], [2, 4]),
+    ([3, 2], [0]),
+    ([1, 1, 1], [3, 4]),
+]
+HP = np.array([1e-2, 0.9, 0.999, 1e-8, 1e-3, 0.8])
+
+
+def cuda_only(test):
+    """Marks a test that exercises CUDA alone (its internals, or CUDA against the CPU)."""
+    for mark in CUDA_MARKS:
+        test = mark(test)
+    return test
+
+
+def cases(cpu, cuda):
+    """Parameter sets: each tuple of `cpu` on the CPU, each of `cuda` on CUDA (marked `cuda`)."""
+    return [pytest.param("cpu", *v) for v in cpu] + [pytest.param("cuda", *v, marks=CUDA_MARKS) for v in cuda]
+
+
+def nn_kernel(device, name):
+    """The kernel `name` of the device (on the CPU: skips while it is not built)."""
+    return kernel(name) if device == "cpu" else getattr(kernels("cuda", "nn"), name)
+
+
+def cuda_nn():
+    return kernels("cuda", "nn")
+
+
+def cpu_kernel(name):
+    """The C++ kernel, or None while it is not bound yet (CUDA's comparisons with the CPU)."""
+    return getattr(_core.nn, name, None)
+
+
+def dev(a):
+    from numba import cuda
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
+def close(got, want, dtype, rtol=None):
+    """|got - want| <= rtol (|want| + max |want|): entries scaled by their array's magnitude."""
+    got = np.asarray(host(got), np.float64)
+    want = np.asarray(want, np.float64).reshape(got.shape)
+    scale = np.abs(want).max() if want.size else 0.0
+    assert_sum_close(got, want, np.full(want.shape, scale), RTOL[dtype] if rtol is None else rtol)
+
+
+def network(rng, sizes, acts, dtype, scale=1.0):
+    """(theta, sizes, acts) of a random net, as the kernels take them."""
+    sizes = np.array(sizes, np.int64)
+    return random_theta(rng, sizes, dtype, scale), sizes, np.array(acts, np.int32)
+
+
+def opt_state(rng, P, dtype, optimizer):
+    m = (0.01 * rng.standard_normal(P)).astype(dtype)
+    v = (1e-4 * rng.random(P)).astype(dtype) if optimizer == 0 else np.zeros(0, dtype)
+    return m, v
+
+
+def check_state(got, want, dtype, cmp=None):
+    for g, w in zip(got, want):
+        if np.asarray(w).size == 0:
+            continue
+        close(g, w, dtype, cmp)
+
+
 # =================================================================================================
 # Forward and backward
 # =================================================================================================
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("act", ACTS)
-@pytest.mark.parametrize("N, sizes", SHAPES)
-def test_forward_predict_backward(rng, dtype, act, N, sizes):
-    forward, predict, backward = kernel("mlp_forward"), kernel("mlp_predict"), kernel("mlp_backward")
+# CPU: every activation (one random layer with another), the shapes of SHAPES, fresh slopes and
+# weights of scale 1.5. CUDA: the fixed nets of CUDA_NETS (every activation, a single layer,
+# size-1 layers), N = 7 and 1, slope SLOPE; also against the CPU where it is bound.
+FWD_CASES = cases([(dtype, N, sizes, act) for dtype in DTYPES for act in ACTS for N, sizes in SHAPES],
+                  [(dtype, N, sizes, tuple(acts)) for dtype in DTYPES for sizes, acts in CUDA_NETS for N in (7, 1)])
+
+
+@pytest.mark.parametrize("device, dtype, N, sizes, act", FWD_CASES)
+def test_forward_predict_backward(rng, device, dtype, N, sizes, act):
+    forward, predict, backward = (nn_kernel(device, name) for name in ("mlp_forward", "mlp_predict", "mlp_backward"))
     L = len(sizes) - 1
-    acts = _act_list(L, act, rng)
+    if device == "cpu":
+        acts = _act_list(L, act, rng)
+        slope = float(rng.uniform(0.01, 0.5))
+        theta = random_theta(rng, sizes, dtype, scale=1.5)
+    else:
+        acts, slope = list(act), SLOPE
+        theta = random_theta(rng, sizes, dtype)
     sz, ac = _net(sizes, acts)
-    slope = float(rng.uniform(0.01, 0.5))
-    theta = random_theta(rng, sizes, dtype, scale=1.5)
     X = rng.standard_normal((N, sizes[0])).astype(dtype)
     rtol = _rtol(dtype)
 
-    A = forward(theta, sz, ac, slope, X)
+    A = host(forward(theta, sz, ac, slope, X))
     assert A.dtype == dtype and A.shape == (N * sum(sizes[1:]),)
-    want = ref.split_activations(ref.mlp_forward(*_f64(theta), sizes, acts, slope, X.astype(np.float64)), N, sizes)
-    for l, (got_l, want_l, S) in enumerate(zip(ref.split_activations(A, N, sizes), want,
-                                               forward_scales(theta, sizes, X)), start=1):
-        assert_sum_close(got_l, want_l, L * S, rtol)
-    Y = predict(theta, sz, ac, slope, X)
+    if device == "cpu":
+        want = ref.split_activations(ref.mlp_forward(*_f64(theta), sizes, acts, slope, X.astype(np.float64)), N, sizes)
+        for l, (got_l, want_l, S) in enumerate(zip(ref.split_activations(A, N, sizes), want,
+                                                   forward_scales(theta, sizes, X)), start=1):
+            assert_sum_close(got_l, want_l, L * S, rtol)
+    else:
+        close(A, ref.mlp_forward(theta, sz, ac, slope, X), dtype)
+    Y = host(predict(theta, sz, ac, slope, X))
     assert Y.dtype == dtype and Y.shape == (N, sizes[-1])
-    assert_array_equal(Y, A[-N * sizes[-1]:].reshape(N, sizes[-1]))
+    assert_array_equal(Y, A[-N * sizes[-1]:].reshape(N, sizes[-1]))  # the same products
 
     dY = rng.standard_normal((N, sizes[-1])).astype(dtype)
-    grad, dX = backward(theta, sz, ac, slope, X, A, dY, True)
+    grad, dX = map(host, backward(theta, sz, ac, slope, X, A, dY, True))
     assert grad.dtype == dtype and grad.shape == theta.shape
     assert dX.dtype == dtype and dX.shape == X.shape
     # the oracle on the kernel's own activations: backward checked on its own
     g_ref, dX_ref = ref.mlp_backward(*_f64(theta), sizes, acts, slope, *_f64(X, A, dY), True)
-    g_scale, dX_scale = backward_scales(theta, sizes, X, A, dY)
-    assert_sum_close(grad, g_ref, L * g_scale, rtol)
-    assert_sum_close(dX, dX_ref, L * dX_scale, rtol)
-    grad2, dX2 = backward(theta, sz, ac, slope, X, A, dY, False)
+    grad2, dX2 = map(host, backward(theta, sz, ac, slope, X, A, dY, False))
     assert dX2.shape == (0,)
-    assert_array_equal(grad2, grad)
+    if device == "cpu":
+        g_scale, dX_scale = backward_scales(theta, sizes, X, A, dY)
+        assert_sum_close(grad, g_ref, L * g_scale, rtol)
+        assert_sum_close(dX, dX_ref, L * dX_scale, rtol)
+        assert_array_equal(grad2, grad)
+        return
+    close(grad, g_ref, dtype)
+    close(dX, dX_ref, dtype)
+    assert grad2.dtype == dtype and grad2.shape == theta.shape
+    close(grad2, ref.mlp_backward(*_f64(theta), sizes, acts, slope, *_f64(X, A, dY), False)[0], dtype)
+    f = cpu_kernel("mlp_forward")
+    if f is not None:
+        close(A, f(theta, sz, ac, slope, X), dtype, CPU_RTOL[dtype])
+        gc, dXc = cpu_kernel("mlp_backward")(theta, sz, ac, slope, X, A, dY, True)
+        close(grad, gc, dtype, CPU_RTOL[dtype])
+        close(dX, dXc, dtype, CPU_RTOL[dtype])
 
 
 def test_forward_is_row_independent(rng):
@@ -209,21 +323,40 @@ def test_mlp_step_bce_extreme_logits(rng, dtype, z):
 LOSS_SHAPES = [(1, 1), (3, 7), (33, 17), (130, 129)]
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N, D", LOSS_SHAPES)
-def test_bce_logits(rng, dtype, N, D):
-    f = kernel("bce_logits")
-    Z = (4 * rng.standard_normal((N, D))).astype(dtype)
-    X = rng.random((N, D)).astype(dtype)
-    X[rng.random((N, D)) < 0.3] = 1.0
-    scale = float(rng.uniform(0.01, 2))
-    loss, dZ = f(Z, X, scale)
+@pytest.mark.parametrize("device, dtype, N, D", cases([(dtype, N, D) for dtype in DTYPES for N, D in LOSS_SHAPES],
+                                                      [(dtype, 5, 5) for dtype in DTYPES]))
+def test_bce_logits(rng, device, dtype, N, D):
+    """CPU: fresh logits, soft targets and scale. CUDA: 4 random rows and one of logits -800 .. 800,
+    soft targets among binary ones, scale 0.2; also against the CPU where it is bound."""
+    f = nn_kernel(device, "bce_logits")
+    if device == "cpu":
+        Z = (4 * rng.standard_normal((N, D))).astype(dtype)
+        X = rng.random((N, D)).astype(dtype)
+        X[rng.random((N, D)) < 0.3] = 1.0
+        scale = float(rng.uniform(0.01, 2))
+    else:
+        Z = np.concatenate([rng.standard_normal((4, 5)) * 3, [[-800.0, -40.0, 0.0, 40.0, 800.0]]]).astype(dtype)
+        X = (rng.random(Z.shape) < 0.5).astype(dtype)
+        X[0, :2] = [0.25, 0.75]  # soft targets too
+        scale = 0.2
+    loss, dZ = map(host, f(Z, X, scale))
     assert loss.shape == (N,) and dZ.shape == (N, D) and dZ.dtype == dtype
     lr_, dr = ref.bce_logits(*_f64(Z, X), scale)
     z, x = _f64(Z, X)
     rtol = _rtol(dtype)
-    assert_sum_close(loss, lr_, (np.logaddexp(0, z) + np.abs(x * z)).sum(1), rtol)
-    assert_sum_close(dZ, dr, scale * (np.abs(x) + 1), rtol)
+    if device == "cpu":
+        assert_sum_close(loss, lr_, (np.logaddexp(0, z) + np.abs(x * z)).sum(1), rtol)
+        assert_sum_close(dZ, dr, scale * (np.abs(x) + 1), rtol)
+        return
+    assert loss.dtype == dtype and np.isfinite(loss).all()
+    terms = np.abs(ref.softplus(z)).sum(1) + np.abs(x * z).sum(1)
+    assert_sum_close(loss, lr_, terms, rtol)
+    close(dZ, dr, dtype)
+    fc = cpu_kernel("bce_logits")
+    if fc is not None:
+        lc, dZc = fc(Z, X, scale)
+        assert_sum_close(loss, lc, terms, CPU_RTOL[dtype])
+        close(dZ, dZc, dtype, CPU_RTOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -238,88 +371,160 @@ def test_bce_logits_extreme(dtype):
     assert_allclose(dZ, dr, rtol=_rtol(dtype), atol=1e-30)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("learned", [True, False])
-@pytest.mark.parametrize("N, D", LOSS_SHAPES)
-def test_gaussian_nll(rng, dtype, learned, N, D):
-    f = kernel("gaussian_nll")
+@pytest.mark.parametrize("device, dtype, N, D", cases([(dtype, N, D) for dtype in DTYPES for N, D in LOSS_SHAPES],
+                                                      [(dtype, 5, 3) for dtype in DTYPES]))
+def test_gaussian_nll(rng, device, dtype, learned, N, D):
+    """CPU: fresh inputs, log-variances in [-3, 3], a fresh scale; CUDA: [-2, 2], scale 0.5, and
+    against the CPU where it is bound."""
+    f = nn_kernel(device, "gaussian_nll")
     M, X = (rng.standard_normal((N, D)).astype(dtype) for _ in range(2))
-    S = rng.uniform(-3, 3, (N, D) if learned else D).astype(dtype)
-    scale = float(rng.uniform(0.01, 2))
-    loss, dM, dS = f(M, S, X, scale)
+    if device == "cpu":
+        S = rng.uniform(-3, 3, (N, D) if learned else D).astype(dtype)
+        scale = float(rng.uniform(0.01, 2))
+    else:
+        S = rng.uniform(-2, 2, size=(N, D) if learned else D).astype(dtype)
+        scale = 0.5
+    loss, dM, dS = map(host, f(M, S, X, scale))
     lr_, dMr, dSr = ref.gaussian_nll(*_f64(M, S, X), scale)
     m, s, x = _f64(M, S, X)
     r2 = (x - m) ** 2 * np.exp(-s)
     rtol = _rtol(dtype)
     assert loss.shape == (N,) and dM.shape == (N, D) and dM.dtype == dtype
-    assert_sum_close(loss, lr_, 0.5 * (np.log(2 * np.pi) + np.abs(s) + 4 * r2).sum(1), rtol)
-    assert_sum_close(dM, dMr, 4 * scale * (np.abs(m) + np.abs(x)) * np.exp(-s), rtol)
+    assert dS.shape == ((N, D) if learned else (0,))
+    if device == "cpu":
+        assert_sum_close(loss, lr_, 0.5 * (np.log(2 * np.pi) + np.abs(s) + 4 * r2).sum(1), rtol)
+        assert_sum_close(dM, dMr, 4 * scale * (np.abs(m) + np.abs(x)) * np.exp(-s), rtol)
+        if learned:
+            assert dS.dtype == dtype
+            assert_sum_close(dS, dSr, scale * 0.5 * (1 + 4 * r2), rtol)
+        return
+    Sd = np.broadcast_to(s, (N, D))
+    terms = 0.5 * (np.log(2 * np.pi) + np.abs(Sd) + (x - m) ** 2 * np.exp(-Sd)).sum(1)
+    assert_sum_close(loss, lr_, terms, rtol)
+    close(dM, dMr, dtype)
     if learned:
-        assert dS.shape == (N, D) and dS.dtype == dtype
-        assert_sum_close(dS, dSr, scale * 0.5 * (1 + 4 * r2), rtol)
+        close(dS, dSr, dtype)
+    fc = cpu_kernel("gaussian_nll")
+    if fc is not None:
+        lc, dMc, dSc = fc(M, S, X, scale)
+        assert_sum_close(loss, lc, terms, CPU_RTOL[dtype])
+        close(dM, dMc, dtype, CPU_RTOL[dtype])
+        assert dSc.shape == dS.shape
+
+
+@pytest.mark.parametrize("device, dtype, N, K", cases(
+    [(dtype, N, K) for dtype in DTYPES for N, K in [(1, 1), (3, 2), (33, 17), (130, 64)]],
+    [(dtype, 6, 3) for dtype in DTYPES]))
+def test_kl_reparam_and_backward(rng, device, dtype, N, K):
+    """CPU: fresh inputs, seeds, scales and KL weights. CUDA: log-variances in [-3, 2], a seed and
+    stream with both words nonzero, scale 0.25, KL weight 0.7; eps are the CUDA generator's own
+    normals (index n K + k of the stream), and the results the CPU's where it is bound."""
+    f, fb = nn_kernel(device, "gaussian_kl_reparam"), nn_kernel(device, "gaussian_kl_reparam_backward")
+    if device == "cpu":
+        H = np.hstack([rng.standard_normal((N, K)), rng.uniform(-4, 3, (N, K))]).astype(dtype)
+        seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**40))
+        scale = float(rng.uniform(0.01, 1))
     else:
-        assert dS.shape == (0,)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N, K", [(1, 1), (3, 2), (33, 17), (130, 64)])
-def test_kl_reparam_and_backward(rng, dtype, N, K):
-    f, fb = kernel("gaussian_kl_reparam"), kernel("gaussian_kl_reparam_backward")
-    H = np.hstack([rng.standard_normal((N, K)), rng.uniform(-4, 3, (N, K))]).astype(dtype)
-    seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**40))
-    scale = float(rng.uniform(0.01, 1))
-    Zs, eps, kl = f(H, seed, stream, scale)
+        H = np.hstack([rng.standard_normal((N, K)), rng.uniform(-3, 2, (N, K))]).astype(dtype)
+        seed, stream = 2**40 + 7, 2**33 + 5  # both key words and both stream words nonzero
+        scale = 0.25
+    Zs, eps, kl = map(host, f(H, seed, stream, scale))
     assert Zs.shape == (N, K) and eps.shape == (N, K) and kl.shape == (N,) and Zs.dtype == dtype
     Zr, er, klr = ref.gaussian_kl_reparam(*_f64(H), seed, stream, scale)
     rtol = _rtol(dtype)
-    assert_allclose(eps, er, rtol=max(rtol, 1e-13), atol=max(rtol, 1e-13) * 1e-3)
     h = _f64(H)[0]
     mu, lv = h[:, :K], h[:, K:]
-    assert_sum_close(Zs, Zr, np.abs(mu) + 2 * np.exp(lv / 2) * np.abs(er), rtol)
-    assert_sum_close(kl, klr, 0.5 * (1 + np.abs(lv) + mu ** 2 + np.exp(lv)).sum(1), rtol)
-
+    kl_terms = 0.5 * (1 + np.abs(lv) + mu ** 2 + np.exp(lv)).sum(1)
+    assert_sum_close(kl, klr, kl_terms, rtol)
     dZs = rng.standard_normal((N, K)).astype(dtype)
-    kw = float(rng.uniform(0.1, 2))
-    dH = fb(H, eps, dZs, kw, scale)
+    kw = float(rng.uniform(0.1, 2)) if device == "cpu" else 0.7
+    dH = host(fb(H, eps, dZs, kw, scale))
     assert dH.shape == (N, 2 * K) and dH.dtype == dtype
     dHr = ref.gaussian_kl_reparam_backward(*_f64(H, eps, dZs), kw, scale)
-    d = _f64(dZs)[0]
-    e = _f64(eps)[0]
-    sc = np.hstack([np.abs(d) + scale * kw * np.abs(mu),
-                    2 * np.abs(d * e) * np.exp(lv / 2) + scale * kw * 0.5 * (np.exp(lv) + 1)])
-    assert_sum_close(dH, dHr, sc, rtol)
+    if device == "cpu":
+        assert_allclose(eps, er, rtol=max(rtol, 1e-13), atol=max(rtol, 1e-13) * 1e-3)
+        assert_sum_close(Zs, Zr, np.abs(mu) + 2 * np.exp(lv / 2) * np.abs(er), rtol)
+        d, e = _f64(dZs, eps)
+        sc = np.hstack([np.abs(d) + scale * kw * np.abs(mu),
+                        2 * np.abs(d * e) * np.exp(lv / 2) + scale * kw * 0.5 * (np.exp(lv) + 1)])
+        assert_sum_close(dH, dHr, sc, rtol)
+        return
+    cu = kernels("cuda", "rng")
+    assert_array_equal(eps, host(cu.normal(seed, stream, N * K)).astype(dtype).reshape(N, K))
+    close(eps, er, dtype)
+    close(Zs, Zr, dtype)
+    close(dH, dHr, dtype)
+    fc = cpu_kernel("gaussian_kl_reparam")
+    if fc is not None:
+        Zc, ec, klc = fc(H, seed, stream, scale)
+        assert_allclose(eps, ec, rtol=RTOL[dtype], atol=RTOL[dtype])  # libdevice vs glibc: an ulp
+        close(Zs, Zc, dtype)
+        assert_sum_close(kl, klc, kl_terms, CPU_RTOL[dtype])
+        close(dH, cpu_kernel("gaussian_kl_reparam_backward")(H, eps, dZs, kw, scale), dtype, CPU_RTOL[dtype])
 
 
 # =================================================================================================
-# Optimisers (in place)
+# Optimisers (in place; on CUDA on device arrays)
 # =================================================================================================
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("P", [1, 7, 129, 1000])
-def test_adam_update_in_place(rng, dtype, P):
-    f = kernel("adam_update")
+@pytest.mark.parametrize("device, dtype, P, wd", cases([(dtype, P, None) for dtype in DTYPES for P in [1, 7, 129, 1000]],
+                                                       [(dtype, 37, wd) for dtype in DTYPES for wd in (0.0, 0.01)]))
+def test_adam_update_in_place(rng, device, dtype, P, wd):
+    """CPU: a fresh step count, learning rate and weight decay, the gradient left alone, tolerances
+    through Adam's sensitivity. CUDA: steps 1 and 4, lr 1e-2, and the CPU's results where bound."""
+    f = nn_kernel(device, "adam_update")
     theta, grad, m = (rng.standard_normal(P).astype(dtype) for _ in range(3))
     v = rng.random(P).astype(dtype)
-    t = int(rng.integers(1, 50))
-    lr, b1, b2, eps, wd = float(rng.uniform(1e-4, 0.1)), 0.9, 0.999, 1e-8, float(rng.uniform(0, 0.1))
-    want = ref.adam_update(*_f64(theta, grad, m, v), t, lr, b1, b2, eps, wd)
-    th, mm, vv, g0 = theta.copy(), m.copy(), v.copy(), grad.copy()
-    f(th, grad, mm, vv, t, lr, b1, b2, eps, wd)
-    assert_array_equal(grad, g0)
-    rtol = _rtol(dtype)
-    g_mag = np.abs(_f64(grad)[0]) + wd * np.abs(_f64(theta)[0])
-    assert_sum_close(mm, want[1], b1 * np.abs(_f64(m)[0]) + (1 - b1) * g_mag, rtol)
-    assert_sum_close(vv, want[2], b2 * np.abs(_f64(v)[0]) + (1 - b2) * g_mag ** 2 * 2, rtol)
-    assert_params_close(th, want[0], theta, 4 * rtol * g_mag, ref.ADAM, [lr, b1, b2, eps, wd, 0], t,
-                        want[1], want[2], rtol, "adam theta")
+    if device == "cpu":
+        t = int(rng.integers(1, 50))
+        lr, b1, b2, eps, wd = float(rng.uniform(1e-4, 0.1)), 0.9, 0.999, 1e-8, float(rng.uniform(0, 0.1))
+        want = ref.adam_update(*_f64(theta, grad, m, v), t, lr, b1, b2, eps, wd)
+        th, mm, vv, g0 = theta.copy(), m.copy(), v.copy(), grad.copy()
+        f(th, grad, mm, vv, t, lr, b1, b2, eps, wd)
+        assert_array_equal(grad, g0)
+        rtol = _rtol(dtype)
+        g_mag = np.abs(_f64(grad)[0]) + wd * np.abs(_f64(theta)[0])
+        assert_sum_close(mm, want[1], b1 * np.abs(_f64(m)[0]) + (1 - b1) * g_mag, rtol)
+        assert_sum_close(vv, want[2], b2 * np.abs(_f64(v)[0]) + (1 - b2) * g_mag ** 2 * 2, rtol)
+        assert_params_close(th, want[0], theta, 4 * rtol * g_mag, ref.ADAM, [lr, b1, b2, eps, wd, 0], t,
+                            want[1], want[2], rtol, "adam theta")
+        return
+    for t in (1, 4):
+        d = [dev(a) for a in (theta, m, v)]
+        f(d[0], grad, d[1], d[2], t, 1e-2, 0.9, 0.999, 1e-8, wd)
+        want = ref.adam_update(theta, grad, m, v, t, 1e-2, 0.9, 0.999, 1e-8, wd)
+        for g, w in zip(d, want):
+            close(g, w, dtype)
+        fc = cpu_kernel("adam_update")
+        if fc is not None:
+            c = [a.copy() for a in (theta, m, v)]
+            fc(c[0], grad, c[1], c[2], t, 1e-2, 0.9, 0.999, 1e-8, wd)
+            for g, w in zip(d, c):
+                close(g, w, dtype, CPU_RTOL[dtype])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("nesterov", [False, True])
-@pytest.mark.parametrize("P", [1, 7, 129, 1000])
-def test_sgd_update_in_place(rng, dtype, nesterov, P):
-    f = kernel("sgd_update")
+@pytest.mark.parametrize("device, dtype, P", cases([(dtype, P) for dtype in DTYPES for P in [1, 7, 129, 1000]],
+                                                   [(dtype, 37) for dtype in DTYPES]))
+def test_sgd_update_in_place(rng, device, dtype, nesterov, P):
+    """CPU: fresh hyper-parameters, the gradient left alone; CUDA: lr 0.05, momentum 0.9, weight
+    decay 0.01, and the CPU's results where bound."""
+    f = nn_kernel(device, "sgd_update")
     theta, grad, vel = (rng.standard_normal(P).astype(dtype) for _ in range(3))
+    if device == "cuda":
+        d = [dev(a) for a in (theta, vel)]
+        f(d[0], grad, d[1], 0.05, 0.9, 0.01, nesterov)
+        want = ref.sgd_update(theta, grad, vel, 0.05, 0.9, 0.01, nesterov)
+        for g, w in zip(d, want):
+            close(g, w, dtype)
+        fc = cpu_kernel("sgd_update")
+        if fc is not None:
+            c = [a.copy() for a in (theta, vel)]
+            fc(c[0], grad, c[1], 0.05, 0.9, 0.01, nesterov)
+            for g, w in zip(d, c):
+                close(g, w, dtype, CPU_RTOL[dtype])
+        return
     lr, mom, wd = float(rng.uniform(1e-4, 0.5)), float(rng.uniform(0, 0.99)), float(rng.uniform(0, 0.1))
     want = ref.sgd_update(*_f64(theta, grad, vel), lr, mom, wd, nesterov)
     th, vv, g0 = theta.copy(), vel.copy(), grad.copy()
@@ -344,28 +549,57 @@ def test_sgd_momentum_zero_is_plain_gradient_descent(rng):
 # Training steps
 # =================================================================================================
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_MOMENTUM, ref.SGD_NESTEROV])
-@pytest.mark.parametrize("loss", [ref.MSE, ref.BCE])
-# 150 rows of a narrow net: the row-parallel step with blocks of rows (nn_steps_narrow.hpp)
-@pytest.mark.parametrize("N, sizes", [(1, [1, 1]), (7, [5, 17, 3]), (40, [33, 129, 7, 33]), (150, [9, 64, 5])])
-def test_mlp_step(rng, dtype, optimizer, loss, N, sizes):
-    step = kernel("mlp_step")
+def run_step(device, name, args, inplace):
+    """Calls the step with copies of the in-place arguments `inplace` (device arrays on CUDA):
+    (out, those arguments after the step, on the host)."""
+    args = list(args)
+    for i in inplace:
+        args[i] = args[i].copy() if device == "cpu" else dev(args[i])
+    out = host(nn_kernel(device, name)(*args))
+    return out, [host(args[i]) for i in inplace], args
+
+
+# CPU: (N, sizes) with fresh activations, step counts and hyper-parameters -- 150 rows of a narrow
+# net take the row-parallel step with blocks of rows (nn_steps_narrow.hpp). CUDA: 5 rows of
+# [4, 6, 3] (acts [3, 0]), t = 3, HP; also against the CPU where it is bound.
+@pytest.mark.parametrize("device, dtype, optimizer, loss, N, sizes", cases(
+    [(dtype, optimizer, loss, N, sizes) for dtype in DTYPES for optimizer in [ref.ADAM, ref.SGD_MOMENTUM, ref.SGD_NESTEROV]
+     for loss in [ref.MSE, ref.BCE] for N, sizes in [(1, [1, 1]), (7, [5, 17, 3]), (40, [33, 129, 7, 33]), (150, [9, 64, 5])]],
+    [(np.float64, 0, 0, 5, [4, 6, 3]), (np.float64, 1, 1, 5, [4, 6, 3]), (np.float32, 2, 0, 5, [4, 6, 3]),
+     (np.float32, 0, 1, 5, [4, 6, 3])]))
+def test_mlp_step(rng, device, dtype, optimizer, loss, N, sizes):
     L = len(sizes) - 1
-    acts = _act_list(L, int(rng.integers(6)), rng)
+    if device == "cpu":
+        acts = _act_list(L, int(rng.integers(6)), rng)
+        slope = 0.2
+        theta = random_theta(rng, sizes, dtype)
+        X = rng.standard_normal((N, sizes[0])).astype(dtype)
+        Y = (rng.standard_normal((N, sizes[-1])) if loss == ref.MSE else rng.random((N, sizes[-1]))).astype(dtype)
+        t = int(rng.integers(1, 5))
+        hp = _hp(rng, optimizer)
+        m, v = _opt_state(rng, theta.size, dtype, optimizer, t)
+    else:
+        acts, slope, t, hp = [3, 0], SLOPE, 3, HP
+        theta = random_theta(rng, sizes, dtype)
+        X = rng.standard_normal((N, sizes[0])).astype(dtype)
+        Y = ((rng.random((N, sizes[-1])) < 0.5) if loss else rng.standard_normal((N, sizes[-1]))).astype(dtype)
+        m, v = opt_state(rng, theta.size, dtype, optimizer)
     sz, ac = _net(sizes, acts)
-    slope = 0.2
-    theta = random_theta(rng, sizes, dtype)
-    X = rng.standard_normal((N, sizes[0])).astype(dtype)
-    Y = (rng.standard_normal((N, sizes[-1])) if loss == ref.MSE else rng.random((N, sizes[-1]))).astype(dtype)
-    t = int(rng.integers(1, 5))
-    hp = _hp(rng, optimizer)
-    m, v = _opt_state(rng, theta.size, dtype, optimizer, t)
+    args = [theta, m, v, sz, ac, slope, X, Y, loss, t, optimizer, hp]
+    out, (th, mm, vv), _ = run_step(device, "mlp_step", args, (0, 1, 2))
     want = ref.mlp_step(*_f64(theta, m, v), sizes, acts, slope, *_f64(X, Y), loss, t, optimizer, hp)
-    th, mm, vv = theta.copy(), m.copy(), v.copy()
-    out = step(th, mm, vv, sz, ac, slope, X, Y, loss, t, optimizer, hp)
     assert out.dtype == np.float64 and out.shape == (1,)
     rtol = _rtol(dtype)
+    if device == "cuda":
+        close(out, want[0], dtype)
+        check_state((th, mm, vv), want[1:], dtype)
+        f = cpu_kernel("mlp_step")
+        if f is not None:
+            c = [a.copy() for a in (theta, m, v)]
+            oc = f(c[0], c[1], c[2], sz, ac, slope, X, Y, loss, t, optimizer, hp)
+            close(out, oc, dtype, CPU_RTOL[dtype])
+            check_state((th, mm, vv), c, dtype, CPU_RTOL[dtype])
+        return
     assert_allclose(out, want[0], rtol=10 * L * rtol)
     A = ref.mlp_forward(*_f64(theta), sizes, acts, slope, _f64(X)[0])
     out_ref = ref.split_activations(A, N, sizes)[-1]
@@ -396,13 +630,47 @@ def _vae_ref_grads(te, se, ae, td, sd, ad, slope, X, C, likelihood, olv, kw, see
     return te - r[1], td - r[4]
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_NESTEROV])
-@pytest.mark.parametrize("likelihood", [ref.BERNOULLI, ref.GAUSSIAN_FIXED, ref.GAUSSIAN_LEARNED])
-@pytest.mark.parametrize("N, D, K, c, hidden", [(1, 1, 1, 0, 1), (9, 5, 2, 3, 17), (40, 33, 7, 0, 129),
-                                                 (150, 6, 3, 2, 64)])
-def test_vae_step(rng, dtype, optimizer, likelihood, N, D, K, c, hidden):
-    step = kernel("vae_step")
+def vae_case(rng, dtype, likelihood, c, optimizer):
+    """CUDA's VAE step arguments: 5 rows of 4 features, 2 latents, c one-hot labels."""
+    N, D, K = 5, 4, 2
+    X = (rng.random((N, D)) if likelihood == 0 else rng.standard_normal((N, D))).astype(dtype)
+    C = np.eye(max(c, 1), dtype=dtype)[rng.integers(max(c, 1), size=N)][:, :c].copy()
+    th_e, s_e, a_e = network(rng, [D + c, 5, 2 * K], [1, 0], dtype)
+    th_d, s_d, a_d = network(rng, [K + c, 3, 2 * D if likelihood == 2 else D], [3, 0], dtype)
+    olv = rng.uniform(-1, 1, D).astype(dtype) if likelihood == 1 else np.zeros(0, dtype)
+    m_e, v_e = opt_state(rng, th_e.size, dtype, optimizer)
+    m_d, v_d = opt_state(rng, th_d.size, dtype, optimizer)
+    return [th_e, m_e, v_e, s_e, a_e, th_d, m_d, v_d, s_d, a_d, SLOPE, X, C, likelihood, olv, 0.7, 99, 3, 2,
+            optimizer, HP]
+
+
+STEP_INPLACE = (0, 1, 2, 5, 6, 7)  # theta, m, v of the two networks
+
+
+# CPU: (N, D, K, c, hidden) with fresh everything; CUDA: vae_case's 5 x 4 data, K = 2, the
+# given number of labels c (hidden None: its fixed widths).
+@pytest.mark.parametrize("device, dtype, optimizer, likelihood, shape", cases(
+    [(dtype, optimizer, likelihood, shape) for dtype in DTYPES for optimizer in [ref.ADAM, ref.SGD_NESTEROV]
+     for likelihood in [ref.BERNOULLI, ref.GAUSSIAN_FIXED, ref.GAUSSIAN_LEARNED]
+     for shape in [(1, 1, 1, 0, 1), (9, 5, 2, 3, 17), (40, 33, 7, 0, 129), (150, 6, 3, 2, 64)]],
+    [(np.float64, 0, 0, (5, 4, 2, 3, None)), (np.float64, 1, 1, (5, 4, 2, 0, None)),
+     (np.float64, 2, 2, (5, 4, 2, 2, None)), (np.float32, 0, 2, (5, 4, 2, 0, None))]))
+def test_vae_step(rng, device, dtype, optimizer, likelihood, shape):
+    N, D, K, c, hidden = shape
+    if device == "cuda":
+        args = vae_case(rng, dtype, likelihood, c, optimizer)
+        out, got, _ = run_step(device, "vae_step", args, STEP_INPLACE)
+        want = ref.vae_step(*args)
+        assert out.dtype == np.float64 and out.shape == (3,)
+        close(out, want[0], dtype)
+        check_state(got, want[1:], dtype)
+        f = cpu_kernel("vae_step")
+        if f is not None:
+            c_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+            oc = f(*c_args)
+            close(out, oc, dtype, CPU_RTOL[dtype])
+            check_state(got, [c_args[i] for i in STEP_INPLACE], dtype, CPU_RTOL[dtype])
+        return
     C, X, se, sd, ae, ad, te, td, olv = _vae_setup(rng, dtype, likelihood, N, D, K, c, hidden)
     slope, kw = 0.1, float(rng.uniform(0.1, 1.5))
     seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**40))
@@ -412,9 +680,9 @@ def test_vae_step(rng, dtype, optimizer, likelihood, N, D, K, c, hidden):
     md, vd = _opt_state(rng, td.size, dtype, optimizer, t)
     want = ref.vae_step(*_f64(te, me, ve), se, ae, *_f64(td, md, vd), sd, ad, slope, *_f64(X, C), likelihood,
                         _f64(olv)[0], kw, seed, stream, t, optimizer, hp)
-    got = [a.copy() for a in (te, me, ve, td, md, vd)]
-    out = step(got[0], got[1], got[2], *_net(se, ae), got[3], got[4], got[5], *_net(sd, ad), slope, X, C,
-               likelihood, olv, kw, seed, stream, t, optimizer, hp)
+    args = [te, me, ve, *_net(se, ae), td, md, vd, *_net(sd, ad), slope, X, C, likelihood, olv, kw, seed, stream, t,
+            optimizer, hp]
+    out, got, _ = run_step(device, "vae_step", args, STEP_INPLACE)
     assert out.dtype == np.float64 and out.shape == (3,)
     rtol = _rtol(dtype)
     assert_allclose(out, want[0], rtol=40 * rtol, atol=40 * rtol * (np.abs(want[0]).max() + D))
@@ -436,14 +704,60 @@ def _gan_setup(rng, dtype, N, D, q, c, hidden, loss):
     return C, X, sg, sd, ag, ad, random_theta(rng, sg, dtype), random_theta(rng, sd, dtype, 1.5)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("optimizer", [ref.ADAM, ref.SGD_MOMENTUM])
-@pytest.mark.parametrize("loss", [ref.NON_SATURATING, ref.WGAN_GP])
-@pytest.mark.parametrize("update_gen", [1, 0])
-@pytest.mark.parametrize("N, D, q, c, hidden", [(1, 1, 1, 0, 1), (9, 5, 3, 2, 17), (40, 33, 8, 0, 129),
-                                                 (150, 4, 3, 2, 64)])
-def test_gan_step(rng, dtype, optimizer, loss, update_gen, N, D, q, c, hidden):
-    step = kernel("gan_step")
+def gan_case(rng, dtype, c, loss, update_gen, optimizer):
+    """CUDA's GAN step arguments: 4 rows of 3 features, 2 noise dimensions, c one-hot labels."""
+    N, D, q = 4, 3, 2
+    X = rng.standard_normal((N, D)).astype(dtype)
+    C = np.eye(max(c, 1), dtype=dtype)[rng.integers(max(c, 1), size=N)][:, :c].copy()
+    th_g, s_g, a_g = network(rng, [q + c, 5, D], [2, 0], dtype)
+    th_d, s_d, a_d = network(rng, [D + c, 4, 1], [3 if loss else 2, 0], dtype)
+    m_g, v_g = opt_state(rng, th_g.size, dtype, optimizer)
+    m_d, v_d = opt_state(rng, th_d.size, dtype, optimizer)
+    hp_g = HP * np.array([0.5, 1, 1, 1, 1, 1])
+    return [th_g, m_g, v_g, s_g, a_g, th_d, m_d, v_d, s_d, a_d, SLOPE, X, C, loss, 10.0, update_gen, 2**35 + 1, 6,
+            3, 2, optimizer, HP, hp_g]
+
+
+def has_cuda_penalty():
+    try:
+        importlib.import_module("fastgen._cuda.nn.nn_penalty")
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("device, dtype, optimizer, loss, update_gen, shape", cases(
+    [(dtype, optimizer, loss, update_gen, shape) for dtype in DTYPES for optimizer in [ref.ADAM, ref.SGD_MOMENTUM]
+     for loss in [ref.NON_SATURATING, ref.WGAN_GP] for update_gen in [1, 0]
+     for shape in [(1, 1, 1, 0, 1), (9, 5, 3, 2, 17), (40, 33, 8, 0, 129), (150, 4, 3, 2, 64)]],
+    [(np.float64, 0, 0, True, (4, 3, 2, 2, None)), (np.float32, 1, 0, False, (4, 3, 2, 0, None)),
+     (np.float64, 2, 1, True, (4, 3, 2, 0, None)), (np.float32, 0, 1, True, (4, 3, 2, 2, None))]))
+def test_gan_step(rng, device, dtype, optimizer, loss, update_gen, shape):
+    """CPU: (N, D, q, c, hidden) with fresh everything; CUDA: gan_case's 4 x 3 data, q = 2, c labels."""
+    N, D, q, c, hidden = shape
+    if device == "cuda":
+        args = gan_case(rng, dtype, c, loss, update_gen, optimizer)
+        if loss == 1 and not has_cuda_penalty():
+            cargs = list(args)
+            for i in STEP_INPLACE:
+                cargs[i] = dev(args[i])
+            with pytest.raises(ValueError, match="^loss"):
+                nn_kernel(device, "gan_step")(*cargs)
+            pytest.skip("fastgen._cuda.nn.nn_penalty not written yet")
+        out, got, _ = run_step(device, "gan_step", args, STEP_INPLACE)
+        want = ref.gan_step(*args)
+        assert out.dtype == np.float64 and out.shape == (2,)
+        close(out, want[0], dtype)
+        if not update_gen:
+            assert out[1] == 0.0
+        check_state(got, want[1:], dtype)
+        f = cpu_kernel("gan_step")
+        if f is not None:
+            c_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+            oc = f(*c_args)
+            close(out, oc, dtype, CPU_RTOL[dtype])
+            check_state(got, [c_args[i] for i in STEP_INPLACE], dtype, CPU_RTOL[dtype])
+        return
     C, X, sg, sd, ag, ad, tg, td = _gan_setup(rng, dtype, N, D, q, c, hidden, loss)
     slope, gpw = 0.2, float(rng.uniform(0.5, 10))
     seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**40))
@@ -451,13 +765,11 @@ def test_gan_step(rng, dtype, optimizer, loss, update_gen, N, D, q, c, hidden):
     hp_d, hp_g = _hp(rng, optimizer), _hp(rng, optimizer)
     mg, vg = _opt_state(rng, tg.size, dtype, optimizer, t_g)
     md, vd = _opt_state(rng, td.size, dtype, optimizer, t_d)
-    args64 = lambda tg_, mg_, vg_, td_, md_, vd_, hpd, hpg, tt_d, tt_g: (  # noqa: E731
-        *_f64(tg_, mg_, vg_), sg, ag, *_f64(td_, md_, vd_), sd, ad, slope, *_f64(X, C), loss, gpw, update_gen, seed,
-        stream, tt_d, tt_g, optimizer, hpd, hpg)
-    want = ref.gan_step(*args64(tg, mg, vg, td, md, vd, hp_d, hp_g, t_d, t_g))
-    got = [a.copy() for a in (tg, mg, vg, td, md, vd)]
-    out = step(got[0], got[1], got[2], *_net(sg, ag), got[3], got[4], got[5], *_net(sd, ad), slope, X, C, loss, gpw,
-               update_gen, seed, stream, t_d, t_g, optimizer, hp_d, hp_g)
+    want = ref.gan_step(*_f64(tg, mg, vg), sg, ag, *_f64(td, md, vd), sd, ad, slope, *_f64(X, C), loss, gpw,
+                        update_gen, seed, stream, t_d, t_g, optimizer, hp_d, hp_g)
+    args = [tg, mg, vg, *_net(sg, ag), td, md, vd, *_net(sd, ad), slope, X, C, loss, gpw, update_gen, seed, stream,
+            t_d, t_g, optimizer, hp_d, hp_g]
+    out, got, _ = run_step(device, "gan_step", args, STEP_INPLACE)
     assert out.dtype == np.float64 and out.shape == (2,)
     assert np.isfinite(out).all()
     if not update_gen:
@@ -788,3 +1100,178 @@ def test_steps_bad_input_is_named():
         z2 = np.zeros(ref.n_params([3, 4, 2]))
         gan(tg, tg.copy(), tg.copy(), sg, ag, z2, z2.copy(), z2.copy(), s2, add, 0.1, np.zeros((2, 3)),
             np.zeros((2, 0)), 0, 1.0, 1, 1, 2, 1, 1, 0, hp, hp)
+
+
+# =================================================================================================
+# CUDA only: launch geometry, saturation, stream wrap-around, device arrays, its own input checks
+# =================================================================================================
+
+@cuda_only
+def test_products_do_not_depend_on_the_tiling(rng):
+    """4 x 4 tiles (more blocks, different staging) give bit-identical activations and gradients."""
+    from fastgen._cuda.nn import nn_dense
+    theta, sizes, acts = network(rng, [5, 9, 3, 4], [2, 3, 5], np.float32)
+    X = rng.standard_normal((6, 5)).astype(np.float32)
+    dY = rng.standard_normal((6, 4)).astype(np.float32)
+
+    def run():
+        A = cuda_nn().mlp_forward(theta, sizes, acts, SLOPE, X)
+        return [host(A)] + [host(r) for r in cuda_nn().mlp_backward(theta, sizes, acts, SLOPE, X, A, dY, True)]
+
+    first = run()
+    saved = nn_dense.geometry
+    nn_dense.geometry = nn_dense.Geometry(bm=4, bn=4, bk=2, rm=2, rn=2)
+    try:
+        second = run()
+    finally:
+        nn_dense.geometry = saved
+    for a, b in zip(first, second):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@cuda_only
+def test_saturated_activations_stay_finite(rng, dtype):
+    """Pre-activations of +-1e3 (past every exp's range): outputs and gradients finite, as the oracle."""
+    sizes = np.array([2, 5, 1], np.int64)
+    for acts in ([4, 5], [3, 4], [5, 3]):
+        acts = np.array(acts, np.int32)
+        theta = (1e3 * rng.choice([-1.0, 1.0], size=ref.n_params(sizes))).astype(dtype)
+        X = rng.choice([-1.0, 1.0], size=(3, 2)).astype(dtype)
+        A = host(cuda_nn().mlp_forward(theta, sizes, acts, SLOPE, X))
+        assert np.isfinite(A).all()
+        close(A, ref.mlp_forward(theta, sizes, acts, SLOPE, X), dtype)
+        g, dX = map(host, cuda_nn().mlp_backward(theta, sizes, acts, SLOPE, X, A, np.ones((3, 1), dtype), True))
+        assert np.isfinite(g).all() and np.isfinite(dX).all()
+
+
+@cuda_only
+def test_gan_streams_wrap_like_the_cpu(rng):
+    """stream = 2^64 - 1: the generator step's noise (stream + 1) and the WGAN-GP mixing weights
+    (stream + 2) wrap modulo 2^64, as the CPU's uint64 arithmetic does; C may be None."""
+    f = cpu_kernel("gan_step")
+    if f is None:
+        pytest.skip("fastgen._core.nn.gan_step not bound yet")
+    dtype = np.float64
+    loss = 1 if has_cuda_penalty() else 0
+    args = gan_case(rng, dtype, 0, loss, True, 0)
+    args[12] = None
+    args[17] = 2**64 - 1
+    idx = (0, 1, 2, 5, 6, 7)
+    cargs = list(args)
+    for i in idx:
+        cargs[i] = dev(args[i])
+    out = host(cuda_nn().gan_step(*cargs))
+    c_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    close(out, f(*c_args), dtype, CPU_RTOL[dtype])
+    check_state([cargs[i] for i in idx], [c_args[i] for i in idx], dtype, CPU_RTOL[dtype])
+
+
+@cuda_only
+def test_device_resident_inputs(rng):
+    """Device data gives the same results as host data; results are device arrays."""
+    theta, sizes, acts = network(rng, [4, 5, 2], [5, 4], np.float32)
+    X = rng.standard_normal((3, 4)).astype(np.float32)
+    a = cuda_nn().mlp_forward(dev(theta), dev(sizes), dev(acts), SLOPE, dev(X))
+    assert hasattr(a, "copy_to_host")
+    assert_array_equal(host(a), host(cuda_nn().mlp_forward(theta, sizes, acts, SLOPE, X)))
+
+
+def _bad_calls():
+    rng = np.random.default_rng(5)
+    f = np.float32
+    theta, sizes, acts = network(rng, [3, 4, 2], [1, 0], f)
+    X = rng.standard_normal((5, 3)).astype(f)
+    A = np.zeros(5 * 6, f)
+    dY = np.zeros((5, 2), f)
+    Z = np.zeros((4, 3), f)
+    Hm = np.zeros((4, 4), f)
+    return [
+        ("theta", "mlp_forward", (theta[:-1], sizes, acts, SLOPE, X), ValueError),
+        ("theta", "mlp_forward", (theta.astype(np.int64), sizes, acts, SLOPE, X), TypeError),
+        ("sizes", "mlp_forward", (theta, sizes.astype(np.int32), acts, SLOPE, X), TypeError),
+        ("sizes", "mlp_forward", (theta, np.array([3], np.int64), acts[:0], SLOPE, X), ValueError),
+        ("sizes", "mlp_forward", (theta, np.array([3, 0, 2], np.int64), acts, SLOPE, X), ValueError),
+        ("acts", "mlp_forward", (theta, sizes, acts[:1], SLOPE, X), ValueError),
+        ("acts", "mlp_forward", (theta, sizes, np.array([1, 6], np.int32), SLOPE, X), ValueError),
+        ("acts", "mlp_forward", (theta, sizes, acts.astype(np.int64), SLOPE, X), TypeError),
+        ("slope", "mlp_forward", (theta, sizes, np.array([2, 0], np.int32), 1.5, X), ValueError),
+        ("X", "mlp_forward", (theta, sizes, acts, SLOPE, X[:, :2]), ValueError),
+        ("X", "mlp_predict", (theta, sizes, acts, SLOPE, X.astype(np.float64)), TypeError),
+        ("A", "mlp_backward", (theta, sizes, acts, SLOPE, X, A[:-1], dY, True), ValueError),
+        ("dY", "mlp_backward", (theta, sizes, acts, SLOPE, X, A, dY[:, :1], True), ValueError),
+        ("X", "bce_logits", (Z, Z[:, :2], 1.0), ValueError),
+        ("Z", "bce_logits", (Z.astype(np.int64), Z, 1.0), TypeError),
+        ("scale", "bce_logits", (Z, Z, float("nan")), ValueError),
+        ("S", "gaussian_nll", (Z, Z[:, :2], Z, 1.0), ValueError),
+        ("S", "gaussian_nll", (Z, Z[0, :2], Z, 1.0), ValueError),
+        ("H", "gaussian_kl_reparam", (Hm[:, :3], 1, 2, 1.0), ValueError),
+        ("seed", "gaussian_kl_reparam", (Hm, -1, 2, 1.0), ValueError),
+        ("stream", "gaussian_kl_reparam", (Hm, 1, 2**64, 1.0), ValueError),
+        ("eps", "gaussian_kl_reparam_backward", (Hm, Z[:, :1], Z[:, :2], 1.0, 1.0), ValueError),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_calls())))
+@cuda_only
+def test_bad_input(case):
+    name, fn, args, exc = _bad_calls()[case]
+    with pytest.raises(exc, match="^" + name):
+        getattr(cuda_nn(), fn)(*args)
+
+
+@cuda_only
+def test_bad_step_input(rng):
+    args = vae_case(rng, np.float32, 0, 2, 0)
+    idx = (0, 1, 2, 5, 6, 7)
+    good = list(args)
+    for i in idx:
+        good[i] = dev(args[i])
+    cases = [
+        (0, args[0], TypeError, "theta_e"),               # in place: must live on the device
+        (6, args[6], TypeError, "m_d"),
+        (11, args[11][:0], ValueError, "X"),              # N = 0 refused
+        (12, args[12][:, :1], ValueError, "sizes_e"),     # encoder input != D + c
+        (13, 3, ValueError, "likelihood"),
+        (19, 3, ValueError, "optimizer"),
+        (18, 0, ValueError, "t"),
+        (20, HP[:5], ValueError, "hp"),
+        (2, dev(args[2][:-1]), ValueError, "v_e"),
+        (17, -1, ValueError, "stream"),
+    ]
+    for i, value, exc, name in cases:
+        bad = list(good)
+        bad[i] = value
+        with pytest.raises(exc, match="^" + name):
+            cuda_nn().vae_step(*bad)
+    th, sizes, acts = network(rng, [3, 2], [0], np.float32)
+    m = dev(np.zeros(th.size, np.float32))
+    with pytest.raises(ValueError, match="^loss"):
+        cuda_nn().mlp_step(dev(th), m, m, sizes, acts, SLOPE, np.zeros((2, 3), np.float32), np.zeros((2, 2), np.float32),
+                    2, 1, 0, HP)
+    with pytest.raises(TypeError, match="^theta"):
+        cuda_nn().adam_update(th, th, m, m, 1, 0.1, 0.9, 0.99, 1e-8, 0.0)
+    gargs = gan_case(rng, np.float32, 0, 0, True, 0)
+    for i in (0, 1, 2, 5, 6, 7):
+        gargs[i] = dev(gargs[i])
+    bad = list(gargs)
+    th2, s2, a2 = network(rng, [3, 4, 2], [2, 0], np.float32)  # discriminator output must be 1
+    bad[5], bad[6], bad[7], bad[8], bad[9] = dev(th2), dev(np.zeros_like(th2)), dev(np.zeros_like(th2)), s2, a2
+    with pytest.raises(ValueError, match="^sizes_d"):
+        cuda_nn().gan_step(*bad)
+
+
+@cuda_only
+def test_empty_batches():
+    """N = 0: the primitives return empty results (a zero gradient); the steps refuse it."""
+    theta, sizes, acts = network(np.random.default_rng(3), [3, 4, 2], [1, 0], np.float64)
+    X = np.zeros((0, 3))
+    A = host(cuda_nn().mlp_forward(theta, sizes, acts, SLOPE, X))
+    assert A.shape == (0,) and host(cuda_nn().mlp_predict(theta, sizes, acts, SLOPE, X)).shape == (0, 2)
+    g, dX = map(host, cuda_nn().mlp_backward(theta, sizes, acts, SLOPE, X, A, np.zeros((0, 2)), True))
+    assert_array_equal(g, np.zeros(theta.size))
+    assert dX.shape == (0, 3)
+    assert host(cuda_nn().bce_logits(np.zeros((0, 2)), np.zeros((0, 2)), 1.0)[0]).shape == (0,)
+    m = dev(np.zeros(theta.size))
+    with pytest.raises(ValueError, match="^X"):
+        cuda_nn().mlp_step(dev(theta), m, m, sizes, acts, SLOPE, X, np.zeros((0, 2)), 0, 1, 0, HP)
