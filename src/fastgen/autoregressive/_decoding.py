@@ -47,9 +47,12 @@ def _logits_array(logits):
     """(array, was_1d): a C-contiguous float32/float64 NumPy array, or the device array itself
     (``__cuda_array_interface__``), shaped (N, V); the backend then puts it where the kernel runs."""
     if is_device_array(logits):
-        from numba import cuda
-        a = cuda.as_cuda_array(logits)
-        shape, dtype = a.shape, np.dtype(a.dtype)
+        if hasattr(logits, "copy_to_host"):   # a Numba device array (the simulator's too)
+            a = logits
+        else:                                 # CuPy, PyTorch, ...: a Numba view of the same memory
+            from numba import cuda
+            a = cuda.as_cuda_array(logits)
+        shape, dtype = tuple(a.shape), np.dtype(a.dtype)
     else:
         a = np.asarray(logits)
         shape, dtype = a.shape, a.dtype
