@@ -260,20 +260,17 @@ FASTGEN_VEC_INLINE int32_t draw(const Ctx<T>& c, const T* y, double u, double z,
   return kNone;
 }
 
-// Samples s0 .. s0 + nb - 1 (nb <= lanes) into X (rows of D); the first failure of a lane into fail.
+// The pieces of sample_block below are FASTGEN_VEC_INLINE: inlined into each of its ISA clones,
+// so their loops compile as sample_block's own.
+
+// A block's start: layer 1's states at their biases, the block's uniforms and normals (lane-major
+// per step: u[t NB + s] is index (s0 + s) D + t of the stream), every real lane live.
 template <class T>
-FASTGEN_SIMD_CLONES static void sample_block(const Ctx<T>& c, int64_t s0, int64_t nb, T* X, Work<T>& wk,
-                                             Failure& fail) {
+FASTGEN_VEC_INLINE void start_block(const Ctx<T>& c, int64_t s0, int64_t nb, T* Z1, Work<T>& wk) {
   using VT = vec::V<T>;
   constexpr int64_t NB = kLanes<T>;
-  const nn::Net& net = *c.net;
-  const Plan& p = *c.plan;
-  const Packed<T>& pk = *c.pk;
-  const int64_t D = p.D, L = p.L, d1 = net.d[1];
-  T* Z = wk.Z.data();
-  T* Z1 = Z + c.zoff[0] * NB;
-  for (int64_t j = 0; j < d1; ++j) vec::store(Z1 + j * NB, VT{} + pk.b[0][j]);
-  // uniforms and normals lane-major per step: u[t NB + s] is index (s0 + s) D + t of the stream
+  const int64_t D = c.plan->D, d1 = c.net->d[1];
+  for (int64_t j = 0; j < d1; ++j) vec::store(Z1 + j * NB, VT{} + c.pk->b[0][j]);
   for (int64_t s = 0; s < nb; ++s) {
     const uint64_t e0 = static_cast<uint64_t>((s0 + s) * D);
     stream_uniforms(c.ru, e0, D, wk.buf.data() + D + 2, wk.buf.data());
@@ -285,85 +282,140 @@ FASTGEN_SIMD_CLONES static void sample_block(const Ctx<T>& c, int64_t s0, int64_
   }
   std::fill(wk.fault.begin(), wk.fault.end(), kNone);
   for (int64_t s = nb; s < NB; ++s) wk.fault[s] = kAllMasked;  // padding lanes: never drawn
+}
+
+// Step t: targets of degree t become final: layer 1's are complete sums, deeper layers' are
+// computed.
+template <class T>
+FASTGEN_VEC_INLINE void finalize_targets(const Ctx<T>& c, int64_t t, T* Z) {
+  constexpr int64_t NB = kLanes<T>;
+  const nn::Net& net = *c.net;
+  const Plan& p = *c.plan;
+  const Packed<T>& pk = *c.pk;
+  for (int64_t l = 1; l <= p.L; ++l) {
+    const int64_t g0 = p.first[l - 1][t], g1 = p.first[l - 1][t + 1];
+    if (g0 == g1) continue;
+    T* Zl = Z + c.zoff[l - 1] * NB;
+    if (l > 1) {
+      const int64_t k = p.first[l - 2][t + 1], din = net.d[l - 1];
+      const T* Zs = Z + c.zoff[l - 2] * NB;
+      const T* b = pk.b[l - 1].data();
+      for (int64_t j = g0; j < g1; ++j)
+        vec::store(Zl + j * NB, lane_dot(k, Zs, pk.wt[l - 1].data() + j * din) + b[j]);
+    }
+    activate(net.act[l - 1], (g1 - g0) * NB, Zl + g0 * NB, c.slope);
+  }
+}
+
+// Bernoulli draws of variable v (step t) from the logits Y[lanes], all lanes at once (padding and
+// failed lanes are dropped after) into wk.xs and X; returns whether a live lane drew a 1.
+template <class T>
+FASTGEN_VEC_INLINE bool draw_bernoulli(const Ctx<T>& c, const T* Y, const double* ut, int64_t s0, int64_t v,
+                                       int64_t t, T* X, Work<T>& wk, Failure& fail) {
+  constexpr int64_t NB = kLanes<T>;
+  const int64_t D = c.plan->D;
+  bool any = false;
+  const double tau = c.filter.temperature, top_p = c.filter.top_p;
+  const bool top1 = c.filter.top_k == 1, p_on = top_p < 1.0;
+  int nan = 0;
+#pragma omp simd reduction(+ : nan)
+  for (int64_t s = 0; s < NB; ++s) {
+    const double a = static_cast<double>(Y[s]) / tau;
+    const double pr = simd::sigmoid(a);
+    // categories 0 (logit 0) and 1 (logit a): 1 ranks first iff a > 0
+    const double first = a > 0.0 ? 1.0 : 0.0;
+    const double pf = a > 0.0 ? pr : 1.0 - pr;
+    const bool only_first = top1 || (p_on && pf >= top_p);
+    wk.xs[s] = static_cast<T>(only_first ? first : (ut[s] < pr ? 1.0 : 0.0));
+    nan += a != a;
+  }
+  for (int64_t s = 0; s < NB; ++s) {
+    if (wk.fault[s] != kNone || (nan && Y[s] != Y[s])) {
+      if (wk.fault[s] == kNone) {
+        wk.fault[s] = kBadLogit;
+        if (s0 + s < fail.sample) fail = Failure{s0 + s, v, t, kBadLogit};
+      }
+      wk.xs[s] = T(0);
+      continue;
+    }
+    X[(s0 + s) * D + v] = wk.xs[s];
+    any = any || wk.xs[s] != T(0);
+  }
+  return any;
+}
+
+// Categorical or mixture draws of variable v (step t), lane by lane from its outputs (rows
+// o NB of Y), into wk.xs, wk.cat and X; returns whether a live lane drew a nonzero value or a
+// category.
+template <class T>
+FASTGEN_VEC_INLINE bool draw_lanes(const Ctx<T>& c, const T* Y, const double* ut, int64_t s0, int64_t v, int64_t t,
+                                   T* X, Work<T>& wk, Failure& fail) {
+  constexpr int64_t NB = kLanes<T>;
+  const int64_t D = c.plan->D;
+  bool any = false;
+  for (int64_t s = 0; s < NB; ++s) {
+    wk.xs[s] = T(0);
+    wk.cat[s] = -1;
+    if (wk.fault[s] != kNone) continue;
+    for (int64_t o = 0; o < c.out_w; ++o) wk.y[o] = Y[o * NB + s];
+    const int32_t f = draw(c, wk.y.data(), ut[s], wk.z[t * NB + s], wk.xs[s], wk.cat[s], wk.rs);
+    if (f != kNone) {
+      wk.fault[s] = f;
+      wk.xs[s] = T(0);
+      wk.cat[s] = -1;
+      if (s0 + s < fail.sample) fail = Failure{s0 + s, v, t, f};
+      continue;
+    }
+    X[(s0 + s) * D + v] = wk.xs[s];
+    any = any || wk.xs[s] != T(0) || wk.cat[s] >= 0;
+  }
+  return any;
+}
+
+// Layer 1's targets j0 .. d1 - 1 (degree >= t + 1) take the drawn variable v: x_v times its
+// weight row (categorical: the row of the drawn category).
+template <class T>
+FASTGEN_VEC_INLINE void accumulate_layer1(const Ctx<T>& c, int64_t v, int64_t j0, int64_t nb, T* Z1,
+                                          const Work<T>& wk) {
+  using VT = vec::V<T>;
+  constexpr int64_t NB = kLanes<T>;
+  const int64_t d1 = c.net->d[1];
+  const Packed<T>& pk = *c.pk;
+  if (c.output == kCategorical) {
+    for (int64_t s = 0; s < nb; ++s) {
+      if (wk.cat[s] < 0) continue;
+      const T* w = pk.w1.data() + (v * c.in_w + wk.cat[s]) * d1;
+      for (int64_t j = j0; j < d1; ++j) Z1[j * NB + s] += w[j];
+    }
+  } else {
+    const VT xv = vec::load(wk.xs.data());
+    const T* w = pk.w1.data() + v * d1;
+    for (int64_t j = j0; j < d1; ++j) vec::store(Z1 + j * NB, vec::load(Z1 + j * NB) + xv * w[j]);
+  }
+}
+
+// Samples s0 .. s0 + nb - 1 (nb <= lanes) into X (rows of D); the first failure of a lane into fail.
+template <class T>
+FASTGEN_SIMD_CLONES static void sample_block(const Ctx<T>& c, int64_t s0, int64_t nb, T* X, Work<T>& wk,
+                                             Failure& fail) {
+  constexpr int64_t NB = kLanes<T>;
+  const Plan& p = *c.plan;
+  const int64_t D = p.D, L = p.L, d1 = c.net->d[1];
+  T* Z = wk.Z.data();
+  T* Z1 = Z + c.zoff[0] * NB;
+  start_block(c, s0, nb, Z1, wk);
   for (int64_t t = 0; t < D; ++t) {
     const int64_t v = p.gen[t];
-    // targets of degree t become final: layer 1's are complete sums, deeper layers' are computed
-    for (int64_t l = 1; l <= L; ++l) {
-      const int64_t g0 = p.first[l - 1][t], g1 = p.first[l - 1][t + 1];
-      if (g0 == g1) continue;
-      T* Zl = Z + c.zoff[l - 1] * NB;
-      if (l > 1) {
-        const int64_t k = p.first[l - 2][t + 1], din = net.d[l - 1];
-        const T* Zs = Z + c.zoff[l - 2] * NB;
-        const T* b = pk.b[l - 1].data();
-        for (int64_t j = g0; j < g1; ++j)
-          vec::store(Zl + j * NB, lane_dot(k, Zs, pk.wt[l - 1].data() + j * din) + b[j]);
-      }
-      activate(net.act[l - 1], (g1 - g0) * NB, Zl + g0 * NB, c.slope);
-    }
+    finalize_targets(c, t, Z);
     // draw variable v_t from its outputs (rows t out_w .. (t + 1) out_w of layer L)
     const T* Y = Z + (c.zoff[L - 1] + t * c.out_w) * NB;
     const double* ut = wk.u.data() + t * NB;
-    bool any = false;
-    if (c.output == kBernoulli) {  // all lanes at once (padding and failed lanes are dropped below)
-      const double tau = c.filter.temperature, top_p = c.filter.top_p;
-      const bool top1 = c.filter.top_k == 1, p_on = top_p < 1.0;
-      int nan = 0;
-#pragma omp simd reduction(+ : nan)
-      for (int64_t s = 0; s < NB; ++s) {
-        const double a = static_cast<double>(Y[s]) / tau;
-        const double pr = simd::sigmoid(a);
-        // categories 0 (logit 0) and 1 (logit a): 1 ranks first iff a > 0
-        const double first = a > 0.0 ? 1.0 : 0.0;
-        const double pf = a > 0.0 ? pr : 1.0 - pr;
-        const bool only_first = top1 || (p_on && pf >= top_p);
-        wk.xs[s] = static_cast<T>(only_first ? first : (ut[s] < pr ? 1.0 : 0.0));
-        nan += a != a;
-      }
-      for (int64_t s = 0; s < NB; ++s) {
-        if (wk.fault[s] != kNone || (nan && Y[s] != Y[s])) {
-          if (wk.fault[s] == kNone) {
-            wk.fault[s] = kBadLogit;
-            if (s0 + s < fail.sample) fail = Failure{s0 + s, v, t, kBadLogit};
-          }
-          wk.xs[s] = T(0);
-          continue;
-        }
-        X[(s0 + s) * D + v] = wk.xs[s];
-        any = any || wk.xs[s] != T(0);
-      }
-    } else {
-      for (int64_t s = 0; s < NB; ++s) {
-        wk.xs[s] = T(0);
-        wk.cat[s] = -1;
-        if (wk.fault[s] != kNone) continue;
-        for (int64_t o = 0; o < c.out_w; ++o) wk.y[o] = Y[o * NB + s];
-        const int32_t f = draw(c, wk.y.data(), ut[s], wk.z[t * NB + s], wk.xs[s], wk.cat[s], wk.rs);
-        if (f != kNone) {
-          wk.fault[s] = f;
-          wk.xs[s] = T(0);
-          wk.cat[s] = -1;
-          if (s0 + s < fail.sample) fail = Failure{s0 + s, v, t, f};
-          continue;
-        }
-        X[(s0 + s) * D + v] = wk.xs[s];
-        any = any || wk.xs[s] != T(0) || wk.cat[s] >= 0;
-      }
-    }
+    const bool any = c.output == kBernoulli ? draw_bernoulli(c, Y, ut, s0, v, t, X, wk, fail)
+                                            : draw_lanes(c, Y, ut, s0, v, t, X, wk, fail);
     // layer 1's targets of degree >= t + 1 take the new variable
     const int64_t j0 = p.first[0][t + 1];
     if (j0 == d1 || !any) continue;
-    if (c.output == kCategorical) {
-      for (int64_t s = 0; s < nb; ++s) {
-        if (wk.cat[s] < 0) continue;
-        const T* w = pk.w1.data() + (v * c.in_w + wk.cat[s]) * d1;
-        for (int64_t j = j0; j < d1; ++j) Z1[j * NB + s] += w[j];
-      }
-    } else {
-      const VT xv = vec::load(wk.xs.data());
-      const T* w = pk.w1.data() + v * d1;
-      for (int64_t j = j0; j < d1; ++j) vec::store(Z1 + j * NB, vec::load(Z1 + j * NB) + xv * w[j]);
-    }
+    accumulate_layer1(c, v, j0, nb, Z1, wk);
   }
 }
 

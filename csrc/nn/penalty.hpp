@@ -100,38 +100,56 @@ inline bool has_second_derivative(int32_t code) {
          code == static_cast<int32_t>(Act::softplus);
 }
 
-}  // namespace penalty_detail
-
-// The network: L layers, sizes[0..L], acts[0..L-1] (valid codes of common/mlp/activations.hpp), theta [P].
-// X [N, d_0]; A = mlp_forward's activations (every a_l, l >= 1, blocks [N, d_l] layer after layer).
-// Writes gp [N] (norms in float64) and grad [P] (theta's layout). Requires sizes[L] == 1, N >= 0.
+// One call's state: the layout of theta and A, the layer `top`, and the buffers of the four stages
+// (one method each, run in order by mlp_penalty_backward).
 template <class T>
-void mlp_penalty_backward(int64_t L, const int64_t* sizes, const int32_t* acts, T slope, const T* theta, int64_t N,
-                          const T* X, const T* A, double weight, T* gp, T* grad) {
-  using namespace penalty_detail;
+struct PenaltySweeps {
+  int64_t L, N;
+  const int64_t* sizes;
+  const int32_t* acts;
+  T slope;
+  const T *theta, *X, *A;
+  std::vector<int64_t> woff, boff, aoff;  // W_l, b_l in theta; a_l in A
   int64_t P = 0;
-  std::vector<int64_t> woff(L + 1), boff(L + 1), aoff(L + 1);
-  for (int64_t l = 1, ao = 0; l <= L; ++l) {
-    woff[l] = P;
-    boff[l] = P + sizes[l - 1] * sizes[l];
-    P = boff[l] + sizes[l];
-    aoff[l] = ao;
-    ao += N * sizes[l];
-  }
-  std::fill(grad, grad + P, T(0));
-  if (N == 0) return;
-  auto W = [&](int64_t l) { return theta + woff[l]; };
-  auto act_out = [&](int64_t l) { return l == 0 ? X : A + aoff[l]; };  // a_l [N, d_l]
-  auto d = [&](int64_t l) { return sizes[l]; };
-
-  // top = the highest layer whose act'' is not identically zero (0: none, no second sweep).
-  int64_t top = 0;
-  for (int64_t l = 1; l <= L; ++l)
-    if (has_second_derivative(acts[l - 1])) top = l;
-
+  int64_t top = 0;  // the highest layer whose act'' is not identically zero (0: none, no second sweep)
   // Stacked operands of the dW products: U_l [2N, d_{l-1}] = [gbar_{l-1}; a_{l-1}],
   // V_l [2N, d_l] = [delta_l; zt_l] (the second halves only for l <= top).
-  std::vector<std::unique_ptr<T[]>> U(L + 1), V(L + 1), G(L), Wt(L + 1);
+  std::vector<std::unique_ptr<T[]>> U, V, G, Wt;
+  std::unique_ptr<T[]> tmp;  // deltabar_l, then zt_l W_l^T
+
+  PenaltySweeps(int64_t L_, const int64_t* sizes_, const int32_t* acts_, T slope_, const T* theta_, int64_t N_,
+                const T* X_, const T* A_)
+      : L(L_), N(N_), sizes(sizes_), acts(acts_), slope(slope_), theta(theta_), X(X_), A(A_), woff(L_ + 1),
+        boff(L_ + 1), aoff(L_ + 1) {
+    for (int64_t l = 1, ao = 0; l <= L; ++l) {
+      woff[l] = P;
+      boff[l] = P + sizes[l - 1] * sizes[l];
+      P = boff[l] + sizes[l];
+      aoff[l] = ao;
+      ao += N * sizes[l];
+    }
+  }
+
+  const T* W(int64_t l) const { return theta + woff[l]; }
+  const T* act_out(int64_t l) const { return l == 0 ? X : A + aoff[l]; }  // a_l [N, d_l]
+  int64_t d(int64_t l) const { return sizes[l]; }
+
+  void allocate();
+  void input_gradient_sweep();
+  void penalty_and_gbar0(double weight, T* gp);
+  void reverse_sweep(T* grad);
+  void z_adjoint_sweep(T* grad);
+};
+
+// top, the stacked operands, the transposed weights, the g_l and the scratch.
+template <class T>
+void PenaltySweeps<T>::allocate() {
+  for (int64_t l = 1; l <= L; ++l)
+    if (has_second_derivative(acts[l - 1])) top = l;
+  U.resize(L + 1);
+  V.resize(L + 1);
+  G.resize(L);
+  Wt.resize(L + 1);
   for (int64_t l = 1; l <= L; ++l) {
     const int64_t rows_l = l <= top ? 2 * N : N;
     U[l].reset(new T[rows_l * d(l - 1)]);
@@ -142,10 +160,15 @@ void mlp_penalty_backward(int64_t L, const int64_t* sizes, const int32_t* acts, 
   for (int64_t l = 0; l < L; ++l) G[l].reset(new T[N * d(l)]);  // g_l (g_L = 1 is implicit)
   int64_t dmax = 0;
   for (int64_t l = 0; l <= L; ++l) dmax = std::max(dmax, d(l));
-  std::unique_ptr<T[]> tmp(new T[N * dmax]);  // deltabar_l, then zt_l W_l^T
+  tmp.reset(new T[N * dmax]);
+}
 
-  // 1. Input-gradient sweep (downwards): delta_L = act'_L(a_L); g_{l-1} = delta_l W_l^T;
-  //    delta_{l-1} = g_{l-1} * act'_{l-1}(a_{l-1}).
+// 1. Input-gradient sweep (downwards): delta_L = act'_L(a_L); g_{l-1} = delta_l W_l^T;
+//    delta_{l-1} = g_{l-1} * act'_{l-1}(a_{l-1}).
+template <class T>
+void PenaltySweeps<T>::input_gradient_sweep() {
+  const T slope = this->slope;
+  const int64_t N = this->N;
   {
     const T* aL = act_out(L);
     T* dL = V[L].get();
@@ -166,26 +189,33 @@ void mlp_penalty_backward(int64_t L, const int64_t* sizes, const int32_t* acts, 
       });
     }
   }
+}
 
-  // 2. Penalty and gbar_0 (into U_1's first half).
-  {
-    const int64_t w = d(0);
-    const T* g = G[0].get();
-    T* gb = U[1].get();
-    const double scale = 2.0 * weight / static_cast<double>(N);
-    rows(N, w, [&](int64_t n) {
-      double ss = 0;
-      for (int64_t j = 0; j < w; ++j) ss += static_cast<double>(g[n * w + j]) * static_cast<double>(g[n * w + j]);
-      const double norm = std::sqrt(ss);
-      gp[n] = static_cast<T>((norm - 1.0) * (norm - 1.0));
-      const double coef = norm > 0 ? scale * (norm - 1.0) / norm : 0.0;
-      for (int64_t j = 0; j < w; ++j) gb[n * w + j] = static_cast<T>(coef * static_cast<double>(g[n * w + j]));
-    });
-  }
+// 2. Penalty and gbar_0 (into U_1's first half).
+template <class T>
+void PenaltySweeps<T>::penalty_and_gbar0(double weight, T* gp) {
+  const int64_t N = this->N;
+  const int64_t w = d(0);
+  const T* g = G[0].get();
+  T* gb = U[1].get();
+  const double scale = 2.0 * weight / static_cast<double>(N);
+  rows(N, w, [&](int64_t n) {
+    double ss = 0;
+    for (int64_t j = 0; j < w; ++j) ss += static_cast<double>(g[n * w + j]) * static_cast<double>(g[n * w + j]);
+    const double norm = std::sqrt(ss);
+    gp[n] = static_cast<T>((norm - 1.0) * (norm - 1.0));
+    const double coef = norm > 0 ? scale * (norm - 1.0) / norm : 0.0;
+    for (int64_t j = 0; j < w; ++j) gb[n * w + j] = static_cast<T>(coef * static_cast<double>(g[n * w + j]));
+  });
+}
 
-  // 3. Reverse of the sweep (upwards): deltabar_l = gbar_{l-1} W_l; gbar_l = deltabar_l * act'_l;
-  //    zbar_l = deltabar_l * g_l * act''_l (into V_l's second half, l <= top). Layers above top
-  //    take their dW product now (inner size N).
+// 3. Reverse of the sweep (upwards): deltabar_l = gbar_{l-1} W_l; gbar_l = deltabar_l * act'_l;
+//    zbar_l = deltabar_l * g_l * act''_l (into V_l's second half, l <= top). Layers above top
+//    take their dW product now (inner size N).
+template <class T>
+void PenaltySweeps<T>::reverse_sweep(T* grad) {
+  const T slope = this->slope;
+  const int64_t N = this->N;
   for (int64_t l = 1; l <= L; ++l) {
     const bool need_gbar = l < L, need_zbar = l <= top && has_second_derivative(acts[l - 1]);
     if (need_gbar || need_zbar) {
@@ -218,9 +248,14 @@ void mlp_penalty_backward(int64_t L, const int64_t* sizes, const int32_t* acts, 
     }
     if (l > top) matmul_tn(d(l - 1), d(l), N, U[l].get(), V[l].get(), grad + woff[l]);
   }
+}
 
-  // 4. z-adjoints back through the forward pass (downwards from top): zt_l sits in V_l's second
-  //    half (zbar_l so far, completed by the layer above); a_{l-1} joins U_l's second half.
+// 4. z-adjoints back through the forward pass (downwards from top): zt_l sits in V_l's second
+//    half (zbar_l so far, completed by the layer above); a_{l-1} joins U_l's second half.
+template <class T>
+void PenaltySweeps<T>::z_adjoint_sweep(T* grad) {
+  const T slope = this->slope;
+  const int64_t N = this->N;
   for (int64_t l = top; l >= 1; --l) {
     const int64_t wo = d(l), wi = d(l - 1);
     T* zt = V[l].get() + N * wo;
@@ -242,6 +277,23 @@ void mlp_penalty_backward(int64_t L, const int64_t* sizes, const int32_t* acts, 
       });
     }
   }
+}
+}  // namespace penalty_detail
+
+// The network: L layers, sizes[0..L], acts[0..L-1] (valid codes of common/mlp/activations.hpp), theta [P].
+// X [N, d_0]; A = mlp_forward's activations (every a_l, l >= 1, blocks [N, d_l] layer after layer).
+// Writes gp [N] (norms in float64) and grad [P] (theta's layout). Requires sizes[L] == 1, N >= 0.
+template <class T>
+void mlp_penalty_backward(int64_t L, const int64_t* sizes, const int32_t* acts, T slope, const T* theta, int64_t N,
+                          const T* X, const T* A, double weight, T* gp, T* grad) {
+  penalty_detail::PenaltySweeps<T> s(L, sizes, acts, slope, theta, N, X, A);
+  std::fill(grad, grad + s.P, T(0));
+  if (N == 0) return;
+  s.allocate();
+  s.input_gradient_sweep();
+  s.penalty_and_gbar0(weight, gp);
+  s.reverse_sweep(grad);
+  s.z_adjoint_sweep(grad);
 }
 
 }  // namespace fastgen::nn

@@ -144,6 +144,90 @@ par::barrier();
   out3[2] = k;
 }
 
+namespace steps_detail {
+
+// The row-parallel GAN step: its networks, inputs and buffers (grow-only, thread-local; each
+// thread fills its rows), one method per stage of a thread's rows between the team's barriers.
+template <class T>
+struct GanStepNarrow {
+  const Trainable<T>& gen;
+  const Trainable<T>& disc;
+  T slope;
+  int64_t N;
+  const T* X;
+  int64_t c;
+  const T* C;
+  uint64_t seed;
+  int64_t q, dx, w;  // w = dx + c
+  T *z, *gin, *Ag, *DZg, *din, *Ad, *DZd, *tgt, *dY, *ddin, *gd, *gg;
+  double *ld, *lg;
+  T scale;
+
+  void noise_rows(const RowBlock& rb, uint64_t s);
+  void discriminator_rows(const RowBlock& rb, uint64_t stream, T* Wt);
+  void generator_rows(const RowBlock& rb, uint64_t stream, T* Wt);
+};
+
+// Generator input rows [Z | C], Z = normals (index n q + j) of stream s.
+template <class T>
+void GanStepNarrow<T>::noise_rows(const RowBlock& rb, uint64_t s) {
+  const int64_t r0 = rb.r0, r1 = rb.r1, M = rb.n();
+  if (M == 0) return;
+  normals(rng::Stream(seed, s), static_cast<uint64_t>(r0 * q), M * q, z + r0 * q);
+  with_labels_rows(r0, r1, q, static_cast<const T*>(z), c, C, gin);
+}
+
+// Discriminator step on [real; fake] (2N rows): this thread's real rows and fake rows, up to
+// their gradients DZd (the weight gradients follow the barrier).
+template <class T>
+void GanStepNarrow<T>::discriminator_rows(const RowBlock& rb, uint64_t stream, T* Wt) {
+  const Net &ng = gen.net, &nd = disc.net;
+  const int64_t r0 = rb.r0, r1 = rb.r1, M = rb.n();
+  noise_rows(rb, stream);
+  forward_rows(ng, static_cast<const T*>(gen.theta), slope, N, r0, r1, gin, Ag);
+  const T* fake = ng.block(static_cast<const T*>(Ag), N, ng.L);
+  with_labels_rows(r0, r1, dx, X, c, C, din);
+  if (M > 0) with_labels(M, dx, fake + r0 * dx, c, C ? C + r0 * c : C, din + (N + r0) * w);
+  for (int64_t b : {int64_t(0), N}) {
+    forward_rows(nd, static_cast<const T*>(disc.theta), slope, 2 * N, b + r0, b + r1, din, Ad);
+    if (M == 0) continue;
+    // softplus(-y) on the real rows (target 1), softplus(y) on the fakes (target 0).
+    std::fill(tgt + b + r0, tgt + b + r1, b == 0 ? T(1) : T(0));
+    const T* y = nd.block(static_cast<const T*>(Ad), 2 * N, nd.L);
+    bce_logits<T>(M, 1, y + b + r0, 1, tgt + b + r0, 1, scale, ld + b + r0, dY + b + r0, 1);
+  }
+  transpose_weights(nd, static_cast<const T*>(disc.theta), Wt);
+  for (int64_t b : {int64_t(0), N})
+    backward_rows(nd, static_cast<const T*>(Wt), slope, 2 * N, b + r0, b + r1, static_cast<const T*>(din),
+                  static_cast<const T*>(Ad), static_cast<const T*>(dY), int64_t(1), DZd, static_cast<T*>(nullptr));
+}
+
+// Generator step: fresh noise (stream), gradients through the updated discriminator, up to this
+// thread's rows of DZg.
+template <class T>
+void GanStepNarrow<T>::generator_rows(const RowBlock& rb, uint64_t stream, T* Wt) {
+  const Net &ng = gen.net, &nd = disc.net;
+  const int64_t r0 = rb.r0, r1 = rb.r1, M = rb.n();
+  noise_rows(rb, stream);
+  forward_rows(ng, static_cast<const T*>(gen.theta), slope, N, r0, r1, gin, Ag);
+  const T* fake = ng.block(static_cast<const T*>(Ag), N, ng.L);
+  with_labels_rows(r0, r1, dx, fake, c, C, din);
+  forward_rows(nd, static_cast<const T*>(disc.theta), slope, N, r0, r1, din, Ad);
+  if (M > 0) {
+    std::fill(tgt + r0, tgt + r1, T(1));
+    const T* y2 = nd.block(static_cast<const T*>(Ad), N, nd.L);
+    bce_logits<T>(M, 1, y2 + r0, 1, tgt + r0, 1, scale, lg + r0, dY + r0, 1);
+  }
+  transpose_weights(nd, static_cast<const T*>(disc.theta), Wt);
+  backward_rows(nd, static_cast<const T*>(Wt), slope, N, r0, r1, static_cast<const T*>(din),
+                static_cast<const T*>(Ad), static_cast<const T*>(dY), int64_t(1), DZd, ddin);
+  transpose_weights(ng, static_cast<const T*>(gen.theta), Wt);
+  backward_rows(ng, static_cast<const T*>(Wt), slope, N, r0, r1, static_cast<const T*>(gin),
+                static_cast<const T*>(Ag), static_cast<const T*>(ddin), w, DZg, static_cast<T*>(nullptr));
+}
+
+}  // namespace steps_detail
+
 // The non-saturating GAN step (loss 0).
 template <class T>
 void gan_step_narrow(const Trainable<T>& gen, const Trainable<T>& disc, T slope, int64_t N, const T* X, int64_t c,
@@ -154,21 +238,13 @@ void gan_step_narrow(const Trainable<T>& gen, const Trainable<T>& disc, T slope,
   const int64_t q = ng.in() - c, dx = ng.out(), w = nd.in();  // w = dx + c
   thread_local std::vector<T> z_b, gin_b, Ag_b, DZg_b, din_b, Ad_b, DZd_b, tgt_b, dY_b, ddin_b, gd_b, gg_b;
   thread_local std::vector<double> ld_b, lg_b;
-  T* z = grab(z_b, N * q);
-  T* gin = grab(gin_b, N * ng.in());
-  T* Ag = grab(Ag_b, N * ng.width);
-  T* DZg = grab(DZg_b, N * ng.width);
-  T* din = grab(din_b, 2 * N * w);
-  T* Ad = grab(Ad_b, 2 * N * nd.width);
-  T* DZd = grab(DZd_b, 2 * N * nd.width);
-  T* tgt = grab(tgt_b, 2 * N);
-  T* dY = grab(dY_b, 2 * N);
-  T* ddin = grab(ddin_b, N * w);
-  T* gd = grab(gd_b, nd.P);
-  T* gg = grab(gg_b, ng.P);
-  double* ld = grab(ld_b, 2 * N);
-  double* lg = grab(lg_b, N);
-  const T scale = static_cast<T>(1.0 / static_cast<double>(N));
+  // (braced initialisation: the buffers are grabbed in this order)
+  steps_detail::GanStepNarrow<T> s{gen, disc, slope, N, X, c, C, seed, q, dx, w,
+                                   grab(z_b, N * q), grab(gin_b, N * ng.in()), grab(Ag_b, N * ng.width),
+                                   grab(DZg_b, N * ng.width), grab(din_b, 2 * N * w), grab(Ad_b, 2 * N * nd.width),
+                                   grab(DZd_b, 2 * N * nd.width), grab(tgt_b, 2 * N), grab(dY_b, 2 * N),
+                                   grab(ddin_b, N * w), grab(gd_b, nd.P), grab(gg_b, ng.P), grab(ld_b, 2 * N),
+                                   grab(lg_b, N), static_cast<T>(1.0 / static_cast<double>(N))};
 
   static thread_local par::Clock clock;
   par::Region team(clock, static_cast<double>(N) * (ng.P + nd.P), row_blocks(N));
@@ -176,60 +252,19 @@ void gan_step_narrow(const Trainable<T>& gen, const Trainable<T>& disc, T slope,
     thread_local std::vector<T> wt_b;
     T* Wt = grab(wt_b, std::max(ng.P, nd.P));
     const RowBlock rb = row_block(N, id, nt);
-    const int64_t r0 = rb.r0, r1 = rb.r1, M = rb.n();
-    // Generator input rows [Z | C], Z = normals (index n q + j) of stream s.
-    auto noise_rows = [&](uint64_t s) {
-      if (M == 0) return;
-      normals(rng::Stream(seed, s), static_cast<uint64_t>(r0 * q), M * q, z + r0 * q);
-      with_labels_rows(r0, r1, q, static_cast<const T*>(z), c, C, gin);
-    };
-
-    // Discriminator step on [real; fake] (2N rows): this thread's real rows and fake rows.
-    noise_rows(stream);
-    forward_rows(ng, static_cast<const T*>(gen.theta), slope, N, r0, r1, gin, Ag);
-    const T* fake = ng.block(static_cast<const T*>(Ag), N, ng.L);
-    with_labels_rows(r0, r1, dx, X, c, C, din);
-    if (M > 0) with_labels(M, dx, fake + r0 * dx, c, C ? C + r0 * c : C, din + (N + r0) * w);
-    for (int64_t b : {int64_t(0), N}) {
-      forward_rows(nd, static_cast<const T*>(disc.theta), slope, 2 * N, b + r0, b + r1, din, Ad);
-      if (M == 0) continue;
-      // softplus(-y) on the real rows (target 1), softplus(y) on the fakes (target 0).
-      std::fill(tgt + b + r0, tgt + b + r1, b == 0 ? T(1) : T(0));
-      const T* y = nd.block(static_cast<const T*>(Ad), 2 * N, nd.L);
-      bce_logits<T>(M, 1, y + b + r0, 1, tgt + b + r0, 1, scale, ld + b + r0, dY + b + r0, 1);
-    }
-    transpose_weights(nd, static_cast<const T*>(disc.theta), Wt);
-    for (int64_t b : {int64_t(0), N})
-      backward_rows(nd, static_cast<const T*>(Wt), slope, 2 * N, b + r0, b + r1, static_cast<const T*>(din),
-                    static_cast<const T*>(Ad), static_cast<const T*>(dY), int64_t(1), DZd, static_cast<T*>(nullptr));
+    s.discriminator_rows(rb, stream, Wt);
 par::barrier();
-    const GradJob<T> jd{&disc, &od, 2 * N, din, Ad, DZd, gd};
+    const GradJob<T> jd{&disc, &od, 2 * N, s.din, s.Ad, s.DZd, s.gd};
     grads_and_update(&jd, 1, id, nt);
     if (!update_gen) return;
 par::barrier();  // the generator step reads the updated discriminator (and reuses din, Ad, DZd)
-
-    // Generator step: fresh noise (stream + 1), gradients through the updated discriminator.
-    noise_rows(stream + 1);
-    forward_rows(ng, static_cast<const T*>(gen.theta), slope, N, r0, r1, gin, Ag);
-    with_labels_rows(r0, r1, dx, fake, c, C, din);
-    forward_rows(nd, static_cast<const T*>(disc.theta), slope, N, r0, r1, din, Ad);
-    if (M > 0) {
-      std::fill(tgt + r0, tgt + r1, T(1));
-      const T* y2 = nd.block(static_cast<const T*>(Ad), N, nd.L);
-      bce_logits<T>(M, 1, y2 + r0, 1, tgt + r0, 1, scale, lg + r0, dY + r0, 1);
-    }
-    transpose_weights(nd, static_cast<const T*>(disc.theta), Wt);
-    backward_rows(nd, static_cast<const T*>(Wt), slope, N, r0, r1, static_cast<const T*>(din),
-                  static_cast<const T*>(Ad), static_cast<const T*>(dY), int64_t(1), DZd, ddin);
-    transpose_weights(ng, static_cast<const T*>(gen.theta), Wt);
-    backward_rows(ng, static_cast<const T*>(Wt), slope, N, r0, r1, static_cast<const T*>(gin),
-                  static_cast<const T*>(Ag), static_cast<const T*>(ddin), w, DZg, static_cast<T*>(nullptr));
+    s.generator_rows(rb, stream + 1, Wt);
 par::barrier();
-    const GradJob<T> jg{&gen, &og, N, gin, Ag, DZg, gg};
+    const GradJob<T> jg{&gen, &og, N, s.gin, s.Ag, s.DZg, s.gg};
     grads_and_update(&jg, 1, id, nt);
   });
-  out2[0] = mean(N, ld) + mean(N, ld + N);
-  out2[1] = update_gen ? mean(N, lg) : 0.0;
+  out2[0] = mean(N, s.ld) + mean(N, s.ld + N);
+  out2[1] = update_gen ? mean(N, s.lg) : 0.0;
 }
 
 }  // namespace fastgen::nn
