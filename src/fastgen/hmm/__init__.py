@@ -5,6 +5,7 @@ take hmmlearn's arguments and set its attributes, plus ``device`` and ``dtype``.
 ``from hmmlearn import hmm`` for ``from fastgen import hmm``.
 """
 from ._base import ConvergenceMonitor
-from ._models import GMMHMM, CategoricalHMM, GaussianHMM, PoissonHMM
+from ._discrete import CategoricalHMM, PoissonHMM
+from ._gaussian import GMMHMM, GaussianHMM
 
 __all__ = ["CategoricalHMM", "GaussianHMM", "GMMHMM", "PoissonHMM", "ConvergenceMonitor"]

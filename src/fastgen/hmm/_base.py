@@ -23,6 +23,8 @@ from .._validation import (check_lengths, check_random_state,
 
 _log = logging.getLogger(__name__)
 
+_EMPTY = 1e-12  # posterior mass below which a state counts as having received none
+
 # Philox streams of HMM.sample: states, then emission draws.
 STREAM_STATES, STREAM_EMISSIONS, STREAM_EMISSIONS_2 = 0, 1, 2
 

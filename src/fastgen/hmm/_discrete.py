@@ -1,0 +1,157 @@
+"""Discrete-emission HMMs: ``CategoricalHMM`` (symbols) and ``PoissonHMM`` (counts), drop-ins for
+hmmlearn's."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .._params import Interval
+from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM
+from .._validation import check_array, check_positive, check_stochastic
+
+class CategoricalHMM(BaseHMM):
+    """HMM with categorical emissions; X holds symbols in [0, n_features), shape (n_samples, 1)."""
+
+    _emission_letters = "e"
+    _parameter_constraints = {
+        **BaseHMM._parameter_constraints,
+        "emissionprob_prior": [Interval(numbers.Real, 0, None), "array-like"],
+        "n_features": [None, Interval(numbers.Integral, 1, None)],
+    }
+
+    def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *, emissionprob_prior=1.0,
+                 n_features=None, algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2, verbose=False,
+                 params="ste", init_params="ste", implementation="scaling", device="auto", dtype=np.float64):
+        self._base_init(n_components, startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol,
+                        verbose, params, init_params, implementation, device, dtype)
+        self.emissionprob_prior = emissionprob_prior
+        self.n_features = n_features
+
+    def _validate_X(self, X, fitting):
+        X = check_array(X, allow_int=True)
+        if X.shape[1] != 1:
+            raise ValueError(f"X: CategoricalHMM expects shape (n_samples, 1) of integer symbols, got {X.shape}")
+        if not np.issubdtype(X.dtype, np.integer):
+            raise ValueError(f"X: symbols must be integers, got dtype {X.dtype}")
+        if X.min() < 0:
+            raise ValueError(f"X: symbols must be non-negative, got {X.min()}")
+        nf = self.n_features
+        if nf is None and hasattr(self, "emissionprob_") and not (fitting and "e" in self.init_params):
+            nf = np.asarray(self.emissionprob_).shape[1]
+        if nf is not None and X.max() >= nf:
+            raise ValueError(f"X: largest symbol is {X.max()} but the model only emits symbols up to {nf - 1}")
+        return np.ascontiguousarray(X[:, 0], dtype=np.int64)
+
+    def _init_emission(self, X, rs):
+        if self.n_features is None:
+            self.n_features = int(X.max()) + 1
+        if self._needs_init("e", "emissionprob_"):
+            e = rs.rand(self.n_components, self.n_features)
+            self.emissionprob_ = e / e.sum(axis=1, keepdims=True)
+
+    def _check_emission(self):
+        if not hasattr(self, "emissionprob_"):
+            raise ValueError("emissionprob_ must be set when 'e' is not in init_params")
+        e = np.atleast_2d(np.asarray(self.emissionprob_, dtype=np.float64))
+        if self.n_features is None:
+            self.n_features = e.shape[1]
+        self.emissionprob_ = check_stochastic(e, "emissionprob_", (self.n_components, self.n_features))
+
+    def _frame_logprob(self, Xk):
+        with np.errstate(divide="ignore"):
+            return self._kern.emissions.categorical_logprob(Xk, self._backend.put(np.log(self.emissionprob_)))
+
+    def _emission_stats(self, Xk, post):
+        return {"obs": self._backend.host(self._kern.emissions.categorical_counts(Xk, post, self.n_features)).astype(np.float64)}
+
+    def _mstep_emission(self, stats):
+        if "e" in self.params:
+            e = np.maximum(self.emissionprob_prior - 1 + stats["obs"], 0)
+            rows = e.sum(axis=1)
+            empty = rows <= 0
+            e[~empty] /= rows[~empty, None]
+            e[empty] = self.emissionprob_[empty]
+            self.emissionprob_ = e
+            self._warn_empty(empty, "emission probabilities")
+
+    def _get_n_fit_scalars_per_param(self):
+        K, M = self.n_components, self.n_features
+        return {"s": K - 1, "t": K * (K - 1), "e": K * (M - 1)}
+
+    def _sample_emissions(self, states, seed):
+        u = self._backend.host(self._kern.rng.uniform(seed, STREAM_EMISSIONS, len(states)))
+        cdf = np.cumsum(self.emissionprob_, axis=1)[states]
+        sym = (u[:, None] >= cdf).sum(axis=1)
+        return np.minimum(sym, self.n_features - 1)[:, None]
+
+
+class PoissonHMM(BaseHMM):
+    """HMM with independent Poisson counts per feature."""
+
+    _emission_letters = "l"
+    _parameter_constraints = {
+        **BaseHMM._parameter_constraints,
+        "lambdas_prior": [Interval(numbers.Real, 0, None), "array-like"],
+        "lambdas_weight": [Interval(numbers.Real, 0, None), "array-like"],
+    }
+
+    def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, lambdas_prior=0.0,
+                 lambdas_weight=0.0, algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2, verbose=False,
+                 params="stl", init_params="stl", implementation="scaling", device="auto", dtype=np.float64):
+        self._base_init(n_components, startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol,
+                        verbose, params, init_params, implementation, device, dtype)
+        self.lambdas_prior = lambdas_prior
+        self.lambdas_weight = lambdas_weight
+
+    def _validate_X(self, X, fitting):
+        nf = None
+        if hasattr(self, "lambdas_") and not (fitting and "l" in self.init_params):
+            nf = np.atleast_2d(self.lambdas_).shape[1]
+        X = check_array(X, n_features=nf)
+        if (X < 0).any():
+            raise ValueError(f"X: Poisson counts must be non-negative, got min {X.min()}")
+        if (X != np.round(X)).any():
+            raise ValueError("X: Poisson counts must be integers")
+        return X
+
+    def _init_emission(self, X, rs):
+        self.n_features = X.shape[1]
+        if self._needs_init("l", "lambdas_"):
+            mean, var = X.mean(), max(X.var(), 1e-3)
+            self.lambdas_ = rs.gamma(shape=max(mean, 1e-3) ** 2 / var, scale=var / max(mean, 1e-3),
+                                     size=(self.n_components, self.n_features))
+
+    def _check_emission(self):
+        if not hasattr(self, "lambdas_"):
+            raise ValueError("lambdas_ must be set when 'l' is not in init_params")
+        lam = np.atleast_2d(np.asarray(self.lambdas_, dtype=np.float64))
+        if lam.shape[0] != self.n_components:
+            raise ValueError(f"lambdas_: expected shape ({self.n_components}, n_features), got {lam.shape}")
+        self.lambdas_ = check_positive(lam, "lambdas_", strict=False)
+        self.n_features = lam.shape[1]
+
+    def _frame_logprob(self, Xk):
+        return self._kern.emissions.poisson_logprob(Xk, self._backend.put(self.lambdas_))
+
+    def _emission_stats(self, Xk, post):
+        ws, wx, _ = self._kern.emissions.weighted_moments(Xk, post, 0)
+        return {"post": self._backend.host(ws).astype(np.float64), "obs": self._backend.host(wx).astype(np.float64)}
+
+    def _mstep_emission(self, stats):
+        if "l" in self.params:
+            post = stats["post"]
+            empty = post < _EMPTY
+            n = post.sum()
+            y_bar = stats["obs"] / np.where(empty, 1.0, post)[:, None]
+            lam = (self.lambdas_prior + n * y_bar) / (self.lambdas_weight + n)
+            self.lambdas_ = np.where(empty[:, None], self.lambdas_, lam)
+            self._warn_empty(empty, "rates")
+
+    def _get_n_fit_scalars_per_param(self):
+        K = self.n_components
+        return {"s": K - 1, "t": K * (K - 1), "l": K * self.n_features}
+
+    def _sample_emissions(self, states, seed):
+        lam = np.ascontiguousarray(self.lambdas_[states])
+        return self._backend.host(self._kern.hmm.sample_poisson(self._backend.put(lam), seed, STREAM_EMISSIONS))
