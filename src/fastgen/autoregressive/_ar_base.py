@@ -63,8 +63,23 @@ class LinearARBase(BaseEstimator):
         return self._backend.put(a, a.dtype)
 
     def forecast_interval(self, steps, alpha=0.05):
-        """(mean, lower, upper) of the Gaussian (1 - alpha) forecast intervals, shaped like
-        ``forecast``'s (statsmodels' ``forecast_interval``)."""
+        """Gaussian (1 - alpha) forecast intervals (statsmodels' ``forecast_interval``).
+
+        mean -/+ z_{1 - alpha/2} se, with ``mean, se = self.forecast(steps)``.
+
+        Parameters
+        ----------
+        steps : int
+            Forecast horizon (>= 0).
+        alpha : float, default=0.05
+            Significance level, in (0, 1): 0.05 gives 95% intervals.
+
+        Returns
+        -------
+        mean, lower, upper : ndarray
+            Point forecasts and interval bounds, shaped like ``forecast``'s: (steps,) for an AR,
+            (steps, k) for a VAR.
+        """
         if not (isinstance(alpha, (int, float, np.floating)) and 0 < alpha < 1):
             raise ValueError(f"alpha: expected a number in (0, 1), got {alpha!r}")
         z = NormalDist().inv_cdf(1.0 - alpha / 2.0)

@@ -14,19 +14,73 @@ from ._ar_stats import ar_roots, lag_matrices, spectral_radius
 
 
 class ARBatch:
-    """Independent AR fits of S series (from ``AR.fit_many``).
+    """Independent AR fits of S series (the result of ``AR.fit_many``).
 
-    Attributes (arrays over the S series)
+    Made by ``AR.fit_many``, not by users. Series s has its own order orders_[s] <= P (P = the
+    largest); per-series parameter arrays are zero-padded to P lags. ``batch[s]`` is series s's fit
+    as a fitted ``AR``; ``len(batch)`` is S. ``forecast`` and ``simulate`` run one kernel call for
+    all the series.
+
+    Parameters
     ----------
-    orders_ : int64 (S,).  params_ : (S, kt + P) statsmodels' params per series, zero-padded.
-    coef_ : (S, P) phi_1..phi_P (zero past the series' order).  trend_coef_ : (S, kt).
-    intercept_ : (S,) (zeros without "c").  sigma2_, nobs_, llf_, aic_, bic_, hqic_ : (S,), as ``AR``'s.
-    is_stationary_ : bool (S,) (Schur-Cohn test of each lag polynomial).  spectral_radius_ : (S,)
-    (companion eigenvalues; computed on first access).  order_criteria_ : dict of (S, max_order + 1), or None.
-    y_tail_ : (S, P) the last P observations of each series (oldest first; zeros before a
-    series' start).  series_length_ : (S,).
+    model : AR
+        The estimator whose settings (trend, method, device, dtype) made the fits (copied).
+    Y : ndarray of shape (N, 1)
+        The series concatenated.
+    offsets : ndarray of int64, shape (S + 1,)
+        Where each series starts in Y (and N last).
+    orders : ndarray of int, shape (S,)
+        The fitted order of each series.
+    params : ndarray of shape (S, kt + P)
+        statsmodels' params per series, zero-padded.
+    stats : dict
+        Per-series "sigma2", "nobs", "llf", "aic", "bic", "hqic" and "stationary" arrays.
+    table : dict of ndarray or None
+        The order-selection criteria, (S, max_order + 1) each.
 
-    ``batch[s]`` is series s's fit as a fitted ``AR``; ``len(batch)`` is S.
+    Attributes
+    ----------
+    orders_ : ndarray of int64, shape (S,)
+        The order of each series.
+    params_ : ndarray of shape (S, kt + P)
+        statsmodels' params per series, zero-padded.
+    coef_ : ndarray of shape (S, P)
+        phi_1..phi_P (zero past the series' order).
+    trend_coef_ : ndarray of shape (S, kt)
+        The trend coefficients.
+    intercept_ : ndarray of shape (S,)
+        The constants (zeros without "c").
+    sigma2_, llf_, aic_, bic_, hqic_ : ndarray of shape (S,)
+        As ``AR``'s, per series.
+    nobs_ : ndarray of int64, shape (S,)
+        As ``AR``'s, per series.
+    is_stationary_ : ndarray of bool, shape (S,)
+        Schur-Cohn test of each lag polynomial.
+    spectral_radius_ : ndarray of shape (S,)
+        Largest companion eigenvalue modulus (computed on first access).
+    order_criteria_ : dict of str to ndarray of shape (S, max_order + 1), or None
+        Every order's criteria when the orders were selected.
+    y_tail_ : ndarray of shape (S, P)
+        The last P observations of each series (oldest first; zeros before a series' start).
+    series_length_ : ndarray of int64, shape (S,)
+        The length of each series.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.autoregressive import AR
+    >>> e = np.random.default_rng(0).normal(size=450)
+    >>> y = np.zeros(450)
+    >>> for t in range(1, 450):
+    ...     y[t] = 0.5 * y[t - 1] + e[t]
+    >>> batch = AR(order=1, device="cpu").fit_many(y, [300, 150])
+    >>> len(batch), batch.coef_.shape, batch.is_stationary_.tolist()
+    (2, (2, 1), [True, True])
+    >>> mean, se = batch.forecast(4)
+    >>> mean.shape, batch.simulate(5, n_paths=3, random_state=0).shape
+    ((2, 4), (2, 3, 5))
+    >>> batch[1].order_
+    1
     """
 
     def __init__(self, model, Y, offsets, orders, params, stats, table):
@@ -63,10 +117,22 @@ class ARBatch:
         return self._spectral_radius
 
     def __len__(self):
+        """The number of series S."""
         return int(self.orders_.size)
 
     def __getitem__(self, s):
-        """Series s's fit as a fitted ``AR``."""
+        """Series s's fit as a fitted ``AR``.
+
+        Parameters
+        ----------
+        s : int
+            Series index (negative indices count from the end).
+
+        Returns
+        -------
+        model : AR
+            A fitted AR holding series s's parameters and statistics.
+        """
         S = len(self)
         if not isinstance(s, (int, np.integer)) or isinstance(s, (bool, np.bool_)):
             raise TypeError(f"index: expected an integer series index, got {s!r}")
@@ -96,7 +162,18 @@ class ARBatch:
         return ar
 
     def forecast(self, steps):
-        """Forecasts (S, steps) and their standard errors (S, steps) of every series, one kernel call."""
+        """Forecasts of every series and their standard errors, in one kernel call.
+
+        Parameters
+        ----------
+        steps : int
+            Forecast horizon (>= 0).
+
+        Returns
+        -------
+        mean, se : ndarray of shape (S, steps)
+            Point forecasts and standard errors, as ``AR.forecast``'s per series.
+        """
         m = self._model
         m._setup()
         steps = m._validate_steps(steps)
@@ -106,8 +183,24 @@ class ARBatch:
         return mean[:, :, 0], np.sqrt(mse[:, :, 0, 0])
 
     def simulate(self, n_steps, n_paths=1, random_state=None):
-        """Monte-Carlo continuations of every series, shape (S, n_paths, n_steps); path j of series s
-        uses Philox stream s * n_paths + j."""
+        """Monte-Carlo continuations of every series, in one kernel call.
+
+        Path j of series s uses Philox stream s * n_paths + j.
+
+        Parameters
+        ----------
+        n_steps : int
+            Length of each path (>= 0).
+        n_paths : int, default=1
+            Paths per series (>= 0).
+        random_state : None, int or numpy RandomState, default=None
+            Seeds the Philox key.
+
+        Returns
+        -------
+        paths : ndarray of shape (S, n_paths, n_steps)
+            The simulated values.
+        """
         m = self._model
         m._setup()
         n_steps = m._validate_steps(n_steps, "n_steps")

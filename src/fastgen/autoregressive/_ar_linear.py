@@ -38,47 +38,91 @@ def _finite_series(X, offsets, dtype, name="X"):
 class AR(LinearARBase):
     """Autoregressive model of one series, y_t = deterministic(t) + sum_i phi_i y_{t-i} + e_t.
 
+    statsmodels' ``AutoReg`` as a scikit-learn style estimator on the fastgen kernels: OLS matches
+    its params, sigma2, llf and information criteria to ~1e-12. Fitted parameters are float64
+    host arrays whatever ``dtype`` is. A fit whose lag polynomial has a root inside the unit circle
+    warns (``StationarityWarning``).
+
     Parameters
     ----------
-    order : int or {"aic", "bic", "hqic"}, default 1
-        Number of lags p, or the criterion that picks p in 0..max_order (statsmodels'
+    order : int or {"aic", "bic", "hqic"}, default=1
+        Number of lags p (>= 0), or the criterion that picks p in 0..max_order (statsmodels'
         ``ar_select_order``: every order is fitted on the same sample y[max_order:]).
-    trend : {"n", "c", "t", "ct"}, default "c"
+    trend : {"n", "c", "t", "ct"}, default="c"
         Deterministic terms (statsmodels AutoReg): none, constant, time trend (t = 1, 2, ...), both.
-    method : {"ols", "yule_walker"}, default "ols"
+    method : {"ols", "yule_walker"}, default="ols"
         OLS is statsmodels' AutoReg (conditional least squares on targets y[p:]); Yule-Walker solves
         the sample Yule-Walker equations (statsmodels' ``yule_walker``; trends "n" and "c" only,
         "c" demeans the series).
-    max_order : int or None
-        Largest order tried when ``order`` is a criterion.
-    yw_method : {"mle", "adjusted"}, default "mle"
+    max_order : int or None, default=None
+        Largest order tried when ``order`` is a criterion (required then), >= 0.
+    yw_method : {"mle", "adjusted"}, default="mle"
         Yule-Walker autocovariance denominator: n ("mle", always a stationary fit) or n - h
         ("adjusted", statsmodels' default).
-    device : {"cpu", "cuda", "auto"}, default "cpu"
-    dtype : float64 (default) or float32, how the series is stored for the kernels (sums in float64).
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernels run ("auto": a usable GPU, else the CPU).
+    dtype : float64 or float32, default=np.float64
+        How the series is stored and passed to the kernels (float32 halves the traffic of the data
+        pass; sums are kept in float64 anyway).
 
     Attributes
     ----------
-    order_ : int, the fitted (or selected) order p.
-    params_ : ndarray (kt + p,), statsmodels' ``params``: trend coefficients, then phi_1..phi_p.
-    coef_ : ndarray (p,), phi_1..phi_p.   trend_coef_ : ndarray (kt,).   intercept_ : float (0 without "c").
-    sigma2_ : float, innovation variance (OLS: SSE / nobs as AutoReg; Yule-Walker: its sigma^2).
-    nobs_ : int, n - p.   llf_, aic_, bic_, hqic_ : AutoReg's (conditional log-likelihood at the fit).
-    roots_ : complex ndarray, AutoReg's roots of 1 - phi_1 z - ... - phi_p z^p (stationary iff all |z| > 1).
-    spectral_radius_ : float, largest companion eigenvalue modulus (= 1 / smallest |root|).
-    order_criteria_ : dict of ndarray (max_order + 1,) or None: every order's AIC/BIC/HQIC when the
-        order was selected (OLS: ar_select_order's values; Yule-Walker: from the Yule-Walker sigma^2_q
-        on all n points).
-    y_tail_ : ndarray (p,), the last p observations (where forecasts and simulations start).
-    series_length_ : int.   n_features_in_ : 1.
+    order_ : int
+        The fitted (or selected) order p.
+    params_ : ndarray of shape (kt + p,)
+        statsmodels' ``params``: the kt trend coefficients, then phi_1..phi_p.
+    coef_ : ndarray of shape (p,)
+        phi_1..phi_p.
+    trend_coef_ : ndarray of shape (kt,)
+        The trend coefficients (constant first, then time trend).
+    intercept_ : float
+        The constant (0 without "c").
+    sigma2_ : float
+        Innovation variance (OLS: SSE / nobs as AutoReg; Yule-Walker: its sigma^2).
+    nobs_ : int
+        n - p.
+    llf_, aic_, bic_, hqic_ : float
+        AutoReg's (conditional log-likelihood at the fit, information criteria).
+    roots_ : complex ndarray of shape (p,)
+        AutoReg's roots of 1 - phi_1 z - ... - phi_p z^p (stationary iff all |z| > 1).
+    spectral_radius_ : float
+        Largest companion eigenvalue modulus (= 1 / smallest |root|).
+    order_criteria_ : dict of str to ndarray of shape (max_order + 1,), or None
+        Every order's AIC/BIC/HQIC when the order was selected (OLS: ar_select_order's values;
+        Yule-Walker: from the Yule-Walker sigma^2_q on all n points); None otherwise.
+    y_tail_ : ndarray of shape (p,)
+        The last p observations (where forecasts and simulations start).
+    series_length_ : int
+        n, the length of the training series.
+    n_features_in_ : int
+        1.
+
+    See Also
+    --------
+    VAR : Several series jointly.
+    ARBatch : Many independent series at once (``fit_many``).
 
     Examples
     --------
+    >>> import numpy as np
     >>> from fastgen.autoregressive import AR
+    >>> e = np.random.default_rng(0).normal(size=500)
+    >>> y = np.zeros(500)
+    >>> for t in range(1, 500):
+    ...     y[t] = 0.6 * y[t - 1] + e[t]
+    >>> model = AR(order=1, device="cpu").fit(y)
+    >>> model.order_, model.coef_.round(1).tolist()
+    (1, [0.6])
+    >>> mean, se = model.forecast(5)
+    >>> mean.shape, bool(np.all(np.diff(se) > 0))
+    ((5,), True)
+
+    The order chosen by AIC on the sunspot numbers:
+
     >>> from fastgen.datasets import load_sunspots
     >>> _, spots = load_sunspots()
-    >>> model = AR(order="aic", max_order=12).fit(spots)
-    >>> mean, se = model.forecast(20)
+    >>> AR(order="aic", max_order=12, device="cpu").fit(spots).order_
+    9
     """
 
     _criteria_names = AR_CRITERIA
@@ -89,7 +133,20 @@ class AR(LinearARBase):
 
     # -- fitting -----------------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """Fit to the series X, shape (n,) or (n, 1). Returns self."""
+        """Fit to one series (selecting the order first when ``order`` is a criterion).
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, 1)
+            The series (finite), long enough for the order and trend.
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : AR
+            The fitted estimator.
+        """
         self._setup()
         Y = as_univariate(X, self._backend.dtype)
         offsets = np.array([0, Y.shape[0]], dtype=np.int64)
@@ -120,8 +177,20 @@ class AR(LinearARBase):
     def fit_many(self, X, lengths):
         """Fit an independent AR to each of many series in one kernel call.
 
-        X: the series concatenated, shape (N,) or (N, 1); lengths: their lengths (summing to N).
-        With ``order`` a criterion, each series gets its own order. Returns an ``ARBatch``.
+        With ``order`` a criterion, each series gets its own order. The estimator itself is left
+        unfitted; non-stationary fits give one ``StationarityWarning`` naming them.
+
+        Parameters
+        ----------
+        X : array-like of shape (N,) or (N, 1)
+            The series concatenated.
+        lengths : array-like of int
+            Their lengths (summing to N).
+
+        Returns
+        -------
+        batch : ARBatch
+            The S fits as arrays, with batched ``forecast`` and ``simulate``.
         """
         self._setup()
         if lengths is None:
@@ -177,8 +246,21 @@ class AR(LinearARBase):
 
     # -- using the fit ------------------------------------------------------------------------------
     def forecast(self, steps):
-        """Point forecasts of the next `steps` values and their standard errors (psi-weights:
-        se_h^2 = sigma2 * sum_{j<h} psi_j^2, AutoReg's ``get_prediction(...).se_mean``)."""
+        """Point forecasts of the next `steps` values and their standard errors.
+
+        Standard errors from the psi-weights: se_h^2 = sigma2 * sum_{j<h} psi_j^2 (AutoReg's
+        ``get_prediction(...).se_mean``).
+
+        Parameters
+        ----------
+        steps : int
+            Forecast horizon (>= 0).
+
+        Returns
+        -------
+        mean, se : ndarray of shape (steps,)
+            Point forecasts and their standard errors (float64).
+        """
         self._check_fitted()
         self._setup()
         steps = self._validate_steps(steps)
@@ -188,9 +270,25 @@ class AR(LinearARBase):
         return mean[0, :, 0], np.sqrt(mse[0, :, 0, 0])
 
     def simulate(self, n_steps, n_paths=1, random_state=None):
-        """Monte-Carlo continuations of the fitted series, shape (n_paths, n_steps), in ``dtype``:
-        innovations sqrt(sigma2_) z with z Philox normals (path j: stream j), so the same
-        random_state gives the same paths on any thread count and on CPU and CUDA."""
+        """Monte-Carlo continuations of the fitted series.
+
+        Innovations sqrt(sigma2_) z with z Philox normals (path j: stream j), so the same
+        random_state gives the same paths on any thread count and on CPU and CUDA.
+
+        Parameters
+        ----------
+        n_steps : int
+            Length of each path (>= 0).
+        n_paths : int, default=1
+            Number of paths (>= 0).
+        random_state : None, int or numpy RandomState, default=None
+            Seeds the Philox key.
+
+        Returns
+        -------
+        paths : ndarray of shape (n_paths, n_steps)
+            The simulated values, in ``dtype``.
+        """
         self._check_fitted()
         self._setup()
         n_steps = self._validate_steps(n_steps, "n_steps")
@@ -202,9 +300,24 @@ class AR(LinearARBase):
         return out[0, :, :, 0]
 
     def score(self, X, lengths=None):
-        """Conditional Gaussian log-likelihood of X (sequences concatenated, hmmlearn's ``lengths``),
-        each given its first p values, time index restarting at 1: the sum over sequences of
-        -nobs / 2 log(2 pi sigma2_) - SSE / (2 sigma2_). On the training series it is ``llf_``."""
+        """Conditional Gaussian log-likelihood of one or more series under the fit.
+
+        Each sequence is scored given its first p values, its time index restarting at 1: the sum
+        over sequences of -nobs / 2 log(2 pi sigma2_) - SSE / (2 sigma2_). On the training series it
+        is ``llf_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N,) or (N, 1)
+            The sequences concatenated (each longer than p).
+        lengths : array-like of int, default=None
+            Their lengths (hmmlearn's ``lengths``); None: X is one sequence.
+
+        Returns
+        -------
+        log_likelihood : float
+            The log-likelihood summed over the sequences.
+        """
         self._check_fitted()
         self._setup()
         Y = as_univariate(X, self._backend.dtype)
@@ -224,19 +337,81 @@ class AR(LinearARBase):
 class VAR(LinearARBase):
     """Vector autoregression of k series, y_t = deterministic(t) + sum_i A_i y_{t-i} + u_t.
 
-    Parameters as ``AR`` (``order`` may also be "fpe"; criteria and their values are statsmodels'
-    ``VAR.select_order(max_order, trend=trend)``, which uses the model's trend; note that
-    statsmodels' ``VAR.fit(maxlags, ic=...)`` selects with trend "c" whatever its own trend).
+    statsmodels' ``VAR`` as a scikit-learn style estimator on the fastgen kernels. Order selection
+    criteria and their values are statsmodels' ``VAR.select_order(max_order, trend=trend)``, which
+    uses the model's trend; note that statsmodels' ``VAR.fit(maxlags, ic=...)`` selects with trend
+    "c" whatever its own trend. Fitted parameters are float64 host arrays whatever ``dtype`` is.
+
+    Parameters
+    ----------
+    order : int or {"aic", "bic", "hqic", "fpe"}, default=1
+        Number of lags p (>= 0; >= 1 with trend "n"), or the criterion that picks p in 0..max_order.
+    trend : {"n", "c", "t", "ct"}, default="c"
+        Deterministic terms: none, constant, time trend (t = 1, 2, ...), both.
+    method : {"ols", "yule_walker"}, default="ols"
+        Equation-by-equation OLS (statsmodels' VAR), or the multivariate Yule-Walker equations
+        (trends "n" and "c" only, "c" demeans the series).
+    max_order : int or None, default=None
+        Largest order tried when ``order`` is a criterion (required then), >= 0.
+    yw_method : {"mle", "adjusted"}, default="mle"
+        Yule-Walker autocovariance denominator: n or n - h.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernels run ("auto": a usable GPU, else the CPU).
+    dtype : float64 or float32, default=np.float64
+        How the series are stored and passed to the kernels (sums in float64).
 
     Attributes
     ----------
-    order_, params_ ((kt + p k, k), statsmodels' ``params``), coefs_ ((p, k, k), ``coefs``),
-    trend_coef_ ((kt, k)), intercept_ ((k,), zeros without "c"),
-    sigma_u_ ((k, k): SSE / (nobs - kt - p k) for OLS, statsmodels' ``sigma_u``; the Yule-Walker
-    innovation covariance for Yule-Walker), sigma_u_mle_ (SSE / nobs; Yule-Walker: = sigma_u_),
-    nobs_, llf_, aic_, bic_, hqic_, fpe_ (statsmodels' VARResults), roots_ (``roots``: inverse
-    companion eigenvalues by decreasing modulus), spectral_radius_, order_criteria_, y_tail_ ((p, k)),
-    series_length_, n_features_in_ (k).
+    order_ : int
+        The fitted (or selected) order p.
+    params_ : ndarray of shape (kt + p k, k)
+        statsmodels' ``params``: trend rows, then the lag coefficients.
+    coefs_ : ndarray of shape (p, k, k)
+        A_1..A_p (statsmodels' ``coefs``).
+    trend_coef_ : ndarray of shape (kt, k)
+        The trend coefficients.
+    intercept_ : ndarray of shape (k,)
+        The constants (zeros without "c").
+    sigma_u_ : ndarray of shape (k, k)
+        Innovation covariance: SSE / (nobs - kt - p k) for OLS (statsmodels' ``sigma_u``); the
+        Yule-Walker innovation covariance for Yule-Walker.
+    sigma_u_mle_ : ndarray of shape (k, k)
+        SSE / nobs (Yule-Walker: equal to sigma_u_).
+    nobs_ : int
+        n - p.
+    llf_, aic_, bic_, hqic_, fpe_ : float
+        statsmodels' VARResults values.
+    roots_ : complex ndarray of shape (p k,)
+        statsmodels' ``roots``: inverse companion eigenvalues by decreasing modulus.
+    spectral_radius_ : float
+        Largest companion eigenvalue modulus (< 1 iff stationary).
+    order_criteria_ : dict of str to ndarray of shape (max_order + 1,), or None
+        Every order's criteria when the order was selected (NaN for order 0 with trend "n").
+    y_tail_ : ndarray of shape (p, k)
+        The last p observations (where forecasts and simulations start).
+    series_length_ : int
+        n.
+    n_features_in_ : int
+        k.
+
+    See Also
+    --------
+    AR : One series.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.autoregressive import VAR
+    >>> E = np.random.default_rng(0).normal(size=(500, 2))
+    >>> Y = np.zeros((500, 2))
+    >>> for t in range(1, 500):
+    ...     Y[t] = [[0.5, 0.1], [0.0, 0.3]] @ Y[t - 1] + E[t]
+    >>> model = VAR(order=1, device="cpu").fit(Y)
+    >>> model.coefs_.shape, bool(model.spectral_radius_ < 1)
+    ((1, 2, 2), True)
+    >>> mean, se = model.forecast(3)
+    >>> mean.shape, model.forecast_cov(3).shape, model.simulate(4, n_paths=2, random_state=0).shape
+    ((3, 2), (3, 2, 2), (2, 4, 2))
     """
 
     _criteria_names = VAR_CRITERIA
@@ -255,7 +430,20 @@ class VAR(LinearARBase):
         return check_array(a, name, ndim=2, dtype=self._backend.dtype, n_features=n_features)
 
     def fit(self, X, y=None):
-        """Fit to the k series in the columns of X (n, k). Returns self."""
+        """Fit to the k series in the columns of X (selecting the order first when asked).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, k)
+            The series (finite), long enough for the order and trend.
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : VAR
+            The fitted estimator.
+        """
         self._setup()
         if self._criterion is None and self._order == 0 and self._trend == "n":
             raise ValueError("order: a VAR(0) with trend 'n' has no parameters; use order >= 1 or a trend")
@@ -316,8 +504,18 @@ class VAR(LinearARBase):
         return table
 
     def forecast_cov(self, steps):
-        """Forecast MSE matrices (steps, k, k): sum_{j<h} Phi_j sigma_u_ Phi_j^T (statsmodels'
-        ``forecast_cov(steps)``, method "mse")."""
+        """Forecast MSE matrices sum_{j<h} Phi_j sigma_u_ Phi_j^T (statsmodels' ``forecast_cov``).
+
+        Parameters
+        ----------
+        steps : int
+            Forecast horizon (>= 0).
+
+        Returns
+        -------
+        cov : ndarray of shape (steps, k, k)
+            The MSE matrix of each horizon (statsmodels' method "mse").
+        """
         return self._forecast(steps)[1]
 
     def _forecast(self, steps):
@@ -330,13 +528,41 @@ class VAR(LinearARBase):
         return mean[0], mse[0]
 
     def forecast(self, steps):
-        """Point forecasts (steps, k) and their standard errors (steps, k) (sqrt of the MSE diagonals)."""
+        """Point forecasts of the next `steps` values and their standard errors.
+
+        Parameters
+        ----------
+        steps : int
+            Forecast horizon (>= 0).
+
+        Returns
+        -------
+        mean, se : ndarray of shape (steps, k)
+            Point forecasts and standard errors (sqrt of the ``forecast_cov`` diagonals).
+        """
         mean, mse = self._forecast(steps)
         return mean, np.sqrt(np.diagonal(mse, axis1=-2, axis2=-1))
 
     def simulate(self, n_steps, n_paths=1, random_state=None):
-        """Monte-Carlo continuations, shape (n_paths, n_steps, k): innovations L z with L the
-        Cholesky factor of sigma_u_ and z[h k + l] the Philox normals of stream j (path j)."""
+        """Monte-Carlo continuations of the fitted series.
+
+        Innovations L z with L the Cholesky factor of sigma_u_ and z[h k + l] the Philox normals of
+        stream j (path j): the same paths on any thread count and on CPU and CUDA.
+
+        Parameters
+        ----------
+        n_steps : int
+            Length of each path (>= 0).
+        n_paths : int, default=1
+            Number of paths (>= 0).
+        random_state : None, int or numpy RandomState, default=None
+            Seeds the Philox key.
+
+        Returns
+        -------
+        paths : ndarray of shape (n_paths, n_steps, k)
+            The simulated values, in ``dtype``.
+        """
         self._check_fitted()
         self._setup()
         n_steps = self._validate_steps(n_steps, "n_steps")
@@ -348,8 +574,22 @@ class VAR(LinearARBase):
         return out[0]
 
     def score(self, X, lengths=None):
-        """Conditional Gaussian log-likelihood of X (n, k) under sigma_u_mle_, summed over sequences;
-        equals statsmodels' ``llf`` on the training data."""
+        """Conditional Gaussian log-likelihood under sigma_u_mle_, summed over sequences.
+
+        Each sequence is scored given its first p rows; on the training data this equals
+        statsmodels' ``llf``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, k)
+            The sequences concatenated (each longer than p).
+        lengths : array-like of int, default=None
+            Their lengths; None: X is one sequence.
+
+        Returns
+        -------
+        log_likelihood : float
+        """
         self._check_fitted()
         self._setup()
         Y = self._as_series(X, n_features=self.n_features_in_)

@@ -74,29 +74,54 @@ def sample_logits(logits, *, temperature=1.0, top_k=None, top_p=None, greedy=Fal
                   device="auto"):
     """Draw one token index per row of logits.
 
+    Greedy argmax, or sampling with temperature, top-k and top-p (nucleus) filtering, on the Philox
+    generator: the same seed gives the same tokens on the CPU and on CUDA. Contract and exact
+    rules: ``csrc/KERNELS.md``, "Decoding categorical outputs".
+
     Parameters
     ----------
     logits : array of shape (V,) or (N, V), float32 or float64
         Unnormalised log-probabilities; -inf masks a token. NaN or +inf, or a row that is all -inf,
         raises ValueError. With ``device="cuda"`` a device array (CuPy, PyTorch, Numba) is read in
         place.
-    temperature : float > 0
-        The logits are divided by it (softmax in float64). Greedy decoding is ``greedy=True``.
-    top_k : int >= 1 or None
-        Keep the k tokens of largest logit (equal logits: the lower index first).
-    top_p : float in (0, 1] or None
+    temperature : float, default=1.0
+        The logits are divided by it (> 0 and finite; softmax in float64). Greedy decoding is
+        ``greedy=True``.
+    top_k : int >= 1 or None, default=None
+        Keep the k tokens of largest logit (equal logits: the lower index first); None: all.
+    top_p : float in (0, 1] or None, default=None
         Nucleus sampling: keep the shortest run of tokens, in decreasing probability (ties by
         lower index), whose probability (after temperature and top-k) reaches top_p; at least one.
-    greedy : bool
+        None: all.
+    greedy : bool, default=False
         Return the argmax (the lowest index among equal maxima) instead of sampling.
-    random_state : None, int or numpy RandomState
+    random_state : None, int or numpy RandomState, default=None
         Seeds the Philox generator; row n uses uniform n of stream 0, so the same seed and logits give
         the same tokens on any thread count and on both devices.
-    device : "cpu", "cuda" or "auto"
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernel runs ("auto": a usable GPU, else the CPU).
 
     Returns
     -------
-    int64 ndarray of shape (N,), or an int64 scalar for 1-D logits.
+    tokens : int64 ndarray of shape (N,), or an int64 scalar for 1-D logits
+        The chosen token index of each row.
+
+    See Also
+    --------
+    MADE.sample : Autoregressive sampling with the same filters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.autoregressive import sample_logits
+    >>> logits = np.log([[0.1, 0.7, 0.2], [0.5, 0.25, 0.25]])
+    >>> sample_logits(logits, greedy=True, device="cpu").tolist()
+    [1, 0]
+    >>> int(sample_logits(logits[0], top_k=1, random_state=0, device="cpu"))
+    1
+    >>> tokens = sample_logits(np.zeros((1000, 3)), random_state=0, device="cpu")
+    >>> tokens.shape, bool(set(tokens.tolist()) == {0, 1, 2})
+    ((1000,), True)
     """
     t, k, p, g = _filter_args(temperature, top_k, top_p, greedy)
     x, was_1d = _logits_array(logits)

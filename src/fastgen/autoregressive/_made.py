@@ -33,36 +33,60 @@ _SCORE_ROWS = 1 << 14  # rows per made_logprob call (bounds the device's activat
 class MADE(BaseNN):
     """Masked autoencoder for distribution estimation: an exact autoregressive density model.
 
+    One MLP whose weights are masked so that output block d depends only on the variables before d
+    in an ordering: log p(x) = sum_d log p(x_d | x_<d) exactly, in one forward pass (Germain et al.
+    2015). With ``n_masks > 1`` (connectivity-agnostic training) the masks cycle over the
+    minibatches and the model is the ensemble average p(x) = (1 / n_masks) sum_k p_k(x). Fitted
+    parameters live in host NumPy arrays; the engine is rebuilt after unpickling or ``set_params``.
+
     Parameters
     ----------
-    hidden_layer_sizes : sequence of int
+    hidden_layer_sizes : int or sequence of int, default=(500,)
         Widths of the hidden layers; ``()`` gives a logistic autoregressive model (each conditional
         a linear function of the earlier variables).
-    output : "bernoulli", "categorical" or "gaussian_mixture"
+    output : {"bernoulli", "categorical", "gaussian_mixture"}, default="bernoulli"
         The conditionals: Bernoulli (binary data; ``fit`` also accepts probabilities in [0, 1] as
         soft targets), categorical over ``n_categories`` values (data: integer category indices,
         one-hot encoded at the input), or a mixture of ``n_components`` Gaussians (real data;
         standardise it first).
-    n_categories : int
+    n_categories : int or None, default=None
         Number of categories V (>= 2) for output="categorical"; required there.
-    n_components : int
-        Mixture components K per variable for output="gaussian_mixture".
-    ordering : "natural", "random" or a permutation of range(n_features)
+    n_components : int, default=5
+        Mixture components K per variable for output="gaussian_mixture" (>= 1).
+    ordering : {"natural", "random"} or sequence of int, default="natural"
         The order in which variables are generated: natural (0, 1, ...), a random order drawn from
-        ``random_state`` (one per mask), or explicit (``ordering[i]`` is the variable generated i-th).
-    n_masks : int
+        ``random_state`` (one per mask), or explicit, a permutation of range(n_features)
+        (``ordering[i]`` is the variable generated i-th).
+    n_masks : int, default=1
         Number of connectivity masks (>= 1). More than one trains an ensemble that shares weights:
         each minibatch uses the next mask in turn; scoring and sampling average over the masks.
-    activation, slope : hidden activation ("relu", "leaky_relu", "tanh", "sigmoid", "softplus",
-        "identity") and the leaky-ReLU slope.
-    optimizer, learning_rate, beta1, beta2, weight_decay, momentum : optimiser settings
-        ("adam", "sgd", "nesterov"; torch.optim's meanings).
-    batch_size, max_epochs : int
-    random_state : None, int or RandomState
-    verbose : int
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "softplus", "identity"}, default="relu"
+        Hidden-layer activation.
+    slope : float, default=0.01
+        Slope of "leaky_relu" for negative inputs, in (0, 1).
+    optimizer : {"adam", "sgd", "nesterov"}, default="adam"
+        torch.optim's Adam, SGD with momentum, or SGD with Nesterov momentum (needs momentum > 0).
+    learning_rate : float, default=1e-3
+        Step size (> 0).
+    beta1, beta2 : float, default=0.9, 0.999
+        Adam's moment decay rates, in [0, 1).
+    weight_decay : float, default=0.0
+        L2 penalty added to the gradient (torch's ``weight_decay``), >= 0.
+    momentum : float, default=0.0
+        SGD momentum, in [0, 1).
+    batch_size : int, default=100
+        Rows per minibatch (>= 1).
+    max_epochs : int, default=50
+        Passes over the data in ``fit`` (>= 0).
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the weight initialisation, the orderings and hidden degrees, the epoch permutations
+        and the model's Philox key.
+    verbose : bool or int, default=0
         Progress bar with the training NLL on stderr when > 0.
-    device : "cpu", "cuda" or "auto"
-    dtype : float32 (default) or float64
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernels run ("auto": a usable GPU, else the CPU).
+    dtype : float32 or float64, default=np.float32
+        Precision of the parameters and of the kernel work.
 
     Attributes
     ----------
@@ -79,6 +103,23 @@ class MADE(BaseNN):
     n_iter_ : int
         Epochs run (over all calls of fit and partial_fit since the last fit).
     n_features_in_ : int
+        Number of features seen in fit.
+
+    See Also
+    --------
+    sample_logits : Decoding of categorical logits with temperature, top-k and top-p.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.autoregressive import MADE
+    >>> X = (np.random.default_rng(0).random((200, 6)) < 0.5).astype(np.float32)
+    >>> made = MADE(hidden_layer_sizes=(16,), max_epochs=3, random_state=0, device="cpu").fit(X)
+    >>> made.score_samples(X[:3]).shape, bool(made.score(X) < 0)
+    ((3,), True)
+    >>> S = made.sample(4, random_state=0)
+    >>> S.shape, bool(np.isin(S, [0, 1]).all())
+    ((4, 6), True)
     """
 
     _parameter_constraints = {
@@ -179,12 +220,41 @@ class MADE(BaseNN):
 
     # -- fitting -----------------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """Minimise the mean negative log-likelihood of X for max_epochs epochs (y is ignored)."""
+        """Minimise the mean negative log-likelihood of X for max_epochs epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data: values in [0, 1] (Bernoulli), category indices in [0, n_categories)
+            (categorical), or real values (Gaussian mixture).
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : MADE
+            The fitted estimator.
+        """
         return self._fit(X, None, fresh=True)
 
     def partial_fit(self, X, y=None):
-        """One epoch over X, continuing the current fit (its weights, optimiser state and mask cycle);
-        on an unfitted model, initialises it as fit would first. y is ignored."""
+        """One epoch over X, continuing the current fit (its weights, optimiser state and mask cycle).
+
+        On an unfitted model, initialises it as fit would first. The output type, its number of
+        values, the hidden layers and the activation must be those of the fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, as for ``fit``.
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : MADE
+            The updated estimator.
+        """
         return self._fit(X, 1, fresh=not hasattr(self, "n_features_in_"))
 
     def _fit(self, X, epochs, *, fresh):
@@ -246,8 +316,20 @@ class MADE(BaseNN):
         return eng.put(self.network_.theta.astype(eng.dtype) * self.masks_[k].astype(eng.dtype))
 
     def score_samples(self, X):
-        """Exact log-likelihood log p(x) of each row in nats (float64). With n_masks > 1, the log of
-        the probabilities averaged over the masks."""
+        """Exact log-likelihood log p(x) of each row.
+
+        With n_masks > 1, the log of the probabilities averaged over the masks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Binary values (Bernoulli), category indices (categorical) or real values.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            log p(x) in nats (float64).
+        """
         eng = self._engine_ready()
         X = self._validate(X)
         self._check_values(X, self._fitted_output, self._fitted_n_out, scoring=True)
@@ -266,18 +348,46 @@ class MADE(BaseNN):
         return top + np.log(np.exp(per_mask - top).mean(axis=0))
 
     def score(self, X, y=None):
-        """Mean log-likelihood of X (nats per sample)."""
+        """Mean log-likelihood of X (nats per sample).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        score : float
+            The mean of ``score_samples(X)``.
+        """
         return float(self.score_samples(X).mean())
 
     def sample(self, n_samples=1, random_state=None, temperature=1.0, top_k=None, top_p=None):
-        """Draw samples by incremental autoregressive decoding (the ``made_sample`` kernel: after each
-        generated variable only the hidden units it reaches are updated).
+        """Draw samples by incremental autoregressive decoding.
 
-        temperature scales the conditionals' logits (1: the model itself); top_k and top_p (nucleus)
-        restrict each categorical draw (output="categorical" only). With n_masks > 1 each sample's
-        mask is drawn uniformly. random_state None continues the model's own random stream (each
-        call gives new samples). Returns float samples (0/1 for Bernoulli) or, for categorical
-        outputs, int64 category indices, shape (n_samples, n_features).
+        The ``made_sample`` kernel: after each generated variable only the hidden units it reaches
+        are updated. With n_masks > 1 each sample's mask is drawn uniformly.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples (>= 1).
+        random_state : None, int or numpy RandomState, default=None
+            Keys the Philox draws; None continues the model's own random stream (each call gives
+            new samples).
+        temperature : float, default=1.0
+            Scales the conditionals' logits (> 0; 1: the model itself).
+        top_k : int or None, default=None
+            Keep the k most probable categories of each draw (output="categorical" only).
+        top_p : float in (0, 1] or None, default=None
+            Nucleus sampling of each categorical draw (output="categorical" only).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Float samples in ``dtype`` (0/1 for Bernoulli) or, for categorical outputs, int64
+            category indices.
         """
         eng = self._engine_ready()
         n = check_int(n_samples, "n_samples", 1)

@@ -23,23 +23,52 @@ LOSSES = {"mse": 0, "bce": 1}
 
 
 class Autoencoder(BaseNN):
-    """MLP autoencoder.
+    """MLP autoencoder: one network x -> code -> reconstruction, trained on the reconstruction loss.
+
+    The encoder's hidden layers use ``activation``, the code layer and the output layer are linear
+    (identity): with no nonlinearity the model spans PCA's subspace, the hidden layers make it a
+    nonlinear generalisation. Training is one ``mlp_step`` kernel call per minibatch (forward, loss,
+    backward and optimiser update). ``score_samples`` is minus each row's reconstruction loss, an
+    anomaly score (low = unusual). Fitted parameters live in host NumPy arrays (``network_.theta``);
+    the engine (device, dtype) is rebuilt after unpickling or ``set_params``.
 
     Parameters
     ----------
-    encoder_layers : sequence of int
-        Hidden widths between the input and the code.
-    latent_dim : int
-        Width of the (linear) code layer.
-    loss : "mse" or "bce"
+    encoder_layers : int or sequence of int, default=(128,)
+        Hidden widths between the input and the code (at least one layer, each width >= 1).
+    latent_dim : int, default=8
+        Width of the (linear) code layer (>= 1).
+    loss : {"mse", "bce"}, default="mse"
         Half the squared error summed over features (real data), or binary cross-entropy on
         logits (data in [0, 1]; the decoder outputs logits, reconstructions are their sigmoid).
-    decoder_layers : sequence of int, optional
-        Hidden widths between the code and the output; default: the encoder's in reverse order.
-    activation, slope : hidden-layer activation and leaky-ReLU slope.
-    optimizer, learning_rate, beta1, beta2, weight_decay, momentum : optimiser settings.
-    batch_size, max_epochs, random_state, verbose, device, dtype
-        As for the other fastgen estimators.
+    decoder_layers : int, sequence of int or None, default=None
+        Hidden widths between the code and the output; None: the encoder's in reverse order.
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "softplus", "identity"}, default="relu"
+        Hidden-layer activation.
+    slope : float, default=0.01
+        Slope of "leaky_relu" for negative inputs, in (0, 1).
+    optimizer : {"adam", "sgd", "nesterov"}, default="adam"
+        torch.optim's Adam, SGD with momentum, or SGD with Nesterov momentum (needs momentum > 0).
+    learning_rate : float, default=1e-3
+        Step size (> 0).
+    beta1, beta2 : float, default=0.9, 0.999
+        Adam's moment decay rates, in [0, 1).
+    weight_decay : float, default=0.0
+        L2 penalty added to the gradient (torch's ``weight_decay``, not AdamW's), >= 0.
+    momentum : float, default=0.0
+        SGD momentum, in [0, 1) (dampening 0).
+    batch_size : int, default=128
+        Rows per minibatch (>= 1; the last minibatch of an epoch may be smaller).
+    max_epochs : int, default=100
+        Passes over the data (>= 0).
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the weight initialisation, the epoch permutations and the model's Philox key.
+    verbose : bool or int, default=0
+        Progress bar with the loss on stderr when > 0.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernels run ("auto": a usable GPU, else the CPU).
+    dtype : float32 or float64, default=np.float32
+        Precision of the parameters and of the kernel work.
 
     Attributes
     ----------
@@ -48,8 +77,30 @@ class Autoencoder(BaseNN):
     encoder_, decoder_ : MLP
         Its two halves (input -> code, code -> output).
     loss_curve_ : ndarray of shape (n_epochs,)
-        Per-epoch mean training loss per sample.
-    n_iter_, n_features_in_
+        Per-epoch mean training loss per sample (each minibatch measured before its update).
+    n_iter_ : int
+        Epochs run (``max_epochs``).
+    n_features_in_ : int
+        Number of features seen in fit.
+
+    See Also
+    --------
+    VAE : A probabilistic autoencoder (sampling, log-likelihood bound).
+    sklearn.decomposition.PCA : The linear counterpart.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.nn import Autoencoder
+    >>> X = np.random.default_rng(0).normal(size=(200, 5))
+    >>> ae = Autoencoder(encoder_layers=(16,), latent_dim=2, max_epochs=5, random_state=0,
+    ...                  device="cpu").fit(X)
+    >>> ae.transform(X).shape, ae.reconstruct(X).shape
+    ((200, 2), (200, 5))
+    >>> ae.loss_curve_.shape, bool(ae.loss_curve_[-1] < ae.loss_curve_[0])
+    ((5,), True)
+    >>> ae.score_samples(X[:3]).shape
+    (3,)
     """
 
     _parameter_constraints = {
@@ -98,7 +149,25 @@ class Autoencoder(BaseNN):
             self._check_unit_interval(X, name, "loss='bce'")
 
     def fit(self, X, y=None):
-        """Minimise the reconstruction loss on minibatches of X for max_epochs epochs (y is ignored)."""
+        """Minimise the reconstruction loss on minibatches of X for max_epochs epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (a scipy.sparse matrix is densified); values in [0, 1] for loss="bce".
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : Autoencoder
+            The fitted estimator.
+
+        Raises
+        ------
+        FloatingPointError
+            When training diverges (a non-finite loss); the estimator keeps its previous state.
+        """
         enc, dec, opt = self._check_params()
         eng = self._setup_engine()
         X = self._validate(X, fitting=True)
@@ -132,29 +201,85 @@ class Autoencoder(BaseNN):
         return eng.host(eng.predict(net, eng.put(net.theta), X))
 
     def transform(self, X):
-        """The code layer's values, shape (n_samples, latent_dim)."""
+        """Encode X: the code layer's values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+            The codes, in ``dtype``.
+        """
         eng = self._engine_ready()
         return self._output(eng, self.encoder_, self._validate(X))
 
     def fit_transform(self, X, y=None):
+        """fit(X), then transform(X).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+            The codes of the training data.
+        """
         return self.fit(X).transform(X)
 
     def inverse_transform(self, Z):
-        """Reconstructions from codes Z: the decoder's output (sigmoid of its logits for loss='bce')."""
+        """Decode codes Z: the decoder's output (the sigmoid of its logits for loss="bce").
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, latent_dim)
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_features)
+            The reconstructions, in ``dtype``.
+        """
         eng = self._engine_ready()
         Z = self._validate(Z, name="Z", n_features=self.decoder_.sizes[0])
         out = self._output(eng, self.decoder_, Z)
         return sigmoid(out) if self.loss == "bce" else out
 
     def reconstruct(self, X):
-        """inverse_transform(transform(X)) in one pass through the whole network."""
+        """inverse_transform(transform(X)) in one pass through the whole network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_features)
+            The reconstructions, in ``dtype``.
+        """
         eng = self._engine_ready()
         out = self._output(eng, self.network_, self._validate(X))
         return sigmoid(out) if self.loss == "bce" else out
 
     def score_samples(self, X):
-        """Minus each row's reconstruction loss (the training loss: 0.5 sum_d (x - x_hat)^2, or the
-        binary cross-entropy summed over features); low values flag anomalies."""
+        """Minus each row's reconstruction loss; low values flag anomalies.
+
+        The loss is the training loss: 0.5 sum_d (x - x_hat)^2 (loss="mse"), or the binary
+        cross-entropy summed over features (loss="bce").
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Values in [0, 1] for loss="bce".
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Minus the per-row loss (float64).
+        """
         eng = self._engine_ready()
         X = self._validate(X)
         self._check_values(X)
@@ -168,5 +293,17 @@ class Autoencoder(BaseNN):
         return -(np.asarray(eng.host(loss), dtype=np.float64) - 0.5 * X.shape[1] * np.log(2 * np.pi))
 
     def score(self, X, y=None):
-        """Mean of score_samples."""
+        """Mean of ``score_samples(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        score : float
+            Minus the mean per-row reconstruction loss.
+        """
         return float(self.score_samples(X).mean())

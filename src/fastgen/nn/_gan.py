@@ -28,36 +28,84 @@ _OUTPUT_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 
 class GAN(BaseNN):
-    """GAN with MLP generator and discriminator, trained with Adam.
+    """GAN with MLP generator and discriminator, trained with Adam; conditional with labels.
+
+    The generator maps [z | one-hot label], z ~ N(0, I), to a sample; the discriminator maps
+    [x | label] to one logit (non-saturating loss) or one critic value (WGAN-GP). One training step
+    is one ``gan_step`` kernel call: a discriminator update on a minibatch of real rows and as many
+    generated ones, then, every ``n_critic``-th step, a generator update through the freshly
+    updated discriminator. Fitted parameters live in host NumPy arrays (``generator_.theta``,
+    ``discriminator_.theta``); the engine is rebuilt after unpickling or ``set_params``.
 
     Parameters
     ----------
-    generator_layers, discriminator_layers : sequence of int
-        Hidden widths of each network.
-    latent_dim : int
-        Dimension of the generator's noise z ~ N(0, I).
-    loss : "nonsaturating" or "wasserstein-gp"
+    generator_layers, discriminator_layers : int or sequence of int, default=(256, 256)
+        Hidden widths of each network (at least one layer, each width >= 1).
+    latent_dim : int, default=64
+        Dimension of the generator's noise z ~ N(0, I), >= 1.
+    loss : {"nonsaturating", "wasserstein-gp"}, default="nonsaturating"
         Non-saturating GAN loss (discriminator logits) or the Wasserstein loss with gradient
         penalty ``gp_weight`` (critic values).
-    gp_weight : float
-    n_critic : int
-        The discriminator is updated every step, the generator every n_critic-th step.
-    generator_activation, discriminator_activation : str
-        Hidden-layer activations; ``slope`` is the leaky-ReLU slope of both networks.
-    output_activation : "identity", "sigmoid" or "tanh"
-        The generator's output: pick sigmoid for data in [0, 1], tanh for data in [-1, 1].
-    learning_rate, beta1, beta2 : float
-        Adam settings of both networks (the DCGAN defaults 2e-4, 0.5, 0.999).
-    batch_size, max_epochs, random_state, verbose, device, dtype
-        As for the other fastgen estimators.
+    gp_weight : float, default=10.0
+        Weight of the gradient penalty (loss="wasserstein-gp"), >= 0.
+    n_critic : int, default=1
+        The discriminator is updated every step, the generator every n_critic-th step (>= 1).
+    generator_activation : str, default="relu"
+        Hidden-layer activation of the generator: "relu", "leaky_relu", "tanh", "sigmoid",
+        "softplus" or "identity".
+    discriminator_activation : str, default="leaky_relu"
+        Hidden-layer activation of the discriminator (same choices).
+    slope : float, default=0.2
+        The leaky-ReLU slope of both networks, in (0, 1).
+    output_activation : {"identity", "sigmoid", "tanh"}, default="identity"
+        The generator's output: pick sigmoid for data in [0, 1], tanh for data in [-1, 1] (fit
+        checks that X lies in the range).
+    learning_rate : float, default=2e-4
+        Adam's step size for both networks (> 0).
+    beta1, beta2 : float, default=0.5, 0.999
+        Adam's moment decay rates, in [0, 1) (with learning_rate, the DCGAN defaults).
+    batch_size : int, default=128
+        Real rows per minibatch (>= 1; the last minibatch of an epoch may be smaller).
+    max_epochs : int, default=100
+        Passes over the data (>= 0).
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the weight initialisation, the epoch permutations and the model's Philox key.
+    verbose : bool or int, default=0
+        Progress bar with the losses on stderr when > 0.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernels run ("auto": a usable GPU, else the CPU).
+    dtype : float32 or float64, default=np.float32
+        Precision of the parameters and of the kernel work.
 
     Attributes
     ----------
     generator_, discriminator_ : MLP
+        The networks with their fitted parameters (``theta``).
     loss_curve_ : ndarray of shape (n_epochs, 2)
         Per-epoch means of the discriminator's and the generator's losses (columns d, g), each
         measured on its minibatch before its update.
-    n_iter_, classes_, n_features_in_
+    n_iter_ : int
+        Epochs run.
+    classes_ : ndarray or None
+        Labels of a conditional fit (None without labels).
+    n_features_in_ : int
+        Number of features seen in fit.
+
+    See Also
+    --------
+    VAE : A likelihood-based generative model with an encoder.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.nn import GAN
+    >>> X = np.random.default_rng(0).normal(size=(256, 2)).astype(np.float32)
+    >>> gan = GAN(generator_layers=(16,), discriminator_layers=(16,), latent_dim=2, max_epochs=3,
+    ...           batch_size=64, random_state=0, device="cpu").fit(X)
+    >>> gan.sample(5, random_state=0).shape, gan.loss_curve_.shape
+    ((5, 2), (3, 2))
+    >>> gan.discriminate(X[:3]).shape
+    (3,)
     """
 
     _parameter_constraints = {
@@ -106,7 +154,25 @@ class GAN(BaseNN):
         return gl, dl, self._optimizer("adam")
 
     def fit(self, X, y=None):
-        """Train on minibatches of X for max_epochs epochs; with labels y, a conditional GAN."""
+        """Train on minibatches of X for max_epochs epochs; with labels y, a conditional GAN.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (a scipy.sparse matrix is densified), inside output_activation's range.
+        y : array-like of shape (n_samples,), default=None
+            Class labels for a conditional GAN (stored as ``classes_``); None: unconditional.
+
+        Returns
+        -------
+        self : GAN
+            The fitted estimator.
+
+        Raises
+        ------
+        FloatingPointError
+            When training diverges (a non-finite loss); the estimator keeps its previous state.
+        """
         gl, dl, opt = self._check_params()
         eng = self._setup_engine()
         X = self._validate(X, fitting=True)
@@ -152,8 +218,23 @@ class GAN(BaseNN):
         return self
 
     def sample(self, n_samples=1, y=None, random_state=None):
-        """n_samples generated rows G(z), z ~ N(0, I). Conditional models need y: one label for every
-        sample, or one per sample. random_state None continues the model's own random stream."""
+        """Generated rows G(z), z ~ N(0, I).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples (>= 1); with one label per sample in y, 1 or len(y).
+        y : None, label or array-like of labels, default=None
+            Conditional models need y: one label for every sample, or one per sample.
+        random_state : None, int or numpy RandomState, default=None
+            Keys the Philox draws; None continues the model's own random stream (each call gives
+            new samples).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples, in ``dtype``.
+        """
         eng = self._engine_ready()
         n, C = self._n_and_labels(n_samples, y)
         streams = self._streams_for(random_state)
@@ -162,8 +243,19 @@ class GAN(BaseNN):
         return eng.host(eng.predict(self.generator_, eng.put(self.generator_.theta), self._join(Z, C)))
 
     def discriminate(self, X, y=None):
-        """The discriminator's output per row: a logit of 'real' (non-saturating) or the critic value
-        (WGAN-GP); higher means more like the training data."""
+        """The discriminator's output per row; higher means more like the training data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None, label or array-like of shape (n_samples,), default=None
+            Labels of a conditional model (one for every row, or one per row); None otherwise.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            A logit of 'real' (non-saturating) or the critic value (WGAN-GP), in ``dtype``.
+        """
         eng = self._engine_ready()
         X = self._validate(X)
         C = self._labels(y, X.shape[0])

@@ -28,51 +28,92 @@ _IWAE_ROWS = 1 << 15  # repeated rows per score_samples chunk (bounds its memory
 
 
 class VAE(BaseNN):
-    """Variational autoencoder with MLP encoder and decoder.
+    """Variational autoencoder with MLP encoder and decoder, conditional when fitted with labels.
+
+    The encoder maps [x | one-hot label] to the mean and log-variance of a diagonal Gaussian
+    q(z | x), the decoder maps [z | label] to the parameters of p(x | z). One training step (both
+    forward passes, the reparameterised draw, the negative ELBO, both backward passes and both
+    optimiser updates) is one ``vae_step`` kernel call. Fitted parameters live in host NumPy arrays
+    (``encoder_.theta``, ``decoder_.theta``); the engine is rebuilt after unpickling or
+    ``set_params``.
 
     Parameters
     ----------
-    encoder_layers : sequence of int
-        Hidden widths of the encoder; its output layer has 2 * latent_dim units (mean, log-variance).
-    latent_dim : int
-        Dimension of z (prior N(0, I)).
-    likelihood : "bernoulli", "gaussian" or "gaussian_learned"
+    encoder_layers : int or sequence of int, default=(512,)
+        Hidden widths of the encoder (at least one); its output layer has 2 * latent_dim units
+        (mean, log-variance).
+    latent_dim : int, default=32
+        Dimension of z (prior N(0, I)), >= 1.
+    likelihood : {"bernoulli", "gaussian", "gaussian_learned"}, default="bernoulli"
         p(x | z): Bernoulli with logits (data in [0, 1]); Gaussian with fixed variance ``obs_var``;
         Gaussian with a learned per-feature, per-sample log-variance (decoder output 2 * n_features).
-    decoder_layers : sequence of int, optional
-        Hidden widths of the decoder; default: the encoder's in reverse order.
-    activation : str
-        Hidden-layer activation ("relu", "leaky_relu", "tanh", "sigmoid", "softplus", "identity").
-    slope : float
-        Slope of "leaky_relu" for negative inputs.
-    obs_var : float or array of n_features
-        Variance of the fixed-variance Gaussian likelihood.
-    kl_weight : float
-        Weight of the KL term (beta-VAE; 1 gives the ELBO).
-    optimizer : "adam", "sgd" or "nesterov"
-    learning_rate, beta1, beta2, weight_decay, momentum : float
-        Optimiser settings (beta1, beta2: Adam; momentum: SGD); torch.optim's meanings.
-    batch_size, max_epochs : int
-    n_importance : int
+    decoder_layers : int, sequence of int or None, default=None
+        Hidden widths of the decoder; None: the encoder's in reverse order.
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "softplus", "identity"}, default="relu"
+        Hidden-layer activation.
+    slope : float, default=0.01
+        Slope of "leaky_relu" for negative inputs, in (0, 1).
+    obs_var : float or array-like of shape (n_features,), default=1.0
+        Variance of the fixed-variance Gaussian likelihood (positive and finite; checked in fit).
+    kl_weight : float, default=1.0
+        Weight of the KL term (beta-VAE; 1 gives the ELBO), >= 0.
+    optimizer : {"adam", "sgd", "nesterov"}, default="adam"
+        torch.optim's Adam, SGD with momentum, or SGD with Nesterov momentum (needs momentum > 0).
+    learning_rate : float, default=1e-3
+        Step size (> 0).
+    beta1, beta2 : float, default=0.9, 0.999
+        Adam's moment decay rates, in [0, 1).
+    weight_decay : float, default=0.0
+        L2 penalty added to the gradient (torch's ``weight_decay``, not AdamW's), >= 0.
+    momentum : float, default=0.0
+        SGD momentum, in [0, 1) (dampening 0).
+    batch_size : int, default=128
+        Rows per minibatch (>= 1; the last minibatch of an epoch may be smaller).
+    max_epochs : int, default=100
+        Passes over the data (>= 0).
+    n_importance : int, default=64
         Importance samples per row in ``score_samples`` (1 gives the ELBO).
-    random_state : None, int or RandomState
-    verbose : int
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the weight initialisation, the epoch permutations and the model's Philox key.
+    verbose : bool or int, default=0
         Progress bar with the losses on stderr when > 0.
-    device : "cpu", "cuda" or "auto"
-    dtype : float32 (default) or float64
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernels run ("auto": a usable GPU, else the CPU).
+    dtype : float32 or float64, default=np.float32
+        Precision of the parameters and of the kernel work.
 
     Attributes
     ----------
     encoder_, decoder_ : MLP
         The networks with their fitted parameters (``theta``).
+    obs_log_var_ : ndarray of shape (n_features,) or None
+        log(obs_var) for likelihood="gaussian" (None otherwise).
     loss_curve_, reconstruction_curve_, kl_curve_ : ndarray of shape (n_epochs,)
         Per-epoch means of the negative ELBO (reconstruction + kl_weight * KL) and its two terms,
         in nats per sample (measured on each minibatch before its update).
     n_iter_ : int
         Epochs run.
     classes_ : ndarray or None
-        Labels of a conditional fit.
+        Labels of a conditional fit (None without labels).
     n_features_in_ : int
+        Number of features seen in fit.
+
+    See Also
+    --------
+    Autoencoder : A deterministic autoencoder.
+    GAN : Adversarially trained generator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.nn import VAE
+    >>> X = (np.random.default_rng(0).random((200, 8)) < 0.3).astype(np.float32)
+    >>> vae = VAE(encoder_layers=(16,), latent_dim=2, max_epochs=5, n_importance=4,
+    ...           random_state=0, device="cpu").fit(X)
+    >>> vae.transform(X).shape, vae.sample(3, random_state=0).shape
+    ((200, 2), (3, 8))
+    >>> bool(vae.score(X) < 0)
+    True
     """
 
     _parameter_constraints = {
@@ -139,8 +180,29 @@ class VAE(BaseNN):
             self._check_unit_interval(X, name, "likelihood='bernoulli'")
 
     def fit(self, X, y=None):
-        """Maximise the ELBO on minibatches of X for max_epochs epochs; with labels y, a conditional
-        VAE (labels one-hot encoded and appended to the encoder's and the decoder's inputs)."""
+        """Maximise the ELBO on minibatches of X for max_epochs epochs.
+
+        With labels y, a conditional VAE (labels one-hot encoded and appended to the encoder's and
+        the decoder's inputs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (a scipy.sparse matrix is densified); values in [0, 1] for the Bernoulli
+            likelihood.
+        y : array-like of shape (n_samples,), default=None
+            Class labels for a conditional VAE (stored as ``classes_``); None: unconditional.
+
+        Returns
+        -------
+        self : VAE
+            The fitted estimator.
+
+        Raises
+        ------
+        FloatingPointError
+            When training diverges (a non-finite loss); the estimator keeps its previous state.
+        """
         enc_layers, dec_layers, opt = self._check_params()
         eng = self._setup_engine()
         X = self._validate(X, fitting=True)
@@ -196,7 +258,19 @@ class VAE(BaseNN):
         return np.ascontiguousarray(out[:, :D])
 
     def transform(self, X, y=None):
-        """Posterior means E[z | x] (the encoder's mu), shape (n_samples, latent_dim)."""
+        """Posterior means E[z | x] (the encoder's mu).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None, label or array-like of shape (n_samples,), default=None
+            Labels of a conditional model (one for every row, or one per row); None otherwise.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+            The posterior means, in ``dtype``.
+        """
         eng = self._engine_ready()
         X = self._validate(X)
         C = self._labels(y, X.shape[0])
@@ -204,22 +278,75 @@ class VAE(BaseNN):
         return np.ascontiguousarray(H[:, :self.latent_dim])
 
     def fit_transform(self, X, y=None):
+        """fit(X, y), then transform(X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            Class labels for a conditional VAE.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+            The posterior means of the training data.
+        """
         return self.fit(X, y).transform(X, y)
 
     def inverse_transform(self, Z, y=None):
-        """Decoder means E[x | z]: probabilities (Bernoulli) or Gaussian means, shape (n, n_features)."""
+        """Decoder means E[x | z]: probabilities (Bernoulli) or Gaussian means.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, latent_dim)
+        y : None, label or array-like of shape (n_samples,), default=None
+            Labels of a conditional model (one for every row, or one per row); None otherwise.
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_features)
+            The decoder means, in ``dtype``.
+        """
         eng = self._engine_ready()
         Z = self._validate(Z, name="Z", n_features=int(self.encoder_.sizes[-1] // 2))
         return self._mean(self._decode(eng, Z, self._labels(y, Z.shape[0])))
 
     def reconstruct(self, X, y=None):
-        """inverse_transform(transform(X)): the decoder mean at the posterior mean."""
+        """inverse_transform(transform(X)): the decoder mean at the posterior mean.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None, label or array-like of shape (n_samples,), default=None
+            Labels of a conditional model (one for every row, or one per row); None otherwise.
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_features)
+            The reconstructions, in ``dtype``.
+        """
         return self.inverse_transform(self.transform(X, y), y)
 
     def sample(self, n_samples=1, y=None, random_state=None, mean=True):
-        """Draws z ~ N(0, I) decoded: E[x | z] (mean=True, default) or x ~ p(x | z) (mean=False).
-        Conditional models need y: one label for every sample, or one per sample. random_state None
-        continues the model's own random stream (each call gives new samples)."""
+        """Draw z ~ N(0, I) and decode it: E[x | z] (mean=True, default) or x ~ p(x | z) (mean=False).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples (>= 1); with one label per sample in y, 1 or len(y).
+        y : None, label or array-like of labels, default=None
+            Conditional models need y: one label for every sample, or one per sample.
+        random_state : None, int or numpy RandomState, default=None
+            Keys the Philox draws; None continues the model's own random stream (each call gives
+            new samples).
+        mean : bool, default=True
+            Return the decoder means instead of draws from p(x | z) (0/1 values for Bernoulli).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples, in ``dtype``.
+        """
         eng = self._engine_ready()
         n, C = self._n_and_labels(n_samples, y)
         streams = self._streams_for(random_state)
@@ -250,10 +377,23 @@ class VAE(BaseNN):
         return np.asarray(eng.host(loss), dtype=np.float64)
 
     def score_samples(self, X, y=None):
-        """Importance-weighted lower bound on log p(x) per row (Burda et al. 2016):
+        """Importance-weighted lower bound on log p(x) per row (Burda et al. 2016).
+
         log (1/k) sum_j p(x | z_j) p(z_j) / q(z_j | x), z_j ~ q(z | x), k = n_importance. Higher means
         more typical (an anomaly score: low values flag outliers). Deterministic: the draws come from
-        reserved streams of the model's key."""
+        reserved streams of the model's key.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None, label or array-like of shape (n_samples,), default=None
+            Labels of a conditional model (one for every row, or one per row); None otherwise.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            The bound in nats (float64).
+        """
         eng = self._engine_ready()
         X = self._validate(X)
         self._check_values(X)
@@ -282,5 +422,17 @@ class VAE(BaseNN):
         return result
 
     def score(self, X, y=None):
-        """Mean importance-weighted log-likelihood bound of X (nats per sample)."""
+        """Mean importance-weighted log-likelihood bound of X (nats per sample).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None, label or array-like of shape (n_samples,), default=None
+            Labels of a conditional model (one for every row, or one per row); None otherwise.
+
+        Returns
+        -------
+        score : float
+            The mean of ``score_samples(X, y)``.
+        """
         return float(self.score_samples(X, y).mean())
