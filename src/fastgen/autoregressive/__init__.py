@@ -9,7 +9,8 @@ decoding kernel (greedy, temperature, top-k, top-p) for categorical autoregressi
 - ``sample_logits``: batched sampling from categorical logits with the Philox generator.
 """
 from ._ar_batch import ARBatch  # noqa: F401
-from ._ar_linear import AR, VAR  # noqa: F401
+from ._ar import AR  # noqa: F401
+from ._var import VAR  # noqa: F401
 from ..exceptions import StationarityWarning  # noqa: F401
 from ._decoding import sample_logits  # noqa: F401
 from ._made import MADE  # noqa: F401

@@ -140,7 +140,7 @@ class ARBatch:
             raise IndexError(f"index: series {s} out of range for {S} series")
         s = int(s) % S
         m = self._model
-        from ._ar_linear import AR
+        from ._ar import AR
         ar = AR(**m.get_params())
         p, kt = int(self.orders_[s]), m._kt
         ar.order_ = p
