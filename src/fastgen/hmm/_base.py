@@ -30,7 +30,43 @@ STREAM_STATES, STREAM_EMISSIONS, STREAM_EMISSIONS_2 = 0, 1, 2
 
 
 class ConvergenceMonitor:
-    """hmmlearn's monitor: history of the log-likelihood, stop on `tol` gain or `n_iter` iterations."""
+    """hmmlearn's monitor: history of the log-likelihood, stop on `tol` gain or `n_iter` iterations.
+
+    Every HMM's ``fit`` creates one (``monitor_``) and reports the log-likelihood of each EM
+    iteration to it; EM stops as soon as ``converged`` is true. A log-likelihood that falls by
+    more than a relative sqrt(machine epsilon) is logged (``logging`` warning "Model is not
+    converging", as in hmmlearn), not raised.
+
+    Parameters
+    ----------
+    tol : float
+        Convergence threshold: converged once the last gain in log-likelihood is below ``tol``
+        (a negative gain counts; -inf never stops on the gain).
+    n_iter : int
+        Maximum number of iterations: converged once ``iter`` reaches it.
+    verbose : bool or int
+        Print each iteration's number, log-likelihood and gain to stderr.
+
+    Attributes
+    ----------
+    history : collections.deque of float
+        The log-likelihood reported at each iteration, oldest first.
+    iter : int
+        Number of iterations reported so far.
+
+    See Also
+    --------
+    GaussianHMM, GMMHMM, CategoricalHMM, PoissonHMM : set ``monitor_`` in ``fit``.
+
+    Examples
+    --------
+    >>> from fastgen.hmm import ConvergenceMonitor
+    >>> monitor = ConvergenceMonitor(tol=1e-2, n_iter=100, verbose=False)
+    >>> for log_prob in (-10.0, -5.0, -4.995):
+    ...     monitor.report(log_prob)
+    >>> monitor.converged, monitor.iter
+    (True, 3)
+    """
 
     _template = "{iter:>10d} {log_prob:>16.8f} {delta:>+16.8f}"
 
@@ -50,6 +86,13 @@ class ConvergenceMonitor:
         self.history.clear()
 
     def report(self, log_prob):
+        """Record one iteration's log-likelihood (printed when verbose).
+
+        Parameters
+        ----------
+        log_prob : float
+            The log-likelihood of the training data at this iteration.
+        """
         if self.verbose:
             delta = log_prob - self.history[-1] if self.history else np.nan
             print(self._template.format(iter=self.iter + 1, log_prob=log_prob, delta=delta), file=sys.stderr)
@@ -61,12 +104,19 @@ class ConvergenceMonitor:
 
     @property
     def converged(self):
+        """bool: ``n_iter`` iterations reported, or the last gain in log-likelihood below ``tol``."""
         return self.iter == self.n_iter or (
             len(self.history) >= 2 and self.history[-1] - self.history[-2] < self.tol)
 
 
 class BaseHMM(BaseEstimator):
-    """EM for HMMs with pluggable emissions (hmmlearn's API, plus `device` and `dtype`)."""
+    """EM for HMMs with pluggable emissions (hmmlearn's API, plus `device` and `dtype`).
+
+    The public methods of every HMM are documented here. ``X`` is an array-like of shape
+    (n_samples, n_features) holding one or more concatenated sequences (``CategoricalHMM``:
+    integer symbols of shape (n_samples, 1); ``PoissonHMM``: non-negative integer counts), and
+    ``lengths`` the lengths of those sequences (hmmlearn's convention).
+    """
 
     _fitted_attr = "startprob_"
     _fitted_hint = "set startprob_, transmat_ and the emission parameters"
@@ -130,20 +180,89 @@ class BaseHMM(BaseEstimator):
         return float(logprob.sum()), self._backend.host(post), logprob
 
     def score(self, X, lengths=None):
-        """Log-likelihood of X under the model (summed over sequences)."""
+        """Log-likelihood of X under the model (summed over sequences).
+
+        Computed by the forward algorithm (scaled or in log space, per ``implementation``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations, one frame per row (``CategoricalHMM``: integer symbols, one column).
+        lengths : array-like of int of shape (n_sequences,), default=None
+            Lengths of the sequences concatenated in X (sum n_samples); None: one sequence.
+
+        Returns
+        -------
+        log_prob : float
+            log p(X), the sum of the sequences' log-likelihoods (-inf when a sequence is
+            impossible under the model).
+        """
         return self._score(X, lengths, False)[0]
 
     def score_samples(self, X, lengths=None):
-        """(log-likelihood, posteriors (n_samples, n_components))."""
+        """Log-likelihood of X and the posterior state probabilities of each frame.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations, one frame per row (``CategoricalHMM``: integer symbols, one column).
+        lengths : array-like of int of shape (n_sequences,), default=None
+            Lengths of the sequences concatenated in X (sum n_samples); None: one sequence.
+
+        Returns
+        -------
+        log_prob : float
+            log p(X), summed over sequences.
+        posteriors : ndarray of shape (n_samples, n_components)
+            p(state at frame t | its sequence), forward-backward; each row sums to 1.
+
+        Raises
+        ------
+        ValueError
+            When a sequence has zero probability under the model (posteriors undefined).
+        """
         logprob, post, per_seq = self._score(X, lengths, True)
         self._check_possible(per_seq)
         return logprob, post
 
     def predict_proba(self, X, lengths=None):
+        """Posterior state probabilities of each frame (``score_samples(X, lengths)[1]``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations, one frame per row (``CategoricalHMM``: integer symbols, one column).
+        lengths : array-like of int of shape (n_sequences,), default=None
+            Lengths of the sequences concatenated in X (sum n_samples); None: one sequence.
+
+        Returns
+        -------
+        posteriors : ndarray of shape (n_samples, n_components)
+            p(state at frame t | its sequence); each row sums to 1.
+        """
         return self.score_samples(X, lengths)[1]
 
     def decode(self, X, lengths=None, algorithm=None):
-        """Most likely states: (log-probability, state sequence). Viterbi or MAP (posterior argmax)."""
+        """Most likely states: (log-probability, state sequence). Viterbi or MAP (posterior argmax).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations, one frame per row (``CategoricalHMM``: integer symbols, one column).
+        lengths : array-like of int of shape (n_sequences,), default=None
+            Lengths of the sequences concatenated in X (sum n_samples); None: one sequence.
+        algorithm : {"viterbi", "map"}, default=None
+            "viterbi": the jointly most probable state path; "map": each frame's most probable
+            state (argmax of the posteriors). None: the model's ``algorithm``.
+
+        Returns
+        -------
+        log_prob : float
+            Viterbi: log p(X, best path), summed over sequences; "map": the sum over frames of
+            the log of the largest posterior.
+        state_sequence : ndarray of int of shape (n_samples,)
+            The state of each frame.
+        """
         algorithm = algorithm or self.algorithm
         if algorithm not in ("viterbi", "map"):
             raise ValueError(f"algorithm: expected one of ('viterbi', 'map'), got {algorithm!r}")
@@ -156,6 +275,20 @@ class BaseHMM(BaseEstimator):
         return float(self._backend.host(logprob).astype(np.float64).sum()), self._backend.host(states)
 
     def predict(self, X, lengths=None):
+        """Most likely state of each frame, by the model's ``algorithm`` (``decode(X, lengths)[1]``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations, one frame per row (``CategoricalHMM``: integer symbols, one column).
+        lengths : array-like of int of shape (n_sequences,), default=None
+            Lengths of the sequences concatenated in X (sum n_samples); None: one sequence.
+
+        Returns
+        -------
+        state_sequence : ndarray of int of shape (n_samples,)
+            The state of each frame.
+        """
         return self.decode(X, lengths)[1]
 
     @staticmethod
@@ -167,7 +300,32 @@ class BaseHMM(BaseEstimator):
 
     # -- learning ----------------------------------------------------------------------------------
     def fit(self, X, lengths=None):
-        """Baum-Welch (EM) from the initial parameters; returns self."""
+        """Baum-Welch (EM) from the initial parameters; returns self.
+
+        Parameters named in ``init_params`` are initialised from X and ``random_state`` (the
+        others must have been set); those named in ``params`` are re-estimated (MAP updates with
+        the priors) for at most ``n_iter`` iterations, until the gain in log-likelihood falls
+        below ``tol``. A state that receives no posterior mass keeps its previous parameters
+        (RuntimeWarning).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations, one frame per row (``CategoricalHMM``: integer symbols, one column).
+        lengths : array-like of int of shape (n_sequences,), default=None
+            Lengths of the sequences concatenated in X (sum n_samples); None: one sequence.
+
+        Returns
+        -------
+        self : object
+            The fitted model (``monitor_`` holds the log-likelihood history, ``n_iter_`` the
+            number of iterations).
+
+        Raises
+        ------
+        ValueError
+            When a sequence has zero probability under the current parameters.
+        """
         self._setup()
         X = self._validate_X(X, fitting=True)
         offsets = check_lengths(lengths, X.shape[0])
@@ -253,13 +411,48 @@ class BaseHMM(BaseEstimator):
         return sum(self._get_n_fit_scalars_per_param().values())
 
     def aic(self, X, lengths=None):
+        """Akaike information criterion, -2 log p(X) + 2 p (p: free scalar parameters, all letters).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations, one frame per row (``CategoricalHMM``: integer symbols, one column).
+        lengths : array-like of int of shape (n_sequences,), default=None
+            Lengths of the sequences concatenated in X (sum n_samples); None: one sequence.
+
+        Returns
+        -------
+        aic : float
+            Lower is better.
+        """
         return -2 * self.score(X, lengths) + 2 * self._n_free_params()
 
     def bic(self, X, lengths=None):
+        """Bayesian information criterion, -2 log p(X) + p log(n_samples) (p: free scalar parameters).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations, one frame per row (``CategoricalHMM``: integer symbols, one column).
+        lengths : array-like of int of shape (n_sequences,), default=None
+            Lengths of the sequences concatenated in X (sum n_samples); None: one sequence.
+
+        Returns
+        -------
+        bic : float
+            Lower is better.
+        """
         n_samples = len(self._validate_X(X, fitting=False))
         return -2 * self.score(X, lengths) + self._n_free_params() * np.log(n_samples)
 
     def get_stationary_distribution(self):
+        """Stationary distribution of the chain: the left eigenvector of ``transmat_`` for eigenvalue 1.
+
+        Returns
+        -------
+        pi : ndarray of shape (n_components,)
+            Normalised to sum to 1.
+        """
         self._check_fitted()
         w, v = np.linalg.eig(np.asarray(self.transmat_).T)
         vec = np.real_if_close(v[:, np.argmax(w.real)])
@@ -267,7 +460,27 @@ class BaseHMM(BaseEstimator):
 
     # -- sampling -----------------------------------------------------------------------------------
     def sample(self, n_samples=1, random_state=None, currstate=None):
-        """(X, states): n_samples steps of one chain, drawn with the Philox generator."""
+        """(X, states): n_samples steps of one chain, drawn with the Philox generator.
+
+        The draws differ from hmmlearn's NumPy draws but are the same on CPU and GPU.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of frames (>= 1).
+        random_state : None, int or numpy RandomState, default=None
+            Seeds the Philox key; None: the model's ``random_state`` (an int there gives the
+            same draws on every call).
+        currstate : int, default=None
+            State of the first frame; None: drawn from ``startprob_``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The emissions (``CategoricalHMM``: integer symbols of shape (n_samples, 1)).
+        state_sequence : ndarray of int of shape (n_samples,)
+            The states that emitted them.
+        """
         self._check_fitted()
         self._setup()
         self._check()

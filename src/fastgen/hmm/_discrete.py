@@ -11,7 +11,81 @@ from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM
 from .._validation import check_array, check_positive, check_stochastic
 
 class CategoricalHMM(BaseHMM):
-    """HMM with categorical emissions; X holds symbols in [0, n_features), shape (n_samples, 1)."""
+    """HMM with categorical emissions; X holds symbols in [0, n_features), shape (n_samples, 1).
+
+    A drop-in for ``hmmlearn.hmm.CategoricalHMM`` (its arguments, attributes and MAP updates with
+    a Dirichlet prior on the emission probabilities), plus ``device`` and ``dtype``. A state that
+    receives no posterior mass keeps its emission probabilities (RuntimeWarning); ``sample``
+    draws Philox numbers.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of states.
+    startprob_prior : float or array-like of shape (n_components,), default=1.0
+        Dirichlet concentration of the prior on ``startprob_`` (>= 0; 1: no prior).
+    transmat_prior : float or array-like of shape (n_components, n_components), default=1.0
+        Dirichlet concentration of the prior on each row of ``transmat_`` (>= 0; 1: no prior).
+    emissionprob_prior : float or array-like of shape (n_components, n_features), default=1.0
+        Dirichlet concentration of the prior on each row of ``emissionprob_`` (>= 0; 1: no
+        prior).
+    n_features : int, default=None
+        Number of symbols (>= 1); None: the largest symbol of the first ``fit``'s X plus one (or
+        the width of a set ``emissionprob_``). ``fit`` stores it here, as hmmlearn does.
+    algorithm : {"viterbi", "map"}, default="viterbi"
+        Decoder of ``decode`` and ``predict``.
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the initialisation and, through a Philox key, ``sample``.
+    n_iter : int, default=10
+        Maximum number of EM iterations (>= 0).
+    tol : float, default=1e-2
+        EM stops when the log-likelihood gains less than ``tol`` (-inf: never on the gain).
+    verbose : bool or int, default=False
+        Print each iteration's log-likelihood and gain to stderr (``monitor_``).
+    params : str, default="ste"
+        Parameters updated by ``fit``: 's' startprob_, 't' transmat_, 'e' emissionprob_.
+    init_params : str, default="ste"
+        Parameters ``fit`` initialises from the data (same letters); the others must be set
+        before ``fit``.
+    implementation : {"scaling", "log"}, default="scaling"
+        Forward-backward with scaled probabilities, or in log space.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the per-frame work runs ("auto": a usable GPU, else the CPU).
+    dtype : float64 or float32, default=np.float64
+        Precision of the per-frame kernel work (parameters are float64 either way).
+
+    Attributes
+    ----------
+    n_features : int
+        Number of symbols.
+    startprob_ : ndarray of shape (n_components,)
+        Initial state probabilities.
+    transmat_ : ndarray of shape (n_components, n_components)
+        Transition probabilities; row i is p(next state | state i).
+    emissionprob_ : ndarray of shape (n_components, n_features)
+        p(symbol | state); rows sum to 1 (initialised at random, as in hmmlearn).
+    monitor_ : ConvergenceMonitor
+        The log-likelihood history of the last ``fit`` (``monitor_.history``, ``converged``).
+    n_iter_ : int
+        EM iterations of the last ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.hmm import CategoricalHMM
+    >>> rng = np.random.default_rng(0)
+    >>> states = np.repeat([0, 1, 0, 1], 50)
+    >>> emissions = np.array([[0.9, 0.05, 0.05], [0.05, 0.05, 0.9]])
+    >>> X = np.array([rng.choice(3, p=emissions[s]) for s in states])[:, None]
+    >>> model = CategoricalHMM(n_components=2, n_iter=100, random_state=1, device="cpu").fit(X)
+    >>> model.n_features, model.emissionprob_.shape
+    (3, (2, 3))
+    >>> np.sort(model.emissionprob_[:, 0]).round(1).tolist()
+    [0.0, 0.9]
+    >>> labels = model.predict(X)  # the true states (up to relabelling) but one
+    >>> int(max((labels == states).sum(), (labels != states).sum()))
+    199
+    """
 
     _emission_letters = "e"
     _parameter_constraints = {
@@ -87,7 +161,78 @@ class CategoricalHMM(BaseHMM):
 
 
 class PoissonHMM(BaseHMM):
-    """HMM with independent Poisson counts per feature."""
+    """HMM with independent Poisson counts per feature.
+
+    A drop-in for ``hmmlearn.hmm.PoissonHMM`` (its arguments, attributes and MAP update with a
+    gamma prior on the rates), plus ``device`` and ``dtype``. X holds non-negative integer counts
+    (of any numeric dtype). The rates start from gamma draws matching the mean and variance of
+    the data; a state that receives no posterior mass keeps its rates (RuntimeWarning);
+    ``sample`` draws Philox numbers.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of states.
+    startprob_prior : float or array-like of shape (n_components,), default=1.0
+        Dirichlet concentration of the prior on ``startprob_`` (>= 0; 1: no prior).
+    transmat_prior : float or array-like of shape (n_components, n_components), default=1.0
+        Dirichlet concentration of the prior on each row of ``transmat_`` (>= 0; 1: no prior).
+    lambdas_prior, lambdas_weight : float or array-like, default=0.0
+        Shape (alpha) and rate (beta) of the gamma prior on ``lambdas_`` (>= 0; 0: no prior),
+        broadcast against (n_components, n_features).
+    algorithm : {"viterbi", "map"}, default="viterbi"
+        Decoder of ``decode`` and ``predict``.
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the initialisation and, through a Philox key, ``sample``.
+    n_iter : int, default=10
+        Maximum number of EM iterations (>= 0).
+    tol : float, default=1e-2
+        EM stops when the log-likelihood gains less than ``tol`` (-inf: never on the gain).
+    verbose : bool or int, default=False
+        Print each iteration's log-likelihood and gain to stderr (``monitor_``).
+    params : str, default="stl"
+        Parameters updated by ``fit``: 's' startprob_, 't' transmat_, 'l' lambdas_.
+    init_params : str, default="stl"
+        Parameters ``fit`` initialises from the data (same letters); the others must be set
+        before ``fit``.
+    implementation : {"scaling", "log"}, default="scaling"
+        Forward-backward with scaled probabilities, or in log space.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the per-frame work runs ("auto": a usable GPU, else the CPU).
+    dtype : float64 or float32, default=np.float64
+        Precision of the per-frame kernel work (parameters are float64 either way).
+
+    Attributes
+    ----------
+    n_features : int
+        Number of count features.
+    startprob_ : ndarray of shape (n_components,)
+        Initial state probabilities.
+    transmat_ : ndarray of shape (n_components, n_components)
+        Transition probabilities; row i is p(next state | state i).
+    lambdas_ : ndarray of shape (n_components, n_features)
+        Poisson rate of each feature in each state.
+    monitor_ : ConvergenceMonitor
+        The log-likelihood history of the last ``fit`` (``monitor_.history``, ``converged``).
+    n_iter_ : int
+        EM iterations of the last ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.hmm import PoissonHMM
+    >>> rng = np.random.default_rng(0)
+    >>> states = np.repeat([0, 1, 0, 1], 50)
+    >>> X = rng.poisson(np.array([1.0, 10.0])[states][:, None], size=(200, 1))
+    >>> model = PoissonHMM(n_components=2, n_iter=50, random_state=0, device="cpu").fit(X)
+    >>> np.sort(model.lambdas_.ravel()).round().astype(int).tolist()
+    [1, 10]
+    >>> bool(model.monitor_.converged)
+    True
+    >>> X_new, states_new = model.sample(4, random_state=0)
+    >>> X_new.shape, states_new.shape
+    ((4, 1), (4,))
+    """
 
     _emission_letters = "l"
     _parameter_constraints = {

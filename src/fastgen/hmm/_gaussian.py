@@ -49,7 +49,98 @@ def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, group
 
 
 class GaussianHMM(BaseHMM):
-    """HMM with Gaussian emissions (covariance_type "spherical", "diag", "full", "tied")."""
+    """HMM with Gaussian emissions (covariance_type "spherical", "diag", "full", "tied").
+
+    A drop-in for ``hmmlearn.hmm.GaussianHMM``: its arguments, attributes and MAP updates (Normal
+    prior on the means, inverse gamma or inverse Wishart prior on the covariances), plus
+    ``device`` and ``dtype``. The means start from fastgen's k-means (so from other clusters than
+    hmmlearn's scikit-learn k-means); a state that receives no posterior mass keeps its means and
+    covariances (RuntimeWarning); ``sample`` draws Philox numbers.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of states.
+    covariance_type : {"spherical", "diag", "full", "tied"}, default="diag"
+        One variance per state, a diagonal covariance per state, a full covariance per state, or
+        one full covariance shared by all states.
+    min_covar : float, default=1e-3
+        Added to the diagonal of the data covariance that initialises the covariances (>= 0).
+    startprob_prior : float or array-like of shape (n_components,), default=1.0
+        Dirichlet concentration of the prior on ``startprob_`` (>= 0; 1: no prior).
+    transmat_prior : float or array-like of shape (n_components, n_components), default=1.0
+        Dirichlet concentration of the prior on each row of ``transmat_`` (>= 0; 1: no prior).
+    means_prior, means_weight : float or array-like, default=0
+        Mean and weight (precision, >= 0) of the Normal prior on ``means_``, broadcast against
+        (n_components, n_features); weight 0: no prior.
+    covars_prior, covars_weight : float or array-like, default=1e-2 and 1
+        Parameters of the prior on the covariances: inverse gamma ("spherical", "diag") or
+        inverse Wishart ("full", "tied"), as in hmmlearn.
+    algorithm : {"viterbi", "map"}, default="viterbi"
+        Decoder of ``decode`` and ``predict``.
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the initialisation and, through a Philox key, ``sample``.
+    n_iter : int, default=10
+        Maximum number of EM iterations (>= 0).
+    tol : float, default=1e-2
+        EM stops when the log-likelihood gains less than ``tol`` (-inf: never on the gain).
+    verbose : bool or int, default=False
+        Print each iteration's log-likelihood and gain to stderr (``monitor_``).
+    params : str, default="stmc"
+        Parameters updated by ``fit``: 's' startprob_, 't' transmat_, 'm' means_, 'c' covars_.
+    init_params : str, default="stmc"
+        Parameters ``fit`` initialises from the data (same letters); the others must be set
+        before ``fit``.
+    implementation : {"scaling", "log"}, default="scaling"
+        Forward-backward with scaled probabilities, or in log space.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the per-frame work runs ("auto": a usable GPU, else the CPU).
+    dtype : float64 or float32, default=np.float64
+        Precision of the per-frame kernel work (parameters are float64 either way).
+
+    Attributes
+    ----------
+    n_features : int
+        Number of features (dimensions of each frame).
+    startprob_ : ndarray of shape (n_components,)
+        Initial state probabilities.
+    transmat_ : ndarray of shape (n_components, n_components)
+        Transition probabilities; row i is p(next state | state i).
+    means_ : ndarray of shape (n_components, n_features)
+        Mean of each state.
+    covars_ : ndarray of shape (n_components, n_features, n_features)
+        Covariance of each state as a full matrix, whatever ``covariance_type`` (as in hmmlearn);
+        set it in the compact form of the type: (n_components,), (n_components, n_features),
+        (n_components, n_features, n_features) or (n_features, n_features).
+    monitor_ : ConvergenceMonitor
+        The log-likelihood history of the last ``fit`` (``monitor_.history``, ``converged``).
+    n_iter_ : int
+        EM iterations of the last ``fit``.
+
+    See Also
+    --------
+    GMMHMM : states that emit from Gaussian mixtures.
+    fastgen.mixture.GaussianMixture : the same emissions without the Markov chain.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.hmm import GaussianHMM
+    >>> rng = np.random.default_rng(0)
+    >>> states = np.repeat([0, 1, 0, 1], 50)
+    >>> X = rng.normal(np.array([0.0, 5.0])[states], 1.0)[:, None]
+    >>> model = GaussianHMM(n_components=2, n_iter=50, random_state=0, device="cpu").fit(X)
+    >>> np.sort(model.means_.ravel()).round().astype(int).tolist(), model.covars_.shape
+    ([0, 5], (2, 1, 1))
+    >>> bool(model.monitor_.converged)
+    True
+    >>> labels = model.predict(X)  # the true states, up to relabelling
+    >>> int(max((labels == states).sum(), (labels != states).sum()))
+    200
+    >>> X_new, states_new = model.sample(5, random_state=0)
+    >>> X_new.shape, states_new.shape
+    ((5, 1), (5,))
+    """
 
     _emission_letters = "mc"
     _parameter_constraints = {
@@ -77,7 +168,11 @@ class GaussianHMM(BaseHMM):
 
     @property
     def covars_(self):
-        """Covariances as full matrices (n_components, n_features, n_features), as in hmmlearn."""
+        """Covariances as full matrices (n_components, n_features, n_features), as in hmmlearn.
+
+        Assign the compact form of ``covariance_type`` (hmmlearn's (n_components, n_features)
+        spherical variances are averaged over the features).
+        """
         return full_covariances(self._covars_, self.covariance_type, self.n_components, self.n_features)
 
     @covars_.setter
@@ -169,7 +264,101 @@ class GaussianHMM(BaseHMM):
 
 
 class GMMHMM(BaseHMM):
-    """HMM whose states emit from Gaussian mixtures of `n_mix` components."""
+    """HMM whose states emit from Gaussian mixtures of `n_mix` components.
+
+    A drop-in for ``hmmlearn.hmm.GMMHMM``: its arguments, attributes, default priors and MAP
+    updates, plus ``device`` and ``dtype``. The means start from fastgen's k-means over the data
+    (one cluster per state), then within each state's cluster (one per mixture component); an
+    empty mixture component keeps its parameters (RuntimeWarning); ``sample`` draws Philox
+    numbers.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of states.
+    n_mix : int, default=1
+        Number of Gaussian components of each state's mixture.
+    min_covar : float, default=1e-3
+        Added to the diagonal of the data covariance that initialises the covariances (>= 0).
+    startprob_prior : float or array-like of shape (n_components,), default=1.0
+        Dirichlet concentration of the prior on ``startprob_`` (>= 0; 1: no prior).
+    transmat_prior : float or array-like of shape (n_components, n_components), default=1.0
+        Dirichlet concentration of the prior on each row of ``transmat_`` (>= 0; 1: no prior).
+    weights_prior : float or array-like of shape (n_components, n_mix), default=1.0
+        Dirichlet concentration of the prior on ``weights_`` (>= 0; 1: no prior).
+    means_prior : float or array-like of shape (n_components, n_mix, n_features), default=0.0
+        Mean of the Normal prior on ``means_``.
+    means_weight : float or array-like of shape (n_components, n_mix), default=0.0
+        Weight (precision) of that prior (>= 0; 0: no prior).
+    covars_prior, covars_weight : None, float or array-like, default=None
+        Parameters of the inverse Wishart ("full", "tied") or inverse gamma ("diag",
+        "spherical") prior on the covariances; None: hmmlearn's defaults for the type.
+    algorithm : {"viterbi", "map"}, default="viterbi"
+        Decoder of ``decode`` and ``predict``.
+    covariance_type : {"spherical", "diag", "full", "tied"}, default="diag"
+        Covariance of each mixture component; "tied": one full covariance per state, shared by
+        its components.
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the initialisation and, through a Philox key, ``sample``.
+    n_iter : int, default=10
+        Maximum number of EM iterations (>= 0).
+    tol : float, default=1e-2
+        EM stops when the log-likelihood gains less than ``tol`` (-inf: never on the gain).
+    verbose : bool or int, default=False
+        Print each iteration's log-likelihood and gain to stderr (``monitor_``).
+    params : str, default="stmcw"
+        Parameters updated by ``fit``: 's' startprob_, 't' transmat_, 'm' means_, 'c' covars_,
+        'w' weights_.
+    init_params : str, default="stmcw"
+        Parameters ``fit`` initialises from the data (same letters); the others must be set
+        before ``fit``.
+    implementation : {"scaling", "log"}, default="scaling"
+        Forward-backward with scaled probabilities, or in log space.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the per-frame work runs ("auto": a usable GPU, else the CPU).
+    dtype : float64 or float32, default=np.float64
+        Precision of the per-frame kernel work (parameters are float64 either way).
+
+    Attributes
+    ----------
+    n_features : int
+        Number of features (dimensions of each frame).
+    startprob_ : ndarray of shape (n_components,)
+        Initial state probabilities.
+    transmat_ : ndarray of shape (n_components, n_components)
+        Transition probabilities; row i is p(next state | state i).
+    weights_ : ndarray of shape (n_components, n_mix)
+        Mixture weights of each state; rows sum to 1.
+    means_ : ndarray of shape (n_components, n_mix, n_features)
+        Mean of each mixture component.
+    covars_ : ndarray
+        Covariances, shaped by covariance_type: (n_components, n_mix) "spherical",
+        (n_components, n_mix, n_features) "diag", (n_components, n_mix, n_features, n_features)
+        "full", (n_components, n_features, n_features) "tied".
+    monitor_ : ConvergenceMonitor
+        The log-likelihood history of the last ``fit`` (``monitor_.history``, ``converged``).
+    n_iter_ : int
+        EM iterations of the last ``fit``.
+
+    See Also
+    --------
+    GaussianHMM : one Gaussian per state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.hmm import GMMHMM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+    >>> model = GMMHMM(n_components=2, n_mix=2, n_iter=50, random_state=0, device="cpu").fit(X)
+    >>> model.weights_.shape, model.means_.shape, model.covars_.shape
+    ((2, 2), (2, 2, 2), (2, 2, 2))
+    >>> state_means = np.einsum("km,kmd->kd", model.weights_, model.means_)
+    >>> np.sort(state_means[:, 0]).round().astype(int).tolist()
+    [0, 6]
+    >>> bool(model.monitor_.converged)
+    True
+    """
 
     _emission_letters = "mcw"
     _parameter_constraints = {

@@ -35,7 +35,26 @@ MAX_EXACT_UNITS = 20  # log_partition enumerates 2^m states of the smaller layer
 def ais_betas(n_betas=14500):
     """Salakhutdinov & Murray's (2008) annealing schedule: 500 temperatures spaced uniformly on
     [0, 0.5), 4,000 on [0.5, 0.9) and 10,000 on [0.9, 1] (scaled in proportion to ``n_betas``),
-    starting at exactly 0 and ending at exactly 1: ``n_betas`` + 1 values."""
+    starting at exactly 0 and ending at exactly 1: ``n_betas`` + 1 values.
+
+    Parameters
+    ----------
+    n_betas : int, default=14500
+        Number of annealing steps (>= 3).
+
+    Returns
+    -------
+    betas : ndarray of shape (n_betas + 1,)
+        Non-decreasing inverse temperatures, for ``ais_log_partition(betas=...)``.
+
+    Examples
+    --------
+    >>> from fastgen.rbm import ais_betas
+    >>> ais_betas(10).round(2).tolist()
+    [0.0, 0.5, 0.63, 0.77, 0.9, 0.92, 0.93, 0.95, 0.97, 0.98, 1.0]
+    >>> len(ais_betas())
+    14501
+    """
     if not isinstance(n_betas, numbers.Integral) or isinstance(n_betas, bool) or n_betas < 3:
         raise ValueError(f"n_betas: expected an integer >= 3, got {n_betas!r}")
     n1 = max(1, round(n_betas * 500 / 14500))
@@ -72,7 +91,11 @@ TRAINING_CONSTRAINTS = {
 
 
 class BaseRBM(BaseEstimator):
-    """Training and inference shared by BernoulliRBM and GaussianBernoulliRBM."""
+    """Training and inference shared by BernoulliRBM and GaussianBernoulliRBM.
+
+    The public methods of both are documented here; their classes document the constructor
+    arguments and the fitted attributes.
+    """
 
     _fitted_attr = "components_"
     _fitted_hint = "call partial_fit, or set components_, intercept_hidden_ and intercept_visible_"
@@ -154,7 +177,26 @@ class BaseRBM(BaseEstimator):
 
     # -- training ----------------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """CD-k or PCD-k on minibatches of X for n_iter epochs; returns self."""
+        """CD-k or PCD-k on minibatches of X for n_iter epochs; returns self.
+
+        Initialises the model from ``random_state`` (scikit-learn's N(0, 0.01^2) weights, zero
+        biases), then runs ``n_iter`` epochs over minibatches of ``batch_size`` rows, shuffled
+        each epoch unless ``shuffle=False``. With ``verbose`` each epoch's progress score
+        (pseudo-likelihood, or reconstruction error for Gaussian visibles) is printed and kept
+        in ``score_curve_``.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Visible data (``BernoulliRBM``: values in [0, 1]).
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : object
+            The fitted model.
+        """
         self._setup()
         X = self._validate(X, fitting=True)
         self.random_state_ = check_random_state(self.random_state)
@@ -187,7 +229,20 @@ class BaseRBM(BaseEstimator):
         return self
 
     def partial_fit(self, X, y=None):
-        """One CD/PCD update on X as a single minibatch (initialising the model on the first call)."""
+        """One CD/PCD update on X as a single minibatch (initialising the model on the first call).
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Visible data (``BernoulliRBM``: values in [0, 1]).
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : object
+            The updated model.
+        """
         self._setup()
         first = not hasattr(self, "components_")
         X = self._validate(X, fitting=first)
@@ -260,24 +315,71 @@ class BaseRBM(BaseEstimator):
         self._setup()
 
     def transform(self, X):
-        """Hidden-unit activation probabilities p(h = 1 | v), shape (n_samples, n_components)."""
+        """Hidden-unit activation probabilities p(h = 1 | v), shape (n_samples, n_components).
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Visible data (``BernoulliRBM``: values in [0, 1]).
+
+        Returns
+        -------
+        h : ndarray of shape (n_samples, n_components)
+            p(h_j = 1 | v) of each sample, in the model dtype.
+        """
         self._ready()
         X = self._validate(X)
         W, b_h, _, sigma = self._params()
         return self._backend.host(self._kern.rbm.hidden_probs(self._backend.put(X), W, b_h, sigma))
 
     def fit_transform(self, X, y=None):
+        """fit(X), then transform(X).
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Visible data (``BernoulliRBM``: values in [0, 1]).
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        h : ndarray of shape (n_samples, n_components)
+            p(h = 1 | v) of each sample under the fitted model.
+        """
         return self.fit(X).transform(X)
 
     def mean_visibles(self, H):
-        """E[v | h] for hidden states H (n_samples, n_components): sigmoid or Gaussian means."""
+        """E[v | h] for hidden states H (n_samples, n_components): sigmoid or Gaussian means.
+
+        Parameters
+        ----------
+        H : array-like of shape (n_samples, n_components)
+            Hidden states (0/1) or probabilities.
+
+        Returns
+        -------
+        v : ndarray of shape (n_samples, n_features)
+            sigmoid(b_v + h W) (Bernoulli visibles) or b_v + h W (Gaussian visibles).
+        """
         self._ready()
         Hs = check_array(H, "H", dtype=self._backend.dtype, n_features=self.components_.shape[0])
         W, _, b_v, sigma = self._params()
         return self._backend.host(self._kern.rbm.visible_means(self._backend.put(Hs), W, b_v, sigma))
 
     def reconstruction_error(self, X):
-        """Mean squared error between X and E[v | p(h | v)] per sample (summed over features)."""
+        """Mean squared error between X and E[v | p(h | v)] per sample (summed over features).
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Visible data (``BernoulliRBM``: values in [0, 1]).
+
+        Returns
+        -------
+        error : float
+            The mean over samples of the squared reconstruction error.
+        """
         X = self._validate_ready(X)
         R = self.mean_visibles(self.transform(X))
         return float(((X.astype(np.float64) - R) ** 2).sum(axis=1).mean())
@@ -287,14 +389,37 @@ class BaseRBM(BaseEstimator):
         return self._validate(X)
 
     def free_energy(self, X):
-        """Free energy F(v) = -log sum_h exp(-E(v, h)) per sample (p(v) = exp(-F(v)) / Z)."""
+        """Free energy F(v) = -log sum_h exp(-E(v, h)) per sample (p(v) = exp(-F(v)) / Z).
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Visible data (``BernoulliRBM``: values in [0, 1]).
+
+        Returns
+        -------
+        free_energy : ndarray of shape (n_samples,)
+            F(v) of each sample (accumulated in float64, returned in the model dtype).
+        """
         self._ready()
         X = self._validate(X)
         W, b_h, b_v, sigma = self._params()
         return self._backend.host(self._kern.rbm.free_energy(self._backend.put(X), W, b_h, b_v, sigma))
 
     def gibbs(self, v):
-        """One Gibbs step v -> h -> v' from the visibles v (fresh draws on every call)."""
+        """One Gibbs step v -> h -> v' from the visibles v (fresh draws on every call).
+
+        Parameters
+        ----------
+        v : array-like of shape (n_samples, n_features)
+            Visible states to start from.
+
+        Returns
+        -------
+        v_new : ndarray of shape (n_samples, n_features)
+            The drawn visibles: bool for ``BernoulliRBM`` (as scikit-learn), real values for
+            Gaussian visibles.
+        """
         self._ready()
         v = self._validate(v, name="v")
         seed, _, owner = self._seed_for(None)
@@ -310,7 +435,29 @@ class BaseRBM(BaseEstimator):
         """Samples of the visibles from min(n_chains, n_samples) Gibbs chains (default: one chain per
         sample). Each chain starts from the AIS base model, runs burn_in steps, then gives a sample
         every n_gibbs_steps steps; sample r * n_chains + c is chain c's r-th. With mean=True the
-        rows are E[v | h] at those steps instead of draws of v."""
+        rows are E[v | h] at those steps instead of draws of v.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples (>= 1).
+        n_gibbs_steps : int, default=1
+            Gibbs steps between two samples of a chain (>= 1).
+        burn_in : int, default=1000
+            Gibbs steps before a chain's first sample (>= 0).
+        n_chains : int, default=None
+            Number of chains (>= 1, at most n_samples); None: one per sample.
+        mean : bool, default=False
+            Return E[v | h] instead of draws of v.
+        random_state : None, int or numpy RandomState, default=None
+            None: the model's own Philox key and fresh streams (successive calls differ); else
+            a key from it (the same int gives the same samples).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples (Bernoulli draws are 0 or 1 in the model dtype).
+        """
         self._ready()
         n_samples = check_int(n_samples, "n_samples", 1)
         n_gibbs_steps = check_int(n_gibbs_steps, "n_gibbs_steps", 1)
@@ -343,7 +490,18 @@ class BaseRBM(BaseEstimator):
     # -- partition function and likelihood -----------------------------------------------------------
     def log_partition(self):
         """Exact log Z, by enumerating the smaller layer (at most 20 units; Gaussian visibles:
-        the hidden layer, the visibles are integrated out)."""
+        the hidden layer, the visibles are integrated out).
+
+        Returns
+        -------
+        log_z : float
+            log Z, computed in float64.
+
+        Raises
+        ------
+        ValueError
+            When the layer to enumerate has more than 20 units (use ``ais_log_partition``).
+        """
         self._ready()
         H, V = self.components_.shape
         over_hidden = self._gaussian or H <= V
@@ -364,7 +522,26 @@ class BaseRBM(BaseEstimator):
     def ais_log_partition(self, n_chains=100, betas=None, random_state=None):
         """Annealed importance sampling estimate of log Z (Salakhutdinov & Murray 2008):
         (log_z, standard_error). betas: increasing temperatures from 0 to 1 (default ais_betas(),
-        14,500 steps); the base model has the data's visible marginals (from fit) and no weights."""
+        14,500 steps); the base model has the data's visible marginals (from fit) and no weights.
+
+        Parameters
+        ----------
+        n_chains : int, default=100
+            Number of independent AIS runs (>= 1).
+        betas : array-like of shape (n_steps + 1,), default=None
+            Inverse temperatures: finite, non-decreasing, from exactly 0 to exactly 1; None:
+            ``ais_betas()``.
+        random_state : None, int or numpy RandomState, default=None
+            None: the model's own Philox key and fresh streams; else a key from it.
+
+        Returns
+        -------
+        log_z : float
+            The estimate of log Z.
+        stderr : float
+            Standard error of the mean importance weight relative to that mean (about the
+            standard error of log_z).
+        """
         self._ready()
         n_chains = check_int(n_chains, "n_chains", 1)
         betas = ais_betas() if betas is None else np.asarray(betas, dtype=np.float64)
@@ -412,12 +589,36 @@ class BaseRBM(BaseEstimator):
         return log_z
 
     def log_likelihood(self, X):
-        """log p(v) = -F(v) - log Z per sample (log Z exact or AIS; see score)."""
+        """log p(v) = -F(v) - log Z per sample (log Z exact or AIS; see score).
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Visible data (``BernoulliRBM``: values in [0, 1]).
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            log p(v) of each sample, in float64.
+        """
         F = self.free_energy(X).astype(np.float64)
         return -F - self._log_z()
 
     def score(self, X, y=None):
         """Mean log-likelihood of X: -F(v) - log Z, with log Z exact (smaller layer <= 20 units) or
-        estimated by AIS (ais_log_partition with its defaults; cached until the parameters change)."""
+        estimated by AIS (ais_log_partition with its defaults; cached until the parameters change).
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Visible data (``BernoulliRBM``: values in [0, 1]).
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        score : float
+            The mean of ``log_likelihood(X)``.
+        """
         return float(self.log_likelihood(X).mean())
 

@@ -40,6 +40,82 @@ class BernoulliRBM(BaseRBM):
     """RBM with binary visible and hidden units (scikit-learn's BernoulliRBM API).
 
     X must hold values in [0, 1] (binary data, or probabilities as scikit-learn allows).
+    ``score_samples`` is scikit-learn's pseudo-likelihood; ``score`` is the real mean
+    log-likelihood (log Z exact when the smaller layer has at most 20 units, else AIS). Its
+    differences from scikit-learn are listed in the module's documentation
+    (``fastgen.rbm._models``).
+
+    Parameters
+    ----------
+    n_components : int, default=256
+        Number of hidden units (>= 1).
+    learning_rate : float, default=0.1
+        Step size of the CD updates (> 0, finite).
+    batch_size : int, default=10
+        Rows per minibatch (>= 1); also the number of persistent chains of PCD.
+    n_iter : int, default=10
+        Number of epochs (passes over the training data, >= 0).
+    verbose : bool or int, default=0
+        Print each epoch's progress score and time (kept in ``score_curve_``).
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the weight initialisation (scikit-learn's draws) and the Philox key of every
+        later draw.
+    algorithm : {"pcd", "cd"}, default="pcd"
+        Persistent contrastive divergence (scikit-learn's) or CD-k from the data.
+    n_gibbs_steps : int, default=1
+        Gibbs steps k of the negative phase (>= 1).
+    momentum : float, default=0.0
+        Momentum of the parameter updates, in [0, 1).
+    weight_decay : float, default=0.0
+        L2 penalty on the weights (>= 0).
+    shuffle : bool, default=True
+        Shuffle the minibatches each epoch (scikit-learn never does).
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernels run ("auto": a usable GPU, else the CPU).
+    dtype : float32 or float64, default=np.float32
+        Precision of the kernels and of the parameters.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Weights W; row j holds hidden unit j's weights (model dtype).
+    intercept_hidden_ : ndarray of shape (n_components,)
+        Hidden biases.
+    intercept_visible_ : ndarray of shape (n_features,)
+        Visible biases (Gaussian visibles: the means at h = 0).
+    h_samples_ : ndarray of shape (batch_size, n_components)
+        Hidden states of the persistent chains (PCD).
+    n_features_in_ : int
+        Number of features seen in fit.
+    random_state_ : numpy RandomState
+        The random state fit and partial_fit drew the initialisation from.
+    n_iter_ : int
+        Epochs of the last ``fit``.
+    score_curve_ : list of float
+        Each epoch's progress score of the last ``fit`` (pseudo-likelihood; only with ``verbose``, else empty).
+
+    See Also
+    --------
+    GaussianBernoulliRBM : real-valued visibles.
+    DBN : a stack of RBMs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.rbm import BernoulliRBM, ais_betas
+    >>> rng = np.random.default_rng(0)
+    >>> prototypes = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=float)
+    >>> X = prototypes[rng.integers(0, 2, 200)]
+    >>> rbm = BernoulliRBM(n_components=4, n_iter=20, random_state=0, device="cpu").fit(X)
+    >>> rbm.components_.shape, rbm.transform(X).shape
+    ((4, 6), (200, 4))
+    >>> bool(rbm.score(X) > 6 * np.log(0.5))  # better than independent fair coins
+    True
+    >>> log_z, stderr = rbm.ais_log_partition(betas=ais_betas(1000), random_state=0)
+    >>> bool(abs(log_z - rbm.log_partition()) < 0.1)
+    True
+    >>> rbm.sample(4, burn_in=10, random_state=0).shape
+    (4, 6)
     """
 
     _progress_name = "pseudo-likelihood"
@@ -89,7 +165,18 @@ class BernoulliRBM(BaseRBM):
     def score_samples(self, X):
         """Pseudo-likelihood per sample (scikit-learn's): n_features * log sigmoid(F(v') - F(v)),
         v' = v with one unit per sample, chosen at random, flipped. Use score() for the
-        log-likelihood."""
+        log-likelihood.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Visible data, values in [0, 1].
+
+        Returns
+        -------
+        pseudo_likelihood : ndarray of shape (n_samples,)
+            One random-flip estimate per sample (fresh flips on every call).
+        """
         self._ready()
         X = self._validate(X)
         seed, _, owner = self._seed_for(None)
@@ -112,6 +199,78 @@ class GaussianBernoulliRBM(BaseRBM):
     ``sigma`` (a float or an array of n_features) is the initial or fixed standard deviation;
     ``learn_sigma=True`` learns log sigma^2 by CD. Standardise the data first when sigma is fixed.
     ``score_samples`` is the log-likelihood per sample (exact log Z up to 20 hidden units, else AIS).
+
+    Parameters
+    ----------
+    n_components : int, default=256
+        Number of hidden units (>= 1).
+    learning_rate : float, default=0.01
+        Step size of the CD updates (> 0, finite).
+    batch_size : int, default=10
+        Rows per minibatch (>= 1); also the number of persistent chains of PCD.
+    n_iter : int, default=10
+        Number of epochs (passes over the training data, >= 0).
+    verbose : bool or int, default=0
+        Print each epoch's progress score and time (kept in ``score_curve_``).
+    random_state : None, int or numpy RandomState, default=None
+        Seeds the weight initialisation (scikit-learn's draws) and the Philox key of every
+        later draw.
+    algorithm : {"pcd", "cd"}, default="pcd"
+        Persistent contrastive divergence (scikit-learn's) or CD-k from the data.
+    n_gibbs_steps : int, default=1
+        Gibbs steps k of the negative phase (>= 1).
+    momentum : float, default=0.0
+        Momentum of the parameter updates, in [0, 1).
+    weight_decay : float, default=0.0
+        L2 penalty on the weights (>= 0).
+    sigma : float or array-like of shape (n_features,), default=1.0
+        Initial (``learn_sigma=True``) or fixed standard deviation of the visibles (> 0, finite).
+    learn_sigma : bool, default=False
+        Learn log sigma^2 by CD along with the weights.
+    shuffle : bool, default=True
+        Shuffle the minibatches each epoch (scikit-learn never does).
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernels run ("auto": a usable GPU, else the CPU).
+    dtype : float32 or float64, default=np.float32
+        Precision of the kernels and of the parameters.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Weights W; row j holds hidden unit j's weights (model dtype).
+    intercept_hidden_ : ndarray of shape (n_components,)
+        Hidden biases.
+    intercept_visible_ : ndarray of shape (n_features,)
+        Visible biases (Gaussian visibles: the means at h = 0).
+    h_samples_ : ndarray of shape (batch_size, n_components)
+        Hidden states of the persistent chains (PCD).
+    sigma_ : ndarray of shape (n_features,)
+        Standard deviations of the visibles (learned with ``learn_sigma``).
+    n_features_in_ : int
+        Number of features seen in fit.
+    random_state_ : numpy RandomState
+        The random state fit and partial_fit drew the initialisation from.
+    n_iter_ : int
+        Epochs of the last ``fit``.
+    score_curve_ : list of float
+        Each epoch's progress score of the last ``fit`` (reconstruction error; only with ``verbose``, else empty).
+
+    See Also
+    --------
+    BernoulliRBM : binary visibles.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.rbm import GaussianBernoulliRBM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-2, 1, (100, 3)), rng.normal(2, 1, (100, 3))])
+    >>> rbm = GaussianBernoulliRBM(n_components=2, n_iter=10, random_state=0, device="cpu").fit(X)
+    >>> h = rbm.transform(X)  # the hidden units tell the two clusters apart
+    >>> bool(h[:100].mean() < 0.1 and h[100:].mean() > 0.9)
+    True
+    >>> rbm.sigma_.tolist(), rbm.sample(3, burn_in=10, random_state=0).shape
+    ([1.0, 1.0, 1.0], (3, 3))
     """
 
     _gaussian = True
@@ -180,7 +339,18 @@ class GaussianBernoulliRBM(BaseRBM):
         return self._backend.put(a + self.sigma_.astype(np.float64) * z)
 
     def score_samples(self, X):
-        """Log-likelihood per sample, -F(v) - log Z (log Z exact or by AIS, see score)."""
+        """Log-likelihood per sample, -F(v) - log Z (log Z exact or by AIS, see score).
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Real-valued visible data.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            log p(v) of each sample, in float64 (``log_likelihood(X)``).
+        """
         return self.log_likelihood(X)
 
     def _progress_score(self, X):
@@ -195,6 +365,62 @@ class DBN(BaseEstimator):
     "gaussian") the first layer's visible model. The other arguments are passed to every RBM.
     ``transform`` propagates hidden probabilities up; ``sample`` runs Gibbs chains in the top RBM
     and then one top-down pass of p(v | h) through the layers below.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(256, 64)
+        Hidden units of each RBM, bottom up (each >= 1, at least one layer).
+    visible : {"bernoulli", "gaussian"}, default="bernoulli"
+        Visible model of the first RBM: ``BernoulliRBM`` (values in [0, 1]) or
+        ``GaussianBernoulliRBM`` (sigma = 1, fixed: standardise the data).
+    learning_rate : float, default=0.1
+        Step size of every RBM's CD updates (> 0, finite).
+    batch_size : int, default=10
+        Rows per minibatch (>= 1).
+    n_iter : int, default=10
+        Epochs of each RBM (>= 0).
+    algorithm : {"pcd", "cd"}, default="pcd"
+        Persistent or plain contrastive divergence.
+    n_gibbs_steps : int, default=1
+        Gibbs steps k of the negative phase (>= 1).
+    momentum : float, default=0.0
+        Momentum of the updates, in [0, 1).
+    weight_decay : float, default=0.0
+        L2 penalty on the weights (>= 0).
+    verbose : bool or int, default=0
+        Print each RBM's per-epoch progress.
+    random_state : None, int or numpy RandomState, default=None
+        Draws each RBM's seed and the Philox key of ``sample``.
+    shuffle : bool, default=True
+        Shuffle the minibatches each epoch.
+    device : {"cpu", "cuda", "auto"}, default="auto"
+        Where the kernels run ("auto": a usable GPU, else the CPU).
+    dtype : float32 or float64, default=np.float32
+        Precision of the kernels and of the parameters.
+
+    Attributes
+    ----------
+    rbms_ : list of BernoulliRBM or GaussianBernoulliRBM
+        The trained RBMs, bottom up (each with its own ``n_iter_`` and ``score_curve_``).
+    n_features_in_ : int
+        Number of features seen in fit.
+
+    See Also
+    --------
+    BernoulliRBM, GaussianBernoulliRBM : the layers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgen.rbm import DBN
+    >>> rng = np.random.default_rng(0)
+    >>> prototypes = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=float)
+    >>> X = prototypes[rng.integers(0, 2, 200)]
+    >>> dbn = DBN(hidden_layer_sizes=(4, 2), n_iter=5, random_state=0, device="cpu").fit(X)
+    >>> len(dbn.rbms_), dbn.transform(X).shape
+    (2, (200, 2))
+    >>> dbn.sample(3, burn_in=10, random_state=0).shape
+    (3, 6)
     """
 
     _fitted_attr = "rbms_"
@@ -244,7 +470,22 @@ class DBN(BaseEstimator):
                    shuffle=self.shuffle, device=self.device, dtype=self.dtype)
 
     def fit(self, X, y=None):
-        """Train the RBMs bottom-up; returns self."""
+        """Train the RBMs bottom-up; returns self.
+
+        Each RBM is fitted on the hidden probabilities (``transform``) of the one below.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Visible data (values in [0, 1] with ``visible="bernoulli"``).
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        self : object
+            The fitted net.
+        """
         sizes = self._layers()
         rs = check_random_state(self.random_state)
         self.rbms_ = []
@@ -260,7 +501,18 @@ class DBN(BaseEstimator):
         return self
 
     def transform(self, X):
-        """Top-layer hidden probabilities, propagated up through every RBM."""
+        """Top-layer hidden probabilities, propagated up through every RBM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Visible data (values in [0, 1] with ``visible="bernoulli"``).
+
+        Returns
+        -------
+        h : ndarray of shape (n_samples, hidden_layer_sizes[-1])
+            p(h = 1 | input) of the top RBM.
+        """
         self._check_fitted()
         out = X
         for rbm in self.rbms_:
@@ -268,12 +520,47 @@ class DBN(BaseEstimator):
         return out
 
     def fit_transform(self, X, y=None):
+        """fit(X), then transform(X).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Visible data (values in [0, 1] with ``visible="bernoulli"``).
+        y : None
+            Ignored (scikit-learn's API).
+
+        Returns
+        -------
+        h : ndarray of shape (n_samples, hidden_layer_sizes[-1])
+            Top-layer hidden probabilities.
+        """
         return self.fit(X).transform(X)
 
     def sample(self, n_samples=1, n_gibbs_steps=1, burn_in=1000, n_chains=None, mean=True, random_state=None):
         """Visible samples: Gibbs chains in the top RBM (as RBM.sample), then top-down draws
         h_{l-1} ~ p(h_{l-1} | h_l) through the lower RBMs; with mean=True (default) the last step
-        gives E[v | h_1] instead of a draw (smoother images)."""
+        gives E[v | h_1] instead of a draw (smoother images).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples (>= 1).
+        n_gibbs_steps : int, default=1
+            Gibbs steps between two samples of a top-RBM chain (>= 1).
+        burn_in : int, default=1000
+            Gibbs steps before a chain's first sample (>= 0).
+        n_chains : int, default=None
+            Number of top-RBM chains (at most n_samples); None: one per sample.
+        mean : bool, default=True
+            Return E[v | h_1] instead of a draw of v.
+        random_state : None, int or numpy RandomState, default=None
+            None: the net's own Philox streams (successive calls differ); else a key from it.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Visible samples.
+        """
         self._check_fitted()
         if random_state is None:  # the top RBM's and this net's own streams move on
             seed, take, top_state = self._seed, self._take, None
