@@ -1,6 +1,7 @@
-"""The MADE training and scoring kernels of fastgen._core (categorical_nll, gaussian_mixture_nll,
-made_step, made_logprob) against the NumPy oracle tests/reference/made.py, central finite
-differences and PyTorch, plus the model's defining properties: probabilities sum (integrate) to 1,
+"""The MADE training and scoring kernels (categorical_nll, gaussian_mixture_nll, made_step,
+made_logprob) on both backends -- fastgen._core.autoregressive and its Numba CUDA twin
+fastgen._cuda.autoregressive -- against the NumPy oracle tests/reference/made.py, central finite
+differences and PyTorch, CUDA against the CPU, plus the model's defining properties: probabilities sum (integrate) to 1,
 the autoregressive property of the masked network, the masked gradient, one-hot first layers
 (dense or sparse) equal to the dense product bit for bit, thread-count independence, and named
 errors for bad input.
@@ -11,6 +12,14 @@ gradient entry is a sum whose terms may cancel); parameters after an optimiser s
 tests/nn/nn_checks.assert_params_close (rtol of |theta| and |step| plus Adam's sensitivity to the
 gradient's error). Finite differences: float64, step 1e-6 relative, agreement to 1e-6 of the
 gradient's scale (the central difference's truncation and rounding errors are ~1e-9 here).
+
+A test taking `device` runs on the CPU and, when Numba can launch kernels (the simulator under
+NUMBA_ENABLE_CUDASIM=1, or a lent GPU), on CUDA (marked `cuda`), with tiny shapes there (the
+simulator runs one Python thread per CUDA thread). The one-hot first layer runs from indices on
+both devices (CUDA always; the CPU for V >= 10, and as a dense product below), so CUDA's V = 3 and
+V = 11 compare both CPU paths with the GPU's. CUDA's tolerances are the CPU's, against the oracle
+and against the CPU; parameters after a step as above. Tests of one backend alone are not
+parametrised; the CUDA ones (device-resident data, the estimator on CUDA) are marked `cuda`.
 """
 from __future__ import annotations
 
@@ -24,6 +33,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 
 from conftest import assert_same_on_any_thread_count, assert_sum_close
+from devices import CUDA_MARKS, host, kernels, small
 from fastgen import _core
 from fastgen.autoregressive import _made_masks as mm
 from reference import made as ref
@@ -45,6 +55,24 @@ def _f64(*arrays):
 
 def named(name):
     return rf"(?<![A-Za-z_]){re.escape(name)}(?![A-Za-z])"
+
+
+def cuda_only(test):
+    """Marks a test that exercises CUDA alone (device arrays, or CUDA against the CPU)."""
+    for mark in CUDA_MARKS:
+        test = mark(test)
+    return test
+
+
+def cases(cpu, cuda):
+    """Parameter sets: each tuple of `cpu` on the CPU, each of `cuda` on CUDA."""
+    return ([pytest.param("cpu", *v) for v in cpu]
+            + [pytest.param("cuda", *v, marks=CUDA_MARKS) for v in cuda])
+
+
+def dev(a):
+    from numba import cuda
+    return cuda.to_device(np.ascontiguousarray(a))
 
 
 # -- a random MADE -------------------------------------------------------------------------------------
@@ -93,9 +121,22 @@ def _mixture_Z(rng, N, D, K, dtype):
     return z.reshape(N, D * 3 * K).astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N, D, V", LOSS_SHAPES)
-def test_categorical_nll(rng, dtype, N, D, V):
+@pytest.mark.parametrize("device, dtype, N, D, V", cases(
+    [(dtype, *shape) for dtype in DTYPES for shape in LOSS_SHAPES], [(dtype, 3, 2, 3) for dtype in DTYPES]))
+def test_categorical_nll(rng, device, dtype, N, D, V):
+    """CPU: against the oracle. CUDA: against the oracle and the CPU."""
+    if device == "cuda":
+        Z = (2 * rng.standard_normal((N, D * V))).astype(dtype)
+        X = rng.integers(0, V, (N, D)).astype(dtype)
+        loss, dZ = map(host, kernels(device, "autoregressive").categorical_nll(Z, X, 0.5))
+        assert loss.dtype == np.float64 and dZ.dtype == dtype
+        want, dwant = ref.categorical_nll(*_f64(Z, X), 0.5)
+        assert_sum_close(loss, want, np.abs(want) + 10, _rtol(dtype))
+        assert_sum_close(dZ, dwant, np.full(dZ.shape, 0.5), 4 * _rtol(dtype))
+        lc, dc = _core.autoregressive.categorical_nll(Z, X, 0.5)
+        assert_sum_close(loss, lc, np.abs(lc) + 10, _rtol(dtype))
+        assert_sum_close(dZ, dc, np.full(dZ.shape, 0.5), 4 * _rtol(dtype))
+        return
     Z = (3 * rng.standard_normal((N, D * V))).astype(dtype)
     X = rng.integers(0, V, (N, D)).astype(dtype)
     scale = float(rng.uniform(0.01, 2))
@@ -108,9 +149,22 @@ def test_categorical_nll(rng, dtype, N, D, V):
     assert_sum_close(dZ, dwant, np.full(dZ.shape, scale), 4 * _rtol(dtype))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N, D, K", LOSS_SHAPES)
-def test_gaussian_mixture_nll(rng, dtype, N, D, K):
+@pytest.mark.parametrize("device, dtype, N, D, K", cases(
+    [(dtype, *shape) for dtype in DTYPES for shape in LOSS_SHAPES], [(dtype, 3, 2, 3) for dtype in DTYPES]))
+def test_gaussian_mixture_nll(rng, device, dtype, N, D, K):
+    """CPU: against the oracle. CUDA: device-resident inputs, against the oracle and the CPU."""
+    if device == "cuda":
+        Z = np.concatenate([rng.standard_normal((N, D, 2, K)), rng.uniform(-1, 0.5, (N, D, 1, K))], axis=2)
+        Z = Z.reshape(N, -1).astype(dtype)
+        X = rng.standard_normal((N, D)).astype(dtype)
+        loss, dZ = map(host, kernels(device, "autoregressive").gaussian_mixture_nll(dev(Z), dev(X), 0.5))
+        want, dwant = ref.gaussian_mixture_nll(*_f64(Z, X), 0.5)
+        lc, dc = _core.autoregressive.gaussian_mixture_nll(Z, X, 0.5)
+        for a, b in ((loss, want), (loss, lc)):
+            assert_sum_close(a, b, np.abs(b) + 10, 4 * _rtol(dtype))
+        for a, b in ((dZ, dwant), (dZ, dc)):
+            assert_sum_close(a, b, np.full(dZ.shape, 0.5 * np.abs(dwant).max() + 1), 4 * _rtol(dtype))
+        return
     Z = _mixture_Z(rng, N, D, K, dtype)
     X = (2 * rng.standard_normal((N, D))).astype(dtype)
     scale = float(rng.uniform(0.01, 2))
@@ -199,15 +253,26 @@ MODELS = [  # (output, n_out, D, hidden): no hidden layer, one, two; one-hot inp
 ]
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("output, n_out, D, hidden", MODELS)
-def test_made_logprob_matches_oracle(rng, dtype, output, n_out, D, hidden):
+# CUDA's: every output type, no hidden layer, one-hot inputs with V < 10 and V >= 10
+CUDA_MODELS = [("bernoulli", 1, 4, (6,)), ("categorical", 3, 3, (5,)), ("categorical", 11, 2, ()),
+               ("gaussian_mixture", 2, 2, (5, 4))]
+
+
+@pytest.mark.parametrize("device, dtype, output, n_out, D, hidden", cases(
+    [(dtype, *model) for dtype in DTYPES for model in MODELS], [(dtype, *model) for dtype in DTYPES for model in CUDA_MODELS]))
+def test_made_logprob_matches_oracle(rng, device, dtype, output, n_out, D, hidden):
+    """37 rows on the CPU, 5 on CUDA (also against the CPU)."""
     md = Made(rng, D, hidden, output, n_out, dtype)
-    X = md.data(rng, 37)
-    got = _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, md.code, n_out)
-    assert got.dtype == np.float64 and got.shape == (37,)
+    N = small(device, 37, 5)
+    X = md.data(rng, N)
+    got = host(kernels(device, "autoregressive").made_logprob(md.masked, md.sz, md.ac, SLOPE, X, md.code, n_out))
+    assert got.dtype == np.float64 and got.shape == (N,)
     want = ref.made_logprob(*_f64(md.masked), md.sizes, md.acts, SLOPE, *_f64(X), md.code, n_out)
-    assert_allclose(got, want, rtol=40 * _rtol(dtype), atol=40 * _rtol(dtype) * D)
+    tol = 40 * _rtol(dtype)
+    assert_allclose(got, want, rtol=tol, atol=tol * D)
+    if device == "cuda":
+        cpu = _core.autoregressive.made_logprob(md.masked, md.sz, md.ac, SLOPE, X, md.code, n_out)
+        assert_allclose(got, cpu, rtol=tol, atol=tol * D)
 
 
 def test_made_logprob_is_chunk_and_row_independent(rng):
@@ -313,11 +378,32 @@ STEP_MODELS = [
 ]
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("optimizer", [ref_nn.ADAM, ref_nn.SGD_MOMENTUM, ref_nn.SGD_NESTEROV])
-@pytest.mark.parametrize("output, n_out, D, hidden", STEP_MODELS)
-def test_made_step_matches_oracle(rng, dtype, optimizer, output, n_out, D, hidden):
+@pytest.mark.parametrize("device, dtype, optimizer, output, n_out, D, hidden", cases(
+    [(dtype, optimizer, *model) for dtype in DTYPES
+     for optimizer in (ref_nn.ADAM, ref_nn.SGD_MOMENTUM, ref_nn.SGD_NESTEROV) for model in STEP_MODELS],
+    [(dtype, ref_nn.ADAM, *model) for dtype in DTYPES for model in CUDA_MODELS]))
+def test_made_step_matches_oracle(rng, device, dtype, optimizer, output, n_out, D, hidden):
+    """CPU: a random batch size, step number, optimiser state and hyper-parameters, against the oracle.
+    CUDA: Adam's first step on 5 rows (parameters and state on the device) against the CPU, with the
+    gradient's error of both backends (twice the oracle's tolerance)."""
     md = Made(rng, D, hidden, output, n_out, dtype)
+    if device == "cuda":
+        X = md.data(rng, 5)
+        hp = np.array([1e-2, 0.9, 0.99, 1e-8, 1e-3, 0.0])
+        th, m, v = (dev(a) for a in (md.theta, np.zeros_like(md.theta), np.zeros_like(md.theta)))
+        out = host(kernels(device, "autoregressive").made_step(th, m, v, md.sz, md.ac, SLOPE, md.mask, X, md.code,
+                                                               n_out, 1, optimizer, hp))
+        thc, mc, vc = md.theta.copy(), np.zeros_like(md.theta), np.zeros_like(md.theta)
+        outc = _core.autoregressive.made_step(thc, mc, vc, md.sz, md.ac, SLOPE, md.mask, X, md.code, n_out, 1,
+                                              optimizer, hp)
+        assert out.dtype == np.float64 and out.shape == (1,)
+        tol = 40 * _rtol(dtype)
+        assert_allclose(out, outc, rtol=tol, atol=tol * D)
+        _, g = ref.made_gradient(*_f64(md.theta), md.sizes, md.acts, SLOPE, *_f64(md.mask, X), md.code, n_out)
+        gtol = 2 * _grad_tol(g, _rtol(dtype), len(hidden) + 3)
+        assert_params_close(host(th), thc, md.theta, gtol, optimizer, hp, 1, mc, vc, _rtol(dtype), "theta")
+        _assert_state(host(m), host(v), mc, vc, gtol, optimizer, hp, _rtol(dtype), "Adam state")
+        return
     N = int(rng.choice([1, 7, 40]))
     X = md.data(rng, N)
     t = int(rng.integers(1, 5))
@@ -508,7 +594,13 @@ def _step_args(rng, output="categorical", n_out=3, D=4):
                 optimizer=0, hp=np.array([1e-3, 0.9, 0.999, 1e-8, 0.0, 0.0]))
 
 
-def test_step_and_logprob_bad_input_is_named(rng):
+def test_step_and_logprob_bad_input_is_named(rng, device):
+    """CPU: every argument of made_step and made_logprob. CUDA: a bad category index checked on the
+    host and on the device (flag read back), sizes, X's shape, output, mask and a non-finite X of
+    gaussian_mixture_nll."""
+    if device == "cuda":
+        _cuda_bad_input_is_named(rng)
+        return
     ok = _step_args(rng)
     _core.autoregressive.made_step(**ok)
     bad_X = ok["X"].copy()
@@ -540,6 +632,32 @@ def test_step_and_logprob_bad_input_is_named(rng):
         _core.autoregressive.made_step(**dict(g, n_out=3))
 
 
+def _cuda_bad_input_is_named(rng):
+    cu = kernels("cuda", "autoregressive")
+    md = Made(rng, 3, (4,), "categorical", 3, np.float64)
+    X = md.data(rng, 4)
+    X[2, 1] = 3.0
+    hp = np.array([1e-3, 0.9, 0.999, 1e-8, 0.0, 0.0])
+    for data in (X, dev(X)):  # checked on the host, and on the device (flag read back)
+        with pytest.raises(ValueError, match=named("X") + r".*category index.*\(2, 1\)"):
+            cu.made_logprob(md.masked, md.sz, md.ac, SLOPE, data, 1, 3)
+        with pytest.raises(ValueError, match=named("X") + r".*\(2, 1\)"):
+            cu.made_step(dev(md.theta), dev(np.zeros_like(md.theta)), dev(np.zeros_like(md.theta)), md.sz, md.ac,
+                         SLOPE, md.mask, data, 1, 3, 1, 0, hp)
+    good = md.data(rng, 4)
+    with pytest.raises(ValueError, match=named("sizes")):
+        cu.made_logprob(md.masked, md.sz, md.ac, SLOPE, good, 1, 4)
+    with pytest.raises(ValueError, match=named("X")):
+        cu.made_logprob(md.masked, md.sz, md.ac, SLOPE, good[:, :2].copy(), 1, 3)
+    with pytest.raises(ValueError, match=named("output")):
+        cu.made_logprob(md.masked, md.sz, md.ac, SLOPE, good, 5, 3)
+    with pytest.raises(ValueError, match=named("mask")):
+        cu.made_step(dev(md.theta), dev(np.zeros_like(md.theta)), dev(np.zeros_like(md.theta)), md.sz, md.ac, SLOPE,
+                     md.mask[:-1].copy(), good, 1, 3, 1, 0, hp)
+    with pytest.raises(ValueError, match=named("X") + ".*finite"):
+        cu.gaussian_mixture_nll(np.zeros((1, 6)), np.array([[np.inf, 0.0]]), 1.0)
+
+
 def test_unpickled_arrays_are_accepted_byte_swapped_refused(rng):
     """dtype checks go by numpy's type equivalence: an unpickled float32 array (its own, equivalent
     descriptor) is float32; a big-endian one is not."""
@@ -568,3 +686,37 @@ def test_losses_bad_input_is_named():
         _core.autoregressive.gaussian_mixture_nll(np.zeros((1, 6)), np.zeros((1, 2)), np.inf)
     with pytest.raises(TypeError, match=named("X")):
         _core.autoregressive.categorical_nll(np.zeros((2, 6)), np.zeros((2, 2), np.float32), 1.0)
+
+
+# =================================================================================================
+# CUDA alone: device-resident data, the estimator on CUDA
+# =================================================================================================
+
+@cuda_only
+def test_step_with_sgd_and_device_data(rng):
+    """SGD-momentum, data already on the device, masked weights untouched."""
+    md = Made(rng, 3, (4,), "categorical", 11, np.float64)
+    X = md.data(rng, 4)
+    hp = np.array([0.1, 0.9, 0.99, 1e-8, 0.0, 0.5])
+    th, m = dev(md.theta), dev(np.zeros_like(md.theta))
+    kernels("cuda", "autoregressive").made_step(th, m, dev(np.zeros(0)), md.sz, md.ac, SLOPE, dev(md.mask), dev(X), 1,
+                                                11, 1, 1, hp)
+    thc, mc = md.theta.copy(), np.zeros_like(md.theta)
+    _core.autoregressive.made_step(thc, mc, np.zeros(0), md.sz, md.ac, SLOPE, md.mask, X, 1, 11, 1, 1, hp)
+    assert_sum_close(host(th), thc, np.abs(md.theta) + 1, 1e-10)
+    off = md.mask == 0
+    assert (host(th)[off] == md.theta[off]).all()
+
+
+@cuda_only
+def test_estimator_on_cuda_matches_cpu(rng):
+    """MADE(device="cuda"): the same fit (weights, loss curve) and scores as on the CPU, float64."""
+    from fastgen.autoregressive import MADE
+    X = rng.integers(0, 3, (12, 3))
+    kw = dict(hidden_layer_sizes=(4,), output="categorical", n_categories=3, n_masks=2, ordering="random",
+              max_epochs=1, batch_size=6, random_state=0, dtype=np.float64)
+    gpu = MADE(device="cuda", **kw).fit(X)
+    cpu = MADE(device="cpu", **kw).fit(X)
+    assert_sum_close(gpu.network_.theta, cpu.network_.theta, np.abs(cpu.network_.theta) + 1, 1e-10)
+    assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-10)
+    assert_allclose(gpu.score_samples(X[:4]), cpu.score_samples(X[:4]), rtol=1e-10)

@@ -42,6 +42,12 @@ def cuda_only(test):
     return test
 
 
+def cases(cpu, cuda):
+    """Parameter sets: each tuple of `cpu` on the CPU, each of `cuda` on CUDA."""
+    return ([pytest.param("cpu", *v) for v in cpu]
+            + [pytest.param("cuda", *v, marks=CUDA_MARKS) for v in cuda])
+
+
 @pytest.fixture(scope="module")
 def cu():
     return importlib.import_module("fastgen._cuda")
@@ -70,9 +76,21 @@ def cast(dtype, *arrays):
 # Categorical
 # =================================================================================================
 
-@pytest.mark.parametrize("K", KS)
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_categorical_logprob_matches_oracle(rng, K, dtype):
+@pytest.mark.parametrize("device, K, dtype", cases([(K, dtype) for dtype in DTYPES for K in KS],
+                                                   [(3 + seed, dtype) for dtype in DTYPES for seed in (0, 1)]))
+def test_categorical_logprob_matches_oracle(rng, device, K, dtype):
+    """CPU: fresh sizes, zero probabilities (-inf) included. CUDA: 13 symbols from fixed seeds."""
+    if device == "cuda":
+        cu = importlib.import_module("fastgen._cuda")
+        seed = K - 3
+        rng = np.random.default_rng(seed)
+        N, K, M = 13, 3 + seed, 5
+        X = rng.integers(0, M, N).astype(np.int64)
+        le = np.log(rng.dirichlet(np.ones(M), size=K)).astype(dtype)
+        got = host(cu.emissions.categorical_logprob(X, le))
+        assert got.dtype == dtype and got.shape == (N, K)
+        assert_array_equal(got, ref.categorical_logprob(X, le).astype(dtype))
+        return
     M = int(rng.integers(1, 12))
     N = int(rng.integers(1, 500))
     emis = random_stochastic(rng, K, M, zero_frac=0.3)
@@ -83,19 +101,6 @@ def test_categorical_logprob_matches_oracle(rng, K, dtype):
     assert got.dtype == dtype and got.shape == (N, K)
     # A gather: bit-identical, -inf (zero emission probability) included.
     assert_array_equal(got, ref.categorical_logprob(X, le.astype(np.float64)).astype(dtype))
-
-
-@cuda_only
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_categorical_logprob(cu, seed, dtype):
-    rng = np.random.default_rng(seed)
-    N, K, M = 13, 3 + seed, 5
-    X = rng.integers(0, M, N).astype(np.int64)
-    le = np.log(rng.dirichlet(np.ones(M), size=K)).astype(dtype)
-    got = host(cu.emissions.categorical_logprob(X, le))
-    assert got.dtype == dtype and got.shape == (N, K)
-    assert_array_equal(got, ref.categorical_logprob(X, le).astype(dtype))
 
 
 @cuda_only
@@ -113,10 +118,25 @@ def test_categorical_logprob_rejects_bad_symbols(cu):
 # Gaussian
 # =================================================================================================
 
-@pytest.mark.parametrize("K", KS)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("D", [1, 3, 8])
-def test_gaussian_logprob_diag_matches_oracle(rng, K, dtype, D):
+@pytest.mark.parametrize("device, K, dtype, D", cases(
+    [(K, dtype, D) for D in (1, 3, 8) for dtype in DTYPES for K in KS],
+    [(2 + seed, dtype, 3) for dtype in DTYPES for seed in (0, 1)]))
+def test_gaussian_logprob_diag_matches_oracle(rng, device, K, dtype, D):
+    """CPU: fresh sizes. CUDA: 11 rows from fixed seeds (tolerance RTOL, also absolute)."""
+    if device == "cuda":
+        cu = importlib.import_module("fastgen._cuda")
+        seed = K - 2
+        rng = np.random.default_rng(seed)
+        N, K, D = 11, 2 + seed, 3
+        X = rng.normal(size=(N, D)) * 3
+        means = rng.normal(size=(K, D))
+        var = rng.uniform(0.3, 3.0, (K, D))
+        X, means, prec = cast(dtype, X, means, 1.0 / var)
+        got = host(cu.emissions.gaussian_logprob_diag(X, means, prec))
+        assert got.dtype == dtype and got.shape == (N, K)
+        want = ref.gaussian_logprob(*f64(X, means, 1.0 / prec.astype(np.float64)), "diag")
+        assert_allclose(got, want, rtol=RTOL[dtype], atol=RTOL[dtype])
+        return
     N = int(rng.integers(1, 700))
     means = rng.normal(scale=3, size=(K, D))
     var = rng.uniform(0.2, 4.0, size=(K, D))
@@ -131,25 +151,17 @@ def test_gaussian_logprob_diag_matches_oracle(rng, K, dtype, D):
     assert_allclose(got, want, rtol=_rtol(dtype), atol=atol)
 
 
-@cuda_only
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_gaussian_logprob_diag(cu, seed, dtype):
-    rng = np.random.default_rng(seed)
-    N, K, D = 11, 2 + seed, 3
-    X = rng.normal(size=(N, D)) * 3
-    means = rng.normal(size=(K, D))
-    var = rng.uniform(0.3, 3.0, (K, D))
-    X, means, prec = cast(dtype, X, means, 1.0 / var)
-    got = host(cu.emissions.gaussian_logprob_diag(X, means, prec))
-    assert got.dtype == dtype and got.shape == (N, K)
-    want = ref.gaussian_logprob(*f64(X, means, 1.0 / prec.astype(np.float64)), "diag")
-    assert_allclose(got, want, rtol=RTOL[dtype], atol=RTOL[dtype])
-
-
-def test_gaussian_logprob_diag_far_from_origin_no_cancellation(rng):
+def test_gaussian_logprob_diag_far_from_origin_no_cancellation(rng, device):
     """Data and means near 1e6: the direct (x - mu)^2 form keeps all digits; the expanded GEMM form
-    x^2 - 2 x mu + mu^2 would lose ~12 of them."""
+    x^2 - 2 x mu + mu^2 would lose ~12 of them. CUDA: two fixed rows, to 1e-13."""
+    if device == "cuda":
+        cu = importlib.import_module("fastgen._cuda")
+        X = np.array([[1e6 + 0.5], [1e6 - 2.0]])
+        means = np.array([[1e6], [1e6 + 1.0]])
+        prec = np.array([[4.0], [0.25]])
+        got = host(cu.emissions.gaussian_logprob_diag(X, means, prec))
+        assert_allclose(got, ref.gaussian_logprob(X, means, 1.0 / prec, "diag"), rtol=1e-13, atol=0)
+        return
     K, D, N = 5, 4, 300
     means = 1e6 + rng.normal(size=(K, D))
     X = 1e6 + rng.normal(size=(N, D))
@@ -160,20 +172,31 @@ def test_gaussian_logprob_diag_far_from_origin_no_cancellation(rng):
     assert_allclose(got, want, rtol=1e-10, atol=0)
 
 
-@cuda_only
-def test_gaussian_logprob_diag_far_from_mean(cu):
-    """The direct form (no expanded x^2 - 2 x mu + mu^2) keeps full relative accuracy at |x| ~ 1e6."""
-    X = np.array([[1e6 + 0.5], [1e6 - 2.0]])
-    means = np.array([[1e6], [1e6 + 1.0]])
-    prec = np.array([[4.0], [0.25]])
-    got = host(cu.emissions.gaussian_logprob_diag(X, means, prec))
-    assert_allclose(got, ref.gaussian_logprob(X, means, 1.0 / prec, "diag"), rtol=1e-13, atol=0)
-
-
-@pytest.mark.parametrize("K", KS)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("tied", [False, True], ids=["C==K", "C==1"])
-def test_gaussian_logprob_full_matches_oracle(rng, K, dtype, tied):
+@pytest.mark.parametrize("device, K, dtype, tied", cases(
+    [(K, dtype, tied) for tied in (False, True) for dtype in DTYPES for K in KS],
+    [(3, dtype, tied) for tied in (False, True) for dtype in DTYPES]))
+def test_gaussian_logprob_full_matches_oracle(rng, device, K, dtype, tied):
+    """The upper triangle alone is read. CPU: fresh sizes, NaN below the diagonal. CUDA: 9 fixed
+    rows, random garbage below the diagonal ("tied": C == 1)."""
+    if device == "cuda":
+        cu = importlib.import_module("fastgen._cuda")
+        covariance_type = "tied" if tied else "full"
+        rng = np.random.default_rng(7)
+        N, K, D = 9, 3, 3
+        X = rng.normal(size=(N, D)) * 2
+        means = rng.normal(size=(K, D))
+        cov = random_spd(rng, D, size=K) if covariance_type == "full" else random_spd(rng, D)
+        P = precision_cholesky_upper(cov if covariance_type == "full" else cov[None])
+        P = P + np.tril(rng.normal(size=(D, D)), -1)  # garbage below the diagonal: must not be read
+        X, means, P = cast(dtype, X, means, P)
+        got = host(cu.emissions.gaussian_logprob_full(X, means, P))
+        assert got.dtype == dtype and got.shape == (N, K)
+        Pu = np.triu(P.astype(np.float64))
+        cov_used = np.linalg.inv(Pu @ np.swapaxes(Pu, -1, -2))
+        want = ref.gaussian_logprob(*f64(X, means), cov_used if covariance_type == "full" else cov_used[0],
+                                    covariance_type)
+        assert_allclose(got, want, rtol=RTOL[dtype], atol=RTOL[dtype])
+        return
     D = int(rng.integers(1, 6))
     N = int(rng.integers(1, 400))
     means = rng.normal(scale=3, size=(K, D))
@@ -196,34 +219,25 @@ def test_gaussian_logprob_full_matches_oracle(rng, K, dtype, tied):
     assert_array_equal(_core.emissions.gaussian_logprob_full(X, means, Pn), got)
 
 
-@cuda_only
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("covariance_type", ["full", "tied"])
-def test_gaussian_logprob_full(cu, covariance_type, dtype):
-    rng = np.random.default_rng(7)
-    N, K, D = 9, 3, 3
-    X = rng.normal(size=(N, D)) * 2
-    means = rng.normal(size=(K, D))
-    cov = random_spd(rng, D, size=K) if covariance_type == "full" else random_spd(rng, D)
-    P = precision_cholesky_upper(cov if covariance_type == "full" else cov[None])
-    P = P + np.tril(rng.normal(size=(D, D)), -1)  # garbage below the diagonal: must not be read
-    X, means, P = cast(dtype, X, means, P)
-    got = host(cu.emissions.gaussian_logprob_full(X, means, P))
-    assert got.dtype == dtype and got.shape == (N, K)
-    Pu = np.triu(P.astype(np.float64))
-    cov_used = np.linalg.inv(Pu @ np.swapaxes(Pu, -1, -2))
-    want = ref.gaussian_logprob(*f64(X, means), cov_used if covariance_type == "full" else cov_used[0],
-                                covariance_type)
-    assert_allclose(got, want, rtol=RTOL[dtype], atol=RTOL[dtype])
-
-
 # =================================================================================================
 # Poisson
 # =================================================================================================
 
-@pytest.mark.parametrize("K", KS)
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_poisson_logprob_matches_oracle(rng, K, dtype):
+@pytest.mark.parametrize("device, K, dtype", cases([(K, dtype) for dtype in DTYPES for K in KS],
+                                                   [(3, dtype) for dtype in DTYPES]))
+def test_poisson_logprob_matches_oracle(rng, device, K, dtype):
+    """CPU: fresh sizes, 20% zero counts. CUDA: 10 fixed rows, one all zero."""
+    if device == "cuda":
+        cu = importlib.import_module("fastgen._cuda")
+        rng = np.random.default_rng(3)
+        N, K, D = 10, 3, 2
+        X = rng.poisson(4.0, (N, D)).astype(dtype)
+        X[0] = 0
+        lam = rng.uniform(0.2, 9.0, (K, D)).astype(dtype)
+        got = host(cu.emissions.poisson_logprob(X, lam))
+        assert got.dtype == dtype and got.shape == (N, K)
+        assert_allclose(got, ref.poisson_logprob(*f64(X, lam)), rtol=RTOL[dtype], atol=RTOL[dtype])
+        return
     D = int(rng.integers(1, 5))
     N = int(rng.integers(1, 500))
     lam = rng.gamma(2.0, 3.0, size=(K, D)) + 1e-3
@@ -235,19 +249,6 @@ def test_poisson_logprob_matches_oracle(rng, K, dtype):
     want = ref.poisson_logprob(*_f64(X, lam))
     atol = 0 if dtype == np.float64 else 1e-6 * D * np.abs(want).max()
     assert_allclose(got, want, rtol=_rtol(dtype), atol=atol)
-
-
-@cuda_only
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_poisson_logprob(cu, dtype):
-    rng = np.random.default_rng(3)
-    N, K, D = 10, 3, 2
-    X = rng.poisson(4.0, (N, D)).astype(dtype)
-    X[0] = 0
-    lam = rng.uniform(0.2, 9.0, (K, D)).astype(dtype)
-    got = host(cu.emissions.poisson_logprob(X, lam))
-    assert got.dtype == dtype and got.shape == (N, K)
-    assert_allclose(got, ref.poisson_logprob(*f64(X, lam)), rtol=RTOL[dtype], atol=RTOL[dtype])
 
 
 def test_poisson_logprob_zero_rate(device):

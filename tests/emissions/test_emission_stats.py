@@ -31,6 +31,12 @@ def cuda_only(test):
     return test
 
 
+def cases(cpu, cuda):
+    """Parameter sets: each tuple of `cpu` on the CPU, each of `cuda` on CUDA."""
+    return ([pytest.param("cpu", *v) for v in cpu]
+            + [pytest.param("cuda", *v, marks=CUDA_MARKS) for v in cuda])
+
+
 @pytest.fixture(scope="module")
 def st():
     # Imported directly: fastgen._cuda.__init__ belongs to another module's author.
@@ -113,10 +119,30 @@ def data(seed, N, K, D, dtype):
 
 # ---- weighted_moments -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("order", [0, 1, 2])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("K", KS)
-def test_weighted_moments_match_numpy(rng, K, dtype, order):
+@pytest.mark.parametrize("device, K, dtype, order, N, D", cases(
+    [(K, dtype, order, None, None) for order in (0, 1, 2) for dtype in DTYPES for K in KS],
+    [(K, dtype, order, N, D) for order in (0, 1, 2) for N, K, D in SHAPES for dtype in DTYPES]))
+def test_weighted_moments_match_numpy(request, rng, device, K, dtype, order, N, D):
+    """CPU: fresh sizes up to 10^4 rows, 30% zero weights. CUDA: tiny shapes from fixed seeds, 4-row
+    chunks (small_chunks), a zero row of weights."""
+    if device == "cuda":
+        small_chunks = request.getfixturevalue("small_chunks")
+        st = small_chunks
+        for seed in SEEDS:
+            X, W = data(seed, N, K, D, dtype)
+            ws, wx, wxx = st.weighted_moments(X, W, order)
+            rws, rwx, rwxx = ref_moments(X, W, order)
+            absW, absX = np.abs(W.astype(np.float64)), np.abs(X.astype(np.float64))
+            close(host(ws), rws, dtype)
+            close(host(wx), rwx, dtype, scale=np.max(absW.T @ absX))
+            if order == 0:
+                assert wxx is None
+            else:
+                close(host(wxx), rwxx, dtype, scale=np.max(absW.T @ (absX * absX)))
+            if order == 2:
+                g = host(wxx)
+                assert np.array_equal(g, np.swapaxes(g, 1, 2))  # exactly symmetric
+        return
     D = int(rng.integers(1, 6))
     N = int(rng.integers(1, 10_000))
     X = np.ascontiguousarray(rng.normal(loc=2, scale=3, size=(N, D)), dtype=dtype)
@@ -154,28 +180,6 @@ def test_weighted_moments_chunks_add_up(rng, order):
     b = _core.emissions.weighted_moments(X[cut:].copy(), W[cut:].copy(), order)
     for i in range(3 if order else 2):
         assert_allclose(a[i] + b[i], whole[i], rtol=1e-12, atol=1e-12)
-
-
-@cuda_only
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N,K,D", SHAPES)
-@pytest.mark.parametrize("order", (0, 1, 2))
-def test_weighted_moments_vs_numpy(small_chunks, dtype, N, K, D, order):
-    st = small_chunks
-    for seed in SEEDS:
-        X, W = data(seed, N, K, D, dtype)
-        ws, wx, wxx = st.weighted_moments(X, W, order)
-        rws, rwx, rwxx = ref_moments(X, W, order)
-        absW, absX = np.abs(W.astype(np.float64)), np.abs(X.astype(np.float64))
-        close(host(ws), rws, dtype)
-        close(host(wx), rwx, dtype, scale=np.max(absW.T @ absX))
-        if order == 0:
-            assert wxx is None
-        else:
-            close(host(wxx), rwxx, dtype, scale=np.max(absW.T @ (absX * absX)))
-        if order == 2:
-            g = host(wxx)
-            assert np.array_equal(g, np.swapaxes(g, 1, 2))  # exactly symmetric
 
 
 @cuda_only
@@ -239,9 +243,23 @@ def test_weighted_moments_errors(st):
 
 # ---- categorical_counts -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("K", KS)
-def test_categorical_counts_match_numpy(rng, K, dtype):
+@pytest.mark.parametrize("device, K, dtype, N, M, path", cases(
+    [(K, dtype, None, None, None) for dtype in DTYPES for K in KS],
+    [(K, dtype, N, M, path) for path in ("compare", "scatter") for N, K, M in [(1, 1, 1), (1, 2, 3), (29, 3, 5), (23, 1, 2)]
+     for dtype in DTYPES]))
+def test_categorical_counts_match_numpy(request, monkeypatch, rng, device, K, dtype, N, M, path):
+    """CPU: fresh sizes up to 10^4 rows. CUDA: tiny shapes from fixed seeds, 4-row chunks, both the
+    compare and the scatter path."""
+    if device == "cuda":
+        small_chunks = request.getfixturevalue("small_chunks")
+        st = small_chunks
+        monkeypatch.setattr(st, "_COUNTS_COMPARE_MAX_SYMBOLS", 1000 if path == "compare" else 0)
+        for seed in SEEDS:
+            rng = np.random.default_rng(seed)
+            X = rng.integers(0, M, size=N).astype(np.int64)
+            W = rng.random((N, K)).astype(dtype)
+            close(host(st.categorical_counts(X, W, M)), ref_counts(X, W, M), dtype)
+        return
     M = int(rng.integers(1, 20))
     N = int(rng.integers(1, 10_000))
     X = rng.integers(0, M, size=N).astype(np.int64)
@@ -251,20 +269,6 @@ def test_categorical_counts_match_numpy(rng, K, dtype):
     np.add.at(want.T, X, W.astype(np.float64))
     assert got.dtype == dtype and got.shape == (K, M)
     assert_allclose(got, want, rtol=1e-12 if dtype == np.float64 else 1e-6, atol=0)
-
-
-@cuda_only
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N,K,M", [(1, 1, 1), (1, 2, 3), (29, 3, 5), (23, 1, 2)])
-@pytest.mark.parametrize("path", ("compare", "scatter"))
-def test_categorical_counts_vs_numpy(small_chunks, monkeypatch, dtype, N, K, M, path):
-    st = small_chunks
-    monkeypatch.setattr(st, "_COUNTS_COMPARE_MAX_SYMBOLS", 1000 if path == "compare" else 0)
-    for seed in SEEDS:
-        rng = np.random.default_rng(seed)
-        X = rng.integers(0, M, size=N).astype(np.int64)
-        W = rng.random((N, K)).astype(dtype)
-        close(host(st.categorical_counts(X, W, M)), ref_counts(X, W, M), dtype)
 
 
 @cuda_only
@@ -315,7 +319,24 @@ def test_categorical_counts_symbol_checks(st):
 # ---- sum_rows ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sum_rows_matches_numpy(rng, dtype):
+def test_sum_rows_matches_numpy(rng, device, dtype):
+    """CPU: 50 fresh rows of 300 (duplicates), and none. CUDA: tiny fixed shapes (no rows too), in
+    list order, the same bits from device-resident inputs."""
+    if device == "cuda":
+        st = importlib.import_module("fastgen._cuda.emissions.stats")
+        from numba import cuda
+        for seed in SEEDS:
+            rng = np.random.default_rng(seed)
+            for N, K, R in [(1, 1, 1), (9, 3, 4), (7, 1, 12), (5, 2, 0)]:
+                V = rng.random((N, K)).astype(dtype)
+                rows = rng.integers(0, N, size=R).astype(np.int64)
+                want = np.zeros(K)
+                for r in rows:  # list order, float64
+                    want += V[r].astype(np.float64)
+                got = st.sum_rows(V, rows)
+                close(host(got), want, dtype)
+                same_bits(got, st.sum_rows(cuda.to_device(V), cuda.to_device(rows)))
+        return
     N, K = 300, 7
     V = np.ascontiguousarray(rng.random((N, K)), dtype=dtype)
     rows = rng.integers(0, N, size=50).astype(np.int64)  # duplicates allowed
@@ -323,23 +344,6 @@ def test_sum_rows_matches_numpy(rng, dtype):
     assert got.dtype == dtype
     assert_allclose(got, V.astype(np.float64)[rows].sum(0), rtol=1e-12 if dtype == np.float64 else 1e-6, atol=0)
     assert_array_equal(_core.emissions.sum_rows(V, np.zeros(0, np.int64)), np.zeros(K))
-
-
-@cuda_only
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_sum_rows(st, dtype):
-    from numba import cuda
-    for seed in SEEDS:
-        rng = np.random.default_rng(seed)
-        for N, K, R in [(1, 1, 1), (9, 3, 4), (7, 1, 12), (5, 2, 0)]:
-            V = rng.random((N, K)).astype(dtype)
-            rows = rng.integers(0, N, size=R).astype(np.int64)
-            want = np.zeros(K)
-            for r in rows:  # list order, float64
-                want += V[r].astype(np.float64)
-            got = st.sum_rows(V, rows)
-            close(host(got), want, dtype)
-            same_bits(got, st.sum_rows(cuda.to_device(V), cuda.to_device(rows)))
 
 
 @cuda_only
