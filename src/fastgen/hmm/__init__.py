@@ -6,6 +6,7 @@ take hmmlearn's arguments and set its attributes, plus ``device`` and ``dtype``.
 """
 from ._base import ConvergenceMonitor
 from ._discrete import CategoricalHMM, PoissonHMM
-from ._gaussian import GMMHMM, GaussianHMM
+from ._gaussian import GaussianHMM
+from ._gmm import GMMHMM
 
 __all__ = ["CategoricalHMM", "GaussianHMM", "GMMHMM", "PoissonHMM", "ConvergenceMonitor"]

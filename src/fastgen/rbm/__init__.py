@@ -3,6 +3,8 @@
 ``BernoulliRBM`` (a drop-in for ``sklearn.neural_network.BernoulliRBM``), ``GaussianBernoulliRBM``
 and ``DBN``; ``ais_betas`` builds the inverse-temperature schedule of annealed importance sampling.
 """
-from ._models import DBN, BernoulliRBM, GaussianBernoulliRBM, ais_betas
+from ._dbn import DBN
+from ._likelihood import ais_betas
+from ._models import BernoulliRBM, GaussianBernoulliRBM
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "DBN", "ais_betas"]
