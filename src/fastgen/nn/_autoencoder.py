@@ -137,13 +137,6 @@ class Autoencoder(BaseNN):
         self.device = device
         self.dtype = dtype
 
-    def _check_params(self):
-        self._validate_params()
-        enc = self._layers(self.encoder_layers, "encoder_layers")
-        dec = tuple(reversed(enc)) if self.decoder_layers is None else self._layers(self.decoder_layers,
-                                                                                    "decoder_layers")
-        return enc, dec, self._optimizer(self.optimizer)
-
     def _check_values(self, X, name="X"):
         if self.loss == "bce":
             self._check_unit_interval(X, name, "loss='bce'")

@@ -63,6 +63,15 @@ class BaseNN(BaseEstimator):
         self._engine = Engine(self.device, self.dtype)
         return self._engine
 
+    def _check_params(self):
+        """(encoder layers, decoder layers, optimiser) of an encoder/decoder model (VAE, Autoencoder):
+        the decoder mirrors the encoder unless given. GAN and MADE override it."""
+        self._validate_params()
+        enc = self._layers(self.encoder_layers, "encoder_layers")
+        dec = tuple(reversed(enc)) if self.decoder_layers is None else self._layers(self.decoder_layers,
+                                                                                    "decoder_layers")
+        return enc, dec, self._optimizer(self.optimizer)
+
     def _optimizer(self, name="adam"):
         """Adam / SGD from the flat hyper-parameters (checked by ``_validate_params``)."""
         beta1, beta2 = getattr(self, "beta1", 0.9), getattr(self, "beta2", 0.999)

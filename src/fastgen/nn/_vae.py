@@ -158,13 +158,6 @@ class VAE(BaseNN):
         self.dtype = dtype
 
     # -- fitting -----------------------------------------------------------------------------------
-    def _check_params(self):
-        self._validate_params()
-        enc = self._layers(self.encoder_layers, "encoder_layers")
-        dec = tuple(reversed(enc)) if self.decoder_layers is None else self._layers(self.decoder_layers,
-                                                                                    "decoder_layers")
-        return enc, dec, self._optimizer(self.optimizer)
-
     def _obs_log_var(self, D):
         v = np.asarray(self.obs_var, dtype=np.float64)
         if v.ndim == 0:
