@@ -4,8 +4,10 @@ An estimator class lists, per constructor argument, what it accepts; ``BaseEstim
 checks every listed argument in ``fit`` (and in the methods that resolve the backend) and raises
 ``InvalidParameterError`` naming the argument, what it accepts and what it got. A constraint is an
 ``Interval``, an ``Options`` set, a type, ``None`` (the value may be None) or one of the names
-"boolean", "random_state", "device", "dtype", "array-like", "sequence" (any iterable but a string:
+"boolean", "random_state", "array-like", "sequence" (any iterable but a string:
 lists, tuples, ranges, arrays; e.g. layer sizes, whose entries the estimator checks itself).
+``device`` and ``dtype`` are not declared: ``fastgen._backend.Backend`` checks them, with the same
+messages in every family.
 """
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ._backend import DEVICES
 from .exceptions import InvalidParameterError
 
 __all__ = ["Interval", "Options", "validate_params"]
@@ -66,19 +67,10 @@ def _named(name):
         "boolean": (lambda v: isinstance(v, (bool, np.bool_)), "a bool"),
         "random_state": (lambda v: v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool))
                          or isinstance(v, np.random.RandomState), "None, an int or a numpy RandomState"),
-        "device": (lambda v: isinstance(v, str) and v in DEVICES, f"one of {DEVICES}"),
-        "dtype": (lambda v: _is_float_dtype(v), "float32 or float64"),
         "array-like": (lambda v: isinstance(v, (np.ndarray, list, tuple)) or hasattr(v, "__array__"), "an array"),
         "sequence": (lambda v: isinstance(v, Iterable) and not isinstance(v, (str, bytes)), "a sequence"),
     }
     return checks[name]
-
-
-def _is_float_dtype(v) -> bool:
-    try:
-        return np.dtype(v) in (np.dtype(np.float32), np.dtype(np.float64))
-    except TypeError:
-        return False
 
 
 def _accepts(constraint, v):
