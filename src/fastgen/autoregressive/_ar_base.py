@@ -17,7 +17,7 @@ from .._backend import Backend
 from .._params import Interval, Options
 from ._ar_validation import (METHODS, TREND_CODE, TRENDS, YW_METHODS, check_order, check_series_lengths,
                              check_trend, n_trend, raise_on_status)
-from .._estimator import BaseEstimator
+from .._base import BaseEstimator
 from .._validation import philox_seed
 
 

@@ -15,7 +15,7 @@ from collections import deque
 import numpy as np
 
 from .._backend import Backend
-from .._estimator import BaseEstimator
+from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._warnings import warn
 from .._validation import (check_lengths, check_random_state,

@@ -17,7 +17,7 @@ from time import time
 import numpy as np
 
 from .._backend import Backend
-from .._estimator import BaseEstimator
+from .._base import BaseEstimator
 from .._gaussian import COVARIANCE_TYPES
 from .._params import Interval, Options, validate_params
 from .._warnings import warn as _warn

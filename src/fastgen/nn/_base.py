@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from .._estimator import BaseEstimator
+from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._validation import check_array, check_dtype, check_int, check_random_state, philox_seed
 from ._engine import Engine

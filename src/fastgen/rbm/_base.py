@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from .._backend import Backend
-from .._estimator import BaseEstimator
+from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._streams import Streams
 from .._validation import check_array, check_int, check_random_state, philox_seed

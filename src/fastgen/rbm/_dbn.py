@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .._estimator import BaseEstimator
+from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._streams import Streams
 from .._validation import check_dtype, check_int, check_random_state, philox_seed
