@@ -219,14 +219,26 @@ def test_forward_backward_matches_oracle(rng, device, K, seqs, trial, dtype, imp
     assert_allclose(xi, r_xi, rtol=_rtol(dtype), atol=xi_atol)
 
 
-@pytest.mark.parametrize("impl", ["scaling", "log"])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("K", KS)
-def test_forward_backward_posterior_and_xi_sums(rng, K, dtype, impl):
-    sp, tm, lp, lengths, offsets = _lattice_inputs(rng, K, dtype, n_seq=30, long=200, zero_frac=0.3)
-    logprob, post, xi = FB[impl](sp, tm, lp, offsets, True, True)
+# CPU: every K, both dtypes and both domains, fresh inputs with zero transitions, tolerance 1e-12
+# (float32 1e-5); CUDA: one fixed lattice (K = 4, 40% zero transitions), scaled, float64, 1e-13.
+POSTERIOR_SUM_CASES = ([pytest.param("cpu", K, dtype, impl) for impl in IMPLS for dtype in DTYPES for K in KS]
+                       + [cuda_case(4, np.float64, "scaling", id="cuda")])
+
+
+@pytest.mark.parametrize("device, K, dtype, impl", POSTERIOR_SUM_CASES)
+def test_forward_backward_posterior_and_xi_sums(rng, device, K, dtype, impl):
+    """Posteriors sum to 1 per frame; xi sums to N - S, its rows to the posteriors of non-final
+    frames; zero transitions get zero counts."""
+    if device == "cpu":
+        sp, tm, lp, lengths, offsets = _lattice_inputs(rng, K, dtype, n_seq=30, long=200, zero_frac=0.3)
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+    else:
+        lengths = [5, 1, 6]
+        sp, tm, lp = lattice(41, K, lengths, dtype, zero_frac=0.4)
+        offsets = offsets_of(lengths)
+        tol = 1e-13
+    logprob, post, xi = (host(a) for a in fb(kernels(device, "hmm"), impl)(sp, tm, lp, offsets, True, True))
     assert np.isfinite(logprob).all()
-    tol = 1e-12 if dtype == np.float64 else 1e-5
     # Each frame's posterior is a distribution over states.
     assert (post >= 0).all()
     assert_allclose(post.sum(axis=1, dtype=np.float64), 1.0, rtol=0, atol=tol)
@@ -696,17 +708,6 @@ def test_xi_sum_is_deterministic_over_several_chunks(cu, cuda_hmm, impl, monkeyp
 
 
 @cuda_only
-def test_forward_backward_posterior_and_xi_identities(cu):
-    """Posteriors sum to 1 per frame; xi sums to N - S; zero transitions get zero counts."""
-    K, lengths = 4, [5, 1, 6]
-    sp, tm, lp = lattice(41, K, lengths, np.float64, zero_frac=0.4)
-    logprob, post, xi = (host(a) for a in cu.hmm.forward_backward(sp, tm, lp, offsets_of(lengths), True, True))
-    assert_allclose(post.sum(axis=1), 1.0, rtol=0, atol=1e-13)
-    assert_allclose(xi.sum(), len(lp) - len(lengths), rtol=1e-13)
-    assert (xi[tm == 0] == 0).all()
-
-
-@cuda_only
 def test_forward_backward_accepts_device_arrays(cu):
     from numba import cuda
     K, lengths = 3, [3, 4]
@@ -1006,35 +1007,36 @@ def test_viterbi_matches_oracle(rng, device, K, seqs, trial, dtype):
     # recomputed-path check above is the exact statement (the returned path is optimal up to rounding).
 
 
-def test_viterbi_ties_go_to_lowest_state(rng):
-    K, T = 6, 20
-    sp, tm = np.full(K, 1 / K), np.full((K, K), 1 / K)
-    lp = np.zeros((T, K))
-    logprob, states = _core.hmm.viterbi(sp, tm, lp, offsets_of([T]))
-    assert_array_equal(states, 0)
-    assert_allclose(logprob, [T * np.log(1 / K)], rtol=1e-12, atol=0)
+# CPU: exact ties over a whole sequence (K = 6, 20 frames, a uniform model), then an impossible
+# sequence beside a possible one (a two-state identity chain); CUDA: one fixed lattice (K = 3) with
+# a tie in its first sequence and an impossible second sequence.
+def test_viterbi_ties_and_impossible_sequences(device):
+    """Exact ties go to the lowest state; an impossible sequence gets -inf and a path of valid
+    states (on CUDA, the oracle's argmax path)."""
+    hmm = kernels(device, "hmm")
+    if device == "cpu":
+        K, T = 6, 20
+        sp, tm = np.full(K, 1 / K), np.full((K, K), 1 / K)
+        lp = np.zeros((T, K))
+        logprob, states = hmm.viterbi(sp, tm, lp, offsets_of([T]))
+        assert_array_equal(states, 0)
+        assert_allclose(logprob, [T * np.log(1 / K)], rtol=1e-12, atol=0)
 
-
-def test_viterbi_impossible_sequence():
-    sp = np.array([1.0, 0.0])
-    tm = np.eye(2)
-    lp = np.zeros((4, 2))
-    lp[2, 0] = -np.inf  # state 0 is the only reachable state
-    logprob, states = _core.hmm.viterbi(sp, tm, lp, offsets_of([2, 2]))
-    assert logprob[0] == 0.0 and logprob[1] == -np.inf
-    assert ((states >= 0) & (states < 2)).all()
-
-
-@cuda_only
-def test_viterbi_ties_and_impossible_sequences(cu):
-    """Exact ties go to the lowest state; an impossible sequence gets -inf and the argmax path."""
+        sp = np.array([1.0, 0.0])
+        tm = np.eye(2)
+        lp = np.zeros((4, 2))
+        lp[2, 0] = -np.inf  # state 0 is the only reachable state
+        logprob, states = hmm.viterbi(sp, tm, lp, offsets_of([2, 2]))
+        assert logprob[0] == 0.0 and logprob[1] == -np.inf
+        assert ((states >= 0) & (states < 2)).all()
+        return
     K = 3
     sp, tm = np.full(K, 1 / K), np.full((K, K), 1 / K)
     lp = np.zeros((7, K))
     lp[1] = [0.0, 1.0, 1.0]         # tie between states 1 and 2
     lp[5] = -np.inf                 # sequence 1 (rows 4..6) is impossible
     lengths = [4, 3]
-    logprob, states = (host(a) for a in cu.hmm.viterbi(sp, tm, lp, offsets_of(lengths)))
+    logprob, states = (host(a) for a in hmm.viterbi(sp, tm, lp, offsets_of(lengths)))
     r_logprob, r_states = ref.viterbi(sp, tm, lp, lengths)
     assert_array_equal(states[:4], [0, 1, 0, 0])
     assert logprob[1] == -np.inf
@@ -1119,42 +1121,40 @@ def _poisson_inverse_cdf(lam, u):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sample_poisson_matches_exact_inverse_cdf(rng, dtype):
-    N, D = 400, 5
-    lam = np.concatenate([np.zeros((N, 1)),                        # rate 0 -> always 0
-                          rng.uniform(1e-6, 0.1, (N, 1)),          # tiny rates, mode 0
-                          rng.uniform(0.1, 20, (N, 1)),
-                          rng.uniform(20, 500, (N, 1)),
-                          rng.uniform(1e3, 2e4, (N, 1))], axis=1)  # far tails walked from the mode
-    lam = np.ascontiguousarray(lam, dtype=dtype)
-    seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 1000))
-    got = _core.hmm.sample_poisson(lam, seed, stream)
-    assert got.dtype == np.int64 and got.shape == (N, D)
-    u = _core.rng.uniform(seed, stream, N * D).reshape(N, D)  # element (n, d) uses u[n * D + d]
-    want = _poisson_inverse_cdf(lam.astype(np.float64), u)
-    # Equal except where u lies within rounding of a CDF jump (expected count here: ~1e-6).
+def test_sample_poisson_matches_exact_inverse_cdf(rng, device, dtype):
+    """Draws are the exact inverse CDF at the contract's uniforms (element (n, d) uses u[n D + d])
+    and bit for bit the documented search from the mode (ref.sample_poisson mirrors its operations).
+    CPU: 400 fresh rows of rates from 0 to 2e4, a fresh seed and stream; CUDA: 3 fixed rows of 9
+    rates over the same range."""
+    if device == "cpu":
+        N, D = 400, 5
+        lam = np.concatenate([np.zeros((N, 1)),                        # rate 0 -> always 0
+                              rng.uniform(1e-6, 0.1, (N, 1)),          # tiny rates, mode 0
+                              rng.uniform(0.1, 20, (N, 1)),
+                              rng.uniform(20, 500, (N, 1)),
+                              rng.uniform(1e3, 2e4, (N, 1))], axis=1)  # far tails walked from the mode
+        lam = np.ascontiguousarray(lam, dtype=dtype)
+        seed, stream = int(rng.integers(0, 2**63)), int(rng.integers(0, 1000))
+        u = _core.rng.uniform(seed, stream, N * D)
+    else:
+        fixed = np.random.default_rng(8)
+        lam = np.array([[0.0, 1e-6, 0.05, 0.7, 3.3, 12.0, 35.5, 480.0, 2.5e4]] * 3)
+        lam[1:] *= fixed.uniform(0.5, 1.5, lam[1:].shape)
+        lam = lam.astype(dtype)
+        seed, stream = 4242, 17
+        u = ref_rng.uniform(seed, stream, lam.size)
+    u = u.reshape(lam.shape)
+    got = host(kernels(device, "hmm").sample_poisson(lam, seed, stream))
+    assert got.dtype == np.int64 and got.shape == lam.shape
+    lam64 = lam.astype(np.float64)
+    if device == "cpu":
+        want = _poisson_inverse_cdf(lam64, u)
+    else:
+        want = np.reshape([ref.poisson_inverse_cdf_exact(l, x) for l, x in zip(lam64.ravel(), u.ravel())], lam.shape)
+    # Equal except where u lies within rounding of a CDF jump (expected count on the CPU: ~1e-6).
     assert_array_equal(got, want)
     assert_array_equal(got[:, 0], 0)
-    # And bit for bit the documented search from the mode (the oracle mirrors its operations).
-    assert_array_equal(got, ref.sample_poisson(lam.astype(np.float64), u))
-
-
-@cuda_only
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_sample_poisson_matches_oracle(cu, dtype):
-    rng = np.random.default_rng(8)
-    lam = np.array([[0.0, 1e-6, 0.05, 0.7, 3.3, 12.0, 35.5, 480.0, 2.5e4]] * 3)
-    lam[1:] *= rng.uniform(0.5, 1.5, lam[1:].shape)
-    lam = lam.astype(dtype)
-    seed, stream = 4242, 17
-    got = host(cu.hmm.sample_poisson(lam, seed, stream))
-    assert got.dtype == np.int64 and got.shape == lam.shape
-    u = ref_rng.uniform(seed, stream, lam.size)
-    assert_array_equal(got, ref.sample_poisson(lam.astype(np.float64), u))
-    # the search from the mode is the textbook inverse CDF
-    exact = [ref.poisson_inverse_cdf_exact(l, x) for l, x in zip(lam.astype(np.float64).ravel(), u)]
-    assert_array_equal(got.ravel(), exact)
-    assert (got[:, 0] == 0).all()
+    assert_array_equal(got, ref.sample_poisson(lam64, u))
 
 
 def test_sample_poisson_moments():
