@@ -284,17 +284,6 @@ def test_penalty_backward(rng, dtype, act, N, sizes):
     assert_allclose(grad, grad_ref, rtol=10 * rtol, atol=10 * L * rtol * scale)
 
 
-def test_penalty_zero_input_gradient_is_finite():
-    penalty, forward = kernel("mlp_penalty_backward"), kernel("mlp_forward")
-    sizes, acts = [3, 4, 1], [3, 0]
-    sz, ac = _net(sizes, acts)
-    theta = np.r_[np.zeros(12), np.ones(4), np.ones(4), 0.5]  # W_1 = 0: no path from the input
-    X = np.ones((2, 3))
-    gp, grad = penalty(theta, sz, ac, 0.1, X, forward(theta, sz, ac, 0.1, X), 2.0)
-    assert_array_equal(gp, [1.0, 1.0])
-    assert_array_equal(grad, np.zeros_like(theta))
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("z", [80.0, 500.0])
 def test_mlp_step_bce_extreme_logits(rng, dtype, z):
@@ -991,13 +980,6 @@ def test_forward_backward_bad_input_is_named():
         backward(theta, sz, ac, 0.1, X, A, np.zeros((5, 3)), True)
     with pytest.raises(ValueError, match=named("dY")):
         backward(theta, sz, ac, 0.1, X, A, np.zeros((4, 2)), True)
-
-
-def test_penalty_bad_input_is_named():
-    penalty = kernel("mlp_penalty_backward")
-    sz, ac, theta, X = _small()
-    with pytest.raises(ValueError, match=named("sizes")):  # d_L must be 1
-        penalty(theta, sz, ac, 0.1, X, np.zeros(5 * 6), 1.0)
 
 
 def test_losses_bad_input_is_named():
