@@ -35,22 +35,10 @@ DTYPES = [np.float64, np.float32]
 RTOL = {np.float64: 1e-10, np.float32: 1e-5}
 
 
-def cuda_only(test):
-    """Marks a test that exercises CUDA alone."""
-    for mark in CUDA_MARKS:
-        test = mark(test)
-    return test
-
-
 def cases(cpu, cuda):
     """Parameter sets: each tuple of `cpu` on the CPU, each of `cuda` on CUDA."""
     return ([pytest.param("cpu", *v) for v in cpu]
             + [pytest.param("cuda", *v, marks=CUDA_MARKS) for v in cuda])
-
-
-@pytest.fixture(scope="module")
-def cu():
-    return importlib.import_module("fastgen._cuda")
 
 
 def _rtol(dtype):
@@ -101,17 +89,6 @@ def test_categorical_logprob_matches_oracle(rng, device, K, dtype):
     assert got.dtype == dtype and got.shape == (N, K)
     # A gather: bit-identical, -inf (zero emission probability) included.
     assert_array_equal(got, ref.categorical_logprob(X, le.astype(np.float64)).astype(dtype))
-
-
-@cuda_only
-def test_categorical_logprob_rejects_bad_symbols(cu):
-    from numba import cuda
-    le = np.zeros((2, 3))
-    for X in (np.array([0, 3, 1]), np.array([0, -1, 1])):
-        with pytest.raises(ValueError, match="row 1"):
-            cu.emissions.categorical_logprob(X.astype(np.int64), le)
-        with pytest.raises(ValueError, match="row 1"):  # device-resident symbols: checked on the device
-            cu.emissions.categorical_logprob(cuda.to_device(X.astype(np.int64)), le)
 
 
 # =================================================================================================
@@ -329,71 +306,83 @@ def test_mixture_posteriors_match_numpy(rng, K, dtype, M):
 # Bad input: the bindings check everything and never copy or convert silently
 # =================================================================================================
 
-def test_emission_kernels_reject_bad_input():
+def _emission_bad_calls():
+    """(devices, exception, message pattern, function, args). The CPU's cases with its exact
+    messages run on CUDA too where CUDA words them the same; CUDA words its shape messages "got
+    shape (...)" and copies non-contiguous input instead of refusing it, so those stay on the CPU.
+    CUDA's own cases (a 4-row X) run on both."""
+    both, cpu = ("cpu", "cuda"), ("cpu",)
     X = np.zeros((6, 2))
     mu, prec = np.zeros((3, 2)), np.ones((3, 2))
-    with pytest.raises(TypeError, match="X: expected float32 or float64"):
-        _core.emissions.gaussian_logprob_diag(X.astype(np.int64), mu, prec)
-    with pytest.raises(TypeError, match="means: expected dtype float64, got float32"):
-        _core.emissions.gaussian_logprob_diag(X, mu.astype(np.float32), prec)
-    with pytest.raises(ValueError, match=r"means: expected shape \(\*, 2\), got \(3, 3\)"):
-        _core.emissions.gaussian_logprob_diag(X, np.zeros((3, 3)), prec)
-    with pytest.raises(ValueError, match=r"precisions: expected shape \(3, 2\), got \(2, 2\)"):
-        _core.emissions.gaussian_logprob_diag(X, mu, np.ones((2, 2)))
-    with pytest.raises(ValueError, match="X: expected a C-contiguous array"):
-        _core.emissions.gaussian_logprob_diag(np.zeros((2, 6)).T, mu, prec)
     P = np.tile(np.eye(2), (3, 1, 1))
-    with pytest.raises(ValueError, match="prec_chol: expected 3 or 1 factors, got 2"):
-        _core.emissions.gaussian_logprob_full(X, mu, P[:2].copy())
-    with pytest.raises(ValueError, match=r"prec_chol: expected shape \(\*, 2, 2\)"):
-        _core.emissions.gaussian_logprob_full(X, mu, np.ones((3, 2)))
-    with pytest.raises(ValueError, match="prec_chol: expected a C-contiguous array"):
-        _core.emissions.gaussian_logprob_full(X, mu, np.tile(np.eye(2), (3, 1, 2))[:, :, ::2])
-    with pytest.raises(ValueError, match=r"lambdas: expected shape \(\*, 2\)"):
-        _core.emissions.poisson_logprob(X, np.ones((3, 3)))
-    with pytest.raises(TypeError, match="lambdas: expected dtype float64"):
-        _core.emissions.poisson_logprob(X, np.ones((3, 2), dtype=np.float32))
+    X4 = np.zeros((4, 2))
+    return [
+        (cpu, TypeError, "X: expected float32 or float64", "gaussian_logprob_diag", (X.astype(np.int64), mu, prec)),
+        (both, TypeError, "means: expected dtype float64, got float32", "gaussian_logprob_diag",
+         (X, mu.astype(np.float32), prec)),
+        (cpu, ValueError, r"means: expected shape \(\*, 2\), got \(3, 3\)", "gaussian_logprob_diag",
+         (X, np.zeros((3, 3)), prec)),
+        (cpu, ValueError, r"precisions: expected shape \(3, 2\), got \(2, 2\)", "gaussian_logprob_diag",
+         (X, mu, np.ones((2, 2)))),
+        (cpu, ValueError, "X: expected a C-contiguous array", "gaussian_logprob_diag", (np.zeros((2, 6)).T, mu, prec)),
+        (both, ValueError, "prec_chol: expected 3 or 1 factors, got 2", "gaussian_logprob_full", (X, mu, P[:2].copy())),
+        (cpu, ValueError, r"prec_chol: expected shape \(\*, 2, 2\)", "gaussian_logprob_full", (X, mu, np.ones((3, 2)))),
+        (cpu, ValueError, "prec_chol: expected a C-contiguous array", "gaussian_logprob_full",
+         (X, mu, np.tile(np.eye(2), (3, 1, 2))[:, :, ::2])),
+        (both, ValueError, r"lambdas: expected shape \(\*, 2\)", "poisson_logprob", (X, np.ones((3, 3)))),
+        (both, TypeError, "lambdas: expected dtype float64", "poisson_logprob", (X, np.ones((3, 2), dtype=np.float32))),
+        # CUDA's cases
+        (both, TypeError, None, "gaussian_logprob_diag", (X4, np.zeros((3, 2), np.float32), np.ones((3, 2)))),
+        (both, ValueError, "means", "gaussian_logprob_diag", (X4, np.zeros((3, 5)), np.ones((3, 5)))),
+        (both, ValueError, "precisions", "gaussian_logprob_diag", (X4, np.zeros((3, 2)), np.ones((2, 2)))),
+        (both, ValueError, "prec_chol", "gaussian_logprob_full", (X4, np.zeros((3, 2)), np.ones((2, 2, 2)))),
+        (both, TypeError, None, "categorical_logprob", (np.zeros(4, dtype=np.int32), np.zeros((2, 3)))),
+        (both, ValueError, None, "poisson_logprob", (X4, np.ones((3, 3)))),
+    ]
 
 
-@cuda_only
-def test_emissions_reject_bad_arguments(cu):
-    X = np.zeros((4, 2))
-    with pytest.raises(TypeError):
-        cu.emissions.gaussian_logprob_diag(X, np.zeros((3, 2), np.float32), np.ones((3, 2)))
-    with pytest.raises(ValueError, match="means"):
-        cu.emissions.gaussian_logprob_diag(X, np.zeros((3, 5)), np.ones((3, 5)))
-    with pytest.raises(ValueError, match="precisions"):
-        cu.emissions.gaussian_logprob_diag(X, np.zeros((3, 2)), np.ones((2, 2)))
-    with pytest.raises(ValueError, match="prec_chol"):
-        cu.emissions.gaussian_logprob_full(X, np.zeros((3, 2)), np.ones((2, 2, 2)))
-    with pytest.raises(TypeError):
-        cu.emissions.categorical_logprob(np.zeros(4, dtype=np.int32), np.zeros((2, 3)))
-    with pytest.raises(ValueError):
-        cu.emissions.poisson_logprob(X, np.ones((3, 3)))
+def test_emission_kernels_reject_bad_input(device):
+    em = kernels(device, "emissions")
+    for devices, exc, pattern, fn, args in _emission_bad_calls():
+        if device in devices:
+            with pytest.raises(exc, match=pattern):
+                getattr(em, fn)(*args)
 
 
-def test_categorical_kernels_reject_bad_symbols():
+def test_categorical_kernels_reject_bad_symbols(device):
+    """Symbols outside [0, M) are named with their row, on CUDA also when the symbols are on the
+    device (checked there); dtype, shape, contiguity (CPU: CUDA copies) and weights checks."""
+    em = kernels(device, "emissions")
     le = np.log(np.full((2, 3), 1 / 3))
     W = np.full((4, 2), 0.5)
     for bad in ([0, 1, 3, 0], [0, -1, 2, 0]):
         X = np.array(bad, dtype=np.int64)
         with pytest.raises(ValueError, match=r"X: symbol -?\d+ at row \d outside \[0, 3\)"):
-            _core.emissions.categorical_logprob(X, le)
+            em.categorical_logprob(X, le)
         with pytest.raises(ValueError, match=r"X: symbol -?\d+ at row \d outside \[0, 3\)"):
-            _core.emissions.categorical_counts(X, W, 3)
+            em.categorical_counts(X, W, 3)
     X = np.array([0, 1, 2, 0], dtype=np.int64)
     with pytest.raises(TypeError, match="X: expected dtype int64"):
-        _core.emissions.categorical_logprob(X.astype(np.int32), le)
+        em.categorical_logprob(X.astype(np.int32), le)
     with pytest.raises(TypeError, match="X: expected dtype int64"):
-        _core.emissions.categorical_logprob(X.astype(np.float64), le)
+        em.categorical_logprob(X.astype(np.float64), le)
     with pytest.raises(ValueError, match="X: expected shape"):
-        _core.emissions.categorical_logprob(X[:, None].copy(), le)
-    with pytest.raises(ValueError, match="X: expected a C-contiguous array"):
-        _core.emissions.categorical_logprob(np.repeat(X, 2)[::2], le)
-    with pytest.raises(ValueError, match=r"weights: expected shape \(4, \*\), got \(3, 2\)"):
-        _core.emissions.categorical_counts(X, W[:3].copy(), 3)
+        em.categorical_logprob(X[:, None].copy(), le)
+    if device == "cpu":
+        with pytest.raises(ValueError, match="X: expected a C-contiguous array"):
+            em.categorical_logprob(np.repeat(X, 2)[::2], le)
+        with pytest.raises(ValueError, match=r"weights: expected shape \(4, \*\), got \(3, 2\)"):
+            em.categorical_counts(X, W[:3].copy(), 3)
     with pytest.raises(ValueError, match="n_symbols: must be >= 1"):
-        _core.emissions.categorical_counts(X, W, 0)
+        em.categorical_counts(X, W, 0)
+    le = np.zeros((2, 3))
+    for X in (np.array([0, 3, 1]), np.array([0, -1, 1])):
+        with pytest.raises(ValueError, match="row 1"):
+            em.categorical_logprob(X.astype(np.int64), le)
+        if device == "cuda":
+            from numba import cuda
+            with pytest.raises(ValueError, match="row 1"):  # device-resident symbols: checked on the device
+                em.categorical_logprob(cuda.to_device(X.astype(np.int64)), le)
 
 
 def test_mixture_kernels_reject_bad_input():

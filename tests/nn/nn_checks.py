@@ -1,7 +1,7 @@
 """Tolerance helpers of the nn kernel tests, shared with the MADE kernel tests
 (tests/autoregressive imports them as ``nn.nn_checks``): a training step's parameters and optimiser
 state against the oracle's, with the gradient's error propagated through the optimiser (the
-module docstring of tests/nn/test_nn_kernels.py derives the tolerances).
+module docstring of tests/nn/nn_cases.py derives the tolerances).
 """
 from __future__ import annotations
 

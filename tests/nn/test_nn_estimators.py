@@ -3,7 +3,7 @@
 What is checked: scikit-learn conventions (get/set_params, clone, pickle), bad input (type and
 message), reproducibility (same random_state, same fit; 1 and 2 threads bit-identical), divergence
 errors, and that each model learns what it should, with thresholds stated where they are asserted.
-The kernels themselves are checked against tests/reference/nn.py in tests/nn/test_nn_kernels.py.
+The kernels themselves are checked against tests/reference/nn.py in tests/nn/test_nn_dense_kernels.py and test_nn_steps.py.
 """
 from __future__ import annotations
 

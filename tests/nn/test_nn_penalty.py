@@ -8,20 +8,22 @@ csrc/KERNELS.md "Neural networks") on both backends.
   and wide networks, g = 0 (no NaN), 1 and 2 threads bit-identical, bad input named;
 - the CUDA kernel (Numba; the simulator in CI) against the oracle and the C++ kernel, tiny sizes.
 
+A test taking `device` runs on the CPU (fastgen._core.nn) and, when Numba can launch kernels, on
+CUDA (fastgen._cuda.nn; marked `cuda`): tests/devices.py.
+
 Tolerances: the gradient is a sum of many products of both signs, so float32 errors are measured
 against the largest entry of the whole gradient (tol = rtol (|want| + max |want|)); gp_n =
 (||g_n|| - 1)^2 against rtol (gp + 2 |n - 1| n) (the error of the norm n, times the slope).
 """
 from __future__ import annotations
 
-import importlib
 import textwrap
 
 import numpy as np
 import pytest
 
 from conftest import assert_same_on_any_thread_count, assert_sum_close
-from fastgen import _backend
+from devices import CUDA_MARKS, host, kernels
 from reference import nn as ref
 
 _core = pytest.importorskip("fastgen._core")
@@ -34,21 +36,19 @@ ACT_NAMES = ["identity", "relu", "leaky", "tanh", "sigmoid", "softplus"]
 SLOPE = 0.2
 RTOL = {np.float64: 1e-10, np.float32: 1e-5}
 
-cuda_only = [pytest.mark.cuda,
-             pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator")]
-BACKENDS = ["cpu", pytest.param("cuda", marks=cuda_only)]
 
 
-def _cuda_penalty():
-    return importlib.import_module("fastgen._cuda.nn").mlp_penalty_backward
+def cuda_only(test):
+    """Marks a test that exercises CUDA alone (CUDA against the CPU)."""
+    for mark in CUDA_MARKS:
+        test = mark(test)
+    return test
 
 
-def run(backend, theta, sizes, acts, slope, X, A, weight):
-    """(gp, grad) as host arrays from the chosen backend."""
-    if backend == "cpu":
-        return _core.nn.mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight)
-    gp, grad = _cuda_penalty()(theta, sizes, acts, slope, X, A, weight)
-    return _backend.to_host(gp), _backend.to_host(grad)
+def run(device, theta, sizes, acts, slope, X, A, weight):
+    """(gp, grad) as host arrays from the device's kernel."""
+    gp, grad = kernels(device, "nn").mlp_penalty_backward(theta, sizes, acts, slope, X, A, weight)
+    return host(gp), host(grad)
 
 
 def network(rng, sizes, acts, N, *, away_from_kinks=False):
@@ -201,15 +201,14 @@ NETS = [
 ]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sizes,acts", NETS)
 @pytest.mark.parametrize("N", [1, 6])
-def test_kernel_matches_oracle(rng, backend, dtype, sizes, acts, N):
+def test_kernel_matches_oracle(rng, device, dtype, sizes, acts, N):
     theta, sizes, acts, X = network(rng, sizes, acts, N)
     weight = float(rng.uniform(0.5, 10))
     th, Xt, A = cast(dtype, theta, X, sizes, acts)
-    gp, grad = run(backend, th, sizes, acts, SLOPE, Xt, A, weight)
+    gp, grad = run(device, th, sizes, acts, SLOPE, Xt, A, weight)
     assert gp.dtype == dtype and grad.dtype == dtype
     assert gp.shape == (N,) and grad.shape == theta.shape
     # float32: 1e-4 of the scale. At 1e-5, 9 of 4,800 random draws (300 seeds x these nets x N) failed,
@@ -232,16 +231,15 @@ def test_kernel_matches_oracle_wide_and_deep(rng, dtype):
     assert_penalty_close(gp, grad, th, sizes, acts, Xt, A, 3.0, RTOL[dtype])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_zero_input_gradient_gives_no_nan(rng, backend, dtype):
+def test_zero_input_gradient_gives_no_nan(rng, device, dtype):
     """||g|| = 0 (first layer's weights 0, or a dead relu output): gp = 1, derivative 0 there."""
     sizes, acts = np.array([3, 4, 1], np.int64), np.array([TANH, IDENTITY], np.int32)
     theta = rng.normal(size=ref.n_params(sizes))
     theta[:12] = 0.0  # W_1 = 0: g = delta_1 W_1^T = 0 for every row
     X = rng.normal(size=(5, 3))
     th, Xt, A = cast(dtype, theta, X, sizes, acts)
-    gp, grad = run(backend, th, sizes, acts, SLOPE, Xt, A, 10.0)
+    gp, grad = run(device, th, sizes, acts, SLOPE, Xt, A, 10.0)
     np.testing.assert_array_equal(gp, np.ones(5, dtype))
     np.testing.assert_array_equal(grad, np.zeros_like(grad))
 
@@ -250,14 +248,23 @@ def test_zero_input_gradient_gives_no_nan(rng, backend, dtype):
     theta2 = rng.normal(size=ref.n_params(sizes))
     X2 = rng.normal(size=(8, 3))
     th2, X2t, A2 = cast(dtype, theta2, X2, sizes, acts2)
-    gp2, grad2 = run(backend, th2, sizes, acts2, SLOPE, X2t, A2, 10.0)
+    gp2, grad2 = run(device, th2, sizes, acts2, SLOPE, X2t, A2, 10.0)
     dead = A2[-8:] == 0
     assert np.all(gp2[dead] == 1)
     assert_penalty_close(gp2, grad2, th2, sizes, acts2, X2t, A2, 10.0, RTOL[dtype])
 
+    # a fixed net with W_1 = 0 (no path from the input) and the device's own forward activations
+    sizes3, acts3 = np.array([3, 4, 1], np.int64), np.array([TANH, IDENTITY], np.int32)
+    theta3 = np.r_[np.zeros(12), np.ones(4), np.ones(4), 0.5].astype(dtype)
+    X3 = np.ones((2, 3), dtype)
+    nn = kernels(device, "nn")
+    A3 = host(nn.mlp_forward(theta3, sizes3, acts3, 0.1, X3))
+    gp3, grad3 = run(device, theta3, sizes3, acts3, 0.1, X3, A3, 2.0)
+    np.testing.assert_array_equal(gp3, [1.0, 1.0])
+    np.testing.assert_array_equal(grad3, np.zeros_like(theta3))
 
-@pytest.mark.cuda
-@pytest.mark.skipif(not _backend.cuda_usable(), reason="no usable CUDA device or simulator")
+
+@cuda_only
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_cuda_matches_cpu(rng, dtype):
     sizes, acts = [5, 6, 3, 1], [SOFTPLUS, LEAKY, TANH]
@@ -315,9 +322,8 @@ def _args(dtype=np.float64, N=3):
     return theta, sizes, acts, X, A
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_bad_input_is_named(backend):
-    f = _core.nn.mlp_penalty_backward if backend == "cpu" else _cuda_penalty()
+def test_bad_input_is_named(device):
+    f = kernels(device, "nn").mlp_penalty_backward
     theta, sizes, acts, X, A = _args()
     with pytest.raises(ValueError, match=r"sizes: the gradient penalty needs a scalar output"):
         f(np.zeros(ref.n_params([2, 3, 2])), np.array([2, 3, 2], np.int64), acts, SLOPE, X, np.zeros(15), 1.0)
@@ -351,3 +357,8 @@ def test_bad_input_is_named(backend):
         f(theta.astype(np.int64), sizes, acts, SLOPE, X, A, 1.0)
     with pytest.raises(ValueError, match="weight"):
         f(theta, sizes, acts, SLOPE, X, A, float("nan"))
+    # d_L must be 1, here with the activations of a [3, 4, 2] net
+    sizes2 = np.array([3, 4, 2], np.int64)
+    with pytest.raises(ValueError, match=r"(?<![A-Za-z_])sizes(?![A-Za-z])"):
+        f(np.zeros(ref.n_params(sizes2)), sizes2, np.array([RELU, IDENTITY], np.int32), 0.1, np.zeros((5, 3)),
+          np.zeros(5 * 6), 1.0)

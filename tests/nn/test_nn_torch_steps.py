@@ -1,7 +1,7 @@
 """fastgen's float32 training-step kernels (fastgen._core: mlp_step, vae_step, gan_step) against
 PyTorch float32 from identical weights, data and noise: the issue's "one full training step against
 PyTorch ... same loss and same updated weights to 1e-5 (float32)". (tests/nn/test_nn_reference.py
-proves the NumPy oracle against torch in float64 and tests/nn/test_nn_kernels.py the kernels against
+proves the NumPy oracle against torch in float64 and tests/nn/test_nn_dense_kernels.py the kernels against
 the oracle; this file is the direct comparison, with the narrow (<= 128 wide) and a wider network.)
 
 Tolerances: losses rtol=1e-5 (atol=1e-5 for losses near 0); updated parameters atol=1e-5 plus
