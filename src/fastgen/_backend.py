@@ -119,7 +119,7 @@ class Backend:
 
     def made_for(self, device, dtype) -> bool:
         """Whether this backend serves an estimator whose arguments are now `device` and `dtype`."""
-        return check_dtype(dtype) == self.dtype and device in ("auto", self.device) and self._args[0] == device
+        return self._args[0] == device and check_dtype(dtype) == self.dtype
 
     def with_dtype(self, dtype) -> "Backend":
         """A backend on the same device (same ``device`` argument) computing in `dtype`."""
