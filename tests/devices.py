@@ -1,5 +1,6 @@
 """The backend split of the kernel tests, written once: parametrise a test over ``DEVICES`` (or take
-a ``device`` argument, which conftest parametrises) and fetch the family's kernels with ``kernels(device, family)``.
+a ``device`` argument, which conftest parametrises) and fetch the family's kernels with
+``kernels(device, family)``.
 
 "cpu" runs ``fastgen._core.<family>``; "cuda" runs ``fastgen._cuda.<family>``, is marked ``cuda``
 (``.ci/run`` selects it under Numba's simulator; a lent GPU runs it for real) and is skipped where
