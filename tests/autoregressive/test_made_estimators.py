@@ -71,7 +71,7 @@ def test_categorical_probabilities_sum_to_one(rng):
 def test_mixture_density_integrates_to_one(rng):
     """D = 1: the density integrates to 1; D = 2 (an ensemble of two random orderings): the joint
     does, over a 2-D grid (Simpson in both directions; every conditional of the kernel's loss is
-    checked on its own in test_made_kernels)."""
+    checked on its own in test_made_losses)."""
     from scipy.integrate import simpson
     X = rng.standard_normal((400, 2))
     X[:, 1] = 0.8 * X[:, 0] + 0.5 * X[:, 1]
