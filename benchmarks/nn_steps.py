@@ -116,16 +116,19 @@ def vae_step(impl: str, shape: dict):
             return loss
         return step
 
-    from fastgen import _backend
-    device = impl.split("-", 1)[1]
-    kern, put = _backend.kernels(device), (lambda a: _backend.to_device(device, a))
+    from fastgen._backend import Backend
+    be = Backend(impl.split("-", 1)[1], np.float32)
+    kern = be.kernels
+
+    def put(a):   # every array in its own dtype (the layer sizes stay integers)
+        return be.put(a, np.asarray(a).dtype)
     enc, dec = _net(enc_sizes, RELU, 1, put), _net(dec_sizes, RELU, 2, put)
     x, cond, obs_lv = put(X), put(np.zeros((B, 0), np.float32)), put(np.zeros(0, np.float32))
     state = {"t": 0}
 
     def step():
         state["t"] += 1
-        return _backend.to_host(kern.nn.vae_step(*enc, *dec, SLOPE, x, cond, 0, obs_lv, 1.0, common.SEED, state["t"],
+        return be.host(kern.nn.vae_step(*enc, *dec, SLOPE, x, cond, 0, obs_lv, 1.0, common.SEED, state["t"],
                                               state["t"], ADAM, VAE_HP))
     return step
 
@@ -158,9 +161,12 @@ def gan_step(impl: str, shape: dict):
             return d_loss, g_loss
         return step
 
-    from fastgen import _backend
-    device = impl.split("-", 1)[1]
-    kern, put = _backend.kernels(device), (lambda a: _backend.to_device(device, a))
+    from fastgen._backend import Backend
+    be = Backend(impl.split("-", 1)[1], np.float32)
+    kern = be.kernels
+
+    def put(a):   # every array in its own dtype (the layer sizes stay integers)
+        return be.put(a, np.asarray(a).dtype)
     gen, disc = _net(gen_sizes, RELU, 3, put), _net(disc_sizes, LEAKY, 4, put)
     x, cond = put(X), put(np.zeros((B, 0), np.float32))
     state = {"t": 0}
@@ -168,7 +174,7 @@ def gan_step(impl: str, shape: dict):
     def step():
         state["t"] += 1
         t = state["t"]
-        return _backend.to_host(kern.nn.gan_step(*gen, *disc, SLOPE, x, cond, 0, 0.0, 1, common.SEED, 3 * t, t, t, ADAM,
+        return be.host(kern.nn.gan_step(*gen, *disc, SLOPE, x, cond, 0, 0.0, 1, common.SEED, 3 * t, t, t, ADAM,
                                               GAN_HP, GAN_HP))
     return step
 
