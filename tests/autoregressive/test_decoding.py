@@ -1,4 +1,4 @@
-"""Decoding kernel (csrc/decoding.hpp and fastgen._cuda.autoregressive.decoding, behind
+"""Decoding kernel (csrc/autoregressive/decoding.hpp and fastgen._cuda.autoregressive.decoding, behind
 fastgen.autoregressive.sample_logits) against the NumPy oracle tests/reference/decoding.py, CUDA
 against the CPU on the same inputs, and the input checks of both backends.
 

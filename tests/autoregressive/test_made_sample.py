@@ -1,5 +1,5 @@
-"""MADE incremental sampler on both backends (csrc/made_sample.hpp, binding made_sample; its Numba CUDA
-twin fastgen._cuda.autoregressive.made_sample) against the naive NumPy oracle
+"""MADE incremental sampler on both backends (csrc/autoregressive/made_sample.hpp, binding
+made_sample; its Numba CUDA twin fastgen._cuda.autoregressive.made_sample) against the naive NumPy oracle
 (tests/reference/made_sample.py: D full forward passes of the masked network, the same uniforms and
 normals), CUDA against the CPU.
 

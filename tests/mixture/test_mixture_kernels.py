@@ -123,8 +123,8 @@ def test_responsibilities_extreme_values(device, dtype, rng):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_responsibilities_are_the_hmm_mixture_emission_kernel(device, dtype, rng):
-    """One log-sum-exp for the mixtures and the HMM mixture emissions (csrc/mixture.hpp,
-    _cuda/stats.shifted_sum): mixture_responsibilities equals mixture_logprob / mixture_posteriors
+    """One log-sum-exp for the mixtures and the HMM mixture emissions (csrc/emissions/logsumexp.hpp,
+    _cuda/emissions/stats.shifted_sum): responsibilities equals mixture_logprob / mixture_posteriors
     with one state of K components (state posterior 1), bit for bit, dead rows and zero weights too."""
     kern = kernels(device)
     emissions = kern.emissions

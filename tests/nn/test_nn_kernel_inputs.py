@@ -62,7 +62,7 @@ def test_results_independent_of_thread_count(tmp_path):
 
 
 def test_narrow_steps_independent_of_thread_count(tmp_path):
-    """Narrow networks (every width <= 128) take the row-parallel steps (csrc/nn_steps_narrow.hpp):
+    """Narrow networks (every width <= 128) take the row-parallel steps (csrc/nn/steps_narrow.hpp):
     on 2 threads each thread carries a block of rows and the weight gradients are shared out. The
     first call of a step kind runs the team, later ones whichever is faster (the team size is chosen
     by timing), so each step runs three times; every result must equal the 1-thread one bit for bit.

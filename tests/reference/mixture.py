@@ -1,4 +1,5 @@
-"""Plain NumPy oracles of the Gaussian mixture kernels (csrc/gmm.hpp, fastgen/_cuda/gmm.py).
+"""Plain NumPy oracles of the Gaussian mixture kernels (csrc/mixture/mixture.hpp,
+fastgen/_cuda/mixture.py).
 
 Written for clarity, not speed; everything in float64 whatever the input dtype. The uniforms and
 normals come from the pure-Python Philox oracle (reference/rng.py), so these functions draw the

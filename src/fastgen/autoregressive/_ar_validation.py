@@ -19,7 +19,7 @@ YW_METHODS = ("mle", "adjusted")
 AR_CRITERIA = ("aic", "bic", "hqic")
 VAR_CRITERIA = ("aic", "bic", "hqic", "fpe")
 
-# Kernel status codes (csrc/ar_fit.hpp)
+# Kernel status codes (csrc/autoregressive/ar_pass.hpp)
 STATUS_OK, STATUS_SINGULAR, STATUS_TOO_SHORT = 0, 1, 2
 
 
