@@ -226,21 +226,6 @@ def test_device_input_must_be_c_contiguous(st):
         st.weighted_moments(cuda.to_device(X)[:, ::2], W, 1)
 
 
-@cuda_only
-def test_weighted_moments_errors(st):
-    X, W = data(0, 5, 2, 3, np.float64)
-    with pytest.raises(ValueError, match="order"):
-        st.weighted_moments(X, W, 3)
-    with pytest.raises(ValueError, match="weights"):
-        st.weighted_moments(X, W[:4], 1)
-    with pytest.raises(ValueError, match="X"):
-        st.weighted_moments(X[0], W, 1)
-    with pytest.raises(TypeError, match="weights"):
-        st.weighted_moments(X, W.astype(np.float32), 1)
-    with pytest.raises(TypeError, match="X"):
-        st.weighted_moments(X.astype(np.int64), W, 1)
-
-
 # ---- categorical_counts -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("device, K, dtype, N, M, path", cases(
@@ -298,24 +283,6 @@ def test_categorical_counts_default_chunks_and_empty(st):
     assert out.shape == (2, 3) and not out.any()
 
 
-@cuda_only
-def test_categorical_counts_symbol_checks(st):
-    from numba import cuda
-    W = np.ones((4, 2))
-    for bad in ([0, 1, 3, 0], [0, -1, 2, 0]):
-        X = np.array(bad, dtype=np.int64)
-        with pytest.raises(ValueError, match="X: symbol"):
-            st.categorical_counts(X, W, 3)
-        with pytest.raises(ValueError, match="X: symbol .* at row 1|X: symbol .* at row 2"):
-            st.categorical_counts(cuda.to_device(X), cuda.to_device(W), 3)
-    with pytest.raises(TypeError, match="X"):
-        st.categorical_counts(np.zeros(4, dtype=np.int32), W, 3)
-    with pytest.raises(ValueError, match="weights"):
-        st.categorical_counts(np.zeros(5, dtype=np.int64), W, 3)
-    with pytest.raises(ValueError, match="n_symbols"):
-        st.categorical_counts(np.zeros(4, dtype=np.int64), W, 0)
-
-
 # ---- sum_rows ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -346,39 +313,64 @@ def test_sum_rows_matches_numpy(rng, device, dtype):
     assert_array_equal(_core.emissions.sum_rows(V, np.zeros(0, np.int64)), np.zeros(K))
 
 
-@cuda_only
-def test_sum_rows_checks(st):
-    from numba import cuda
-    V = np.ones((4, 2))
+# ---- bad input --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA_MARKS)])
+def test_statistics_kernels_reject_bad_input(device):
+    """Both backends: each bad argument is named, with the same exception type. CPU: the binding's
+    exact messages and its C-contiguity check. CUDA: the same checks on device-resident inputs."""
+    k = _core.emissions if device == "cpu" else importlib.import_module("fastgen._cuda.emissions.stats")
+    X, W = data(0, 5, 2, 3, np.float64)
+    with pytest.raises(ValueError, match="order"):
+        k.weighted_moments(X, W, 3)
+    with pytest.raises(ValueError, match="weights"):
+        k.weighted_moments(X, W[:4].copy(), 1)
+    with pytest.raises(ValueError, match="X"):
+        k.weighted_moments(X[0].copy(), W, 1)
+    with pytest.raises(TypeError, match="weights"):
+        k.weighted_moments(X, W.astype(np.float32), 1)
+    with pytest.raises(TypeError, match="X"):
+        k.weighted_moments(X.astype(np.int64), W, 1)
+    W2 = np.ones((4, 2))
+    for bad in ([0, 1, 3, 0], [0, -1, 2, 0]):
+        with pytest.raises(ValueError, match="X: symbol"):
+            k.categorical_counts(np.array(bad, dtype=np.int64), W2, 3)
+    with pytest.raises(TypeError, match="X"):
+        k.categorical_counts(np.zeros(4, dtype=np.int32), W2, 3)
+    with pytest.raises(ValueError, match="weights"):
+        k.categorical_counts(np.zeros(5, dtype=np.int64), W2, 3)
+    with pytest.raises(ValueError, match="n_symbols"):
+        k.categorical_counts(np.zeros(4, dtype=np.int64), W2, 0)
     for bad in ([0, 4], [-1, 0]):
-        rows = np.array(bad, dtype=np.int64)
         with pytest.raises(ValueError, match="rows"):
-            st.sum_rows(V, rows)
-        with pytest.raises(ValueError, match="rows"):
-            st.sum_rows(cuda.to_device(V), cuda.to_device(rows))
+            k.sum_rows(W2, np.array(bad, dtype=np.int64))
     with pytest.raises(ValueError, match="values"):
-        st.sum_rows(V[0], np.zeros(1, dtype=np.int64))
+        k.sum_rows(W2[0].copy(), np.zeros(1, dtype=np.int64))
     with pytest.raises(TypeError, match="rows"):
-        st.sum_rows(V, np.zeros(1, dtype=np.float64))
-
-
-# ---- bad input (CPU bindings) -----------------------------------------------------------------
-
-def test_statistics_kernels_reject_bad_input():
-    X, W = np.zeros((5, 2)), np.zeros((5, 3))
+        k.sum_rows(W2, np.zeros(1, dtype=np.float64))
+    if device == "cuda":
+        from numba import cuda
+        for bad in ([0, 1, 3, 0], [0, -1, 2, 0]):
+            with pytest.raises(ValueError, match="X: symbol .* at row 1|X: symbol .* at row 2"):
+                k.categorical_counts(cuda.to_device(np.array(bad, dtype=np.int64)), cuda.to_device(W2), 3)
+        for bad in ([0, 4], [-1, 0]):
+            with pytest.raises(ValueError, match="rows"):
+                k.sum_rows(cuda.to_device(W2), cuda.to_device(np.array(bad, dtype=np.int64)))
+        return
+    Xz, Wz = np.zeros((5, 2)), np.zeros((5, 3))
     with pytest.raises(ValueError, match="order: expected 0, 1 or 2, got 3"):
-        _core.emissions.weighted_moments(X, W, 3)
+        k.weighted_moments(Xz, Wz, 3)
     with pytest.raises(ValueError, match=r"weights: expected shape \(5, \*\), got \(4, 3\)"):
-        _core.emissions.weighted_moments(X, W[:4].copy(), 1)
+        k.weighted_moments(Xz, Wz[:4].copy(), 1)
     with pytest.raises(TypeError, match="weights: expected dtype float64, got float32"):
-        _core.emissions.weighted_moments(X, W.astype(np.float32), 1)
+        k.weighted_moments(Xz, Wz.astype(np.float32), 1)
     with pytest.raises(ValueError, match="weights: expected a C-contiguous array"):
-        _core.emissions.weighted_moments(X, np.asfortranarray(W), 1)
+        k.weighted_moments(Xz, np.asfortranarray(Wz), 1)
     for rows in ([0, 5], [-1], [2, 7, 1]):
         with pytest.raises(ValueError, match=r"rows: index -?\d+ outside \[0, 5\)"):
-            _core.emissions.sum_rows(W, np.array(rows, dtype=np.int64))
+            k.sum_rows(Wz, np.array(rows, dtype=np.int64))
     with pytest.raises(TypeError, match="rows: expected dtype int64"):
-        _core.emissions.sum_rows(W, np.array([0, 1], dtype=np.int32))
+        k.sum_rows(Wz, np.array([0, 1], dtype=np.int32))
 
 
 # ---- CUDA mixture kernels ---------------------------------------------------------------------
