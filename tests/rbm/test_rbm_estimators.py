@@ -92,7 +92,7 @@ def test_transform_gibbs_probabilities_and_pseudo_likelihood_match_sklearn(rng, 
     g = fg.gibbs(Xd)
     assert g.dtype == sk.gibbs(Xd).dtype == bool and g.shape == (N, V)
     # pseudo-likelihood: scikit-learn's formula on the units we flip
-    seed, stream = fg._seed, fg._stream
+    seed, stream = fg._streams.seed, fg._streams.next
     flip = np.minimum((_core.rng.uniform(seed, stream, N) * V).astype(np.int64), V - 1)
     Xf = Xd.copy()
     Xf[np.arange(N), flip] = 1 - Xf[np.arange(N), flip]
@@ -123,7 +123,7 @@ def test_gibbs_draws_equal_sklearns_on_the_same_uniforms(rng, sk_rbm):
     fg = _set_params(BernoulliRBM(n_components=H, device="cpu", dtype=np.float64, random_state=1), W, b_h, b_v,
                      np.float64)
     fg.gibbs(X)  # the model's Philox key is drawn; streams move on
-    seed, s = fg._seed, fg._stream
+    seed, s = fg._streams.seed, fg._streams.next
     ours = fg.gibbs(X)
     sk = sk_rbm(n_components=H)
     sk.components_, sk.intercept_hidden_, sk.intercept_visible_ = W, b_h, b_v

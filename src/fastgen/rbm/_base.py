@@ -5,9 +5,9 @@ Every loop over samples, chains or units runs in a kernel (``fastgen._core`` on 
 ``fastgen._cuda`` on GPUs; the ``rbm_*`` functions of csrc/KERNELS.md); this module only moves
 arrays, loops over minibatches and keeps the Philox bookkeeping.
 
-Random numbers: one Philox key (``_seed``) per fitted model, drawn from ``random_state`` at the
+Random numbers: one Philox key (``_streams.seed``) per fitted model, drawn from ``random_state`` at the
 start of ``fit`` (or the first ``partial_fit``); every kernel call that draws takes the next
-unused streams (``_take_streams``), so successive calls never reuse a uniform and the same
+unused streams (``_streams``, a ``Streams`` counter), so successive calls never reuse a uniform and the same
 ``random_state`` gives the same model, samples and scores on any thread count and backend.
 Within ``fit``: per epoch one stream for the minibatch permutation (a stable argsort of its
 uniforms), then per minibatch 2k streams (PCD-k: ``rbm_gibbs_hvh``) or 1 + 2k (CD-k: the
@@ -95,12 +95,6 @@ class BaseRBM(PartitionMixin, BaseEstimator):
     def _check_values(self, X, name):
         pass
 
-    def _take_streams(self, n):
-        """The next n unused Philox streams of this model's key."""
-        start = self._stream
-        self._stream += n
-        return start
-
     def _sigma_arg(self):
         return np.zeros(0, dtype=self._backend.dtype)
 
@@ -114,10 +108,9 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         from an explicit random_state (streams from 0: the same random_state, the same draws)."""
         if random_state is not None:
             return philox_seed(random_state), 0, None
-        if not hasattr(self, "_seed"):
-            self._seed = philox_seed(self.random_state)
-            self._stream = 0
-        return self._seed, None, self
+        if not hasattr(self, "_streams"):
+            self._streams = Streams(philox_seed(self.random_state))
+        return self._streams.seed, None, self
 
     # -- initialisation ----------------------------------------------------------------------------
     def _init_params(self, X, rs):
@@ -128,8 +121,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         self.intercept_visible_ = np.zeros(V, dtype=self._backend.dtype)
         self.h_samples_ = np.zeros((self.batch_size, H), dtype=self._backend.dtype)
         self._init_visible_model(X)
-        self._seed = philox_seed(rs)
-        self._stream = 0
+        self._streams = Streams(philox_seed(rs))
         self._velocity = None
         self.n_features_in_ = V
         self._n_features_out = H
@@ -176,8 +168,8 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         begin = time.time()
         for epoch in range(1, self.n_iter + 1):
             if self.shuffle:
-                s = self._take_streams(1)
-                order = np.argsort(self._backend.host(self._kern.rng.uniform(self._seed, s, n)), kind="stable")
+                s = self._streams.take(1)
+                order = np.argsort(self._backend.host(self._kern.rng.uniform(self._streams.seed, s, n)), kind="stable")
                 Xe = X[order]
             else:
                 Xe = X
@@ -217,8 +209,8 @@ class BaseRBM(PartitionMixin, BaseEstimator):
             self.random_state_ = check_random_state(self.random_state)
         if first:
             self._init_params(X, self.random_state_)
-        elif not hasattr(self, "_seed"):
-            self._seed, self._stream = philox_seed(self.random_state_), 0
+        elif not hasattr(self, "_streams"):
+            self._streams = Streams(philox_seed(self.random_state_))
         self._begin_training()
         self._train_batch(X)
         self._end_training()
@@ -265,12 +257,12 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         Vb = self._backend.put(Xb)
         if self.algorithm == "pcd":
             P_pos = kern.rbm.hidden_probs(Vb, d["W"], d["b_h"], d["sigma"])
-            s = self._take_streams(2 * k)
-            V_neg, P_neg, d["h"] = kern.rbm.gibbs_hvh(d["h"], d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._seed, s)
+            s = self._streams.take(2 * k)
+            V_neg, P_neg, d["h"] = kern.rbm.gibbs_hvh(d["h"], d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._streams.seed, s)
         else:
-            s = self._take_streams(1 + 2 * k)
-            P_pos, S_pos = kern.rbm.sample_hiddens(Vb, d["W"], d["b_h"], d["sigma"], self._seed, s)
-            V_neg, P_neg, _ = kern.rbm.gibbs_hvh(S_pos, d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._seed, s + 1)
+            s = self._streams.take(1 + 2 * k)
+            P_pos, S_pos = kern.rbm.sample_hiddens(Vb, d["W"], d["b_h"], d["sigma"], self._streams.seed, s)
+            V_neg, P_neg, _ = kern.rbm.gibbs_hvh(S_pos, d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._streams.seed, s + 1)
         v = d["vel"]
         kern.rbm.cd_update(d["W"], d["b_h"], d["b_v"], d["log_var"], d["sigma"], v["W"], v["b_h"], v["b_v"],
                            v["log_var"], Vb, P_pos, V_neg, P_neg, float(self.learning_rate), float(self.momentum),
@@ -390,7 +382,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         self._ready()
         v = self._validate(v, name="v")
         seed, _, owner = self._seed_for(None)
-        s = self._take_streams(2)
+        s = self._streams.take(2)
         W, b_h, b_v, sigma = self._params()
         v_new, _ = self._kern.rbm.gibbs_vhv(self._backend.put(v), W, b_h, b_v, sigma, 1, seed, s)
         return self._gibbs_output(self._backend.host(v_new))
@@ -431,7 +423,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         burn_in = check_int(burn_in, "burn_in", 0)
         C = n_samples if n_chains is None else min(check_int(n_chains, "n_chains", 1), n_samples)
         seed, first, owner = self._seed_for(random_state)
-        take = (lambda n: owner._take_streams(n)) if owner is not None else Streams(start=first).take
+        take = owner._streams.take if owner is not None else Streams(start=first).take
         W, b_h, b_v, sigma = self._params()
         v = self._initial_chains(C, seed, take(1))
         if burn_in > 0:

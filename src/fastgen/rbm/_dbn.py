@@ -155,7 +155,7 @@ class DBN(BaseEstimator):
             self.rbms_.append(rbm)
             if layer + 1 < len(sizes):
                 inp = rbm.transform(inp)
-        self._seed, self._stream = philox_seed(rs), 0
+        self._streams = Streams(philox_seed(rs))
         self.n_features_in_ = self.rbms_[0].n_features_in_
         return self
 
@@ -222,7 +222,7 @@ class DBN(BaseEstimator):
         """
         self._check_fitted()
         if random_state is None:  # the top RBM's and this net's own streams move on
-            seed, take, top_state = self._seed, self._take, None
+            seed, take, top_state = self._streams.seed, self._streams.take, None
         else:
             rs = check_random_state(random_state)
             top_state = int(rs.randint(0, 2**31 - 1))
@@ -236,7 +236,3 @@ class DBN(BaseEstimator):
                                                           stream=None if mean_step else take(1))
         return h
 
-    def _take(self, n):
-        s = self._stream
-        self._stream += n
-        return s

@@ -111,7 +111,7 @@ class PartitionMixin:
             raise ValueError("betas: must be finite, non-decreasing, start at 0 and end at 1")
         seed, first, owner = self._seed_for(random_state)
         K = len(betas) - 1
-        stream = owner._take_streams(2 * K) if owner is not None else first
+        stream = owner._streams.take(2 * K) if owner is not None else first
         W, b_h, b_v, sigma = self._params()
         a = self._base_visible()
         log_w = self._backend.host(self._kern.rbm.ais(W, b_h, b_v, sigma, self._backend.put(a), np.ascontiguousarray(betas),

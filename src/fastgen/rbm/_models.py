@@ -178,7 +178,7 @@ class BernoulliRBM(BaseRBM):
         self._ready()
         X = self._validate(X)
         seed, _, owner = self._seed_for(None)
-        u = self._backend.host(self._kern.rng.uniform(seed, owner._take_streams(1), X.shape[0]))
+        u = self._backend.host(self._kern.rng.uniform(seed, owner._streams.take(1), X.shape[0]))
         V = X.shape[1]
         flip = np.minimum((u * V).astype(np.int64), V - 1)
         W, b_h, b_v, _ = self._params()
