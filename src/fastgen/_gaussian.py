@@ -37,7 +37,7 @@ def full_covariances(covars, covariance_type: str, n_components: int, n_features
         return np.tile(c, (n_components, 1, 1))
     if covariance_type == "spherical":
         return c.reshape(-1)[:, None, None] * np.eye(n_features)[None]
-    raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
+    raise ValueError(f"covariance_type: expected one of {COVARIANCE_TYPES}, got {covariance_type!r}")
 
 
 def validate_covars(covars, covariance_type: str, n_components: int, n_features: int, name="covars_") -> np.ndarray:
@@ -46,7 +46,7 @@ def validate_covars(covars, covariance_type: str, n_components: int, n_features:
     shapes = {"spherical": (n_components,), "diag": (n_components, n_features),
               "full": (n_components, n_features, n_features), "tied": (n_features, n_features)}
     if covariance_type not in shapes:
-        raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
+        raise ValueError(f"covariance_type: expected one of {COVARIANCE_TYPES}, got {covariance_type!r}")
     if c.shape != shapes[covariance_type]:
         raise ValueError(f"{name}: {covariance_type!r} covariances need shape {shapes[covariance_type]}, got {c.shape}")
     if not np.isfinite(c).all():

@@ -18,11 +18,6 @@ def _symmetric(c):
     return 0.5 * (c + np.swapaxes(c, -1, -2))
 
 
-def _check_covariance_type(covariance_type):
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type: expected one of {COVARIANCE_TYPES}, got {covariance_type!r}")
-
-
 def _initial_covariance(X, min_covar):
     cv = np.cov(X.T, ddof=1 if len(X) > 1 else 0) + min_covar * np.eye(X.shape[1])
     return np.atleast_2d(cv)
@@ -189,7 +184,6 @@ class GaussianHMM(BaseHMM):
         return check_array(X, n_features=nf)
 
     def _init_emission(self, X, rs):
-        _check_covariance_type(self.covariance_type)
         self.n_features = X.shape[1]
         if self._needs_init("m", "means_"):
             self.means_ = kmeans(X, self.n_components, rs, backend=self._backend.with_dtype(np.float64))
@@ -198,7 +192,6 @@ class GaussianHMM(BaseHMM):
                                         self.n_components)
 
     def _check_emission(self):
-        _check_covariance_type(self.covariance_type)
         K = self.n_components
         self.means_ = np.asarray(self.means_, dtype=np.float64)
         if self.means_.ndim != 2 or self.means_.shape[0] != K:

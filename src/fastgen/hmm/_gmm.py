@@ -10,7 +10,7 @@ from .._gaussian import COVARIANCE_TYPES, validate_covars
 from .._validation import check_array, check_stochastic
 from ..mixture._kmeans import kmeans
 from ._base import _EMPTY, STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM
-from ._gaussian import _check_covariance_type, _gaussian_frame_logprob, _initial_covariance, _symmetric
+from ._gaussian import _gaussian_frame_logprob, _initial_covariance, _symmetric
 
 __all__ = ["GMMHMM"]
 
@@ -162,7 +162,6 @@ class GMMHMM(BaseHMM):
         return check_array(X, n_features=nf)
 
     def _init_emission(self, X, rs):
-        _check_covariance_type(self.covariance_type)
         K, M = self.n_components, self.n_mix
         self.n_features = D = X.shape[1]
         cv = _initial_covariance(X, self.min_covar)
@@ -185,7 +184,6 @@ class GMMHMM(BaseHMM):
 
     def _check_emission(self):
         K, M = self.n_components, self.n_mix
-        _check_covariance_type(self.covariance_type)
         for name in ("weights_", "means_", "covars_"):
             if not hasattr(self, name):
                 raise ValueError(f"{name} must be set when its letter is not in init_params")
