@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from ._validation import check_array, check_dtype
+from ._validation import check_array, check_dtype, check_dtype_kind, check_shape
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -171,14 +171,10 @@ class Backend:
         finiteness reduction and (if needed) one cast on the device, never a host round trip."""
         if is_device_array(X) and self.is_cuda:
             shape, dt = _device_meta(X)
-            if dt.kind not in "fiub":
-                raise TypeError(f"{name}: expected a numeric array, got dtype {dt}")
-            if len(shape) != ndim:
-                raise ValueError(f"{name}: expected a {ndim}-D array, got shape {shape}")
-            if shape[0] == 0 or (ndim == 2 and shape[1] == 0):
-                raise ValueError(f"{name}: empty input, shape {shape}")
-            if n_features is not None and shape[1] != n_features:
-                raise ValueError(f"{name}: expected {n_features} features, got {shape[1]}")
+            check_dtype_kind(dt, name)
+            if dt.kind == "c":
+                raise TypeError(f"{name}: complex input is not supported")
+            check_shape(shape, name, ndim=ndim, n_features=n_features)
             Xd = self.put(X)
             bad = self.kernels.common.first_nonfinite(Xd)
             if bad >= 0:

@@ -20,22 +20,12 @@ def check_array(X, name="X", *, ndim=2, dtype=np.float64, n_features=None, allow
     leaves the finiteness check to a caller that scans the values anyway (see nonfinite_error)."""
     if X is None:
         raise ValueError(f"{name}: expected an array, got None")
-    if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray):
-        X = _device_to_host(X)
+    from ._backend import is_device_array, to_host   # (_backend imports this module)
+    if is_device_array(X):
+        X = to_host(X)
     X = np.asarray(X)
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {X.dtype}")
-    if ndim == 2 and X.ndim == 1:
-        raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features), got shape {X.shape}; "
-                         f"reshape a single feature with X.reshape(-1, 1)")
-    if X.ndim != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name}: empty input (0 samples)")
-    if ndim == 2 and X.shape[1] == 0:
-        raise ValueError(f"{name}: 0 features")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name}: expected {n_features} features, got {X.shape[1]}")
+    check_dtype_kind(X.dtype, name)
+    check_shape(X.shape, name, ndim=ndim, n_features=n_features)
     if allow_int:
         return X
     if np.issubdtype(X.dtype, np.complexfloating):
@@ -52,9 +42,27 @@ def nonfinite_error(X, name="X") -> ValueError:
     return ValueError(f"{name}: contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
 
 
-def _device_to_host(a):
-    from numba import cuda
-    return cuda.as_cuda_array(a).copy_to_host()
+def check_dtype_kind(dtype, name="X") -> None:
+    """A numeric (or bool) element type, named in the error otherwise."""
+    dtype = np.dtype(dtype)
+    if dtype == object or not (np.issubdtype(dtype, np.number) or dtype == bool):
+        raise TypeError(f"{name}: expected a numeric array, got dtype {dtype}")
+
+
+def check_shape(shape, name="X", *, ndim=2, n_features=None) -> None:
+    """The shape checks of check_array, from the shape alone (also for device arrays' metadata)."""
+    shape = tuple(shape)
+    if ndim == 2 and len(shape) == 1:
+        raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features), got shape {shape}; "
+                         f"reshape a single feature with X.reshape(-1, 1)")
+    if len(shape) != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {shape}")
+    if shape[0] == 0:
+        raise ValueError(f"{name}: empty input (0 samples)")
+    if ndim == 2 and shape[1] == 0:
+        raise ValueError(f"{name}: 0 features")
+    if n_features is not None and shape[1] != n_features:
+        raise ValueError(f"{name}: expected {n_features} features, got {shape[1]}")
 
 
 def check_lengths(lengths, n_samples: int) -> np.ndarray:
