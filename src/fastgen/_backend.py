@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from ._validation import check_array, check_dtype, check_dtype_kind, check_shape
+from ._validation import check_array, check_dtype, check_dtype_kind, check_shape, first_outside
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -165,20 +165,43 @@ class Backend:
         a = to_host(a)
         return a if a is None or dtype is None else np.asarray(a, dtype=dtype)
 
-    def check_array(self, X, name="X", *, n_features=None, ndim=2):
-        """Validated data on the device, in the compute dtype. Host input: ``_validation.check_array``
-        then one copy. A device array on a CUDA backend: shape checks from its metadata, one
-        finiteness reduction and (if needed) one cast on the device, never a host round trip."""
-        if is_device_array(X) and self.is_cuda:
-            shape, dt = _device_meta(X)
-            check_dtype_kind(dt, name)
-            if dt.kind == "c":
-                raise TypeError(f"{name}: complex input is not supported")
-            check_shape(shape, name, ndim=ndim, n_features=n_features)
-            Xd = self.put(X)
-            bad = self.kernels.common.first_nonfinite(Xd)
-            if bad >= 0:
-                raise ValueError(f"{name}: contains NaN or infinity (first at index "
-                                 f"{tuple(int(i) for i in np.unravel_index(bad, shape))})")
-            return Xd
-        return self.put(check_array(X, name, ndim=ndim, dtype=self.dtype, n_features=n_features))
+    def check_array(self, X, name="X", *, n_features=None, ndim=2, dtype=None, allow_int=False):
+        """Validated data where it lives: a C-contiguous array of `dtype` (default: the compute
+        dtype; integer arrays kept as int64 with `allow_int`), finite, non-empty, of the expected shape.
+
+        Host input (and any input to a CPU backend): ``_validation.check_array``, a NumPy array. A
+        device array given to a CUDA backend stays on the device: shape checks from its metadata, a
+        cast there if needed and one finiteness pass there (``first_outside``), never a host round
+        trip. Kernels then take the result through ``put``, which converts it once more only when
+        the compute dtype differs.
+        """
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        if not (is_device_array(X) and self.is_cuda):
+            return check_array(X, name, ndim=ndim, dtype=dtype, n_features=n_features, allow_int=allow_int)
+        shape, dt = _device_meta(X)
+        check_dtype_kind(dt, name)
+        if dt.kind == "c":
+            raise TypeError(f"{name}: complex input is not supported")
+        check_shape(shape, name, ndim=ndim, n_features=n_features)
+        if allow_int and dt.kind in "iub":
+            return self.put(X, np.int64)
+        Xd = self.put(X, dtype)
+        bad = self.first_outside(Xd)
+        if bad is not None:
+            raise ValueError(f"{name}: contains NaN or infinity (first at index {bad[0]})")
+        return Xd
+
+    def first_outside(self, X, low=-np.inf, high=np.inf, integral=False):
+        """The first element of X (host or device array) that is NaN or infinite, outside
+        [low, high], or (`integral`) not a whole number, as (index tuple, value); None when every
+        element passes. On the device: one reduction and that one element back to the host. The
+        per-family value checks (counts, symbols, data in [0, 1]) are this with their bounds."""
+        on_device = is_device_array(X)
+        flat = self.kernels.common.first_outside(X, low, high, integral) if on_device and self.is_cuda \
+            else first_outside(to_host(X), low, high, integral)
+        if flat < 0:
+            return None
+        shape = _device_meta(X)[0] if on_device else np.shape(X)
+        index = tuple(int(i) for i in np.unravel_index(flat, shape))
+        value = X[index] if on_device and self.is_cuda else np.asarray(to_host(X))[index]
+        return index, value.item() if hasattr(value, "item") else value

@@ -36,6 +36,19 @@ def check_array(X, name="X", *, ndim=2, dtype=np.float64, n_features=None, allow
     return X
 
 
+def first_outside(X, low=-np.inf, high=np.inf, integral=False) -> int:
+    """The flat (C-order) index of the first element of the NumPy array X that is NaN or infinite,
+    outside [low, high], or (`integral`) not a whole number; -1 when there is none. The host twin
+    of ``_cuda.common.first_outside`` (``Backend.first_outside`` picks by where X lives)."""
+    X = np.asarray(X)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(X) | (X < low) | (X > high)
+        if integral:
+            bad |= X != np.floor(X)
+    flat = np.flatnonzero(bad.ravel())
+    return int(flat[0]) if flat.size else -1
+
+
 def nonfinite_error(X, name="X") -> ValueError:
     """The error for an array holding NaN or infinity, naming the first such index."""
     bad = np.argwhere(~np.isfinite(X))[0]

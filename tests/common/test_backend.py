@@ -57,6 +57,25 @@ def test_host_and_check_array():
         be.check_array(np.array([[1.0, np.nan]]))
     with pytest.raises(ValueError, match="expected 3 features"):
         be.check_array(np.ones((2, 2)), n_features=3)
+    assert be.check_array([[1, 2]], dtype=np.float64).dtype == np.float64
+
+
+def test_first_outside_names_the_first_bad_element(device):
+    """The value checks of every family (counts, symbols, data in [0, 1]): the first element that is
+    not finite, outside the bounds or not whole, by C-order index, on either side of the backend."""
+    be = Backend(device, np.float64)
+    x = np.array([[0.0, 1.0, 2.0], [3.0, 0.5, -1.0]])
+    for X in (x, be.put(x)):
+        assert be.first_outside(X) is None
+        assert be.first_outside(X, 0, 3) == ((1, 2), -1.0)
+        assert be.first_outside(X, -1, 3, integral=True) == ((1, 1), 0.5)
+        assert be.first_outside(X, -1, 2.5) == ((1, 0), 3.0)
+    y = x.copy()
+    y[0, 2] = np.nan
+    index, value = be.first_outside(be.put(y))
+    assert index == (0, 2) and np.isnan(value)
+    ints = be.put(np.array([0, 3, 7]))
+    assert be.first_outside(ints, 0, 5, integral=True) == ((2,), 7)
 
 
 def test_pickles_as_its_arguments():

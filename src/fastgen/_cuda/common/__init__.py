@@ -10,6 +10,6 @@
   ``transpose_kernel``, ``zero_kernel``.
 - ``widen.py`` (device float64 widening), ``fma.py`` (the hardware FMA on a GPU, an exactly rounded
   emulation under the simulator), ``arrays.py`` (device-side conversion of inputs already on the
-  GPU: ``as_contiguous``, ``copy``, ``first_nonfinite``, used by ``fastgen._backend.Backend``).
+  GPU: ``as_contiguous``, ``copy``, ``first_outside``, used by ``fastgen._backend.Backend``).
 """
-from .arrays import as_contiguous, copy, first_nonfinite  # noqa: F401
+from .arrays import as_contiguous, copy, first_outside  # noqa: F401

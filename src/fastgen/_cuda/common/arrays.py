@@ -54,22 +54,25 @@ def copy(a):
 
 
 @cuda.jit
-def _first_bad(x, out):
+def _first_outside(x, low, high, integral, out):
     i = cuda.grid(1)
     if i < x.size:
         v = x[i]
-        if math.isnan(v) or math.isinf(v):
+        if math.isnan(v) or math.isinf(v) or v < low or v > high or (integral and v != math.floor(v)):
             cuda.atomic.min(out, 0, i)
 
 
-def first_nonfinite(a) -> int:
-    """The flat index of the first NaN or infinity of the C-contiguous device array `a`, or -1.
-    One pass on the device and one integer back to the host."""
+def first_outside(a, low=-math.inf, high=math.inf, integral=False) -> int:
+    """The flat index of the first element of the C-contiguous device array `a` that is NaN or
+    infinite, outside [low, high], or (`integral`) not a whole number; -1 when there is none. One
+    pass on the device and one integer back to the host."""
     d = _as_device(a)
-    if d.dtype.kind != "f" or d.size == 0:
+    if d.size == 0:
         return -1
     flat = d.reshape(d.size)
+    if d.dtype.kind != "f":
+        flat = as_contiguous(flat, np.float64)   # integers: the same test on their float values
     out = cuda.to_device(np.array([np.iinfo(np.int64).max], dtype=np.int64))
-    _first_bad[math.ceil(d.size / _THREADS), _THREADS](flat, out)
+    _first_outside[math.ceil(d.size / _THREADS), _THREADS](flat, float(low), float(high), bool(integral), out)
     bad = int(out.copy_to_host()[0])
     return -1 if bad == np.iinfo(np.int64).max else bad
