@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 
 from ._params import validate_params
-from .exceptions import NotFittedError
+from .exceptions import NotFittedError, peer_compatible
 
 
 class BaseEstimator:
@@ -72,5 +72,5 @@ class BaseEstimator:
         attr = attr or self._fitted_attr
         if not hasattr(self, attr):
             hint = f", or {self._fitted_hint}" if self._fitted_hint else ""
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet: call 'fit' with "
+            raise peer_compatible(NotFittedError)(f"This {type(self).__name__} instance is not fitted yet: call 'fit' with "
                                  f"appropriate arguments before using this estimator{hint}")

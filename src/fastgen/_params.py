@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .exceptions import InvalidParameterError
+from .exceptions import InvalidParameterError, peer_compatible
 
 __all__ = ["Interval", "Options", "validate_params"]
 
@@ -93,4 +93,4 @@ def validate_params(owner, constraints: dict) -> None:
         if not any(ok for ok, _ in results):
             texts = [t for _, t in results]
             expected = texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " or " + texts[-1]
-            raise InvalidParameterError(f"{name}: expected {expected}, got {value!r}")
+            raise peer_compatible(InvalidParameterError)(f"{name}: expected {expected}, got {value!r}")

@@ -60,6 +60,40 @@ def test_exceptions_are_the_peers_kinds():
     assert fastgen.autoregressive.StationarityWarning is exceptions.StationarityWarning
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_scikit_learn_catches_the_not_fitted_error(cls):
+    """Issue 13 (2): ``except sklearn.exceptions.NotFittedError`` catches every estimator's error,
+    and the error still pickles (joblib sends a worker's exception back to its parent)."""
+    import pickle
+
+    sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
+    est = cls(device="cpu")
+    method = next(getattr(est, m) for m in ("predict", "transform", "score_samples", "forecast", "sample")
+                  if hasattr(est, m))
+    with pytest.raises(sklearn_exceptions.NotFittedError) as caught:
+        method(np.zeros((3, 2))) if method.__name__ != "sample" else method(1)
+    err = caught.value
+    assert isinstance(err, exceptions.NotFittedError) and isinstance(err, AttributeError)
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, sklearn_exceptions.NotFittedError) and back.args == err.args
+
+
+def test_scikit_learn_filters_and_catches_the_other_peers():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils._param_validation import InvalidParameterError
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)   # scikit-learn's class
+        fastgen.GaussianMixture(2, max_iter=1, device="cpu", random_state=0).fit(X)
+    with pytest.warns(ConvergenceWarning):
+        fastgen.GaussianMixture(2, max_iter=1, device="cpu", random_state=0).fit(X)
+    with pytest.raises(InvalidParameterError, match="n_components"):
+        fastgen.GaussianMixture(n_components=0, device="cpu").fit(X)
+
+
 def test_fit_history_convention():
     X = np.random.default_rng(0).normal(size=(60, 2))
     hmm = fastgen.GaussianHMM(2, n_iter=5, tol=-np.inf, random_state=0, device="cpu").fit(X)
