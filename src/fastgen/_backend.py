@@ -165,7 +165,7 @@ class Backend:
         a = to_host(a)
         return a if a is None or dtype is None else np.asarray(a, dtype=dtype)
 
-    def check_array(self, X, name="X", *, n_features=None, ndim=2, dtype=None, allow_int=False):
+    def check_array(self, X, name="X", *, n_features=None, ndim=2, dtype=None, allow_int=False, owner="estimator"):
         """Validated data where it lives: a C-contiguous array of `dtype` (default: the compute
         dtype; integer arrays kept as int64 with `allow_int`), finite, non-empty, of the expected shape.
 
@@ -177,12 +177,11 @@ class Backend:
         """
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         if not (is_device_array(X) and self.is_cuda):
-            return check_array(X, name, ndim=ndim, dtype=dtype, n_features=n_features, allow_int=allow_int)
+            return check_array(X, name, ndim=ndim, dtype=dtype, n_features=n_features, allow_int=allow_int,
+                               owner=owner)
         shape, dt = _device_meta(X)
         check_dtype_kind(dt, name)
-        if dt.kind == "c":
-            raise TypeError(f"{name}: complex input is not supported")
-        check_shape(shape, name, ndim=ndim, n_features=n_features)
+        check_shape(shape, name, ndim=ndim, n_features=n_features, owner=owner)
         if allow_int and dt.kind in "iub":
             return self.put(X, np.int64)
         Xd = self.put(X, dtype)

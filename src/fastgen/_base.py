@@ -27,6 +27,16 @@ class BaseEstimator:
     _fitted_hint: str = ""
     # {argument: [accepted forms]} (fastgen._params); subclasses extend their base's dict.
     _parameter_constraints: dict = {}
+    # scikit-learn's estimator type: "density_estimator" for the mixtures, None where the peer has none.
+    _estimator_type: str | None = None
+
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags, so that its tools (``get_tags``, ``clone``, pipelines,
+        model selection, the estimator checks) accept fastgen models. Only scikit-learn calls this,
+        so importing it here keeps it out of fastgen's own import."""
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+        return Tags(estimator_type=self._estimator_type, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags() if hasattr(self, "transform") else None)
 
     def __getstate__(self):
         """Pickle without the backend (``_backend``; the nn family's ``_engine``): a model fitted on a

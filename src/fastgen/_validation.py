@@ -15,21 +15,25 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
-def check_array(X, name="X", *, ndim=2, dtype=np.float64, n_features=None, allow_int=False, finite=True):
+def check_array(X, name="X", *, ndim=2, dtype=np.float64, n_features=None, allow_int=False, finite=True,
+                owner="estimator"):
     """A C-contiguous array of `dtype` (or int64 when `allow_int`), finite, non-empty. finite=False
-    leaves the finiteness check to a caller that scans the values anyway (see nonfinite_error)."""
+    leaves the finiteness check to a caller that scans the values anyway (see nonfinite_error).
+    `owner`, the estimator's class name, words the feature-count error as scikit-learn's."""
     if X is None:
         raise ValueError(f"{name}: expected an array, got None")
+    if is_sparse(X):
+        raise TypeError(f"{name}: sparse input is not supported by {owner}; convert it with X.toarray()")
     from ._backend import is_device_array, to_host   # (_backend imports this module)
     if is_device_array(X):
         X = to_host(X)
     X = np.asarray(X)
+    if X.dtype == object:  # numbers in an object array (pandas, lists of mixed types): convert, as scikit-learn does
+        X = _from_objects(X, name)
     check_dtype_kind(X.dtype, name)
-    check_shape(X.shape, name, ndim=ndim, n_features=n_features)
+    check_shape(X.shape, name, ndim=ndim, n_features=n_features, owner=owner)
     if allow_int:
         return X
-    if np.issubdtype(X.dtype, np.complexfloating):
-        raise TypeError(f"{name}: complex input is not supported")
     X = np.ascontiguousarray(X, dtype=dtype)
     if finite and not np.isfinite(X).all():
         raise nonfinite_error(X, name)
@@ -49,6 +53,11 @@ def first_outside(X, low=-np.inf, high=np.inf, integral=False) -> int:
     return int(flat[0]) if flat.size else -1
 
 
+def is_sparse(X) -> bool:
+    """A scipy.sparse matrix or array (without importing scipy)."""
+    return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray")
+
+
 def nonfinite_error(X, name="X") -> ValueError:
     """The error for an array holding NaN or infinity, naming the first such index."""
     bad = np.argwhere(~np.isfinite(X))[0]
@@ -56,26 +65,42 @@ def nonfinite_error(X, name="X") -> ValueError:
 
 
 def check_dtype_kind(dtype, name="X") -> None:
-    """A numeric (or bool) element type, named in the error otherwise."""
+    """A real numeric (or bool) element type, named in the error otherwise. ValueErrors, as
+    scikit-learn and hmmlearn raise for strings and complex data."""
     dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise ValueError(f"{name}: Complex data not supported, got dtype {dtype}")
     if dtype == object or not (np.issubdtype(dtype, np.number) or dtype == bool):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {dtype}")
+        raise ValueError(f"{name}: expected a numeric array, got dtype {dtype}")
 
 
-def check_shape(shape, name="X", *, ndim=2, n_features=None) -> None:
-    """The shape checks of check_array, from the shape alone (also for device arrays' metadata)."""
+def _from_objects(X, name):
+    """An object array of numbers as float64. Other contents raise the conversion's own error (a
+    TypeError for a dict, a ValueError for a string), prefixed with the argument's name."""
+    try:
+        return X.astype(np.float64)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{name}: expected numbers, got an object array that does not convert to float: {e}") from None
+
+
+def check_shape(shape, name="X", *, ndim=2, n_features=None, owner="estimator") -> None:
+    """The shape checks of check_array, from the shape alone (also for device arrays' metadata).
+    Worded as scikit-learn's, whose estimator checks and users match on them; `owner` is the
+    estimator's class name."""
     shape = tuple(shape)
     if ndim == 2 and len(shape) == 1:
-        raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features), got shape {shape}; "
-                         f"reshape a single feature with X.reshape(-1, 1)")
+        raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features), got shape {shape}. "
+                         f"Reshape your data with X.reshape(-1, 1) if it has a single feature, or "
+                         f"X.reshape(1, -1) if it is a single sample")
     if len(shape) != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array, got shape {shape}")
     if shape[0] == 0:
-        raise ValueError(f"{name}: empty input (0 samples)")
+        raise ValueError(f"{name}: empty input (0 samples): 0 sample(s) (shape={shape}) while a minimum of 1 "
+                         f"is required")
     if ndim == 2 and shape[1] == 0:
-        raise ValueError(f"{name}: 0 features")
+        raise ValueError(f"{name}: 0 feature(s) (shape={shape}) while a minimum of 1 is required")
     if n_features is not None and shape[1] != n_features:
-        raise ValueError(f"{name}: expected {n_features} features, got {shape[1]}")
+        raise ValueError(f"{name} has {shape[1]} features, but {owner} is expecting {n_features} features as input")
 
 
 def check_lengths(lengths, n_samples: int) -> np.ndarray:

@@ -36,15 +36,15 @@ def test_bad_X_dimensions(rng):
     with pytest.raises(ValueError, match=r"X: expected a 2-D array, got shape \(2, 3, 4\)"):
         _gauss().fit(rng.normal(size=(2, 3, 4)))
     m = _fitted_gauss(rng)
-    with pytest.raises(ValueError, match="X: expected 2 features, got 3"):
+    with pytest.raises(ValueError, match=r"X has 3 features, but \w+ is expecting 2 features"):
         m.score(rng.normal(size=(10, 3)))
-    with pytest.raises(ValueError, match="X: expected 2 features, got 1"):
+    with pytest.raises(ValueError, match=r"X has 1 features, but \w+ is expecting 2 features"):
         m.predict(rng.normal(size=(10, 1)))
     with pytest.raises(ValueError, match=r"X: empty input \(0 samples\)"):
         _gauss().fit(np.zeros((0, 2)))
     with pytest.raises(ValueError, match=r"X: empty input \(0 samples\)"):
         m.score(np.zeros((0, 2)))
-    with pytest.raises(TypeError, match="X: expected a numeric array, got dtype <U1"):
+    with pytest.raises(ValueError, match="X: expected a numeric array, got dtype <U1"):
         _gauss().fit(np.array([["a", "b"]]))
 
 
@@ -132,7 +132,7 @@ def test_bad_poisson_counts(rng):
     m = fhmm.PoissonHMM(2, n_iter=2, random_state=0, device="cpu").fit(rng.poisson(3, (40, 2)))
     with pytest.raises(ValueError, match="X: Poisson counts must be integers"):
         m.score(np.array([[0.5, 1.0]]))
-    with pytest.raises(ValueError, match="X: expected 2 features, got 3"):
+    with pytest.raises(ValueError, match=r"X has 3 features, but \w+ is expecting 2 features"):
         m.score(np.zeros((3, 3)))
     m.lambdas_ = np.array([[1.0, -2.0], [1.0, 1.0]])
     with pytest.raises(ValueError, match="lambdas_: must be non-negative, got min -2"):
