@@ -1,6 +1,7 @@
 """The HMM kernels across backends and threads: CUDA equals the CPU on every function of the
-contract, results do not depend on the thread count, and the bindings reject bad input (never
-copying or converting silently). Backends, inputs and tolerances: hmm_cases.py.
+contract, results do not depend on the thread count, and both backends reject bad input alike
+(the CPU binding never copying or converting silently). Backends, inputs and tolerances:
+hmm_cases.py.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from conftest import (assert_same_on_any_thread_count, thread_policy, offsets_of, precision_cholesky_upper,
                       random_hmm, random_lengths, random_spd, random_stochastic)
-from devices import host
+from devices import host, kernels
 from fastgen import _core
 from hmm_cases import cuda_only, DTYPES, lattice
 
@@ -144,7 +145,7 @@ def test_results_independent_of_thread_count_subprocess(tmp_path):
 
 
 # =================================================================================================
-# Bad input: the bindings check everything and never copy or convert silently
+# Bad input: both backends check every argument; the CPU binding never copies or converts silently
 # =================================================================================================
 
 def _fb_args(K=3, N=10, dtype=np.float64):
@@ -154,63 +155,90 @@ def _fb_args(K=3, N=10, dtype=np.float64):
     return sp, tm, lp, np.array([0, 4, N], dtype=np.int64)
 
 
+# The C++ binding (csrc/common/arrays.hpp) and the CUDA twin's checks (_cuda/common/args.py) word
+# two messages differently; the exception type, the argument named and the values quoted are the
+# same on both: a wrong shape is "got (4,)" on the CPU and "got shape (4,)" on CUDA, a
+# frame_logprob of the wrong kind "expected float32 or float64" and "expected dtype float32 or
+# float64".
+GOT = {"cpu": "got", "cuda": "got shape"}
+FLOAT_KIND = {"cpu": "expected float32 or float64", "cuda": "expected dtype float32 or float64"}
+
+
+def _not_c_contiguous(device, base, view):
+    """view(base), a view that is not C-contiguous, as the device's kernels receive it: a NumPy view
+    on the CPU; on CUDA a view of a device array. The CUDA kernels copy host input to the device
+    anyway (made contiguous on the way), so only device-resident input is used in place, and that
+    must be C-contiguous; the CPU binding never copies, so it refuses any non-contiguous array."""
+    if device == "cpu":
+        return view(base)
+    from numba import cuda
+    return view(cuda.to_device(base))
+
+
 @pytest.mark.parametrize("fn", ["forward_backward", "forward_backward_log", "viterbi"])
 class TestLatticeKernelInputs:
-    def call(self, fn, sp, tm, lp, off):
-        f = getattr(_core.hmm, fn)
+    """Both backends (`device`: conftest), the same bad arguments and the same expectations; every
+    case fails in the argument checks, before any launch, so CUDA's simulator runs them quickly."""
+
+    def call(self, device, fn, sp, tm, lp, off):
+        f = getattr(kernels(device, "hmm"), fn)
         return f(sp, tm, lp, off) if fn == "viterbi" else f(sp, tm, lp, off, True, True)
 
-    def test_non_float_frame_logprob(self, fn):
+    def test_non_float_frame_logprob(self, device, fn):
         sp, tm, lp, off = _fb_args()
-        with pytest.raises(TypeError, match="frame_logprob"):
-            self.call(fn, sp, tm, lp.astype(np.int64), off)
-        with pytest.raises(TypeError, match="frame_logprob"):
-            self.call(fn, sp, tm, lp.astype(np.float16), off)
+        for dtype in (np.int64, np.float16):
+            with pytest.raises(TypeError, match=f"frame_logprob: {FLOAT_KIND[device]}, got {np.dtype(dtype)}"):
+                self.call(device, fn, sp, tm, lp.astype(dtype), off)
 
-    def test_mixed_dtypes(self, fn):
+    def test_mixed_dtypes(self, device, fn):
         sp, tm, lp, off = _fb_args()
         with pytest.raises(TypeError, match="startprob: expected dtype float64, got float32"):
-            self.call(fn, sp.astype(np.float32), tm, lp, off)
+            self.call(device, fn, sp.astype(np.float32), tm, lp, off)
         with pytest.raises(TypeError, match="transmat: expected dtype float32"):
-            self.call(fn, sp.astype(np.float32), tm, lp.astype(np.float32), off)
+            self.call(device, fn, sp.astype(np.float32), tm, lp.astype(np.float32), off)
 
-    def test_wrong_shapes(self, fn):
+    def test_wrong_shapes(self, device, fn):
         sp, tm, lp, off = _fb_args()
-        with pytest.raises(ValueError, match=r"startprob: expected shape \(3,\), got \(4,\)"):
-            self.call(fn, np.full(4, 0.25), tm, lp, off)
-        with pytest.raises(ValueError, match=r"transmat: expected shape \(3, 3\), got \(3, 2\)"):
-            self.call(fn, sp, np.full((3, 2), 0.5), lp, off)
-        with pytest.raises(ValueError, match="frame_logprob: expected shape"):
-            self.call(fn, sp, tm, lp.ravel(), off)
-        with pytest.raises(ValueError, match="offsets: expected shape"):
-            self.call(fn, sp, tm, lp, off[None])
+        got = GOT[device]
+        for bad, shape in ((np.full(4, 0.25), r"\(4,\)"), (sp[:2], r"\(2,\)")):
+            with pytest.raises(ValueError, match=rf"startprob: expected shape \(3,\), {got} {shape}"):
+                self.call(device, fn, bad, tm, lp, off)
+        for bad, shape in ((np.full((3, 2), 0.5), r"\(3, 2\)"), (tm[:2], r"\(2, 3\)")):
+            with pytest.raises(ValueError, match=rf"transmat: expected shape \(3, 3\), {got} {shape}"):
+                self.call(device, fn, sp, bad, lp, off)
+        with pytest.raises(ValueError, match=rf"frame_logprob: expected shape \(\*, \*\), {got} \(30,\)"):
+            self.call(device, fn, sp, tm, lp.ravel(), off)
+        with pytest.raises(ValueError, match=rf"offsets: expected shape \(\*,\), {got} \(1, 3\)"):
+            self.call(device, fn, sp, tm, lp, off[None])
 
-    def test_non_contiguous(self, fn):
+    def test_non_contiguous(self, device, fn):
         sp, tm, lp, off = _fb_args()
         with pytest.raises(ValueError, match="frame_logprob: expected a C-contiguous array"):
-            self.call(fn, sp, tm, np.asfortranarray(np.zeros((10, 3))), off)
+            self.call(device, fn, sp, tm, _not_c_contiguous(device, np.zeros((3, 10)), lambda a: a.T), off)  # F order
         with pytest.raises(ValueError, match="transmat: expected a C-contiguous array"):
-            self.call(fn, sp, np.full((3, 6), 1 / 3)[:, ::2], lp, off)
+            self.call(device, fn, sp, _not_c_contiguous(device, np.full((3, 6), 1 / 3), lambda a: a[:, ::2]), lp, off)
         with pytest.raises(ValueError, match="offsets: expected a C-contiguous array"):
-            self.call(fn, sp, tm, lp, np.array([0, 0, 4, 4, 10, 10], np.int64)[::2])
+            self.call(device, fn, sp, tm, lp,
+                      _not_c_contiguous(device, np.array([0, 0, 4, 4, 10, 10], np.int64), lambda a: a[::2]))
 
-    @pytest.mark.parametrize("off, what", [([1, 4, 10], "start at 0"), ([0, 4, 9], "end at n_samples=10"),
+    @pytest.mark.parametrize("off, what", [([1, 4, 10], "start at 0"), ([1, 10], "start at 0"),
+                                           ([0, 4, 9], "end at n_samples=10"), ([0, 9], "end at n_samples=10"),
                                            ([0, 4, 11], "end at n_samples=10"),
                                            ([0, 4, 4, 10], "positive"), ([0, 6, 4, 10], "positive"),
                                            ([0], "at least one sequence")])
-    def test_bad_offsets(self, fn, off, what):
+    def test_bad_offsets(self, device, fn, off, what):
         sp, tm, lp, _ = _fb_args()
         with pytest.raises(ValueError, match=f"offsets: .*{what}"):
-            self.call(fn, sp, tm, lp, np.array(off, dtype=np.int64))
+            self.call(device, fn, sp, tm, lp, np.array(off, dtype=np.int64))
 
-    def test_offsets_dtype(self, fn):
+    def test_offsets_dtype(self, device, fn):
         sp, tm, lp, off = _fb_args()
-        with pytest.raises(TypeError, match="offsets: expected dtype int64"):
-            self.call(fn, sp, tm, lp, off.astype(np.int32))
+        with pytest.raises(TypeError, match="offsets: expected dtype int64, got int32"):
+            self.call(device, fn, sp, tm, lp, off.astype(np.int32))
 
-    def test_zero_states(self, fn):
+    def test_zero_states(self, device, fn):
         with pytest.raises(ValueError, match="frame_logprob: need at least one state"):
-            self.call(fn, np.zeros(0), np.zeros((0, 0)), np.zeros((5, 0)), np.array([0, 5], np.int64))
+            self.call(device, fn, np.zeros(0), np.zeros((0, 0)), np.zeros((5, 0)), np.array([0, 5], np.int64))
 
 
 def test_sampling_kernels_reject_bad_input():

@@ -1,5 +1,6 @@
 """Shared inputs, scales and checks of the nn kernel tests: test_nn_dense_kernels.py,
-test_nn_steps.py, test_nn_kernel_inputs.py, test_nn_cuda_only.py.
+test_nn_steps.py, test_nn_kernel_inputs.py, test_nn_cuda_only.py (and random_theta for
+test_nn_penalty.py).
 
 The nn kernels on both backends -- fastgen._core.nn and its Numba CUDA twin fastgen._cuda.nn
 (nn_dense, nn_steps) -- against the NumPy oracle in tests/reference/nn.py (itself proved by finite
