@@ -183,8 +183,8 @@ class Backend:
         if dt.kind == "c":
             raise TypeError(f"{name}: complex input is not supported")
         check_shape(shape, name, ndim=ndim, n_features=n_features)
-        if allow_int and dt.kind in "iub":
-            return self.put(X, np.int64)
+        if allow_int:  # as on the host: integers kept (as int64), other kinds left to the caller's checks
+            return self.put(X, np.int64 if dt.kind in "iu" else dt)
         Xd = self.put(X, dtype)
         bad = self.first_outside(Xd)
         if bad is not None:
