@@ -99,7 +99,8 @@ def abs_max(X, backend) -> float:
 
 
 def _element(X, flat):
-    return X[np.unravel_index(flat, X.shape)]
+    """X's element at a flat index (from a device array: that one element copied back)."""
+    return X[tuple(int(i) for i in np.unravel_index(flat, tuple(X.shape)))]
 
 
 # -- rows --------------------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def group_rows(X, labels, n_groups, backend):
     if not on_device(X):
         return [X[labels == g] for g in range(n_groups)]
     grouped, offsets = backend.kernels.common.group_rows(X, labels, n_groups)
-    return [grouped[offsets[g]:offsets[g + 1]] for g in range(n_groups)]
+    return [grouped[int(offsets[g]):int(offsets[g + 1])] for g in range(n_groups)]
 
 
 def one_hot(labels, n_classes, backend):
