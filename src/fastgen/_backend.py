@@ -167,7 +167,9 @@ class Backend:
 
     def check_array(self, X, name="X", *, n_features=None, ndim=2, dtype=None, allow_int=False, owner="estimator"):
         """Validated data where it lives: a C-contiguous array of `dtype` (default: the compute
-        dtype; integer arrays kept as int64 with `allow_int`), finite, non-empty, of the expected shape.
+        dtype), finite, non-empty, of the expected shape. With `allow_int` only the element kind and
+        the shape are checked and the element type is kept (device integers as int64): the caller
+        checks the values.
 
         Host input (and any input to a CPU backend): ``_validation.check_array``, a NumPy array. A
         device array given to a CUDA backend stays on the device: shape checks from its metadata, a
@@ -180,10 +182,11 @@ class Backend:
             return check_array(X, name, ndim=ndim, dtype=dtype, n_features=n_features, allow_int=allow_int,
                                owner=owner)
         shape, dt = _device_meta(X)
+        # The host path's checks in the host path's order, so that both raise the same first error.
         check_dtype_kind(dt, name)
         check_shape(shape, name, ndim=ndim, n_features=n_features, owner=owner)
-        if allow_int and dt.kind in "iub":
-            return self.put(X, np.int64)
+        if allow_int:  # as on the host: integers kept (as int64), other kinds left to the caller's checks
+            return self.put(X, np.int64 if dt.kind in "iu" else dt)
         Xd = self.put(X, dtype)
         bad = self.first_outside(Xd)
         if bad is not None:

@@ -442,7 +442,8 @@ class BaseHMM(BaseEstimator):
         bic : float
             Lower is better.
         """
-        n_samples = len(self._validate_X(X, fitting=False))
+        self._setup()  # the backend validates X (an unpickled model has none yet)
+        n_samples = self._validate_X(X, fitting=False).shape[0]
         return -2 * self.score(X, lengths) + self._n_free_params() * np.log(n_samples)
 
     def get_stationary_distribution(self):

@@ -7,8 +7,9 @@ import numbers
 import numpy as np
 
 from .._params import Interval
+from .. import _reductions as rd
 from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM
-from .._validation import check_array, check_positive, check_stochastic
+from .._validation import check_positive, check_stochastic
 
 class CategoricalHMM(BaseHMM):
     """HMM with categorical emissions; X holds symbols in [0, n_features), shape (n_samples, 1).
@@ -103,23 +104,27 @@ class CategoricalHMM(BaseHMM):
         self.n_features = n_features
 
     def _validate_X(self, X, fitting):
-        X = check_array(X, allow_int=True)
+        X = self._backend.check_array(X, allow_int=True)
         if X.shape[1] != 1:
-            raise ValueError(f"X: CategoricalHMM expects shape (n_samples, 1) of integer symbols, got {X.shape}")
+            raise ValueError(f"X: CategoricalHMM expects shape (n_samples, 1) of integer symbols, got {tuple(X.shape)}")
         if not np.issubdtype(X.dtype, np.integer):
             raise ValueError(f"X: symbols must be integers, got dtype {X.dtype}")
-        if X.min() < 0:
-            raise ValueError(f"X: symbols must be non-negative, got {X.min()}")
+        # The smallest and largest symbols, where X lives (one element each from a device array).
+        low = rd.minimum(X, self._backend)
+        if low < 0:
+            raise ValueError(f"X: symbols must be non-negative, got {low}")
         nf = self.n_features
         if nf is None and hasattr(self, "emissionprob_") and not (fitting and "e" in self.init_params):
             nf = np.asarray(self.emissionprob_).shape[1]
-        if nf is not None and X.max() >= nf:
-            raise ValueError(f"X: largest symbol is {X.max()} but the model only emits symbols up to {nf - 1}")
-        return np.ascontiguousarray(X[:, 0], dtype=np.int64)
+        if nf is not None:
+            high = rd.maximum(X, self._backend)
+            if high >= nf:
+                raise ValueError(f"X: largest symbol is {high} but the model only emits symbols up to {nf - 1}")
+        return rd.first_column(X)
 
     def _init_emission(self, X, rs):
         if self.n_features is None:
-            self.n_features = int(X.max()) + 1
+            self.n_features = int(rd.maximum(X, self._backend)) + 1
         if self._needs_init("e", "emissionprob_"):
             e = rs.rand(self.n_components, self.n_features)
             self.emissionprob_ = e / e.sum(axis=1, keepdims=True)
@@ -253,17 +258,21 @@ class PoissonHMM(BaseHMM):
         nf = None
         if hasattr(self, "lambdas_") and not (fitting and "l" in self.init_params):
             nf = np.atleast_2d(self.lambdas_).shape[1]
-        X = check_array(X, n_features=nf)
-        if (X < 0).any():
-            raise ValueError(f"X: Poisson counts must be non-negative, got min {X.min()}")
-        if (X != np.round(X)).any():
+        X = self._backend.check_array(X, n_features=nf, dtype=np.float64)
+        # X is finite: a negative count shows in its minimum, a fraction in the whole-number check
+        # (both where X lives: one reduction and one element back from a device array).
+        low = rd.minimum(X, self._backend)
+        if low < 0:
+            raise ValueError(f"X: Poisson counts must be non-negative, got min {low}")
+        if self._backend.first_outside(X, integral=True) is not None:
             raise ValueError("X: Poisson counts must be integers")
         return X
 
     def _init_emission(self, X, rs):
         self.n_features = X.shape[1]
         if self._needs_init("l", "lambdas_"):
-            mean, var = X.mean(), max(X.var(), 1e-3)
+            mean, var = rd.mean_var(X, self._backend)
+            var = max(var, 1e-3)
             self.lambdas_ = rs.gamma(shape=max(mean, 1e-3) ** 2 / var, scale=var / max(mean, 1e-3),
                                      size=(self.n_components, self.n_features))
 

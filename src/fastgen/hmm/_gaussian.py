@@ -10,7 +10,7 @@ from .._params import Interval, Options
 from .._gaussian import COVARIANCE_TYPES, full_covariances, precision_cholesky, validate_covars
 from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM
 from ..mixture._kmeans import kmeans
-from .._validation import check_array
+from .. import _reductions as rd
 
 
 def _symmetric(c):
@@ -18,8 +18,9 @@ def _symmetric(c):
     return 0.5 * (c + np.swapaxes(c, -1, -2))
 
 
-def _initial_covariance(X, min_covar):
-    cv = np.cov(X.T, ddof=1 if len(X) > 1 else 0) + min_covar * np.eye(X.shape[1])
+def _initial_covariance(X, min_covar, backend):
+    """The data covariance plus min_covar on the diagonal, computed where X lives."""
+    cv = rd.covariance(X, backend, ddof=1 if X.shape[0] > 1 else 0) + min_covar * np.eye(X.shape[1])
     return np.atleast_2d(cv)
 
 
@@ -181,15 +182,15 @@ class GaussianHMM(BaseHMM):
         nf = getattr(self, "n_features", None) if (not fitting or "m" not in self.init_params) else None
         if hasattr(self, "means_") and (not fitting or "m" not in self.init_params):
             nf = np.asarray(self.means_).shape[1]
-        return check_array(X, n_features=nf)
+        return self._backend.check_array(X, n_features=nf, dtype=np.float64)
 
     def _init_emission(self, X, rs):
         self.n_features = X.shape[1]
         if self._needs_init("m", "means_"):
             self.means_ = kmeans(X, self.n_components, rs, backend=self._backend.with_dtype(np.float64))
         if self._needs_init("c", "covars_"):
-            self._covars_ = _distribute(_initial_covariance(X, self.min_covar), self.covariance_type,
-                                        self.n_components)
+            self._covars_ = _distribute(_initial_covariance(X, self.min_covar, self._backend),
+                                        self.covariance_type, self.n_components)
 
     def _check_emission(self):
         K = self.n_components

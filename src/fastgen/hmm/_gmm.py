@@ -7,7 +7,8 @@ import numpy as np
 
 from .._params import Interval, Options
 from .._gaussian import COVARIANCE_TYPES, validate_covars
-from .._validation import check_array, check_stochastic
+from .. import _reductions as rd
+from .._validation import check_stochastic
 from ..mixture._kmeans import kmeans
 from ._base import _EMPTY, STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM
 from ._gaussian import _gaussian_frame_logprob, _initial_covariance, _symmetric
@@ -159,21 +160,22 @@ class GMMHMM(BaseHMM):
         nf = None
         if hasattr(self, "means_") and not (fitting and "m" in self.init_params):
             nf = np.asarray(self.means_).shape[-1]
-        return check_array(X, n_features=nf)
+        return self._backend.check_array(X, n_features=nf, dtype=np.float64)
 
     def _init_emission(self, X, rs):
         K, M = self.n_components, self.n_mix
         self.n_features = D = X.shape[1]
-        cv = _initial_covariance(X, self.min_covar)
+        cv = _initial_covariance(X, self.min_covar, self._backend)
         if self._needs_init("m", "means_"):
-            labels = kmeans(X, K, rs, backend=self._backend.with_dtype(np.float64), return_labels=True)[1]
+            be = self._backend.with_dtype(np.float64)
+            labels = kmeans(X, K, rs, backend=be, return_labels=True)[1]
             means = np.empty((K, M, D))
-            for k in range(K):  # K small k-means runs over the states' clusters
-                Xk = X[labels == k]
-                if len(Xk) >= M:
-                    means[k] = kmeans(Xk, M, rs, backend=self._backend.with_dtype(np.float64))
+            # K small k-means runs over the states' clusters (where X lives: rows grouped on the device)
+            for k, Xk in enumerate(rd.group_rows(X, labels, K, be)):
+                if Xk.shape[0] >= M:
+                    means[k] = kmeans(Xk, M, rs, backend=be)
                 else:
-                    means[k] = rs.multivariate_normal(X.mean(axis=0), cv, size=M)
+                    means[k] = rs.multivariate_normal(rd.column_mean(X, be), cv, size=M)
             self.means_ = means
         if self._needs_init("w", "weights_"):
             self.weights_ = np.full((K, M), 1.0 / M)

@@ -7,7 +7,9 @@ from the kernel moments, its per-component log-weights, its lower bound and the 
 kept for the best restart. All data-sized work runs in kernels (fastgen._core on the CPU,
 fastgen._cuda on GPUs): the component log-densities (gaussian_logprob_full / _diag), the
 responsibilities (mixture_responsibilities), the moments (weighted_moments), k-means and
-sampling. On CUDA the data stay on the device for the whole fit; only K-sized moments come back.
+sampling. On CUDA the data stay on the device for the whole fit, and device input never leaves
+it (the column mean, the shift and k-means run there through fastgen._reductions); only K-sized
+moments come back.
 """
 from __future__ import annotations
 
@@ -22,9 +24,10 @@ from .._gaussian import COVARIANCE_TYPES
 from .._params import Interval, Options, validate_params
 from .._warnings import warn as _warn
 from ..exceptions import ConvergenceWarning
+from .. import _reductions as rd
 from ._kmeans import kmeans
 from ._gaussian import Moments, covariance_cholesky_lower, kernel_precisions, moments_order
-from .._validation import check_array, check_random_state, philox_seed
+from .._validation import check_random_state, philox_seed
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 # Philox streams: k-means++ seeding (one seed per initialisation), sampling (labels; normals on +1).
@@ -40,13 +43,13 @@ class _Compute(Backend):
         self.data_s2 = None  # sum of (x - c)(x - c)^T over the fit data, for tied covariances
 
     def put_data(self, X, what):
-        """The (finite, float64) data X in the compute dtype on the device. float32 must hold them:
+        """The (finite, float64; host or device) data X in the compute dtype on the device. float32 must hold them:
         values past its range would become inf, and when every |x| is below the square root of its
         smallest normal number their squares (variances, precisions) leave its range, or the
         values themselves flush to zero (a silent fit of zeros): an error naming X, not inf
         log-densities or a meaningless fit later."""
         if self.dtype == np.float32 and X.size:
-            top = float(np.abs(X).max())
+            top = rd.abs_max(X, self)
             info = np.finfo(np.float32)
             low = float(info.tiny) ** 0.5
             if top > float(info.max) or 0 < top < low:
@@ -102,11 +105,12 @@ class BaseMixture(BaseEstimator):
         self.dtype = dtype
 
     # -- checks ---------------------------------------------------------------------------------
-    def _validate_X(self, X, *, fitting):
-        """Finite 2-D data in float64 (host); on predict, as many features as the fit saw."""
+    def _validate_X(self, cp, X, *, fitting):
+        """Finite 2-D data in float64 where they live (a device array stays on cp's device); on
+        predict, as many features as the fit saw."""
         names = getattr(X, "columns", None)
         n_features = None if fitting else getattr(self, "n_features_in_", np.shape(self.means_)[-1])
-        X = check_array(X, n_features=n_features)
+        X = cp.check_array(X, n_features=n_features, dtype=np.float64)
         if fitting:
             N = X.shape[0]
             if N < 2:
@@ -166,12 +170,12 @@ class BaseMixture(BaseEstimator):
         """scikit-learn's fit loop; returns the compute context and the shifted data on the device."""
         self._validate_params()
         cp = _Compute(self.device, self.dtype)
-        X = self._validate_X(X, fitting=True)
+        X = self._validate_X(cp, X, fitting=True)
         N, D = X.shape
         self._check_parameters(X)
-        shift = X.mean(axis=0)
+        shift = rd.column_mean(X, cp)
         # The data, shifted once by their column mean, live on the device for the whole fit.
-        Xk = cp.put_data(X - shift, "the data about their column mean")
+        Xk = cp.put_data(rd.shifted(X, shift, cp), "the data about their column mean")
         ones_k = cp.put(np.ones((N, 1)))
         data = self._moments(cp, Xk, ones_k, shift)
         if self.covariance_type == "tied":
@@ -264,21 +268,20 @@ class BaseMixture(BaseEstimator):
             resp = random_state.uniform(size=(N, K))
             resp /= resp.sum(axis=1)[:, None]
             return cp.put(resp)
+        if self.init_params == "kmeans":
+            # Distances on the compute device, in the compute dtype (Xk): the same labels on both
+            # backends. The centre updates and the labels stay where X lives (device X: the device).
+            _, labels = kmeans(rd.shifted(X, shift, cp), K, random_state, n_init=1, return_labels=True, backend=cp,
+                               Xd=Xk)
+            return cp.put(rd.one_hot(labels, K, cp))
         if self.init_params == "random_from_data":
             indices = random_state.choice(N, size=K, replace=False)
-            labels = None
-        elif self.init_params == "k-means++":
+        else:  # k-means++
             n_local_trials = 2 + int(np.log(K))
             _, indices = cp.kernels.mixture.kmeans_plusplus(Xk, K, n_local_trials, philox_seed(random_state), STREAM_KMEANS_PP)
-            indices, labels = cp.host(indices, np.int64), None
-        else:
-            # Distances on the compute device, in the compute dtype (Xk): the same labels on both backends.
-            _, labels = kmeans(X - shift, K, random_state, n_init=1, return_labels=True, backend=cp, Xd=Xk)
+            indices = cp.host(indices, np.int64)
         resp = np.zeros((N, K))
-        if labels is None:
-            resp[indices, np.arange(K)] = 1
-        else:
-            resp[np.arange(N), labels] = 1
+        resp[indices, np.arange(K)] = 1
         return cp.put(resp)
 
     def _initialize_parameters(self, cp, X, Xk, shift, random_state):
@@ -336,7 +339,7 @@ class BaseMixture(BaseEstimator):
         self._check_fitted()
         validate_params(self, {"covariance_type": self._parameter_constraints["covariance_type"]})
         cp = _Compute(self.device, self.dtype)
-        X = self._validate_X(X, fitting=False)
+        X = self._validate_X(cp, X, fitting=False)
         return cp, cp.put_data(X, "the data"), np.zeros(X.shape[1])
 
     def score_samples(self, X):

@@ -3,10 +3,13 @@ on the kernels ``mixture.kmeans_plusplus`` and ``mixture.kmeans_assign`` of the 
 (csrc/mixture/ on the CPU, _cuda/mixture.py on GPUs: the same contract, the same labels).
 
 The per-point work (distances, nearest centre) is in the kernels; Python only does the O(K D)
-centre update per iteration, with ``np.bincount`` sums over the host copy of the data. Seeding
-follows scikit-learn (greedy k-means++ with 2 + int(log K) local trials). The random numbers are
-Philox uniforms under one uint64 seed drawn from the caller's RandomState, one stream per restart,
-so a given RandomState gives the same clusters on any thread count and on either backend.
+centre update per iteration. Its per-cluster sums, the empty-cluster reseeding and the
+convergence test run where the data live (``fastgen._reductions``): ``np.bincount`` sums over host
+data, ``weighted_moments`` with one-hot weights on the device for device data, whose labels and
+distances then stay there. Seeding follows scikit-learn (greedy k-means++ with 2 + int(log K)
+local trials). The random numbers are Philox uniforms under one uint64 seed drawn from the
+caller's RandomState, one stream per restart, so a given RandomState gives the same clusters on
+any thread count and on either backend.
 """
 from __future__ import annotations
 
@@ -14,59 +17,65 @@ import math
 
 import numpy as np
 
+from .. import _reductions as rd
+
 
 class _Kernels:
     """kmeans_assign / kmeans_plusplus of one backend on the data `Xd` (host or device, the
-    backend's dtype), returning host arrays; centres are passed in Xd's dtype."""
+    backend's dtype); centres are passed in Xd's dtype and come back to the host. Labels and
+    squared distances come back too for host data X, and stay on the device for device data."""
 
-    def __init__(self, backend, Xd):
-        self.kern, self.host, self.Xd = backend.kernels, backend.host, Xd
+    def __init__(self, backend, Xd, X):
+        self.backend, self.kern, self.Xd = backend, backend.kernels, Xd
         self.dtype = np.dtype(Xd.dtype)
+        self.keep = rd.on_device(X)
 
     def assign(self, C):
         labels, d2 = self.kern.mixture.kmeans_assign(self.Xd, np.ascontiguousarray(C, dtype=self.dtype))
-        return self.host(labels).astype(np.int64, copy=False), self.host(d2).astype(np.float64)
+        if self.keep:
+            return labels, d2
+        return self.backend.host(labels).astype(np.int64, copy=False), self.backend.host(d2).astype(np.float64)
 
     def plusplus(self, k, n_local_trials, seed, stream):
-        return self.host(self.kern.mixture.kmeans_plusplus(self.Xd, k, n_local_trials, seed, stream)[0]).astype(
+        return self.backend.host(self.kern.mixture.kmeans_plusplus(self.Xd, k, n_local_trials, seed, stream)[0]).astype(
             np.float64)
 
 
 def _lloyd(X, C, max_iter, kk):
     """Lloyd iterations from centres C -> (centres, labels, inertia). A cluster left empty is
     re-seeded at the points farthest from their centres (scikit-learn's rule)."""
-    k = len(C)
+    k, be = len(C), kk.backend
     labels, d2 = kk.assign(C)
     for _ in range(max_iter):
-        counts = np.bincount(labels, minlength=k)
-        sums = np.stack([np.bincount(labels, weights=X[:, d], minlength=k) for d in range(X.shape[1])], axis=1)
+        counts, sums = rd.cluster_sums(X, labels, k, be)
         empty = counts == 0
         newC = C.copy()
         newC[~empty] = sums[~empty] / counts[~empty, None]
         if empty.any():
-            far = np.argsort(d2, kind="stable")[::-1][: empty.sum()]
-            newC[empty] = X[far]
+            newC[empty] = rd.take_rows(X, rd.largest(d2, int(empty.sum()), be), be)
         new_labels, d2 = kk.assign(newC)
         C = newC
-        if np.array_equal(new_labels, labels) and not empty.any():
+        if not empty.any() and rd.equal(new_labels, labels, be):
             break  # a fixed point: the next update would give the same centres
         labels = new_labels
-    return C, labels, float(d2.sum())
+    return C, labels, rd.total(d2, be)
 
 
 def kmeans(X, k, rs, *, backend, n_init=3, max_iter=100, return_labels=False, Xd=None):
     """Best of `n_init` k-means runs by inertia -> centres (k, D), and labels (N,) if asked.
 
     rs: a np.random.RandomState; one uint64 seed is drawn from it per call.
+    X: float64 data, a NumPy array or a device array (then the labels are one too).
     backend, Xd: the estimator's ``Backend`` (its device and dtype) and its copy of X on that device
-    (default: put there by this call), where the distances are computed; X (host) gives the centres.
+    (default: put there by this call), where the distances are computed; X gives the centres.
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    kk = _Kernels(backend, backend.put(X) if Xd is None else Xd)
+    X = X if rd.on_device(X) else np.ascontiguousarray(X, dtype=np.float64)
+    kk = _Kernels(backend, backend.put(X) if Xd is None else Xd, X)
     k = int(k)
-    if len(X) < k:
+    if X.shape[0] < k:
         # Fewer points than clusters: the points themselves plus jittered copies.
-        C = X[rs.randint(len(X), size=k)] + 1e-3 * rs.standard_normal((k, X.shape[1])) * (X.std(0) + 1e-3)
+        C = rd.take_rows(X, rs.randint(X.shape[0], size=k), backend) \
+            + 1e-3 * rs.standard_normal((k, X.shape[1])) * (rd.column_std(X, backend) + 1e-3)
         C = np.ascontiguousarray(C)
         labels = kk.assign(C)[0]
         return (C, labels) if return_labels else C

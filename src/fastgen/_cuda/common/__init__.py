@@ -10,6 +10,9 @@
   ``transpose_kernel``, ``zero_kernel``.
 - ``widen.py`` (device float64 widening), ``fma.py`` (the hardware FMA on a GPU, an exactly rounded
   emulation under the simulator), ``arrays.py`` (device-side conversion of inputs already on the
-  GPU: ``as_contiguous``, ``copy``, ``first_outside``, used by ``fastgen._backend.Backend``).
+  GPU: ``as_contiguous``, ``copy``, ``first_outside``, used by ``fastgen._backend.Backend``),
+  ``rows.py`` (shift, one-hot, grouping and arg-extremes of device data for the initialisations
+  and value checks, used by ``fastgen._reductions``).
 """
 from .arrays import as_contiguous, copy, first_outside  # noqa: F401
+from .rows import argmax, first_difference, group_rows, largest, one_hot, shift_rows  # noqa: F401

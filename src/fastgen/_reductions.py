@@ -1,0 +1,172 @@
+"""Statistics of the data for the initialisations and value checks, computed where the data live.
+
+Each function takes validated data (``Backend.check_array``'s result: a NumPy array, or a device
+array on a CUDA backend) and the estimator's ``Backend``. This is the one place that tells the
+two apart:
+
+- NumPy arrays get exactly the NumPy code the estimators always ran, so CPU results (and those of
+  host data on a GPU backend) stay bit-identical.
+- Device arrays never come back to the host: the sums run in the shared kernels
+  (``emissions.weighted_moments``, with weights built on the device) and the rest in the device
+  helpers of ``kernels.common`` (``_cuda/common/rows.py``: shift, one-hot, grouping, arg-extremes).
+  Only K- or D-sized results (and single elements) are copied back. The kernels add in their own
+  fixed order (float64 chunks) where NumPy adds pairwise, so device results equal the host's to
+  rounding (~1e-15 relative for well-scaled data), not bit for bit.
+
+Moments are taken about the column mean (a device shift first), as ``np.cov`` and ``np.var`` do,
+so data far from the origin keep their digits on either side.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._backend import is_device_array
+
+
+def on_device(X) -> bool:
+    return is_device_array(X)
+
+
+def _moments(X, weights, order, backend):
+    """weighted_moments of device X (float64 on the host): (w_sum[K], wx[K, D], wxx or None)."""
+    return tuple(None if a is None else backend.host(a).astype(np.float64)
+                 for a in backend.kernels.emissions.weighted_moments(X, weights, order))
+
+
+def _ones(n, backend, dtype):
+    return backend.put(np.ones((n, 1), dtype=dtype), dtype)
+
+
+def _centred(X, backend):
+    """(X - its column mean as a float64 device array, (N, 1) float64 ones to weight it with)."""
+    ones = _ones(X.shape[0], backend, np.float64)
+    mean = column_mean(X, backend, ones if X.dtype == np.float64 else None)
+    return backend.kernels.common.shift_rows(X, mean, np.float64), ones
+
+
+# -- column statistics -------------------------------------------------------------------------------
+
+def column_mean(X, backend, ones=None):
+    """X.mean(axis=0) (float64[D]); `ones`: device (N, 1) ones of X's dtype, if at hand."""
+    if not on_device(X):
+        return X.mean(axis=0)
+    ones = _ones(X.shape[0], backend, X.dtype) if ones is None else ones
+    return _moments(X, ones, 0, backend)[1][0] / X.shape[0]
+
+
+def column_std(X, backend):
+    """X.std(axis=0) (float64[D], ddof 0)."""
+    if not on_device(X):
+        return X.std(0)
+    Xc, ones = _centred(X, backend)
+    return np.sqrt(_moments(Xc, ones, 1, backend)[2][0] / X.shape[0])
+
+
+def covariance(X, backend, ddof):
+    """np.cov(X.T, ddof=ddof): (D, D) (a 0-d array on the host when D == 1, as NumPy gives it)."""
+    if not on_device(X):
+        return np.cov(X.T, ddof=ddof)
+    Xc, ones = _centred(X, backend)
+    return _moments(Xc, ones, 2, backend)[2][0] / (X.shape[0] - ddof)
+
+
+def mean_var(X, backend):
+    """(X.mean(), X.var()) over every element."""
+    if not on_device(X):
+        return X.mean(), X.var()
+    N, D = X.shape
+    ones = _ones(N, backend, np.float64)
+    mean = float(column_mean(X, backend, ones if X.dtype == np.float64 else None).sum()) / D
+    Xc = backend.kernels.common.shift_rows(X, np.full(D, mean), np.float64)
+    return mean, float(_moments(Xc, ones, 1, backend)[2][0].sum()) / (N * D)
+
+
+def minimum(X, backend):
+    """X.min() (one element of X)."""
+    return X.min() if not on_device(X) else _element(X, backend.kernels.common.argmax(X, -1.0))
+
+
+def maximum(X, backend):
+    """X.max() (one element of X)."""
+    return X.max() if not on_device(X) else _element(X, backend.kernels.common.argmax(X, 1.0))
+
+
+def abs_max(X, backend) -> float:
+    """float(np.abs(X).max())."""
+    if not on_device(X):
+        return float(np.abs(X).max())
+    return max(abs(float(minimum(X, backend))), abs(float(maximum(X, backend))))
+
+
+def _element(X, flat):
+    """X's element at a flat index (from a device array: that one element copied back)."""
+    return X[tuple(int(i) for i in np.unravel_index(flat, tuple(X.shape)))]
+
+
+# -- rows --------------------------------------------------------------------------------------------
+
+def shifted(X, shift, backend):
+    """X - shift (float64)."""
+    return X - shift if not on_device(X) else backend.kernels.common.shift_rows(X, shift, np.float64)
+
+
+def take_rows(X, rows, backend):
+    """X[rows] on the host (a few rows: k-means seeds)."""
+    if not on_device(X):
+        return X[rows]
+    return np.concatenate([np.asarray(backend.host(X[int(i):int(i) + 1]), dtype=np.float64) for i in rows])
+
+
+def first_column(X):
+    """The one column of an (N, 1) integer array as int64[N] (C-contiguous)."""
+    return np.ascontiguousarray(X[:, 0], dtype=np.int64) if not on_device(X) else X.reshape(X.shape[0])
+
+
+def group_rows(X, labels, n_groups, backend):
+    """[X[labels == g] for g in range(n_groups)], each where X lives."""
+    if not on_device(X):
+        return [X[labels == g] for g in range(n_groups)]
+    grouped, offsets = backend.kernels.common.group_rows(X, labels, n_groups)
+    return [grouped[int(offsets[g]):int(offsets[g + 1])] for g in range(n_groups)]
+
+
+def one_hot(labels, n_classes, backend):
+    """Responsibilities (N, n_classes) that put each row in its label's class, where labels live
+    (host: float64; device: the backend's dtype)."""
+    if not on_device(labels):
+        resp = np.zeros((len(labels), n_classes))
+        resp[np.arange(len(labels)), labels] = 1
+        return resp
+    return backend.kernels.common.one_hot(labels, n_classes, backend.dtype)
+
+
+# -- k-means -----------------------------------------------------------------------------------------
+
+def cluster_sums(X, labels, k, backend):
+    """(counts[k], sums[k, D]) of the rows of X (float64) by label."""
+    if not on_device(X):
+        counts = np.bincount(labels, minlength=k)
+        sums = np.stack([np.bincount(labels, weights=X[:, d], minlength=k) for d in range(X.shape[1])], axis=1)
+        return counts, sums
+    counts, sums, _ = _moments(X, backend.kernels.common.one_hot(labels, k, X.dtype), 0, backend)
+    return counts, sums
+
+
+def largest(d2, n, backend):
+    """Indices of the n largest entries of d2, largest first, ties to the later index."""
+    if not on_device(d2):
+        return np.argsort(d2, kind="stable")[::-1][:n]
+    return backend.kernels.common.largest(d2, n)
+
+
+def equal(a, b, backend) -> bool:
+    """np.array_equal(a, b) for label arrays of one shape."""
+    return np.array_equal(a, b) if not on_device(a) else backend.kernels.common.first_difference(a, b) < 0
+
+
+def total(x, backend) -> float:
+    """float(x.sum()) of a 1-D array (device: weighted_moments' weight sum of x as its own weights)."""
+    if not on_device(x):
+        return float(x.sum())
+    col = x.reshape(x.shape[0], 1)
+    return float(_moments(col, col, 0, backend)[0][0])
