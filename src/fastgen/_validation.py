@@ -96,9 +96,9 @@ def check_shape(shape, name="X", *, ndim=2, n_features=None, owner="estimator") 
         raise ValueError(f"{name}: expected a {ndim}-D array, got shape {shape}")
     if shape[0] == 0:
         raise ValueError(f"{name}: empty input (0 samples): 0 sample(s) (shape={shape}) while a minimum of 1 "
-                         f"is required")
+                         f"is required.")
     if ndim == 2 and shape[1] == 0:
-        raise ValueError(f"{name}: 0 feature(s) (shape={shape}) while a minimum of 1 is required")
+        raise ValueError(f"{name}: 0 feature(s) (shape={shape}) while a minimum of 1 is required.")
     if n_features is not None and shape[1] != n_features:
         raise ValueError(f"{name} has {shape[1]} features, but {owner} is expecting {n_features} features as input")
 
