@@ -87,13 +87,13 @@ def _density_example(mixture):
 def test_covariances_example():
     """As written (k-means starts): fastgen's k-means++ draws Philox numbers, so the starting
     covariances differ from scikit-learn's and only the example's conclusions can be compared (its
-    printed train and test accuracies, within 10 points: 20 iterations from other starts). From scikit-learn's 'random_from_data'
-    start, which fastgen draws identically, the fitted parameters agree."""
+    printed train and test accuracies, within 10 points: 20 iterations from other starts). From scikit-learn's 'random' start
+    (random responsibilities), which fastgen draws identically, the fitted parameters agree."""
     ref, got = _covariances_example(sklearn_mixture), _covariances_example(fastgen.mixture)
     for cov_type in ref:
         assert_allclose(got[cov_type][3:], ref[cov_type][3:], atol=0.1, err_msg=cov_type)
-    ref = _covariances_example(sklearn_mixture, "random_from_data")
-    got = _covariances_example(fastgen.mixture, "random_from_data")
+    ref = _covariances_example(sklearn_mixture, "random")
+    got = _covariances_example(fastgen.mixture, "random")
     for cov_type in ref:
         for g, r in zip(got[cov_type], ref[cov_type]):
             assert_allclose(g, r, rtol=1e-7, atol=1e-10, err_msg=cov_type)   # 20 EM steps from the same start
