@@ -1,6 +1,12 @@
 """What the nn estimators (VAE, GAN, Autoencoder) share: hyper-parameter checks, data and label
 validation, the engine (device + dtype), Philox keys and streams, pickling.
 
+Data live where they are given: a device array (``__cuda_array_interface__``, or a Numba device
+array) on a CUDA engine is checked there (``Backend.check_array``, the [0, 1] checks by one
+``first_outside`` reduction), trained on there (``run_epochs`` gathers each epoch's minibatches with
+``take_rows``; labels, made on the host from y, are put once and joined by ``repeat_join``) and
+scored there; only results come back. Host data take the same kernels after one ``put``.
+
 Randomness: ``fit`` draws from ``random_state`` (scikit-learn's convention) a Generator seed for the
 weight initialisation, one for the epoch permutations, and the model's Philox key; training takes
 streams 0, 1, 2, ... of that key (see nn/training.py) and later ``sample`` calls without a

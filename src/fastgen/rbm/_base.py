@@ -12,6 +12,11 @@ unused streams (``_streams``, a ``Streams`` counter), so successive calls never 
 Within ``fit``: per epoch one stream for the minibatch permutation (a stable argsort of its
 uniforms), then per minibatch 2k streams (PCD-k: ``rbm_gibbs_hvh``) or 1 + 2k (CD-k: the
 positive hidden draw, then the chain).
+
+Data live where they are given: X is put on the device once per call (a device array given to a
+CUDA backend is used in place, checked there by ``Backend.check_array``), each epoch's permutation
+is gathered there (the nn family's ``take_rows``) and the minibatches are row slices of it; only
+the permutation's uniforms (for the argsort) and results come to the host.
 """
 from __future__ import annotations
 
