@@ -194,6 +194,81 @@ void sgd_update(py::array theta, py::array grad, py::array velocity, double lr, 
   });
 }
 
+// ---- row assembly and the importance-weighted bound (nn/batches.hpp) -------------------------------
+
+py::array take_rows(py::array A, py::array rows) {
+  const int64_t* rw = in<int64_t>(rows, "rows", {-1});
+  const int64_t M = rows.shape(0);
+  return by_float_dtype(A, "A", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const T* a = in<T>(A, "A", {-1, -1});
+    const int64_t N = A.shape(0), d = A.shape(1);
+    for (int64_t r = 0; r < M; ++r)
+      if (rw[r] < 0 || rw[r] >= N)
+        throw std::invalid_argument("rows: index " + std::to_string(rw[r]) + " at position " + std::to_string(r) +
+                                    " outside [0, " + std::to_string(N) + ")");
+    auto O = out<T>({M, d});
+    T* o = ptr(O);
+    {
+      py::gil_scoped_release nogil;
+      nn::take_rows(M, d, a, rw, o);
+    }
+    return O;
+  });
+}
+
+py::array repeat_join(py::array A, py::object B, int64_t ka, int64_t kb) {
+  if (ka < 1 || kb < 1)
+    throw std::invalid_argument("ka, kb: repeat counts must be >= 1, got " + std::to_string(ka) + ", " +
+                                std::to_string(kb));
+  return by_float_dtype(A, "A", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const T* a = in<T>(A, "A", {-1, -1});
+    const int64_t Na = A.shape(0), wa = A.shape(1), M = Na * ka;
+    const T* b = nullptr;
+    int64_t wb = 0;
+    if (!B.is_none()) {
+      if (!py::isinstance<py::array>(B)) throw py::type_error("B: expected a numpy array or None");
+      const py::array Barr = py::reinterpret_borrow<py::array>(B);
+      b = in<T>(Barr, "B", {-1, -1});
+      wb = Barr.shape(1);
+      if (Barr.shape(0) * kb != M)
+        throw std::invalid_argument("B: needs " + std::to_string(M) + " / kb = " + std::to_string(M / kb) +
+                                    " rows (A's " + std::to_string(Na) + " rows x ka = " + std::to_string(ka) +
+                                    ", kb = " + std::to_string(kb) + "), got " + shape_str(Barr));
+    }
+    auto O = out<T>({M, wa + wb});
+    T* o = ptr(O);
+    {
+      py::gil_scoped_release nogil;
+      nn::repeat_join(M, wa, a, ka, wb, b, kb, o);
+    }
+    return O;
+  });
+}
+
+py::array iwae_bound(py::array nll, py::array H, py::array Zs, py::array Eps, int64_t k) {
+  if (k < 1) throw std::invalid_argument("k: draws per row must be >= 1, got " + std::to_string(k));
+  return by_float_dtype(H, "H", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const T* h = in<T>(H, "H", {-1, -1});
+    const int64_t N = H.shape(0), K2 = H.shape(1);
+    if (K2 % 2 || K2 == 0)
+      throw std::invalid_argument("H: expected [mu | log_var] with an even, nonzero width, got " + shape_str(H));
+    const int64_t K = K2 / 2, M = N * k;
+    const T* l = in<T>(nll, "nll", {M});
+    const T* z = in<T>(Zs, "Zs", {M, K});
+    const T* e = in<T>(Eps, "eps", {M, K});
+    auto O = out<double>({N});
+    double* o = ptr(O);
+    {
+      py::gil_scoped_release nogil;
+      nn::iwae_bound(N, K, k, l, h, z, e, o);
+    }
+    return O;
+  });
+}
+
 // ---- training steps ---------------------------------------------------------------------------
 
 py::array mlp_step(py::array theta, py::array m, py::array v, py::array sizes, py::array acts, double slope,
@@ -331,6 +406,11 @@ void register_nn(py::module_& m) {
         arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"), "Adam step t (torch.optim.Adam), in place.");
   m.def("sgd_update", &sgd_update, arg("theta"), arg("grad"), arg("velocity"), arg("lr"), arg("momentum"),
         arg("weight_decay"), arg("nesterov"), "SGD with momentum (torch.optim.SGD, dampening 0), in place.");
+  m.def("take_rows", &take_rows, arg("A"), arg("rows"), "A[rows]: T[M, d] (rows int64[M] in [0, N)).");
+  m.def("repeat_join", &repeat_join, arg("A"), arg("B"), arg("ka"), arg("kb"),
+        "Row r = [A[r // ka] | B[r // kb]] (B None: no columns): T[N_A ka, a + b].");
+  m.def("iwae_bound", &iwae_bound, arg("nll"), arg("H"), arg("Zs"), arg("eps"), arg("k"),
+        "Importance-weighted bound float64[N] of N rows from k draws each (KERNELS.md, Neural networks).");
   m.def("mlp_step", &mlp_step, arg("theta"), arg("m"), arg("v"), arg("sizes"), arg("acts"), arg("slope"), arg("X"),
         arg("Y"), arg("loss"), arg("t"), arg("optimizer"), arg("hp"),
         "One supervised training step in place; float64[1] batch-mean loss before the update.");

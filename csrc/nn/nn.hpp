@@ -11,10 +11,12 @@
 //   nn/penalty.hpp              the WGAN-GP penalty's double backward
 //   nn/steps_narrow.hpp         fused row-parallel training steps for narrow networks
 //   nn/steps.hpp                fused training steps (autoencoder, VAE, GAN): dispatch, wide networks
+//   nn/batches.hpp              row gathers and joins (minibatches, importance samples), the IWAE bound
 #pragma once
 #include "common/mlp/activations.hpp"
 #include "common/mlp/layers.hpp"
 #include "common/mlp/losses.hpp"
 #include "common/mlp/optim.hpp"
+#include "nn/batches.hpp"
 #include "nn/penalty.hpp"
 #include "nn/steps.hpp"

@@ -165,11 +165,14 @@ class Backend:
         a = to_host(a)
         return a if a is None or dtype is None else np.asarray(a, dtype=dtype)
 
-    def check_array(self, X, name="X", *, n_features=None, ndim=2, dtype=None, allow_int=False, owner="estimator"):
+    def check_array(self, X, name="X", *, n_features=None, ndim=2, dtype=None, allow_int=False, finite=True,
+                    owner="estimator"):
         """Validated data where it lives: a C-contiguous array of `dtype` (default: the compute
         dtype), finite, non-empty, of the expected shape. With `allow_int` only the element kind and
         the shape are checked and the element type is kept (device integers as int64): the caller
-        checks the values.
+        checks the values. finite=False leaves the finiteness check to a caller whose value check
+        (``first_outside`` with bounds) scans the values anyway: one pass instead of two. `owner`,
+        the estimator's class name, words the feature-count error as scikit-learn's.
 
         Host input (and any input to a CPU backend): ``_validation.check_array``, a NumPy array. A
         device array given to a CUDA backend stays on the device: shape checks from its metadata, a
@@ -180,7 +183,7 @@ class Backend:
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         if not (is_device_array(X) and self.is_cuda):
             return check_array(X, name, ndim=ndim, dtype=dtype, n_features=n_features, allow_int=allow_int,
-                               owner=owner)
+                               finite=finite, owner=owner)
         shape, dt = _device_meta(X)
         # The host path's checks in the host path's order, so that both raise the same first error.
         check_dtype_kind(dt, name)
@@ -188,7 +191,7 @@ class Backend:
         if allow_int:  # as on the host: integers kept (as int64), other kinds left to the caller's checks
             return self.put(X, np.int64 if dt.kind in "iu" else dt)
         Xd = self.put(X, dtype)
-        bad = self.first_outside(Xd)
+        bad = self.first_outside(Xd) if finite else None
         if bad is not None:
             raise ValueError(f"{name}: contains NaN or infinity (first at index {bad[0]})")
         return Xd

@@ -19,15 +19,15 @@ from .._validation import check_lengths
 __all__ = ["AR"]
 
 
-def _finite_series(X, offsets, dtype, name="X"):
-    """X (N,) or (N, k) -> float array; NaN/inf reported with the series it belongs to."""
-    a = np.asarray(X)
-    if a.dtype.kind in "fc" and a.size and not np.isfinite(a).all():
-        i = int(np.flatnonzero(~np.isfinite(a.reshape(a.shape[0], -1)).any(axis=1))[0])
+def _finite_series(backend, Y, offsets, name="X"):
+    """Raise for NaN/inf in the validated series Y (host or device: one ``first_outside`` pass where
+    it lives), naming the series it belongs to."""
+    bad = backend.first_outside(Y)
+    if bad is not None:
+        i = bad[0][0]
         s = int(np.searchsorted(offsets, i, side="right") - 1)
         raise ValueError(f"{name}: contains NaN or infinity (first at row {i}: series {s}, position "
                          f"{i - int(offsets[s])})")
-    return a
 
 
 class AR(LinearARBase):
@@ -143,7 +143,7 @@ class AR(LinearARBase):
             The fitted estimator.
         """
         self._setup()
-        Y = as_univariate(X, self._backend.dtype)
+        Y = as_univariate(X, self._backend)
         offsets = np.array([0, Y.shape[0]], dtype=np.int64)
         orders, params, noise, table = self._fit_arrays(Y, offsets, "X")
         st = self._statistics(Y, offsets, orders, params, noise)
@@ -159,7 +159,7 @@ class AR(LinearARBase):
         self.roots_ = ar_roots(self.coef_)
         self.spectral_radius_ = float(spectral_radius(self.coef_.reshape(p, 1, 1)))
         self.order_criteria_ = None if table is None else {k: v[0].copy() for k, v in table.items()}
-        self.y_tail_ = Y[Y.shape[0] - p:, 0].astype(np.float64)
+        self.y_tail_ = self._backend.host(Y[Y.shape[0] - p:])[:, 0].astype(np.float64)
         self.series_length_ = int(Y.shape[0])
         self.n_features_in_ = 1
         if self.spectral_radius_ >= 1.0:
@@ -192,9 +192,9 @@ class AR(LinearARBase):
             raise ValueError("lengths: fit_many needs the series lengths (use fit for a single series)")
         if X is None:
             raise ValueError("X: expected a 1-D array (the series concatenated), got None")
-        offsets = check_lengths(lengths, len(X))
-        _finite_series(X, offsets, self._backend.dtype)
-        Y = as_univariate(X, self._backend.dtype)
+        Y = as_univariate(X, self._backend, finite=False)
+        offsets = check_lengths(lengths, Y.shape[0])
+        _finite_series(self._backend, Y, offsets)
         orders, params, noise, table = self._fit_arrays(Y, offsets, "X")
         st = self._statistics(Y, offsets, orders, params, noise)
         batch = ARBatch(self, Y, offsets, orders, params[:, :, 0], st, table)
@@ -315,7 +315,7 @@ class AR(LinearARBase):
         """
         self._check_fitted()
         self._setup()
-        Y = as_univariate(X, self._backend.dtype)
+        Y = as_univariate(X, self._backend)
         offsets = check_lengths(lengths, Y.shape[0])
         lens = np.diff(offsets)
         p = self.order_

@@ -4,7 +4,10 @@
 Kernels (``csrc/ar*.hpp`` on the CPU, ``_cuda/ar.py`` on GPUs) take a k-variate series Y (N, k)
 with offsets; an AR is k = 1. Fitted parameters are float64 host arrays whatever ``dtype`` is
 (``dtype`` sets how the data are stored and passed: float32 halves the traffic of the data pass,
-whose sums are kept in float64 anyway).
+whose sums are kept in float64 anyway). A series given as a device array stays there: it is
+checked on the device (``Backend.check_array``), the kernels read it in place, and only the last
+p rows (where forecasts start) and the kernels' small results (parameters, sums of squares per
+series) come to the host, where the O(S P k^3) statistics are computed.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .._backend import Backend
+from .._backend import Backend, is_device_array
 from .._params import Interval, Options
 from ._ar_validation import (METHODS, TREND_CODE, TRENDS, YW_METHODS, check_order, check_series_lengths,
                              check_trend, n_trend, raise_on_status)
@@ -58,9 +61,17 @@ class LinearARBase(BaseEstimator):
 
     def _put(self, a):
         """`a` on the device in its own dtype (parameters and noise scales are float64 whatever the
-        data's dtype)."""
-        a = np.asarray(a)
+        data's dtype); the validated series may already be there."""
+        if not is_device_array(a):
+            a = np.asarray(a)
         return self._backend.put(a, a.dtype)
+
+    def _host_rows(self, Y, rows):
+        """Y[rows] as a host array: NumPy indexing for a host Y; a device Y gathers the rows there
+        (the nn family's ``take_rows``) and only they come back (the tails forecasts start from)."""
+        if not is_device_array(Y):
+            return Y[rows]
+        return self._backend.host(self._kern.nn.take_rows(Y, self._backend.put(np.asarray(rows, np.int64))))
 
     def forecast_interval(self, steps, alpha=0.05):
         """Gaussian (1 - alpha) forecast intervals (statsmodels' ``forecast_interval``).

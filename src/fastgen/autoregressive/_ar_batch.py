@@ -105,7 +105,8 @@ class ARBatch:
         # Last P rows of each series, zero-padded in front: rows offsets[s + 1] - P + i, i < P.
         idx = offsets[1:, None] - P + np.arange(P)[None, :]
         valid = idx >= offsets[:-1, None]
-        self.y_tail_ = np.where(valid, Y[np.clip(idx, 0, None), 0] if P else 0.0, 0.0).reshape(S, P)
+        tail = model._host_rows(Y, np.clip(idx, 0, None).ravel())[:, 0].reshape(S, P) if P else 0.0
+        self.y_tail_ = np.where(valid, tail, 0.0).reshape(S, P)
 
     @property
     def spectral_radius_(self):

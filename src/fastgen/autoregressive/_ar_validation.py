@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._backend import is_device_array
 from .._warnings import warn
 from ..exceptions import StationarityWarning
 
@@ -86,19 +87,21 @@ def raise_on_status(status: np.ndarray, what: str, n_series: int) -> None:
     raise ValueError(f"{what}: {where} is too short for the model{more}")
 
 
-def as_univariate(X, dtype, name="X") -> np.ndarray:
-    """A 1-D series (n,) or (n, 1) -> float (n, 1) C-contiguous, finite, non-empty."""
-    from .._validation import check_array
+def as_univariate(X, backend, name="X", *, finite=True):
+    """A 1-D series (n,) or (n, 1) -> float (n, 1) C-contiguous, finite (unless `finite` is False:
+    the caller checks), non-empty, where it lives (``backend.check_array``: a device array stays on
+    the device)."""
     if X is None:
         raise ValueError(f"{name}: expected a 1-D array (a series), got None")
-    a = X if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray) else np.asarray(X)
-    ndim = len(getattr(a, "shape", ()))
-    if ndim == 1:
-        return check_array(a, name, ndim=1, dtype=dtype).reshape(-1, 1)
-    if ndim == 2:
-        Y = check_array(a, name, ndim=2, dtype=dtype)
+    a = X if is_device_array(X) else np.asarray(X)
+    shape = tuple(a.shape)
+    if len(shape) == 1:
+        Y = backend.check_array(a, name, ndim=1, finite=finite)
+        return Y.reshape(shape[0], 1)
+    if len(shape) == 2:
+        Y = backend.check_array(a, name, ndim=2, finite=finite)
         if Y.shape[1] != 1:
             raise ValueError(f"{name}: expected 1 feature (an AR models one series; use VAR for several), "
                              f"got {Y.shape[1]} features")
         return Y
-    raise ValueError(f"{name}: expected a 1-D array (a series), got shape {getattr(a, 'shape', None)}")
+    raise ValueError(f"{name}: expected a 1-D array (a series), got shape {shape}")

@@ -179,27 +179,27 @@ class MADE(BaseNN):
         n_out = self._n_out()
         return hidden, n_out, self._optimizer(self.optimizer)
 
-    @classmethod
-    def _check_values(cls, X, output, n_out, name="X", *, scoring):
+    def _check_values(self, X, output, n_out, name="X", *, scoring):
         """Bernoulli: [0, 1] to fit (soft targets), {0, 1} to score; categorical: integer indices
-        in [0, n_out)."""
+        in [0, n_out). X (finite, checked) on the host or the device: one ``first_outside`` pass
+        where it lives, one element back."""
         if output == "bernoulli":
             if scoring:
-                bad = (X != 0) & (X != 1)
-                if bad.any():
-                    i, j = np.argwhere(bad)[0]
+                bad = self._engine.first_outside(X, 0.0, 1.0, integral=True)  # not 0 or 1
+                if bad is not None:
+                    (i, j), value = bad
                     raise ValueError(f"{name}: output='bernoulli' scores binary data: expected values in {{0, 1}}, "
-                                     f"got {float(X[i, j])!r} at ({i}, {j}) (fit accepts probabilities in [0, 1] "
+                                     f"got {float(value)!r} at ({i}, {j}) (fit accepts probabilities in [0, 1] "
                                      f"as soft targets, but log p(x) is defined for binary x only)")
             else:
-                cls._check_unit_interval(X, name, "output='bernoulli'")
+                self._check_unit_interval(X, name, "output='bernoulli'")
         elif output == "categorical":
             V = n_out
-            bad = (X < 0) | (X >= V) | (X != np.floor(X))
-            if bad.any():
-                i, j = np.argwhere(bad)[0]
+            bad = self._engine.first_outside(X, 0.0, V - 1.0, integral=True)
+            if bad is not None:
+                (i, j), value = bad
                 raise ValueError(f"{name}: output='categorical' needs category indices, integers in [0, {V}) "
-                                 f"(n_categories={V}), got {float(X[i, j])!r} at ({i}, {j})")
+                                 f"(n_categories={V}), got {float(value)!r} at ({i}, {j})")
 
     # -- connectivity --------------------------------------------------------------------------------
     def _sizes(self, D, hidden, n_out):

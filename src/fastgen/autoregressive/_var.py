@@ -11,7 +11,8 @@ from .._params import Interval, Options
 from ._ar_base import LinearARBase
 from ._ar_stats import lag_matrices, spectral_radius, var_criteria, var_llf, var_roots
 from ._ar_validation import VAR_CRITERIA, warn_stationarity
-from .._validation import check_array, check_lengths
+from .._backend import is_device_array
+from .._validation import check_lengths
 
 __all__ = ["VAR"]
 
@@ -105,11 +106,11 @@ class VAR(LinearARBase):
     def _as_series(self, X, name="X", n_features=None):
         if X is None:
             raise ValueError(f"{name}: expected a 2-D array (n_samples, n_series), got None")
-        a = X if hasattr(X, "__cuda_array_interface__") and not isinstance(X, np.ndarray) else np.asarray(X)
-        if len(getattr(a, "shape", ())) == 1:
-            raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_series), got shape {a.shape}; "
-                             f"use AR for a single series (or X.reshape(-1, 1))")
-        return check_array(a, name, ndim=2, dtype=self._backend.dtype, n_features=n_features)
+        a = X if is_device_array(X) else np.asarray(X)
+        if len(a.shape) == 1:
+            raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_series), got shape "
+                             f"{tuple(a.shape)}; use AR for a single series (or X.reshape(-1, 1))")
+        return self._backend.check_array(a, name, ndim=2, n_features=n_features)
 
     def fit(self, X, y=None):
         """Fit to the k series in the columns of X (selecting the order first when asked).
@@ -159,7 +160,7 @@ class VAR(LinearARBase):
         self.roots_ = var_roots(self.coefs_)
         self.spectral_radius_ = float(spectral_radius(self.coefs_))
         self.order_criteria_ = None if table is None else {name: v[0].copy() for name, v in table.items()}
-        self.y_tail_ = Y[n - p:].astype(np.float64)
+        self.y_tail_ = self._backend.host(Y[n - p:]).astype(np.float64)
         self.series_length_ = int(n)
         self.n_features_in_ = int(k)
         if self.spectral_radius_ >= 1.0:

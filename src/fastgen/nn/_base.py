@@ -1,6 +1,12 @@
 """What the nn estimators (VAE, GAN, Autoencoder) share: hyper-parameter checks, data and label
 validation, the engine (device + dtype), Philox keys and streams, pickling.
 
+Data live where they are given: a device array (``__cuda_array_interface__``, or a Numba device
+array) on a CUDA engine is checked there (``Backend.check_array``, the [0, 1] checks by one
+``first_outside`` reduction), trained on there (``run_epochs`` gathers each epoch's minibatches with
+``take_rows``; labels, made on the host from y, are put once and joined by ``repeat_join``) and
+scored there; only results come back. Host data take the same kernels after one ``put``.
+
 Randomness: ``fit`` draws from ``random_state`` (scikit-learn's convention) a Generator seed for the
 weight initialisation, one for the epoch permutations, and the model's Philox key; training takes
 streams 0, 1, 2, ... of that key (see nn/training.py) and later ``sample`` calls without a
@@ -12,9 +18,10 @@ import numbers
 
 import numpy as np
 
+from .._backend import is_device_array
 from .._base import BaseEstimator
 from .._params import Interval, Options
-from .._validation import check_array, check_dtype, check_int, check_random_state, philox_seed
+from .._validation import check_dtype, check_int, check_random_state, philox_seed
 from ._engine import Engine
 from ._optim import OPTIMIZERS, make_optimizer
 from .._streams import Streams
@@ -23,6 +30,34 @@ from ._mlp import ACTIVATIONS, check_layer_sizes
 # Streams at and above this number are reserved for evaluation (score_samples): deterministic
 # draws that never collide with training or sampling streams.
 EVAL_STREAM = 1 << 62
+
+
+def range_if_outside(backend, X, low, high):
+    """(min, max) of X when a value lies outside [low, high] or is NaN, else None: the value checks
+    of the nn and RBM estimators, whose errors report the data's range. Host X: its min and max (two
+    passes, as before). Device X: one reduction there (``Backend.first_outside``); only when it finds
+    a bad value does X come to the host, to word the error with its range (no device kernel gives a
+    min and a max, and the error path may pay one copy)."""
+    if is_device_array(X):
+        if backend.first_outside(X, low, high) is None:
+            return None
+        X = backend.host(X)
+    lo, hi = float(X.min()), float(X.max())
+    return None if lo >= low and hi <= high else (lo, hi)
+
+
+def check_unit_interval(backend, X, name, why):
+    """Raise unless every value of X (host or device) lies in [0, 1]; NaN or infinity is reported as
+    such (``_validation.nonfinite_error``'s wording), before the range."""
+    bad = range_if_outside(backend, X, 0.0, 1.0)
+    if bad is None:
+        return
+    lo, hi = bad
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        index, _ = backend.first_outside(X)
+        raise ValueError(f"{name}: contains NaN or infinity (first at index {index})")
+    raise ValueError(f"{name}: {why} needs values in [0, 1] (binary data or probabilities), got values "
+                     f"in [{lo:g}, {hi:g}]")
 
 
 def sigmoid(x):
@@ -95,18 +130,16 @@ class BaseNN(BaseEstimator):
 
     # -- data --------------------------------------------------------------------------------------
     def _validate(self, X, *, fitting=False, name="X", n_features=None):
+        """X checked by the engine (set up by the caller) where it lives: a host array, or a device
+        array that stays on the device (``Backend.check_array``)."""
         if hasattr(X, "toarray") and not isinstance(X, np.ndarray):  # scipy.sparse
             X = X.toarray()
         if n_features is None and not fitting:
             n_features = self.n_features_in_
-        return check_array(X, name, dtype=check_dtype(self.dtype), n_features=n_features)
+        return self._engine.check_array(X, name, n_features=n_features)
 
-    @staticmethod
-    def _check_unit_interval(X, name, why):
-        lo, hi = float(X.min()), float(X.max())
-        if lo < 0 or hi > 1:
-            raise ValueError(f"{name}: {why} needs values in [0, 1] (binary data or probabilities), got values "
-                             f"in [{lo:g}, {hi:g}]")
+    def _check_unit_interval(self, X, name, why):
+        check_unit_interval(self._engine, X, name, why)
 
     def _fit_labels(self, y, n):
         """(C, classes): one-hot label columns [n, c] for a conditional fit (c = 0 and classes None
@@ -149,11 +182,6 @@ class BaseNN(BaseEstimator):
             raise ValueError(f"{name}: label {y[unseen][0].item()!r} was not seen in fit; "
                              f"classes_ are {classes.tolist()}")
         return self._one_hot(idx, len(classes))
-
-    @staticmethod
-    def _join(X, C):
-        """[X | C] (the conditional models' network input), C-contiguous."""
-        return X if C.shape[1] == 0 else np.ascontiguousarray(np.hstack([X, C.astype(X.dtype)]))
 
     # -- randomness --------------------------------------------------------------------------------
     def _fit_randomness(self):

@@ -1,7 +1,8 @@
 """The nn family's backend: ``Engine`` is the ``fastgen._backend.Backend`` of an nn estimator (one
-device, one dtype, inputs put there once) plus the calls every nn model makes (``predict``, Philox
-draws). ``Trainable`` holds one network's parameters and optimiser state on the device for a whole
-fit: the training-step kernels update them in place; ``publish`` copies theta back to the host spec.
+device, one dtype, inputs put there once) plus the calls every nn model makes (``predict``, label
+joins and row gathers where the data live, Philox draws). ``Trainable`` holds one network's
+parameters and optimiser state on the device for a whole fit: the training-step kernels update them
+in place; ``publish`` copies theta back to the host spec.
 """
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ class Engine(Backend):
     def put(self, a, dtype=None):
         """Every nn input is a float array of the engine dtype (labels come one-hot encoded)."""
         return super().put(a, self.dtype if dtype is None else dtype)
+
+    def join(self, X, C):
+        """[X | C] on the device (the conditional models' network input; C: one-hot label columns,
+        possibly none), by ``repeat_join`` where X lives: a device X never visits the host."""
+        X = self.put(X)
+        return X if C.shape[1] == 0 else self.kernels.nn.repeat_join(X, self.put(C), 1, 1)
+
+    def take_rows(self, A, rows):
+        """A[rows] on the device (A already there; rows a host index array, put as int64)."""
+        return self.kernels.nn.take_rows(A, self.put(rows, np.int64))
 
     def predict(self, net: MLP, theta, X):
         """a_L of `net` with parameters `theta` (device) for X (host or device), on the device."""

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from .._params import Interval, Options
-from ._base import ACTIVATION, LAYERS, NON_NEGATIVE, SLOPE, BaseNN
+from ._base import ACTIVATION, LAYERS, NON_NEGATIVE, SLOPE, BaseNN, range_if_outside
 from ._engine import Trainable, publish
 from ._mlp import MLP
 from ._training import run_epochs
@@ -178,9 +178,10 @@ class GAN(BaseNN):
         X = self._validate(X, fitting=True)
         if self.output_activation in _OUTPUT_RANGE:
             lo, hi = _OUTPUT_RANGE[self.output_activation]
-            if X.min() < lo or X.max() > hi:
+            bad = range_if_outside(eng, X, lo, hi)
+            if bad is not None:
                 raise ValueError(f"output_activation: {self.output_activation!r} generates values in [{lo:g}, "
-                                 f"{hi:g}], but X has values in [{float(X.min()):g}, {float(X.max()):g}]; "
+                                 f"{hi:g}], but X has values in [{bad[0]:g}, {bad[1]:g}]; "
                                  f"rescale X or use output_activation='identity'")
         n, D = X.shape
         C, classes = self._fit_labels(y, n)
@@ -240,7 +241,7 @@ class GAN(BaseNN):
         streams = self._streams_for(random_state)
         q = self.generator_.sizes[0] - C.shape[1]
         Z = eng.normal(streams.seed, streams.take(1), n * q).reshape(n, q).astype(eng.dtype)
-        return eng.host(eng.predict(self.generator_, eng.put(self.generator_.theta), self._join(Z, C)))
+        return eng.host(eng.predict(self.generator_, eng.put(self.generator_.theta), eng.join(Z, C)))
 
     def discriminate(self, X, y=None):
         """The discriminator's output per row; higher means more like the training data.
@@ -259,5 +260,5 @@ class GAN(BaseNN):
         eng = self._engine_ready()
         X = self._validate(X)
         C = self._labels(y, X.shape[0])
-        out = eng.host(eng.predict(self.discriminator_, eng.put(self.discriminator_.theta), self._join(X, C)))
+        out = eng.host(eng.predict(self.discriminator_, eng.put(self.discriminator_.theta), eng.join(X, C)))
         return np.ascontiguousarray(out[:, 0])

@@ -57,10 +57,12 @@ def diverged(name, epoch, step, losses, loss_names, learning_rate):
 
 def run_epochs(*, name, engine, arrays, batch_size, max_epochs, rng, step, streams, streams_per_step,
                loss_names, verbose=0, learning_rate=float("nan")):
-    """Train for `max_epochs` epochs over minibatches of the host `arrays` (same number of rows).
+    """Train for `max_epochs` epochs over minibatches of `arrays` (same number of rows; host arrays,
+    or device arrays on a CUDA engine).
 
-    Each epoch permutes the rows with `rng` (a numpy Generator), puts the permuted arrays on the
-    device once, and calls ``step(batches, stream, step_number)`` on consecutive row slices, where
+    The arrays are put on the device once. Each epoch permutes the rows with `rng` (a numpy
+    Generator: only the permutation is made on the host) and gathers the permuted arrays where they
+    live (``take_rows``), then calls ``step(batches, stream, step_number)`` on consecutive row slices, where
     `stream` is the first of `streams_per_step` fresh Philox streams and `step_number` counts from 1
     over the whole fit. `step` returns ``(losses, present)``: float64 losses (before the update) and
     which of them this step measured (None: all). Returns ``(curve, n_steps)``: the per-epoch means
@@ -73,9 +75,10 @@ def run_epochs(*, name, engine, arrays, batch_size, max_epochs, rng, step, strea
     curve = np.zeros((max_epochs, len(loss_names)))
     step_number = 0
     begin = time.perf_counter()
+    resident = [engine.put(a) for a in arrays]
     for epoch in range(1, max_epochs + 1):
         order = rng.permutation(n)
-        dev = [engine.put(a[order]) for a in arrays]
+        dev = [engine.take_rows(a, order) for a in resident]
         total = np.zeros(len(loss_names))
         weight = np.zeros(len(loss_names))
         for i, b0 in enumerate(starts, start=1):

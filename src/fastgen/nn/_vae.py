@@ -169,6 +169,7 @@ class VAE(BaseNN):
         return np.log(v)
 
     def _check_values(self, X, name="X"):
+        """Bernoulli data in [0, 1], host or device (one reduction on the device)."""
         if self.likelihood == "bernoulli":
             self._check_unit_interval(X, name, "likelihood='bernoulli'")
 
@@ -238,11 +239,11 @@ class VAE(BaseNN):
     # -- inference ---------------------------------------------------------------------------------
     def _encode(self, eng, X, C):
         """H = [mu | log_var] on the device."""
-        return eng.predict(self.encoder_, eng.put(self.encoder_.theta), self._join(X, C))
+        return eng.predict(self.encoder_, eng.put(self.encoder_.theta), eng.join(X, C))
 
     def _decode(self, eng, Z, C):
         """Raw decoder output (logits, means, or [means | log-variances]) on the host."""
-        return eng.host(eng.predict(self.decoder_, eng.put(self.decoder_.theta), self._join(Z, C)))
+        return eng.host(eng.predict(self.decoder_, eng.put(self.decoder_.theta), eng.join(Z, C)))
 
     def _mean(self, out):
         D = self.n_features_in_
@@ -358,16 +359,14 @@ class VAE(BaseNN):
         return (mu + np.exp(0.5 * log_var.astype(np.float64)) * z).astype(eng.dtype)
 
     def _recon_nll(self, eng, out_dev, X_dev):
-        """-log p(x | z) per row (float64) through the loss kernels."""
+        """-log p(x | z) per row (T, on the device) through the loss kernels."""
         D = self.n_features_in_
         if self.likelihood == "bernoulli":
-            loss, _ = eng.kernels.nn.bce_logits(out_dev, X_dev, 1.0)
-        elif self.likelihood == "gaussian":
-            loss = eng.kernels.nn.gaussian_nll(out_dev, eng.put(self.obs_log_var_), X_dev, 1.0)[0]
-        else:
-            out = eng.host(out_dev)
-            loss = eng.kernels.nn.gaussian_nll(eng.put(out[:, :D]), eng.put(out[:, D:]), X_dev, 1.0)[0]
-        return np.asarray(eng.host(loss), dtype=np.float64)
+            return eng.kernels.nn.bce_logits(out_dev, X_dev, 1.0)[0]
+        if self.likelihood == "gaussian":
+            return eng.kernels.nn.gaussian_nll(out_dev, eng.put(self.obs_log_var_), X_dev, 1.0)[0]
+        # [means | log-variances]: each half made contiguous where it is (a copy on the device)
+        return eng.kernels.nn.gaussian_nll(eng.put(out_dev[:, :D]), eng.put(out_dev[:, D:]), X_dev, 1.0)[0]
 
     def score_samples(self, X, y=None):
         """Importance-weighted lower bound on log p(x) per row (Burda et al. 2016).
@@ -390,29 +389,29 @@ class VAE(BaseNN):
         eng = self._engine_ready()
         X = self._validate(X)
         self._check_values(X)
-        C = self._labels(y, X.shape[0])
+        n = X.shape[0]
+        C = self._labels(y, n)
         validate_params(self, {"n_importance": self._parameter_constraints["n_importance"]})  # set_params after fit
         k = int(self.n_importance)
-        K = self.encoder_.sizes[-1] // 2
-        H = eng.host(self._encode(eng, X, C))
+        H = self._encode(eng, X, C)
+        Xd, Cd = eng.put(X), (eng.put(C) if C.shape[1] else None)
         streams = self._streams_for(None)
         rows = max(1, _IWAE_ROWS // k)
         dec_theta = eng.put(self.decoder_.theta)
-        result = np.empty(X.shape[0])
-        for chunk, r0 in enumerate(range(0, X.shape[0], rows)):
-            r1 = min(r0 + rows, X.shape[0])
-            Hr = np.repeat(H[r0:r1], k, axis=0)
-            Zs, eps, _ = eng.kernels.nn.gaussian_kl_reparam(eng.put(Hr), streams.seed, EVAL_STREAM + chunk, 1.0)
-            Zs, eps = eng.host(Zs), eng.host(eps)
-            out = eng.predict(self.decoder_, dec_theta, self._join(Zs, np.repeat(C[r0:r1], k, axis=0)))
-            nll = self._recon_nll(eng, out, eng.put(np.repeat(X[r0:r1], k, axis=0)))
-            lv = Hr[:, K:].astype(np.float64)
-            z2, e2 = Zs.astype(np.float64) ** 2, eps.astype(np.float64) ** 2
-            # log p(z) - log q(z | x): the 2 pi terms cancel.
-            log_w = (-nll + 0.5 * (lv + e2 - z2).sum(axis=1)).reshape(r1 - r0, k)
-            top = log_w.max(axis=1, keepdims=True)
-            result[r0:r1] = top[:, 0] + np.log(np.exp(log_w - top).mean(axis=1))
-        return result
+        nn = eng.kernels.nn
+        # Each chunk on the device: its rows repeated k times, the draws, the decoder on [Zs | labels],
+        # the reconstruction NLL and the bound's log-mean-exp; only the chunk's bounds come back.
+        result = []
+        for chunk, r0 in enumerate(range(0, n, rows)):
+            r1 = min(r0 + rows, n)
+            Hc = H[r0:r1]
+            Hr = nn.repeat_join(Hc, None, k, 1)
+            Zs, eps, _ = nn.gaussian_kl_reparam(Hr, streams.seed, EVAL_STREAM + chunk, 1.0)
+            Zin = Zs if Cd is None else nn.repeat_join(Zs, Cd[r0:r1], 1, k)
+            out = eng.predict(self.decoder_, dec_theta, Zin)
+            nll = self._recon_nll(eng, out, nn.repeat_join(Xd[r0:r1], None, k, 1))
+            result.append(eng.host(nn.iwae_bound(nll, Hc, Zs, eps, k)))
+        return np.concatenate(result)
 
     def score(self, X, y=None):
         """Mean importance-weighted log-likelihood bound of X (nats per sample).

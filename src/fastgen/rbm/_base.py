@@ -12,6 +12,11 @@ unused streams (``_streams``, a ``Streams`` counter), so successive calls never 
 Within ``fit``: per epoch one stream for the minibatch permutation (a stable argsort of its
 uniforms), then per minibatch 2k streams (PCD-k: ``rbm_gibbs_hvh``) or 1 + 2k (CD-k: the
 positive hidden draw, then the chain).
+
+Data live where they are given: X is put on the device once per call (a device array given to a
+CUDA backend is used in place, checked there by ``Backend.check_array``), each epoch's permutation
+is gathered there (the nn family's ``take_rows``) and the minibatches are row slices of it; only
+the permutation's uniforms (for the argsort) and results come to the host.
 """
 from __future__ import annotations
 
@@ -21,11 +26,11 @@ import time
 
 import numpy as np
 
-from .._backend import Backend
+from .._backend import Backend, is_device_array
 from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._streams import Streams
-from .._validation import check_array, check_int, check_random_state, philox_seed
+from .._validation import check_int, check_random_state, philox_seed
 from ._likelihood import PartitionMixin
 
 ALGORITHMS = ("pcd", "cd")
@@ -81,11 +86,12 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         self._backend = Backend(self.device, self.dtype)
 
     def _validate(self, X, *, fitting=False, name="X"):
-        """X as a C-contiguous array of the model dtype; values checked for the visible model."""
+        """X as a C-contiguous array of the model dtype where it lives (a device array stays on the
+        device: ``Backend.check_array``); values checked for the visible model."""
         if hasattr(X, "toarray") and not isinstance(X, np.ndarray):  # scipy.sparse (scikit-learn accepts CSR)
             X = X.toarray()
         n_features = None if fitting else self.components_.shape[1]
-        X = check_array(X, name, dtype=self._backend.dtype, n_features=n_features, finite=not self._values_check_finite)
+        X = self._backend.check_array(X, name, n_features=n_features, finite=not self._values_check_finite)
         self._check_values(X, name)
         return X
 
@@ -134,6 +140,17 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         """The AIS base model's visible biases (Bernoulli) or means (Gaussian) from the data."""
         pass
 
+    def _column_means(self, X):
+        """Column means (float64) of the training data where it lives: ``column_means`` for host X; a
+        device X stays there, its sums by the emissions family's ``weighted_moments`` against a
+        column of ones (accumulated in float64, rounded to the model dtype once: the base model
+        then agrees with a host fit's to that rounding)."""
+        if not is_device_array(X):
+            return column_means(X)
+        ones = self._backend.put(np.ones((X.shape[0], 1)))
+        sums = self._kern.emissions.weighted_moments(X, ones, 0)[1]
+        return self._backend.host(sums)[0].astype(np.float64) / X.shape[0]
+
     # -- training ----------------------------------------------------------------------------------
     def fit(self, X, y=None):
         """CD-k or PCD-k on minibatches of X for n_iter epochs; returns self.
@@ -164,15 +181,16 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         n = X.shape[0]
         bs = self.batch_size
         starts = np.arange(0, n, bs)
+        Xd = self._backend.put(X)   # once; each epoch's shuffle is gathered where it lives
         self._begin_training()
         begin = time.time()
         for epoch in range(1, self.n_iter + 1):
             if self.shuffle:
                 s = self._streams.take(1)
                 order = np.argsort(self._backend.host(self._kern.rng.uniform(self._streams.seed, s, n)), kind="stable")
-                Xe = X[order]
+                Xe = self._kern.nn.take_rows(Xd, self._backend.put(order))  # the nn family's row gather
             else:
-                Xe = X
+                Xe = Xd
             for b0 in starts:
                 self._train_batch(Xe[b0:b0 + bs])
             if self.verbose:
@@ -252,7 +270,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         return np.zeros(0, dtype=self._backend.dtype)
 
     def _train_batch(self, Xb):
-        """One CD-k / PCD-k step on the minibatch Xb (host array)."""
+        """One CD-k / PCD-k step on the minibatch Xb (a row slice of the data on the device)."""
         k, d, kern = self.n_gibbs_steps, self._dev, self._kern
         Vb = self._backend.put(Xb)
         if self.algorithm == "pcd":
@@ -286,10 +304,15 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         h : ndarray of shape (n_samples, n_components)
             p(h_j = 1 | v) of each sample, in the model dtype.
         """
+        P = self._hidden_probs(X)   # (sets the backend up)
+        return self._backend.host(P)
+
+    def _hidden_probs(self, X):
+        """transform's p(h = 1 | v) where the kernels put it (the DBN feeds the next layer with it)."""
         self._ready()
         X = self._validate(X)
         W, b_h, _, sigma = self._params()
-        return self._backend.host(self._kern.rbm.hidden_probs(self._backend.put(X), W, b_h, sigma))
+        return self._kern.rbm.hidden_probs(self._backend.put(X), W, b_h, sigma)
 
     def fit_transform(self, X, y=None):
         """fit(X), then transform(X).
@@ -322,7 +345,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
             sigmoid(b_v + h W) (Bernoulli visibles) or b_v + h W (Gaussian visibles).
         """
         self._ready()
-        Hs = check_array(H, "H", dtype=self._backend.dtype, n_features=self.components_.shape[0])
+        Hs = self._backend.check_array(H, "H", n_features=self.components_.shape[0])
         W, _, b_v, sigma = self._params()
         return self._backend.host(self._kern.rbm.visible_means(self._backend.put(Hs), W, b_v, sigma))
 
@@ -340,8 +363,17 @@ class BaseRBM(PartitionMixin, BaseEstimator):
             The mean over samples of the squared reconstruction error.
         """
         X = self._validate_ready(X)
-        R = self.mean_visibles(self.transform(X))
-        return float(((X.astype(np.float64) - R) ** 2).sum(axis=1).mean())
+        if not is_device_array(X):
+            R = self.mean_visibles(self.transform(X))
+            return float(((X.astype(np.float64) - R) ** 2).sum(axis=1).mean())
+        # Device data stay there: the reconstruction, then 0.5 sum_d (x - r)^2 as the float64
+        # gaussian_nll at log-variance 0 less its constant (agrees with the host formula to ~1e-13).
+        W, b_h, b_v, sigma = self._params()
+        kern, put, D = self._kern, self._backend.put, X.shape[1]
+        R = kern.rbm.visible_means(kern.rbm.hidden_probs(X, W, b_h, sigma), W, b_v, sigma)
+        f64 = np.float64
+        loss = kern.nn.gaussian_nll(put(R, f64), put(np.zeros(D), f64), put(X, f64), 1.0)[0]
+        return float((2.0 * self._backend.host(loss) - D * np.log(2 * np.pi)).mean())
 
     def _validate_ready(self, X):
         self._ready()

@@ -154,7 +154,7 @@ class DBN(BaseEstimator):
             rbm.fit(inp)
             self.rbms_.append(rbm)
             if layer + 1 < len(sizes):
-                inp = rbm.transform(inp)
+                inp = rbm._hidden_probs(inp)   # stays on the device for the next layer
         self._streams = Streams(philox_seed(rs))
         self.n_features_in_ = self.rbms_[0].n_features_in_
         return self
@@ -174,9 +174,9 @@ class DBN(BaseEstimator):
         """
         self._check_fitted()
         out = X
-        for rbm in self.rbms_:
-            out = rbm.transform(out)
-        return out
+        for rbm in self.rbms_[:-1]:
+            out = rbm._hidden_probs(out)   # the layers between stay on the device
+        return self.rbms_[-1].transform(out)
 
     def fit_transform(self, X, y=None):
         """fit(X), then transform(X).

@@ -24,8 +24,8 @@ import numbers
 import numpy as np
 
 from .._params import Interval
-from .._validation import nonfinite_error
-from ._base import BaseRBM, column_means
+from ..nn._base import check_unit_interval
+from ._base import BaseRBM
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM"]
 
@@ -137,16 +137,13 @@ class BernoulliRBM(BaseRBM):
         self.dtype = dtype
 
     def _check_values(self, X, name):
-        lo, hi = float(X.min()), float(X.max())  # NaN if X holds one; +-inf if X does
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise nonfinite_error(X, name)
-        if lo < 0 or hi > 1:
-            raise ValueError(f"{name}: {type(self).__name__} needs values in [0, 1] (binary data or probabilities), "
-                             f"got values in [{lo:g}, {hi:g}]")
+        # One pass over X (host: its min and max, NaN or +-inf if X holds one; device: one
+        # first_outside reduction) also serves as the finiteness check.
+        check_unit_interval(self._backend, X, name, type(self).__name__)
 
     def _base_from_data(self, X):
         # Salakhutdinov & Murray's base-rate model: the data's visible marginals, kept off 0 and 1.
-        p = np.clip(column_means(X), 1e-3, 1 - 1e-3)
+        p = np.clip(self._column_means(X), 1e-3, 1 - 1e-3)
         self._base_b_v = (np.log(p) - np.log1p(-p)).astype(self._backend.dtype)
 
     def _log_z_base(self, a):
@@ -326,7 +323,7 @@ class GaussianBernoulliRBM(BaseRBM):
         super()._check_fitted("sigma_")
 
     def _base_from_data(self, X):
-        self._base_b_v = column_means(X).astype(self._backend.dtype)
+        self._base_b_v = self._column_means(X).astype(self._backend.dtype)
 
     def _log_z_base(self, a):
         return float(0.5 * np.log(2 * np.pi * self.sigma_.astype(np.float64) ** 2).sum())
