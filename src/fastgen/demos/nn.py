@@ -19,6 +19,7 @@ GAN_EPOCHS = 300
 ANOMALY_EPOCHS = 50
 CANCER_TRAIN = 250   # benign rows the models are fitted on; the other 107 benign rows are test inliers
 CANCER_EPOCHS = 300
+PRIOR = "z\u00a0~\u00a0N(0,\u00a0I)"  # in figure captions: no-break spaces keep it on one line
 
 
 def _nearest_centroid_agreement(samples, labels, X, y) -> float:
@@ -141,14 +142,14 @@ def demo_vae_digits(ctx: DemoContext) -> None:
     real = "real test digits, binarised as the training data (ink where at least half the block is on)"
     path = _save_digit_figure(
         ctx, "vae_digits_samples.png", "VAE on binarised 8x8 digits: samples",
-        f"Left: {real}. Right: the fastgen VAE's decoder means E[x | z] for {n} draws z ~ N(0, I) of its "
+        f"Left: {real}. Right: the fastgen VAE's decoder means E[x|z] for {n} draws {PRIOR} of its "
         f"{VAE_LATENT}-dimensional latent (grey: an uncertain pixel).",
         [DigitPanel(_real_digits(test, y_test, conditional=False), "real test digits"),
          DigitPanel(model.sample(n, random_state=NN_SEED), "VAE samples (decoder means)")])
     cpath = _save_digit_figure(
         ctx, "cvae_digits_samples.png", "Conditional VAE on binarised 8x8 digits: samples for each label",
         f"Left: {real}, row k = the first {DIGITS_GRID} of digit k. Right: the conditional VAE's decoder means "
-        f"given label k in row k, z ~ N(0, I); a nearest-class-mean classifier agrees with the label for "
+        f"given label k in row k, {PRIOR}; a nearest-class-mean classifier agrees with the label for "
         f"{100 * agree:.0f}% of them.",
         [DigitPanel(_real_digits(test, y_test, conditional=True), "real test digits", digit_rows, "digit"),
          DigitPanel(samples, "conditional VAE samples", digit_rows, "label given")])
@@ -188,7 +189,7 @@ def demo_gan_digits(ctx: DemoContext) -> None:
         ctx, "gan_digits_samples.png", "Conditional GAN on 8x8 digits (grey levels): samples for each label",
         f"Left: real test digits (grey levels 0-16, drawn 0 = white to 16 = black), row k = the first "
         f"{DIGITS_GRID} of digit k. Right: the fastgen GAN's generator G(z, k) for label k in row k, "
-        f"z ~ N(0, I).",
+        f"{PRIOR}.",
         [DigitPanel(_real_digits(test, y_test, conditional=True), "real test digits", digit_rows, "digit"),
          DigitPanel(samples, "GAN samples", digit_rows, "label given")])
     print(f"  samples, row k = digit k, beside real test digits: {path}")

@@ -89,7 +89,7 @@ def demo_rbm_digits(ctx: DemoContext) -> None:
     seconds = time.perf_counter() - t0
     caption = (f"Left: real test digits, binarised as the training data (ink where at least half the block is "
                f"on). Right: one sample from each of {n} independent Gibbs chains of the fastgen RBM, started from "
-               f"the pixels' base rates and run {burn_in:,} sweeps, drawn as E[v | h] (grey: an uncertain pixel).")
+               f"the pixels' base rates and run {burn_in:,} sweeps, drawn as E[v|h] (grey: an uncertain pixel).")
     path = _save_digit_figure(ctx, "rbm_digits_samples.png", "BernoulliRBM on binarised 8x8 digits: Gibbs samples",
                               caption, [DigitPanel(_real_digits(test, None, conditional=False), "real test digits"),
                                         DigitPanel(samples, f"RBM samples ({burn_in:,} Gibbs sweeps)")])
