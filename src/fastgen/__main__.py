@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastgen demo [NAME ...] [--out DIR] [--device cpu|cuda|auto]``.
+"""Command line: ``python -m fastgen demo [NAME ...] [--out DIR] [--device cpu|cuda|auto] [--quick]``.
 
 Argument parsing and dispatch only: the demos themselves, and their registry ``DEMOS``, live in
 ``fastgen.demos`` (one module per model family); ``demo`` with no names runs them all, in
@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="folder for the figures (default: ./fastgen_demo)")
     d.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                    help="where fastgen computes (default: cpu)")
+    d.add_argument("--quick", action="store_true",
+                   help="smoke run: fewer epochs, restarts and chains (seconds per demo; the numbers and "
+                        "figures are not the demo's)")
     return p
 
 
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError) as exc:
         print(f"python -m fastgen demo: {exc}", file=sys.stderr)
         return 2
-    ctx = DemoContext(out=args.out, device=args.device, resolved=resolved)
+    ctx = DemoContext(out=args.out, device=args.device, resolved=resolved, quick=args.quick)
     for i, name in enumerate(args.names or list(DEMOS)):
         if i:
             print()

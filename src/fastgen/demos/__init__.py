@@ -1,7 +1,7 @@
 """The demos of ``python -m fastgen demo``: a registry and one module per model family.
 
 Each demo is a function registered with ``@demo(name, summary)``; it receives a ``DemoContext``
-(output folder, device) and prints one short section. A family adds its demo by writing one
+(output folder, device, quick mode) and prints one short section. A family adds its demo by writing one
 function in its module (``hmm``, ``mixture``, ``rbm``, ``nn``, ``autoregressive``); importing this
 package imports them all, and ``DEMOS`` lists the demos in registration order (the order in which
 ``demo`` with no names runs them). ``import fastgen`` does not import this package.
@@ -18,6 +18,11 @@ class DemoContext:
     out: Path        # folder for figures (created on first use)
     device: str      # the user's --device, passed to estimators unchanged
     resolved: str    # what it means here: "cpu" or "cuda"
+    quick: bool = False  # --quick: a smoke run (fewer epochs, restarts, chains); numbers not the demo's
+
+    def pick(self, full, quick):
+        """`full` normally, `quick` under --quick (a demo's small settings, for smoke runs and tests)."""
+        return quick if self.quick else full
 
 
 @dataclass

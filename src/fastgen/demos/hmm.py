@@ -50,7 +50,7 @@ def _fit_restarts(make_model, X, inits):
     return best, best_ll, total
 
 
-@demo("hmm-nile", "2-state GaussianHMM finds the 1898 regime change in the Nile's annual flow")
+@demo("hmm-nile", "2-state GaussianHMM: the Nile's annual flow drops after 1898 (first low-flow year 1899)")
 def demo_hmm_nile(ctx: DemoContext) -> None:
     from fastgen import hmm as fg_hmm
     from fastgen.datasets import load_nile
@@ -75,7 +75,7 @@ def demo_hmm_nile(ctx: DemoContext) -> None:
             _fit_restarts(make, X, inits[:1])  # warm-up: imports, JIT compilation, GPU context
             model, ll, seconds = _fit_restarts(make, X, inits)
             states = np.asarray(model.predict(X))
-            switches = years[1:][np.diff(states) != 0]
+            switches = _last_years_before_switches(years, states)
             change = "none" if switches.size == 0 else str(switches[0])
             if switches.size > 1:
                 change += f" (+{switches.size - 1} more)"
@@ -83,16 +83,26 @@ def demo_hmm_nile(ctx: DemoContext) -> None:
                          str(model.monitor_.iter), change])
             if fastgen_result is None:
                 fastgen_result = (model, states, switches)
-    print(_table(rows, ["library", "device", "fit time", "log-likelihood", "iters", "regime change"],
+    print(_table(rows, ["library", "device", "fit time", "log-likelihood", "iters", "change after"],
                  right={2, 3, 4}))
     if hmmlearn is None:
         print("  (hmmlearn is not installed: no comparison row; pip install hmmlearn)")
     model, states, switches = fastgen_result
     means = np.asarray(model.means_).ravel()
     print("  fit time: all restarts, after one warm-up fit; iters and log-likelihood: the best restart")
-    print(f"  regime change: first year in the new Viterbi state (Cobb 1978: near 1898); fastgen's state "
-          f"means: {' -> '.join(f'{m:.0f}' for m in means[states[[0, -1]]])} (10^8 m^3)")
+    if switches.size:
+        last = int(switches[0])
+        print(f"  change after {last}: the last year of the old Viterbi state ({last + 1} is the first of the new "
+              f"one), as change-point methods date it: Cobb (1978) near 1898, R's strucchange breakpoints(Nile ~ 1) "
+              f"at 1898, the last year at the old level")
+    print(f"  fastgen's state means: {' -> '.join(f'{m:.0f}' for m in means[states[[0, -1]]])} (10^8 m^3)")
     _plot_nile(ctx, years, flow, states, means, switches)
+
+
+def _last_years_before_switches(years, states):
+    """The years after which the Viterbi path changes state: the last year of each regime but the last
+    (the convention of change-point methods, which date the Nile's change 1898)."""
+    return years[:-1][np.diff(states) != 0]
 
 
 def _plot_nile(ctx, years, flow, states, means, switches) -> None:
@@ -106,11 +116,15 @@ def _plot_nile(ctx, years, flow, states, means, switches) -> None:
     for k in (int(order[0]), int(order[1])):
         sel = states == k
         if sel.any():
+            name = "high-flow" if k == int(order[0]) else "low-flow"
+            span = (f"{years[sel].min()}-{years[sel].max()}" if np.all(np.diff(years[sel]) == 1)
+                    else f"{sel.sum()} years")
             ax.scatter(years[sel], flow[sel], s=14, color=colours[k], zorder=2,
-                       label=f"state {k}: mean {means[k]:.0f}")
+                       label=f"{name} state, {span}: mean {means[k]:.0f}")
             ax.hlines(means[k], years[sel].min(), years[sel].max(), colors=colours[k], linestyles="--", lw=1)
     if switches.size:
-        ax.axvline(switches[0] - 0.5, color="k", lw=0.8, ls=":", label=f"change: {switches[0]}")
+        ax.axvline(switches[0] + 0.5, color="k", lw=0.8, ls=":",
+                   label=f"change after {switches[0]} (first low-flow year {switches[0] + 1})")
     ax.set(xlabel="year", ylabel="annual flow ($10^8$ m$^3$)",
            title="Nile at Aswan: states decoded by fastgen GaussianHMM (Viterbi)")
     ax.legend(loc="upper right", fontsize=8, frameon=False)
