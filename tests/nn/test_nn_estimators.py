@@ -360,6 +360,44 @@ def test_verbose_progress_on_stderr(rng, capsys):
     assert "d_loss" in capsys.readouterr().err
 
 
+def test_progress_fits_where_it_goes(monkeypatch):
+    """Issue 13: a log (stderr not a terminal) gets one plain line per epoch, never carriage-return
+    redraws; a terminal gets a live bar redrawn in place (fastgen's own when tqdm is absent)."""
+    import io
+
+    from fastgen.nn import _training
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(_training, "_tqdm_bar", lambda progress, total: None)  # as without tqdm
+    log, tty = io.StringIO(), Terminal()
+    for out in (log, tty):
+        p = _training.Progress("VAE", 3, 50, ("loss",), stream=out)
+        for epoch in (1, 2, 3):
+            for step in range(1, 51):
+                p.step(epoch, step, np.array([1.0 / step]), 0.1)
+            p.end_epoch(epoch, np.array([0.5]), 0.2)
+    assert "\r" not in log.getvalue()
+    assert log.getvalue().splitlines() == [f"[VAE] epoch {e}/3 [{'#' * 24}] loss 0.5  0.2s" for e in (1, 2, 3)]
+    assert tty.getvalue().count("\r") > 3 * 20 and tty.getvalue().count("\n") == 3
+
+
+def test_progress_uses_tqdm_on_a_terminal():
+    tqdm = pytest.importorskip("tqdm")  # optional: the live bar of the ecosystem
+    import io
+
+    from fastgen.nn._training import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    p = Progress("GAN", 1, 4, ("d_loss",), stream=Terminal())
+    assert isinstance(p._tqdm, tqdm.tqdm)
+
+
 # =================================================================================================
 # What the models learn
 # =================================================================================================

@@ -18,7 +18,14 @@ import numpy as np
 
 
 class Progress:
-    """A one-line text progress bar on stderr (no tqdm): epoch, a bar over its steps, the losses."""
+    """Training progress on stderr, written for where stderr goes (the convention of every fastgen
+    fit that reports by epoch).
+
+    On a terminal, a live bar redrawn in place: tqdm's when tqdm is installed (an optional
+    dependency), else a one-line bar of fastgen's own. Anywhere else (a log file, a pipe, CI, a
+    notebook capturing stderr) one plain line per epoch, so a log holds one readable line per
+    reporting interval instead of every redraw joined by carriage returns.
+    """
 
     WIDTH = 24
 
@@ -26,25 +33,54 @@ class Progress:
         self.name, self.max_epochs, self.n_steps = name, max_epochs, n_steps
         self.loss_names = tuple(loss_names)
         self.out = sys.stderr if stream is None else stream
+        self.live = _is_terminal(self.out)
         self.every = max(1, n_steps // self.WIDTH)
-        self._width = 0  # longest line so far: shorter ones are padded to overwrite it
+        self._width = 0  # longest live line so far: shorter ones are padded to overwrite it
+        self._tqdm = _tqdm_bar(self, max_epochs * n_steps) if self.live else None
+
+    def _values(self, losses):
+        return ", ".join(f"{n} {v:.4g}" for n, v in zip(self.loss_names, losses) if np.isfinite(v))
 
     def _line(self, epoch, done, losses, seconds):
         fill = int(self.WIDTH * done / self.n_steps)
         bar = "#" * fill + "." * (self.WIDTH - fill)
-        vals = ", ".join(f"{n} {v:.4g}" for n, v in zip(self.loss_names, losses) if np.isfinite(v))
-        line = f"[{self.name}] epoch {epoch}/{self.max_epochs} [{bar}] {vals}  {seconds:.1f}s"
-        self._width = max(self._width, len(line))
-        return "\r" + line.ljust(self._width)
+        return f"[{self.name}] epoch {epoch}/{self.max_epochs} [{bar}] {self._values(losses)}  {seconds:.1f}s"
 
     def step(self, epoch, done, losses, seconds):
-        if done % self.every == 0 and done < self.n_steps:
-            self.out.write(self._line(epoch, done, losses, seconds))
+        if self._tqdm is not None:
+            self._tqdm.set_description(f"[{self.name}] epoch {epoch}/{self.max_epochs}", refresh=False)
+            self._tqdm.set_postfix_str(self._values(losses), refresh=False)
+            self._tqdm.update(1)
+        elif self.live and done % self.every == 0 and done < self.n_steps:
+            line = self._line(epoch, done, losses, seconds)
+            self._width = max(self._width, len(line))
+            self.out.write("\r" + line.ljust(self._width))
             self.out.flush()
 
     def end_epoch(self, epoch, losses, seconds):
-        self.out.write(self._line(epoch, self.n_steps, losses, seconds) + "\n")
+        if self._tqdm is not None:
+            if epoch == self.max_epochs:
+                self._tqdm.close()
+            return
+        line = self._line(epoch, self.n_steps, losses, seconds)
+        self.out.write(("\r" + line.ljust(self._width) if self.live else line) + "\n")
         self.out.flush()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def _tqdm_bar(progress, total):
+    """tqdm's bar over every step of the fit, or None where tqdm is not installed."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, file=progress.out, unit="step", leave=True, dynamic_ncols=True)
 
 
 def diverged(name, epoch, step, losses, loss_names, learning_rate):
