@@ -64,7 +64,10 @@ def is_device_array(a) -> bool:
 def _device_meta(a):
     """(shape, dtype) of a device array from its metadata, without touching its data."""
     if hasattr(a, "shape") and hasattr(a, "dtype"):
-        return tuple(a.shape), np.dtype(a.dtype)
+        try:
+            return tuple(a.shape), np.dtype(a.dtype)
+        except TypeError:  # a dtype NumPy does not know (torch.float32): the interface names it
+            pass
     cai = a.__cuda_array_interface__
     return tuple(cai["shape"]), np.dtype(cai["typestr"])
 

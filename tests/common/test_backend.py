@@ -129,3 +129,14 @@ def test_device_arrays_stay_on_the_device():
         be.check_array(nb_cuda.to_device(np.ones((2, 4))), n_features=5)
     cpu = Backend("cpu", np.float64)
     assert isinstance(cpu.put(nb_cuda.to_device(np.ones(3))), np.ndarray)   # CPU: one copy back
+
+
+def test_device_metadata_of_a_foreign_dtype():
+    """A PyTorch CUDA tensor's dtype (torch.float32) is no NumPy dtype: its shape and element type
+    come from ``__cuda_array_interface__`` instead (no data is touched)."""
+    class TorchLike:
+        shape = (3, 4)
+        dtype = object()   # np.dtype() of this raises TypeError, as of torch.float32
+        __cuda_array_interface__ = {"shape": (3, 4), "typestr": "<f4", "data": (0, False), "version": 3}
+
+    assert _backend._device_meta(TorchLike()) == ((3, 4), np.dtype(np.float32))
