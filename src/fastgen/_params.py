@@ -24,13 +24,16 @@ __all__ = ["Interval", "Options", "validate_params"]
 class Interval:
     """Numbers of `kind` (``numbers.Integral`` or ``numbers.Real``) in [low, high], each end open
     or closed by `closed` ("both", "left", "right", "neither"); None leaves that end unbounded.
-    Booleans and NaN are never accepted."""
+    Booleans and NaN are never accepted, infinities only with `allow_inf` (a tolerance of -inf
+    that never stops a fit): an infinite rate or regularisation would fit NaN without a word."""
 
-    def __init__(self, kind, low, high, *, closed="both"):
-        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+    def __init__(self, kind, low, high, *, closed="both", allow_inf=False):
+        self.kind, self.low, self.high, self.closed, self.allow_inf = kind, low, high, closed, allow_inf
 
     def accepts(self, v) -> bool:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, self.kind) or v != v:
+            return False
+        if not self.allow_inf and v in (np.inf, -np.inf):
             return False
         lo_ok = self.low is None or (v >= self.low if self.closed in ("both", "left") else v > self.low)
         hi_ok = self.high is None or (v <= self.high if self.closed in ("both", "right") else v < self.high)

@@ -4,6 +4,7 @@ default), NotFittedError before fit, scikit-learn's parameter protocol, the fit-
 from __future__ import annotations
 
 import inspect
+import numbers
 
 import numpy as np
 import pytest
@@ -113,3 +114,24 @@ def test_version_in_one_place():
         assert importlib.metadata.version("fastgen") == fastgen.__version__
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("fastgen is not installed as a distribution here")
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_float_hyper_parameters_reject_nan_and_infinity(cls):
+    """Issue 14 (3): an infinite or NaN rate, tolerance or regularisation is refused by name before
+    it can fit NaN (GaussianMixture(reg_covar=inf) filled covariances_ with NaN); the HMMs' tol
+    alone takes -inf (hmmlearn's "never stop on the gain")."""
+    from fastgen._params import Interval
+    checked = 0
+    for name, allowed in cls._parameter_constraints.items():
+        reals = [c for c in allowed if isinstance(c, Interval) and c.kind is not numbers.Integral]
+        if not reals:
+            continue
+        for bad in (np.nan, np.inf, -np.inf):
+            est = cls(device="cpu").set_params(**{name: bad})
+            if np.isinf(bad) and any(c.allow_inf for c in reals):
+                continue
+            with pytest.raises(exceptions.InvalidParameterError, match=f"^{name}: expected"):
+                est._validate_params()
+            checked += 1
+    assert checked or cls in (fastgen.AR, fastgen.VAR, fastgen.DBN)

@@ -127,7 +127,7 @@ class BaseHMM(BaseEstimator):
         "algorithm": [Options("viterbi", "map")],
         "random_state": ["random_state"],
         "n_iter": [Interval(numbers.Integral, 0, None)],
-        "tol": [Interval(numbers.Real, None, None)],  # -inf: never stop on the gain (hmmlearn allows it)
+        "tol": [Interval(numbers.Real, None, None, allow_inf=True)],  # -inf: never stop on the gain (hmmlearn allows it)
         "verbose": ["boolean", Interval(numbers.Integral, 0, None)],
         "params": [str],
         "init_params": [str],
