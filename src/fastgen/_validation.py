@@ -157,6 +157,8 @@ def check_random_state(seed) -> np.random.RandomState:
     if seed is None:
         return np.random.mtrand._rand
     if isinstance(seed, numbers.Integral):
+        if not 0 <= seed < 2**32:
+            raise ValueError(f"random_state: an int seed must be in [0, 2**32 - 1] (numpy's RandomState), got {seed}")
         return np.random.RandomState(int(seed))
     if isinstance(seed, np.random.RandomState):
         return seed

@@ -17,11 +17,14 @@ from statistics import NormalDist
 import numpy as np
 
 from .._backend import Backend, is_device_array
+from .._reductions import abs_max
 from .._params import Interval, Options
 from ._ar_validation import (METHODS, TREND_CODE, TRENDS, YW_METHODS, check_order, check_series_lengths,
                              check_trend, n_trend, raise_on_status)
 from .._base import BaseEstimator
 from .._validation import philox_seed
+from .._warnings import warn as _warn
+from ..exceptions import StationarityWarning
 
 
 class LinearARBase(BaseEstimator):
@@ -123,7 +126,10 @@ class LinearARBase(BaseEstimator):
                                      self._put(np.ascontiguousarray(y_last, dtype=np.float64)),
                                      self._put(np.ascontiguousarray(t_next, dtype=np.int64)),
                                      self._put(np.ascontiguousarray(sigma, dtype=np.float64)), int(steps))
-        return tuple(self._backend.host(r) for r in res)
+        res = tuple(self._backend.host(r) for r in res)
+        self._warn_overflow(np.concatenate([res[0].reshape(*res[0].shape[:2], -1),
+                                            res[1].reshape(*res[1].shape[:2], -1)], axis=2), 1, "forecast")
+        return res
 
     def _simulate_kernel(self, params, chol, y_last, t_next, n_steps, n_paths, random_state):
         seed = philox_seed(random_state)
@@ -132,7 +138,20 @@ class LinearARBase(BaseEstimator):
                                      self._put(np.ascontiguousarray(y_last, dtype=self._backend.dtype)),
                                      self._put(np.ascontiguousarray(t_next, dtype=np.int64)),
                                      int(n_steps), int(n_paths), seed, 0)
-        return self._backend.host(res)
+        res = self._backend.host(res)
+        self._warn_overflow(res, 2, "simulate")
+        return res
+
+    def _warn_overflow(self, values, step_axis, what):
+        """Say where an explosive model's forecasts or paths leave the floating-point range (they
+        grow like spectral_radius_ ** step): the values from that step on are inf or NaN."""
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            return
+        step = int(np.argmax(np.moveaxis(bad, step_axis, 0).reshape(values.shape[step_axis], -1).any(axis=1)))
+        _warn(f"{what}: the fitted model is explosive (spectral radius {self.spectral_radius_:.6g} >= 1): its "
+              f"values overflow {np.dtype(values.dtype).name} at step {step + 1} and are inf or NaN from there; "
+              f"forecast fewer steps, or fit a stationary model (difference the series)", StationarityWarning)
 
     # -- the fit of one or many series ---------------------------------------------------------------
     def _fit_arrays(self, Y, offsets, what):
@@ -146,7 +165,7 @@ class LinearARBase(BaseEstimator):
             P = self._max_order
             check_series_lengths(lengths, P, self._trend, k, self._method, what)
             _, noise_all, status = self._fit_kernel(Y, offsets, np.full(S, P, dtype=np.int64), all_orders=True)
-            raise_on_status(status, what, S)
+            self._raise_on_status(status, Y, what, S)
             table = self._select_table(noise_all, lengths, P)
             crit = table[self._criterion]
             crit = np.where(np.isnan(crit), np.inf, crit)
@@ -155,8 +174,23 @@ class LinearARBase(BaseEstimator):
             check_series_lengths(lengths, self._order, self._trend, k, self._method, what)
             orders = np.full(S, self._order, dtype=np.int64)
         params, noise, status = self._fit_kernel(Y, offsets, orders)
-        raise_on_status(status, what, S)
+        self._raise_on_status(status, Y, what, S)
         return orders, params, noise, table
+
+    def _raise_on_status(self, status, Y, what, n_series):
+        """The kernels' failures as errors; a 'singular' regression of data so large that its sums of
+        squares overflow float64 is reported as that overflow (the data's scale, not collinearity)."""
+        try:
+            raise_on_status(status, what, n_series)
+        except ValueError as e:
+            if "singular" not in str(e):
+                raise
+            big = abs_max(Y, self._backend)
+            if not np.isfinite(big * big * Y.shape[0]):
+                raise ValueError(f"{what}: values up to {big:.3g} overflow float64 in the sums of squares the fit "
+                                 f"needs (|x|^2 n > {np.finfo(np.float64).max:.3g}); rescale the series, e.g. "
+                                 f"divide it by its standard deviation (the AR coefficients do not change)") from None
+            raise
 
     def _validate_steps(self, steps, name="steps"):
         if not isinstance(steps, (int, np.integer)) or isinstance(steps, (bool, np.bool_)):

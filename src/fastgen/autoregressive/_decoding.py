@@ -24,14 +24,17 @@ def _filter_args(temperature, top_k, top_p, greedy):
     t = _real(temperature, "temperature")
     if not (np.isfinite(t) and t > 0):
         raise ValueError(f"temperature: must be finite and > 0 (use greedy=True for the argmax), got {t}")
+    if not np.isfinite(1.0 / t):
+        raise ValueError(f"temperature: {t} underflows (1 / temperature overflows float64 and every scaled "
+                         f"logit with it); use greedy=True for the argmax")
     if top_k is None:
         k = 0
     else:
         if isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, numbers.Integral):
             raise TypeError(f"top_k: expected None or an integer >= 1, got {type(top_k).__name__}")
-        k = int(top_k)
-        if k < 1:
-            raise ValueError(f"top_k: expected None or an integer >= 1, got {k}")
+        if top_k < 1:
+            raise ValueError(f"top_k: expected None or an integer >= 1, got {int(top_k)}")
+        k = int(min(top_k, 2**62))  # at least the vocabulary: no filtering (and within the kernel's int64)
     if top_p is None:
         p = 1.0
     else:
@@ -130,5 +133,11 @@ def sample_logits(logits, *, temperature=1.0, top_k=None, top_p=None, greedy=Fal
     if x.shape[0] == 0:
         out = np.zeros(0, dtype=np.int64)
     else:
-        out = backend.host(backend.kernels.autoregressive.sample_logits(backend.put(x), t, k, p, g, seed, 0))
+        try:
+            out = backend.host(backend.kernels.autoregressive.sample_logits(backend.put(x), t, k, p, g, seed, 0))
+        except ValueError as e:
+            if t >= 1.0 or "all -inf" not in str(e):
+                raise
+            raise ValueError(f"{e}; with temperature={t} the scaled logits (logits / temperature) may have "
+                             f"overflowed: use a larger temperature, or greedy=True for the argmax") from None
     return np.int64(out[0]) if was_1d else out

@@ -153,6 +153,7 @@ class VAR(LinearARBase):
             sign, ld = np.linalg.slogdet(self.sigma_u_)
             quad = np.trace(np.linalg.solve(self.sigma_u_, sse))
             self.llf_ = float(-0.5 * nobs * k * np.log(2 * np.pi) - 0.5 * nobs * ld - 0.5 * quad)
+        _check_residual_covariance(self.sigma_u_mle_, nobs, k, kt + p * k)
         crit = var_criteria(self.sigma_u_mle_, nobs, k, p, kt)
         for name in ("aic", "bic", "hqic", "fpe"):
             setattr(self, name + "_", float(crit[name]))
@@ -288,3 +289,19 @@ class VAR(LinearARBase):
         sign, ld = np.linalg.slogdet(self.sigma_u_mle_)
         quad = np.trace(np.linalg.solve(self.sigma_u_mle_, sse))
         return float(-0.5 * nobs * k * np.log(2 * np.pi) - 0.5 * nobs * ld - 0.5 * quad)
+
+
+def _check_residual_covariance(sigma, nobs, k, n_regressors):
+    """Refuse a fit whose residual covariance is singular: its log-likelihood would be +inf and its
+    criteria -inf (statsmodels raises too). With nobs - n_regressors < k residual degrees of freedom
+    it has rank below k whatever the data; collinear series make it singular numerically."""
+    df = nobs - n_regressors
+    eig = np.linalg.eigvalsh(0.5 * (sigma + sigma.T))
+    if df >= k and eig[0] > k * np.finfo(np.float64).eps * max(eig[-1], 0.0):
+        return
+    rank = int(np.sum(eig > k * np.finfo(np.float64).eps * max(eig[-1], 0.0)))
+    why = (f"{nobs} observations leave {max(df, 0)} residual degrees of freedom after {n_regressors} "
+           f"regressors per equation, fewer than the {k} series" if df < k else
+           "some series are (nearly) linear combinations of the others and the lags")
+    raise ValueError(f"X: the residual covariance is singular (rank {rank} of {k}): {why}. Use fewer "
+                     f"series or a lower order, or fit more observations")
