@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from device_guard import device_input, guarded, same_error
+from device_inputs import device_input, no_host_copy, same_error
 from devices import CUDA_MARKS
 from fastgen.autoregressive import AR, MADE, VAR
 
@@ -98,15 +98,18 @@ def test_bad_device_input_raises_the_host_error(device, rng):
 
 @pytest.mark.cuda
 @CUDA_MARKS[1]
-def test_no_host_copy_of_the_input(monkeypatch, rng):
+def test_no_host_copy_of_the_input(rng):
     y = _series(rng)
-    yg = guarded("cuda", y, monkeypatch, limit=2)   # an AR(2)'s last two values come back
-    m = AR(order=2, device="cuda").fit(yg)
-    m.score(yg, [15, 25])
-    AR(order=2, device="cuda").fit_many(guarded("cuda", y, monkeypatch), [15, 25])
-    Y = _series(rng, k=2)
-    v = VAR(order=1, device="cuda").fit(guarded("cuda", Y, monkeypatch, limit=2))
-    v.score(guarded("cuda", Y, monkeypatch))
-    X = (rng.random((10, 4)) < 0.5).astype(np.float32)
-    Xg = guarded("cuda", X, monkeypatch)
-    MADE((4,), max_epochs=1, batch_size=5, random_state=0, device="cuda").fit(Xg).score_samples(Xg)
+    yd = device_input("cuda", y)
+    with no_host_copy(yd, limit=2):   # an AR(2)'s last two values come back
+        AR(order=2, device="cuda").fit(yd).score(yd, [15, 25])
+    with no_host_copy(yd):            # fit_many gathers each series' last values on the device
+        AR(order=2, device="cuda").fit_many(yd, [15, 25])
+    Yd = device_input("cuda", _series(rng, k=2))
+    with no_host_copy(Yd, limit=2):   # a VAR(1)'s last row (2 values) comes back
+        v = VAR(order=1, device="cuda").fit(Yd)
+    with no_host_copy(Yd):
+        v.score(Yd)
+    Xd = device_input("cuda", (rng.random((10, 4)) < 0.5).astype(np.float32))
+    with no_host_copy(Xd):
+        MADE((4,), max_epochs=1, batch_size=5, random_state=0, device="cuda").fit(Xd).score_samples(Xd)

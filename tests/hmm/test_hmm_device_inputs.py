@@ -1,8 +1,8 @@
 """fastgen.hmm estimators given their data as a device array (a Numba device array on "cuda"; the
-NumPy array itself on "cpu"): the same fit, scores and decodings as from the NumPy array on the
-CPU, the same errors for bad data, and (CUDA) no host copy of the data anywhere in fit, score,
-predict or decode: validation, k-means, the initial covariance and the value checks run on the
-device (device_inputs.no_host_copy fails the test otherwise).
+NumPy array in Fortran order on "cpu"): the same fit, scores and decodings as from the NumPy array
+on the CPU, the same errors for bad data, and (CUDA) no host copy of the data anywhere in fit,
+score, predict or decode: validation, k-means, the initial covariance and the value checks run on
+the device (device_inputs.no_host_copy fails the test otherwise).
 
 Tolerance: float64 rtol 1e-10 (absolute floor 1e-12 for entries near 0). The device
 initialisation sums in weighted_moments' float64 chunks where NumPy sums pairwise, and the CUDA
@@ -12,13 +12,11 @@ tiny: the simulator runs every CUDA thread in Python.
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from device_inputs import as_input, no_host_copy
+from device_inputs import device_input, no_host_copy, same_error
 from fastgen import hmm as fhmm
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -56,8 +54,8 @@ KINDS = ["gaussian-diag", "gaussian-full", "gaussian-spherical", "gaussian-tied"
 def test_device_array_gives_the_host_fit_and_inference(device, kind):
     X = _data(kind)
     ref = _make(kind, "cpu").fit(X, LENGTHS)
-    Xd = as_input(X, device)
-    with no_host_copy(Xd) if device == "cuda" else contextlib.nullcontext():
+    Xd = device_input(device, X)
+    with no_host_copy(Xd):
         m = _make(kind, device).fit(Xd, LENGTHS)
         score = m.score(Xd, LENGTHS)
         logprob, post = m.score_samples(Xd, LENGTHS)
@@ -73,12 +71,6 @@ def test_device_array_gives_the_host_fit_and_inference(device, kind):
     assert_allclose(vit_logprob, ref_vit, rtol=RTOL, atol=0)
     assert_array_equal(states, ref_states)
     assert_array_equal(labels, ref_states)
-
-
-def _error(fn):
-    with pytest.raises((ValueError, TypeError)) as info:
-        fn()
-    return type(info.value), str(info.value)
 
 
 def _fitted(kind, X):
@@ -108,14 +100,13 @@ def test_device_bad_input_raises_the_host_error(device, kind, corrupt, where):
     X = _data(kind)
     bad = np.ascontiguousarray(corrupt(X))
     if where == "fit":
-        want = _error(lambda: _make(kind, "cpu").fit(bad))
-        got = _error(lambda: _make(kind, device).fit(as_input(bad, device)))
+        same_error(lambda: _make(kind, "cpu").fit(bad), lambda: _make(kind, device).fit(device_input(device, bad)),
+                   (ValueError, TypeError))
     else:
-        want = _error(lambda: _fitted(kind, X).score(bad))
-        model = _fitted(kind, X)
-        model.device = device
-        got = _error(lambda: model.score(as_input(bad, device)))
-    assert got == want
+        on_host, on_device = _fitted(kind, X), _fitted(kind, X)
+        on_device.device = device
+        same_error(lambda: on_host.score(bad), lambda: on_device.score(device_input(device, bad)),
+                   (ValueError, TypeError))
 
 
 def test_gmmhmm_state_with_fewer_points_than_components(device):
@@ -126,8 +117,8 @@ def test_gmmhmm_state_with_fewer_points_than_components(device):
     X = np.vstack([rng.normal(size=(18, 2)), [[30.0, 30.0], [31.0, 30.0]]])
     kw = dict(n_components=2, n_mix=3, covariance_type="diag", n_iter=0, random_state=0)
     ref = fhmm.GMMHMM(device="cpu", **kw).fit(X)
-    Xd = as_input(X, device)
-    with no_host_copy(Xd) if device == "cuda" else contextlib.nullcontext():
+    Xd = device_input(device, X)
+    with no_host_copy(Xd):
         m = fhmm.GMMHMM(device=device, **kw).fit(Xd)
         score = m.score(Xd)
     for name in PARAMS["gmm"]:

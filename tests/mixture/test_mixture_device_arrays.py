@@ -1,7 +1,7 @@
 """fastgen.mixture estimators given their data as a device array (a Numba device array on "cuda";
-the NumPy array itself on "cpu"): the same fit and inference as from the NumPy array on the CPU,
-for every initialisation, the same errors for bad data, and (CUDA) no host copy of the data:
-validation, the column mean and shift, k-means (centre updates, labels, one-hot
+the NumPy array in Fortran order on "cpu"): the same fit and inference as from the NumPy array on
+the CPU, for every initialisation, the same errors for bad data, and (CUDA) no host copy of the
+data: validation, the column mean and shift, k-means (centre updates, labels, one-hot
 responsibilities) and the float32 range check run on the device (device_inputs.no_host_copy).
 
 Tolerances: float64 rtol 1e-10 (absolute floor 1e-12 times the largest entry): the device sums
@@ -12,13 +12,11 @@ rounding (mixture_cases.py). Sizes are tiny: the simulator runs every CUDA threa
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from device_inputs import as_input, no_host_copy
+from device_inputs import device_input, no_host_copy, same_error
 from fastgen import mixture as fm
 from mixture_cases import blobs, GMM_ATTRS, quiet
 
@@ -45,8 +43,8 @@ def test_device_array_gives_the_host_fit_and_inference(device, cls_name, init, c
               random_state=5, dtype=dtype)
     cls = getattr(fm, cls_name)
     ref = quiet(cls(device="cpu", **kw).fit, X)
-    Xd = as_input(X, device)
-    with no_host_copy(Xd) if device == "cuda" else contextlib.nullcontext():
+    Xd = device_input(device, X)
+    with no_host_copy(Xd):
         m = cls(device=device, **kw)
         labels = quiet(m.fit_predict, Xd)
         logprob = m.score_samples(Xd)
@@ -63,12 +61,6 @@ def test_device_array_gives_the_host_fit_and_inference(device, cls_name, init, c
     assert_allclose(proba, ref.predict_proba(X), rtol=0, atol=rtol)
     assert_array_equal(predicted, ref.predict(X))
     assert_array_equal(labels, predicted)
-
-
-def _error(fn):
-    with pytest.raises((ValueError, TypeError)) as info:
-        fn()
-    return type(info.value), str(info.value)
 
 
 def _nan_at(X, i, j):
@@ -97,11 +89,10 @@ def test_device_bad_input_raises_the_host_error(device, cls_name, corrupt, kw, w
     cls = getattr(fm, cls_name)
     kw = dict(n_components=2, max_iter=2, random_state=0, **kw)
     if where == "fit":
-        want = _error(lambda: quiet(cls(device="cpu", **kw).fit, bad))
-        got = _error(lambda: quiet(cls(device=device, **kw).fit, as_input(bad, device)))
+        same_error(lambda: quiet(cls(device="cpu", **kw).fit, bad),
+                   lambda: quiet(cls(device=device, **kw).fit, device_input(device, bad)), (ValueError, TypeError))
     else:
-        model = quiet(cls(device="cpu", **kw).fit, X)
-        want = _error(lambda: model.predict(bad))
-        model.device = device
-        got = _error(lambda: model.predict(as_input(bad, device)))
-    assert got == want
+        on_host, on_device = quiet(cls(device="cpu", **kw).fit, X), quiet(cls(device="cpu", **kw).fit, X)
+        on_device.device = device
+        same_error(lambda: on_host.predict(bad), lambda: on_device.predict(device_input(device, bad)),
+                   (ValueError, TypeError))

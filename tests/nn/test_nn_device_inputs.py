@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from device_guard import device_input, guarded, same_error
+from device_inputs import device_input, no_host_copy, same_error
 from devices import CUDA_MARKS
 from fastgen.nn import GAN, VAE, Autoencoder
 from fastgen.nn import _vae
@@ -88,17 +88,22 @@ def test_bad_device_input_raises_the_host_error(device, rng):
 
 @pytest.mark.cuda
 @CUDA_MARKS[1]
-def test_no_host_copy_of_the_input(monkeypatch, rng):
+def test_no_host_copy_of_the_input(rng):
     B, _, labels = _data(rng)
-    Bg = guarded("cuda", B, monkeypatch)
-    vae = _model(VAE, "cuda").fit(Bg, labels)
-    _outputs(vae, Bg, labels)
-    vae.inverse_transform(guarded("cuda", vae.transform(B, labels), monkeypatch), labels)
-    gan = _model(GAN, "cuda", output_activation="sigmoid").fit(Bg)
-    _outputs(gan, Bg, None)
-    ae = _model(Autoencoder, "cuda", loss="bce").fit(Bg)
-    _outputs(ae, Bg, None)
-    ae.inverse_transform(guarded("cuda", ae.transform(B), monkeypatch))
+    Bd = device_input("cuda", B)
+    with no_host_copy(Bd):
+        vae = _model(VAE, "cuda").fit(Bd, labels)
+        _outputs(vae, Bd, labels)
+        Zd = device_input("cuda", vae.transform(B, labels))
+        with no_host_copy(Zd):
+            vae.inverse_transform(Zd, labels)
+        gan = _model(GAN, "cuda", output_activation="sigmoid").fit(Bd)
+        _outputs(gan, Bd, None)
+        ae = _model(Autoencoder, "cuda", loss="bce").fit(Bd)
+        _outputs(ae, Bd, None)
+        Zd = device_input("cuda", ae.transform(B))
+        with no_host_copy(Zd):
+            ae.inverse_transform(Zd)
 
 
 def _bound_from_the_draws(m, X, y):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from device_guard import device_input, guarded, same_error
+from device_inputs import device_input, no_host_copy, same_error
 from devices import CUDA_MARKS
 from fastgen.rbm import DBN, BernoulliRBM, GaussianBernoulliRBM
 
@@ -79,15 +79,15 @@ def test_bad_device_input_raises_the_host_error(device, rng):
 
 @pytest.mark.cuda
 @CUDA_MARKS[1]
-def test_no_host_copy_of_the_input(monkeypatch, rng, capsys):
+def test_no_host_copy_of_the_input(rng, capsys):
     B, X = _data(rng)
-    Bg = guarded("cuda", B, monkeypatch)
-    m = _rbm(BernoulliRBM, "cuda").fit(Bg)
-    for name in ("transform", "free_energy", "score_samples", "gibbs", "reconstruction_error", "score"):
-        getattr(m, name)(Bg)
-    m.partial_fit(Bg)
-    Xg = guarded("cuda", X, monkeypatch)
-    g = _rbm(GaussianBernoulliRBM, "cuda", verbose=1).fit(Xg)   # verbose: the reconstruction error each epoch
-    g.score_samples(Xg)
+    Bd, Xd = device_input("cuda", B), device_input("cuda", X)
+    with no_host_copy(Bd, Xd):
+        m = _rbm(BernoulliRBM, "cuda").fit(Bd)
+        for name in ("transform", "free_energy", "score_samples", "gibbs", "reconstruction_error", "score"):
+            getattr(m, name)(Bd)
+        m.partial_fit(Bd)
+        g = _rbm(GaussianBernoulliRBM, "cuda", verbose=1).fit(Xd)   # verbose: the reconstruction error each epoch
+        g.score_samples(Xd)
+        DBN((3, 2), n_iter=1, batch_size=4, random_state=0, device="cuda").fit(Bd).transform(Bd)
     assert len(g.score_curve_) == 2
-    DBN((3, 2), n_iter=1, batch_size=4, random_state=0, device="cuda").fit(Bg).transform(Bg)
