@@ -1,13 +1,18 @@
 """scikit-learn's transformer conventions for fastgen's transformers (the RBMs, DBN, Autoencoder and
 VAE), without depending on scikit-learn: output feature names, and ``set_output`` to get
-``transform``'s result as a pandas or polars DataFrame (pipelines call it on every step)."""
+``transform``'s result as a pandas or polars DataFrame (pipelines call it on every step).
+
+The choice is kept where scikit-learn keeps it (``_sklearn_output_config``), so that ``clone`` (and
+with it ``cross_val_score`` and ``GridSearchCV`` on a pipeline) carries it over; without a choice of
+its own, a model follows scikit-learn's global ``transform_output`` when scikit-learn is loaded."""
 from __future__ import annotations
 
 import functools
+import sys
 
 import numpy as np
 
-from ._validation import check_choice
+from ._validation import check_choice, check_dtype
 
 _CONTAINERS = ("default", "pandas", "polars")
 
@@ -48,8 +53,18 @@ class TransformerMixin:
         self
         """
         if transform is not None:
-            self._output_container = check_choice(transform, "transform", _CONTAINERS)
+            config = self.__dict__.setdefault("_sklearn_output_config", {})
+            config["transform"] = check_choice(transform, "transform", _CONTAINERS)
         return self
+
+    def _output_container(self):
+        """set_output's choice, else scikit-learn's global one (only if scikit-learn is loaded:
+        fastgen does not import it), else "default"."""
+        config = self.__dict__.get("_sklearn_output_config", {})
+        if "transform" in config:
+            return config["transform"]
+        sklearn = sys.modules.get("sklearn")
+        return sklearn.get_config().get("transform_output", "default") if sklearn is not None else "default"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -63,7 +78,7 @@ def _wrap_output(method):
     @functools.wraps(method)
     def wrapped(self, X, *args, **kwargs):
         out = method(self, X, *args, **kwargs)
-        container = self.__dict__.get("_output_container", "default")
+        container = self._output_container()
         if container == "default" or not isinstance(out, np.ndarray):
             return out  # a DataFrame already (an inner wrapped call) or the default container
         columns = list(self.get_feature_names_out())
@@ -76,3 +91,16 @@ def _wrap_output(method):
         return pl.DataFrame(out, schema=columns)
     wrapped._wraps_output = True
     return wrapped
+
+
+def densified_input_tags(tags, dtype):
+    """scikit-learn tags of an estimator that densifies scipy.sparse input (scikit-learn's
+    BernoulliRBM accepts CSR; fastgen's kernels take dense arrays) and computes in ``dtype``: its
+    ``transform`` returns that dtype, so only inputs of that dtype keep theirs."""
+    tags.input_tags.sparse = True
+    if tags.transformer_tags is not None:
+        try:
+            tags.transformer_tags.preserves_dtype = [check_dtype(dtype).name]
+        except TypeError:  # an invalid dtype argument: fit reports it
+            tags.transformer_tags.preserves_dtype = []
+    return tags

@@ -15,6 +15,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastgen import _core
+from fastgen.nn._base import EVAL_STREAM
 from fastgen.rbm import DBN, BernoulliRBM, GaussianBernoulliRBM, ais_betas
 from reference import rbm as ref
 from conftest import assert_same_on_any_thread_count
@@ -92,8 +93,7 @@ def test_transform_gibbs_probabilities_and_pseudo_likelihood_match_sklearn(rng, 
     g = fg.gibbs(Xd)
     assert g.dtype == sk.gibbs(Xd).dtype == bool and g.shape == (N, V)
     # pseudo-likelihood: scikit-learn's formula on the units we flip
-    seed, stream = fg._streams.seed, fg._streams.next
-    flip = np.minimum((_core.rng.uniform(seed, stream, N) * V).astype(np.int64), V - 1)
+    flip = np.minimum((_core.rng.uniform(fg._streams.seed, EVAL_STREAM, N) * V).astype(np.int64), V - 1)
     Xf = Xd.copy()
     Xf[np.arange(N), flip] = 1 - Xf[np.arange(N), flip]
     fe, fe_ = sk._free_energy(Xd), sk._free_energy(Xf)
@@ -263,11 +263,11 @@ def test_score_uses_ais_for_large_models_and_caches():
     m = _random_rbm(rng, 30, 25, np.float64, scale=0.05, random_state=3)
     X = (rng.random((20, 25)) < 0.5).astype(np.float64)
     s1 = m.score(X)
-    assert m._z_cache is not None
+    assert "log_z" in m._z_cache
     assert m.score(X) == s1  # cached log Z
     # Weak weights: log Z is close to the independent model's; AIS agrees with the bound.
     est, se = m.ais_log_partition(n_chains=200, betas=ais_betas(500))
-    assert abs(est - m._z_cache[1]) < 5 * se + 0.05
+    assert abs(est - m._z_cache["log_z"]) < 5 * se + 0.05
     m.components_ = m.components_ * 2  # parameters changed: new log Z
     assert m.score(X) != s1
 
@@ -455,11 +455,6 @@ def test_pickle_roundtrip(rng):
 def test_bad_input_messages(rng):
     X = _structured_binary(rng, n=40, V=10)
     m = BernoulliRBM(n_components=4, n_iter=1, device="cpu")
-    bad = X.copy()
-    bad[3, 2] = 1.5
-    bad[0, 0] = -0.25
-    with pytest.raises(ValueError, match=r"needs values in \[0, 1\].*got values in \[-0.25, 1.5\]"):
-        m.fit(bad)
     nan = X.copy()
     nan[1, 1] = np.nan
     with pytest.raises(ValueError, match="NaN or infinity"):
@@ -471,8 +466,8 @@ def test_bad_input_messages(rng):
     m.fit(X)
     with pytest.raises(ValueError, match=r"has 9 features, but \w+ is expecting 10 features"):
         m.transform(X[:, :9])
-    with pytest.raises(ValueError, match=r"v: .*needs values in \[0, 1\]"):
-        m.gibbs(X * 2)
+    with pytest.raises(ValueError, match=r"v: contains NaN or infinity"):
+        m.gibbs(nan)
     for n in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="n_components: expected an integer >= 1"):
             BernoulliRBM(n_components=n, device="cpu").fit(X)

@@ -122,6 +122,9 @@ class MADE(BaseNN):
     ((4, 6), True)
     """
 
+    # scikit-learn's DensityMixin type (as GaussianMixture, KernelDensity): score_samples is a
+    # log-likelihood (MADE: exact; VAE: an importance-weighted lower bound) and score its mean.
+    _estimator_type = "density_estimator"
     _parameter_constraints = {
         **BaseNN._parameter_constraints,
         **OPTIMIZER,

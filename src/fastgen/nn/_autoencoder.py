@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from .._params import Interval, Options
+from .._transform import TransformerMixin
 from ._base import ACTIVATION, LAYERS, OPTIMIZER, SLOPE, BaseNN, sigmoid
 from ._engine import Trainable, publish
 from ._mlp import MLP
@@ -22,7 +23,7 @@ __all__ = ["Autoencoder"]
 LOSSES = {"mse": 0, "bce": 1}
 
 
-class Autoencoder(BaseNN):
+class Autoencoder(TransformerMixin, BaseNN):
     """MLP autoencoder: one network x -> code -> reconstruction, trained on the reconstruction loss.
 
     The encoder's hidden layers use ``activation``, the code layer and the output layer are linear
@@ -136,6 +137,11 @@ class Autoencoder(BaseNN):
         self.verbose = verbose
         self.device = device
         self.dtype = dtype
+
+    @property
+    def _n_features_out(self):
+        """transform's columns (TransformerMixin's feature names): the code layer's units."""
+        return int(self.encoder_.sizes[-1])
 
     def _check_values(self, X, name="X"):
         if self.loss == "bce":

@@ -25,6 +25,7 @@ from .._validation import check_dtype, check_int, check_random_state, philox_see
 from ._engine import Engine
 from ._optim import OPTIMIZERS, make_optimizer
 from .._streams import Streams
+from .._transform import densified_input_tags
 from ._mlp import ACTIVATIONS, check_layer_sizes
 
 # Streams at and above this number are reserved for evaluation (score_samples): deterministic
@@ -93,6 +94,9 @@ class BaseNN(BaseEstimator):
         "verbose": ["boolean", Interval(numbers.Integral, 0, None)],
     }
 
+    def __sklearn_tags__(self):
+        return densified_input_tags(super().__sklearn_tags__(), self.dtype)
+
     # -- set-up ------------------------------------------------------------------------------------
     def _setup_engine(self):
         self._engine = Engine(self.device, self.dtype)
@@ -136,7 +140,7 @@ class BaseNN(BaseEstimator):
             X = X.toarray()
         if n_features is None and not fitting:
             n_features = self.n_features_in_
-        return self._engine.check_array(X, name, n_features=n_features)
+        return self._engine.check_array(X, name, n_features=n_features, owner=type(self).__name__)
 
     def _check_unit_interval(self, X, name, why):
         check_unit_interval(self._engine, X, name, why)

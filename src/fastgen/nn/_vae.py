@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from .._params import Interval, Options, validate_params
+from .._transform import TransformerMixin
 from ._base import ACTIVATION, EVAL_STREAM, LAYERS, NON_NEGATIVE, OPTIMIZER, SLOPE, BaseNN, sigmoid
 from ._engine import Trainable, publish
 from ._mlp import MLP
@@ -27,7 +28,7 @@ LIKELIHOODS = {"bernoulli": 0, "gaussian": 1, "gaussian_learned": 2}
 _IWAE_ROWS = 1 << 15  # repeated rows per score_samples chunk (bounds its memory)
 
 
-class VAE(BaseNN):
+class VAE(TransformerMixin, BaseNN):
     """Variational autoencoder with MLP encoder and decoder, conditional when fitted with labels.
 
     The encoder maps [x | one-hot label] to the mean and log-variance of a diagonal Gaussian
@@ -116,6 +117,9 @@ class VAE(BaseNN):
     True
     """
 
+    # scikit-learn's DensityMixin type (as GaussianMixture, KernelDensity): score_samples is a
+    # log-likelihood (MADE: exact; VAE: an importance-weighted lower bound) and score its mean.
+    _estimator_type = "density_estimator"
     _parameter_constraints = {
         **BaseNN._parameter_constraints,
         **OPTIMIZER,
@@ -156,6 +160,11 @@ class VAE(BaseNN):
         self.verbose = verbose
         self.device = device
         self.dtype = dtype
+
+    @property
+    def _n_features_out(self):
+        """transform's columns (TransformerMixin's feature names): the latent dimensions."""
+        return int(self.encoder_.sizes[-1] // 2)
 
     # -- fitting -----------------------------------------------------------------------------------
     def _obs_log_var(self, D):

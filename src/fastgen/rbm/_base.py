@@ -8,7 +8,10 @@ arrays, loops over minibatches and keeps the Philox bookkeeping.
 Random numbers: one Philox key (``_streams.seed``) per fitted model, drawn from ``random_state`` at the
 start of ``fit`` (or the first ``partial_fit``); every kernel call that draws takes the next
 unused streams (``_streams``, a ``Streams`` counter), so successive calls never reuse a uniform and the same
-``random_state`` gives the same model, samples and scores on any thread count and backend.
+``random_state`` gives the same model, samples and scores on any thread count and backend. The one
+exception is ``score_samples``' random unit per row: a stream reserved for it (``EVAL_STREAM``), so that
+repeated calls agree (as scikit-learn's, which re-seeds from ``random_state``) and scoring during a
+verbose fit leaves the training draws as they were.
 Within ``fit``: per epoch one stream for the minibatch permutation (a stable argsort of its
 uniforms), then per minibatch 2k streams (PCD-k: ``rbm_gibbs_hvh``) or 1 + 2k (CD-k: the
 positive hidden draw, then the chain).
@@ -30,6 +33,7 @@ from .._backend import Backend, is_device_array
 from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._streams import Streams
+from .._transform import TransformerMixin, densified_input_tags
 from .._validation import check_int, check_random_state, philox_seed
 from ._likelihood import PartitionMixin
 
@@ -62,7 +66,7 @@ TRAINING_CONSTRAINTS = {
 }
 
 
-class BaseRBM(PartitionMixin, BaseEstimator):
+class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
     """Training and inference shared by BernoulliRBM and GaussianBernoulliRBM.
 
     The public methods of both are documented here; their classes document the constructor
@@ -79,27 +83,32 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         state.pop("_dev", None)  # device copies of a fit in progress
         return state
 
+    def __sklearn_tags__(self):
+        return densified_input_tags(super().__sklearn_tags__(), self.dtype)
+
+    @property
+    def _n_features_out(self):
+        """transform's columns (TransformerMixin's feature names): one per hidden unit."""
+        return self.components_.shape[0]
+
     # -- set-up ------------------------------------------------------------------------------------
     def _setup(self):
-        """Check the hyper-parameters, resolve device and dtype (in fit and every method, not __init__)."""
+        """Check the hyper-parameters, resolve device and dtype (in fit and every method, not __init__).
+        The backend is kept while device and dtype stay the same: inference leaves the model as it
+        found it (scikit-learn's check_dict_unchanged)."""
         self._validate_params()
-        self._backend = Backend(self.device, self.dtype)
+        backend = getattr(self, "_backend", None)
+        if backend is None or not backend.made_for(self.device, self.dtype):
+            self._backend = Backend(self.device, self.dtype)
 
     def _validate(self, X, *, fitting=False, name="X"):
-        """X as a C-contiguous array of the model dtype where it lives (a device array stays on the
-        device: ``Backend.check_array``); values checked for the visible model."""
+        """X as a finite C-contiguous array of the model dtype where it lives (a device array stays on
+        the device: ``Backend.check_array``). Values are used as given, as scikit-learn's
+        BernoulliRBM does: a MinMaxScaler fitted on other rows maps some a little outside [0, 1]."""
         if hasattr(X, "toarray") and not isinstance(X, np.ndarray):  # scipy.sparse (scikit-learn accepts CSR)
             X = X.toarray()
         n_features = None if fitting else self.components_.shape[1]
-        X = self._backend.check_array(X, name, n_features=n_features, finite=not self._values_check_finite)
-        self._check_values(X, name)
-        return X
-
-    # True where _check_values also rejects NaN and infinity (one pass over X instead of two).
-    _values_check_finite = False
-
-    def _check_values(self, X, name):
-        pass
+        return self._backend.check_array(X, name, n_features=n_features, owner=type(self).__name__)
 
     def _sigma_arg(self):
         return np.zeros(0, dtype=self._backend.dtype)
@@ -130,7 +139,6 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         self._streams = Streams(philox_seed(rs))
         self._velocity = None
         self.n_features_in_ = V
-        self._n_features_out = H
         self._base_from_data(X)
 
     def _init_visible_model(self, X):
@@ -164,7 +172,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Visible data (``BernoulliRBM``: values in [0, 1]).
+            Visible data (``BernoulliRBM``: binary or probabilities).
         y : None
             Ignored (scikit-learn's API).
 
@@ -211,7 +219,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Visible data (``BernoulliRBM``: values in [0, 1]).
+            Visible data (``BernoulliRBM``: binary or probabilities).
         y : None
             Ignored (scikit-learn's API).
 
@@ -261,7 +269,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         self.h_samples_ = get(d["h"]).copy()
         self._velocity = {k: get(v).copy() for k, v in d["vel"].items()}
         self._set_visible_model(get(d["log_var"]).copy(), get(d["sigma"]).copy())
-        self._z_cache = None
+        self._z_cache = {}   # log Z of these parameters, filled by score (_log_z)
 
     def _set_visible_model(self, log_var, sigma):
         pass
@@ -297,7 +305,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Visible data (``BernoulliRBM``: values in [0, 1]).
+            Visible data (``BernoulliRBM``: binary or probabilities).
 
         Returns
         -------
@@ -320,7 +328,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Visible data (``BernoulliRBM``: values in [0, 1]).
+            Visible data (``BernoulliRBM``: binary or probabilities).
         y : None
             Ignored (scikit-learn's API).
 
@@ -355,7 +363,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Visible data (``BernoulliRBM``: values in [0, 1]).
+            Visible data (``BernoulliRBM``: binary or probabilities).
 
         Returns
         -------
@@ -385,7 +393,7 @@ class BaseRBM(PartitionMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Visible data (``BernoulliRBM``: values in [0, 1]).
+            Visible data (``BernoulliRBM``: binary or probabilities).
 
         Returns
         -------

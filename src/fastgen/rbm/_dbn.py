@@ -6,9 +6,11 @@ import numbers
 
 import numpy as np
 
+from .._backend import Backend
 from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._streams import Streams
+from .._transform import TransformerMixin, densified_input_tags
 from .._validation import check_dtype, check_int, check_random_state, philox_seed
 from ._base import TRAINING_CONSTRAINTS
 from ._models import BernoulliRBM, GaussianBernoulliRBM
@@ -16,7 +18,7 @@ from ._models import BernoulliRBM, GaussianBernoulliRBM
 __all__ = ["DBN"]
 
 
-class DBN(BaseEstimator):
+class DBN(TransformerMixin, BaseEstimator):
     """Deep belief net: RBMs trained greedily, layer by layer, each on the hidden probabilities of
     the one below (Hinton, Osindero & Teh 2006).
 
@@ -30,7 +32,7 @@ class DBN(BaseEstimator):
     hidden_layer_sizes : int or sequence of int, default=(256, 64)
         Hidden units of each RBM, bottom up (each >= 1, at least one layer).
     visible : {"bernoulli", "gaussian"}, default="bernoulli"
-        Visible model of the first RBM: ``BernoulliRBM`` (values in [0, 1]) or
+        Visible model of the first RBM: ``BernoulliRBM`` (binary data or probabilities) or
         ``GaussianBernoulliRBM`` (sigma = 1, fixed: standardise the data).
     learning_rate : float, default=0.1
         Step size of every RBM's CD updates (> 0, finite).
@@ -107,6 +109,24 @@ class DBN(BaseEstimator):
         self.device = device
         self.dtype = dtype
 
+    def __sklearn_tags__(self):
+        return densified_input_tags(super().__sklearn_tags__(), self.dtype)
+
+    @property
+    def _n_features_out(self):
+        """transform's columns (TransformerMixin's feature names): the top RBM's hidden units."""
+        return self.rbms_[-1].components_.shape[0]
+
+    def _validate(self, X, *, fitting=False):
+        """X checked once here, so that errors name the DBN (the RBMs' own checks then find nothing
+        to convert); a device array stays on the device, sparse input is densified."""
+        backend = getattr(self, "_backend", None)
+        if backend is None or not backend.made_for(self.device, self.dtype):
+            self._backend = backend = Backend(self.device, self.dtype)
+        if hasattr(X, "toarray") and not isinstance(X, np.ndarray):  # scipy.sparse, as the RBMs take it
+            X = X.toarray()
+        return backend.check_array(X, "X", n_features=None if fitting else self.n_features_in_, owner="DBN")
+
     def _layers(self):
         self._validate_params()
         sizes = self.hidden_layer_sizes
@@ -136,7 +156,7 @@ class DBN(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Visible data (values in [0, 1] with ``visible="bernoulli"``).
+            Visible data (binary or probabilities with ``visible="bernoulli"``).
         y : None
             Ignored (scikit-learn's API).
 
@@ -146,17 +166,18 @@ class DBN(BaseEstimator):
             The fitted net.
         """
         sizes = self._layers()
+        inp = self._validate(X, fitting=True)
         rs = check_random_state(self.random_state)
-        self.rbms_ = []
-        inp = X
+        rbms = []
         for layer, H in enumerate(sizes):
             rbm = self._make(layer, H, int(rs.randint(0, 2**31 - 1)))
             rbm.fit(inp)
-            self.rbms_.append(rbm)
+            rbms.append(rbm)
             if layer + 1 < len(sizes):
                 inp = rbm._hidden_probs(inp)   # stays on the device for the next layer
+        self.rbms_ = rbms   # the fitted attribute, set once every layer is trained
         self._streams = Streams(philox_seed(rs))
-        self.n_features_in_ = self.rbms_[0].n_features_in_
+        self.n_features_in_ = rbms[0].n_features_in_
         return self
 
     def transform(self, X):
@@ -165,7 +186,7 @@ class DBN(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Visible data (values in [0, 1] with ``visible="bernoulli"``).
+            Visible data (binary or probabilities with ``visible="bernoulli"``).
 
         Returns
         -------
@@ -173,10 +194,10 @@ class DBN(BaseEstimator):
             p(h = 1 | input) of the top RBM.
         """
         self._check_fitted()
-        out = X
-        for rbm in self.rbms_[:-1]:
+        out = self._validate(X)
+        for rbm in self.rbms_:
             out = rbm._hidden_probs(out)   # the layers between stay on the device
-        return self.rbms_[-1].transform(out)
+        return self._backend.host(out)
 
     def fit_transform(self, X, y=None):
         """fit(X), then transform(X).
@@ -184,7 +205,7 @@ class DBN(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Visible data (values in [0, 1] with ``visible="bernoulli"``).
+            Visible data (binary or probabilities with ``visible="bernoulli"``).
         y : None
             Ignored (scikit-learn's API).
 

@@ -140,12 +140,14 @@ class PartitionMixin:
         """log Z for score(): exact when the smaller layer is small enough, else AIS (cached)."""
         H, V = self.components_.shape
         key = self._fingerprint()
-        cache = getattr(self, "_z_cache", None)
-        if cache is not None and cache[0] == key:
-            return cache[1]
+        # One dict per fit, updated in place: scoring fills a cache but leaves the model's attributes
+        # as they were (scikit-learn's check_dict_unchanged).
+        cache = self.__dict__.setdefault("_z_cache", {})
+        if cache.get("key") == key:
+            return cache["log_z"]
         m = H if (self._gaussian or H <= V) else V
         log_z = self.log_partition() if m <= MAX_EXACT_UNITS else self.ais_log_partition(n_chains, betas)[0]
-        self._z_cache = (key, log_z)
+        cache.update(key=key, log_z=log_z)
         return log_z
 
     def log_likelihood(self, X):
@@ -154,7 +156,7 @@ class PartitionMixin:
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Visible data (``BernoulliRBM``: values in [0, 1]).
+            Visible data (``BernoulliRBM``: binary or probabilities).
 
         Returns
         -------
@@ -171,7 +173,7 @@ class PartitionMixin:
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Visible data (``BernoulliRBM``: values in [0, 1]).
+            Visible data (``BernoulliRBM``: binary or probabilities).
         y : None
             Ignored (scikit-learn's API).
 

@@ -15,7 +15,9 @@ All take ``device`` ("cpu", "cuda", "auto") and ``dtype`` (float32 default, floa
 Differences from scikit-learn: the Philox generator replaces NumPy's (same ``random_state`` gives
 the same weights initialisation, other draws differ), minibatches are shuffled each epoch unless
 ``shuffle=False``, the two CD phases are averaged over their own number of rows, and ``gibbs``
-returns bool samples like scikit-learn but through the fused kernel.
+returns bool samples like scikit-learn but through the fused kernel. As in scikit-learn, values of
+X outside [0, 1] are used as given (NaN and infinity are refused), ``score_samples`` gives the same
+values on every call, and scipy.sparse input is accepted (densified: fastgen's kernels are dense).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import numbers
 import numpy as np
 
 from .._params import Interval
-from ..nn._base import check_unit_interval
+from ..nn._base import EVAL_STREAM
 from ._base import BaseRBM
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM"]
@@ -37,7 +39,8 @@ def _sigmoid(x):
 class BernoulliRBM(BaseRBM):
     """RBM with binary visible and hidden units (scikit-learn's BernoulliRBM API).
 
-    X must hold values in [0, 1] (binary data, or probabilities as scikit-learn allows).
+    X holds binary data or probabilities in [0, 1]; like scikit-learn, other finite values are
+    used as given (a MinMaxScaler fitted on training rows maps test rows slightly outside [0, 1]).
     ``score_samples`` is scikit-learn's pseudo-likelihood; ``score`` is the real mean
     log-likelihood (log Z exact when the smaller layer has at most 20 units, else AIS). Its
     differences from scikit-learn are listed in the module's documentation
@@ -117,7 +120,6 @@ class BernoulliRBM(BaseRBM):
     """
 
     _progress_name = "pseudo-likelihood"
-    _values_check_finite = True
 
     def __init__(self, n_components=256, *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, algorithm="pcd", n_gibbs_steps=1, momentum=0.0, weight_decay=0.0,
@@ -135,11 +137,6 @@ class BernoulliRBM(BaseRBM):
         self.shuffle = shuffle
         self.device = device
         self.dtype = dtype
-
-    def _check_values(self, X, name):
-        # One pass over X (host: its min and max, NaN or +-inf if X holds one; device: one
-        # first_outside reduction) also serves as the finiteness check.
-        check_unit_interval(self._backend, X, name, type(self).__name__)
 
     def _base_from_data(self, X):
         # Salakhutdinov & Murray's base-rate model: the data's visible marginals, kept off 0 and 1.
@@ -159,23 +156,27 @@ class BernoulliRBM(BaseRBM):
 
     def score_samples(self, X):
         """Pseudo-likelihood per sample (scikit-learn's): n_features * log sigmoid(F(v') - F(v)),
-        v' = v with one unit per sample, chosen at random, flipped. Use score() for the
+        v' = v with one unit per sample, chosen at random, replaced by 1 - v. Use score() for the
         log-likelihood.
 
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Visible data, values in [0, 1].
+            Visible data (binary, or probabilities; other values are used as given).
 
         Returns
         -------
         pseudo_likelihood : ndarray of shape (n_samples,)
-            One random-flip estimate per sample (fresh flips on every call).
+            One random-flip estimate per sample. Repeated calls on the same X give the same values
+            (as scikit-learn's with an int random_state): row i's unit comes from element i of a
+            stream of the model's Philox key reserved for this method.
         """
         self._ready()
         X = self._validate(X)
-        seed, _, owner = self._seed_for(None)
-        u = self._backend.host(self._kern.rng.uniform(seed, owner._streams.take(1), X.shape[0]))
+        seed, _, _ = self._seed_for(None)
+        # scikit-learn re-seeds from random_state on every call; the reserved stream does the same
+        # job without touching the counter that training, gibbs and sample advance.
+        u = self._backend.host(self._kern.rng.uniform(seed, EVAL_STREAM, X.shape[0]))
         V = X.shape[1]
         flip = np.minimum((u * V).astype(np.int64), V - 1)
         W, b_h, b_v, _ = self._params()
