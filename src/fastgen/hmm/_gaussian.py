@@ -7,7 +7,8 @@ import numbers
 import numpy as np
 
 from .._params import Interval, Options
-from .._gaussian import COVARIANCE_TYPES, full_covariances, precision_cholesky, validate_covars
+from .._gaussian import (COVARIANCE_TYPES, floored_variances, full_covariances, regularised_precision_cholesky,
+                         sampling_cholesky, validate_covars)
 from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM
 from ..mixture._kmeans import kmeans
 from .. import _reductions as rd
@@ -31,14 +32,16 @@ def _distribute(cv, covariance_type, n):
 
 def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, groups=1):
     """Component log-densities through the shared Gaussian kernels. `groups` > 1 for tied
-    covariances shared by `groups` consecutive components (GMMHMM)."""
+    covariances shared by `groups` consecutive components (GMMHMM). Covariances are regularised
+    as hmmlearn's densities regularise them (fastgen._gaussian), so EM goes on where a matrix
+    lost its positive-definiteness."""
     D = means.shape[-1]
     means = means.reshape(-1, D)
     if covariance_type in ("diag", "spherical"):
-        var = covars.reshape(len(means), -1)
+        var = floored_variances(covars.reshape(len(means), -1), Xk.dtype)
         prec = np.broadcast_to(1.0 / var, means.shape)
         return kern.emissions.gaussian_logprob_diag(Xk, put(means), put(prec))
-    P = precision_cholesky(covars).reshape(-1, D, D)
+    P = regularised_precision_cholesky(covars).reshape(-1, D, D)
     if covariance_type == "tied" and groups > 1:
         P = np.repeat(P, groups, axis=0)
     return kern.emissions.gaussian_logprob_full(Xk, put(means), put(P))
@@ -200,7 +203,12 @@ class GaussianHMM(BaseHMM):
         if not np.isfinite(self.means_).all():
             raise ValueError("means_: contains NaN or infinity")
         self.n_features = self.means_.shape[1]
-        self._covars_ = validate_covars(self._covars_, self.covariance_type, K, self.n_features)
+        # Covariances of the last M-step are used as EM left them (regularised in the density, as
+        # hmmlearn does); user-set ones must be positive-definite, as hmmlearn's setter requires.
+        from_em = self._covars_ is getattr(self, "_em_covars", None)
+        self._covars_ = validate_covars(self._covars_, self.covariance_type, K, self.n_features, strict=not from_em)
+        if from_em:
+            self._em_covars = self._covars_
 
     def _frame_logprob(self, Xk):
         return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, self.means_, self._covars_, self.covariance_type)
@@ -242,6 +250,7 @@ class GaussianHMM(BaseHMM):
                 else:
                     cov = _symmetric((cp + c_n) / (cvweight + np.where(empty, 1.0, post)[:, None, None]))
                     self._covars_ = np.where(empty[:, None, None], old_covars, cov)
+            self._em_covars = self._covars_  # (see _check_emission)
         self._warn_empty(empty, "means and covariances")
 
     def _get_n_fit_scalars_per_param(self):
@@ -253,5 +262,5 @@ class GaussianHMM(BaseHMM):
     def _sample_emissions(self, states, seed):
         n, D = len(states), self.n_features
         z = self._backend.host(self._kern.rng.normal(seed, STREAM_EMISSIONS, n * D)).reshape(n, D)
-        L = np.linalg.cholesky(self.covars_)
+        L = sampling_cholesky(self._covars_, self.covariance_type, self.n_components, D)
         return self.means_[states] + np.einsum("nij,nj->ni", L[states], z)
