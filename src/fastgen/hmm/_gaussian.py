@@ -47,6 +47,20 @@ def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, group
     return kern.emissions.gaussian_logprob_full(Xk, put(means), put(P))
 
 
+def _compact_covars(c, covariance_type, n_components, n_features):
+    """A covariance assignment in the compact shape of its type. Besides that shape, the shapes
+    hmmlearn's densities broadcast: diag (n_components, 1), (1, n_features), (1, 1); full
+    (1, n_features, n_features). Anything else is left for validate_covars to name."""
+    shape = {"diag": (n_components, n_features), "full": (n_components, n_features, n_features),
+             "tied": (n_features, n_features)}.get(covariance_type)
+    if shape is None or c.shape == shape or c.ndim != len(shape):
+        return c
+    try:
+        return np.broadcast_to(c, shape).copy()
+    except ValueError:
+        return c
+
+
 class GaussianHMM(BaseHMM):
     """HMM with Gaussian emissions (covariance_type "spherical", "diag", "full", "tied").
 
@@ -169,16 +183,18 @@ class GaussianHMM(BaseHMM):
     def covars_(self):
         """Covariances as full matrices (n_components, n_features, n_features), as in hmmlearn.
 
-        Assign the compact form of ``covariance_type`` (hmmlearn's (n_components, n_features)
-        spherical variances are averaged over the features).
+        Assign the compact form of ``covariance_type``, or a shape hmmlearn accepts: spherical,
+        any array of n_components rows (hmmlearn's own (n_components, n_features) storage,
+        (n_components, 1, 1, 1), ...), each row's entries averaged into the state's variance;
+        diag, full and tied, any shape broadcasting to theirs with as many axes.
         """
         return full_covariances(self._covars_, self.covariance_type, self.n_components, self.n_features)
 
     @covars_.setter
     def covars_(self, covars):
         c = np.array(covars, dtype=np.float64, copy=True)
-        if self.covariance_type == "spherical" and c.ndim == 2:  # hmmlearn stores spherical as (K, D)
-            c = c.mean(axis=1)
+        if self.covariance_type == "spherical" and c.ndim >= 2:  # hmmlearn's setter: any n_components rows
+            c = c.reshape(len(c), -1).mean(axis=1)
         self._covars_ = c
 
     def _validate_X(self, X, fitting):
@@ -206,7 +222,8 @@ class GaussianHMM(BaseHMM):
         # Covariances of the last M-step are used as EM left them (regularised in the density, as
         # hmmlearn does); user-set ones must be positive-definite, as hmmlearn's setter requires.
         from_em = self._covars_ is getattr(self, "_em_covars", None)
-        self._covars_ = validate_covars(self._covars_, self.covariance_type, K, self.n_features, strict=not from_em)
+        c = _compact_covars(np.asarray(self._covars_, dtype=np.float64), self.covariance_type, K, self.n_features)
+        self._covars_ = validate_covars(c, self.covariance_type, K, self.n_features, strict=not from_em)
         if from_em:
             self._em_covars = self._covars_
 

@@ -1,0 +1,86 @@
+"""hmmlearn's and scikit-learn's conventions that a drop-in must keep beyond the numbers: the
+covariance shapes hmmlearn's setters accept, the dtype-following tolerance of the stochastic
+checks, hmmlearn's "will be overwritten" log record, and scikit-learn's estimator checks.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastgen import hmm as fhmm
+
+K, D = 2, 3
+
+
+def _gaussian(covariance_type, covars, **kw):
+    m = fhmm.GaussianHMM(K, covariance_type, device="cpu", random_state=0, **kw)
+    m.startprob_ = np.array([0.6, 0.4])
+    m.transmat_ = np.array([[0.7, 0.3], [0.2, 0.8]])
+    m.means_ = np.array([[0.0, 1.0, -1.0], [3.0, 2.0, 4.0]])
+    m.covars_ = covars
+    return m
+
+
+# -- covars_ takes every shape hmmlearn's setter accepts (and its model can use) --------------------
+
+SPHERICAL = np.array([0.5, 2.0])
+DIAG = np.array([[0.5, 0.5, 0.5], [2.0, 2.0, 2.0]])
+SHAPES = [
+    # spherical: any n_components rows (hmmlearn checks only len == n_components)
+    ("spherical", SPHERICAL, SPHERICAL),
+    ("spherical", SPHERICAL[:, None], SPHERICAL),
+    ("spherical", SPHERICAL.reshape(K, 1, 1, 1), SPHERICAL),
+    ("spherical", np.repeat(SPHERICAL[:, None], D, axis=1), SPHERICAL),  # hmmlearn's own storage
+    # diag, full: shapes hmmlearn's densities broadcast
+    ("diag", SPHERICAL[:, None], DIAG),
+    ("diag", np.array([[0.5, 1.0, 2.0]]), np.tile([0.5, 1.0, 2.0], (K, 1))),
+    ("diag", np.array([[2.0]]), np.full((K, D), 2.0)),
+    ("full", 2.0 * np.eye(D)[None], np.tile(2.0 * np.eye(D), (K, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("covariance_type, given, compact", SHAPES)
+def test_covars_shapes_hmmlearn_accepts(rng, covariance_type, given, compact):
+    """The model with covars_ given in another accepted shape scores, decodes and samples exactly
+    as the model given the compact shape (hmmlearn refused none of these in its setter; its own
+    sample() refused spherical (K, 1, 1, 1))."""
+    ours, ref = _gaussian(covariance_type, given), _gaussian(covariance_type, compact)
+    X = rng.normal(size=(30, D))
+    assert ours.score(X) == ref.score(X)
+    assert_array_equal(ours.predict(X), ref.predict(X))
+    for a, b in zip(ours.sample(10, random_state=1), ref.sample(10, random_state=1)):
+        assert_array_equal(a, b)
+    assert_array_equal(ours.covars_, ref.covars_)
+    assert ours.covars_.shape == (K, D, D)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("covariance_type, given, compact",
+                         [s for s in SHAPES if s[1].ndim <= 2 and (s[0] == "spherical" or s[1].shape[-1] == D)])
+def test_covars_shapes_score_as_hmmlearn(rng, covariance_type, given, compact):
+    """Where hmmlearn scores a model set up with these shapes, both scores agree. (Its sample()
+    refuses some; its diag density with (n, 1) variances adds one log-variance instead of D, an
+    unnormalised density, so those shapes are compared with the compact form only, above.)"""
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    ours = _gaussian(covariance_type, given)
+    theirs = hmm.GaussianHMM(K, covariance_type)
+    for name in ("startprob_", "transmat_", "means_"):
+        setattr(theirs, name, getattr(ours, name))
+    theirs.covars_ = given
+    theirs.n_features = D
+    X = rng.normal(size=(30, D))
+    assert_allclose(ours.score(X), theirs.score(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type, given, msg", [
+    ("spherical", np.ones(3), r"'spherical' covariances need shape \(2,\), got \(3,\)"),
+    ("diag", np.ones((3, D)), r"'diag' covariances need shape \(2, 3\), got \(3, 3\)"),
+    ("diag", np.ones(K), r"'diag' covariances need shape \(2, 3\), got \(2,\)"),
+    ("full", np.ones((K, 1, D, D)), r"'full' covariances need shape \(2, 3, 3\), got \(2, 1, 3, 3\)"),
+    ("tied", np.ones((1, D, D)), r"'tied' covariances need shape \(3, 3\), got \(1, 3, 3\)"),
+])
+def test_covars_shapes_nobody_can_use_are_refused(rng, covariance_type, given, msg):
+    m = _gaussian(covariance_type, given)
+    with pytest.raises(ValueError, match="covars_: " + msg):
+        m.sample(3)
