@@ -84,3 +84,52 @@ def test_covars_shapes_nobody_can_use_are_refused(rng, covariance_type, given, m
     m = _gaussian(covariance_type, given)
     with pytest.raises(ValueError, match="covars_: " + msg):
         m.sample(3)
+
+
+# -- stochastic checks: tolerances follow the dtype ------------------------------------------------
+
+def _float32_normalised(n):
+    """n float32 probabilities normalised in float32: their exact sum misses 1 by float32 rounding."""
+    p = np.full(n, 1.0 / n, dtype=np.float32)
+    assert p.astype(np.float64).sum() != 1.0
+    return p
+
+
+def test_float32_normalised_parameters_are_accepted(rng):
+    """startprob_, transmat_ (any HMM), weights_ (GMMHMM), emissionprob_ (CategoricalHMM) given in
+    float32 as float32 normalises them."""
+    X = rng.normal(size=(30, D))
+    start, trans = _float32_normalised(3), np.tile(_float32_normalised(3), (3, 1))
+    m = fhmm.GaussianHMM(3, device="cpu")
+    m.startprob_, m.transmat_, m.means_, m.covars_ = start, trans, rng.normal(size=(3, D)), np.ones((3, D))
+    assert np.isfinite(m.score(X))
+    g = fhmm.GMMHMM(3, n_mix=7, device="cpu")
+    g.startprob_, g.transmat_ = start, trans
+    g.means_, g.covars_ = rng.normal(size=(3, 7, D)), np.ones((3, 7, D))
+    g.weights_ = np.tile(_float32_normalised(7), (3, 1))
+    assert np.isfinite(g.score(X))
+    c = fhmm.CategoricalHMM(3, device="cpu")
+    c.startprob_, c.transmat_ = start, trans
+    c.emissionprob_ = np.tile(_float32_normalised(7), (3, 1))
+    assert np.isfinite(c.score(rng.integers(0, 7, size=(30, 1))))
+
+
+@pytest.mark.parametrize("error, dtype, accepted", [
+    (5e-6, np.float64, True),      # within hmmlearn's np.allclose(sums, 1) (1e-8 + 1e-5)
+    (2e-5, np.float64, False),     # beyond it: refused, as hmmlearn refuses
+    (2e-5, np.float32, True),      # 1000 float32 entries: up to 1000 eps32 ~ 1.2e-4 of rounding
+    (5e-4, np.float32, False),
+])
+def test_stochastic_tolerance_follows_the_dtype(error, dtype, accepted):
+    n = 1000
+    p = np.full(n, (1.0 + error) / n).astype(dtype)
+    m = fhmm.CategoricalHMM(1, device="cpu")
+    m.startprob_, m.transmat_ = np.ones(1), np.ones((1, 1))
+    m.emissionprob_ = p[None]
+    X = np.arange(10)[:, None]
+    if accepted:
+        assert np.isfinite(m.score(X))
+        assert np.isfinite(m.score(X))  # and again, from the float64 parameter the first call stored
+    else:
+        with pytest.raises(ValueError, match=r"emissionprob_: rows must sum to 1, got sums \[1\.000"):
+            m.score(X)
