@@ -4,6 +4,9 @@ checks, hmmlearn's "will be overwritten" log record, and scikit-learn's estimato
 """
 from __future__ import annotations
 
+import logging
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -133,3 +136,39 @@ def test_stochastic_tolerance_follows_the_dtype(error, dtype, accepted):
     else:
         with pytest.raises(ValueError, match=r"emissionprob_: rows must sum to 1, got sums \[1\.000"):
             m.score(X)
+
+
+# -- hmmlearn's "will be overwritten" record ----------------------------------------------------------
+
+def _overwrite_messages(caplog, module, cls, attrs, X, **kw):
+    m = getattr(module, cls)(2, n_iter=1, random_state=0, **kw)
+    for name, value in attrs.items():
+        setattr(m, name, value)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        m.fit(X)
+    return sorted(r.getMessage() for r in caplog.records if "overwritten" in r.getMessage())
+
+
+@pytest.mark.parametrize("cls, attrs", [
+    ("GaussianHMM", {"startprob_": np.array([0.5, 0.5]), "transmat_": np.full((2, 2), 0.5),
+                     "means_": np.zeros((2, 3)), "covars_": np.ones((2, 3))}),
+    ("GMMHMM", {"weights_": np.ones((2, 1)), "means_": np.zeros((2, 1, 3))}),
+])
+def test_overwritten_parameters_are_logged_as_hmmlearn_logs_them(rng, caplog, cls, attrs):
+    """A parameter set before fit while its letter is in init_params: hmmlearn logs (logging, not
+    warnings) one record per parameter; fastgen logs the same text, from fastgen.hmm."""
+    X = rng.normal(size=(40, 3))
+    ours = _overwrite_messages(caplog, fhmm, cls, attrs, X, device="cpu")
+    assert ours == sorted(f"Even though the {name!r} attribute is set, it will be overwritten during "
+                          f"initialization because 'init_params' contains {name[0]!r}"
+                          for name in attrs)
+    assert all(r.name.startswith("fastgen.hmm") for r in caplog.records if "overwritten" in r.getMessage())
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _overwrite_messages(caplog, hmm, cls, attrs, X) == ours
+    # Not when the letter is left out of init_params (the value is used), nor on a fresh model.
+    letters = "".join(sorted({"s", "t", "m", "c", "w"} - {n[0] for n in attrs}))
+    assert _overwrite_messages(caplog, fhmm, cls, attrs, X, device="cpu", init_params=letters) == []
+    assert _overwrite_messages(caplog, fhmm, cls, {}, X, device="cpu") == []

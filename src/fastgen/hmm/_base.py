@@ -368,9 +368,17 @@ class BaseHMM(BaseEstimator):
                          "will result in a degenerate solution.", n_fit, X.size)
 
     def _needs_init(self, code, name):
+        """Whether fit initialises parameter `name` (letter `code`): when init_params names it (a
+        value set before fit is then overwritten, logged as hmmlearn logs it), or when unset."""
         if code in self.init_params:
+            if self._is_set(name):
+                _log.warning("Even though the %r attribute is set, it will be overwritten during initialization "
+                             "because 'init_params' contains %r", name, code)
             return True
-        return not hasattr(self, name)
+        return not self._is_set(name)
+
+    def _is_set(self, name):
+        return hasattr(self, name)
 
     def _check(self):
         K = self.n_components

@@ -197,6 +197,10 @@ class GaussianHMM(BaseHMM):
             c = c.reshape(len(c), -1).mean(axis=1)
         self._covars_ = c
 
+    def _is_set(self, name):
+        # covars_ is a view of _covars_ that needs n_features and a valid shape to build.
+        return hasattr(self, "_covars_") if name == "covars_" else hasattr(self, name)
+
     def _validate_X(self, X, fitting):
         nf = getattr(self, "n_features", None) if (not fitting or "m" not in self.init_params) else None
         if hasattr(self, "means_") and (not fitting or "m" not in self.init_params):
