@@ -120,7 +120,7 @@ BAD_DATA = [
     (np.array([[0.0, 1.0], [np.inf, 2.0], [3.0, 1.0]]), ValueError, "X: contains NaN or infinity"),
     (np.arange(6.0), ValueError, "X: expected a 2-D array of shape"),
     (np.zeros((0, 2)), ValueError, r"X: empty input \(0 samples\)"),
-    (np.array([[1.0, 2.0]]), ValueError, "X: expected at least 2 samples to fit a mixture, got 1"),
+    (np.array([[1.0, 2.0]]), ValueError, "X: expected at least 2 samples to fit a mixture, got n_samples=1"),
     (np.array([["a", "b"], ["c", "d"]]), ValueError, "X: expected a numeric array"),
 ]
 

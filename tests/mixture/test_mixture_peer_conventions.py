@@ -43,3 +43,27 @@ def test_weights_init_tolerance_follows_the_dtype(weights, accepted, library):
         msg = "weights_init: weights must sum to 1" if library == "fastgen" else "should be normalized"
         with pytest.raises(ValueError, match=msg):
             model.fit(X)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", ["GaussianMixture", "BayesianGaussianMixture"])
+def test_sklearn_estimator_checks_all_pass(cls):
+    """scikit-learn's mixtures pass all of them; so do fastgen's (check_fit2d_1sample looks for
+    "n_samples=1" or the like in the error)."""
+    from sklearn.utils.estimator_checks import check_estimator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(getattr(fm, cls)(device="cpu"), on_fail=None)
+    failed = {r["check_name"]: str(r["exception"])[:200] for r in results if r["status"] == "failed"}
+    assert failed == {}
+    assert sum(r["status"] == "passed" for r in results) >= 40
+
+
+@pytest.mark.parametrize("cls", ["GaussianMixture", "BayesianGaussianMixture"])
+def test_tags_say_density_estimator(cls):
+    """BaseEstimator's generic __sklearn_tags__, driven by the mixtures' _estimator_type."""
+    from sklearn.utils import get_tags
+    tags = get_tags(getattr(fm, cls)())
+    assert tags.estimator_type == getattr(sk, cls)().__sklearn_tags__().estimator_type == "density_estimator"
+    assert tags.target_tags.required is False and tags.transformer_tags is None
+    assert tags.classifier_tags is None and tags.regressor_tags is None

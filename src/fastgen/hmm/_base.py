@@ -150,7 +150,7 @@ class BaseHMM(BaseEstimator):
         self.implementation = implementation
         self.device = device
         self.dtype = dtype
-        self.monitor_ = ConvergenceMonitor(tol, n_iter, verbose)
+        # monitor_ is created by fit (scikit-learn's convention: __init__ sets parameters only).
 
     # -- plumbing --------------------------------------------------------------------------------
     def _setup(self):

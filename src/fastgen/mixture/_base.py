@@ -114,7 +114,8 @@ class BaseMixture(BaseEstimator):
         if fitting:
             N = X.shape[0]
             if N < 2:
-                raise ValueError(f"X: expected at least 2 samples to fit a mixture, got {N}")
+                # "n_samples=1": scikit-learn's estimator checks look for the count in the message.
+                raise ValueError(f"X: expected at least 2 samples to fit a mixture, got n_samples={N}")
             if N < self.n_components:
                 raise ValueError(f"X: expected n_samples >= n_components, got n_samples = {N}, "
                                  f"n_components = {self.n_components}")
