@@ -31,7 +31,7 @@ import numbers
 import numpy as np
 
 from .._params import Interval, Options
-from .._validation import sum_tolerance
+from .._validation import check_dtype_kind, sum_tolerance
 from .._warnings import warn as _warn
 from ._base import BaseMixture
 from ._gaussian import (LOG_2PI, betaln, collapsed_components, covariances_from_precisions, digamma,
@@ -44,9 +44,7 @@ __all__ = ["GaussianMixture", "BayesianGaussianMixture"]
 
 def _as_float_array(value, name, shape):
     a = np.asarray(value)
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) \
-            or np.issubdtype(a.dtype, np.complexfloating):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {a.dtype}")
+    check_dtype_kind(a.dtype, name)
     a = np.array(a, dtype=np.float64)
     if a.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
