@@ -68,7 +68,9 @@ class GaussianHMM(BaseHMM):
     prior on the means, inverse gamma or inverse Wishart prior on the covariances), plus
     ``device`` and ``dtype``. The means start from fastgen's k-means (so from other clusters than
     hmmlearn's scikit-learn k-means); a state that receives no posterior mass keeps its means and
-    covariances (RuntimeWarning); ``sample`` draws Philox numbers.
+    covariances (RuntimeWarning); ``sample`` draws Philox numbers. A covariance that EM leaves
+    singular (a constant feature, a state on one point) is used, as hmmlearn uses it, with 1e-7
+    added to its diagonal (a variance at or below 0: floored at the smallest float).
 
     Parameters
     ----------

@@ -23,7 +23,7 @@ class GMMHMM(BaseHMM):
     updates, plus ``device`` and ``dtype``. The means start from fastgen's k-means over the data
     (one cluster per state), then within each state's cluster (one per mixture component); an
     empty mixture component keeps its parameters (RuntimeWarning); ``sample`` draws Philox
-    numbers.
+    numbers. Singular covariances from EM are regularised as GaussianHMM's are (as hmmlearn's).
 
     Parameters
     ----------
