@@ -125,8 +125,29 @@ def check_lengths(lengths, n_samples: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
 
 
-def check_stochastic(p, name: str, shape: tuple, atol: float = 1e-6) -> np.ndarray:
-    """Non-negative, finite, rows summing to 1 (within atol)."""
+# hmmlearn's check of startprob_, transmat_, emissionprob_, weights_: np.allclose(sums, 1), i.e.
+# |sum - 1| <= 1e-8 + 1e-5, whatever the dtype.
+HMMLEARN_SUM_ATOL = 1e-8 + 1e-5
+
+
+def sum_tolerance(dtype, n: int, float64_atol: float) -> float:
+    """Tolerance on |sum - 1| of n probabilities given in `dtype`, following the dtype as
+    scikit-learn's checks do (GaussianMixture's weights: 1e-8 in float64, 1e-6 in float32):
+    `float64_atol` (the peer's) for float64 and for integer or bool input; for a narrower float
+    also what normalising in that float leaves: 1e-6, or n units of its eps for long vectors."""
+    dt = np.dtype(dtype)
+    if dt.kind != "f" or dt.itemsize >= 8:
+        return float64_atol
+    return max(float64_atol, 1e-6, n * float(np.finfo(dt).eps))
+
+
+def check_stochastic(p, name: str, shape: tuple, atol: float = HMMLEARN_SUM_ATOL) -> np.ndarray:
+    """Non-negative, finite, rows summing to 1: within `atol` (default hmmlearn's tolerance) for
+    float64 input, within sum_tolerance for narrower floats (a float32 row normalised in float32
+    sums to 1 only to its rounding). Returned as float64, unchanged; except narrower input accepted
+    beyond `atol` (long float32 rows), renormalised in float64 so that the parameter stored from
+    it passes the float64 check of the next call."""
+    dtype = np.asarray(p).dtype
     p = np.asarray(p, dtype=np.float64)
     if p.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {p.shape}")
@@ -135,9 +156,12 @@ def check_stochastic(p, name: str, shape: tuple, atol: float = 1e-6) -> np.ndarr
     if (p < 0).any():
         raise ValueError(f"{name}: probabilities must be non-negative, got min {p.min()}")
     s = p.sum(axis=-1)
-    if not np.allclose(s, 1.0, rtol=0, atol=atol):
+    tol = sum_tolerance(dtype, shape[-1], atol)
+    if not np.all(np.abs(s - 1.0) <= tol):
         what = "must sum to 1" if p.ndim == 1 else "rows must sum to 1"
         raise ValueError(f"{name}: {what}, got sums {np.round(np.atleast_1d(s), 6)}")
+    if tol > atol:
+        p = p / s[..., None]
     return p
 
 

@@ -174,7 +174,8 @@ NOT_PD = "covars_: covariance matrices must be positive-definite"
     ("diag", [[1.0, -1.0], [1.0, 1.0]], "covars_: 'diag' variances must be positive, got min -1"),
     ("diag", [[1.0, 0.0], [1.0, 1.0]], "covars_: 'diag' variances must be positive, got min 0"),
     ("spherical", [1.0, -0.5], "covars_: 'spherical' variances must be positive, got min -0.5"),
-    ("diag", [[1.0, 1.0]], r"covars_: 'diag' covariances need shape \(2, 2\), got \(1, 2\)"),
+    ("diag", [[1.0, 1.0]] * 3, r"covars_: 'diag' covariances need shape \(2, 2\), got \(3, 2\)"),
+    ("full", np.ones((2, 1, 2, 2)), r"covars_: 'full' covariances need shape \(2, 2, 2\), got \(2, 1, 2, 2\)"),
     ("full", [[[1.0, 0.0], [0.0, np.nan]], [[1.0, 0.0], [0.0, 1.0]]], "covars_: contains NaN or infinity"),
 ])
 def test_bad_gaussian_covariances(rng, ct, covars, msg):

@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from conftest import precision_cholesky_upper, random_covars
 from fastgen import mixture as fm
 from reference import mixture_em as ref
-from mixture_cases import assert_attrs_close, blobs, COVARIANCE_TYPES, GMM_ATTRS, sk
+from mixture_cases import assert_attrs_close, blobs, COVARIANCE_TYPES, explicit_start, fit_both, GMM_ATTRS, sk
 
 
 # mixture_cases.quiet, repeated here: fastgen attributes its warnings to the caller of fit, and
@@ -239,3 +239,33 @@ def test_component_without_mass_keeps_its_parameters(rng):
     assert_allclose(m.covariances_[2], np.eye(2), rtol=1e-15, atol=0)
     assert m.weights_[2] < 1e-12
     assert np.isfinite(m.score_samples(X)).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls_name", ["GaussianMixture", "BayesianGaussianMixture"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_constant_feature_fits_to_the_end_as_sklearn(rng, cls_name, covariance_type):
+    """A constant feature: every covariance is singular before reg_covar, which keeps it
+    positive-definite as in scikit-learn, so EM runs its max_iter iterations (never stopping on
+    a Cholesky failure) and follows scikit-learn's from the same start.
+
+    Tolerance rtol 1e-7: along the constant feature the variance is reg_covar = 1e-6; scikit-learn
+    forms its diag/spherical/tied covariances from raw moments, whose rounding there (|x|^2 eps,
+    ~1e-14 for these data) is ~1e-8 of that variance, and reaches the other parameters through the
+    1e6 precision; fastgen works about the data mean (exactly 0 scatter along that feature)."""
+    X = np.column_stack([blobs(rng, 3, 2, 300), np.full(300, 1.5)])
+    kw = dict(n_components=3, covariance_type=covariance_type, max_iter=20, tol=0)
+    if cls_name == "GaussianMixture":
+        kw.update(explicit_start(rng, X, 3, covariance_type))
+    else:
+        kw.update(init_params="random", random_state=int(rng.integers(1 << 31)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # fastgen's note on the collapsed feature
+        ours, theirs = fit_both(cls_name, X, **kw)
+    assert ours.n_iter_ == theirs.n_iter_ == 20
+    # (scikit-learn's tied variational bounds are 1-element arrays)
+    assert_allclose(ours.lower_bounds_, np.ravel(theirs.lower_bounds_), rtol=1e-7, atol=0)
+    assert_attrs_close(ours, theirs, GMM_ATTRS, rtol=1e-7)
+    if cls_name == "GaussianMixture" and covariance_type != "spherical":
+        cov = ref.full_covariances(ours.covariances_, covariance_type, 3, 3)
+        assert_allclose(cov[:, 2, 2], 1e-6, rtol=1e-9)  # reg_covar alone along the constant feature

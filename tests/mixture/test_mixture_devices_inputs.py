@@ -120,7 +120,7 @@ BAD_DATA = [
     (np.array([[0.0, 1.0], [np.inf, 2.0], [3.0, 1.0]]), ValueError, "X: contains NaN or infinity"),
     (np.arange(6.0), ValueError, "X: expected a 2-D array of shape"),
     (np.zeros((0, 2)), ValueError, r"X: empty input \(0 samples\)"),
-    (np.array([[1.0, 2.0]]), ValueError, "X: expected at least 2 samples to fit a mixture, got 1"),
+    (np.array([[1.0, 2.0]]), ValueError, "X: expected at least 2 samples to fit a mixture, got n_samples=1"),
     (np.array([["a", "b"], ["c", "d"]]), ValueError, "X: expected a numeric array"),
 ]
 
@@ -177,7 +177,8 @@ BAD_INIT = [
     (dict(weights_init=[1.2, -0.2]), ValueError, r"weights_init: weights must lie in \[0, 1\], got min -0.2"),
     (dict(weights_init=[0.5, 0.4]), ValueError, "weights_init: weights must sum to 1, got sum 0.9"),
     (dict(weights_init=[np.nan, 0.5]), ValueError, "weights_init: contains NaN or infinity"),
-    (dict(weights_init=["a", "b"]), TypeError, "weights_init: expected a numeric array"),
+    (dict(weights_init=["a", "b"]), ValueError, "weights_init: expected a numeric array, got dtype <U1"),
+    (dict(means_init=[[1j, 0], [0, 0]]), ValueError, "means_init: Complex data not supported"),
     (dict(weights_init="uniform"), ValueError, "weights_init: expected None or an array, got 'uniform'"),
     (dict(means_init=np.zeros((2, 3))), ValueError, r"means_init: expected shape \(2, 2\), got \(2, 3\)"),
     (dict(means_init=np.zeros(2)), ValueError, r"means_init: expected shape \(2, 2\), got \(2,\)"),

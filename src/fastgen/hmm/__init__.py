@@ -4,7 +4,7 @@
 take hmmlearn's arguments and set its attributes, plus ``device`` and ``dtype``. Swap
 ``from hmmlearn import hmm`` for ``from fastgen import hmm``.
 """
-from ._base import ConvergenceMonitor
+from ._monitor import ConvergenceMonitor
 from ._discrete import CategoricalHMM, PoissonHMM
 from ._gaussian import GaussianHMM
 from ._gmm import GMMHMM

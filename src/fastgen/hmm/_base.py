@@ -1,4 +1,5 @@
-"""The HMM family's shared machinery: the EM loop, inference, sampling and the convergence monitor.
+"""The HMM family's shared machinery: the EM loop, inference and sampling (the convergence
+monitor: _monitor.py).
 
 Each emission type (fastgen.hmm) supplies only: input conversion, initialisation, parameter
 checks, frame log-likelihoods, sufficient statistics and the M-step. All per-frame work runs in
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import numbers
-import sys
-from collections import deque
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from .._params import Interval, Options
 from .._warnings import warn
 from .._validation import (check_lengths, check_random_state,
                           check_stochastic, philox_seed)
+from ._monitor import ConvergenceMonitor
 
 _log = logging.getLogger(__name__)
 
@@ -27,86 +27,6 @@ _EMPTY = 1e-12  # posterior mass below which a state counts as having received n
 
 # Philox streams of HMM.sample: states, then emission draws.
 STREAM_STATES, STREAM_EMISSIONS, STREAM_EMISSIONS_2 = 0, 1, 2
-
-
-class ConvergenceMonitor:
-    """hmmlearn's monitor: history of the log-likelihood, stop on `tol` gain or `n_iter` iterations.
-
-    Every HMM's ``fit`` creates one (``monitor_``) and reports the log-likelihood of each EM
-    iteration to it; EM stops as soon as ``converged`` is true. A log-likelihood that falls by
-    more than a relative sqrt(machine epsilon) is logged (``logging`` warning "Model is not
-    converging", as in hmmlearn), not raised.
-
-    Parameters
-    ----------
-    tol : float
-        Convergence threshold: converged once the last gain in log-likelihood is below ``tol``
-        (a negative gain counts; -inf never stops on the gain).
-    n_iter : int
-        Maximum number of iterations: converged once ``iter`` reaches it.
-    verbose : bool or int
-        Print each iteration's number, log-likelihood and gain to stderr.
-
-    Attributes
-    ----------
-    history : collections.deque of float
-        The log-likelihood reported at each iteration, oldest first.
-    iter : int
-        Number of iterations reported so far.
-
-    See Also
-    --------
-    GaussianHMM, GMMHMM, CategoricalHMM, PoissonHMM : set ``monitor_`` in ``fit``.
-
-    Examples
-    --------
-    >>> from fastgen.hmm import ConvergenceMonitor
-    >>> monitor = ConvergenceMonitor(tol=1e-2, n_iter=100, verbose=False)
-    >>> for log_prob in (-10.0, -5.0, -4.995):
-    ...     monitor.report(log_prob)
-    >>> monitor.converged, monitor.iter
-    (True, 3)
-    """
-
-    _template = "{iter:>10d} {log_prob:>16.8f} {delta:>+16.8f}"
-
-    def __init__(self, tol, n_iter, verbose):
-        self.tol = tol
-        self.n_iter = n_iter
-        self.verbose = verbose
-        self.history = deque()
-        self.iter = 0
-
-    def __repr__(self):
-        params = sorted(dict(vars(self), history=list(self.history)).items())
-        return f"{type(self).__name__}(\n" + "".join(f"    {k}={v},\n" for k, v in params) + ")"
-
-    def _reset(self):
-        self.iter = 0
-        self.history.clear()
-
-    def report(self, log_prob):
-        """Record one iteration's log-likelihood (printed when verbose).
-
-        Parameters
-        ----------
-        log_prob : float
-            The log-likelihood of the training data at this iteration.
-        """
-        if self.verbose:
-            delta = log_prob - self.history[-1] if self.history else np.nan
-            print(self._template.format(iter=self.iter + 1, log_prob=log_prob, delta=delta), file=sys.stderr)
-        if self.history and log_prob - self.history[-1] < -np.sqrt(np.finfo(float).eps) * max(1.0, abs(log_prob)):
-            _log.warning("Model is not converging. Current: %s is not greater than %s. Delta is %s",
-                         log_prob, self.history[-1], log_prob - self.history[-1])
-        self.history.append(log_prob)
-        self.iter += 1
-
-    @property
-    def converged(self):
-        """bool: ``n_iter`` iterations reported, or the last gain in log-likelihood below ``tol``."""
-        return self.iter == self.n_iter or (
-            len(self.history) >= 2 and self.history[-1] - self.history[-2] < self.tol)
 
 
 class BaseHMM(BaseEstimator):
@@ -150,7 +70,7 @@ class BaseHMM(BaseEstimator):
         self.implementation = implementation
         self.device = device
         self.dtype = dtype
-        self.monitor_ = ConvergenceMonitor(tol, n_iter, verbose)
+        # monitor_ is created by fit (scikit-learn's convention: __init__ sets parameters only).
 
     # -- plumbing --------------------------------------------------------------------------------
     def _setup(self):
@@ -368,9 +288,17 @@ class BaseHMM(BaseEstimator):
                          "will result in a degenerate solution.", n_fit, X.size)
 
     def _needs_init(self, code, name):
+        """Whether fit initialises parameter `name` (letter `code`): when init_params names it (a
+        value set before fit is then overwritten, logged as hmmlearn logs it), or when unset."""
         if code in self.init_params:
+            if self._is_set(name):
+                _log.warning("Even though the %r attribute is set, it will be overwritten during initialization "
+                             "because 'init_params' contains %r", name, code)
             return True
-        return not hasattr(self, name)
+        return not self._is_set(name)
+
+    def _is_set(self, name):
+        return hasattr(self, name)
 
     def _check(self):
         K = self.n_components

@@ -132,7 +132,7 @@ class CategoricalHMM(BaseHMM):
     def _check_emission(self):
         if not hasattr(self, "emissionprob_"):
             raise ValueError("emissionprob_ must be set when 'e' is not in init_params")
-        e = np.atleast_2d(np.asarray(self.emissionprob_, dtype=np.float64))
+        e = np.atleast_2d(np.asarray(self.emissionprob_))  # its dtype sets the tolerance of the check
         if self.n_features is None:
             self.n_features = e.shape[1]
         self.emissionprob_ = check_stochastic(e, "emissionprob_", (self.n_components, self.n_features))

@@ -7,7 +7,8 @@ import numbers
 import numpy as np
 
 from .._params import Interval, Options
-from .._gaussian import COVARIANCE_TYPES, full_covariances, precision_cholesky, validate_covars
+from .._gaussian import (COVARIANCE_TYPES, floored_variances, full_covariances, regularised_precision_cholesky,
+                         sampling_cholesky, validate_covars)
 from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM
 from ..mixture._kmeans import kmeans
 from .. import _reductions as rd
@@ -31,17 +32,33 @@ def _distribute(cv, covariance_type, n):
 
 def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, groups=1):
     """Component log-densities through the shared Gaussian kernels. `groups` > 1 for tied
-    covariances shared by `groups` consecutive components (GMMHMM)."""
+    covariances shared by `groups` consecutive components (GMMHMM). Covariances are regularised
+    as hmmlearn's densities regularise them (fastgen._gaussian), so EM goes on where a matrix
+    lost its positive-definiteness."""
     D = means.shape[-1]
     means = means.reshape(-1, D)
     if covariance_type in ("diag", "spherical"):
-        var = covars.reshape(len(means), -1)
+        var = floored_variances(covars.reshape(len(means), -1), Xk.dtype)
         prec = np.broadcast_to(1.0 / var, means.shape)
         return kern.emissions.gaussian_logprob_diag(Xk, put(means), put(prec))
-    P = precision_cholesky(covars).reshape(-1, D, D)
+    P = regularised_precision_cholesky(covars).reshape(-1, D, D)
     if covariance_type == "tied" and groups > 1:
         P = np.repeat(P, groups, axis=0)
     return kern.emissions.gaussian_logprob_full(Xk, put(means), put(P))
+
+
+def _compact_covars(c, covariance_type, n_components, n_features):
+    """A covariance assignment in the compact shape of its type. Besides that shape, the shapes
+    hmmlearn's densities broadcast: diag (n_components, 1), (1, n_features), (1, 1); full
+    (1, n_features, n_features). Anything else is left for validate_covars to name."""
+    shape = {"diag": (n_components, n_features), "full": (n_components, n_features, n_features),
+             "tied": (n_features, n_features)}.get(covariance_type)
+    if shape is None or c.shape == shape or c.ndim != len(shape):
+        return c
+    try:
+        return np.broadcast_to(c, shape).copy()
+    except ValueError:
+        return c
 
 
 class GaussianHMM(BaseHMM):
@@ -51,7 +68,9 @@ class GaussianHMM(BaseHMM):
     prior on the means, inverse gamma or inverse Wishart prior on the covariances), plus
     ``device`` and ``dtype``. The means start from fastgen's k-means (so from other clusters than
     hmmlearn's scikit-learn k-means); a state that receives no posterior mass keeps its means and
-    covariances (RuntimeWarning); ``sample`` draws Philox numbers.
+    covariances (RuntimeWarning); ``sample`` draws Philox numbers. A covariance that EM leaves
+    singular (a constant feature, a state on one point) is used, as hmmlearn uses it, with 1e-7
+    added to its diagonal (a variance at or below 0: floored at the smallest float).
 
     Parameters
     ----------
@@ -166,17 +185,23 @@ class GaussianHMM(BaseHMM):
     def covars_(self):
         """Covariances as full matrices (n_components, n_features, n_features), as in hmmlearn.
 
-        Assign the compact form of ``covariance_type`` (hmmlearn's (n_components, n_features)
-        spherical variances are averaged over the features).
+        Assign the compact form of ``covariance_type``, or a shape hmmlearn accepts: spherical,
+        any array of n_components rows (hmmlearn's own (n_components, n_features) storage,
+        (n_components, 1, 1, 1), ...), each row's entries averaged into the state's variance;
+        diag, full and tied, any shape broadcasting to theirs with as many axes.
         """
         return full_covariances(self._covars_, self.covariance_type, self.n_components, self.n_features)
 
     @covars_.setter
     def covars_(self, covars):
         c = np.array(covars, dtype=np.float64, copy=True)
-        if self.covariance_type == "spherical" and c.ndim == 2:  # hmmlearn stores spherical as (K, D)
-            c = c.mean(axis=1)
+        if self.covariance_type == "spherical" and c.ndim >= 2:  # hmmlearn's setter: any n_components rows
+            c = c.reshape(len(c), -1).mean(axis=1)
         self._covars_ = c
+
+    def _is_set(self, name):
+        # covars_ is a view of _covars_ that needs n_features and a valid shape to build.
+        return hasattr(self, "_covars_") if name == "covars_" else hasattr(self, name)
 
     def _validate_X(self, X, fitting):
         nf = getattr(self, "n_features", None) if (not fitting or "m" not in self.init_params) else None
@@ -200,7 +225,13 @@ class GaussianHMM(BaseHMM):
         if not np.isfinite(self.means_).all():
             raise ValueError("means_: contains NaN or infinity")
         self.n_features = self.means_.shape[1]
-        self._covars_ = validate_covars(self._covars_, self.covariance_type, K, self.n_features)
+        # Covariances of the last M-step are used as EM left them (regularised in the density, as
+        # hmmlearn does); user-set ones must be positive-definite, as hmmlearn's setter requires.
+        from_em = self._covars_ is getattr(self, "_em_covars", None)
+        c = _compact_covars(np.asarray(self._covars_, dtype=np.float64), self.covariance_type, K, self.n_features)
+        self._covars_ = validate_covars(c, self.covariance_type, K, self.n_features, strict=not from_em)
+        if from_em:
+            self._em_covars = self._covars_
 
     def _frame_logprob(self, Xk):
         return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, self.means_, self._covars_, self.covariance_type)
@@ -242,6 +273,7 @@ class GaussianHMM(BaseHMM):
                 else:
                     cov = _symmetric((cp + c_n) / (cvweight + np.where(empty, 1.0, post)[:, None, None]))
                     self._covars_ = np.where(empty[:, None, None], old_covars, cov)
+            self._em_covars = self._covars_  # (see _check_emission)
         self._warn_empty(empty, "means and covariances")
 
     def _get_n_fit_scalars_per_param(self):
@@ -253,5 +285,5 @@ class GaussianHMM(BaseHMM):
     def _sample_emissions(self, states, seed):
         n, D = len(states), self.n_features
         z = self._backend.host(self._kern.rng.normal(seed, STREAM_EMISSIONS, n * D)).reshape(n, D)
-        L = np.linalg.cholesky(self.covars_)
+        L = sampling_cholesky(self._covars_, self.covariance_type, self.n_components, D)
         return self.means_[states] + np.einsum("nij,nj->ni", L[states], z)

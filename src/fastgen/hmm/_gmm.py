@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from .._params import Interval, Options
-from .._gaussian import COVARIANCE_TYPES, validate_covars
+from .._gaussian import COVARIANCE_TYPES, regularised_cholesky, validate_covars
 from .. import _reductions as rd
 from .._validation import check_stochastic
 from ..mixture._kmeans import kmeans
@@ -23,7 +23,7 @@ class GMMHMM(BaseHMM):
     updates, plus ``device`` and ``dtype``. The means start from fastgen's k-means over the data
     (one cluster per state), then within each state's cluster (one per mixture component); an
     empty mixture component keeps its parameters (RuntimeWarning); ``sample`` draws Philox
-    numbers.
+    numbers. Singular covariances from EM are regularised as GaussianHMM's are (as hmmlearn's).
 
     Parameters
     ----------
@@ -196,18 +196,23 @@ class GMMHMM(BaseHMM):
             raise ValueError("means_: contains NaN or infinity")
         D = self.n_features = self.means_.shape[2]
         self.weights_ = check_stochastic(self.weights_, "weights_", (K, M))
+        # As GaussianHMM: the last M-step's covariances are regularised in the density (hmmlearn's
+        # densities), user-set ones must be positive-definite.
+        strict = self.covars_ is not getattr(self, "_em_covars", None)
         c = np.asarray(self.covars_, dtype=np.float64)
         if self.covariance_type == "tied":
             if c.shape != (K, D, D):
                 raise ValueError(f"covars_: 'tied' mixture covariances need shape {(K, D, D)}, got {c.shape}")
-            validate_covars(c, "full", K, D)
+            validate_covars(c, "full", K, D, strict=strict)
         else:
             shape = {"full": (K, M, D, D), "diag": (K, M, D), "spherical": (K, M)}[self.covariance_type]
             if c.shape != shape:
                 raise ValueError(f"covars_: {self.covariance_type!r} mixture covariances need shape {shape}, "
                                  f"got {c.shape}")
-            validate_covars(c.reshape((K * M,) + shape[2:]), self.covariance_type, K * M, D)
+            validate_covars(c.reshape((K * M,) + shape[2:]), self.covariance_type, K * M, D, strict=strict)
         self.covars_ = c
+        if not strict:
+            self._em_covars = c
 
     def _component_logprob(self, Xk):
         return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, self.means_, self.covars_, self.covariance_type,
@@ -284,7 +289,7 @@ class GMMHMM(BaseHMM):
                 c_n = c_n + stats["c_n"]
                 c_d = (stats["post_sum"] + M + cw + D + 1)[:, None, None]
                 new = np.where((stats["post_sum"] < _EMPTY)[:, None, None], old_c, _symmetric(c_n / c_d))
-            self.covars_ = new
+            self.covars_ = self._em_covars = new  # (see _check_emission)
         self._warn_empty(empty.any(axis=1), "empty mixture components' parameters")
 
     def _get_n_fit_scalars_per_param(self):
@@ -301,12 +306,14 @@ class GMMHMM(BaseHMM):
         comp = np.minimum((u[:, None] >= cdf).sum(axis=1), self.n_mix - 1)
         z = self._backend.host(self._kern.rng.normal(seed, STREAM_EMISSIONS_2, n * D)).reshape(n, D)
         c = self.covars_
+        # Regularised as in the density; a variance at or below zero draws no spread (hmmlearn's
+        # numpy multivariate_normal).
         if self.covariance_type == "tied":
-            L = np.linalg.cholesky(c)[states]
+            L = regularised_cholesky(c)[states]
+        elif self.covariance_type == "full":
+            L = regularised_cholesky(c)[states, comp]
         else:
-            if self.covariance_type == "diag":
-                c = c[..., None] * np.eye(D)
-            elif self.covariance_type == "spherical":
-                c = c[..., None, None] * np.eye(D)
-            L = np.linalg.cholesky(c)[states, comp]
+            sd = np.sqrt(np.maximum(c, 0.0))
+            sd = sd[..., None] * np.eye(D) if self.covariance_type == "diag" else sd[..., None, None] * np.eye(D)
+            L = sd[states, comp]
         return self.means_[states, comp] + np.einsum("nij,nj->ni", L, z)

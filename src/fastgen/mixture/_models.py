@@ -31,6 +31,7 @@ import numbers
 import numpy as np
 
 from .._params import Interval, Options
+from .._validation import check_dtype_kind, sum_tolerance
 from .._warnings import warn as _warn
 from ._base import BaseMixture
 from ._gaussian import (LOG_2PI, betaln, collapsed_components, covariances_from_precisions, digamma,
@@ -43,9 +44,7 @@ __all__ = ["GaussianMixture", "BayesianGaussianMixture"]
 
 def _as_float_array(value, name, shape):
     a = np.asarray(value)
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) \
-            or np.issubdtype(a.dtype, np.complexfloating):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {a.dtype}")
+    check_dtype_kind(a.dtype, name)
     a = np.array(a, dtype=np.float64)
     if a.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
@@ -198,7 +197,8 @@ class GaussianMixture(_GaussianParameters, BaseMixture):
             w = _as_float_array(self.weights_init, "weights_init", (K,))
             if (w < 0).any() or (w > 1).any():
                 raise ValueError(f"weights_init: weights must lie in [0, 1], got min {w.min()}, max {w.max()}")
-            if abs(1.0 - w.sum()) > 1e-8:
+            # scikit-learn's _check_weights: 1e-8 for float64 weights, 1e-6 for float32 ones.
+            if abs(1.0 - w.sum()) > sum_tolerance(np.asarray(self.weights_init).dtype, K, 1e-8):
                 raise ValueError(f"weights_init: weights must sum to 1, got sum {float(w.sum())!r}")
             self._weights_init = w
         if self.means_init is not None:
