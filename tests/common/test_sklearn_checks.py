@@ -44,7 +44,7 @@ _HMM = {name: _LENGTHS_NOT_Y for name in (
     "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
     "check_f_contiguous_array_estimator", "check_methods_sample_order_invariance",
     "check_methods_subset_invariance", "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent",
-    "check_n_features_in", "check_fit2d_predict1d")}
+    "check_n_features_in", "check_fit2d_predict1d", "check_fit_check_is_fitted")}
 
 # As scikit-learn's BernoulliRBM: score_samples corrupts one unit per row, drawn by the row's position
 # (reproducible across calls, but a row's value depends on where it sits in X).
