@@ -82,7 +82,8 @@ class MADE(BaseNN):
         Seeds the weight initialisation, the orderings and hidden degrees, the epoch permutations
         and the model's Philox key.
     verbose : bool or int, default=0
-        Progress bar with the training NLL on stderr when > 0.
+        Progress with the training NLL on stderr when > 0: a live bar on a terminal (tqdm's when installed),
+        one line per epoch otherwise.
     device : {"cpu", "cuda", "auto"}, default="auto"
         Where the kernels run ("auto": a usable GPU, else the CPU).
     dtype : float32 or float64, default=np.float32

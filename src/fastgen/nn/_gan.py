@@ -71,7 +71,8 @@ class GAN(BaseNN):
     random_state : None, int or numpy RandomState, default=None
         Seeds the weight initialisation, the epoch permutations and the model's Philox key.
     verbose : bool or int, default=0
-        Progress bar with the losses on stderr when > 0.
+        Progress with the losses on stderr when > 0: a live bar on a terminal (tqdm's when installed),
+        one line per epoch otherwise.
     device : {"cpu", "cuda", "auto"}, default="auto"
         Where the kernels run ("auto": a usable GPU, else the CPU).
     dtype : float32 or float64, default=np.float32
