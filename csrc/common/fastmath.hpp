@@ -43,9 +43,11 @@ inline __attribute__((always_inline)) double exp_in_range(double x) {
   p = p * r + 0.5;
   p = p * r + 1.0;
   p = p * r + 1.0;
-  int64_t tb;
+  // Unsigned: the same bits for every x in range, and defined (a wrap, not UB) for the NaN or
+  // out-of-range x of rows that are rejected or selected away afterwards (UBSan, .ci/run).
+  uint64_t tb;
   std::memcpy(&tb, &t, sizeof tb);
-  const int64_t eb = (tb - 0x4338000000000000LL + 1023) << 52;
+  const uint64_t eb = (tb - 0x4338000000000000ULL + 1023) << 52;
   double scale;
   std::memcpy(&scale, &eb, sizeof scale);
   return p * scale;
