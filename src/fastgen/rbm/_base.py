@@ -183,6 +183,16 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
         """
         self._setup()
         X = self._validate(X, fitting=True)
+        previous = dict(self.__dict__)   # restored if training diverges: never a non-finite model
+        try:
+            self._fit_epochs(X)
+        except FloatingPointError:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
+        return self
+
+    def _fit_epochs(self, X):
         self.random_state_ = check_random_state(self.random_state)
         self._init_params(X, self.random_state_)
         self.score_curve_ = []   # per-epoch progress score, recorded when verbose (it costs a pass)
@@ -199,8 +209,9 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
                 Xe = self._kern.nn.take_rows(Xd, self._backend.put(order))  # the nn family's row gather
             else:
                 Xe = Xd
-            for b0 in starts:
-                self._train_batch(Xe[b0:b0 + bs])
+            for step, b0 in enumerate(starts, start=1):
+                self._checked_batch(Xe[b0:b0 + bs], f"at epoch {epoch}, step {step}")
+            self._check_diverged(f"at epoch {epoch}")
             if self.verbose:
                 self._end_training()
                 pl = float(self._progress_score(X))
@@ -211,7 +222,45 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
                 begin = end
         self._end_training()
         self.n_iter_ = int(self.n_iter)
-        return self
+
+    # Where the parameters live during training (self._dev) and the attribute each becomes.
+    _TRAINED = (("W", "components_"), ("b_h", "intercept_hidden_"), ("b_v", "intercept_visible_"),
+                ("log_var", "log sigma^2"), ("sigma", "sigma_"))
+
+    def _nonfinite_parameter(self):
+        """The name of the first parameter under training that is NaN or infinite (a standard
+        deviation also when it reached 0), else None. One reduction per array where it lives."""
+        tiny = float(np.finfo(self._backend.dtype).tiny)
+        for key, attr in self._TRAINED:
+            a = self._dev[key]
+            if a.shape[0] and self._backend.first_outside(a, tiny if key == "sigma" else -np.inf) is not None:
+                return attr
+        return None
+
+    def _check_diverged(self, where):
+        bad = self._nonfinite_parameter()
+        if bad is not None:
+            raise self._divergence(where, bad)
+
+    def _divergence(self, where, bad):
+        from ..nn._training import divergence_error
+        what = f"{bad} reached 0" if bad == "sigma_" and self._sigma_reached_zero() else f"{bad} became non-finite"
+        return divergence_error(type(self).__name__, where, what, float(self.learning_rate))
+
+    def _sigma_reached_zero(self):
+        s = self._backend.host(self._dev["sigma"])
+        return bool(np.isfinite(s).all())
+
+    def _checked_batch(self, Xb, where):
+        """_train_batch; a kernel that refuses a parameter the last update made non-finite (a learned
+        sigma that overflowed) reports the divergence, not its own argument check."""
+        try:
+            self._train_batch(Xb)
+        except ValueError as e:
+            bad = self._nonfinite_parameter()
+            if bad is None:
+                raise
+            raise self._divergence(where, bad) from e
 
     def partial_fit(self, X, y=None):
         """One CD/PCD update on X as a single minibatch (initialising the model on the first call).
@@ -231,6 +280,7 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
         self._setup()
         first = not hasattr(self, "components_")
         X = self._validate(X, fitting=first)
+        previous = dict(self.__dict__)   # restored if the update diverges: never a non-finite model
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
         if first:
@@ -238,7 +288,13 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
         elif not hasattr(self, "_streams"):
             self._streams = Streams(philox_seed(self.random_state_))
         self._begin_training()
-        self._train_batch(X)
+        try:
+            self._checked_batch(X, "in partial_fit")
+            self._check_diverged("in partial_fit")
+        except FloatingPointError:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
         self._end_training()
         return self
 

@@ -171,7 +171,12 @@ class DBN(TransformerMixin, BaseEstimator):
         rbms = []
         for layer, H in enumerate(sizes):
             rbm = self._make(layer, H, int(rs.randint(0, 2**31 - 1)))
-            rbm.fit(inp)
+            try:
+                rbm.fit(inp)
+            except FloatingPointError as e:   # the layer's message, said of the net and its layer
+                msg = str(e).split(": ", 1)[1].replace("training diverged", f"training of layer {layer + 1} "
+                                                       f"({type(rbm).__name__}) diverged", 1)
+                raise FloatingPointError(f"DBN: {msg}") from e
             rbms.append(rbm)
             if layer + 1 < len(sizes):
                 inp = rbm._hidden_probs(inp)   # stays on the device for the next layer
