@@ -52,3 +52,45 @@ def test_dbn_divergence_names_the_layer(big):
     with pytest.raises(FloatingPointError, match=r"DBN: training of layer 1 \(GaussianBernoulliRBM\) diverged"):
         dbn.fit(big)
     assert not hasattr(dbn, "rbms_")
+
+
+# -- oversized requests: a ValueError naming the argument and the bytes, before allocating ---------
+NEED = r"need [\d.]+ (GiB|TiB|PiB), more than the .* of memory"
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    B = (np.random.default_rng(1).random((40, 5)) < 0.5).astype(float)
+    return B, BernoulliRBM(3, n_iter=1, random_state=0, device="cpu").fit(B)
+
+
+def test_huge_sample_names_n_samples(fitted):
+    _, m = fitted
+    with pytest.raises(ValueError, match=r"n_samples: 10000000000 samples x 5 features " + NEED):
+        m.sample(10**10)
+
+
+def test_huge_ais_names_n_chains(fitted):
+    _, m = fitted
+    with pytest.raises(ValueError, match="n_chains: .*" + NEED):
+        m.ais_log_partition(n_chains=10**12)
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: BernoulliRBM(10**12, device="cpu"), "n_components"),
+    (lambda: GaussianBernoulliRBM(10**12, device="cpu"), "n_components"),
+    (lambda: BernoulliRBM(3, batch_size=10**13, device="cpu"), "batch_size"),
+    (lambda: DBN((3, 10**7, 10**7), device="cpu"), "hidden_layer_sizes"),
+])
+def test_huge_models_name_the_argument(fitted, make, name):
+    B, _ = fitted
+    m = make()
+    with pytest.raises(ValueError, match=name + ": .*" + NEED):
+        m.fit(B)
+
+
+def test_dbn_huge_sample(fitted):
+    B, _ = fitted
+    dbn = DBN((3, 2), n_iter=1, random_state=0, device="cpu").fit(B)
+    with pytest.raises(ValueError, match="n_samples: 10000000000 samples x 5 features " + NEED):
+        dbn.sample(10**10)

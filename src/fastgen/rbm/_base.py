@@ -34,7 +34,7 @@ from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._streams import Streams
 from .._transform import TransformerMixin, densified_input_tags
-from .._validation import check_int, check_random_state, philox_seed
+from .._validation import check_allocation, check_int, check_random_state, philox_seed
 from ._likelihood import PartitionMixin
 
 ALGORITHMS = ("pcd", "cd")
@@ -64,6 +64,16 @@ TRAINING_CONSTRAINTS = {
     "weight_decay": [Interval(numbers.Real, 0, np.inf, closed="left")],
     "shuffle": ["boolean"],
 }
+
+
+def check_rbm_size(name, n_visible, n_hidden, batch_size, itemsize):
+    """Refuse, before allocating, an RBM whose training state would not fit in memory: the weights
+    with their velocity and the kernels' device copies (4 x H x V), the persistent chains
+    (batch_size x H) and one minibatch's hidden and visible arrays."""
+    H, V, B = int(n_hidden), int(n_visible), int(batch_size)
+    n_bytes = itemsize * (4 * H * V + 4 * (H + V) + 6 * B * (H + V))
+    what = f"{H} hidden units x {V} visibles" + (f" with batch_size={B}" if B > max(H, V) else "")
+    check_allocation(name, n_bytes, what)
 
 
 class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
@@ -130,6 +140,9 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
     # -- initialisation ----------------------------------------------------------------------------
     def _init_params(self, X, rs):
         H, V = self.n_components, X.shape[1]
+        B = int(self.batch_size)   # h_samples_ holds batch_size persistent chains
+        check_rbm_size("batch_size" if B > max(H, V) else "n_components", V, H, self.batch_size,
+                       self._backend.dtype.itemsize)
         # scikit-learn's initialisation: N(0, 0.01^2) weights (same draws from the same RandomState).
         self.components_ = np.ascontiguousarray(rs.normal(0, 0.01, (H, V)), dtype=self._backend.dtype)
         self.intercept_hidden_ = np.zeros(H, dtype=self._backend.dtype)
@@ -518,6 +531,9 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
         n_gibbs_steps = check_int(n_gibbs_steps, "n_gibbs_steps", 1)
         burn_in = check_int(burn_in, "burn_in", 0)
         C = n_samples if n_chains is None else min(check_int(n_chains, "n_chains", 1), n_samples)
+        H, V = self.components_.shape
+        check_allocation("n_samples", self._backend.dtype.itemsize * (2 * n_samples * V + 2 * C * (H + V)),
+                         f"{n_samples} samples x {V} features")
         seed, first, owner = self._seed_for(random_state)
         take = owner._streams.take if owner is not None else Streams(start=first).take
         W, b_h, b_v, sigma = self._params()
