@@ -219,3 +219,40 @@ def check_choice(value, name, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: expected one of {tuple(choices)}, got {value!r}")
     return value
+
+
+# -- sizes of requested allocations ------------------------------------------------------------------
+FALLBACK_MEMORY_LIMIT = 1 << 40   # 1 TiB, where the machine's memory cannot be read
+
+
+def memory_limit() -> int:
+    """Bytes one request may ask for: the machine's physical memory when the OS tells it, else 1 TiB."""
+    import os
+    try:
+        n = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return FALLBACK_MEMORY_LIMIT
+    return n if n > 0 else FALLBACK_MEMORY_LIMIT
+
+
+def format_bytes(n) -> str:
+    """1536 -> '1.50 KiB', 5 * 2**40 -> '5.00 TiB'."""
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} EiB"  # (not reached)
+
+
+def check_allocation(name, n_bytes, what=None, *, limit=None) -> None:
+    """Refuse, before allocating, a request whose arrays would need more than `limit` bytes (default:
+    ``memory_limit()``), with a ValueError naming the argument and the size, e.g.
+    "n_samples: 10000000000 samples x 64 features need 4.66 TiB, more than this machine's 16.0 GiB of
+    memory". `n_bytes` is computed in Python ints (no overflow); `what` says what was asked for."""
+    n_bytes = int(n_bytes)
+    limit = memory_limit() if limit is None else int(limit)
+    if n_bytes > limit:
+        ask = f"{what} need" if what else "this request needs"
+        raise ValueError(f"{name}: {ask} {format_bytes(n_bytes)}, more than the {format_bytes(limit)} of memory "
+                         f"this machine has; ask for less")

@@ -22,7 +22,7 @@ from .._params import Interval, Options
 from ._ar_validation import (METHODS, TREND_CODE, TRENDS, YW_METHODS, check_order, check_series_lengths,
                              check_trend, n_trend, raise_on_status)
 from .._base import BaseEstimator
-from .._validation import philox_seed
+from .._validation import check_allocation, philox_seed
 from .._warnings import warn as _warn
 from ..exceptions import StationarityWarning
 
@@ -122,6 +122,12 @@ class LinearARBase(BaseEstimator):
         return self._backend.host(res)
 
     def _forecast_kernel(self, params, y_last, t_next, sigma, steps):
+        S, k = y_last.shape[0], y_last.shape[2]
+        series = f" x {S} series" if S > 1 else ""
+        # mean [S, steps, k] and mse [S, steps, k, k] in float64, plus the concatenated copy the
+        # overflow check makes: refused before the kernel allocates them
+        check_allocation("steps", 2 * 8 * S * int(steps) * (k + k * k),
+                         f"{int(steps)} steps x {k} variable(s){series} (forecasts and their covariances)")
         res = self._kern.autoregressive.ar_forecast(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
                                      self._put(np.ascontiguousarray(y_last, dtype=np.float64)),
                                      self._put(np.ascontiguousarray(t_next, dtype=np.int64)),
@@ -132,6 +138,10 @@ class LinearARBase(BaseEstimator):
         return res
 
     def _simulate_kernel(self, params, chol, y_last, t_next, n_steps, n_paths, random_state):
+        S, k = y_last.shape[0], y_last.shape[2]
+        series = f" x {S} series" if S > 1 else ""
+        check_allocation("n_steps, n_paths", 2 * self._backend.dtype.itemsize * S * int(n_paths) * int(n_steps) * k,
+                         f"{int(n_paths)} paths x {int(n_steps)} steps x {k} variable(s){series}")
         seed = philox_seed(random_state)
         res = self._kern.autoregressive.ar_simulate(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
                                      self._put(np.ascontiguousarray(chol, dtype=np.float64)),

@@ -21,7 +21,7 @@ from .._params import Interval, Options
 from .._validation import check_float, check_int
 from ..nn._base import ACTIVATION, LAYERS, OPTIMIZER, SLOPE, BaseNN
 from ..nn._engine import Trainable, publish
-from ..nn._mlp import MLP
+from ..nn._mlp import MLP, check_network_size
 from ..nn._training import run_epochs
 from ..nn._mlp import check_layer_sizes
 
@@ -272,6 +272,10 @@ class MADE(BaseNN):
         self._check_values(X, self.output, n_out, scoring=False)
         D = X.shape[1]
         if fresh:
+            sizes = self._sizes(D, hidden, n_out)
+            # parameters, gradients, optimiser state and one mask per n_masks
+            check_network_size((sizes, (None,) + ("hidden_layer_sizes",) * len(hidden) + (None,)),
+                               itemsize=eng.dtype.itemsize, copies=4 + int(self.n_masks))
             init_rng, perm_rng, streams = self._fit_randomness()
             orders, degrees, masks = self._connectivity(D, hidden, n_out, init_rng, eng.dtype)
             net = MLP(self._sizes(D, hidden, n_out), (self.activation,) * len(hidden) + ("identity",), self.slope)
@@ -395,6 +399,7 @@ class MADE(BaseNN):
         """
         eng = self._engine_ready()
         n = check_int(n_samples, "n_samples", 1)
+        self._check_sample_size(n, self.network_.sizes)
         temperature = check_float(temperature, "temperature", minimum=0.0, strict=True)
         output = self._fitted_output
         if output != "categorical" and (top_k is not None or top_p is not None):

@@ -15,7 +15,7 @@ from .._params import Interval, Options
 from .._transform import TransformerMixin
 from ._base import ACTIVATION, LAYERS, OPTIMIZER, SLOPE, BaseNN, sigmoid
 from ._engine import Trainable, publish
-from ._mlp import MLP
+from ._mlp import MLP, check_network_size
 from ._training import run_epochs
 
 __all__ = ["Autoencoder"]
@@ -174,6 +174,9 @@ class Autoencoder(TransformerMixin, BaseNN):
         self._check_values(X)
         D, K, act = X.shape[1], int(self.latent_dim), self.activation
         init_rng, perm_rng, streams = self._fit_randomness()
+        dec_name = "encoder_layers" if self.decoder_layers is None else "decoder_layers"
+        check_network_size(((D,) + enc + (K,) + dec + (D,), (None,) + ("encoder_layers",) * len(enc) + ("latent_dim",)
+                            + (dec_name,) * len(dec) + (None,)), itemsize=eng.dtype.itemsize)
         net = MLP((D,) + enc + (K,) + dec + (D,),
                   (act,) * len(enc) + ("identity",) + (act,) * len(dec) + ("identity",), self.slope)
         net.init_params(init_rng, eng.dtype)

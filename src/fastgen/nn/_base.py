@@ -21,7 +21,7 @@ import numpy as np
 from .._backend import is_device_array
 from .._base import BaseEstimator
 from .._params import Interval, Options
-from .._validation import check_dtype, check_int, check_random_state, philox_seed
+from .._validation import check_allocation, check_dtype, check_int, check_random_state, philox_seed
 from ._engine import Engine
 from ._optim import OPTIMIZERS, make_optimizer
 from .._streams import Streams
@@ -213,4 +213,17 @@ class BaseNN(BaseEstimator):
             if n_samples not in (1, m):
                 raise ValueError(f"y: got {m} labels for n_samples={n_samples}; pass one label or one per sample")
             n_samples = m
+        self._check_sample_size(n_samples, self._sampler_sizes())
         return n_samples, self._labels(y, n_samples)
+
+    def _sampler_sizes(self):
+        """The widths of the network that sample() runs (VAE: decoder_, GAN: generator_)."""
+        net = getattr(self, "decoder_", None) or getattr(self, "generator_", None)
+        return net.sizes if net is not None else (self.n_features_in_,)
+
+    def _check_sample_size(self, n, sizes):
+        """Refuse before allocating a sample() whose rows (each network layer's activations, the
+        draws and the output) would not fit in memory."""
+        D = self.n_features_in_
+        row = (sum(int(s) for s in sizes) + 3 * D) * np.dtype(self.dtype).itemsize
+        check_allocation("n_samples", n * row, f"{n} samples x {D} features")

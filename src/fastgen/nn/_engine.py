@@ -71,8 +71,7 @@ def publish(*trainables: Trainable, name: str, learning_rate: float) -> None:
     overflowed shows only here, and a model must never be left holding non-finite weights."""
     thetas = [np.array(t.engine.host(t.theta), dtype=t.engine.dtype, copy=True) for t in trainables]
     if not all(np.isfinite(th).all() for th in thetas):
-        raise FloatingPointError(f"{name}: training diverged in its last step (non-finite parameters); the "
-                                 f"estimator keeps its previous state. Try a lower learning_rate (got "
-                                 f"{learning_rate:g}), or standardise the data")
+        from ._training import divergence_error
+        raise divergence_error(name, "in the last step", "non-finite parameters", learning_rate)
     for t, th in zip(trainables, thetas):
         t.net.theta = th

@@ -17,7 +17,7 @@ import numpy as np
 from .._params import Interval, Options
 from ._base import ACTIVATION, LAYERS, NON_NEGATIVE, SLOPE, BaseNN, range_if_outside
 from ._engine import Trainable, publish
-from ._mlp import MLP
+from ._mlp import MLP, check_network_size
 from ._training import run_epochs
 
 __all__ = ["GAN"]
@@ -188,6 +188,9 @@ class GAN(BaseNN):
         C, classes = self._fit_labels(y, n)
         c, q = C.shape[1], int(self.latent_dim)
         init_rng, perm_rng, streams = self._fit_randomness()
+        check_network_size(((q + c,) + gl + (D,), ("latent_dim",) + ("generator_layers",) * len(gl) + (None,)),
+                           ((D + c,) + dl + (1,), (None,) + ("discriminator_layers",) * len(dl) + (None,)),
+                           itemsize=eng.dtype.itemsize)
         generator = MLP((q + c,) + gl + (D,), (self.generator_activation,) * len(gl) + (self.output_activation,),
                         self.slope)
         discriminator = MLP((D + c,) + dl + (1,), (self.discriminator_activation,) * len(dl) + ("identity",),

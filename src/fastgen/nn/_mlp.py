@@ -46,6 +46,25 @@ def check_layer_sizes(layers, argument, *, allow_empty=True) -> tuple:
     return tuple(int(w) for w in layers)
 
 
+def check_network_size(*nets, itemsize, copies=4) -> None:
+    """Refuse, before anything is allocated, networks whose parameters (times `copies`: theta, the
+    gradient and the optimiser's two moments) would not fit in memory. Each net is (sizes, names):
+    its widths and the argument behind each width (None: the data's), and the error names the
+    argument behind the wider side of the largest weight matrix."""
+    from .._validation import check_allocation
+    total, worst, blame = 0, -1, "X"
+    for sizes, names in nets:
+        for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            total += int(a) * int(b) + int(b)
+            if int(a) * int(b) > worst:
+                # the argument behind the wider of the matrix's two sides
+                wide, narrow = (names[l], names[l + 1]) if int(a) >= int(b) else (names[l + 1], names[l])
+                worst, blame = int(a) * int(b), wide or narrow or "X"
+    widths = " and ".join(str(tuple(int(s) for s in sizes)) for sizes, _ in nets)
+    check_allocation(blame, total * itemsize * copies, f"layer widths {widths} ({total} parameters, with "
+                     f"gradients and optimiser state)")
+
+
 class MLP:
     """A fully connected network d_0 -> d_1 -> ... -> d_L with activation act_l after layer l.
 

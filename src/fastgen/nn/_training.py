@@ -83,12 +83,19 @@ def _tqdm_bar(progress, total):
     return tqdm(total=total, file=progress.out, unit="step", leave=True, dynamic_ncols=True)
 
 
+def divergence_error(name, where, detail, learning_rate):
+    """The FloatingPointError of a training run that went non-finite, in the user's terms (every
+    fastgen training loop raises this one: nn, MADE, the RBMs and DBN)."""
+    lr = f" (got {learning_rate:g})" if np.isfinite(learning_rate) else ""
+    return FloatingPointError(
+        f"{name}: training diverged {where} ({detail}): the learning rate is too large for data of this "
+        f"scale; standardise X or lower learning_rate{lr}. The estimator keeps its previous state (no "
+        f"non-finite weights are stored)")
+
+
 def diverged(name, epoch, step, losses, loss_names, learning_rate):
     bad = ", ".join(f"{n} = {v}" for n, v in zip(loss_names, losses) if not np.isfinite(v))
-    return FloatingPointError(
-        f"{name}: training diverged at epoch {epoch}, step {step} ({bad}); the estimator keeps its previous "
-        f"state (no non-finite weights are stored). Try a lower learning_rate (got {learning_rate:g}), or "
-        f"standardise the data")
+    return divergence_error(name, f"at epoch {epoch}, step {step}", bad, learning_rate)
 
 
 def run_epochs(*, name, engine, arrays, batch_size, max_epochs, rng, step, streams, streams_per_step,

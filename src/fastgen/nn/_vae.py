@@ -19,7 +19,8 @@ from .._params import Interval, Options, validate_params
 from .._transform import TransformerMixin
 from ._base import ACTIVATION, EVAL_STREAM, LAYERS, NON_NEGATIVE, OPTIMIZER, SLOPE, BaseNN, sigmoid
 from ._engine import Trainable, publish
-from ._mlp import MLP
+from ._mlp import MLP, check_network_size
+from .._validation import check_allocation
 from ._training import run_epochs
 
 __all__ = ["VAE"]
@@ -218,6 +219,10 @@ class VAE(TransformerMixin, BaseNN):
         init_rng, perm_rng, streams = self._fit_randomness()
         out = 2 * D if self.likelihood == "gaussian_learned" else D
         act = self.activation
+        dec_name = "encoder_layers" if self.decoder_layers is None else "decoder_layers"
+        check_network_size(((D + c,) + enc_layers + (2 * K,), (None,) + ("encoder_layers",) * len(enc_layers) + ("latent_dim",)),
+                           ((K + c,) + dec_layers + (out,), ("latent_dim",) + (dec_name,) * len(dec_layers) + (None,)),
+                           itemsize=eng.dtype.itemsize)
         encoder = MLP((D + c,) + enc_layers + (2 * K,), (act,) * len(enc_layers) + ("identity",), self.slope)
         decoder = MLP((K + c,) + dec_layers + (out,), (act,) * len(dec_layers) + ("identity",), self.slope)
         encoder.init_params(init_rng, eng.dtype)
@@ -407,6 +412,10 @@ class VAE(TransformerMixin, BaseNN):
         Xd, Cd = eng.put(X), (eng.put(C) if C.shape[1] else None)
         streams = self._streams_for(None)
         rows = max(1, _IWAE_ROWS // k)
+        # a chunk's rows repeated k times through the decoder (its activations, the draws, the NLL)
+        per_draw = (sum(self.decoder_.sizes) + 2 * self.encoder_.sizes[-1] + 2 * X.shape[1]) * eng.dtype.itemsize
+        check_allocation("n_importance", min(rows, n) * k * per_draw,
+                         f"{k} importance samples per row x {X.shape[1]} features")
         dec_theta = eng.put(self.decoder_.theta)
         nn = eng.kernels.nn
         # Each chunk on the device: its rows repeated k times, the draws, the decoder on [Zs | labels],

@@ -34,7 +34,7 @@ from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._streams import Streams
 from .._transform import TransformerMixin, densified_input_tags
-from .._validation import check_int, check_random_state, philox_seed
+from .._validation import check_allocation, check_int, check_random_state, philox_seed
 from ._likelihood import PartitionMixin
 
 ALGORITHMS = ("pcd", "cd")
@@ -64,6 +64,16 @@ TRAINING_CONSTRAINTS = {
     "weight_decay": [Interval(numbers.Real, 0, np.inf, closed="left")],
     "shuffle": ["boolean"],
 }
+
+
+def check_rbm_size(name, n_visible, n_hidden, batch_size, itemsize):
+    """Refuse, before allocating, an RBM whose training state would not fit in memory: the weights
+    with their velocity and the kernels' device copies (4 x H x V), the persistent chains
+    (batch_size x H) and one minibatch's hidden and visible arrays."""
+    H, V, B = int(n_hidden), int(n_visible), int(batch_size)
+    n_bytes = itemsize * (4 * H * V + 4 * (H + V) + 6 * B * (H + V))
+    what = f"{H} hidden units x {V} visibles" + (f" with batch_size={B}" if B > max(H, V) else "")
+    check_allocation(name, n_bytes, what)
 
 
 class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
@@ -130,6 +140,9 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
     # -- initialisation ----------------------------------------------------------------------------
     def _init_params(self, X, rs):
         H, V = self.n_components, X.shape[1]
+        B = int(self.batch_size)   # h_samples_ holds batch_size persistent chains
+        check_rbm_size("batch_size" if B > max(H, V) else "n_components", V, H, self.batch_size,
+                       self._backend.dtype.itemsize)
         # scikit-learn's initialisation: N(0, 0.01^2) weights (same draws from the same RandomState).
         self.components_ = np.ascontiguousarray(rs.normal(0, 0.01, (H, V)), dtype=self._backend.dtype)
         self.intercept_hidden_ = np.zeros(H, dtype=self._backend.dtype)
@@ -183,6 +196,16 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
         """
         self._setup()
         X = self._validate(X, fitting=True)
+        previous = dict(self.__dict__)   # restored if training diverges: never a non-finite model
+        try:
+            self._fit_epochs(X)
+        except FloatingPointError:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
+        return self
+
+    def _fit_epochs(self, X):
         self.random_state_ = check_random_state(self.random_state)
         self._init_params(X, self.random_state_)
         self.score_curve_ = []   # per-epoch progress score, recorded when verbose (it costs a pass)
@@ -199,8 +222,9 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
                 Xe = self._kern.nn.take_rows(Xd, self._backend.put(order))  # the nn family's row gather
             else:
                 Xe = Xd
-            for b0 in starts:
-                self._train_batch(Xe[b0:b0 + bs])
+            for step, b0 in enumerate(starts, start=1):
+                self._checked_batch(Xe[b0:b0 + bs], f"at epoch {epoch}, step {step}")
+            self._check_diverged(f"at epoch {epoch}")
             if self.verbose:
                 self._end_training()
                 pl = float(self._progress_score(X))
@@ -211,7 +235,45 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
                 begin = end
         self._end_training()
         self.n_iter_ = int(self.n_iter)
-        return self
+
+    # Where the parameters live during training (self._dev) and the attribute each becomes.
+    _TRAINED = (("W", "components_"), ("b_h", "intercept_hidden_"), ("b_v", "intercept_visible_"),
+                ("log_var", "log sigma^2"), ("sigma", "sigma_"))
+
+    def _nonfinite_parameter(self):
+        """The name of the first parameter under training that is NaN or infinite (a standard
+        deviation also when it reached 0), else None. One reduction per array where it lives."""
+        tiny = float(np.finfo(self._backend.dtype).tiny)
+        for key, attr in self._TRAINED:
+            a = self._dev[key]
+            if a.shape[0] and self._backend.first_outside(a, tiny if key == "sigma" else -np.inf) is not None:
+                return attr
+        return None
+
+    def _check_diverged(self, where):
+        bad = self._nonfinite_parameter()
+        if bad is not None:
+            raise self._divergence(where, bad)
+
+    def _divergence(self, where, bad):
+        from ..nn._training import divergence_error
+        what = f"{bad} reached 0" if bad == "sigma_" and self._sigma_reached_zero() else f"{bad} became non-finite"
+        return divergence_error(type(self).__name__, where, what, float(self.learning_rate))
+
+    def _sigma_reached_zero(self):
+        s = self._backend.host(self._dev["sigma"])
+        return bool(np.isfinite(s).all())
+
+    def _checked_batch(self, Xb, where):
+        """_train_batch; a kernel that refuses a parameter the last update made non-finite (a learned
+        sigma that overflowed) reports the divergence, not its own argument check."""
+        try:
+            self._train_batch(Xb)
+        except ValueError as e:
+            bad = self._nonfinite_parameter()
+            if bad is None:
+                raise
+            raise self._divergence(where, bad) from e
 
     def partial_fit(self, X, y=None):
         """One CD/PCD update on X as a single minibatch (initialising the model on the first call).
@@ -231,6 +293,7 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
         self._setup()
         first = not hasattr(self, "components_")
         X = self._validate(X, fitting=first)
+        previous = dict(self.__dict__)   # restored if the update diverges: never a non-finite model
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
         if first:
@@ -238,7 +301,13 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
         elif not hasattr(self, "_streams"):
             self._streams = Streams(philox_seed(self.random_state_))
         self._begin_training()
-        self._train_batch(X)
+        try:
+            self._checked_batch(X, "in partial_fit")
+            self._check_diverged("in partial_fit")
+        except FloatingPointError:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
         self._end_training()
         return self
 
@@ -462,6 +531,9 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
         n_gibbs_steps = check_int(n_gibbs_steps, "n_gibbs_steps", 1)
         burn_in = check_int(burn_in, "burn_in", 0)
         C = n_samples if n_chains is None else min(check_int(n_chains, "n_chains", 1), n_samples)
+        H, V = self.components_.shape
+        check_allocation("n_samples", self._backend.dtype.itemsize * (2 * n_samples * V + 2 * C * (H + V)),
+                         f"{n_samples} samples x {V} features")
         seed, first, owner = self._seed_for(random_state)
         take = owner._streams.take if owner is not None else Streams(start=first).take
         W, b_h, b_v, sigma = self._params()

@@ -11,8 +11,8 @@ from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._streams import Streams
 from .._transform import TransformerMixin, densified_input_tags
-from .._validation import check_dtype, check_int, check_random_state, philox_seed
-from ._base import TRAINING_CONSTRAINTS
+from .._validation import check_allocation, check_dtype, check_int, check_random_state, philox_seed
+from ._base import TRAINING_CONSTRAINTS, check_rbm_size
 from ._models import BernoulliRBM, GaussianBernoulliRBM
 
 __all__ = ["DBN"]
@@ -167,11 +167,21 @@ class DBN(TransformerMixin, BaseEstimator):
         """
         sizes = self._layers()
         inp = self._validate(X, fitting=True)
+        below = inp.shape[1]
+        for H in sizes:   # every layer's size, before the first is trained
+            check_rbm_size("hidden_layer_sizes", below, H, int(self.batch_size),
+                           np.dtype(self.dtype).itemsize)
+            below = H
         rs = check_random_state(self.random_state)
         rbms = []
         for layer, H in enumerate(sizes):
             rbm = self._make(layer, H, int(rs.randint(0, 2**31 - 1)))
-            rbm.fit(inp)
+            try:
+                rbm.fit(inp)
+            except FloatingPointError as e:   # the layer's message, said of the net and its layer
+                msg = str(e).split(": ", 1)[1].replace("training diverged", f"training of layer {layer + 1} "
+                                                       f"({type(rbm).__name__}) diverged", 1)
+                raise FloatingPointError(f"DBN: {msg}") from e
             rbms.append(rbm)
             if layer + 1 < len(sizes):
                 inp = rbm._hidden_probs(inp)   # stays on the device for the next layer
@@ -249,6 +259,10 @@ class DBN(TransformerMixin, BaseEstimator):
             top_state = int(rs.randint(0, 2**31 - 1))
             seed, take = philox_seed(rs), Streams(start=0).take
         top = self.rbms_[-1]
+        n = check_int(n_samples, "n_samples", 1)
+        widest = max([self.n_features_in_] + [r.components_.shape[0] for r in self.rbms_])
+        check_allocation("n_samples", 4 * n * widest * np.dtype(self.dtype).itemsize,
+                         f"{n} samples x {self.n_features_in_} features")
         h = top.sample(n_samples, n_gibbs_steps=n_gibbs_steps, burn_in=burn_in, n_chains=n_chains,
                        mean=mean and len(self.rbms_) == 1, random_state=top_state)
         for layer in range(len(self.rbms_) - 2, -1, -1):

@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import check_allocation, check_int
 
 MAX_EXACT_UNITS = 20  # log_partition enumerates 2^m states of the smaller layer: m <= 20
 
@@ -104,6 +104,9 @@ class PartitionMixin:
         """
         self._ready()
         n_chains = check_int(n_chains, "n_chains", 1)
+        H, V = self.components_.shape
+        check_allocation("n_chains", self._backend.dtype.itemsize * 4 * n_chains * (H + V),
+                         f"{n_chains} AIS chains x {H + V} units")
         betas = ais_betas() if betas is None else np.asarray(betas, dtype=np.float64)
         if betas.ndim != 1 or len(betas) < 2:
             raise ValueError(f"betas: expected a 1-D array of at least 2 temperatures, got shape {betas.shape}")

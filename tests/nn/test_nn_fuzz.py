@@ -1,0 +1,142 @@
+"""Hypothesis-generated bad inputs for the nn family (VAE, GAN, Autoencoder) (issue 14): odd shapes, dtypes, NaN/inf at
+random places, extreme scales, degenerate data and absurd sizes. Every example must give a finite
+result of the right shape, or a ValueError/TypeError whose message names the argument (a diverging
+fit: the FloatingPointError that names learning_rate and X); never a crash, a MemoryError or NaN."""
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastgen import GAN, VAE, Autoencoder
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+D = 4
+DTYPES = ["int64", "bool", "float16", "float32", "float64", "complex128", "object", "str"]
+
+
+@st.composite
+def arrays(draw, n_features=D):
+    """A possibly bad array for an argument that expects (n_samples, n_features) numbers."""
+    shape = draw(st.sampled_from([(0, n_features), (3, 0), (5,), (4, n_features, 2), (1, n_features),
+                                  (6, n_features), (6, n_features + 1)]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    X = rng.random(shape)
+    kind = draw(st.sampled_from(["plain", "binary", "nan", "inf", "tiny", "huge", "constant", "negative"]))
+    if kind == "binary":
+        X = (X < 0.5).astype(float)
+    elif kind in ("nan", "inf") and X.size:
+        X.flat[draw(st.integers(0, X.size - 1))] = np.nan if kind == "nan" else -np.inf
+    elif kind == "tiny":
+        X = X * 1e-300
+    elif kind == "huge":
+        X = X * 1e300
+    elif kind == "constant" and X.ndim == 2 and X.shape[1]:
+        X[:, 0] = 0.7
+    elif kind == "negative":
+        X = X - 2
+    dtype = draw(st.sampled_from(DTYPES))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dtype == "str":
+            return X.astype(str)
+        if dtype == "object":
+            return X.astype(object)
+        return X.astype(dtype)
+
+
+def check(call, names, shape=None):
+    """The contract: a finite result (of `shape`, when given) or an error naming one of `names`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = call()
+    except (ValueError, TypeError) as e:
+        assert any(n in str(e) for n in names), f"{type(e).__name__} names none of {names}: {e}"
+        return None
+    except FloatingPointError as e:   # a fit that diverged on extreme data says so, in the user's terms
+        assert "standardise X or lower learning_rate" in str(e), str(e)
+        return None
+    if hasattr(out, "get_params"):   # fit and partial_fit return the estimator
+        return out
+    for a in out if isinstance(out, tuple) else (out,):
+        a = np.asarray(a)
+        assert np.isfinite(a.astype(np.float64)).all(), f"non-finite result {a}"
+    if shape is not None:
+        assert np.shape(out) == shape
+    return out
+
+
+SIZES = st.one_of(st.integers(-3, 3), st.just(10**10), st.just(10**18), st.floats(allow_nan=True),
+                  st.just(True), st.just("3"), st.none())
+rng = np.random.default_rng(0)
+XB = (rng.random((30, D)) < 0.5).astype(float)
+XR = rng.normal(size=(30, D))
+
+
+def make(name, **kw):
+    kw = dict(max_epochs=1, batch_size=8, random_state=0, device="cpu", **kw)
+    if name == "VAE":
+        return VAE(encoder_layers=(4,), latent_dim=2, n_importance=3, **kw)
+    if name == "GAN":
+        return GAN(generator_layers=(4,), discriminator_layers=(4,), latent_dim=2, **kw)
+    return Autoencoder(encoder_layers=(4,), latent_dim=2, **kw)
+
+
+FITTED = {"VAE": make("VAE").fit(XB), "GAN": make("GAN").fit(XR), "Autoencoder": make("Autoencoder").fit(XR)}
+METHODS = {"VAE": ["transform", "inverse_transform", "reconstruct", "score_samples", "score"],
+           "GAN": ["discriminate"], "Autoencoder": ["transform", "inverse_transform", "reconstruct", "score_samples", "score"]}
+NAMES = ["Z", "X"]
+
+
+@pytest.mark.parametrize("name", ["VAE", "GAN", "Autoencoder"])
+@SETTINGS
+@given(X=arrays())
+def test_fit(name, X):
+    m = make(name)
+    if check(lambda: m.fit(X), ["X", "output_activation"]) is not None:
+        check(lambda: m.sample(2, random_state=0) if name != "Autoencoder" else m.transform(X), ["X"])
+
+
+@pytest.mark.parametrize("name, method", [(n, m) for n, ms in METHODS.items() for m in ms])
+@SETTINGS
+@given(X=arrays(), Z=arrays(n_features=2))
+def test_inference(name, method, X, Z):
+    m = FITTED[name]
+    arg = Z if method == "inverse_transform" else X
+    out = check(lambda: getattr(m, method)(arg), NAMES)
+    if out is not None and method in ("transform", "score_samples", "discriminate"):
+        assert np.shape(out)[0] == arg.shape[0]
+
+
+@pytest.mark.parametrize("name", ["VAE", "GAN"])
+@SETTINGS
+@given(n=SIZES)
+def test_sample_sizes(name, n):
+    out = check(lambda: FITTED[name].sample(n, random_state=0), ["n_samples"])
+    if out is not None:
+        assert out.shape == (n, D)
+
+
+@pytest.mark.parametrize("name", ["VAE", "GAN", "Autoencoder"])
+@SETTINGS
+@given(value=st.one_of(SIZES, st.sampled_from([(), (3, 0), (3, 10**9), [2, -1], "abc", 2.5])))
+def test_constructor_sizes(name, value):
+    X = XB if name == "VAE" else XR
+    check(lambda: make(name).set_params(latent_dim=value).fit(X), ["latent_dim"])
+    layers = "generator_layers" if name == "GAN" else "encoder_layers"
+    check(lambda: make(name).set_params(**{layers: value}).fit(X), [layers])
+    check(lambda: make(name).set_params(batch_size=value).fit(X), ["batch_size"])
+
+
+@SETTINGS
+@given(k=SIZES)
+def test_vae_n_importance(k):
+    m = FITTED["VAE"]
+    old = m.n_importance
+    try:
+        m.set_params(n_importance=k)
+        check(lambda: m.score_samples(XB[:3]), ["n_importance"], (3,))
+    finally:
+        m.set_params(n_importance=old)
