@@ -133,15 +133,20 @@ class LinearARBase(BaseEstimator):
                                      self._put(np.ascontiguousarray(t_next, dtype=np.int64)),
                                      self._put(np.ascontiguousarray(sigma, dtype=np.float64)), int(steps))
         res = tuple(self._backend.host(r) for r in res)
-        self._warn_overflow(np.concatenate([res[0].reshape(*res[0].shape[:2], -1),
-                                            res[1].reshape(*res[1].shape[:2], -1)], axis=2), 1, "forecast")
+        # explicit widths: steps=0 gives empty arrays, whose -1 reshape numpy cannot infer
+        self._warn_overflow(np.concatenate([res[0].reshape(S, int(steps), k),
+                                            res[1].reshape(S, int(steps), k * k)], axis=2), 1, "forecast")
         return res
 
     def _simulate_kernel(self, params, chol, y_last, t_next, n_steps, n_paths, random_state):
         S, k = y_last.shape[0], y_last.shape[2]
         series = f" x {S} series" if S > 1 else ""
-        check_allocation("n_steps, n_paths", 2 * self._backend.dtype.itemsize * S * int(n_paths) * int(n_steps) * k,
+        # (an empty result too: numpy cannot make a (0, 10**18) array)
+        check_allocation("n_steps, n_paths", 2 * self._backend.dtype.itemsize * S * max(int(n_paths), 1)
+                         * max(int(n_steps), 1) * k,
                          f"{int(n_paths)} paths x {int(n_steps)} steps x {k} variable(s){series}")
+        if int(n_steps) == 0 or int(n_paths) == 0:   # nothing to draw (the kernel would still loop over 10**10 empty paths)
+            return np.zeros((S, int(n_paths), int(n_steps), k), dtype=self._backend.dtype)
         seed = philox_seed(random_state)
         res = self._kern.autoregressive.ar_simulate(self._put(np.ascontiguousarray(params)), TREND_CODE[self._trend],
                                      self._put(np.ascontiguousarray(chol, dtype=np.float64)),

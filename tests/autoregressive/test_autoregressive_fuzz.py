@@ -1,0 +1,157 @@
+"""Hypothesis-generated bad inputs for the autoregressive family (AR, VAR, MADE, sample_logits) (issue 14): odd shapes, dtypes, NaN/inf at
+random places, extreme scales, degenerate data and absurd sizes. Every example must give a finite
+result of the right shape, or a ValueError/TypeError whose message names the argument (a diverging
+fit: the FloatingPointError that names learning_rate and X); never a crash, a MemoryError or NaN."""
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastgen.autoregressive import AR, MADE, VAR, sample_logits
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+D = 4
+DTYPES = ["int64", "bool", "float16", "float32", "float64", "complex128", "object", "str"]
+
+
+@st.composite
+def arrays(draw, n_features=D):
+    """A possibly bad array for an argument that expects (n_samples, n_features) numbers."""
+    shape = draw(st.sampled_from([(0, n_features), (3, 0), (5,), (4, n_features, 2), (1, n_features),
+                                  (6, n_features), (6, n_features + 1)]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    X = rng.random(shape)
+    kind = draw(st.sampled_from(["plain", "binary", "nan", "inf", "tiny", "huge", "constant", "negative"]))
+    if kind == "binary":
+        X = (X < 0.5).astype(float)
+    elif kind in ("nan", "inf") and X.size:
+        X.flat[draw(st.integers(0, X.size - 1))] = np.nan if kind == "nan" else -np.inf
+    elif kind == "tiny":
+        X = X * 1e-300
+    elif kind == "huge":
+        X = X * 1e300
+    elif kind == "constant" and X.ndim == 2 and X.shape[1]:
+        X[:, 0] = 0.7
+    elif kind == "negative":
+        X = X - 2
+    dtype = draw(st.sampled_from(DTYPES))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dtype == "str":
+            return X.astype(str)
+        if dtype == "object":
+            return X.astype(object)
+        return X.astype(dtype)
+
+
+def check(call, names, shape=None):
+    """The contract: a finite result (of `shape`, when given) or an error naming one of `names`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = call()
+    except (ValueError, TypeError) as e:
+        assert any(n in str(e) for n in names), f"{type(e).__name__} names none of {names}: {e}"
+        return None
+    except FloatingPointError as e:   # a fit that diverged on extreme data says so, in the user's terms
+        assert "standardise X or lower learning_rate" in str(e), str(e)
+        return None
+    if hasattr(out, "get_params"):   # fit and partial_fit return the estimator
+        return out
+    for a in out if isinstance(out, tuple) else (out,):
+        a = np.asarray(a)
+        assert np.isfinite(a.astype(np.float64)).all(), f"non-finite result {a}"
+    if shape is not None:
+        assert np.shape(out) == shape
+    return out
+
+
+SIZES = st.one_of(st.integers(-3, 3), st.just(10**10), st.just(10**18), st.floats(allow_nan=True),
+                  st.just(True), st.just("3"), st.none())
+rng = np.random.default_rng(0)
+XB = (rng.random((30, D)) < 0.5).astype(float)
+Y = rng.normal(size=(60, 2))
+y = np.cumsum(rng.normal(size=80)) * 0.1
+AR_FIT = AR(2, device="cpu").fit(y)
+VAR_FIT = VAR(1, device="cpu").fit(Y)
+MADE_FIT = MADE(hidden_layer_sizes=(8,), max_epochs=1, random_state=0, device="cpu").fit(XB)
+
+
+@SETTINGS
+@given(X=arrays(n_features=1))
+def test_ar_fit(X):
+    m = AR(1, device="cpu")
+    if check(lambda: m.fit(X), ["X", "y", "order", "lags"]) is not None:
+        check(lambda: m.forecast(3), ["steps"])
+
+
+@SETTINGS
+@given(X=arrays(n_features=2))
+def test_var_fit(X):
+    m = VAR(1, device="cpu")
+    if check(lambda: m.fit(X), ["X", "order", "maxlags"]) is not None:
+        check(lambda: m.forecast(3), ["steps"])
+
+
+@SETTINGS
+@given(X=arrays(n_features=2))
+def test_var_score(X):
+    check(lambda: VAR_FIT.score(X), ["X"])
+
+
+@SETTINGS
+@given(X=arrays(n_features=1))
+def test_ar_score(X):
+    check(lambda: AR_FIT.score(X), ["X", "y"])
+
+
+@pytest.mark.parametrize("model", ["AR", "VAR"])
+@SETTINGS
+@given(steps=SIZES, paths=SIZES)
+def test_forecast_simulate_sizes(model, steps, paths):
+    m = AR_FIT if model == "AR" else VAR_FIT
+    out = check(lambda: m.forecast(steps), ["steps"])
+    if out is not None:
+        assert len(out[0]) == steps
+    out = check(lambda: m.simulate(steps, paths, random_state=0), ["n_steps", "n_paths"])
+    if out is not None:
+        assert out.shape[:2] == (paths, steps)
+
+
+@SETTINGS
+@given(X=arrays())
+def test_made_fit(X):
+    m = MADE(hidden_layer_sizes=(4,), max_epochs=1, batch_size=8, random_state=0, device="cpu")
+    if check(lambda: m.fit(X), ["X"]) is not None:
+        check(lambda: m.score_samples(X), ["X"], (X.shape[0],))
+
+
+@pytest.mark.parametrize("method", ["score_samples", "score", "partial_fit"])
+@SETTINGS
+@given(X=arrays())
+def test_made_inference(method, X):
+    import copy
+    m = copy.deepcopy(MADE_FIT) if method == "partial_fit" else MADE_FIT
+    check(lambda: getattr(m, method)(X), ["X"])
+
+
+@SETTINGS
+@given(n=SIZES, value=st.one_of(SIZES, st.sampled_from([(), (3, 0), (3, 10**9), [2, -1], "abc", 2.5])))
+def test_made_sizes(n, value):
+    out = check(lambda: MADE_FIT.sample(n, random_state=0), ["n_samples"])
+    if out is not None:
+        assert out.shape == (n, D)
+    check(lambda: MADE(hidden_layer_sizes=value, max_epochs=1, device="cpu").fit(XB), ["hidden_layer_sizes"])
+
+
+@SETTINGS
+@given(logits=arrays(), temperature=st.one_of(st.just(1.0), st.floats(allow_nan=True), st.just(1e-300)),
+       top_k=st.one_of(st.none(), SIZES), top_p=st.one_of(st.none(), st.floats(allow_nan=True)))
+def test_sample_logits(logits, temperature, top_k, top_p):
+    out = check(lambda: sample_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p, random_state=0,
+                                      device="cpu"), ["logits", "temperature", "top_k", "top_p"])
+    if out is not None:
+        assert out.shape == logits.shape[:-1]
+        assert ((0 <= out) & (out < logits.shape[-1])).all()
