@@ -65,3 +65,14 @@ def test_decoding_arguments_name_the_cause():
         sample_logits(logits, random_state=-1, device="cpu")
     huge = sample_logits(logits, top_k=2**64, random_state=0, device="cpu")   # beyond the vocabulary: no filter
     assert np.array_equal(huge, sample_logits(logits, random_state=0, device="cpu"))
+
+
+def test_scores_that_overflow_are_named():
+    """Found by the fuzz tests: scoring data near 1e300 gave a NaN log-likelihood."""
+    rng = np.random.default_rng(0)
+    var = VAR(order=1, device="cpu").fit(rng.normal(size=(50, 2)))
+    ar = AR(order=1, device="cpu").fit(rng.normal(size=50))
+    with pytest.raises(ValueError, match="sums of squared residuals overflow float64"):
+        var.score(rng.random((5, 2)) * 1e300)
+    with pytest.raises(ValueError, match="sums of squared residuals overflow float64"):
+        ar.score(rng.random(5) * 1e300)

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from fastgen.autoregressive import AR, MADE, VAR, sample_logits
 
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+# derandomize: the same examples on every run (CI must not turn red on a new draw); the generators
+# still explore shapes, dtypes and scales widely.
+SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 D = 4
 DTYPES = ["int64", "bool", "float16", "float32", "float64", "complex128", "object", "str"]
 

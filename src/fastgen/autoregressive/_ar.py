@@ -326,4 +326,5 @@ class AR(LinearARBase):
         S = lens.size
         sse = self._sse_kernel(Y, offsets, self.params_.reshape(1, -1, 1), np.full(S, p))[:, 0, 0]
         nobs = lens - p
-        return float(np.sum(-0.5 * nobs * (np.log(2 * np.pi) + np.log(self.sigma2_)) - 0.5 * sse / self.sigma2_))
+        return self._finite_score(float(np.sum(-0.5 * nobs * (np.log(2 * np.pi) + np.log(self.sigma2_))
+                                               - 0.5 * sse / self.sigma2_)), Y)

@@ -192,6 +192,15 @@ class LinearARBase(BaseEstimator):
         self._raise_on_status(status, Y, what, S)
         return orders, params, noise, table
 
+    def _finite_score(self, value, Y):
+        """A log-likelihood, or the error saying why it is not finite: data so large that the sums of
+        squared residuals overflow float64 (never a silent -inf or NaN score)."""
+        if np.isfinite(value):
+            return value
+        big = abs_max(Y, self._backend)
+        raise ValueError(f"X: values up to {big:.3g} make the sums of squared residuals overflow float64; "
+                         f"score data on the scale the model was fitted on")
+
     def _raise_on_status(self, status, Y, what, n_series):
         """The kernels' failures as errors; a 'singular' regression of data so large that its sums of
         squares overflow float64 is reported as that overflow (the data's scale, not collinearity)."""

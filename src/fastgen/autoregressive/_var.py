@@ -288,7 +288,7 @@ class VAR(LinearARBase):
         nobs = float(np.sum(lens - p))
         sign, ld = np.linalg.slogdet(self.sigma_u_mle_)
         quad = np.trace(np.linalg.solve(self.sigma_u_mle_, sse))
-        return float(-0.5 * nobs * k * np.log(2 * np.pi) - 0.5 * nobs * ld - 0.5 * quad)
+        return self._finite_score(float(-0.5 * nobs * k * np.log(2 * np.pi) - 0.5 * nobs * ld - 0.5 * quad), Y)
 
 
 def _check_residual_covariance(sigma, nobs, k, n_regressors):
