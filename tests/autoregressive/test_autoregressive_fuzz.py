@@ -2,72 +2,15 @@
 random places, extreme scales, degenerate data and absurd sizes. Every example must give a finite
 result of the right shape, or a ValueError/TypeError whose message names the argument (a diverging
 fit: the FloatingPointError that names learning_rate and X); never a crash, a MemoryError or NaN."""
-import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from fastgen.autoregressive import AR, MADE, VAR, sample_logits
 
-# derandomize: the same examples on every run (CI must not turn red on a new draw); the generators
-# still explore shapes, dtypes and scales widely.
-SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-D = 4
-DTYPES = ["int64", "bool", "float16", "float32", "float64", "complex128", "object", "str"]
-
-
-@st.composite
-def arrays(draw, n_features=D):
-    """A possibly bad array for an argument that expects (n_samples, n_features) numbers."""
-    shape = draw(st.sampled_from([(0, n_features), (3, 0), (5,), (4, n_features, 2), (1, n_features),
-                                  (6, n_features), (6, n_features + 1)]))
-    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    X = rng.random(shape)
-    kind = draw(st.sampled_from(["plain", "binary", "nan", "inf", "tiny", "huge", "constant", "negative"]))
-    if kind == "binary":
-        X = (X < 0.5).astype(float)
-    elif kind in ("nan", "inf") and X.size:
-        X.flat[draw(st.integers(0, X.size - 1))] = np.nan if kind == "nan" else -np.inf
-    elif kind == "tiny":
-        X = X * 1e-300
-    elif kind == "huge":
-        X = X * 1e300
-    elif kind == "constant" and X.ndim == 2 and X.shape[1]:
-        X[:, 0] = 0.7
-    elif kind == "negative":
-        X = X - 2
-    dtype = draw(st.sampled_from(DTYPES))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if dtype == "str":
-            return X.astype(str)
-        if dtype == "object":
-            return X.astype(object)
-        return X.astype(dtype)
-
-
-def check(call, names, shape=None):
-    """The contract: a finite result (of `shape`, when given) or an error naming one of `names`."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = call()
-    except (ValueError, TypeError) as e:
-        assert any(n in str(e) for n in names), f"{type(e).__name__} names none of {names}: {e}"
-        return None
-    except FloatingPointError as e:   # a fit that diverged on extreme data says so, in the user's terms
-        assert "standardise X or lower learning_rate" in str(e), str(e)
-        return None
-    if hasattr(out, "get_params"):   # fit and partial_fit return the estimator
-        return out
-    for a in out if isinstance(out, tuple) else (out,):
-        a = np.asarray(a)
-        assert np.isfinite(a.astype(np.float64)).all(), f"non-finite result {a}"
-    if shape is not None:
-        assert np.shape(out) == shape
-    return out
+from fuzzing import D, SETTINGS, arrays, check  # tests/fuzzing.py
 
 
 SIZES = st.one_of(st.integers(-3, 3), st.just(10**10), st.just(10**18), st.floats(allow_nan=True),
