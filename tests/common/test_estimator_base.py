@@ -40,14 +40,18 @@ def test_one_device_default_and_the_params_protocol(cls):
     assert repr(est).startswith(cls.__name__ + "(")
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
-def test_not_fitted_error_everywhere(cls):
+def _use_unfitted(cls):
+    """Call the first inference method an unfitted `cls` has (which must raise NotFittedError)."""
     est = cls(device="cpu")
     method = next(getattr(est, m) for m in ("predict", "transform", "score_samples", "forecast", "sample")
                   if hasattr(est, m))
-    arg = np.zeros((3, 2))
+    method(np.zeros((3, 2))) if method.__name__ != "sample" else method(1)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_not_fitted_error_everywhere(cls):
     with pytest.raises(exceptions.NotFittedError, match="is not fitted yet"):
-        method(arg) if method.__name__ != "sample" else method(1)
+        _use_unfitted(cls)
     assert issubclass(exceptions.NotFittedError, AttributeError) and issubclass(exceptions.NotFittedError,
                                                                                 ValueError)
 
@@ -68,11 +72,8 @@ def test_scikit_learn_catches_the_not_fitted_error(cls):
     import pickle
 
     sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
-    est = cls(device="cpu")
-    method = next(getattr(est, m) for m in ("predict", "transform", "score_samples", "forecast", "sample")
-                  if hasattr(est, m))
     with pytest.raises(sklearn_exceptions.NotFittedError) as caught:
-        method(np.zeros((3, 2))) if method.__name__ != "sample" else method(1)
+        _use_unfitted(cls)
     err = caught.value
     assert isinstance(err, exceptions.NotFittedError) and isinstance(err, AttributeError)
     back = pickle.loads(pickle.dumps(err))

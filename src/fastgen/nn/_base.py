@@ -37,8 +37,8 @@ def range_if_outside(backend, X, low, high):
     """(min, max) of X when a value lies outside [low, high] or is NaN, else None: the value checks
     of the nn and RBM estimators, whose errors report the data's range. Host X: its min and max (two
     passes, as before). Device X: one reduction there (``Backend.first_outside``); only when it finds
-    a bad value does X come to the host, to word the error with its range (no device kernel gives a
-    min and a max, and the error path may pay one copy)."""
+    a bad value does X come to the host, to word the error with its range (the error path may pay one
+    copy; ``_reductions.minimum``/``maximum`` would avoid it but skip NaN, which np.min reports)."""
     if is_device_array(X):
         if backend.first_outside(X, low, high) is None:
             return None
