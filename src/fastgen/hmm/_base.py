@@ -17,7 +17,8 @@ from .._backend import Backend
 from .._base import BaseEstimator
 from .._params import Interval, Options
 from .._warnings import warn
-from .._validation import (check_lengths, check_random_state,
+from .. import _reductions as rd
+from .._validation import (check_allocation, check_lengths, check_random_state,
                           check_stochastic, philox_seed)
 from ._monitor import ConvergenceMonitor
 
@@ -27,6 +28,16 @@ _EMPTY = 1e-12  # posterior mass below which a state counts as having received n
 
 # Philox streams of HMM.sample: states, then emission draws.
 STREAM_STATES, STREAM_EMISSIONS, STREAM_EMISSIONS_2 = 0, 1, 2
+
+
+def rows_by_label(labels, n_labels):
+    """(label, indices of its rows) for each label present, from one stable sort: sampling draws a
+    label's rows together instead of gathering its parameters once per row."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_labels + 1))
+    for k in range(n_labels):
+        if bounds[k] < bounds[k + 1]:
+            yield k, order[bounds[k]:bounds[k + 1]]
 
 
 class BaseHMM(BaseEstimator):
@@ -89,7 +100,28 @@ class BaseHMM(BaseEstimator):
         self._check()
         X = self._validate_X(X, fitting=False)
         offsets = check_lengths(lengths, X.shape[0])
+        self._check_size(X)
         return X, offsets, self._backend.put(X), self._backend.put(offsets)
+
+    def _check_size(self, X):
+        """Refuse, before allocating, a model or data whose arrays would not fit in memory: the K x K
+        transition statistics, a few n_frames x K per-frame arrays and the emission parameters."""
+        K, n_frames, n_features = self.n_components, X.shape[0], X.shape[1] if X.ndim > 1 else 1
+        check_allocation("n_components", 8 * 4 * K * K + self._backend.dtype.itemsize * 3 * n_frames * K
+                         + self._emission_bytes(n_features), f"{K} states over {n_frames} frames")
+
+    def _emission_bytes(self, n_features):
+        """Bytes of the emission parameters and their statistics (for _check_size)."""
+        return 0
+
+    def _origin(self, X):
+        """Where fit centres the data (float64[n_features]), or None to fit them as they are.
+
+        Gaussian emissions fit the data about their column mean, as scikit-learn's mixtures do:
+        the M-step's second moments then lose no digits to the data's distance from the origin
+        (about X + 1e8, hmmlearn's formulas leave zero or negative variances). Parameters stay in
+        the user's units; the emissions shift them into this frame where they meet the data."""
+        return None
 
     # -- inference -------------------------------------------------------------------------------
     def _score(self, X, lengths, compute_posteriors):
@@ -182,6 +214,11 @@ class BaseHMM(BaseEstimator):
             the log of the largest posterior.
         state_sequence : ndarray of int of shape (n_samples,)
             The state of each frame.
+
+        Raises
+        ------
+        ValueError
+            When a sequence has zero probability under the model (no path, no posteriors).
         """
         algorithm = algorithm or self.algorithm
         if algorithm not in ("viterbi", "map"):
@@ -192,7 +229,9 @@ class BaseHMM(BaseEstimator):
         X, offsets, Xk, ok = self._prepare(X, lengths)
         flp = self._frame_logprob(Xk)
         logprob, states = self._kern.hmm.viterbi(self._backend.put(self.startprob_), self._backend.put(self.transmat_), flp, ok)
-        return float(self._backend.host(logprob).astype(np.float64).sum()), self._backend.host(states)
+        per_seq = self._backend.host(logprob).astype(np.float64)
+        self._check_possible(per_seq, "no state path can emit it")
+        return float(per_seq.sum()), self._backend.host(states)
 
     def predict(self, X, lengths=None):
         """Most likely state of each frame, by the model's ``algorithm`` (``decode(X, lengths)[1]``).
@@ -212,11 +251,11 @@ class BaseHMM(BaseEstimator):
         return self.decode(X, lengths)[1]
 
     @staticmethod
-    def _check_possible(per_seq_logprob):
+    def _check_possible(per_seq_logprob, consequence="posteriors are undefined"):
         bad = np.flatnonzero(~np.isfinite(per_seq_logprob))
         if bad.size:
             raise ValueError(f"X: sequence {int(bad[0])} has zero probability under the model "
-                             f"(log-likelihood -inf); posteriors are undefined")
+                             f"(log-likelihood -inf); {consequence}")
 
     # -- learning ----------------------------------------------------------------------------------
     def fit(self, X, lengths=None):
@@ -249,13 +288,18 @@ class BaseHMM(BaseEstimator):
         self._setup()
         X = self._validate_X(X, fitting=True)
         offsets = check_lengths(lengths, X.shape[0])
-        self._init(X, offsets)
+        origin = self._origin(X)
+        if origin is not None:
+            X = rd.shifted(X, origin, self._backend)
+        self._check_size(X)
+        self._init(X, offsets, origin)
         self._check()
         self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         Xk, ok = self._backend.put(X), self._backend.put(offsets)
+        del X  # (a float64 copy when the kernels take float32)
         starts_k = self._backend.put(offsets[:-1])
         for _ in range(self.n_iter):
-            flp = self._frame_logprob(Xk)
+            flp = self._frame_logprob(Xk, origin)
             logprob, post, xi = self._forward_backward(flp, ok, True, "t" in self.params)
             per_seq = self._backend.host(logprob).astype(np.float64)
             if not np.isfinite(per_seq).all():
@@ -264,7 +308,7 @@ class BaseHMM(BaseEstimator):
                                  f"EM cannot continue (check for impossible transitions or emissions)")
             stats = {"start": self._backend.host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
                      "trans": None if xi is None else self._backend.host(xi).astype(np.float64)}
-            stats.update(self._emission_stats(Xk, post))
+            stats.update(self._emission_stats(Xk, post, origin))
             curr = float(per_seq.sum())
             self._do_mstep(stats)
             self.monitor_.report(curr)
@@ -273,7 +317,7 @@ class BaseHMM(BaseEstimator):
         self.n_iter_ = self.monitor_.iter
         return self
 
-    def _init(self, X, offsets):
+    def _init(self, X, offsets, origin):
         rs = check_random_state(self.random_state)
         K = self.n_components
         init = 1.0 / K
@@ -281,7 +325,7 @@ class BaseHMM(BaseEstimator):
             self.startprob_ = rs.dirichlet(np.full(K, init))
         if self._needs_init("t", "transmat_"):
             self.transmat_ = rs.dirichlet(np.full(K, init), size=K)
-        self._init_emission(X, rs)
+        self._init_emission(X, rs, origin)
         n_fit = sum(v for k, v in self._get_n_fit_scalars_per_param().items() if k in self.params)
         if X.size < n_fit:
             _log.warning("Fitting a model with %d free scalar parameters with only %d data points "
@@ -415,6 +459,8 @@ class BaseHMM(BaseEstimator):
         self._check()
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
+        # the states, the draws and the emissions, a few words per frame and feature
+        check_allocation("n_samples", 8 * int(n_samples) * (2 + 3 * self.n_features), f"{n_samples} samples")
         seed = philox_seed(self.random_state if random_state is None else random_state)
         start = self.startprob_
         if currstate is not None:

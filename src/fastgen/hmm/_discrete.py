@@ -8,8 +8,8 @@ import numpy as np
 
 from .._params import Interval
 from .. import _reductions as rd
-from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM
-from .._validation import check_positive, check_stochastic
+from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM, rows_by_label
+from .._validation import check_allocation, check_positive, check_stochastic
 
 class CategoricalHMM(BaseHMM):
     """HMM with categorical emissions; X holds symbols in [0, n_features), shape (n_samples, 1).
@@ -122,9 +122,13 @@ class CategoricalHMM(BaseHMM):
                 raise ValueError(f"X: largest symbol is {high} but the model only emits symbols up to {nf - 1}")
         return rd.first_column(X)
 
-    def _init_emission(self, X, rs):
+    def _init_emission(self, X, rs, origin):
         if self.n_features is None:
-            self.n_features = int(rd.maximum(X, self._backend)) + 1
+            high = int(rd.maximum(X, self._backend))
+            check_allocation("X", 8 * 4 * self.n_components * (high + 1),
+                             f"symbols up to {high} (a {self.n_components} x {high + 1} emission table: relabel them "
+                             f"0, 1, ..., e.g. by np.unique(X, return_inverse=True))")
+            self.n_features = high + 1
         if self._needs_init("e", "emissionprob_"):
             e = rs.rand(self.n_components, self.n_features)
             self.emissionprob_ = e / e.sum(axis=1, keepdims=True)
@@ -137,11 +141,11 @@ class CategoricalHMM(BaseHMM):
             self.n_features = e.shape[1]
         self.emissionprob_ = check_stochastic(e, "emissionprob_", (self.n_components, self.n_features))
 
-    def _frame_logprob(self, Xk):
+    def _frame_logprob(self, Xk, origin=None):
         with np.errstate(divide="ignore"):
             return self._kern.emissions.categorical_logprob(Xk, self._backend.put(np.log(self.emissionprob_)))
 
-    def _emission_stats(self, Xk, post):
+    def _emission_stats(self, Xk, post, origin):
         return {"obs": self._backend.host(self._kern.emissions.categorical_counts(Xk, post, self.n_features)).astype(np.float64)}
 
     def _mstep_emission(self, stats):
@@ -160,8 +164,10 @@ class CategoricalHMM(BaseHMM):
 
     def _sample_emissions(self, states, seed):
         u = self._backend.host(self._kern.rng.uniform(seed, STREAM_EMISSIONS, len(states)))
-        cdf = np.cumsum(self.emissionprob_, axis=1)[states]
-        sym = (u[:, None] >= cdf).sum(axis=1)
+        cdf = np.cumsum(self.emissionprob_, axis=1)
+        sym = np.empty(len(states), dtype=np.int64)
+        for k, rows in rows_by_label(states, self.n_components):  # the first symbol whose cdf exceeds u
+            sym[rows] = np.searchsorted(cdf[k], u[rows], side="right")
         return np.minimum(sym, self.n_features - 1)[:, None]
 
 
@@ -268,12 +274,18 @@ class PoissonHMM(BaseHMM):
             raise ValueError("X: Poisson counts must be integers")
         return X
 
-    def _init_emission(self, X, rs):
+    def _init_emission(self, X, rs, origin):
         self.n_features = X.shape[1]
         if self._needs_init("l", "lambdas_"):
+            # hmmlearn's gamma draws of the data's mean and variance: shape mean^2 / var, scale
+            # var / mean, formed from the counts scaled by 2^-e when their squares would overflow
+            # (both are ratios: e = 0, the plain formula, for counts below ~1e144).
+            e = max(0, int(np.frexp(rd.maximum(X, self._backend))[1]) - 480)
+            if e:  # (counts beyond 1e144: scaled on the host, where a device array is copied once)
+                X = np.ldexp(self._backend.host(X) if rd.on_device(X) else X, -e)
             mean, var = rd.mean_var(X, self._backend)
-            var = max(var, 1e-3)
-            self.lambdas_ = rs.gamma(shape=max(mean, 1e-3) ** 2 / var, scale=var / max(mean, 1e-3),
+            mean, var = max(mean, np.ldexp(1e-3, -e)), max(var, np.ldexp(1e-3, -2 * e))
+            self.lambdas_ = rs.gamma(shape=mean ** 2 / var, scale=np.ldexp(var / mean, e),
                                      size=(self.n_components, self.n_features))
 
     def _check_emission(self):
@@ -285,10 +297,10 @@ class PoissonHMM(BaseHMM):
         self.lambdas_ = check_positive(lam, "lambdas_", strict=False)
         self.n_features = lam.shape[1]
 
-    def _frame_logprob(self, Xk):
+    def _frame_logprob(self, Xk, origin=None):
         return self._kern.emissions.poisson_logprob(Xk, self._backend.put(self.lambdas_))
 
-    def _emission_stats(self, Xk, post):
+    def _emission_stats(self, Xk, post, origin):
         ws, wx, _ = self._kern.emissions.weighted_moments(Xk, post, 0)
         return {"post": self._backend.host(ws).astype(np.float64), "obs": self._backend.host(wx).astype(np.float64)}
 

@@ -9,7 +9,7 @@ import numpy as np
 from .._params import Interval, Options
 from .._gaussian import (COVARIANCE_TYPES, floored_variances, full_covariances, regularised_precision_cholesky,
                          sampling_cholesky, validate_covars)
-from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM
+from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM, rows_by_label
 from ..mixture._kmeans import kmeans
 from .. import _reductions as rd
 
@@ -47,6 +47,31 @@ def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, group
     return kern.emissions.gaussian_logprob_full(Xk, put(means), put(P))
 
 
+class CentredFit:
+    """Gaussian emissions fit the data about their column mean (BaseHMM._origin); parameters stay
+    in the user's units and are shifted into that frame where they meet the data."""
+
+    def _origin(self, X):
+        return rd.column_mean(X, self._backend)
+
+    def _emission_bytes(self, n_features):
+        # means and full covariances with their factors and statistics, per state (or mixture component)
+        return 8 * 6 * self.n_components * getattr(self, "n_mix", 1) * n_features * (n_features + 1)
+
+
+
+def _relative(means, origin):
+    return means if origin is None else means - origin
+
+
+def draw(means, chol, labels, z):
+    """means[labels] + chol[labels] @ z row by row, one label's rows at a time (no (n, D, D) gather)."""
+    out = np.empty_like(z)
+    for k, rows in rows_by_label(labels, len(means)):
+        out[rows] = means[k] + z[rows] @ chol[k].T
+    return out
+
+
 def _compact_covars(c, covariance_type, n_components, n_features):
     """A covariance assignment in the compact shape of its type. Besides that shape, the shapes
     hmmlearn's densities broadcast: diag (n_components, 1), (1, n_features), (1, 1); full
@@ -61,7 +86,7 @@ def _compact_covars(c, covariance_type, n_components, n_features):
         return c
 
 
-class GaussianHMM(BaseHMM):
+class GaussianHMM(CentredFit, BaseHMM):
     """HMM with Gaussian emissions (covariance_type "spherical", "diag", "full", "tied").
 
     A drop-in for ``hmmlearn.hmm.GaussianHMM``: its arguments, attributes and MAP updates (Normal
@@ -209,10 +234,10 @@ class GaussianHMM(BaseHMM):
             nf = np.asarray(self.means_).shape[1]
         return self._backend.check_array(X, n_features=nf, dtype=np.float64)
 
-    def _init_emission(self, X, rs):
+    def _init_emission(self, X, rs, origin):
         self.n_features = X.shape[1]
         if self._needs_init("m", "means_"):
-            self.means_ = kmeans(X, self.n_components, rs, backend=self._backend.with_dtype(np.float64))
+            self.means_ = kmeans(X, self.n_components, rs, backend=self._backend.with_dtype(np.float64)) + origin
         if self._needs_init("c", "covars_"):
             self._covars_ = _distribute(_initial_covariance(X, self.min_covar, self._backend),
                                         self.covariance_type, self.n_components)
@@ -233,26 +258,30 @@ class GaussianHMM(BaseHMM):
         if from_em:
             self._em_covars = self._covars_
 
-    def _frame_logprob(self, Xk):
-        return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, self.means_, self._covars_, self.covariance_type)
+    def _frame_logprob(self, Xk, origin=None):
+        return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, _relative(self.means_, origin), self._covars_,
+                                       self.covariance_type)
 
-    def _emission_stats(self, Xk, post):
+    def _emission_stats(self, Xk, post, origin):
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
         ws, wx, wxx = (self._backend.host(a) for a in self._kern.emissions.weighted_moments(Xk, post, order))
-        return {"post": ws.astype(np.float64), "obs": wx.astype(np.float64), "obs2": wxx.astype(np.float64)}
+        return {"post": ws.astype(np.float64), "obs": wx.astype(np.float64), "obs2": wxx.astype(np.float64),
+                "origin": origin}
 
     def _mstep_emission(self, stats):
-        # hmmlearn's MAP updates (Normal prior on means, inverse gamma / Wishart on covariances).
-        post = stats["post"]
+        # hmmlearn's MAP updates (Normal prior on means, inverse gamma / Wishart on covariances), in
+        # the frame of the statistics (about stats["origin"]).
+        post, origin = stats["post"], stats["origin"]
         empty = post < _EMPTY
         denom = np.where(empty, 1.0, post)[:, None]
-        mp, mw = self.means_prior, self.means_weight
-        old_means, old_covars = self.means_, self._covars_
+        mp, mw = self.means_prior - origin, self.means_weight
+        old_covars = self._covars_
+        mu = self.means_ - origin
         if "m" in self.params:
-            self.means_ = np.where(empty[:, None], old_means, (mw * mp + stats["obs"]) / (mw + denom))
+            mu = np.where(empty[:, None], mu, (mw * mp + stats["obs"]) / (mw + denom))
+            self.means_ = mu + origin
         if "c" in self.params:
             cp, cw = self.covars_prior, self.covars_weight
-            mu = self.means_
             meandiff = mu - mp
             if self.covariance_type in ("spherical", "diag"):
                 c_n = mw * meandiff ** 2 + stats["obs2"] - 2 * mu * stats["obs"] + mu ** 2 * denom
@@ -286,4 +315,4 @@ class GaussianHMM(BaseHMM):
         n, D = len(states), self.n_features
         z = self._backend.host(self._kern.rng.normal(seed, STREAM_EMISSIONS, n * D)).reshape(n, D)
         L = sampling_cholesky(self._covars_, self.covariance_type, self.n_components, D)
-        return self.means_[states] + np.einsum("nij,nj->ni", L[states], z)
+        return draw(self.means_, L, states, z)

@@ -11,12 +11,12 @@ from .. import _reductions as rd
 from .._validation import check_stochastic
 from ..mixture._kmeans import kmeans
 from ._base import _EMPTY, STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM
-from ._gaussian import _gaussian_frame_logprob, _initial_covariance, _symmetric
+from ._gaussian import CentredFit, _gaussian_frame_logprob, _initial_covariance, _relative, _symmetric, draw
 
 __all__ = ["GMMHMM"]
 
 
-class GMMHMM(BaseHMM):
+class GMMHMM(CentredFit, BaseHMM):
     """HMM whose states emit from Gaussian mixtures of `n_mix` components.
 
     A drop-in for ``hmmlearn.hmm.GMMHMM``: its arguments, attributes, default priors and MAP
@@ -162,7 +162,7 @@ class GMMHMM(BaseHMM):
             nf = np.asarray(self.means_).shape[-1]
         return self._backend.check_array(X, n_features=nf, dtype=np.float64)
 
-    def _init_emission(self, X, rs):
+    def _init_emission(self, X, rs, origin):
         K, M = self.n_components, self.n_mix
         self.n_features = D = X.shape[1]
         cv = _initial_covariance(X, self.min_covar, self._backend)
@@ -176,7 +176,7 @@ class GMMHMM(BaseHMM):
                     means[k] = kmeans(Xk, M, rs, backend=be)
                 else:
                     means[k] = rs.multivariate_normal(rd.column_mean(X, be), cv, size=M)
-            self.means_ = means
+            self.means_ = means + origin
         if self._needs_init("w", "weights_"):
             self.weights_ = np.full((K, M), 1.0 / M)
         if self._needs_init("c", "covars_"):
@@ -214,27 +214,27 @@ class GMMHMM(BaseHMM):
         if not strict:
             self._em_covars = c
 
-    def _component_logprob(self, Xk):
-        return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, self.means_, self.covars_, self.covariance_type,
-                                       groups=self.n_mix)
+    def _component_logprob(self, Xk, origin=None):
+        return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, _relative(self.means_, origin), self.covars_,
+                                       self.covariance_type, groups=self.n_mix)
 
     def _log_weights(self):
         with np.errstate(divide="ignore"):
             return self._backend.put(np.log(self.weights_))
 
-    def _frame_logprob(self, Xk):
-        return self._kern.emissions.mixture_logprob(self._component_logprob(Xk), self._log_weights())
+    def _frame_logprob(self, Xk, origin=None):
+        return self._kern.emissions.mixture_logprob(self._component_logprob(Xk, origin), self._log_weights())
 
-    def _emission_stats(self, Xk, post):
+    def _emission_stats(self, Xk, post, origin):
         K, M, D = self.n_components, self.n_mix, self.n_features
-        comp_post = self._kern.emissions.mixture_posteriors(self._component_logprob(Xk), self._log_weights(), post)
+        comp_post = self._kern.emissions.mixture_posteriors(self._component_logprob(Xk, origin), self._log_weights(), post)
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
         ws, wx, wxx = (self._backend.host(a).astype(np.float64)
                        for a in self._kern.emissions.weighted_moments(Xk, comp_post, order))
         ws, wx = ws.reshape(K, M), wx.reshape(K, M, D)
         # hmmlearn centres the covariance statistic on the current (pre-M-step) means:
-        # sum r (x - mu)(x - mu)^T = S2 - mu S1^T - S1 mu^T + R mu mu^T.
-        mu = self.means_
+        # sum r (x - mu)(x - mu)^T = S2 - mu S1^T - S1 mu^T + R mu mu^T (all about the origin).
+        mu = self.means_ - origin
         if order == 1:
             c_n = wxx.reshape(K, M, D) - 2 * mu * wx + ws[..., None] * mu ** 2
             if self.covariance_type == "spherical":
@@ -245,7 +245,7 @@ class GMMHMM(BaseHMM):
                    + ws[..., None, None] * np.einsum("kmi,kmj->kmij", mu, mu))
             if self.covariance_type == "tied":
                 c_n = c_n.sum(axis=1)
-        return {"post_mix_sum": ws, "post_sum": ws.sum(axis=1), "obs": wx, "c_n": c_n}
+        return {"post_mix_sum": ws, "post_sum": ws.sum(axis=1), "obs": wx, "c_n": c_n, "origin": origin}
 
     def _mstep_emission(self, stats):
         # Empty components divide 0 by 0 below; np.where then keeps their previous parameters.
@@ -253,11 +253,14 @@ class GMMHMM(BaseHMM):
             self._mstep_mixture(stats)
 
     def _mstep_mixture(self, stats):
+        # In the frame of the statistics (about stats["origin"]).
         M, D = self.n_mix, self.n_features
         wp, mp, mw, cp, cw = self._priors()
+        mp = mp - stats["origin"]
         pms = stats["post_mix_sum"]
         empty = pms < _EMPTY
-        old_w, old_m, old_c = self.weights_, self.means_, self.covars_
+        old_w, old_c = self.weights_, self.covars_
+        mu = self.means_ - stats["origin"]
         if "w" in self.params:
             a1 = wp - 1
             w_n = pms + a1
@@ -267,9 +270,10 @@ class GMMHMM(BaseHMM):
         if "m" in self.params:
             m_n = mw[..., None] * mp + stats["obs"]
             m_d = pms + mw
-            self.means_ = np.where(empty[..., None], old_m, m_n / np.where(empty, 1.0, m_d)[..., None])
+            mu = np.where(empty[..., None], mu, m_n / np.where(empty, 1.0, m_d)[..., None])
+            self.means_ = mu + stats["origin"]
         if "c" in self.params:
-            cm = self.means_ - mp
+            cm = mu - mp
             ct = self.covariance_type
             if ct == "full":
                 c_n = np.swapaxes(cp, -1, -2) + mw[..., None, None] * np.einsum("kmi,kmj->kmij", cm, cm)
@@ -305,15 +309,15 @@ class GMMHMM(BaseHMM):
         cdf = np.cumsum(self.weights_, axis=1)[states]
         comp = np.minimum((u[:, None] >= cdf).sum(axis=1), self.n_mix - 1)
         z = self._backend.host(self._kern.rng.normal(seed, STREAM_EMISSIONS_2, n * D)).reshape(n, D)
-        c = self.covars_
+        c, K, M = self.covars_, self.n_components, self.n_mix
         # Regularised as in the density; a variance at or below zero draws no spread (hmmlearn's
-        # numpy multivariate_normal).
+        # numpy multivariate_normal). One factor per (state, component).
         if self.covariance_type == "tied":
-            L = regularised_cholesky(c)[states]
+            L = np.repeat(regularised_cholesky(c), M, axis=0)
         elif self.covariance_type == "full":
-            L = regularised_cholesky(c)[states, comp]
+            L = regularised_cholesky(c).reshape(K * M, D, D)
         else:
             sd = np.sqrt(np.maximum(c, 0.0))
             sd = sd[..., None] * np.eye(D) if self.covariance_type == "diag" else sd[..., None, None] * np.eye(D)
-            L = sd[states, comp]
-        return self.means_[states, comp] + np.einsum("nij,nj->ni", L, z)
+            L = sd.reshape(K * M, D, D)
+        return draw(self.means_.reshape(K * M, D), L, states * M + comp, z)
