@@ -1,7 +1,9 @@
 """The HMMs on data and requests at the extremes (issue 14): data far from the origin fit as they
 do at the origin (the Gaussian emissions fit about the data's column mean, BaseHMM._origin);
 counts near 1e300 start and fit; every inference method refuses an impossible sequence alike;
-requests too large for memory are refused before allocating, naming the argument.
+requests too large for memory are refused before allocating, naming the argument; data whose
+covariances overflow, or that no regularisation makes positive-definite, are blamed on X; a
+log-likelihood below float64's range is score's -inf and the other methods' error.
 
 Tolerances: a fit of X + 1e8 equals the fit of X shifted by 1e8 up to the rounding of X + 1e8
 itself (1e8 * 2**-52 ~ 1.5e-8 absolute per element, ~1e-8 relative to unit-scale spreads), which
@@ -112,3 +114,28 @@ def test_oversized_samples_are_refused(rng):
     m = fhmm.GaussianHMM(2, n_iter=1, random_state=0, device="cpu").fit(rng.normal(size=(30, 2)))
     with pytest.raises(ValueError, match=r"n_samples: 10000000000 samples need .* GiB"):
         m.sample(10**10)
+
+
+def test_data_whose_covariances_overflow_are_refused(rng):
+    with pytest.raises(ValueError, match=r"X: values up to .*e\+299 overflow float64 in the covariances the fit "
+                                         r"forms .*; rescale X"):
+        fhmm.GaussianHMM(2, device="cpu").fit(rng.random((20, 2)) * 1e300)
+
+
+def test_covariances_that_no_regularisation_saves_are_blamed_on_X():
+    """Six frames of int64's extreme in 4-D, full covariances: rounding at 1e37 swamps the 1e-7 jitter."""
+    X = np.zeros((6, 4), dtype=np.int64)
+    X[0, 0] = np.iinfo(np.int64).min
+    with pytest.raises(ValueError, match=r"X: EM estimated covariances that are singular beyond hmmlearn's "
+                                         r"regularisation .*rescale X, or use fewer states"):
+        fhmm.GaussianHMM(2, covariance_type="full", n_iter=2, random_state=0, device="cpu").fit(X)
+
+
+def test_far_data_score_minus_inf_and_the_paths_say_why(rng):
+    m = fhmm.GaussianHMM(2, n_iter=2, random_state=0, device="cpu").fit(rng.normal(size=(40, 2)))
+    far = np.full((3, 2), 1e300)
+    assert m.score(far) == -np.inf   # the rounding of a log-likelihood of about -1e600
+    for call in (m.predict, m.predict_proba, m.decode):
+        with pytest.raises(ValueError, match=r"X: sequence 0's log-likelihood overflows float64 \(frames too far "
+                                             r"from every state's mean for its covariance\)"):
+            call(far)

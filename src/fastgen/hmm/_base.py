@@ -250,12 +250,17 @@ class BaseHMM(BaseEstimator):
         """
         return self.decode(X, lengths)[1]
 
-    @staticmethod
-    def _check_possible(per_seq_logprob, consequence="posteriors are undefined"):
+    def _check_possible(self, per_seq_logprob, consequence="posteriors are undefined"):
         bad = np.flatnonzero(~np.isfinite(per_seq_logprob))
         if bad.size:
-            raise ValueError(f"X: sequence {int(bad[0])} has zero probability under the model "
-                             f"(log-likelihood -inf); {consequence}")
+            raise ValueError(f"{self._impossible(int(bad[0]))}; {consequence}")
+
+    def _impossible(self, i):
+        """Why sequence i's log-likelihood is -inf."""
+        return f"X: sequence {i} has zero probability under the model (log-likelihood -inf)"
+
+    def _check_fit(self):
+        """After EM: the fitted parameters can be used (Gaussian emissions check their covariances)."""
 
     # -- learning ----------------------------------------------------------------------------------
     def fit(self, X, lengths=None):
@@ -302,10 +307,8 @@ class BaseHMM(BaseEstimator):
             flp = self._frame_logprob(Xk, origin)
             logprob, post, xi = self._forward_backward(flp, ok, True, "t" in self.params)
             per_seq = self._backend.host(logprob).astype(np.float64)
-            if not np.isfinite(per_seq).all():
-                bad = int(np.flatnonzero(~np.isfinite(per_seq))[0])
-                raise ValueError(f"X: sequence {bad} has zero probability under the current model; "
-                                 f"EM cannot continue (check for impossible transitions or emissions)")
+            self._check_possible(per_seq, "EM cannot continue (check for impossible transitions or emissions, "
+                                          "or the data's scale)")
             stats = {"start": self._backend.host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
                      "trans": None if xi is None else self._backend.host(xi).astype(np.float64)}
             stats.update(self._emission_stats(Xk, post, origin))
@@ -314,6 +317,7 @@ class BaseHMM(BaseEstimator):
             self.monitor_.report(curr)
             if self.monitor_.converged:
                 break
+        self._check_fit()
         self.n_iter_ = self.monitor_.iter
         return self
 

@@ -30,28 +30,59 @@ def _distribute(cv, covariance_type, n):
             "tied": cv.copy(), "full": np.tile(cv, (n, 1, 1))}[covariance_type]
 
 
-def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, groups=1):
+def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, groups=1, fitting=False):
     """Component log-densities through the shared Gaussian kernels. `groups` > 1 for tied
     covariances shared by `groups` consecutive components (GMMHMM). Covariances are regularised
     as hmmlearn's densities regularise them (fastgen._gaussian), so EM goes on where a matrix
-    lost its positive-definiteness."""
+    lost its positive-definiteness; in a fit (`fitting`), one that the regularisation does not
+    save is blamed on what made it: X."""
     D = means.shape[-1]
     means = means.reshape(-1, D)
     if covariance_type in ("diag", "spherical"):
         var = floored_variances(covars.reshape(len(means), -1), Xk.dtype)
         prec = np.broadcast_to(1.0 / var, means.shape)
         return kern.emissions.gaussian_logprob_diag(Xk, put(means), put(prec))
-    P = regularised_precision_cholesky(covars).reshape(-1, D, D)
+    P = _precision_factors(covars, fitting).reshape(-1, D, D)
     if covariance_type == "tied" and groups > 1:
         P = np.repeat(P, groups, axis=0)
     return kern.emissions.gaussian_logprob_full(Xk, put(means), put(P))
 
 
-class CentredFit:
-    """Gaussian emissions fit the data about their column mean (BaseHMM._origin); parameters stay
-    in the user's units and are shifted into that frame where they meet the data."""
+def _precision_factors(covars, fitting):
+    """regularised_precision_cholesky; in a fit, a matrix it cannot factor is blamed on X."""
+    try:
+        return regularised_precision_cholesky(covars)
+    except ValueError as e:
+        if not fitting:
+            raise
+        raise ValueError(f"X: EM estimated covariances that are singular beyond hmmlearn's regularisation ({e}): "
+                         f"too few distinct frames per state for full covariances, or data at a scale where "
+                         f"rounding outgrows the 1e-7 jitter; rescale X, or use fewer states or "
+                         f"covariance_type='diag'") from e
 
+
+class CentredFit:
+    """What the Gaussian emissions share: they fit the data about their column mean
+    (BaseHMM._origin; parameters stay in the user's units and are shifted into that frame where
+    they meet the data), their fit ends with covariances the densities can use, and their
+    log-likelihood is -inf only by overflow (never a probability of zero: ``score`` returns that
+    rounding of a log-likelihood below float64's range, as scikit-learn's mixtures do; the methods
+    that need posteriors or paths raise)."""
+
+    def _check_fit(self):
+        if self.covariance_type in ("full", "tied"):
+            _precision_factors(self.covars_, fitting=True)
+
+    def _impossible(self, i):
+        return (f"X: sequence {i}'s log-likelihood overflows float64 (frames too far from every state's mean for "
+                f"its covariance)")
     def _origin(self, X):
+        # (x - mean)^2 summed over the frames must stay finite: the covariances (in the user's
+        # units, which must hold them) are formed from those sums.
+        top, limit = rd.abs_max(X, self._backend), np.sqrt(np.finfo(np.float64).max / (4.0 * max(X.shape[0], 1)))
+        if top > limit:
+            raise ValueError(f"X: values up to {top:.3g} overflow float64 in the covariances the fit forms (up to "
+                             f"{limit:.3g} for {X.shape[0]} frames); rescale X")
         return rd.column_mean(X, self._backend)
 
     def _emission_bytes(self, n_features):
@@ -260,7 +291,7 @@ class GaussianHMM(CentredFit, BaseHMM):
 
     def _frame_logprob(self, Xk, origin=None):
         return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, _relative(self.means_, origin), self._covars_,
-                                       self.covariance_type)
+                                       self.covariance_type, fitting=origin is not None)
 
     def _emission_stats(self, Xk, post, origin):
         order = 1 if self.covariance_type in ("diag", "spherical") else 2

@@ -216,7 +216,7 @@ class GMMHMM(CentredFit, BaseHMM):
 
     def _component_logprob(self, Xk, origin=None):
         return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, _relative(self.means_, origin), self.covars_,
-                                       self.covariance_type, groups=self.n_mix)
+                                       self.covariance_type, groups=self.n_mix, fitting=origin is not None)
 
     def _log_weights(self):
         with np.errstate(divide="ignore"):

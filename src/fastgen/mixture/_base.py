@@ -27,7 +27,7 @@ from ..exceptions import ConvergenceWarning
 from .. import _reductions as rd
 from ._kmeans import kmeans
 from ._gaussian import Moments, covariance_cholesky_lower, kernel_precisions, moments_order
-from .._validation import check_random_state, philox_seed
+from .._validation import check_allocation, check_random_state, philox_seed
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 # Philox streams: k-means++ seeding (one seed per initialisation), sampling (labels; normals on +1).
@@ -170,6 +170,10 @@ class BaseMixture(BaseEstimator):
         X = self._validate_X(cp, X, fitting=True)
         N, D = X.shape
         self._check_parameters(X)
+        K, full = self.n_components, self.covariance_type in ("full", "tied")
+        # the shifted data, a few N x K per-sample arrays, the (co)variances, precisions and moments
+        check_allocation("n_components", 8 * N * D + cp.dtype.itemsize * 3 * N * K + 8 * 4 * K * D * (D if full else 1),
+                         f"{K} components of {D} features ({self.covariance_type} covariances) over {N} samples")
         shift = rd.column_mean(X, cp)
         # The data, shifted once by their column mean, live on the device for the whole fit.
         Xk = cp.put_data(rd.shifted(X, shift, cp), "the data about their column mean")
@@ -238,9 +242,10 @@ class BaseMixture(BaseEstimator):
         if not (np.isfinite(m.nk).all() and np.isfinite(m.s1).all() and np.isfinite(m.s2).all()):
             # The kernels sum in float64 but return the compute dtype: float32 holds sums of
             # squares only up to 3.4e38 (|x - mean| ~ 1e18 over a few hundred rows).
-            raise ValueError(f"X: the weighted moments of the data overflow {np.dtype(cp.dtype).name} (sums of "
-                             f"squared deviations from the column mean past its range); use dtype=np.float64 or "
-                             f"rescale X")
+            name = np.dtype(cp.dtype).name
+            raise ValueError(f"X: the weighted moments of the data overflow {name} (sums of squared deviations "
+                             f"from the column mean past its range); "
+                             + ("use dtype=np.float64 or rescale X" if name == "float32" else "rescale X"))
         return m
 
     def _collapse_variance(self, data: Moments, N, dtype):
@@ -427,6 +432,7 @@ class BaseMixture(BaseEstimator):
             raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
         cp = _Compute(self.device, self.dtype)
         K, D = self.means_.shape
+        check_allocation("n_samples", int(n_samples) * (3 * 8 * D + 16), f"{n_samples} samples of {D} features")
         L = covariance_cholesky_lower(np.asarray(self.covariances_, dtype=np.float64), self.covariance_type, K, D)
         seed = philox_seed(self.random_state if random_state is None else random_state)
         Xs, labels = cp.kernels.mixture.sample_gaussian_mixture(cp.put(self.weights_), cp.put(self.means_), cp.put(L),
