@@ -34,7 +34,7 @@ def set_num_threads(n: int | None) -> None:
         return
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n: expected a positive integer or None, got {n!r}")
-    _core.threads.set_limit(int(n))
+    _core.threads.set_limit(min(int(n), 2**31 - 1))  # a limit beyond any machine is no limit
 
 
 def get_num_threads() -> int:

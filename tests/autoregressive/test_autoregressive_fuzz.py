@@ -100,3 +100,17 @@ def test_sample_logits(logits, temperature, top_k, top_p):
     if out is not None:
         assert out.shape == logits.shape[:-1]
         assert ((0 <= out) & (out < logits.shape[-1])).all()
+
+
+LENGTHS = st.one_of(st.none(), st.lists(st.integers(-2, 8), max_size=4), st.just([10**12]), st.just([2.5, 3]))
+
+
+@SETTINGS
+@given(X=arrays(n_features=1), lengths=LENGTHS, steps=SIZES)
+def test_fit_many(X, lengths, steps):
+    """AR.fit_many and the ARBatch it returns (forecast, simulate, indexing)."""
+    batch = check(lambda: AR(1, device="cpu").fit_many(X, lengths), ["X", "lengths", "series"])
+    if batch is not None:
+        check(lambda: batch.forecast(steps), ["steps"])
+        check(lambda: batch.simulate(steps, 2, random_state=0), ["n_steps"])
+        check(lambda: batch[0].forecast(2), ["steps"])

@@ -32,6 +32,8 @@ def test_set_num_threads_lowers_and_none_restores():
         assert fastgen.get_num_threads() == 1
         fastgen.set_num_threads(base + 8)  # a limit never raises the count
         assert fastgen.get_num_threads() == base
+        fastgen.set_num_threads(10**20)  # nor does one beyond any machine (once pybind's TypeError)
+        assert fastgen.get_num_threads() == base
     finally:
         fastgen.set_num_threads(None)
     assert fastgen.get_num_threads() == base
