@@ -76,6 +76,7 @@ class CentredFit:
     def _impossible(self, i):
         return (f"X: sequence {i}'s log-likelihood overflows float64 (frames too far from every state's mean for "
                 f"its covariance)")
+
     def _origin(self, X):
         # (x - mean)^2 summed over the frames must stay finite: the covariances (in the user's
         # units, which must hold them) are formed from those sums.
@@ -88,7 +89,6 @@ class CentredFit:
     def _emission_bytes(self, n_features):
         # means and full covariances with their factors and statistics, per state (or mixture component)
         return 8 * 6 * self.n_components * getattr(self, "n_mix", 1) * n_features * (n_features + 1)
-
 
 
 def _relative(means, origin):
