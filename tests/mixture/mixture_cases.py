@@ -63,11 +63,12 @@ def explicit_start(rng, X, K, covariance_type):
                 precisions_init=precisions_of(cov, covariance_type))
 
 
-def assert_attrs_close(ours, theirs, attrs, rtol=RTOL):
+def assert_attrs_close(ours, theirs, attrs, rtol=RTOL, atol_rel=ATOL_REL):
+    """Each attribute to `rtol`, with an absolute floor of `atol_rel` of its largest entry (or 1)."""
     for a in attrs:
         x, y = np.asarray(getattr(ours, a), dtype=np.float64), np.asarray(getattr(theirs, a), dtype=np.float64)
         assert x.shape == y.shape, a
-        assert_allclose(x, y, rtol=rtol, atol=ATOL_REL * max(np.abs(y).max(), 1.0), err_msg=a)
+        assert_allclose(x, y, rtol=rtol, atol=atol_rel * max(np.abs(y).max(), 1.0), err_msg=a)
 
 
 def assert_bgmm_close(ours, theirs, rtol=RTOL):
