@@ -257,6 +257,7 @@ class BaseHMM(BaseEstimator):
         for _ in range(self.n_iter):
             flp = self._frame_logprob(Xk)
             logprob, post, xi = self._forward_backward(flp, ok, True, "t" in self.params)
+            del flp  # N x K arrays go as soon as they are used: not beside the statistics' or the next iteration's
             per_seq = self._backend.host(logprob).astype(np.float64)
             if not np.isfinite(per_seq).all():
                 bad = int(np.flatnonzero(~np.isfinite(per_seq))[0])
@@ -265,6 +266,7 @@ class BaseHMM(BaseEstimator):
             stats = {"start": self._backend.host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
                      "trans": None if xi is None else self._backend.host(xi).astype(np.float64)}
             stats.update(self._emission_stats(Xk, post))
+            del post, xi
             curr = float(per_seq.sum())
             self._do_mstep(stats)
             self.monitor_.report(curr)
