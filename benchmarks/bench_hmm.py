@@ -3,13 +3,18 @@
 H1  GaussianHMM, 8 states, 4 features (diag), 2000 sequences x 200 steps: score, Viterbi, one EM iteration
 H2  CategoricalHMM, 64 states, 128 symbols, one sequence of 200,000 steps: score, Viterbi, one EM iteration
 H3  H1's workload with 4, 16 and 64 states: score
+M1  peak memory: GaussianHMM, 4 states, 1 feature, one sequence of 2,000,000 frames: one EM
+    iteration, score_samples, predict
+M2  peak memory: CategoricalHMM, 1000 states, one sequence of 20,000 steps: one EM iteration
 
 Every suite's first parameter is the implementation (see common.py), so `asv run` prints the
 implementations side by side. Data and parameters come from common.py; these classes only time.
 """
 from __future__ import annotations
 
-from . import common
+import os
+
+from . import common, memory_data
 
 IMPLEMENTATIONS = common.IMPLEMENTATIONS
 
@@ -77,3 +82,53 @@ class H3GaussianHMMStates(_Suite):
         model = common.gaussian_model(n_states, self.D)
         X, lengths = common.gaussian_data(n_states, self.D, self.N_SEQ, self.N_STEPS)
         self._prepare(lambda: common.gaussian_hmm(impl, model), X, lengths)
+
+
+# ---- peak memory (issue 14) ------------------------------------------------------------------------
+# asv's peakmem_ is the benchmark process's largest resident size, the input (and the interpreter)
+# included: compare implementations in one class, on the same data.
+
+class _MemoryEM(_Suite):
+    def peakmem_em_iteration(self, *params):
+        self.build().fit(self.X, self.lengths)
+
+
+class M1GaussianHMMMemory(_MemoryEM):
+    """GaussianHMM, K=4, D=1, one sequence of 2,000,000 frames (16 MB): peak memory of one EM
+    iteration, score_samples and predict (the issue measured T=1e7)."""
+    K, D, N_STEPS = 4, 1, 2_000_000
+    repeat = (1, 1, 60.0)
+
+    def setup(self, impl):
+        common.require(impl)
+        self.impl = impl
+        model = common.gaussian_model(self.K, self.D)
+        X, lengths = memory_data.long_gaussian_sequence(self.K, self.D, self.N_STEPS)
+        self._prepare(lambda: common.gaussian_hmm(impl, model), X, lengths)
+
+    def peakmem_score_samples(self, *params):
+        self.model.score_samples(self.X, self.lengths)
+
+    def peakmem_predict(self, *params):
+        self.model.predict(self.X, self.lengths)
+
+
+class M2CategoricalHMMMemory(_MemoryEM):
+    """CategoricalHMM, K=1000 states, 64 symbols, one sequence of 20,000 steps: peak memory of one
+    EM iteration. hmmlearn takes ~35 ms a frame here (its K^2 loops; ~12 minutes an iteration):
+    hmmlearn-log is left out, hmmlearn-scaling runs only outside CI (CI=true skips it, as G2's
+    scikit-learn in bench_mixture.py)."""
+    K, M, N_STEPS = 1000, 64, 20_000
+    repeat = (1, 1, 120.0)
+    timeout = 1800.0
+
+    def setup(self, impl):
+        common.require(impl)
+        if impl == "hmmlearn-log":
+            raise NotImplementedError("hmmlearn-log: far slower than hmmlearn-scaling at K=1000")
+        if impl.startswith("hmmlearn") and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise NotImplementedError("M2 hmmlearn: skipped under CI=true (~12 minutes per EM iteration)")
+        self.impl = impl
+        model = common.categorical_model(self.K, self.M)
+        X, lengths = common.categorical_data(self.K, self.M, self.N_STEPS)
+        self._prepare(lambda: common.categorical_hmm(impl, model), X, lengths)

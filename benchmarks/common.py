@@ -304,6 +304,17 @@ def gaussian_mixture(impl: str, model: dict, covariance_type: str, n_iter: int):
     return GaussianMixture(**kwargs, device="cuda" if impl == "fastgen-cuda" else "cpu")
 
 
+def default_gaussian_mixture(impl: str, K: int, covariance_type: str, n_iter: int, dtype: str = "float64"):
+    """A GaussianMixture of `impl` with the libraries' own k-means start (random_state=0, n_init=1)
+    and exactly n_iter EM iterations (tol=0); fastgen computes in `dtype`."""
+    kwargs = dict(n_components=K, covariance_type=covariance_type, tol=0.0, max_iter=n_iter, n_init=1, random_state=0)
+    if impl == "sklearn":
+        from sklearn.mixture import GaussianMixture
+        return GaussianMixture(**kwargs)
+    from fastgen.mixture import GaussianMixture
+    return GaussianMixture(**kwargs, device="cuda" if impl == "fastgen-cuda" else "cpu", dtype=np.dtype(dtype))
+
+
 def fit_quietly(model, X):
     """model.fit(X) without the ConvergenceWarning that tol=0 always triggers; returns the model."""
     with warnings.catch_warnings():

@@ -39,10 +39,12 @@ static void reduce_xi(int64_t nc, int K, const std::vector<double>& part, const 
 }
 
 // Posteriors and the xi partial sum for frames [n0, n1) (see the header comment for the formula).
+// beta may be post itself (the posteriors then overwrite beta frame by frame): beta_next is then
+// a copy of beta at frame n1, which the next chunk may already have overwritten.
 template <class T>
 FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, int64_t S, const int64_t* offsets,
-                                                const double* ll, const T* alpha, const T* beta, const T* E,
-                                                const double* c, T* post, double* xi_part, double* w) {
+                                                const double* ll, const T* alpha, const T* beta, const T* beta_next,
+                                                const T* E, const double* c, T* post, double* xi_part, double* w) {
   int64_t s = sequence_of(offsets, S, n0);
   for (int64_t n = n0; n < n1; ++n) {
     while (n >= offsets[s + 1]) ++s;
@@ -63,7 +65,7 @@ FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, i
     }
     if (xi_part && !dead && n + 1 < offsets[s + 1]) {
       const T* a1 = an + K;
-      const T* b1 = bn + K;
+      const T* b1 = n + 1 == n1 && beta_next ? beta_next : bn + K;
       const T* e1 = E + (n + 1) * K;
       double g1 = 0;
       for (int k = 0; k < K; ++k) g1 += static_cast<double>(a1[k]) * b1[k];
@@ -201,9 +203,11 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     return;
   }
-  // Few (long) sequences: whole-array lattices, forwards in parallel, then backwards.
+  // Few (long) sequences: whole-array lattices, forwards in parallel, then backwards. beta is kept
+  // in the posteriors' array when they are asked for (one N x K array less).
   const size_t NK = static_cast<size_t>(N) * K;
-  Buffer<T> E = buffer<T>(NK), alpha = buffer<T>(NK), beta = buffer<T>(NK);
+  Buffer<T> E = buffer<T>(NK), alpha = buffer<T>(NK), beta_own = post ? nullptr : buffer<T>(NK);
+  T* const beta = post ? post : beta_own.get();
   Buffer<double> m = buffer<double>(N), c = buffer<double>(N);
   shifted_exp(N, K, lp, E.get(), m.get());
   {
@@ -214,18 +218,24 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
       ll[s] = forward_scaled(offsets[s], offsets[s + 1], K, pi, A, lp, E.get(), m.get(), alpha.get(), c.get());
     });
     r.for_each(S, [&](int64_t s, int w) {  // the backward pass needs the forward normalisers c
-      if (ll[s] > kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, E.get(), c.get(), beta.get(), scratch[w]);
+      if (ll[s] > kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, E.get(), c.get(), beta, scratch[w]);
     });
   }
 
   const int64_t nc = par::n_chunks(N, kChunkFrames);
   std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
+  // beta at each chunk's first frame, which the chunk before reads for its last xi term.
+  std::vector<T> heads(post ? static_cast<size_t>(nc) * K : 0);
+  for (int64_t i = 1; post && i < nc; ++i)
+    std::copy(beta + i * kChunkFrames * K, beta + (i * kChunkFrames + 1) * K, heads.begin() + i * K);
   static thread_local par::Clock clock;
   par::Region r(clock, work, nc);
   par::Scratch<double> wk(r, K);
   r.for_chunks(N, kChunkFrames, [&](int64_t n0, int64_t n1, int w) {
-    posterior_chunk(n0, n1, K, S, offsets, ll.data(), alpha.get(), beta.get(), E.get(), c.get(), post,
-                    xi_sum ? part.data() + (n0 / kChunkFrames) * KK : nullptr, wk[w]);
+    const int64_t i = n0 / kChunkFrames;
+    const T* beta_next = post && i + 1 < nc ? heads.data() + (i + 1) * K : nullptr;
+    posterior_chunk(n0, n1, K, S, offsets, ll.data(), alpha.get(), beta, beta_next, E.get(), c.get(), post,
+                    xi_sum ? part.data() + i * KK : nullptr, wk[w]);
   });
   if (xi_sum) reduce_xi(nc, K, part, A, xi_sum);
   redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);

@@ -14,7 +14,8 @@ static void check_finite(const T* a, int64_t n, const char* name) {
     if (!std::isfinite(a[i])) throw std::invalid_argument(std::string(name) + ": contains NaN or infinity");
 }
 
-static py::tuple mixture_responsibilities(py::array comp_logprob, py::array log_weights, bool want_resp) {
+static py::tuple mixture_responsibilities(py::array comp_logprob, py::array log_weights, bool want_resp,
+                                          bool in_place) {
   return by_float_dtype(comp_logprob, "comp_logprob", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
     const T* lp = in<T>(comp_logprob, "comp_logprob", {-1, -1});
@@ -24,10 +25,14 @@ static py::tuple mixture_responsibilities(py::array comp_logprob, py::array log_
     for (int64_t k = 0; k < K; ++k)  // -inf is a zero weight; NaN and +inf are not weights
       if (std::isnan(lw[k]) || lw[k] == std::numeric_limits<T>::infinity())
         throw std::invalid_argument("log_weights: entry " + std::to_string(k) + " is NaN or +inf");
+    if (in_place && !comp_logprob.writeable())
+      throw std::invalid_argument("comp_logprob: in_place needs a writeable array");
     auto log_norm = out<T>({N});
-    auto resp = want_resp ? out<T>({N, K}) : out<T>({0});
+    // In place, each row's responsibilities overwrite its log-densities once it has read them all
+    // (logsumexp_rows): no second N x K array.
+    py::array resp = !want_resp ? py::array(out<T>({0})) : in_place ? comp_logprob : py::array(out<T>({N, K}));
     T* pn = ptr(log_norm);
-    T* pr = want_resp ? ptr(resp) : nullptr;
+    T* pr = want_resp ? static_cast<T*>(resp.mutable_data()) : nullptr;
     int64_t bad;
     {
       py::gil_scoped_release nogil;
@@ -134,8 +139,9 @@ static py::tuple sample_gaussian_mixture(py::array weights, py::array means, py:
 
 void register_mixture(py::module_& m) {
   m.def("responsibilities", &mixture_responsibilities, py::arg("comp_logprob"), py::arg("log_weights"),
-        py::arg("want_resp") = true,
-        "E-step of a mixture -> (log_norm[N], resp[N,K] or None); all -inf rows give -inf and zeros.");
+        py::arg("want_resp") = true, py::arg("in_place") = false,
+        "E-step of a mixture -> (log_norm[N], resp[N,K] or None); all -inf rows give -inf and zeros. "
+        "in_place: resp overwrites comp_logprob (returned as resp).");
   m.def("kmeans_plusplus", &kmeans_plusplus, py::arg("X"), py::arg("n_clusters"), py::arg("n_local_trials"),
         py::arg("seed"), py::arg("stream"), "Greedy k-means++ seeding on Philox uniforms -> (centers[K,D], indices[K]).");
   m.def("kmeans_assign", &kmeans_assign, py::arg("X"), py::arg("centers"),

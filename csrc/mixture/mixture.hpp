@@ -126,13 +126,14 @@ int64_t kmeans_assign(int64_t N, int K, int D, const T* X, const T* C, int64_t* 
 // k-means++ seeding (scikit-learn's greedy variant)
 
 // Seeding passes over one chunk of rows [n0, n1). `mode`:
-//  kInit:   fills the chunk's transposed blocks xt (kept for the other passes: X is transposed once),
-//           d2 = dist2(x, c0); returns the chunk's sum of d2 (rows in order).
+//  kInit:   d2 = dist2(x, c0); returns the chunk's sum of d2 (rows in order).
 //  kUpdate: d2 = min(d2, dist2(x, c0)); returns the chunk's sum of d2 (rows in order).
 //  kTrials: pot[t] = sum of min(d2, dist2(x, cand_t)) over the chunk, for the L candidates.
 // The chunk sums of d2 are sequential because the candidate search needs prefix sums that end
 // exactly on them; the trial sums only need to be deterministic (fixed block order, fixed lanes).
-// xt points at the chunk's first block; block j of the chunk at xt + j * kBlockRows * D.
+// Every pass transposes each block into xt (kBlockRows x D scratch): a transposed copy of all of X,
+// kept between passes, cost as much memory as the data in double (twice float32 data) for a
+// transposition that is cheap next to the distances.
 enum SeedPass { kInit, kUpdate, kTrials };
 
 template <class T>
@@ -144,8 +145,8 @@ FASTGEN_SIMD_CLONES static double seed_chunk(SeedPass mode, int64_t n0, int64_t 
   for (int64_t b0 = n0; b0 < n1; b0 += kBlockRows) {
     const int64_t nb = std::min(kBlockRows, n1 - b0);
     double* d = d2 + b0;
-    double* xb = xt + (b0 - n0) * D;
-    if (mode == kInit) transpose_block(b0, nb, D, X, xb);
+    double* xb = xt;
+    transpose_block(b0, nb, D, X, xb);
     if (mode == kTrials) {
       for (int t = 0; t < L; ++t) {
         block_dist2(nb, D, xb, cands[t], dist);
@@ -195,16 +196,14 @@ void kmeans_plusplus(int64_t N, int D, int K, int L, const T* X, uint64_t seed, 
   auto index_of = [N](double u) { return std::min(static_cast<int64_t>(u * static_cast<double>(N)), N - 1); };
 
   // One parallel pass over all chunks; every chunk writes only its own slots.
-  // X transposed block by block (kBlockRows rows, D columns each), once, by the first pass.
-  std::vector<double> xt(static_cast<size_t>(nc) * kSeedChunk * std::max(D, 1));
   auto pass = [&](SeedPass mode, int n_cands) {
     static thread_local par::Clock clock;
     par::Region r(clock, static_cast<double>(N) * D * n_cands, nc);
-    par::Scratch<double> dist(r, kBlockRows, true);
+    // Zeroed: the distance kernel also runs over the unused rows past a last partial block.
+    par::Scratch<double> xt(r, static_cast<size_t>(kBlockRows) * std::max(D, 1), true), dist(r, kBlockRows, true);
     r.for_each(nc, [&](int64_t c, int w) {
       const double s = seed_chunk(mode, c * kSeedChunk, std::min(N, (c + 1) * kSeedChunk), D, X, cand_ptr.data(),
-                                  n_cands, d2.data(), pot_part.data() + c * L,
-                                  xt.data() + c * kSeedChunk * std::max(D, 1), dist[w]);
+                                  n_cands, d2.data(), pot_part.data() + c * L, xt[w], dist[w]);
       if (mode != kTrials) chunk_sum[c] = s;
     });
   };

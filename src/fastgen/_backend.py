@@ -168,6 +168,13 @@ class Backend:
         a = to_host(a)
         return a if a is None or dtype is None else np.asarray(a, dtype=dtype)
 
+    def data_dtype(self, X) -> np.dtype:
+        """The dtype to validate float data X in when the estimator's own statistics want float64:
+        float64, except float32 when both X and the compute dtype are (a float32 path then holds
+        no float64 copy of the data; float32 values are exact in either)."""
+        both32 = self.dtype == np.float32 and np.dtype(getattr(X, "dtype", object)) == np.float32
+        return np.dtype(np.float32 if both32 else np.float64)
+
     def check_array(self, X, name="X", *, n_features=None, ndim=2, dtype=None, allow_int=False, finite=True,
                     owner="estimator"):
         """Validated data where it lives: a C-contiguous array of `dtype` (default: the compute

@@ -47,9 +47,10 @@ def _centred(X, backend):
 # -- column statistics -------------------------------------------------------------------------------
 
 def column_mean(X, backend, ones=None):
-    """X.mean(axis=0) (float64[D]); `ones`: device (N, 1) ones of X's dtype, if at hand."""
+    """X.mean(axis=0) (float64[D]; float32 X summed in float64, as its float64 copy was, without
+    one); `ones`: device (N, 1) ones of X's dtype, if at hand."""
     if not on_device(X):
-        return X.mean(axis=0)
+        return X.mean(axis=0, dtype=np.float64)
     ones = _ones(X.shape[0], backend, X.dtype) if ones is None else ones
     return _moments(X, ones, 0, backend)[1][0] / X.shape[0]
 
@@ -57,7 +58,7 @@ def column_mean(X, backend, ones=None):
 def column_std(X, backend):
     """X.std(axis=0) (float64[D], ddof 0)."""
     if not on_device(X):
-        return X.std(0)
+        return X.std(0, dtype=np.float64)
     Xc, ones = _centred(X, backend)
     return np.sqrt(_moments(Xc, ones, 1, backend)[2][0] / X.shape[0])
 
@@ -105,15 +106,31 @@ def _element(X, flat):
 
 # -- rows --------------------------------------------------------------------------------------------
 
-def shifted(X, shift, backend):
-    """X - shift (float64)."""
-    return X - shift if not on_device(X) else backend.kernels.common.shift_rows(X, shift, np.float64)
+# Host data are shifted a block of rows at a time (a few MB), so that a float32 result has no
+# data-sized float64 temporary beside it.
+BLOCK_BYTES = 1 << 22
 
 
-def take_rows(X, rows, backend):
-    """X[rows] on the host (a few rows: k-means seeds)."""
+def row_blocks(X):
+    """Slices of X's rows, about BLOCK_BYTES of float64 each."""
+    step = max(1, BLOCK_BYTES // (8 * max(X.shape[1], 1)))
+    return [slice(i, i + step) for i in range(0, X.shape[0], step)]
+
+
+def shifted(X, shift, backend, dtype=np.float64):
+    """X - shift, formed in float64 and stored in `dtype` (shift None: X converted)."""
+    if on_device(X):
+        return backend.kernels.common.shift_rows(X, np.zeros(X.shape[1]) if shift is None else shift, dtype)
+    out = np.empty(X.shape, dtype)
+    for rows in row_blocks(X):
+        out[rows] = X[rows] if shift is None else X[rows] - shift
+    return out
+
+
+def take_rows(X, rows, backend, shift=None):
+    """X[rows] on the host (a few rows: k-means seeds); less `shift` (float64) when given."""
     if not on_device(X):
-        return X[rows]
+        return X[rows] if shift is None else X[rows] - shift
     return np.concatenate([np.asarray(backend.host(X[int(i):int(i) + 1]), dtype=np.float64) for i in rows])
 
 
@@ -131,22 +148,22 @@ def group_rows(X, labels, n_groups, backend):
 
 
 def one_hot(labels, n_classes, backend):
-    """Responsibilities (N, n_classes) that put each row in its label's class, where labels live
-    (host: float64; device: the backend's dtype)."""
+    """Responsibilities (N, n_classes) that put each row in its label's class, where labels live,
+    in the backend's dtype (0 and 1 are exact in either: no float64 copy to convert)."""
     if not on_device(labels):
-        resp = np.zeros((len(labels), n_classes))
-        resp[np.arange(len(labels)), labels] = 1
-        return resp
+        return np.eye(n_classes, dtype=backend.dtype)[labels]  # (no N-sized index array beside it)
     return backend.kernels.common.one_hot(labels, n_classes, backend.dtype)
 
 
 # -- k-means -----------------------------------------------------------------------------------------
 
-def cluster_sums(X, labels, k, backend):
-    """(counts[k], sums[k, D]) of the rows of X (float64) by label."""
+def cluster_sums(X, labels, k, backend, shift=None):
+    """(counts[k], sums[k, D]) of the rows of X (float64) by label; of X - shift when `shift` is
+    given (host X only: shifted one column at a time, never a shifted copy of X)."""
     if not on_device(X):
         counts = np.bincount(labels, minlength=k)
-        sums = np.stack([np.bincount(labels, weights=X[:, d], minlength=k) for d in range(X.shape[1])], axis=1)
+        col = (lambda d: X[:, d]) if shift is None else (lambda d: np.subtract(X[:, d], shift[d], dtype=np.float64))
+        sums = np.stack([np.bincount(labels, weights=col(d), minlength=k) for d in range(X.shape[1])], axis=1)
         return counts, sums
     counts, sums, _ = _moments(X, backend.kernels.common.one_hot(labels, k, X.dtype), 0, backend)
     return counts, sums

@@ -88,9 +88,10 @@ def _responsibilities_kernel(lp, lw, want_resp, log_norm, resp, bad):
             resp[n, k] = math.exp(_f64(lp[n, k]) + _f64(lw[0, k]) - mx) * inv
 
 
-def responsibilities(comp_logprob, log_weights, want_resp=True):
+def responsibilities(comp_logprob, log_weights, want_resp=True, in_place=False):
     """(log_norm T[N], resp T[N, K] or None): logsumexp_k(comp_logprob + log_weights) and the
-    normalised exponentials; an all -inf row gives -inf and zeros."""
+    normalised exponentials; an all -inf row gives -inf and zeros. in_place: resp is written over
+    comp_logprob (a device array of the right dtype), which is returned as resp."""
     Lp = DevArg(comp_logprob, "comp_logprob", 2)
     dtype = Lp.float_dtype()
     N, K = Lp.shape
@@ -103,7 +104,10 @@ def responsibilities(comp_logprob, log_weights, want_resp=True):
         raise ValueError(f"log_weights: entry {int(bad_w[0])} is NaN or +inf")
     want_resp = bool(want_resp)
     log_norm = cuda.device_array(N, dtype=dtype)
-    resp = cuda.device_array((N, K), dtype=dtype) if want_resp else None
+    if in_place and Lp.host is not None:
+        raise ValueError("comp_logprob: in_place needs a device array")
+    # In place, each thread reads its row's log-densities before writing its responsibilities.
+    resp = (Lp.device() if in_place else cuda.device_array((N, K), dtype=dtype)) if want_resp else None
     if N == 0:
         return log_norm, resp
     bad = cuda.to_device(np.array([N], dtype=np.int64))

@@ -294,24 +294,26 @@ class BaseHMM(BaseEstimator):
         X = self._validate_X(X, fitting=True)
         offsets = check_lengths(lengths, X.shape[0])
         origin = self._origin(X)
-        if origin is not None:
-            X = rd.shifted(X, origin, self._backend)
+        if origin is not None:  # (in the kernels' dtype: a float32 fit holds no float64 copy)
+            X = rd.shifted(X, origin, self._backend, self._backend.dtype)
         self._check_size(X)
         self._init(X, offsets, origin)
         self._check()
         self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         Xk, ok = self._backend.put(X), self._backend.put(offsets)
-        del X  # (a float64 copy when the kernels take float32)
+        del X  # (a copy when the kernels take another dtype)
         starts_k = self._backend.put(offsets[:-1])
         for _ in range(self.n_iter):
             flp = self._frame_logprob(Xk, origin)
             logprob, post, xi = self._forward_backward(flp, ok, True, "t" in self.params)
+            del flp  # N x K arrays go as soon as they are used: not beside the statistics' or the next iteration's
             per_seq = self._backend.host(logprob).astype(np.float64)
             self._check_possible(per_seq, "EM cannot continue (check for impossible transitions or emissions, "
                                           "or the data's scale)")
             stats = {"start": self._backend.host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
                      "trans": None if xi is None else self._backend.host(xi).astype(np.float64)}
             stats.update(self._emission_stats(Xk, post, origin))
+            del post, xi
             curr = float(per_seq.sum())
             self._do_mstep(stats)
             self.monitor_.report(curr)

@@ -263,7 +263,7 @@ class GaussianHMM(CentredFit, BaseHMM):
         nf = getattr(self, "n_features", None) if (not fitting or "m" not in self.init_params) else None
         if hasattr(self, "means_") and (not fitting or "m" not in self.init_params):
             nf = np.asarray(self.means_).shape[1]
-        return self._backend.check_array(X, n_features=nf, dtype=np.float64)
+        return self._backend.check_array(X, n_features=nf, dtype=self._backend.data_dtype(X))
 
     def _init_emission(self, X, rs, origin):
         self.n_features = X.shape[1]

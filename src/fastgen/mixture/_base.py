@@ -42,20 +42,36 @@ class _Compute(Backend):
         self.eps = float(np.finfo(self.dtype).eps)
         self.data_s2 = None  # sum of (x - c)(x - c)^T over the fit data, for tied covariances
 
-    def put_data(self, X, what):
-        """The (finite, float64; host or device) data X in the compute dtype on the device. float32 must hold them:
-        values past its range would become inf, and when every |x| is below the square root of its
-        smallest normal number their squares (variances, precisions) leave its range, or the
-        values themselves flush to zero (a silent fit of zeros): an error naming X, not inf
-        log-densities or a meaningless fit later."""
-        if self.dtype == np.float32 and X.size:
-            top = rd.abs_max(X, self)
-            info = np.finfo(np.float32)
-            low = float(info.tiny) ** 0.5
-            if top > float(info.max) or 0 < top < low:
-                raise ValueError(f"X: {what} spans up to |x| = {top:.3g}, outside what dtype=float32 holds "
-                                 f"({low:.3g} to {float(info.max):.3g}); use dtype=np.float64 or rescale X")
-        return self.put(X)
+    def put_data(self, X, what, shift=None):
+        """The (finite, float32 or float64; host or device) data X, less `shift` (in float64) when
+        given, in the compute dtype on the device. float32 must hold them: values past its range
+        would become inf, and when every |x| is below the square root of its smallest normal
+        number their squares (variances, precisions) leave its range, or the values themselves
+        flush to zero (a silent fit of zeros): an error naming X, not inf log-densities or a
+        meaningless fit later.
+
+        Host data are shifted and converted a block of rows at a time into the result, so that no
+        data-sized float64 temporary exists beside it (a float32 fit holds no float64 copy)."""
+        check = self.dtype == np.float32 and X.size > 0
+        if rd.on_device(X):
+            X = X if shift is None else rd.shifted(X, shift, self)
+            if check:
+                self._check_range(rd.abs_max(X, self), what)
+            return self.put(X)
+        if check:  # the whole range first: the error names the largest |x|, and nothing overflows a cast
+            self._check_range(max(float(np.abs(X[rows] if shift is None else X[rows] - shift).max())
+                                  for rows in rd.row_blocks(X)), what)
+        if shift is None and X.dtype == self.dtype:
+            return self.put(X)
+        return self.put(rd.shifted(X, shift, self, self.dtype))
+
+    @staticmethod
+    def _check_range(top, what):
+        info = np.finfo(np.float32)
+        low = float(info.tiny) ** 0.5
+        if top > float(info.max) or 0 < top < low:
+            raise ValueError(f"X: {what} spans up to |x| = {top:.3g}, outside what dtype=float32 holds "
+                             f"({low:.3g} to {float(info.max):.3g}); use dtype=np.float64 or rescale X")
 
     @staticmethod
     def host(a, dtype=np.float64):
@@ -102,11 +118,12 @@ class BaseMixture(BaseEstimator):
 
     # -- checks ---------------------------------------------------------------------------------
     def _validate_X(self, cp, X, *, fitting):
-        """Finite 2-D data in float64 where they live (a device array stays on cp's device); on
-        predict, as many features as the fit saw."""
+        """Finite 2-D data where they live (a device array stays on cp's device), in float64, or
+        float32 when both X and the compute dtype are (the float32 path never holds a float64 copy
+        of the data); on predict, as many features as the fit saw."""
         names = getattr(X, "columns", None)
         n_features = None if fitting else getattr(self, "n_features_in_", np.shape(self.means_)[-1])
-        X = cp.check_array(X, n_features=n_features, dtype=np.float64)
+        X = cp.check_array(X, n_features=n_features, dtype=cp.data_dtype(X))
         if fitting:
             N = X.shape[0]
             if N < 2:
@@ -176,9 +193,8 @@ class BaseMixture(BaseEstimator):
                          f"{K} components of {D} features ({self.covariance_type} covariances) over {N} samples")
         shift = rd.column_mean(X, cp)
         # The data, shifted once by their column mean, live on the device for the whole fit.
-        Xk = cp.put_data(rd.shifted(X, shift, cp), "the data about their column mean")
-        ones_k = cp.put(np.ones((N, 1)))
-        data = self._moments(cp, Xk, ones_k, shift)
+        Xk = cp.put_data(X, "the data about their column mean", shift)
+        data = self._moments(cp, Xk, cp.put(np.ones((N, 1), dtype=cp.dtype)), shift)
         if self.covariance_type == "tied":
             cp.data_s2 = data.s2[0]
         self._check_data_parameters(data, N)
@@ -204,7 +220,7 @@ class BaseMixture(BaseEstimator):
             converged = False
             for n_iter in range(1, self.max_iter + 1):
                 prev_lower_bound = lower_bound
-                estep = self._e_step(cp, Xk, ones_k, shift)
+                estep = self._e_step(cp, Xk, shift)
                 self._m_step(estep["moments"])
                 lower_bound = self._compute_lower_bound(estep, N)
                 current_lower_bounds.append(lower_bound)
@@ -273,8 +289,7 @@ class BaseMixture(BaseEstimator):
         if self.init_params == "kmeans":
             # Distances on the compute device, in the compute dtype (Xk): the same labels on both
             # backends. The centre updates and the labels stay where X lives (device X: the device).
-            _, labels = kmeans(rd.shifted(X, shift, cp), K, random_state, n_init=1, return_labels=True, backend=cp,
-                               Xd=Xk)
+            _, labels = kmeans(X, K, random_state, n_init=1, return_labels=True, backend=cp, Xd=Xk, shift=shift)
             return cp.put(rd.one_hot(labels, K, cp))
         if self.init_params == "random_from_data":
             indices = random_state.choice(N, size=K, replace=False)
@@ -282,7 +297,7 @@ class BaseMixture(BaseEstimator):
             n_local_trials = 2 + int(np.log(K))
             _, indices = cp.kernels.mixture.kmeans_plusplus(Xk, K, n_local_trials, philox_seed(random_state), STREAM_KMEANS_PP)
             indices = cp.host(indices, np.int64)
-        resp = np.zeros((N, K))
+        resp = np.zeros((N, K), dtype=cp.dtype)  # (0 and 1 exact in the compute dtype: put copies nothing)
         resp[indices, np.arange(K)] = 1
         return cp.put(resp)
 
@@ -300,41 +315,56 @@ class BaseMixture(BaseEstimator):
             return cp.kernels.emissions.gaussian_logprob_full(Xk, cp.put(means), cp.put(kp))
         return cp.kernels.emissions.gaussian_logprob_diag(Xk, cp.put(means), cp.put(kp))
 
-    def _e_step(self, cp, Xk, ones_k, shift):
+    def _e_step(self, cp, Xk, shift):
         """Responsibilities under the current parameters, reduced at once to the moments; returns
-        what the M-step and the lower bound need (the parameters used, sum of log p(x_n), moments)."""
+        what the M-step and the lower bound need (the parameters used, sum of log p(x_n), moments).
+        The responsibilities overwrite the log-densities (one N x K array, not two)."""
         lw = self._log_weights()
-        comp = self._component_logprob(cp, Xk, shift)
-        log_norm, resp = self._responsibilities(cp, comp, lw, True)
-        N = Xk.shape[0]
-        total, _, _ = cp.kernels.emissions.weighted_moments(ones_k, log_norm.reshape(N, 1), 0)
+        log_norm, resp = self._responsibilities(cp, self._component_logprob(cp, Xk, shift), lw, True, in_place=True)
+        # sum_n log_norm in the kernels' fixed order: weighted_moments' weight sum, log_norm as its own
+        # weights (that sum does not depend on the data argument, where ones would cost an N-vector).
+        col = log_norm.reshape(Xk.shape[0], 1)
+        log_norm_sum = float(cp.host(cp.kernels.emissions.weighted_moments(col, col, 0)[0])[0])
+        del log_norm, col  # (not beside the moments' pass)
         K, D = self.means_.shape
-        return {"moments": self._moments(cp, Xk, resp, shift), "log_norm_sum": float(cp.host(total)[0]),
+        return {"moments": self._moments(cp, Xk, resp, shift), "log_norm_sum": log_norm_sum,
                 "log_weights": lw, "means_s": np.asarray(self.means_, dtype=np.float64) - shift,
                 "precisions_cholesky": self.precisions_cholesky_,
                 "kernel_precisions": kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)}
 
-    def _responsibilities(self, cp, comp, log_weights, want_resp):
-        """mixture_responsibilities, its row check reported in the estimator's terms."""
+    def _responsibilities(self, cp, comp, log_weights, want_resp, in_place=False, row0=0):
+        """mixture_responsibilities, its row check reported in the estimator's terms (comp holds the
+        rows from row0 on)."""
         try:
-            return cp.kernels.mixture.responsibilities(comp, cp.put(log_weights), want_resp)
+            return cp.kernels.mixture.responsibilities(comp, cp.put(log_weights), want_resp, in_place)
         except ValueError as exc:
             if not str(exc).startswith("comp_logprob: row"):
                 raise
-            raise self._overflow_error(str(exc).split()[2]) from None
+            raise self._overflow_error(int(str(exc).split()[2]) + row0) from None
 
     def _overflow_error(self, row):
         return ValueError(f"X: the component log-densities of row {row} overflowed (+inf or NaN) in "
                           f"{np.dtype(self.dtype).name}: the data lie too far from a component for its covariance "
                           f"(or beyond the dtype's range); rescale X, raise reg_covar, or use dtype=np.float64")
 
+    def _row_blocks(self, N):
+        """Slices of rows for the inference methods' log-densities, block by block: rows are
+        independent there, and an N x K array would be scratch. Multiples of the kernels' row
+        blocks, so every row is computed as in one call."""
+        step = 256 * max(1, rd.BLOCK_BYTES // (256 * 8 * self.n_components))
+        return [slice(i, min(N, i + step)) for i in range(0, N, step)]
+
     def _labels(self, cp, Xk, shift):
         """argmax_k of log N(x_n | k) + log-weight_k (scikit-learn's predict)."""
-        comp = cp.host(self._component_logprob(cp, Xk, shift)) + self._log_weights()
-        bad = np.isnan(comp) | (comp == np.inf)
-        if bad.any():
-            raise self._overflow_error(int(np.argmax(bad.any(axis=1))))
-        return np.argmax(comp, axis=1)
+        lw = self._log_weights()
+        labels = np.empty(Xk.shape[0], dtype=np.intp)
+        for rows in self._row_blocks(Xk.shape[0]):
+            comp = cp.host(self._component_logprob(cp, Xk[rows], shift)) + lw
+            bad = np.isnan(comp) | (comp == np.inf)
+            if bad.any():
+                raise self._overflow_error(rows.start + int(np.argmax(bad.any(axis=1))))
+            labels[rows] = np.argmax(comp, axis=1)
+        return labels
 
     # -- inference (scikit-learn's BaseMixture) ------------------------------------------------------
     def _prepare(self, X):
@@ -357,9 +387,12 @@ class BaseMixture(BaseEstimator):
             log p(x) of each sample (for the Bayesian mixture: under its variational parameters).
         """
         cp, Xk, shift = self._prepare(X)
-        comp = self._component_logprob(cp, Xk, shift)
-        log_norm, _ = self._responsibilities(cp, comp, self._log_weights(), False)
-        return cp.host(log_norm)
+        lw = self._log_weights()
+        log_prob = np.empty(Xk.shape[0])
+        for rows in self._row_blocks(Xk.shape[0]):
+            comp = self._component_logprob(cp, Xk[rows], shift)
+            log_prob[rows] = cp.host(self._responsibilities(cp, comp, lw, False, row0=rows.start)[0])
+        return log_prob
 
     def score(self, X, y=None):
         """Mean log-likelihood of the samples of X.
@@ -406,7 +439,7 @@ class BaseMixture(BaseEstimator):
         """
         cp, Xk, shift = self._prepare(X)
         comp = self._component_logprob(cp, Xk, shift)
-        _, resp = self._responsibilities(cp, comp, self._log_weights(), True)
+        _, resp = self._responsibilities(cp, comp, self._log_weights(), True, in_place=True)
         return cp.host(resp)
 
     def sample(self, n_samples=1, random_state=None):

@@ -41,18 +41,19 @@ class _Kernels:
             np.float64)
 
 
-def _lloyd(X, C, max_iter, kk):
-    """Lloyd iterations from centres C -> (centres, labels, inertia). A cluster left empty is
-    re-seeded at the points farthest from their centres (scikit-learn's rule)."""
+def _lloyd(X, C, max_iter, kk, shift=None):
+    """Lloyd iterations from centres C (of X - shift) -> (centres, labels, inertia). A cluster left
+    empty is re-seeded at the points farthest from their centres (scikit-learn's rule)."""
     k, be = len(C), kk.backend
     labels, d2 = kk.assign(C)
     for _ in range(max_iter):
-        counts, sums = rd.cluster_sums(X, labels, k, be)
+        counts, sums = rd.cluster_sums(X, labels, k, be, shift)
         empty = counts == 0
         newC = C.copy()
         newC[~empty] = sums[~empty] / counts[~empty, None]
         if empty.any():
-            newC[empty] = rd.take_rows(X, rd.largest(d2, int(empty.sum()), be), be)
+            newC[empty] = rd.take_rows(X, rd.largest(d2, int(empty.sum()), be), be, shift)
+        d2 = None  # (used: not beside the new distances)
         new_labels, d2 = kk.assign(newC)
         C = newC
         if not empty.any() and rd.equal(new_labels, labels, be):
@@ -61,20 +62,25 @@ def _lloyd(X, C, max_iter, kk):
     return C, labels, rd.total(d2, be)
 
 
-def kmeans(X, k, rs, *, backend, n_init=3, max_iter=100, return_labels=False, Xd=None):
+def kmeans(X, k, rs, *, backend, n_init=3, max_iter=100, return_labels=False, Xd=None, shift=None):
     """Best of `n_init` k-means runs by inertia -> centres (k, D), and labels (N,) if asked.
 
     rs: a np.random.RandomState; one uint64 seed is drawn from it per call.
-    X: float64 data, a NumPy array or a device array (then the labels are one too).
-    backend, Xd: the estimator's ``Backend`` (its device and dtype) and its copy of X on that device
-    (default: put there by this call), where the distances are computed; X gives the centres.
+    X: the data, a NumPy array (float32 or float64, else converted to float64) or a device array
+    (then the labels are one too); the clusters are those of X - shift (float64) when `shift` is given.
+    backend, Xd: the estimator's ``Backend`` (its device and dtype) and its copy of X (- shift) on
+    that device (default: put there by this call), where the distances are computed; X gives the
+    centres, in float64 (host X is shifted a column at a time: no float64 copy of float32 data).
     """
-    X = X if rd.on_device(X) else np.ascontiguousarray(X, dtype=np.float64)
-    kk = _Kernels(backend, backend.put(X) if Xd is None else Xd, X)
+    if rd.on_device(X):
+        X, shift = (X if shift is None else rd.shifted(X, shift, backend)), None
+    elif shift is None or X.dtype not in (np.float32, np.float64):
+        X = np.ascontiguousarray(X, dtype=np.float64)
+    kk = _Kernels(backend, backend.put(X if shift is None else rd.shifted(X, shift, backend)) if Xd is None else Xd, X)
     k = int(k)
     if X.shape[0] < k:
         # Fewer points than clusters: the points themselves plus jittered copies.
-        C = rd.take_rows(X, rs.randint(X.shape[0], size=k), backend) \
+        C = rd.take_rows(X, rs.randint(X.shape[0], size=k), backend, shift) \
             + 1e-3 * rs.standard_normal((k, X.shape[1])) * (rd.column_std(X, backend) + 1e-3)
         C = np.ascontiguousarray(C)
         labels = kk.assign(C)[0]
@@ -84,7 +90,7 @@ def kmeans(X, k, rs, *, backend, n_init=3, max_iter=100, return_labels=False, Xd
     best = None
     for run in range(n_init):
         C = kk.plusplus(k, n_local_trials, seed, run)
-        C, labels, inertia = _lloyd(X, C, max_iter, kk)
+        C, labels, inertia = _lloyd(X, C, max_iter, kk, shift)
         if best is None or inertia < best[0]:
             best = (inertia, C, labels)
     return (best[1], best[2]) if return_labels else best[1]
