@@ -249,12 +249,13 @@ def test_constant_feature_fits_to_the_end_as_sklearn(rng, cls_name, covariance_t
     positive-definite as in scikit-learn, so EM runs its max_iter iterations (never stopping on
     a Cholesky failure) and follows scikit-learn's from the same start.
 
-    Tolerance rtol 1e-7: along the constant feature the variance is reg_covar = 1e-6; scikit-learn
-    forms its diag/spherical/tied covariances from raw moments, whose rounding there (|x|^2 eps,
-    ~1e-14 for these data) is ~1e-8 of that variance, and reaches the other parameters through the
-    1e6 precision; fastgen works about the data mean (exactly 0 scatter along that feature). The
-    same 1e-7 of each attribute's scale is the absolute floor: a mean near 0 differed by 8e-9 of
-    data at scale 6 (1.3e-9 of it, 8.6e-7 of the mean itself; 5 seeds in 30 failed rtol alone)."""
+    Tolerance: along the constant feature the variance is reg_covar = 1e-6 (less for a light
+    Bayesian component); scikit-learn forms its diag/spherical/tied covariances from raw moments,
+    whose rounding there (|x|^2 eps, ~1e-14 for these data) is ~1e-8 of that variance, and reaches
+    the other parameters through the 1e6 precision; fastgen works about the data mean (exactly 0
+    scatter along that feature). Seen over 100 seeds: up to 4.6e-7 relative on such a precision
+    (3.9e8), and 8e-9 absolute on a mean near 0 of data at scale 6. So rtol 1e-6 with an absolute
+    floor of 1e-7 of each attribute's scale (rtol 1e-7 alone failed 5 seeds in 30)."""
     X = np.column_stack([blobs(rng, 3, 2, 300), np.full(300, 1.5)])
     kw = dict(n_components=3, covariance_type=covariance_type, max_iter=20, tol=0)
     if cls_name == "GaussianMixture":
@@ -267,7 +268,7 @@ def test_constant_feature_fits_to_the_end_as_sklearn(rng, cls_name, covariance_t
     assert ours.n_iter_ == theirs.n_iter_ == 20
     # (scikit-learn's tied variational bounds are 1-element arrays)
     assert_allclose(ours.lower_bounds_, np.ravel(theirs.lower_bounds_), rtol=1e-7, atol=0)
-    assert_attrs_close(ours, theirs, GMM_ATTRS, rtol=1e-7, atol_rel=1e-7)
+    assert_attrs_close(ours, theirs, GMM_ATTRS, rtol=1e-6, atol_rel=1e-7)
     if cls_name == "GaussianMixture" and covariance_type != "spherical":
         cov = ref.full_covariances(ours.covariances_, covariance_type, 3, 3)
         assert_allclose(cov[:, 2, 2], 1e-6, rtol=1e-9)  # reg_covar alone along the constant feature
