@@ -9,6 +9,15 @@ namespace detail {
 thread_local InterruptState tl_interrupt;
 }  // namespace detail
 
+bool interrupted() noexcept {
+  detail::InterruptState& s = detail::tl_interrupt;
+  if (s.cancel && s.cancel->load(std::memory_order_relaxed)) return true;
+  if (!s.armed || s.paused) return false;
+  if (s.pending) return true;
+  if (std::chrono::steady_clock::now() < s.next_poll) return false;
+  return detail::poll_signals();
+}
+
 namespace {
 unsigned long g_main_thread = 0;  // PyThread_get_thread_ident() of Python's main thread
 // The exception a signal handler raised, from PyErr_Fetch; owned references, touched with the GIL

@@ -46,42 +46,23 @@ bool poll_signals() noexcept;  // takes the GIL, runs the handlers; sets pending
 }  // namespace detail
 
 // True when the work should stop: a signal's handler raised on this (main) thread, or the pool job
-// this thread works for was cancelled. Call between pieces of ~1e5 operations or more.
-inline bool interrupted() noexcept {
-  detail::InterruptState& s = detail::tl_interrupt;
-  if (s.cancel && s.cancel->load(std::memory_order_relaxed)) return true;
-  if (!s.armed || s.paused) return false;
-  if (s.pending) return true;
-  if (std::chrono::steady_clock::now() < s.next_poll) return false;
-  return detail::poll_signals();
-}
+// this thread works for was cancelled. Out of line: it adds only a call to the target_clones
+// kernels that use it (see FASTGEN_CLONE_INLINE in common/simd.hpp). Call it between pieces of
+// ~1e5 operations (steps_per_check).
+bool interrupted() noexcept;
 
 // interrupted() for ordinary code: throws Interrupted.
 inline void check_interrupt() {
   if (interrupted()) throw Interrupted();
 }
 
-// Interruption points in a loop of steps of `work_per_step` operations each: every step costs a
-// decrement, every ~kCheckWork operations one interrupted(). stop() for target_clones functions,
-// check() (throws Interrupted) elsewhere.
-class Checkpoints {
- public:
-  static constexpr double kCheckWork = 65536;
-  explicit Checkpoints(double work_per_step)
-      : every_(work_per_step >= kCheckWork ? 1 : static_cast<int64_t>(kCheckWork / std::max(work_per_step, 1.0))),
-        left_(every_) {}
-  bool stop() noexcept {
-    if (--left_ > 0) return false;
-    left_ = every_;
-    return interrupted();
-  }
-  void check() {
-    if (stop()) throw Interrupted();
-  }
-
- private:
-  int64_t every_, left_;
-};
+// Steps of `work_per_step` operations between two interruption points of a sequential loop:
+// about kCheckWork operations (~10-50 us). Loops are cut into blocks of this many steps with the
+// check between blocks, so that the inner loop is the loop it was.
+constexpr double kCheckWork = 65536;
+inline int64_t steps_per_check(double work_per_step) {
+  return work_per_step >= kCheckWork ? 1 : static_cast<int64_t>(kCheckWork / std::max(work_per_step, 1.0));
+}
 
 // No interruption points on this thread while it lives: team bodies (members meet at barriers).
 class PauseInterrupts {
