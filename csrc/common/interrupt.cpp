@@ -4,6 +4,8 @@
 
 #include <Python.h>
 
+#include <algorithm>
+
 namespace fastgen::par {
 namespace detail {
 thread_local InterruptState tl_interrupt;
@@ -77,18 +79,22 @@ void restore_interrupt_error() {
 namespace detail {
 bool poll_signals() noexcept {
   InterruptState& s = tl_interrupt;
-  s.next_poll = std::chrono::steady_clock::now() + kPollInterval;
   // The GIL for a moment (the caller released it in NoGil; this is the main thread, so its thread
   // state is the one PyGILState knows). Handlers run here, as they would between two bytecodes.
+  const auto t0 = std::chrono::steady_clock::now();
   const PyGILState_STATE g = PyGILState_Ensure();
+  const auto waited = std::chrono::steady_clock::now() - t0;
   if (PyErr_CheckSignals() != 0) {
     drop_kept();
     PyErr_Fetch(&g_type, &g_value, &g_tb);
     s.pending = true;
   }
   PyGILState_Release(g);
-  // Taking the GIL may have waited for another Python thread: start the interval afresh.
-  s.next_poll = std::chrono::steady_clock::now() + kPollInterval;
+  // Another Python thread running Python code holds the GIL up to its switch interval (5 ms): then
+  // poll less often, so that waiting for it stays below ~2% of the kernel's time (a Ctrl-C then
+  // takes up to kMaxPollInterval).
+  s.next_poll = std::chrono::steady_clock::now() + std::clamp<std::chrono::steady_clock::duration>(
+                    50 * waited, kPollInterval, kMaxPollInterval);
   return s.pending;
 }
 }  // namespace detail

@@ -32,6 +32,7 @@ struct Interrupted : std::exception {
 };
 
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
+constexpr auto kMaxPollInterval = std::chrono::milliseconds(300);  // when the GIL is slow to get
 
 namespace detail {
 struct InterruptState {
