@@ -1,6 +1,8 @@
 // fastgen._core: the C++ kernels. Each family registers its functions (csrc/<family>/binding.cpp).
 #include <pybind11/pybind11.h>
 
+#include "common/interrupt.hpp"
+
 namespace py = pybind11;
 namespace fastgen::bind {
 void register_rng(py::module_& m);             // common/rng_binding.cpp
@@ -33,4 +35,14 @@ PYBIND11_MODULE(_core, m) {
   register_nn(nn);
   register_autoregressive(autoregressive);
   register_threads(m);  // _core.threads (CPU only)
+  // Ctrl-C in a kernel (common/interrupt.hpp): the kernel unwinds with par::Interrupted and the
+  // call raises what the signal's handler raised (KeyboardInterrupt by default).
+  fastgen::par::init_interrupts();
+  py::register_exception_translator([](std::exception_ptr e) {
+    try {
+      if (e) std::rethrow_exception(e);
+    } catch (const fastgen::par::Interrupted&) {
+      fastgen::par::restore_interrupt_error();
+    }
+  });
 }

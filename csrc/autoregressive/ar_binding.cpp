@@ -49,7 +49,7 @@ static py::tuple ar_ols(py::array Y, py::array offsets, py::array orders, int tr
     double *pp = ptr(params), *ps = ptr(sse);
     int64_t* st = ptr(status);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       ar::ar_ols(sr.S, static_cast<int>(sr.k), y, sr.offsets, sr.orders, trend, all_orders, static_cast<int>(sr.P), pp,
                  ps, st);
     }
@@ -70,7 +70,7 @@ static py::tuple ar_yule_walker(py::array Y, py::array offsets, py::array orders
     double *pp = ptr(params), *ps = ptr(sigma);
     int64_t* st = ptr(status);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       ar::ar_yule_walker(sr.S, static_cast<int>(sr.k), y, sr.offsets, sr.orders, demean, adjusted, all_orders,
                          static_cast<int>(sr.P), pp, ps, st);
     }
@@ -105,7 +105,7 @@ static py::array ar_sse(py::array Y, py::array offsets, py::array params, int tr
     auto sse = out<double>({sr.S, sr.k, sr.k});
     double* ps = ptr(sse);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       ar::ar_sse(sr.S, static_cast<int>(sr.k), y, sr.offsets, B, G, static_cast<int>(P), sr.orders, trend, ps);
     }
     return sse;
@@ -126,7 +126,7 @@ static py::tuple ar_forecast(py::array params, int trend, py::array y_last, py::
   auto mse = out<double>({S, steps, k, k});
   double *pm = ptr(mean), *pv = ptr(mse);
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     ar::ar_forecast(S, static_cast<int>(k), static_cast<int>(P), trend, B, yl, tn, sg, steps, pm, pv);
   }
   return py::make_tuple(mean, mse);
@@ -149,7 +149,7 @@ static py::array ar_simulate(py::array params, int trend, py::array chol, py::ar
     auto res = out<T>({S, n_paths, n_steps, k});
     T* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       ar::ar_simulate(S, static_cast<int>(k), static_cast<int>(P), trend, B, L, yl, tn, n_steps, n_paths, seed, stream,
                       r);
     }

@@ -286,6 +286,7 @@ void simulate_univariate(int64_t S, int P, int trend, const double* params, cons
     T* o = out + sj * n_steps;
     double* y = hist + P;
     for (int64_t ch = 0; ch < n_chunks; ++ch) {
+      par::check_interrupt();  // a path of 1e8 steps is one task
       const int64_t h0 = ch * kSimBlock, len = std::min(kSimBlock, n_steps - h0);
       const double* xc = split ? xs.data() + (sj * n_chunks + ch) * (kSimBlock + kRecBlock) : x_b[w];
       if (!split) forcing(sj, ch, z_b[w], x_b[w]);
@@ -325,6 +326,7 @@ void ar_simulate(int64_t S, int k, int P, int trend, const double* params, const
       hist[r] = static_cast<double>(y_last[s * static_cast<int64_t>(P) * k + r]);
     T* o = out + sj * n_steps * k;
     for (int64_t h0 = 0; h0 < n_steps; h0 += kSimBlock) {
+      par::check_interrupt();  // a long path is one task
       const int64_t len = std::min(kSimBlock, n_steps - h0);
       rng::normals(rs, static_cast<uint64_t>(h0 * k), len * k, z);
       for (int64_t h = 0; h < len; ++h) {

@@ -33,7 +33,7 @@ py::array sample_logits(py::array logits, double temperature, int64_t top_k, dou
     auto res = out<int64_t>({N});
     int64_t* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       fm::FlushDenormals ftz;
       decoding::sample_logits(N, V, x, f, seed, stream, r);
     }

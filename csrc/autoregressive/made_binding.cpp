@@ -96,7 +96,7 @@ py::tuple loss_binding(py::array Z, py::array X, double scale, int output, int64
     double* l = ptr(L);
     T* dz = ptr(dZ);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       kernel(N, D, n_out, z, x, scale, l, dz);
     }
     return py::make_tuple(L, dZ);
@@ -128,7 +128,7 @@ py::array made_step(py::array theta, py::array m, py::array v, py::array sizes, 
     auto R = out<double>({1});
     double* r = ptr(R);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil(false);  // updates parameters in place: never stops half-way (Ctrl-C waits for the step)
       r[0] = made::made_step(tr, static_cast<T>(slope), mk, N, D, x, output, n_out, o);
     }
     return R;
@@ -149,7 +149,7 @@ py::array made_logprob(py::array theta, py::array sizes, py::array acts, double 
     auto R = out<double>({N});
     double* r = ptr(R);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       made::made_logprob(net, th, static_cast<T>(slope), N, D, x, output, n_out, r);
     }
     return R;

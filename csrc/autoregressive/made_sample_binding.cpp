@@ -89,7 +89,7 @@ py::array made_sample(py::array theta, py::array sizes, py::array acts, double s
     T* x = ptr(X);
     made::Failure fail;
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       fm::FlushDenormals ftz;
       fail = made::made_sample(net, th, static_cast<T>(slope), D, ord, hd, output, n_out, n_samples, filter, seed,
                                stream, x);

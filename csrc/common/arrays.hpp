@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/nogil.hpp"
+
 namespace fastgen::bind {
 namespace py = pybind11;
 

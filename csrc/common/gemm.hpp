@@ -209,6 +209,9 @@ FG_ALWAYS_INLINE void tiles(int64_t t0, int64_t t1, int64_t n_row_tiles, int64_t
   constexpr int NB = Tiling<T, I>::NB;
   Scratch<T> s;
   for (int64_t t = t0; t < t1; ++t) {  // panel-major: consecutive tiles share their B panel
+    // A tile is >= ~1e5 multiply-adds at the shapes that take long. Not a throw (target functions):
+    // gemm() and the pool raise Interrupted for the tiles left unwritten.
+    if (par::interrupted()) return;
     const int64_t p = t / n_row_tiles, r = t % n_row_tiles;
     const int64_t m0 = r * RB, n0 = p * NB;
     tile<T, I, TransA>(m0, std::min(M, m0 + RB), n0, std::min(N, n0 + NB), K, A, lda, B, ldb, C, ldc, epi, s, sp);
@@ -276,6 +279,7 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, 
   const int64_t n_tiles = n_panels * n_row_tiles;
   if (nt <= 1) {
     run(0, n_tiles, n_row_tiles, RB);
+    par::check_interrupt();  // run() may have stopped early
     return;
   }
   const int64_t n_runs = std::min<int64_t>(n_tiles, 4 * nt);

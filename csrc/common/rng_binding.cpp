@@ -21,7 +21,7 @@ static py::array_t<double> uniform(uint64_t seed, uint64_t stream, int64_t n, ui
   auto u = out<double>({n});
   double* p = ptr(u);
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     const rng::Stream rs(seed, stream);
     static thread_local par::Clock clock;
     par::for_range(clock, static_cast<double>(n), n, kFillGrain, [&](int64_t i0, int64_t i1) {
@@ -36,7 +36,7 @@ static py::array_t<double> normal(uint64_t seed, uint64_t stream, int64_t n) {
   auto z = out<double>({n});
   double* p = ptr(z);
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     const rng::Stream rs(seed, stream);
     const int64_t pairs = (n + 1) / 2;
     static thread_local par::Clock clock;

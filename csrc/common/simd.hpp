@@ -5,3 +5,8 @@
 #else
 #define FASTGEN_SIMD_CLONES
 #endif
+
+// Helpers of FASTGEN_SIMD_CLONES functions: a helper is compiled for the clone's instruction set only
+// when inlined into it, and gcc's heuristics stopped inlining them once a clone grew a little (an
+// interruption check turned Viterbi's vectorised step into a scalar call: 2x slower).
+#define FASTGEN_CLONE_INLINE inline __attribute__((always_inline))

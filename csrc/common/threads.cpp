@@ -8,7 +8,14 @@
 // its compare-exchange fails on the generation. The job's other fields are read only after a
 // successful claim, while their caller is still waiting for that slot. Tasks are grouped into at
 // most kSlotsPerThread slots of consecutive tasks per thread.
+//
+// Cancelling (common/interrupt.hpp): the first exception a task throws, or a signal the caller sees
+// between its slots or while it waits, cancels the job: the cancel flag tells running tasks to stop
+// at their next interruption point, the unclaimed slots are taken off the ticket at once and counted
+// done, the caller waits for the slots already running, then rethrows.
 #include "common/threads.hpp"
+
+#include "common/interrupt.hpp"
 
 #include <omp.h>
 #include <pthread.h>
@@ -99,6 +106,7 @@ struct Pool {
   std::atomic<int64_t> done{0};
   std::mutex error_m;
   std::exception_ptr error;
+  std::atomic<bool> cancel{false};  // the job's interruption flag (read by interrupted() in its tasks)
   // The team's barrier.
   std::atomic<int> arrived{0};
   std::atomic<uint32_t> phase{0};
@@ -144,9 +152,10 @@ void notify(Pool& p) {
   }
 }
 
-// Waits until ready() (which must read with seq_cst): spins, polls, then sleeps until notified.
-template <class Ready>
-void wait_until(Pool& p, Ready ready) {
+// Waits until ready() (which must read with seq_cst): spins, polls, then sleeps until notified;
+// asleep, it wakes every kPollInterval to call tick() (the caller's check for signals).
+template <class Ready, class Tick>
+void wait_until(Pool& p, Ready ready, bool timed, Tick tick) {
   const auto t0 = clock_type::now();
   for (uint32_t i = 1; !ready(); ++i) {
     cpu_relax();
@@ -159,10 +168,22 @@ void wait_until(Pool& p, Ready ready) {
     }
     std::unique_lock<std::mutex> lk(p.m);
     p.sleepers.fetch_add(1);
-    while (!ready()) p.cv.wait(lk);
+    while (!ready()) {
+      if (!timed) {
+        p.cv.wait(lk);
+      } else if (p.cv.wait_for(lk, kPollInterval) == std::cv_status::timeout) {
+        lk.unlock();
+        tick();
+        lk.lock();
+      }
+    }
     p.sleepers.fetch_sub(1);
     return;
   }
+}
+template <class Ready>
+void wait_until(Pool& p, Ready ready) {
+  wait_until(p, ready, false, [] {});
 }
 
 bool claim(Pool& p, uint32_t gen, int64_t& slot) {
@@ -176,16 +197,44 @@ bool claim(Pool& p, uint32_t gen, int64_t& slot) {
   }
 }
 
-void keep_error(Pool& p) {
+void keep_error(Pool& p, std::exception_ptr e) {
   std::lock_guard<std::mutex> lk(p.error_m);
-  if (!p.error) p.error = std::current_exception();
+  if (!p.error) p.error = e;
+}
+
+// Stops job `gen`: running tasks see the flag at their next interruption point; the slots nobody
+// claimed yet are taken off the ticket and counted done, so that the caller waits only for the others.
+void cancel(Pool& p, uint32_t gen) {
+  p.cancel.store(true);
+  uint64_t t = p.ticket.load();
+  while (gen_of(t) == gen && next_of(t) < slots_of(t)) {
+    const uint64_t none_left = t - static_cast<uint64_t>(next_of(t)) + static_cast<uint64_t>(slots_of(t));
+    if (p.ticket.compare_exchange_weak(t, none_left)) {
+      const int64_t skipped = slots_of(t) - next_of(t);
+      if (p.done.fetch_add(skipped) + skipped == p.n_slots) notify(p);
+      return;
+    }
+  }
+}
+
+// The caller's interruption point between slots and while it waits: a signal cancels the job.
+void check_signals(Pool& p, uint32_t gen) {
+  if (interrupted()) {
+    keep_error(p, std::make_exception_ptr(Interrupted()));
+    cancel(p, gen);
+  }
 }
 
 // Claims and runs slots of job `gen` until none is left; `w` is this thread's worker index.
 void work_on(Pool& p, uint32_t gen, int w) {
   int64_t s;
+  detail::InterruptState& is = detail::tl_interrupt;
+  const std::atomic<bool>* outer_cancel = is.cancel;
   while (claim(p, gen, s)) {
     const int64_t n_slots = p.n_slots;  // read before done counts the slot: then the caller may move on
+    const bool team = p.team_fn != nullptr;
+    // A team is never cancelled: its members meet at barriers, none may stop alone.
+    is.cancel = team ? outer_cancel : &p.cancel;
     set_fp_mode(p.mode);
     try {
       if (p.team_fn) {
@@ -199,9 +248,12 @@ void work_on(Pool& p, uint32_t gen, int w) {
         for (int64_t t = b; t < e; ++t) p.fn(p.ctx, t, w);
       }
     } catch (...) {
-      keep_error(p);
+      keep_error(p, std::current_exception());
+      if (!team) cancel(p, gen);
     }
+    is.cancel = outer_cancel;
     if (p.done.fetch_add(1) + 1 == n_slots) notify(p);
+    if (w == 0 && !team) check_signals(p, gen);
   }
 }
 
@@ -227,6 +279,7 @@ uint32_t publish(Pool& p, int nt, int64_t n_slots) {
   ensure_workers(p, nt - 1);
   p.done.store(0);
   p.error = nullptr;
+  p.cancel.store(false);
   p.mode = fp_mode();
   const uint32_t gen = (gen_of(p.ticket.load()) + 1) & 0xFFFFFF;
   p.ticket.store(pack(gen, static_cast<uint64_t>(nt), static_cast<uint64_t>(n_slots), 0));
@@ -234,8 +287,10 @@ uint32_t publish(Pool& p, int nt, int64_t n_slots) {
   return gen;
 }
 
-void finish(Pool& p, std::unique_lock<std::mutex>& owner) {
-  wait_until(p, [&] { return p.done.load() == p.n_slots; });
+void finish(Pool& p, std::unique_lock<std::mutex>& owner, uint32_t gen) {
+  const bool tasks = !p.team_fn;  // a team is not cancelled: its members may wait at a barrier
+  const bool tick = tasks && detail::tl_interrupt.armed;
+  wait_until(p, [&] { return p.done.load() == p.n_slots; }, tick, [&] { check_signals(p, gen); });
   std::exception_ptr e = p.error;
   p.error = nullptr;
   owner.unlock();
@@ -339,7 +394,10 @@ void run_tasks(TaskFn fn, void* ctx, int64_t n_tasks, int nt) {
   std::unique_lock<std::mutex> owner(p.owner, std::try_to_lock);
   nt = std::min(nt, kMaxTeam);
   if (nt <= 1 || n_tasks == 1 || tl_in_team || !owner.owns_lock()) {
-    for (int64_t t = 0; t < n_tasks; ++t) fn(ctx, t, 0);
+    for (int64_t t = 0; t < n_tasks; ++t) {
+      fn(ctx, t, 0);
+      check_interrupt();
+    }
     return;
   }
   p.fn = fn;
@@ -351,13 +409,14 @@ void run_tasks(TaskFn fn, void* ctx, int64_t n_tasks, int nt) {
   tl_in_team = true;
   work_on(p, gen, 0);
   tl_in_team = false;
-  finish(p, owner);
+  finish(p, owner, gen);
 }
 
 int run_team(TeamFn fn, void* ctx, int nt) {
   Pool& p = pool();
   std::unique_lock<std::mutex> owner(p.owner, std::try_to_lock);
   nt = std::min(nt, kMaxTeam);
+  PauseInterrupts pause;  // members meet at barriers: none may stop alone
   if (nt <= 1 || tl_in_team || !owner.owns_lock()) {
     fn(ctx, 0, 1);
     return 1;
@@ -368,19 +427,19 @@ int run_team(TeamFn fn, void* ctx, int nt) {
   p.team_nt = nt;
   p.n_tasks = p.n_slots = nt - 1;  // ids 1..nt-1; the caller is id 0 and claims none
   p.arrived.store(0);
-  publish(p, nt, p.n_slots);
+  const uint32_t gen = publish(p, nt, p.n_slots);
   tl_in_team = true;
   tl_team_nt = nt;
   tl_team_pool = &p;
   try {
     fn(ctx, 0, nt);
   } catch (...) {
-    keep_error(p);
+    keep_error(p, std::current_exception());
   }
   tl_team_nt = 1;
   tl_team_pool = nullptr;
   tl_in_team = false;
-  finish(p, owner);
+  finish(p, owner, gen);
   return nt;
 }
 

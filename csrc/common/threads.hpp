@@ -32,6 +32,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/interrupt.hpp"
+
 namespace fastgen::par {
 
 // ---- settings ------------------------------------------------------------------------------------
@@ -54,9 +56,12 @@ inline int64_t n_chunks(int64_t n, int64_t chunk) { return n <= 0 ? 0 : (n + chu
 using TaskFn = void (*)(void* ctx, int64_t task, int worker);
 using TeamFn = void (*)(void* ctx, int id, int nt);
 // fn(ctx, t, w) for every t in [0, n_tasks) exactly once, on up to nt workers (w < nt; the caller is
-// worker 0 and takes tasks too); returns when all are done and rethrows the first exception.
+// worker 0 and takes tasks too); returns when all are done and rethrows the first exception. The
+// first exception, or a signal (common/interrupt.hpp) that the caller sees between its tasks or
+// while it waits, cancels the rest: tasks not started are skipped, running ones see interrupted().
 void run_tasks(TaskFn fn, void* ctx, int64_t n_tasks, int nt);
-// fn(ctx, id, nt) on exactly nt threads (the caller is id 0), which may meet at barrier().
+// fn(ctx, id, nt) on exactly nt threads (the caller is id 0), which may meet at barrier(); not
+// interruptible (one member stopping alone would leave the others at a barrier).
 // Returns the team size used: 1 when the pool is busy with another caller's work.
 int run_team(TeamFn fn, void* ctx, int nt);
 void barrier();  // inside run_team: waits for the whole team
@@ -113,7 +118,10 @@ class Region {
   void for_each(int64_t n, F&& body) {
     using B = std::remove_reference_t<F>;
     if (nt_ <= 1 || n <= 1) {
-      for (int64_t t = 0; t < n; ++t) body(t, 0);
+      for (int64_t t = 0; t < n; ++t) {
+        body(t, 0);
+        check_interrupt();  // between tasks (run_tasks checks between slots)
+      }
       return;
     }
     run_tasks([](void* c, int64_t t, int w) { (*static_cast<B*>(c))(t, w); }, &body, n, nt_);
@@ -129,6 +137,7 @@ class Region {
   void team(F&& body) {
     using B = std::remove_reference_t<F>;
     if (nt_ <= 1) {
+      PauseInterrupts pause;  // as run_team's
       body(0, 1);
       return;
     }

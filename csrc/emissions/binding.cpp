@@ -16,7 +16,7 @@ static py::array categorical_logprob(py::array X, py::array log_emission) {
     auto res = out<T>({N, K});
     T* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       check_symbols(x, N, M);
       emissions::categorical_logprob(N, K, M, x, le, r);
     }
@@ -35,7 +35,7 @@ static py::array gaussian_logprob_diag(py::array X, py::array means, py::array p
     auto res = out<T>({N, K});
     T* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       emissions::gaussian_logprob_diag(N, static_cast<int>(K), static_cast<int>(D), x, mu, p, r);
     }
     return res;
@@ -56,7 +56,7 @@ static py::array gaussian_logprob_full(py::array X, py::array means, py::array p
     auto res = out<T>({N, K});
     T* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       emissions::gaussian_logprob_full(N, static_cast<int>(K), static_cast<int>(D), static_cast<int>(C), x, mu, P, r);
     }
     return res;
@@ -73,7 +73,7 @@ static py::array poisson_logprob(py::array X, py::array lambdas) {
     auto res = out<T>({N, K});
     T* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       emissions::poisson_logprob(N, static_cast<int>(K), static_cast<int>(D), x, lam, r);
     }
     return res;
@@ -93,7 +93,7 @@ static py::tuple weighted_moments(py::array X, py::array weights, int order) {
     py::array_t<T> wxx = order == 1 ? out<T>({K, D}) : order == 2 ? out<T>({K, D, D}) : out<T>({0});
     T *pws = ptr(ws), *pwx = ptr(wx), *pwxx = ptr(wxx);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       stats::weighted_moments(N, static_cast<int>(K), static_cast<int>(D), order, x, w, pws, pwx, pwxx);
     }
     return py::make_tuple(ws, wx, order == 0 ? py::object(py::none()) : py::object(wxx));
@@ -111,7 +111,7 @@ static py::array categorical_counts(py::array X, py::array weights, int64_t n_sy
     auto res = out<T>({K, n_symbols});
     T* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       check_symbols(x, N, n_symbols);
       stats::categorical_counts(N, static_cast<int>(K), static_cast<int>(n_symbols), x, w, r);
     }
@@ -158,7 +158,7 @@ static py::array mixture_logprob(py::array comp_logprob, py::array log_weights) 
     auto res = out<T>({N, K});
     T* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       emissions::mixture_logprob(N, static_cast<int>(K), static_cast<int>(M), c, lw, r);
     }
     return res;
@@ -175,7 +175,7 @@ static py::array mixture_posteriors(py::array comp_logprob, py::array log_weight
     auto res = out<T>({N, K * M});
     T* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       emissions::mixture_posteriors(N, static_cast<int>(K), static_cast<int>(M), c, lw, sp, r);
     }
     return res;

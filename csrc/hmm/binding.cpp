@@ -35,7 +35,7 @@ static py::tuple forward_backward_impl(py::array startprob, py::array transmat, 
     T* pp = want_posteriors ? ptr(post) : nullptr;
     T* px = want_xi ? ptr(xi) : nullptr;
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       if constexpr (Log)
         hmm::forward_backward_log(h.N, static_cast<int>(h.K), h.S, pi, A, lp, h.offsets, pl, pp, px);
       else
@@ -56,7 +56,7 @@ static py::tuple viterbi(py::array startprob, py::array transmat, py::array fram
     T* pl = ptr(logprob);
     int64_t* ps = ptr(states);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       hmm::viterbi(h.N, static_cast<int>(h.K), h.S, pi, A, lp, h.offsets, pl, ps);
     }
     return py::make_tuple(logprob, states);
@@ -75,7 +75,7 @@ static py::array sample_states(py::array startprob, py::array transmat, int64_t 
     auto res = out<int64_t>({n_samples});
     int64_t* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       hmm::sample_states(static_cast<int>(K), pi, A, n_samples, seed, stream, r);
     }
     return res;
@@ -90,7 +90,7 @@ static py::array sample_poisson(py::array lambdas, uint64_t seed, uint64_t strea
     auto res = out<int64_t>({N, D});
     int64_t* r = ptr(res);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       hmm::sample_poisson(N, static_cast<int>(D), lam, seed, stream, r);
     }
     return res;

@@ -97,35 +97,39 @@ FASTGEN_SIMD_CLONES static double sequence_posteriors(int64_t b, int64_t e, int 
     return ll;
   }
   double g_next = 0;  // sum_k alpha_{t+1}(k) beta_{t+1}(k)
-  for (int64_t t = L - 1; t >= 0; --t) {
-    const T* at = alpha + t * K;
-    if (t == L - 1) {
-      for (int k = 0; k < K; ++k) bcur[k] = 1;
-    } else {
-      const T* en = E + (t + 1) * K;
-      for (int k = 0; k < K; ++k) v[k] = en[k] * bnext[k];  // E_{t+1} beta_{t+1}
-      matvec(K, A, v, bcur);
-      const T inv = static_cast<T>(1.0 / c[t + 1]);
-      for (int k = 0; k < K; ++k) bcur[k] = std::min(bcur[k] * inv, beta_max<T>());
-      if (xi_part) {
-        const double z = c[t + 1] * g_next;
-        if (z > 0) {
-          const double invz = 1.0 / z;
-          const T* an = alpha + (t + 1) * K;
-          for (int k = 0; k < K; ++k) w[k] = an[k] == 0 ? 0.0 : std::min(v[k] * invz, kMaxXiWeight);
-          outer_add(K, at, w, xi_part);
+  const int64_t every = par::steps_per_check(3.0 * K * K);
+  for (int64_t t0 = L - 1; t0 >= 0; t0 -= every) {
+    if (par::interrupted()) return kNegInf;
+    for (int64_t t = t0, t1 = std::max<int64_t>(0, t0 - every + 1); t >= t1; --t) {
+      const T* at = alpha + t * K;
+      if (t == L - 1) {
+        for (int k = 0; k < K; ++k) bcur[k] = 1;
+      } else {
+        const T* en = E + (t + 1) * K;
+        for (int k = 0; k < K; ++k) v[k] = en[k] * bnext[k];  // E_{t+1} beta_{t+1}
+        matvec(K, A, v, bcur);
+        const T inv = static_cast<T>(1.0 / c[t + 1]);
+        for (int k = 0; k < K; ++k) bcur[k] = std::min(bcur[k] * inv, beta_max<T>());
+        if (xi_part) {
+          const double z = c[t + 1] * g_next;
+          if (z > 0) {
+            const double invz = 1.0 / z;
+            const T* an = alpha + (t + 1) * K;
+            for (int k = 0; k < K; ++k) w[k] = an[k] == 0 ? 0.0 : std::min(v[k] * invz, kMaxXiWeight);
+            outer_add(K, at, w, xi_part);
+          }
         }
       }
+      double g = 0;
+      for (int k = 0; k < K; ++k) g += static_cast<double>(at[k]) * bcur[k];
+      if (post) {
+        T* pn = post + (b + t) * K;
+        const double inv = g > 0 ? 1.0 / g : 0.0;
+        for (int k = 0; k < K; ++k) pn[k] = static_cast<T>(at[k] * static_cast<double>(bcur[k]) * inv);
+      }
+      g_next = g;
+      std::swap(bcur, bnext);
     }
-    double g = 0;
-    for (int k = 0; k < K; ++k) g += static_cast<double>(at[k]) * bcur[k];
-    if (post) {
-      T* pn = post + (b + t) * K;
-      const double inv = g > 0 ? 1.0 / g : 0.0;
-      for (int k = 0; k < K; ++k) pn[k] = static_cast<T>(at[k] * static_cast<double>(bcur[k]) * inv);
-    }
-    g_next = g;
-    std::swap(bcur, bnext);
   }
   return ll;
 }
@@ -316,9 +320,13 @@ template <class T>
 FASTGEN_SIMD_CLONES static T viterbi_sequence(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp,
                                               int32_t* bp, int64_t* states, T* delta, T* nd) {
   for (int j = 0; j < K; ++j) delta[j] = logpi[j] + lp[b * K + j];
-  for (int64_t t = b + 1; t < e; ++t) {
-    viterbi_step(K, delta, logA, lp + t * K, nd, bp + t * K);
-    std::swap(delta, nd);
+  const int64_t every = par::steps_per_check(static_cast<double>(K) * K);
+  for (int64_t t0 = b + 1; t0 < e; t0 += every) {
+    if (par::interrupted()) return T(0);  // before the backtrace, which follows bp as indices; the job throws
+    for (int64_t t = t0, t1 = std::min<int64_t>(e, t0 + every); t < t1; ++t) {
+      viterbi_step(K, delta, logA, lp + t * K, nd, bp + t * K);
+      std::swap(delta, nd);
+    }
   }
   int best = 0;
   for (int j = 1; j < K; ++j)
@@ -352,9 +360,13 @@ void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, 
 template <class T>
 void sample_states(int K, const T* pi, const T* A, int64_t n, uint64_t seed, uint64_t stream, int64_t* out) {
   const rng::Stream rs(seed, stream);
-  for (int64_t t = 0; t < n; ++t) {
-    const T* p = t == 0 ? pi : A + out[t - 1] * K;
-    out[t] = draw_categorical(K, p, rs.uniform(static_cast<uint64_t>(t)));
+  const int64_t every = par::steps_per_check(64.0 + K);
+  for (int64_t t0 = 0; t0 < n; t0 += every) {
+    par::check_interrupt();
+    for (int64_t t = t0, t1 = std::min<int64_t>(n, t0 + every); t < t1; ++t) {
+      const T* p = t == 0 ? pi : A + out[t - 1] * K;
+      out[t] = draw_categorical(K, p, rs.uniform(static_cast<uint64_t>(t)));
+    }
   }
 }
 

@@ -34,7 +34,7 @@ constexpr int64_t kChunkFrames = 2048;
 // out[j] = sum_i a[i] A[i, j]. Columns go in blocks of JB whose accumulators stay in registers
 // over the whole i loop (one load of A per FMA instead of load-A, load-out, store-out).
 template <int JB, class T>
-static inline int vecmat_blocks(int K, int j0, const T* a, const T* A, T* out) {
+static FASTGEN_CLONE_INLINE int vecmat_blocks(int K, int j0, const T* a, const T* A, T* out) {
   for (; j0 + JB <= K; j0 += JB) {
     T acc[JB] = {};
     for (int i = 0; i < K; ++i) {
@@ -49,7 +49,7 @@ static inline int vecmat_blocks(int K, int j0, const T* a, const T* A, T* out) {
 }
 
 template <class T>
-static inline void vecmat(int K, const T* a, const T* A, T* out) {
+static FASTGEN_CLONE_INLINE void vecmat(int K, const T* a, const T* A, T* out) {
   int j0 = vecmat_blocks<32>(K, 0, a, A, out);
   j0 = vecmat_blocks<8>(K, j0, a, A, out);
   for (int j = j0; j < K; ++j) {
@@ -61,7 +61,7 @@ static inline void vecmat(int K, const T* a, const T* A, T* out) {
 
 // out[i] = sum_j A[i, j] v[j]
 template <class T>
-static inline void matvec(int K, const T* A, const T* v, T* out) {
+static FASTGEN_CLONE_INLINE void matvec(int K, const T* A, const T* v, T* out) {
   for (int i = 0; i < K; ++i) {
     const T* Ai = A + static_cast<int64_t>(i) * K;
     T s = 0;
@@ -73,7 +73,7 @@ static inline void matvec(int K, const T* A, const T* v, T* out) {
 
 // acc[i, j] += a[i] w[j]
 template <class T>
-static inline void outer_add(int K, const T* a, const double* w, double* acc) {
+static FASTGEN_CLONE_INLINE void outer_add(int K, const T* a, const double* w, double* acc) {
   for (int i = 0; i < K; ++i) {
     const double ai = a[i];
     if (ai == 0) continue;
@@ -86,7 +86,7 @@ static inline void outer_add(int K, const T* a, const double* w, double* acc) {
 // One Viterbi step: nd[j] = max_i (delta[i] + logA[i, j]) + lp[j], bp[j] = the lowest argmax.
 // Register-blocked over columns like vecmat; strict '>' keeps the lowest index on ties.
 template <int JB, class T>
-static inline int viterbi_blocks(int K, int j0, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
+static FASTGEN_CLONE_INLINE int viterbi_blocks(int K, int j0, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
   for (; j0 + JB <= K; j0 += JB) {
     T best[JB], arg[JB];  // the argmax kept in T lanes so the compare-and-blend vectorises
     for (int j = 0; j < JB; ++j) { best[j] = delta[0] + logA[j0 + j]; arg[j] = 0; }
@@ -107,7 +107,7 @@ static inline int viterbi_blocks(int K, int j0, const T* delta, const T* logA, c
 }
 
 template <class T>
-static inline void viterbi_step(int K, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
+static FASTGEN_CLONE_INLINE void viterbi_step(int K, const T* delta, const T* logA, const T* lp, T* nd, int32_t* bp) {
   int j0 = viterbi_blocks<16>(K, 0, delta, logA, lp, nd, bp);
   j0 = viterbi_blocks<4>(K, j0, delta, logA, lp, nd, bp);
   for (int j = j0; j < K; ++j) {
@@ -123,7 +123,7 @@ static inline void viterbi_step(int K, const T* delta, const T* logA, const T* l
 }
 
 template <class T>
-static T max_of(int K, const T* x) {
+static FASTGEN_CLONE_INLINE T max_of(int K, const T* x) {
   T m = x[0];
   for (int k = 1; k < K; ++k) m = x[k] > m ? x[k] : m;
   return m;
@@ -131,7 +131,7 @@ static T max_of(int K, const T* x) {
 
 // e[k] = exp(lp[k] - max lp) for one frame; returns the max (-inf and e = 0 for an impossible frame).
 template <class T>
-inline double frame_shifted_exp(int K, const T* lp, T* e) {
+FASTGEN_CLONE_INLINE double frame_shifted_exp(int K, const T* lp, T* e) {
   const T mx = max_of(K, lp);
   if (mx == -std::numeric_limits<T>::infinity()) {
     for (int k = 0; k < K; ++k) e[k] = 0;
@@ -207,28 +207,32 @@ FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, con
   T* cur = scratch + K;
   T* et = scratch + 2 * static_cast<int64_t>(K);
   double ll = 0, prod = 1;
-  for (int64_t t = b; t < e; ++t) {
-    const double mt = frame_shifted_exp(K, lp + t * K, et);
-    if (t == b) {
-      for (int j = 0; j < K; ++j) cur[j] = pi[j];
-    } else {
-      vecmat(K, prev, A, cur);
+  const int64_t every = par::steps_per_check(static_cast<double>(K) * K);
+  for (int64_t t0 = b; t0 < e; t0 += every) {
+    if (par::interrupted()) return kNegInf;  // garbage: the pool's job throws Interrupted (common/interrupt.hpp)
+    for (int64_t t = t0, t1 = std::min<int64_t>(e, t0 + every); t < t1; ++t) {
+      const double mt = frame_shifted_exp(K, lp + t * K, et);
+      if (t == b) {
+        for (int j = 0; j < K; ++j) cur[j] = pi[j];
+      } else {
+        vecmat(K, prev, A, cur);
+      }
+      double s = 0;
+      int zeros = 0;
+      for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
+      // the guard first: a frame where every reachable state's emission underflowed is not impossible
+      if (zeros && lost_forward_mass(K, t == b ? nullptr : prev, pi, A, lp + t * K, cur)) return kRedoInLog;
+      if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+      const T inv = static_cast<T>(1.0 / s);
+      for (int j = 0; j < K; ++j) cur[j] *= inv;
+      ll += mt;
+      prod *= s;
+      if (prod < 1e-250 || prod > 1e250) {
+        ll += std::log(prod);
+        prod = 1;
+      }
+      std::swap(prev, cur);
     }
-    double s = 0;
-    int zeros = 0;
-    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
-    // the guard first: a frame where every reachable state's emission underflowed is not impossible
-    if (zeros && lost_forward_mass(K, t == b ? nullptr : prev, pi, A, lp + t * K, cur)) return kRedoInLog;
-    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
-    const T inv = static_cast<T>(1.0 / s);
-    for (int j = 0; j < K; ++j) cur[j] *= inv;
-    ll += mt;
-    prod *= s;
-    if (prod < 1e-250 || prod > 1e250) {
-      ll += std::log(prod);
-      prod = 1;
-    }
-    std::swap(prev, cur);
   }
   return ll + std::log(prod);
 }
@@ -241,28 +245,32 @@ FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, co
   // log P = sum_t (log c_t + m_t): the c_t (<= 1 for stochastic A) are multiplied up and folded
   // into the sum only when the product nears underflow, so a step costs no log.
   double ll = 0, prod = 1;
-  for (int64_t t = b; t < e; ++t) {
-    T* cur = row(t);
-    if (t == b) {
-      for (int j = 0; j < K; ++j) cur[j] = pi[j];
-    } else {
-      vecmat(K, row(t - 1), A, cur);
-    }
-    const T* et = E + t * K;
-    double s = 0;
-    int zeros = 0;
-    for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
-    // the guard first: a frame where every reachable state's emission underflowed is not impossible
-    if (zeros && lost_forward_mass(K, t == b ? nullptr : row(t - 1), pi, A, lp + t * K, cur)) return kRedoInLog;
-    if (!(s > 0) || !std::isfinite(s)) return kNegInf;
-    const T inv = static_cast<T>(1.0 / s);
-    for (int j = 0; j < K; ++j) cur[j] *= inv;
-    c[t] = s;
-    ll += m[t];
-    prod *= s;
-    if (prod < 1e-250 || prod > 1e250) {
-      ll += std::log(prod);
-      prod = 1;
+  const int64_t every = par::steps_per_check(static_cast<double>(K) * K);
+  for (int64_t t0 = b; t0 < e; t0 += every) {
+    if (par::interrupted()) return kNegInf;  // garbage: the pool's job throws Interrupted
+    for (int64_t t = t0, t1 = std::min<int64_t>(e, t0 + every); t < t1; ++t) {
+      T* cur = row(t);
+      if (t == b) {
+        for (int j = 0; j < K; ++j) cur[j] = pi[j];
+      } else {
+        vecmat(K, row(t - 1), A, cur);
+      }
+      const T* et = E + t * K;
+      double s = 0;
+      int zeros = 0;
+      for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
+      // the guard first: a frame where every reachable state's emission underflowed is not impossible
+      if (zeros && lost_forward_mass(K, t == b ? nullptr : row(t - 1), pi, A, lp + t * K, cur)) return kRedoInLog;
+      if (!(s > 0) || !std::isfinite(s)) return kNegInf;
+      const T inv = static_cast<T>(1.0 / s);
+      for (int j = 0; j < K; ++j) cur[j] *= inv;
+      c[t] = s;
+      ll += m[t];
+      prod *= s;
+      if (prod < 1e-250 || prod > 1e250) {
+        ll += std::log(prod);
+        prod = 1;
+      }
     }
   }
   return ll + std::log(prod);
@@ -272,14 +280,18 @@ template <class T>
 FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, const T* A, const T* E, const double* c,
                                                 T* beta, T* v) {
   for (int j = 0; j < K; ++j) beta[(e - 1) * K + j] = 1;
-  for (int64_t t = e - 2; t >= b; --t) {
-    const T* bn = beta + (t + 1) * K;
-    const T* en = E + (t + 1) * K;
-    for (int j = 0; j < K; ++j) v[j] = en[j] * bn[j];
-    T* bt = beta + t * K;
-    matvec(K, A, v, bt);
-    const T inv = static_cast<T>(1.0 / c[t + 1]);
-    for (int i = 0; i < K; ++i) bt[i] = std::min(bt[i] * inv, beta_max<T>());
+  const int64_t every = par::steps_per_check(static_cast<double>(K) * K);
+  for (int64_t t0 = e - 2; t0 >= b; t0 -= every) {
+    if (par::interrupted()) return;  // the pool's job throws Interrupted
+    for (int64_t t = t0, t1 = std::max<int64_t>(b, t0 - every + 1); t >= t1; --t) {
+      const T* bn = beta + (t + 1) * K;
+      const T* en = E + (t + 1) * K;
+      for (int j = 0; j < K; ++j) v[j] = en[j] * bn[j];
+      T* bt = beta + t * K;
+      matvec(K, A, v, bt);
+      const T inv = static_cast<T>(1.0 / c[t + 1]);
+      for (int i = 0; i < K; ++i) bt[i] = std::min(bt[i] * inv, beta_max<T>());
+    }
   }
 }
 
@@ -292,17 +304,21 @@ template <class T>
 double forward_log(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp, double* la,
                    double* mx) {
   for (int j = 0; j < K; ++j) la[b * K + j] = logpi[j] + lp[b * K + j];
-  for (int64_t t = b + 1; t < e; ++t) {
-    const double* prev = la + (t - 1) * K;
-    double* cur = la + t * K;
-    for (int j = 0; j < K; ++j) mx[j] = kNegInf;
-    for (int i = 0; i < K; ++i)
-      for (int j = 0; j < K; ++j) mx[j] = std::max(mx[j], static_cast<double>(prev[i]) + logA[i * K + j]);
-    for (int j = 0; j < K; ++j) {
-      if (mx[j] == kNegInf) { cur[j] = kNegInf; continue; }
-      double s = 0;
-      for (int i = 0; i < K; ++i) s += std::exp(static_cast<double>(prev[i]) + logA[i * K + j] - mx[j]);
-      cur[j] = mx[j] + std::log(s) + lp[t * K + j];
+  const int64_t every = par::steps_per_check(24.0 * K * K);
+  for (int64_t t0 = b + 1; t0 < e; t0 += every) {
+    par::check_interrupt();
+    for (int64_t t = t0, t1 = std::min<int64_t>(e, t0 + every); t < t1; ++t) {
+      const double* prev = la + (t - 1) * K;
+      double* cur = la + t * K;
+      for (int j = 0; j < K; ++j) mx[j] = kNegInf;
+      for (int i = 0; i < K; ++i)
+        for (int j = 0; j < K; ++j) mx[j] = std::max(mx[j], static_cast<double>(prev[i]) + logA[i * K + j]);
+      for (int j = 0; j < K; ++j) {
+        if (mx[j] == kNegInf) { cur[j] = kNegInf; continue; }
+        double s = 0;
+        for (int i = 0; i < K; ++i) s += std::exp(static_cast<double>(prev[i]) + logA[i * K + j] - mx[j]);
+        cur[j] = mx[j] + std::log(s) + lp[t * K + j];
+      }
     }
   }
   const double* last = la + (e - 1) * K;
@@ -316,18 +332,22 @@ double forward_log(int64_t b, int64_t e, int K, const T* logpi, const T* logA, c
 template <class T>
 void backward_log(int64_t b, int64_t e, int K, const T* logA, const T* lp, double* lb, double* tmp) {
   for (int j = 0; j < K; ++j) lb[(e - 1) * K + j] = 0;
-  for (int64_t t = e - 2; t >= b; --t) {
-    const double* nxt = lb + (t + 1) * K;
-    const T* lpn = lp + (t + 1) * K;
-    for (int j = 0; j < K; ++j) tmp[j] = static_cast<double>(lpn[j]) + nxt[j];
-    for (int i = 0; i < K; ++i) {
-      const T* Ai = logA + static_cast<int64_t>(i) * K;
-      double m = kNegInf;
-      for (int j = 0; j < K; ++j) m = std::max(m, Ai[j] + tmp[j]);
-      if (m == kNegInf) { lb[t * K + i] = kNegInf; continue; }
-      double s = 0;
-      for (int j = 0; j < K; ++j) s += std::exp(Ai[j] + tmp[j] - m);
-      lb[t * K + i] = m + std::log(s);
+  const int64_t every = par::steps_per_check(24.0 * K * K);
+  for (int64_t t0 = e - 2; t0 >= b; t0 -= every) {
+    par::check_interrupt();
+    for (int64_t t = t0, t1 = std::max<int64_t>(b, t0 - every + 1); t >= t1; --t) {
+      const double* nxt = lb + (t + 1) * K;
+      const T* lpn = lp + (t + 1) * K;
+      for (int j = 0; j < K; ++j) tmp[j] = static_cast<double>(lpn[j]) + nxt[j];
+      for (int i = 0; i < K; ++i) {
+        const T* Ai = logA + static_cast<int64_t>(i) * K;
+        double m = kNegInf;
+        for (int j = 0; j < K; ++j) m = std::max(m, Ai[j] + tmp[j]);
+        if (m == kNegInf) { lb[t * K + i] = kNegInf; continue; }
+        double s = 0;
+        for (int j = 0; j < K; ++j) s += std::exp(Ai[j] + tmp[j] - m);
+        lb[t * K + i] = m + std::log(s);
+      }
     }
   }
 }

@@ -35,7 +35,7 @@ static py::tuple mixture_responsibilities(py::array comp_logprob, py::array log_
     T* pr = want_resp ? static_cast<T*>(resp.mutable_data()) : nullptr;
     int64_t bad;
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       bad = mixture::mixture_responsibilities(N, static_cast<int>(K), lp, lw, pn, pr);
     }
     if (bad >= 0) throw std::invalid_argument("comp_logprob: row " + std::to_string(bad) + " contains NaN or +inf");
@@ -61,7 +61,7 @@ static py::tuple kmeans_plusplus(py::array X, int64_t n_clusters, int64_t n_loca
     int64_t* pi = ptr(indices);
     bool finite = true;
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       for (int64_t i = 0; i < N * D && finite; ++i) finite = std::isfinite(x[i]);
       if (finite)
         mixture::kmeans_plusplus(N, static_cast<int>(D), static_cast<int>(n_clusters), static_cast<int>(n_local_trials),
@@ -87,7 +87,7 @@ static py::tuple kmeans_assign(py::array X, py::array centers) {
     T* pd = ptr(mind2);
     int64_t bad;
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       bad = mixture::kmeans_assign(N, static_cast<int>(K), static_cast<int>(D), x, c, pl, pd);
     }
     if (bad >= 0)
@@ -129,7 +129,7 @@ static py::tuple sample_gaussian_mixture(py::array weights, py::array means, py:
     T* px = ptr(X);
     int64_t* pl = ptr(labels);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       mixture::sample_gaussian_mixture(static_cast<int>(K), static_cast<int>(D), static_cast<int>(C), w, mu, L, n_samples,
                                    seed, stream, px, pl);
     }

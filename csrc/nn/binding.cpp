@@ -27,7 +27,7 @@ py::array mlp_forward(py::array theta, py::array sizes, py::array acts, double s
     auto A = out<T>({N * net.width});
     T* a = ptr(A);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       fm::FlushDenormals ftz;
       nn::forward(net, th, static_cast<T>(slope), N, x, a);
     }
@@ -45,7 +45,7 @@ py::array mlp_predict(py::array theta, py::array sizes, py::array acts, double s
     auto Y = out<T>({N, net.out()});
     T* y = ptr(Y);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       fm::FlushDenormals ftz;
       nn::predict(net, th, static_cast<T>(slope), N, x, y);
     }
@@ -67,7 +67,7 @@ py::tuple mlp_backward(py::array theta, py::array sizes, py::array acts, double 
     auto DX = want_dx ? out<T>({N, net.in()}) : out<T>({0});
     T *g = ptr(G), *dx = want_dx ? ptr(DX) : nullptr;
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       fm::FlushDenormals ftz;
       nn::backward(net, th, static_cast<T>(slope), N, x, a, dy, g, dx);
     }
@@ -93,7 +93,7 @@ py::tuple bce_logits(py::array Z, py::array X, double scale) {
     T* dz = ptr(dZ);
     std::vector<double> loss(static_cast<size_t>(N));
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       nn::bce_logits<T>(N, D, z, D, x, D, static_cast<T>(scale), loss.data(), dz, D);
     }
     return py::make_tuple(to_T<T>(loss, N), dZ);
@@ -113,7 +113,7 @@ py::tuple gaussian_nll(py::array M, py::array S, py::array X, double scale) {
     T *dm = ptr(dM), *ds = learned ? ptr(dS) : nullptr;
     std::vector<double> loss(static_cast<size_t>(N));
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       nn::gaussian_nll<T>(N, D, m, D, s, learned ? D : 0, x, D, static_cast<T>(scale), loss.data(), dm, D, ds, D);
     }
     return py::make_tuple(to_T<T>(loss, N), dM, dS);
@@ -133,7 +133,7 @@ py::tuple gaussian_kl_reparam(py::array H, uint64_t seed, uint64_t stream, doubl
     T *zs = ptr(Zs), *eps = ptr(Eps);
     std::vector<double> kl(static_cast<size_t>(N));
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       nn::normals(rng::Stream(seed, stream), 0, N * K, eps);
       nn::kl_reparam<T>(N, K, h, K2, eps, zs, K, kl.data());
     }
@@ -153,7 +153,7 @@ py::array gaussian_kl_reparam_backward(py::array H, py::array Eps, py::array dZs
     auto dH = out<T>({N, K2});
     T* dh = ptr(dH);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       nn::kl_reparam_backward<T>(N, K, h, K2, eps, dz, K, static_cast<T>(kl_weight), static_cast<T>(scale), dh);
     }
     return dH;
@@ -172,7 +172,7 @@ void adam_update(py::array theta, py::array grad, py::array m, py::array v, int6
     const T* g = in<T>(grad, "grad", {P});
     T* mm = inout<T>(m, "m", {P});
     T* vv = inout<T>(v, "v", {P});
-    py::gil_scoped_release nogil;
+    NoGil nogil(false);  // updates parameters in place: never stops half-way (Ctrl-C waits for the step)
     nn::adam_update(P, th, g, mm, vv, t, lr, beta1, beta2, eps, weight_decay);
     return 0;
   });
@@ -188,7 +188,7 @@ void sgd_update(py::array theta, py::array grad, py::array velocity, double lr, 
     T* th = inout<T>(theta, "theta", {P});
     const T* g = in<T>(grad, "grad", {P});
     T* vel = inout<T>(velocity, "velocity", {P});
-    py::gil_scoped_release nogil;
+    NoGil nogil(false);  // updates parameters in place: never stops half-way (Ctrl-C waits for the step)
     nn::sgd_update(P, th, g, vel, lr, momentum, weight_decay, nesterov);
     return 0;
   });
@@ -210,7 +210,7 @@ py::array take_rows(py::array A, py::array rows) {
     auto O = out<T>({M, d});
     T* o = ptr(O);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       nn::take_rows(M, d, a, rw, o);
     }
     return O;
@@ -240,7 +240,7 @@ py::array repeat_join(py::array A, py::object B, int64_t ka, int64_t kb) {
     auto O = out<T>({M, wa + wb});
     T* o = ptr(O);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       nn::repeat_join(M, wa, a, ka, wb, b, kb, o);
     }
     return O;
@@ -262,7 +262,7 @@ py::array iwae_bound(py::array nll, py::array H, py::array Zs, py::array Eps, in
     auto O = out<double>({N});
     double* o = ptr(O);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       nn::iwae_bound(N, K, k, l, h, z, e, o);
     }
     return O;
@@ -287,7 +287,7 @@ py::array mlp_step(py::array theta, py::array m, py::array v, py::array sizes, p
     auto R = out<double>({1});
     double* r = ptr(R);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil(false);  // updates parameters in place: never stops half-way (Ctrl-C waits for the step)
       r[0] = nn::mlp_step(tr, static_cast<T>(slope), N, x, y, loss, o);
     }
     return R;
@@ -337,7 +337,7 @@ py::array vae_step(py::array theta_e, py::array m_e, py::array v_e, py::array si
     auto R = out<double>({3});
     double* r = ptr(R);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil(false);  // updates parameters in place: never stops half-way (Ctrl-C waits for the step)
       nn::vae_step(enc, dec, static_cast<T>(slope), N, D, x, c, c_data, likelihood, olv, kl_weight, seed, stream, o,
                    r);
     }
@@ -376,7 +376,7 @@ py::array gan_step(py::array theta_g, py::array m_g, py::array v_g, py::array si
     auto R = out<double>({2});
     double* r = ptr(R);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil(false);  // updates parameters in place: never stops half-way (Ctrl-C waits for the step)
       nn::gan_step(gen, disc, static_cast<T>(slope), N, x, c, c_data, loss, gp_weight, update_gen, seed, stream, od,
                    og, r);
     }

@@ -49,7 +49,7 @@ static py::tuple mlp_penalty_backward(py::array theta, py::array sizes, py::arra
     auto Grad = out<T>({P});
     T *gp = ptr(GP), *grad = ptr(Grad);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       nn::mlp_penalty_backward<T>(L, sz, ac, static_cast<T>(slope), th, N, x, a, weight, gp, grad);
     }
     return py::make_tuple(GP, Grad);

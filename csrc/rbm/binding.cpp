@@ -53,7 +53,7 @@ static py::array hidden_probs(py::array V, py::array W, py::array b_h, py::array
     auto P = out<T>({N, m.H});
     T* p = ptr(P);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       rbm::hidden_probs(m, N, x, p);
     }
     return P;
@@ -69,7 +69,7 @@ static py::array visible_means(py::array Hs, py::array W, py::array b_v, py::arr
     auto R = out<T>({N, m.V});
     T* r = ptr(R);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       rbm::visible_means(m, N, h, r);
     }
     return R;
@@ -87,7 +87,7 @@ static py::tuple sample_hiddens(py::array V, py::array W, py::array b_h, py::arr
     auto S = out<T>({N, m.H});
     T *p = ptr(P), *s = ptr(S);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       rbm::sample_hiddens(m, N, x, seed, stream, p, s);
     }
     return py::make_tuple(P, S);
@@ -104,7 +104,7 @@ static py::array sample_visibles(py::array Hs, py::array W, py::array b_v, py::a
     auto R = out<T>({N, m.V});
     T* r = ptr(R);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       rbm::sample_visibles(m, N, h, seed, stream, r);
     }
     return R;
@@ -123,7 +123,7 @@ static py::tuple gibbs_vhv(py::array V0, py::array W, py::array b_h, py::array b
     auto S = out<T>({C, m.H});
     T *vo = ptr(Vo), *s = ptr(S);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       rbm::gibbs_vhv(m, C, v0, n_steps, seed, stream, vo, s);
     }
     return py::make_tuple(Vo, S);
@@ -143,7 +143,7 @@ static py::tuple gibbs_hvh(py::array H0, py::array W, py::array b_h, py::array b
     auto S = out<T>({C, m.H});
     T *vo = ptr(Vo), *p = ptr(P), *s = ptr(S);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       rbm::gibbs_hvh(m, C, h0, n_steps, seed, stream, vo, p, s);
     }
     return py::make_tuple(Vo, P, S);
@@ -197,7 +197,7 @@ static void cd_update(py::array W, py::array b_h, py::array b_v, py::array log_v
     u.momentum = static_cast<T>(momentum);
     u.weight_decay = static_cast<T>(weight_decay);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil(false);  // updates parameters in place: never stops half-way (Ctrl-C waits for the step)
       rbm::cd_update(H, V, u, B, vp, hp, C, vn, hn);
     }
   });
@@ -212,7 +212,7 @@ static py::array free_energy(py::array V, py::array W, py::array b_h, py::array 
     auto F = out<T>({N});
     T* f = ptr(F);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       rbm::free_energy(m, N, x, f);
     }
     return F;
@@ -233,7 +233,7 @@ static py::array pseudo_likelihood(py::array V, py::array W, py::array b_h, py::
     auto R = out<T>({N});
     T* r = ptr(R);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       rbm::pseudo_likelihood(m, N, x, fl, r);
     }
     return R;
@@ -253,7 +253,7 @@ static double log_partition(py::array W, py::array b_h, py::array b_v, py::array
                                   (over_hidden ? "hidden" : "visible") + " layer is too many (at most 30 units)");
     double r;
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       r = rbm::log_partition(m, over_hidden);
     }
     return r;
@@ -282,7 +282,7 @@ static py::array ais(py::array W, py::array b_h, py::array b_v, py::array sigma,
     auto R = out<double>({n_chains});
     double* r = ptr(R);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       rbm::ais(m, a, bt, K, n_chains, seed, stream, r);
     }
     return R;
@@ -301,7 +301,7 @@ static py::array matmul(py::array A, py::array B) {
     auto C = out<T>({M, N});
     T* c = ptr(C);
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       if (K == 0)
         std::fill(c, c + M * N, T(0));
       else {

@@ -13,10 +13,20 @@ peer uses: ``monitor_.history`` (HMMs, hmmlearn's ConvergenceMonitor), ``lower_b
 scikit-learn >= 1.6), ``loss_curve_`` (VAE, GAN, Autoencoder, MADE; scikit-learn's MLP), and
 ``score_curve_`` for RBMs (scikit-learn's has none; filled when ``verbose``, as the score costs a
 pass over the data). Closed-form fits (AR, VAR) have no history.
+
+Interrupted fits (Ctrl-C: the kernels stop within a fraction of a second and raise
+KeyboardInterrupt): EM fits update their parameters all or nothing per iteration
+(``_all_or_nothing``), so a model is never left half-updated. HMMs keep the parameters of their
+last complete iteration (``n_iter_`` counts them), or the state before ``fit`` when none completed;
+mixtures and RBMs return to the state before ``fit`` (a mixture's fit keeps the best of ``n_init``
+runs, which an interrupted fit has not chosen).
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+
+import numpy as np
 
 from ._params import validate_params
 from .exceptions import NotFittedError, peer_compatible
@@ -45,6 +55,26 @@ class BaseEstimator:
         state.pop("_backend", None)
         state.pop("_engine", None)
         return state
+
+    def _snapshot(self):
+        """The estimator's attributes, NumPy arrays copied, for ``_restore``. Other values are kept
+        by reference: fits replace them (a new array, a new monitor), never change them in place."""
+        return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.__dict__.items()}
+
+    def _restore(self, snapshot):
+        self.__dict__.clear()
+        self.__dict__.update(snapshot)
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self):
+        """Restores every attribute as it was on entry when the block raises (KeyboardInterrupt
+        included): an M-step interrupted half-way leaves the previous iteration's parameters."""
+        snapshot = self._snapshot()
+        try:
+            yield
+        except BaseException:
+            self._restore(snapshot)
+            raise
 
     @property
     def _kern(self):

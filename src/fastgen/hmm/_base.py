@@ -289,7 +289,23 @@ class BaseHMM(BaseEstimator):
         ------
         ValueError
             When a sequence has zero probability under the current parameters.
+        KeyboardInterrupt
+            On Ctrl-C (the kernels stop within a fraction of a second). The model keeps the
+            parameters of its last complete iteration (``n_iter_`` of them), or its state before
+            ``fit`` when no iteration completed (a first fit: unfitted).
         """
+        entry = self._snapshot()
+        done = [0]  # complete iterations
+        try:
+            return self._fit_iterations(X, lengths, done)
+        except KeyboardInterrupt:
+            if done[0] == 0:
+                self._restore(entry)
+            else:
+                self.n_iter_ = done[0]
+            raise
+
+    def _fit_iterations(self, X, lengths, done):
         self._setup()
         X = self._validate_X(X, fitting=True)
         offsets = check_lengths(lengths, X.shape[0])
@@ -315,7 +331,9 @@ class BaseHMM(BaseEstimator):
             stats.update(self._emission_stats(Xk, post, origin))
             del post, xi
             curr = float(per_seq.sum())
-            self._do_mstep(stats)
+            with self._all_or_nothing():  # every parameter of this iteration, or none
+                self._do_mstep(stats)
+            done[0] += 1
             self.monitor_.report(curr)
             if self.monitor_.converged:
                 break

@@ -157,6 +157,12 @@ class BaseMixture(BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C (the kernels stop within a fraction of a second); the estimator is left as
+            it was before ``fit`` (an interrupted fit has not chosen among its ``n_init`` runs).
         """
         self._fit(X)
         return self
@@ -181,7 +187,12 @@ class BaseMixture(BaseEstimator):
         return self._labels(cp, Xk, shift)
 
     def _fit(self, X):
-        """scikit-learn's fit loop; returns the compute context and the shifted data on the device."""
+        """scikit-learn's fit loop; returns the compute context and the shifted data on the device.
+        All or nothing: an exception (Ctrl-C included) leaves the estimator as it was before."""
+        with self._all_or_nothing():
+            return self._fit_runs(X)
+
+    def _fit_runs(self, X):
         self._validate_params()
         cp = _Compute(self.device, self.dtype)
         X = self._validate_X(cp, X, fitting=True)

@@ -196,10 +196,12 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
         """
         self._setup()
         X = self._validate(X, fitting=True)
-        previous = dict(self.__dict__)   # restored if training diverges: never a non-finite model
+        # Restored if training diverges (never a non-finite model) or is interrupted (Ctrl-C: the
+        # model as it was; training updates private copies of the parameters, _begin_training).
+        previous = dict(self.__dict__)
         try:
             self._fit_epochs(X)
-        except FloatingPointError:
+        except (FloatingPointError, KeyboardInterrupt):
             self.__dict__.clear()
             self.__dict__.update(previous)
             raise
