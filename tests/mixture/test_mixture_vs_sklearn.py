@@ -135,8 +135,9 @@ def test_gmm_random_inits_match_sklearn(rng, covariance_type, init_params):
     ours, theirs = fit_both("GaussianMixture", X, **kw)
     assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=RTOL, atol=0)
     # From a random start the first EM iterations can amplify last-bit differences (different
-    # summation orders) ~1e5-fold before they contract: 1e-9 on the parameters (seen: 1.4e-10).
-    assert_attrs_close(ours, theirs, GMM_ATTRS, rtol=1e-9)
+    # summation orders) ~1e5-fold before they contract, ~1e6-fold on a rare draw: 1e-8 on the
+    # parameters (seen: 1.4e-10 typically, 1.7e-9 on one seed in about a hundred, which failed 1e-9).
+    assert_attrs_close(ours, theirs, GMM_ATTRS, rtol=1e-8)
     # Restarts that converge to the same optimum tie up to rounding, and which one is kept (with its
     # own trajectory and label order) is then decided by the last bits: compare the best bound only.
     ours, theirs = fit_both("GaussianMixture", X, **dict(kw, n_init=3))
