@@ -15,6 +15,14 @@ from hypothesis import strategies as st
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 D = 4
 DTYPES = ["int64", "bool", "float16", "float32", "float64", "complex128", "object", "str"]
+# sizes and counts an argument may be given: negative, zero, absurd, NaN, a bool, a string, None
+SIZES = st.one_of(st.integers(-3, 3), st.just(10**10), st.just(10**18), st.floats(allow_nan=True),
+                  st.just(True), st.just("3"), st.none())
+# HMM-style sequence lengths: None, lists that may not sum to n_samples, negative, huge, fractional
+LENGTHS = st.one_of(st.none(), st.lists(st.integers(-2, 8), max_size=4), st.just([10**12]), st.just([2.5, 3]))
+# the one infinity each method's result may be (see check): a log-likelihood below float64's range
+# rounds to -inf (scikit-learn's too), the information criteria to +inf
+OVERFLOW = {"score": -np.inf, "score_samples": -np.inf, "aic": np.inf, "bic": np.inf}
 
 
 @st.composite

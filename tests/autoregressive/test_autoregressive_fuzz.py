@@ -10,11 +10,9 @@ from hypothesis import strategies as st
 
 from fastgen.autoregressive import AR, MADE, VAR, sample_logits
 
-from fuzzing import D, SETTINGS, arrays, check  # tests/fuzzing.py
+from fuzzing import D, LENGTHS, SIZES, SETTINGS, arrays, check  # tests/fuzzing.py
 
 
-SIZES = st.one_of(st.integers(-3, 3), st.just(10**10), st.just(10**18), st.floats(allow_nan=True),
-                  st.just(True), st.just("3"), st.none())
 rng = np.random.default_rng(0)
 XB = (rng.random((30, D)) < 0.5).astype(float)
 Y = rng.normal(size=(60, 2))
@@ -100,9 +98,6 @@ def test_sample_logits(logits, temperature, top_k, top_p):
     if out is not None:
         assert out.shape == logits.shape[:-1]
         assert ((0 <= out) & (out < logits.shape[-1])).all()
-
-
-LENGTHS = st.one_of(st.none(), st.lists(st.integers(-2, 8), max_size=4), st.just([10**12]), st.just([2.5, 3]))
 
 
 @SETTINGS

@@ -10,11 +10,7 @@ from hypothesis import strategies as st
 
 from fastgen.hmm import CategoricalHMM, GaussianHMM, GMMHMM, PoissonHMM
 
-from fuzzing import D, SETTINGS, arrays, check  # tests/fuzzing.py
-
-# a log-likelihood below float64's range rounds to -inf (scikit-learn's too); the criteria to +inf
-OVERFLOW = {"score": -np.inf, "score_samples": -np.inf, "aic": np.inf, "bic": np.inf}
-
+from fuzzing import D, LENGTHS, OVERFLOW, SIZES, SETTINGS, arrays, check  # tests/fuzzing.py
 
 def _model(name):
     return {"gaussian-diag": lambda: GaussianHMM(2, n_iter=2, random_state=0, device="cpu"),
@@ -35,9 +31,6 @@ def _training_data(name):
 
 NAMES = ["gaussian-diag", "gaussian-full", "gmm", "poisson", "categorical"]
 FITTED = {name: _model(name).fit(_training_data(name)) for name in NAMES}
-LENGTHS = st.one_of(st.none(), st.lists(st.integers(-2, 8), max_size=4), st.just([10**12]), st.just([2.5, 3]))
-
-
 def _features(name):
     return 1 if name == "categorical" else D
 
@@ -62,10 +55,6 @@ def test_hmm_inference(name, method, data):
     X = data.draw(arrays(n_features=_features(name)))
     lengths = data.draw(LENGTHS)
     check(lambda: getattr(FITTED[name], method)(X, lengths), ["X", "lengths"], overflow=OVERFLOW.get(method))
-
-
-SIZES = st.one_of(st.integers(-3, 3), st.just(10**10), st.just(10**18), st.floats(allow_nan=True),
-                  st.just(True), st.just("3"), st.none())
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -6,14 +6,10 @@ crash, a MemoryError or NaN. Generator and contract: tests/fuzzing.py."""
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from fastgen.mixture import BayesianGaussianMixture, GaussianMixture
 
-from fuzzing import D, SETTINGS, arrays, check  # tests/fuzzing.py
-
-# a log-likelihood below float64's range rounds to -inf (scikit-learn's too); the criteria to +inf
-OVERFLOW = {"score": -np.inf, "score_samples": -np.inf, "aic": np.inf, "bic": np.inf}
+from fuzzing import D, OVERFLOW, SIZES, SETTINGS, arrays, check  # tests/fuzzing.py
 
 CASES = {f"{cls.__name__}-{ct}-{dt.__name__}": (cls, ct, dt)
          for cls in (GaussianMixture, BayesianGaussianMixture) for ct in ("full", "diag")
@@ -47,10 +43,6 @@ def test_mixture_inference(name, method, X):
     if method in ("aic", "bic") and CASES[name][0] is BayesianGaussianMixture:
         return
     check(lambda: getattr(FITTED[name], method)(X), ["X"], overflow=OVERFLOW.get(method))
-
-
-SIZES = st.one_of(st.integers(-3, 3), st.just(10**10), st.just(10**18), st.floats(allow_nan=True),
-                  st.just(True), st.just("3"), st.none())
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from fastgen import DBN, BernoulliRBM, GaussianBernoulliRBM
 
-from fuzzing import D, SETTINGS, arrays, check  # tests/fuzzing.py
+from fuzzing import D, SIZES, SETTINGS, arrays, check  # tests/fuzzing.py
 
 
 def fitted_rbm(cls):
@@ -57,10 +57,6 @@ def test_rbm_inference(cls, method, X):
 @given(H=arrays(n_features=3))
 def test_rbm_mean_visibles(cls, H):
     check(lambda: FITTED[cls].mean_visibles(H), ["H"])
-
-
-SIZES = st.one_of(st.integers(-3, 3), st.just(10**10), st.just(10**18), st.floats(allow_nan=True),
-                  st.just(True), st.just("3"), st.none())
 
 
 @pytest.mark.parametrize("cls", [BernoulliRBM, GaussianBernoulliRBM])
