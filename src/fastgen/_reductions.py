@@ -111,10 +111,11 @@ def _element(X, flat):
 BLOCK_BYTES = 1 << 22
 
 
-def row_blocks(X):
-    """Slices of X's rows, about BLOCK_BYTES of float64 each."""
-    step = max(1, BLOCK_BYTES // (8 * max(X.shape[1], 1)))
-    return [slice(i, i + step) for i in range(0, X.shape[0], step)]
+def row_blocks(n_rows, row_bytes, align=1):
+    """Slices of n_rows rows, about BLOCK_BYTES of `row_bytes`-byte rows each, a multiple of
+    `align` rows (a kernel's own row block, so that every row is computed as in one call)."""
+    step = align * max(1, BLOCK_BYTES // (align * max(row_bytes, 1)))
+    return [slice(i, min(n_rows, i + step)) for i in range(0, n_rows, step)]
 
 
 def shifted(X, shift, backend, dtype=np.float64):
@@ -122,7 +123,7 @@ def shifted(X, shift, backend, dtype=np.float64):
     if on_device(X):
         return backend.kernels.common.shift_rows(X, np.zeros(X.shape[1]) if shift is None else shift, dtype)
     out = np.empty(X.shape, dtype)
-    for rows in row_blocks(X):
+    for rows in row_blocks(X.shape[0], 8 * X.shape[1]):
         out[rows] = X[rows] if shift is None else X[rows] - shift
     return out
 

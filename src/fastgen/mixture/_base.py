@@ -60,7 +60,7 @@ class _Compute(Backend):
             return self.put(X)
         if check:  # the whole range first: the error names the largest |x|, and nothing overflows a cast
             self._check_range(max(float(np.abs(X[rows] if shift is None else X[rows] - shift).max())
-                                  for rows in rd.row_blocks(X)), what)
+                                  for rows in rd.row_blocks(X.shape[0], 8 * X.shape[1])), what)
         if shift is None and X.dtype == self.dtype:
             return self.put(X)
         return self.put(rd.shifted(X, shift, self, self.dtype))
@@ -360,10 +360,9 @@ class BaseMixture(BaseEstimator):
 
     def _row_blocks(self, N):
         """Slices of rows for the inference methods' log-densities, block by block: rows are
-        independent there, and an N x K array would be scratch. Multiples of the kernels' row
+        independent there, and an N x K array would be scratch. Multiples of the kernels' 256-row
         blocks, so every row is computed as in one call."""
-        step = 256 * max(1, rd.BLOCK_BYTES // (256 * 8 * self.n_components))
-        return [slice(i, min(N, i + step)) for i in range(0, N, step)]
+        return rd.row_blocks(N, 8 * self.n_components, align=256)
 
     def _labels(self, cp, Xk, shift):
         """argmax_k of log N(x_n | k) + log-weight_k (scikit-learn's predict)."""
