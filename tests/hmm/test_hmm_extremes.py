@@ -116,19 +116,44 @@ def test_oversized_samples_are_refused(rng):
         m.sample(10**10)
 
 
+def test_a_large_vocabulary_samples_one_symbol_per_frame():
+    # the memory check counts one symbol a frame, not a word per vocabulary entry (which refused this)
+    M = 50_000
+    m = fhmm.CategoricalHMM(1, n_features=M, init_params="", device="cpu")
+    m.startprob_, m.transmat_, m.emissionprob_ = np.ones(1), np.ones((1, 1)), np.full((1, M), 1.0 / M)
+    X, states = m.sample(20_000, random_state=0)
+    assert X.shape == (20_000, 1) and X.max() < M and not states.any()
+
+
 def test_data_whose_covariances_overflow_are_refused(rng):
     with pytest.raises(ValueError, match=r"X: values up to .*e\+299 overflow float64 in the covariances the fit "
                                          r"forms .*; rescale X"):
         fhmm.GaussianHMM(2, device="cpu").fit(rng.random((20, 2)) * 1e300)
 
 
-def test_covariances_that_no_regularisation_saves_are_blamed_on_X():
-    """Six frames of int64's extreme in 4-D, full covariances: rounding at 1e37 swamps the 1e-7 jitter."""
-    X = np.zeros((6, 4), dtype=np.int64)
-    X[0, 0] = np.iinfo(np.int64).min
-    with pytest.raises(ValueError, match=r"X: EM estimated covariances that are singular beyond hmmlearn's "
-                                         r"regularisation .*rescale X, or use fewer states"):
-        fhmm.GaussianHMM(2, covariance_type="full", n_iter=2, random_state=0, device="cpu").fit(X)
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("scale", [1e8, 1e10, 1e12])
+def test_covariances_singular_to_rounding_are_blamed_on_X(K, scale):
+    """Two equal features at a scale where rounding (v * 2^-52) outgrows min_covar: the matrix either
+    fails to factor or factors with a pivot of rounding, as the machine's LAPACK falls. Both refuse,
+    naming X: at the start (the data covariance) or the end (EM's) of the fit."""
+    for seed in range(3):
+        x = np.random.default_rng(seed).normal(size=50) * scale
+        with pytest.raises(ValueError, match=r"X: (its covariance plus min_covar=0\.001 on the diagonal, where a full "
+                                             r"fit starts, is not positive-definite|EM estimated covariances that are "
+                                             r"singular beyond hmmlearn's regularisation).*rescale X"):
+            fhmm.GaussianHMM(K, covariance_type="full", n_iter=2, random_state=0, device="cpu").fit(np.c_[x, x])
+
+
+def test_a_fit_that_leaves_a_pivot_of_rounding_is_refused():
+    # Cholesky succeeds here (a positive rounding residue), but the factor is rounding noise
+    from fastgen.hmm._gaussian import _check_factorable
+    v = 1e20
+    c = np.array([[[v, v], [v, v * (1 + 2 ** -52)]]])
+    assert np.isfinite(np.linalg.cholesky(c)).all()  # LAPACK factors it
+    with pytest.raises(ValueError, match=r"matrix 0's factor keeps .* of variance 1, below the 4\.4e-13 that "
+                                         r"rounding leaves"):
+        _check_factorable(c)
 
 
 def test_far_data_score_minus_inf_and_the_paths_say_why(rng):

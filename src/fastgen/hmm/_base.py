@@ -114,6 +114,10 @@ class BaseHMM(BaseEstimator):
         """Bytes of the emission parameters and their statistics (for _check_size)."""
         return 0
 
+    def _sample_width(self):
+        """Values sample draws per frame (for its memory check)."""
+        return self.n_features
+
     def _origin(self, X):
         """Where fit centres the data (float64[n_features]), or None to fit them as they are.
 
@@ -484,7 +488,7 @@ class BaseHMM(BaseEstimator):
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
         # the states, the draws and the emissions, a few words per frame and feature
-        check_allocation("n_samples", 8 * int(n_samples) * (2 + 3 * self.n_features), f"{n_samples} samples")
+        check_allocation("n_samples", 8 * int(n_samples) * (2 + 3 * self._sample_width()), f"{n_samples} samples")
         seed = philox_seed(self.random_state if random_state is None else random_state)
         start = self.startprob_
         if currstate is not None:

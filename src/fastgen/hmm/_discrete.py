@@ -162,6 +162,9 @@ class CategoricalHMM(BaseHMM):
         K, M = self.n_components, self.n_features
         return {"s": K - 1, "t": K * (K - 1), "e": K * (M - 1)}
 
+    def _sample_width(self):
+        return 1  # one symbol per frame, whatever the vocabulary
+
     def _sample_emissions(self, states, seed):
         u = self._backend.host(self._kern.rng.uniform(seed, STREAM_EMISSIONS, len(states)))
         cdf = np.cumsum(self.emissionprob_, axis=1)

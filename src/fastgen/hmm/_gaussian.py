@@ -7,8 +7,8 @@ import numbers
 import numpy as np
 
 from .._params import Interval, Options
-from .._gaussian import (COVARIANCE_TYPES, floored_variances, full_covariances, regularised_precision_cholesky,
-                         sampling_cholesky, validate_covars)
+from .._gaussian import (COVARIANCE_TYPES, floored_variances, full_covariances, regularised_cholesky,
+                         regularised_precision_cholesky, sampling_cholesky, validate_covars)
 from ._base import _EMPTY, STREAM_EMISSIONS, BaseHMM, rows_by_label
 from ..mixture._kmeans import kmeans
 from .. import _reductions as rd
@@ -19,10 +19,20 @@ def _symmetric(c):
     return 0.5 * (c + np.swapaxes(c, -1, -2))
 
 
-def _initial_covariance(X, min_covar, backend):
-    """The data covariance plus min_covar on the diagonal, computed where X lives."""
-    cv = rd.covariance(X, backend, ddof=1 if X.shape[0] > 1 else 0) + min_covar * np.eye(X.shape[1])
-    return np.atleast_2d(cv)
+def _initial_covariance(X, min_covar, backend, covariance_type):
+    """The data covariance plus min_covar on the diagonal, computed where X lives. Full and tied
+    fits start from it as a matrix, which must factor: one that does not is X's doing (features
+    equal to rounding at a scale where min_covar is lost), not a user-set covars_'s."""
+    cv = np.atleast_2d(rd.covariance(X, backend, ddof=1 if X.shape[0] > 1 else 0) + min_covar * np.eye(X.shape[1]))
+    if covariance_type in ("full", "tied"):
+        try:
+            np.linalg.cholesky(cv)
+        except np.linalg.LinAlgError:
+            raise ValueError(f"X: its covariance plus min_covar={min_covar:g} on the diagonal, where a "
+                             f"{covariance_type} fit starts, is not positive-definite (features equal or collinear "
+                             f"to rounding at this scale); rescale X, raise min_covar or use "
+                             f"covariance_type='diag'") from None
+    return cv
 
 
 def _distribute(cv, covariance_type, n):
@@ -55,10 +65,36 @@ def _precision_factors(covars, fitting):
     except ValueError as e:
         if not fitting:
             raise
-        raise ValueError(f"X: EM estimated covariances that are singular beyond hmmlearn's regularisation ({e}): "
-                         f"too few distinct frames per state for full covariances, or data at a scale where "
-                         f"rounding outgrows the 1e-7 jitter; rescale X, or use fewer states or "
-                         f"covariance_type='diag'") from e
+        raise _singular_fit(e) from e
+
+
+def _singular_fit(why):
+    return ValueError(f"X: EM estimated covariances that are singular beyond hmmlearn's regularisation ({why}): "
+                      f"too few distinct frames per state for full covariances, or data at a scale where "
+                      f"rounding outgrows the 1e-7 jitter; rescale X, or use fewer states or "
+                      f"covariance_type='diag'")
+
+
+# A fitted covariance whose Cholesky pivot keeps less than this share of its variance (per
+# dimension) is singular to rounding: the pivot is then mostly rounding error (up to 1e-3 of it),
+# and whether LAPACK factors it at all depends on the machine's kernels.
+ROUNDING_PIVOT = 1e3 * np.finfo(np.float64).eps
+
+
+def _check_factorable(covars):
+    """The final fit's covariances: factorable (with the jitter) and not singular to rounding."""
+    c = np.asarray(covars, dtype=np.float64).reshape(-1, covars.shape[-1], covars.shape[-1])
+    try:
+        L = regularised_cholesky(c)
+    except ValueError as e:
+        raise _singular_fit(e) from e
+    var = np.diagonal(c, axis1=1, axis2=2)
+    kept = np.diagonal(L, axis1=1, axis2=2) ** 2 / np.maximum(var, np.finfo(np.float64).tiny)
+    floor = c.shape[-1] * ROUNDING_PIVOT
+    if kept.min() < floor:
+        k, d = np.unravel_index(np.argmin(kept), kept.shape)
+        raise _singular_fit(f"matrix {k}'s factor keeps {kept[k, d]:.1e} of variance {d}, below the {floor:.1e} "
+                            f"that rounding leaves")
 
 
 class CentredFit:
@@ -71,7 +107,7 @@ class CentredFit:
 
     def _check_fit(self):
         if self.covariance_type in ("full", "tied"):
-            _precision_factors(self.covars_, fitting=True)
+            _check_factorable(self.covars_)
 
     def _impossible(self, i):
         return (f"X: sequence {i}'s log-likelihood overflows float64 (frames too far from every state's mean for "
@@ -270,7 +306,7 @@ class GaussianHMM(CentredFit, BaseHMM):
         if self._needs_init("m", "means_"):
             self.means_ = kmeans(X, self.n_components, rs, backend=self._backend.with_dtype(np.float64)) + origin
         if self._needs_init("c", "covars_"):
-            self._covars_ = _distribute(_initial_covariance(X, self.min_covar, self._backend),
+            self._covars_ = _distribute(_initial_covariance(X, self.min_covar, self._backend, self.covariance_type),
                                         self.covariance_type, self.n_components)
 
     def _check_emission(self):

@@ -165,7 +165,7 @@ class GMMHMM(CentredFit, BaseHMM):
     def _init_emission(self, X, rs, origin):
         K, M = self.n_components, self.n_mix
         self.n_features = D = X.shape[1]
-        cv = _initial_covariance(X, self.min_covar, self._backend)
+        cv = _initial_covariance(X, self.min_covar, self._backend, self.covariance_type)
         if self._needs_init("m", "means_"):
             be = self._backend.with_dtype(np.float64)
             labels = kmeans(X, K, rs, backend=be, return_labels=True)[1]
