@@ -1,67 +1,105 @@
-// Fixed-width SIMD vectors through GCC/Clang vector extensions: 64 bytes = 8 doubles or 16 floats.
-// One register in the AVX-512 clone of a FASTGEN_SIMD_CLONES function, two in the AVX2 clone, four
-// SSE registers in the default one: the lane layout, and so the order of every sum, is the same
-// in all clones. Used by hot loops that vectorise across rows (rows in lanes, features in a loop),
-// where `omp simd` alone would leave accumulators in memory. Helpers are always inlined: 64-byte
-// vectors must never cross a call boundary in the clones without AVX-512.
+// SIMD vectors through GCC/Clang vector extensions, B bytes wide: V<T, B> holds lanes<T, B> values.
+// Used by hot loops that vectorise across rows (rows in lanes, features in a loop), where `omp simd`
+// alone would leave accumulators in memory. Helpers are always inlined.
+//
+// Width follows the CPU: a kernel is written once as a template on B and run through `dispatch`,
+// which calls it with B = 64 in an AVX-512 function, 32 in an AVX2 one and 16 otherwise (the
+// register width: common/isa.hpp picks the ISA once from cpuid). One fixed 64-byte type for every
+// ISA (the first design, through target_clones) compiled to stack traffic without AVX-512: gcc 12
+// keeps a vector wider than the registers in memory and moves it through general registers,
+// which made the Gaussian log-densities 18x slower on an AVX2 machine than this. Sums over lanes
+// therefore follow the width: results agree across ISAs to rounding, and are the same bits on
+// one machine whatever the thread count.
+//
+// B defaults to 64 for the kernels still written for one width through target_clones
+// (autoregressive/): there the 64-byte vector is the contract of their lane layout.
 #pragma once
 #include <cstring>
+#include <type_traits>
 
-// GCC notes that 64-byte vectors change the ABI in the clones without AVX-512. It does not apply:
-// these helpers are always inlined and no function takes or returns a vector. The note fires at
-// every use site, so it stays off for the including file too (not popped).
+#include "common/isa.hpp"
+
+// GCC notes that 64-byte vectors change the ABI in the functions without AVX-512. It does not
+// apply: these helpers are always inlined and no function takes or returns a vector. The note
+// fires at every use site, so it stays off for the including file too (not popped).
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace fastgen::vec {
 
-template <class T>
-struct Traits;
-template <>
-struct Traits<double> {
-  typedef double type __attribute__((vector_size(64)));
-};
-template <>
-struct Traits<float> {
-  typedef float type __attribute__((vector_size(64)));
+template <class T, int B>
+struct Traits {
+  typedef T type __attribute__((vector_size(B)));
 };
 
-template <class T>
-using V = typename Traits<T>::type;
+template <class T, int B = 64>
+using V = typename Traits<T, B>::type;
 
-template <class T>
-constexpr int lanes = static_cast<int>(64 / sizeof(T));
+template <class T, int B = 64>
+constexpr int lanes = B / static_cast<int>(sizeof(T));
 
 #define FASTGEN_VEC_INLINE inline __attribute__((always_inline))
 
-template <class T>
-FASTGEN_VEC_INLINE V<T> load(const T* p) {
-  V<T> v;
+template <int B = 64, class T>
+FASTGEN_VEC_INLINE V<T, B> load(const T* p) {
+  V<T, B> v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 
-template <class T>
-FASTGEN_VEC_INLINE void store(T* p, V<T> v) {
+template <class T, class VT>
+FASTGEN_VEC_INLINE void store(T* p, VT v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-// No splat helper on purpose: write scalar-vector operations (w * v) in the cloned function itself.
+// No splat helper on purpose: write scalar-vector operations (w * v) in the kernel itself.
 // A helper's broadcast is lowered for the default target before inlining and came out as a chain of
 // 8 masked broadcasts in the AVX-512 clone.
 
 // The first n (<= lanes) entries of p, zeros after; and the inverse.
-template <class T>
-FASTGEN_VEC_INLINE V<T> load_first(const T* p, int n) {
-  T buf[lanes<T>] = {};
+template <int B = 64, class T>
+FASTGEN_VEC_INLINE V<T, B> load_first(const T* p, int n) {
+  T buf[lanes<T, B>] = {};
   std::memcpy(buf, p, sizeof(T) * n);
-  return load(buf);
+  return load<B>(buf);
 }
 
-template <class T>
-FASTGEN_VEC_INLINE void store_first(T* p, V<T> v, int n) {
-  T buf[lanes<T>];
+template <class T, class VT>
+FASTGEN_VEC_INLINE void store_first(T* p, VT v, int n) {
+  T buf[sizeof(VT) / sizeof(T)];
   store(buf, v);
   std::memcpy(p, buf, sizeof(T) * n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run-time width. `dispatch(f)` calls f(std::integral_constant<int, B>{}) inside a function
+// compiled for the CPU's instruction set, B its register width; f must be a lambda marked
+// FASTGEN_LAMBDA_INLINE whose body calls FASTGEN_VEC_INLINE templates on B, so that everything
+// inlines into that function (a callee with the default target inlines into any of them).
+#define FASTGEN_LAMBDA_INLINE __attribute__((always_inline))
+
+template <class F>
+FG_TARGET_V4 __attribute__((noinline)) void run_v4(const F& f) { f(std::integral_constant<int, 64>{}); }
+template <class F>
+FG_TARGET_V3 __attribute__((noinline)) void run_v3(const F& f) { f(std::integral_constant<int, 32>{}); }
+template <class F>
+__attribute__((noinline)) void run_base(const F& f) { f(std::integral_constant<int, 16>{}); }
+
+template <class F>
+FASTGEN_VEC_INLINE void dispatch(const F& f) {
+  switch (simd::detect_isa()) {
+    case simd::Isa::v4: return run_v4(f);
+    case simd::Isa::v3: return run_v3(f);
+    default: return run_base(f);
+  }
+}
+
+// The B that dispatch passes on this CPU.
+inline int width() {
+  switch (simd::detect_isa()) {
+    case simd::Isa::v4: return 64;
+    case simd::Isa::v3: return 32;
+    default: return 16;
+  }
 }
 
 }  // namespace fastgen::vec

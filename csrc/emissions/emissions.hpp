@@ -24,41 +24,46 @@ void categorical_logprob(int64_t N, int K, int M, const int64_t* X, const T* log
   });
 }
 
-// Rows in SIMD lanes: the Gaussian kernels take blocks of kRowVecs vectors of rows (32 doubles or 64
-// floats), transpose the block's features into columns and keep one accumulator per row vector in a
+// Rows in SIMD lanes: the Gaussian kernels take blocks of kRowVecs vectors of rows (16 doubles or 32
+// floats with AVX2, twice that with AVX-512), transpose the block's features into columns and keep one accumulator per row vector in a
 // register, so every multiply-add is a full vector whatever D is (vectorising over d instead leaves
 // a horizontal sum per (n, k), and over a triangle of varying length). Each row's sums still run
 // over the features in order. Results go to a K x rows block and are written out row by row.
 constexpr int kRowVecs = 4;
+template <class T, int B>
+constexpr int64_t kBlockRows = vec::lanes<T, B> * kRowVecs;
+
+// Rows per block on this CPU (the B that vec::dispatch passes).
 template <class T>
-constexpr int64_t kBlockRows = vec::lanes<T> * kRowVecs;
+int64_t block_rows() {
+  return kRowVecs * vec::width() / static_cast<int64_t>(sizeof(T));
+}
 
 // xt[d * kBlockRows + r] = X[n0 + r, d]; rows past nb are zero (computed, never written out).
-template <class T>
+template <int B, class T>
 FASTGEN_VEC_INLINE void transpose_rows(int64_t n0, int64_t nb, int D, const T* X, T* xt) {
-  constexpr int64_t RB = kBlockRows<T>;
+  constexpr int64_t RB = kBlockRows<T, B>;
   for (int64_t r = 0; r < RB; ++r)
     for (int d = 0; d < D; ++d) xt[d * RB + r] = r < nb ? X[(n0 + r) * D + d] : T(0);
 }
 
 // out[n0 + r, k] = ob[k * kBlockRows + r] for the block's nb rows.
-template <class T>
+template <int B, class T>
 FASTGEN_VEC_INLINE void write_rows(int64_t n0, int64_t nb, int K, const T* ob, T* out) {
-  constexpr int64_t RB = kBlockRows<T>;
+  constexpr int64_t RB = kBlockRows<T, B>;
   for (int64_t r = 0; r < nb; ++r)
     for (int k = 0; k < K; ++k) out[(n0 + r) * K + k] = ob[k * RB + r];
 }
 
 // Diagonal Gaussian: -1/2 [D log 2pi - sum log prec + sum prec (x - mu)^2], computed directly
 // (not by the expanded GEMM form, which cancels catastrophically far from the mean).
-template <class T>
-FASTGEN_SIMD_CLONES static void gaussian_diag_block(int64_t n0, int64_t nb, int K, int D, const T* X,
-                                                    const T* means, const T* prec, const T* norm, T* xt, T* ob,
-                                                    T* out) {
-  using V = vec::V<T>;
-  constexpr int W = vec::lanes<T>;
-  constexpr int64_t RB = kBlockRows<T>;
-  transpose_rows(n0, nb, D, X, xt);
+template <int B, class T>
+FASTGEN_VEC_INLINE void gaussian_diag_block(int64_t n0, int64_t nb, int K, int D, const T* X, const T* means,
+                                            const T* prec, const T* norm, T* xt, T* ob, T* out) {
+  using V = vec::V<T, B>;
+  constexpr int W = vec::lanes<T, B>;
+  constexpr int64_t RB = kBlockRows<T, B>;
+  transpose_rows<B>(n0, nb, D, X, xt);
   for (int k = 0; k < K; ++k) {
     const T* mu = means + static_cast<int64_t>(k) * D;
     const T* p = prec + static_cast<int64_t>(k) * D;
@@ -67,7 +72,7 @@ FASTGEN_SIMD_CLONES static void gaussian_diag_block(int64_t n0, int64_t nb, int 
       const T m = mu[d], pd = p[d];  // scalar op vector: broadcast in this clone
 #pragma GCC unroll 4
       for (int u = 0; u < kRowVecs; ++u) {
-        const V r = vec::load(xt + d * RB + u * W) - m;
+        const V r = vec::load<B>(xt + d * RB + u * W) - m;
         s[u] += pd * r * r;
       }
     }
@@ -75,7 +80,7 @@ FASTGEN_SIMD_CLONES static void gaussian_diag_block(int64_t n0, int64_t nb, int 
 #pragma GCC unroll 4
     for (int u = 0; u < kRowVecs; ++u) vec::store(ob + k * RB + u * W, nk - T(0.5) * s[u]);
   }
-  write_rows(n0, nb, K, ob, out);
+  write_rows<B>(n0, nb, K, ob, out);
 }
 
 template <class T>
@@ -86,33 +91,34 @@ void gaussian_logprob_diag(int64_t N, int K, int D, const T* X, const T* means, 
     for (int d = 0; d < D; ++d) s += std::log(static_cast<double>(prec[static_cast<int64_t>(k) * D + d]));
     norm[k] = static_cast<T>(0.5 * (s - D * kLog2Pi));
   }
-  constexpr int64_t RB = kBlockRows<T>;
+  const int64_t RB = block_rows<T>();
   static thread_local par::Clock clock;
   par::Region r(clock, static_cast<double>(N) * K * D, par::n_chunks(N, RB));
   par::Scratch<T> xt(r, RB * std::max(D, 1)), ob(r, RB * K);
   r.for_chunks(N, RB, [&](int64_t n0, int64_t n1, int w) {
-    gaussian_diag_block(n0, n1 - n0, K, D, X, means, prec, norm.data(), xt[w], ob[w], out);
+    vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
+      gaussian_diag_block<decltype(b)::value>(n0, n1 - n0, K, D, X, means, prec, norm.data(), xt[w], ob[w], out);
+    });
   });
 }
 
 // Full or tied Gaussian through the upper-triangular precision Cholesky factor P (precision = P P^T):
 // y = (x - mu) P, log N = sum log P_ii - 1/2 (D log 2pi + |y|^2). C == K (full) or C == 1 (tied).
 // y_j = sum_{i <= j} (x_i - mu_i) P_ij and |y|^2 = sum_j y_j^2 are formed in that order per row.
-template <class T>
-FASTGEN_SIMD_CLONES static void gaussian_full_block(int64_t n0, int64_t nb, int K, int D, int C, const T* X,
-                                                    const T* means, const T* P, const T* norm, T* xt, T* rt, T* ob,
-                                                    T* out) {
-  using V = vec::V<T>;
-  constexpr int W = vec::lanes<T>;
-  constexpr int64_t RB = kBlockRows<T>;
-  transpose_rows(n0, nb, D, X, xt);
+template <int B, class T>
+FASTGEN_VEC_INLINE void gaussian_full_block(int64_t n0, int64_t nb, int K, int D, int C, const T* X, const T* means,
+                                            const T* P, const T* norm, T* xt, T* rt, T* ob, T* out) {
+  using V = vec::V<T, B>;
+  constexpr int W = vec::lanes<T, B>;
+  constexpr int64_t RB = kBlockRows<T, B>;
+  transpose_rows<B>(n0, nb, D, X, xt);
   for (int k = 0; k < K; ++k) {
     const T* mu = means + static_cast<int64_t>(k) * D;
     const T* Pk = P + (C == 1 ? 0 : static_cast<int64_t>(k) * D * D);
     for (int i = 0; i < D; ++i) {
       const T m = mu[i];
 #pragma GCC unroll 4
-      for (int u = 0; u < kRowVecs; ++u) vec::store(rt + i * RB + u * W, vec::load(xt + i * RB + u * W) - m);
+      for (int u = 0; u < kRowVecs; ++u) vec::store(rt + i * RB + u * W, vec::load<B>(xt + i * RB + u * W) - m);
     }
     V s[kRowVecs] = {};
     for (int j = 0; j < D; ++j) {
@@ -120,7 +126,7 @@ FASTGEN_SIMD_CLONES static void gaussian_full_block(int64_t n0, int64_t nb, int 
       for (int i = 0; i <= j; ++i) {
         const T p = Pk[i * D + j];
 #pragma GCC unroll 4
-        for (int u = 0; u < kRowVecs; ++u) y[u] += vec::load(rt + i * RB + u * W) * p;
+        for (int u = 0; u < kRowVecs; ++u) y[u] += vec::load<B>(rt + i * RB + u * W) * p;
       }
 #pragma GCC unroll 4
       for (int u = 0; u < kRowVecs; ++u) s[u] += y[u] * y[u];
@@ -129,7 +135,7 @@ FASTGEN_SIMD_CLONES static void gaussian_full_block(int64_t n0, int64_t nb, int 
 #pragma GCC unroll 4
     for (int u = 0; u < kRowVecs; ++u) vec::store(ob + k * RB + u * W, nk - T(0.5) * s[u]);
   }
-  write_rows(n0, nb, K, ob, out);
+  write_rows<B>(n0, nb, K, ob, out);
 }
 
 template <class T>
@@ -140,12 +146,15 @@ void gaussian_logprob_full(int64_t N, int K, int D, int C, const T* X, const T* 
     for (int d = 0; d < D; ++d) s += std::log(static_cast<double>(P[static_cast<int64_t>(c) * D * D + d * D + d]));
     norm[c] = static_cast<T>(s - 0.5 * D * kLog2Pi);
   }
-  constexpr int64_t RB = kBlockRows<T>;
+  const int64_t RB = block_rows<T>();
   static thread_local par::Clock clock;
   par::Region r(clock, static_cast<double>(N) * K * D * (D + 3) / 2, par::n_chunks(N, RB));
   par::Scratch<T> xt(r, RB * std::max(D, 1)), rt(r, RB * std::max(D, 1)), ob(r, RB * K);
   r.for_chunks(N, RB, [&](int64_t n0, int64_t n1, int w) {
-    gaussian_full_block(n0, n1 - n0, K, D, C, X, means, P, norm.data(), xt[w], rt[w], ob[w], out);
+    vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
+      gaussian_full_block<decltype(b)::value>(n0, n1 - n0, K, D, C, X, means, P, norm.data(), xt[w], rt[w], ob[w],
+                                              out);
+    });
   });
 }
 

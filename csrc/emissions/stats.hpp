@@ -17,19 +17,19 @@ constexpr int64_t kChunkRows = 4096;
 // (upper triangle; mirrored at the end). Every accumulator adds its rows in row order:
 //   ws += w;  wx[d] += w x_d;  order 1: q[d] += (w x_d) x_d;  order 2: q[i, j] += x_i (w x_j) (j >= i),
 // for one state k at a time over a block of kMomentRows rows, with a tile of accumulators in
-// registers: features go in vectors of 8 doubles (rows copied to double, zero-padded), and order 2
-// runs over 8 x 8 tiles (i-tile, j-tile >= i-tile) of the feature matrix: per row one product
+// registers: features go in vectors of L doubles (L = 8 with AVX-512, 4 with AVX2; rows copied to
+// double, zero-padded), and order 2 runs over L x L tiles (i-tile, j-tile >= i-tile) of the feature matrix: per row one product
 // b = w x_j over the tile's columns, then one multiply-add per i with x_i broadcast from memory.
 // Rows with w == 0 are skipped (0 * inf would be NaN).
 constexpr int64_t kMomentRows = 128;
 
-template <int Order, class T>
-FASTGEN_SIMD_CLONES static void moments_rows(int64_t n0, int64_t n1, int K, int D, const T* X, const T* W,
-                                             double* ws, double* wx, double* wxx) {
-  using V = vec::V<double>;
-  constexpr int L = vec::lanes<double>;
+// xp: kMomentRows * max(D rounded up to L, L) doubles of scratch.
+template <int B, int Order, class T>
+FASTGEN_VEC_INLINE void moments_rows(int64_t n0, int64_t n1, int K, int D, const T* X, const T* W, double* ws,
+                                     double* wx, double* wxx, double* xp) {
+  using V = vec::V<double, B>;
+  constexpr int L = vec::lanes<double, B>;
   const int nt = (D + L - 1) / L, Dp = nt * L;
-  std::vector<double> xp(static_cast<size_t>(kMomentRows) * std::max(Dp, L));
   for (int64_t b0 = n0; b0 < n1; b0 += kMomentRows) {
     const int64_t nb = std::min(kMomentRows, n1 - b0);
     for (int64_t r = 0; r < nb; ++r)
@@ -42,14 +42,14 @@ FASTGEN_SIMD_CLONES static void moments_rows(int64_t n0, int64_t n1, int K, int 
         const int c0 = jt * L, cn = std::max(0, std::min(L, D - c0));
         double* wxk = wx + static_cast<int64_t>(k) * D + c0;
         double* qk = wxx + static_cast<int64_t>(k) * D + c0;
-        V a = vec::load_first(wxk, cn), q = {};
-        if (Order == 1) q = vec::load_first(qk, cn);
+        V a = vec::load_first<B>(wxk, cn), q = {};
+        if (Order == 1) q = vec::load_first<B>(qk, cn);
         double s = wsum;  // kept only from the first tile (a register, unlike a conditional update)
         for (int64_t r = 0; r < nb; ++r) {
           const double w = wk[r * K];
           if (w == 0) continue;
           s += w;
-          const V xv = vec::load(xp.data() + r * Dp + c0);  // (D == 0: Dp == 0, zeros)
+          const V xv = vec::load<B>(xp + r * Dp + c0);  // (D == 0: Dp == 0, zeros)
           a += w * xv;  // scalar op vector: a broadcast in this clone
           if (Order == 1) q += w * xv * xv;
         }
@@ -66,12 +66,12 @@ FASTGEN_SIMD_CLONES static void moments_rows(int64_t n0, int64_t n1, int K, int 
           const int c0 = jt * L, cn = std::min(L, D - c0);
           V C[L];
 #pragma GCC unroll 8
-          for (int ii = 0; ii < L; ++ii) C[ii] = ii < in ? vec::load_first(qk + (i0 + ii) * D + c0, cn) : V{};
+          for (int ii = 0; ii < L; ++ii) C[ii] = ii < in ? vec::load_first<B>(qk + (i0 + ii) * D + c0, cn) : V{};
           for (int64_t r = 0; r < nb; ++r) {
             const double w = wk[r * K];
             if (w == 0) continue;
-            const double* xr = xp.data() + r * Dp;
-            const V b = w * vec::load(xr + c0);  // w x_j over the tile's 8 columns
+            const double* xr = xp + r * Dp;
+            const V b = w * vec::load<B>(xr + c0);  // w x_j over the tile's L columns
 #pragma GCC unroll 8
             for (int ii = 0; ii < L; ++ii) C[ii] += xr[i0 + ii] * b;  // x_i broadcast from memory
           }
@@ -84,6 +84,23 @@ FASTGEN_SIMD_CLONES static void moments_rows(int64_t n0, int64_t n1, int K, int 
   }
 }
 
+// Scratch doubles for moments_rows at any width.
+inline size_t moments_scratch(int D) {
+  return static_cast<size_t>(kMomentRows) * (std::max(D, 1) + 7) / 8 * 8;
+}
+
+// moments_rows at the CPU's width and the given order (0, 1 or 2).
+template <class T>
+void add_moments(int order, int64_t n0, int64_t n1, int K, int D, const T* X, const T* W, double* ws, double* wx,
+                 double* wxx, double* xp) {
+  vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
+    constexpr int B = decltype(b)::value;
+    if (order == 0) moments_rows<B, 0>(n0, n1, K, D, X, W, ws, wx, wxx, xp);
+    else if (order == 1) moments_rows<B, 1>(n0, n1, K, D, X, W, ws, wx, wxx, xp);
+    else moments_rows<B, 2>(n0, n1, K, D, X, W, ws, wx, wxx, xp);
+  });
+}
+
 // Accumulates in double whatever T is: float32 sums over 1e6 rows would lose digits.
 template <class T>
 void weighted_moments(int64_t N, int K, int D, int order, const T* X, const T* W, T* ws_out, T* wx_out,
@@ -93,14 +110,12 @@ void weighted_moments(int64_t N, int K, int D, int order, const T* X, const T* W
   const int64_t stride = K + static_cast<int64_t>(K) * D + q;
   std::vector<double> part(static_cast<size_t>(std::max<int64_t>(nc, 1) * stride), 0.0);
   static thread_local par::Clock clock;
-  par::for_chunks(clock, static_cast<double>(N) * K * D * (order == 2 ? D : 1), N, kChunkRows,
-                  [&](int64_t n0, int64_t n1, int) {
-                    double* p = part.data() + (n0 / kChunkRows) * stride;
-                    double *ws = p, *wx = p + K, *wxx = p + K + static_cast<int64_t>(K) * D;
-                    if (order == 0) moments_rows<0>(n0, n1, K, D, X, W, ws, wx, wxx);
-                    else if (order == 1) moments_rows<1>(n0, n1, K, D, X, W, ws, wx, wxx);
-                    else moments_rows<2>(n0, n1, K, D, X, W, ws, wx, wxx);
-                  });
+  par::Region r(clock, static_cast<double>(N) * K * D * (order == 2 ? D : 1), nc);
+  par::Scratch<double> xp(r, moments_scratch(D));
+  r.for_chunks(N, kChunkRows, [&](int64_t n0, int64_t n1, int w) {
+    double* p = part.data() + (n0 / kChunkRows) * stride;
+    add_moments(order, n0, n1, K, D, X, W, p, p + K, p + K + static_cast<int64_t>(K) * D, xp[w]);
+  });
   std::vector<double> tot(stride, 0.0);
   for (int64_t c = 0; c < nc; ++c)
     for (int64_t i = 0; i < stride; ++i) tot[i] += part[c * stride + i];

@@ -26,7 +26,7 @@
 namespace fastgen::mixture {
 
 constexpr int64_t kBlockRows = 128;   // rows transposed at a time (D doubles each: L1/L2-resident)
-static_assert(kBlockRows % 32 == 0, "block_dist2 takes rows 32 at a time");
+static_assert(kBlockRows % 32 == 0, "block_dist2 takes rows up to 32 at a time");
 constexpr int64_t kSeedChunk = 1024;  // k-means++ sums: fixed chunks of rows added in chunk order
 static_assert(kSeedChunk % kBlockRows == 0, "a seeding chunk is a whole number of blocks");
 
@@ -53,11 +53,11 @@ FASTGEN_VEC_INLINE void transpose_block(int64_t n0, int64_t nb, int D, const T* 
 
 // out[r] = sum_d (xt[d, r] - c[d])^2, summed over d in order, for the nb rows of the block (rows
 // past nb computed from whatever the buffer holds, never used). Rows in SIMD lanes, four vectors
-// of accumulators in registers at a time.
-template <class T>
+// of accumulators in registers at a time (vectors of B bytes, vec::dispatch).
+template <int B, class T>
 FASTGEN_VEC_INLINE void block_dist2(int64_t nb, int D, const double* xt, const T* c, double* out) {
-  using V = vec::V<double>;
-  constexpr int W = vec::lanes<double>, U = 4;
+  using V = vec::V<double, B>;
+  constexpr int W = vec::lanes<double, B>, U = 4;
   for (int64_t r0 = 0; r0 < nb; r0 += W * U) {
     V acc[U] = {};
     for (int d = 0; d < D; ++d) {
@@ -65,7 +65,7 @@ FASTGEN_VEC_INLINE void block_dist2(int64_t nb, int D, const double* xt, const T
       const double* col = xt + d * kBlockRows + r0;
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) {
-        const V v = vec::load(col + u * W) - cd;
+        const V v = vec::load<B>(col + u * W) - cd;
         acc[u] += v * v;
       }
     }
@@ -79,15 +79,14 @@ FASTGEN_VEC_INLINE void block_dist2(int64_t nb, int D, const double* xt, const T
 
 // labels[n] = argmin_k |x_n - c_k|^2 (ties to the lower k), mind2[n] its value. Returns the first
 // row with no finite distance (NaN/inf in the row, or overflow), or -1.
-template <class T>
-FASTGEN_SIMD_CLONES static int64_t assign_block(int64_t n0, int64_t nb, int K, int D, const T* X, const T* C,
-                                                double* xt, double* dist, double* best, int64_t* lbl,
-                                                int64_t* labels, T* mind2) {
+template <int B, class T>
+FASTGEN_VEC_INLINE int64_t assign_block(int64_t n0, int64_t nb, int K, int D, const T* X, const T* C, double* xt,
+                                        double* dist, double* best, int64_t* lbl, int64_t* labels, T* mind2) {
   constexpr double inf = std::numeric_limits<double>::infinity();
   transpose_block(n0, nb, D, X, xt);
   for (int64_t r = 0; r < nb; ++r) { best[r] = inf; lbl[r] = 0; }
   for (int k = 0; k < K; ++k) {
-    block_dist2(nb, D, xt, C + static_cast<int64_t>(k) * D, dist);
+    block_dist2<B>(nb, D, xt, C + static_cast<int64_t>(k) * D, dist);
 #pragma omp simd
     for (int64_t r = 0; r < nb; ++r) {
       const bool closer = dist[r] < best[r];  // strict: ties keep the lower index
@@ -115,7 +114,10 @@ int64_t kmeans_assign(int64_t N, int K, int D, const T* X, const T* C, int64_t* 
       best(r, kBlockRows, true);
   par::Scratch<int64_t> lbl(r, kBlockRows, true);
   r.for_chunks(N, kBlockRows, [&](int64_t n0, int64_t n1, int w) {
-    bad[n0 / kBlockRows] = assign_block(n0, n1 - n0, K, D, X, C, xt[w], dist[w], best[w], lbl[w], labels, mind2);
+    vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
+      bad[n0 / kBlockRows] = assign_block<decltype(b)::value>(n0, n1 - n0, K, D, X, C, xt[w], dist[w], best[w], lbl[w],
+                                                              labels, mind2);
+    });
   });
   for (const int64_t b : bad)
     if (b >= 0) return b;
@@ -136,10 +138,9 @@ int64_t kmeans_assign(int64_t N, int K, int D, const T* X, const T* C, int64_t* 
 // transposition that is cheap next to the distances.
 enum SeedPass { kInit, kUpdate, kTrials };
 
-template <class T>
-FASTGEN_SIMD_CLONES static double seed_chunk(SeedPass mode, int64_t n0, int64_t n1, int D, const T* X,
-                                             const T* const* cands, int L, double* d2, double* pot, double* xt,
-                                             double* dist) {
+template <int B, class T>
+FASTGEN_VEC_INLINE double seed_chunk(SeedPass mode, int64_t n0, int64_t n1, int D, const T* X, const T* const* cands,
+                                     int L, double* d2, double* pot, double* xt, double* dist) {
   double chunk_sum = 0;
   for (int t = 0; t < L && mode == kTrials; ++t) pot[t] = 0;
   for (int64_t b0 = n0; b0 < n1; b0 += kBlockRows) {
@@ -149,14 +150,14 @@ FASTGEN_SIMD_CLONES static double seed_chunk(SeedPass mode, int64_t n0, int64_t 
     transpose_block(b0, nb, D, X, xb);
     if (mode == kTrials) {
       for (int t = 0; t < L; ++t) {
-        block_dist2(nb, D, xb, cands[t], dist);
+        block_dist2<B>(nb, D, xb, cands[t], dist);
         double s = 0;
 #pragma omp simd reduction(+ : s)
         for (int64_t r = 0; r < nb; ++r) s += std::min(d[r], dist[r]);
         pot[t] += s;
       }
     } else {
-      block_dist2(nb, D, xb, cands[0], dist);
+      block_dist2<B>(nb, D, xb, cands[0], dist);
       if (mode == kInit)
         for (int64_t r = 0; r < nb; ++r) d[r] = dist[r];
       else
@@ -202,8 +203,12 @@ void kmeans_plusplus(int64_t N, int D, int K, int L, const T* X, uint64_t seed, 
     // Zeroed: the distance kernel also runs over the unused rows past a last partial block.
     par::Scratch<double> xt(r, static_cast<size_t>(kBlockRows) * std::max(D, 1), true), dist(r, kBlockRows, true);
     r.for_each(nc, [&](int64_t c, int w) {
-      const double s = seed_chunk(mode, c * kSeedChunk, std::min(N, (c + 1) * kSeedChunk), D, X, cand_ptr.data(),
-                                  n_cands, d2.data(), pot_part.data() + c * L, xt[w], dist[w]);
+      double s = 0;
+      vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
+        s = seed_chunk<decltype(b)::value>(mode, c * kSeedChunk, std::min(N, (c + 1) * kSeedChunk), D, X,
+                                           cand_ptr.data(), n_cands, d2.data(), pot_part.data() + c * L, xt[w],
+                                           dist[w]);
+      });
       if (mode != kTrials) chunk_sum[c] = s;
     });
   };
