@@ -7,9 +7,9 @@
 // register width: common/isa.hpp picks the ISA once from cpuid). One fixed 64-byte type for every
 // ISA (the first design, through target_clones) compiled to stack traffic without AVX-512: gcc 12
 // keeps a vector wider than the registers in memory and moves it through general registers,
-// which made the Gaussian log-densities 18x slower on an AVX2 machine than this. Sums over lanes
-// therefore follow the width: results agree across ISAs to rounding, and are the same bits on
-// one machine whatever the thread count.
+// which made the Gaussian log-densities 18x slower on an AVX2 machine than this. A lane's result
+// does not depend on how many lanes a register holds (rows or features in lanes, each summed in
+// its own order), so these kernels give the same bits on every ISA.
 //
 // B defaults to 64 for the kernels still written for one width through target_clones
 // (autoregressive/): there the 64-byte vector is the contract of their lane layout.
