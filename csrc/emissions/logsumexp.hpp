@@ -64,7 +64,8 @@ FASTGEN_SIMD_CLONES static int64_t logsumexp_rows(int64_t n0, int64_t n1, int K,
     const T* c = lp + n * ld;
     double mx = ninf;
     // omp simd loops here take no address of a local (no std::max, no memcpy) and keep a reduction
-    // apart from the exps: gcc 12 vectorises either only in the AVX-512 clone (TOOLCHAIN.md).
+    // apart from the exps: gcc 12 vectorises either only in the AVX-512 clone of a target_clones
+    // function (a per-lane "simd array" for the local; fm::exp_in_range).
 #pragma omp simd reduction(max : mx)
     for (int k = 0; k < K; ++k) {
       const double v = static_cast<double>(c[k]) + lw[k];
