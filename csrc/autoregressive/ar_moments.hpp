@@ -54,51 +54,68 @@ inline void load_rows(const T* y, int k, int64_t r0, int64_t r1, const double* s
 // acc[i W + w] += sum_{t < len} b[t k + i] b[(t - p) k + w] for w < W = (p + 1) k: row t of the
 // chunk times the window of rows t - p .. t, flattened. `b` points at the chunk's first target row;
 // rows -p .. len - 1 are valid and followed by >= 8 doubles of padding (the last vector of a window
-// runs past it; those lanes are discarded). Windows go in vectors of 8 lags, with four accumulators
-// (rows t mod 4) so the multiply-adds do not wait on each other; they are added at the end of the
-// chunk ((a0 + a1) + (a2 + a3)). Also S0[i] += sum_t b[t k + i], T0[i] += sum_t tau_t b[t k + i].
-// k == 1 with NB vectors of lags (p + 1 <= 8 NB): one sweep over the rows updates every block, so
-// each row's value is broadcast once (the generic loop below sweeps once per block); two
-// accumulators per block (rows t even / odd).
-template <int NB>
-FG_ALWAYS_INLINE void window_products_1(const double* b, int64_t len, int p, double* acc) {
-  using V = vec::V<double>;
-  constexpr int L = vec::lanes<double>;
-  const double* base = b - p;
-  V a[NB], c[NB];
-  for (int j = 0; j < NB; ++j) a[j] = c[j] = V{};
+// runs past it; those lanes are discarded). Windows go in vectors of L = B / 8 lags, with four
+// accumulators (rows t mod 4) so the multiply-adds do not wait on each other; they are added at the
+// end of the chunk ((a0 + a1) + (a2 + a3)). Also S0[i] += sum_t b[t k + i], T0[i] += sum_t tau_t b[t k + i].
+// Every lag is a lane summed in its own order, so the sums do not depend on B.
+//
+// k == 1 with NB blocks of 8 lags (p + 1 <= 8 NB): one sweep over the rows updates every block, so
+// each row's value is broadcast once (the generic loop below sweeps once per vector); two
+// accumulators per lag (rows t even / odd). A block is 8 / L vectors of B bytes; one sweep updates
+// at most kSweep of them (two accumulators each in the 16 registers of AVX2), more take more sweeps.
+template <int B, int M>
+FG_ALWAYS_INLINE void window_sweep_1(const double* b, int64_t len, int p, int q0, double* acc) {
+  using V = vec::V<double, B>;
+  constexpr int L = vec::lanes<double, B>;
+  const double* base = b - p + q0 * L;  // lags q0 L .. (q0 + M) L - 1
+  V a[M], c[M];
+  for (int j = 0; j < M; ++j) a[j] = c[j] = V{};
   int64_t t = 0;
   for (; t + 2 <= len; t += 2) {
     const double y0 = b[t], y1 = b[t + 1];
-    for (int j = 0; j < NB; ++j) {
-      a[j] += y0 * vec::load(base + t + j * L);
-      c[j] += y1 * vec::load(base + t + 1 + j * L);
+    for (int j = 0; j < M; ++j) {
+      a[j] += y0 * vec::load<B>(base + t + j * L);
+      c[j] += y1 * vec::load<B>(base + t + 1 + j * L);
     }
   }
   for (; t < len; ++t)
-    for (int j = 0; j < NB; ++j) a[j] += b[t] * vec::load(base + t + j * L);
-  for (int j = 0; j < NB; ++j) {
+    for (int j = 0; j < M; ++j) a[j] += b[t] * vec::load<B>(base + t + j * L);
+  for (int j = 0; j < M; ++j) {
     double out[L];
     vec::store(out, a[j] + c[j]);
-    const int nw = std::min(L, p + 1 - j * L);
-    for (int l = 0; l < nw; ++l) acc[j * L + l] += out[l];
+    const int nw = std::min(L, p + 1 - (q0 + j) * L);
+    for (int l = 0; l < nw; ++l) acc[(q0 + j) * L + l] += out[l];
   }
 }
 
-FASTGEN_SIMD_CLONES static void window_products(const double* b, int64_t len, int k, int p, double tau0,
-                                                double* acc, double* S0, double* T0) {
-  using V = vec::V<double>;
-  constexpr int L = vec::lanes<double>;
+// Vectors q0 .. q0 + M - 1 of the k == 1 window, in sweeps of at most kSweep vectors.
+template <int B, int M>
+FG_ALWAYS_INLINE void window_products_1(const double* b, int64_t len, int p, int q0, double* acc) {
+  constexpr int kSweep = B == 64 ? 8 : 6;
+  if (q0 * vec::lanes<double, B> > p) return;  // past the window: nothing to add
+  if constexpr (M <= kSweep) {
+    window_sweep_1<B, M>(b, len, p, q0, acc);
+  } else {
+    window_sweep_1<B, kSweep>(b, len, p, q0, acc);
+    window_products_1<B, M - kSweep>(b, len, p, q0 + kSweep, acc);
+  }
+}
+
+template <int B>
+FASTGEN_VEC_INLINE void window_products_w(const double* b, int64_t len, int k, int p, double tau0, double* acc,
+                                          double* S0, double* T0) {
+  using V = vec::V<double, B>;
+  constexpr int L = vec::lanes<double, B>, NV = 8 / L;  // NV vectors of a block of 8 lags
   const int W = (p + 1) * k;
-  if (k == 1 && W <= 4 * L) {
-    if (W <= L)
-      window_products_1<1>(b, len, p, acc);
-    else if (W <= 2 * L)
-      window_products_1<2>(b, len, p, acc);
-    else if (W <= 3 * L)
-      window_products_1<3>(b, len, p, acc);
+  if (k == 1 && W <= 32) {
+    if (W <= 8)
+      window_products_1<B, NV>(b, len, p, 0, acc);
+    else if (W <= 16)
+      window_products_1<B, 2 * NV>(b, len, p, 0, acc);
+    else if (W <= 24)
+      window_products_1<B, 3 * NV>(b, len, p, 0, acc);
     else
-      window_products_1<4>(b, len, p, acc);
+      window_products_1<B, 4 * NV>(b, len, p, 0, acc);
     double s = 0, st = 0;
 #pragma omp simd reduction(+ : s, st)
     for (int64_t t = 0; t < len; ++t) {
@@ -117,12 +134,12 @@ FASTGEN_SIMD_CLONES static void window_products(const double* b, int64_t len, in
       int64_t t = 0;
       for (; t + 4 <= len; t += 4) {
         const double* r = base + t * k + w0;
-        a0 += b[t * k + i] * vec::load(r);
-        a1 += b[(t + 1) * k + i] * vec::load(r + k);
-        a2 += b[(t + 2) * k + i] * vec::load(r + 2 * k);
-        a3 += b[(t + 3) * k + i] * vec::load(r + 3 * k);
+        a0 += b[t * k + i] * vec::load<B>(r);
+        a1 += b[(t + 1) * k + i] * vec::load<B>(r + k);
+        a2 += b[(t + 2) * k + i] * vec::load<B>(r + 2 * k);
+        a3 += b[(t + 3) * k + i] * vec::load<B>(r + 3 * k);
       }
-      for (; t < len; ++t) a0 += b[t * k + i] * vec::load(base + t * k + w0);
+      for (; t < len; ++t) a0 += b[t * k + i] * vec::load<B>(base + t * k + w0);
       const V a = (a0 + a1) + (a2 + a3);
       double out[L];
       vec::store(out, a);
@@ -140,6 +157,13 @@ FASTGEN_SIMD_CLONES static void window_products(const double* b, int64_t len, in
     S0[i] += s;
     T0[i] += st;
   }
+}
+
+static void window_products(const double* b, int64_t len, int k, int p, double tau0, double* acc, double* S0,
+                            double* T0) {
+  vec::dispatch([&](auto w) FASTGEN_LAMBDA_INLINE {
+    window_products_w<decltype(w)::value>(b, len, k, p, tau0, acc, S0, T0);
+  });
 }
 
 // Residuals of the lag-p regression with coefficients B (rows: the D_x = kt + p k regressors

@@ -160,8 +160,8 @@ constexpr int kRecBlock = 16;       // steps of one block of the univariate recu
 //   y_{h0+j} = sum_{i<=j} psi_{j-i} x_{h0+i} + sum_{m<P} g_{m,j} y_{h0-1-m},
 // psi the impulse response (psi_0 = 1) and g_{m, .} the response to y_{-1-m} = 1 with no forcing.
 // T (16 x 16, T[i][j] = psi_{j-i} for j >= i, else 0) and G (P x 16) are built once per series.
-// A block then costs 16 + P vector multiply-adds of 16 lanes (2 x 8 doubles), independent across
-// lanes, instead of 16 P scalar ones in a chain: the step-to-step dependency becomes one chain of
+// A block then costs 16 + P multiply-adds of 16 lanes (2 AVX-512 or 4 AVX2 vectors), independent
+// across lanes, instead of 16 P scalar ones in a chain: the step-to-step dependency becomes one chain of
 // P / 2 multiply-adds per 16 steps (the history term), ~4x faster than the scalar recursion.
 // Rounding differs from the step-by-step recursion at the 1e-16 level; a path's value at step h
 // does not depend on n_steps (a partial last block runs as a full one on zero-padded forcing).
@@ -187,37 +187,42 @@ inline void block_matrices(int P, const double* phi, double* T, double* G) {
   }
 }
 
-// n_blocks blocks of 16 steps: y[0 .. 16 n_blocks) from x and the history y[-P .. -1].
-FASTGEN_SIMD_CLONES static void recurse_blocks(int64_t n_blocks, int P, const double* T, const double* G,
-                                               const double* x, double* y) {
-  using V = vec::V<double>;
-  static_assert(kRecBlock == 2 * vec::lanes<double>, "a block is two vectors");
+// n_blocks blocks of 16 steps: y[0 .. 16 n_blocks) from x and the history y[-P .. -1]. A block is
+// 16 lanes held as 16 / L vectors of B bytes (L = B / 8 doubles: 2 AVX-512, 4 AVX2, 8 baseline
+// vectors); each lane is summed in the same order whatever B, so paths are the same on every ISA.
+template <int B>
+FASTGEN_VEC_INLINE void recurse_blocks_w(int64_t n_blocks, int P, const double* T, const double* G, const double* x,
+                                         double* y) {
+  using V = vec::V<double, B>;
+  constexpr int L = vec::lanes<double, B>, NV = kRecBlock / L;
+  static_assert(kRecBlock % L == 0, "a block is whole vectors");
   for (int64_t b = 0; b < n_blocks; ++b) {
     const double* xb = x + b * kRecBlock;
     double* yb = y + b * kRecBlock;
-    V p0 = {}, p1 = {};
+    V p[NV], a[NV], c[NV];
+    for (int v = 0; v < NV; ++v) p[v] = a[v] = c[v] = V{};
     for (int i = 0; i < kRecBlock; ++i) {
       const double xi = xb[i];
-      p0 += xi * vec::load(T + i * kRecBlock);
-      p1 += xi * vec::load(T + i * kRecBlock + 8);
+      for (int v = 0; v < NV; ++v) p[v] += xi * vec::load<B>(T + i * kRecBlock + v * L);
     }
-    V a0 = {}, a1 = {}, c0 = {}, c1 = {};
     int m = 0;
     for (; m + 2 <= P; m += 2) {
       const double u = yb[-1 - m], w = yb[-2 - m];
-      a0 += u * vec::load(G + m * kRecBlock);
-      a1 += u * vec::load(G + m * kRecBlock + 8);
-      c0 += w * vec::load(G + (m + 1) * kRecBlock);
-      c1 += w * vec::load(G + (m + 1) * kRecBlock + 8);
+      for (int v = 0; v < NV; ++v) {
+        a[v] += u * vec::load<B>(G + m * kRecBlock + v * L);
+        c[v] += w * vec::load<B>(G + (m + 1) * kRecBlock + v * L);
+      }
     }
     if (m < P) {
       const double u = yb[-1 - m];
-      a0 += u * vec::load(G + m * kRecBlock);
-      a1 += u * vec::load(G + m * kRecBlock + 8);
+      for (int v = 0; v < NV; ++v) a[v] += u * vec::load<B>(G + m * kRecBlock + v * L);
     }
-    vec::store(yb, p0 + (a0 + c0));
-    vec::store(yb + 8, p1 + (a1 + c1));
+    for (int v = 0; v < NV; ++v) vec::store(yb + v * L, p[v] + (a[v] + c[v]));
   }
+}
+
+static void recurse_blocks(int64_t n_blocks, int P, const double* T, const double* G, const double* x, double* y) {
+  vec::dispatch([&](auto w) FASTGEN_LAMBDA_INLINE { recurse_blocks_w<decltype(w)::value>(n_blocks, P, T, G, x, y); });
 }
 
 // x[h] = c + d t_h + sigma z[h] for h < len, 0 for len <= h < lenp.

@@ -17,10 +17,10 @@
 // the O(D^2 H) of D forward passes. Weights outside the mask are never read.
 //
 // Samples are independent: the tasks of one parallel call (common/threads.hpp) are fixed runs of
-// blocks of one SIMD vector of samples (16 float, 8 double) that share the weight rows while they
-// are in cache. Every value of a sample is computed by the same per-lane arithmetic whatever
-// block, lane, task or thread holds it, so results do not depend on the thread count; the 64-byte
-// vectors of common/vec.hpp give one order of operations in every ISA clone.
+// blocks of 64 bytes of samples (16 float, 8 double) that share the weight rows while they are in
+// cache. Every value of a sample is computed by the same per-lane arithmetic whatever block, lane,
+// task or thread holds it, so results do not depend on the thread count; a block is 64 / B vectors
+// of the CPU's width B (common/vec.hpp's dispatch), and a lane's arithmetic does not depend on B.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -169,29 +169,42 @@ void pack(const nn::Net& net, const T* theta, const Plan& p, const int64_t* orde
   }
 }
 
-// Samples sit in SIMD lanes: a block holds kLanes<T> samples (one 64-byte vector: 16 float, 8
-// double) and a unit's state is one vector, so every update and product is a full-vector FMA with
-// a broadcast weight and no horizontal sum. Lane arithmetic does not depend on the other lanes.
+// Samples sit in SIMD lanes: a block holds kLanes<T> samples (64 bytes: 16 float, 8 double) and a
+// unit's state is 64 / B vectors of B bytes (kVecs), so every update and product is a full-vector
+// FMA with a broadcast weight and no horizontal sum. Lane arithmetic does not depend on the other
+// lanes, nor on B.
 template <class T>
-constexpr int64_t kLanes = vec::lanes<T>;
+constexpr int64_t kLanes = 64 / static_cast<int64_t>(sizeof(T));
 
-// Per lane: sum_{q < k} Zs[q] w[q] in four chains (q mod 4), combined as (c0 + c1) + (c2 + c3).
-template <class T>
-FASTGEN_VEC_INLINE vec::V<T> lane_dot(int64_t k, const T* Zs, const T* w) {
-  using VT = vec::V<T>;
+template <int B>
+constexpr int kVecs = 64 / B;
+
+// Per lane: out = sum_{q < k} Zs[q] w[q] + bias in four chains (q mod 4), combined as
+// ((c0 + c1) + (c2 + c3)) + bias. At most two vectors per pass over w (eight accumulators).
+template <int B, class T>
+FASTGEN_VEC_INLINE void lane_dot(int64_t k, const T* Zs, const T* w, T bias, T* out) {
+  using VT = vec::V<T, B>;
   constexpr int64_t NB = kLanes<T>;
-  VT c0 = {}, c1 = {}, c2 = {}, c3 = {};
-  int64_t q = 0;
-  for (; q + 4 <= k; q += 4) {
-    c0 += vec::load(Zs + q * NB) * w[q];
-    c1 += vec::load(Zs + (q + 1) * NB) * w[q + 1];
-    c2 += vec::load(Zs + (q + 2) * NB) * w[q + 2];
-    c3 += vec::load(Zs + (q + 3) * NB) * w[q + 3];
+  constexpr int L = vec::lanes<T, B>, NV = kVecs<B>, G = NV < 2 ? NV : 2;
+  for (int v0 = 0; v0 < NV; v0 += G) {
+    const T* Zv = Zs + v0 * L;
+    VT c0[G], c1[G], c2[G], c3[G];
+    for (int g = 0; g < G; ++g) c0[g] = c1[g] = c2[g] = c3[g] = VT{};
+    int64_t q = 0;
+    for (; q + 4 <= k; q += 4)
+      for (int g = 0; g < G; ++g) {
+        c0[g] += vec::load<B>(Zv + q * NB + g * L) * w[q];
+        c1[g] += vec::load<B>(Zv + (q + 1) * NB + g * L) * w[q + 1];
+        c2[g] += vec::load<B>(Zv + (q + 2) * NB + g * L) * w[q + 2];
+        c3[g] += vec::load<B>(Zv + (q + 3) * NB + g * L) * w[q + 3];
+      }
+    for (int g = 0; g < G; ++g) {
+      if (q < k) c0[g] += vec::load<B>(Zv + q * NB + g * L) * w[q];
+      if (q + 1 < k) c1[g] += vec::load<B>(Zv + (q + 1) * NB + g * L) * w[q + 1];
+      if (q + 2 < k) c2[g] += vec::load<B>(Zv + (q + 2) * NB + g * L) * w[q + 2];
+      vec::store(out + (v0 + g) * L, ((c0[g] + c1[g]) + (c2[g] + c3[g])) + bias);
+    }
   }
-  if (q < k) c0 += vec::load(Zs + q * NB) * w[q];
-  if (q + 1 < k) c1 += vec::load(Zs + (q + 1) * NB) * w[q + 1];
-  if (q + 2 < k) c2 += vec::load(Zs + (q + 2) * NB) * w[q + 2];
-  return (c0 + c1) + (c2 + c3);
 }
 
 // What a sample block reads.
@@ -260,17 +273,19 @@ FASTGEN_VEC_INLINE int32_t draw(const Ctx<T>& c, const T* y, double u, double z,
   return kNone;
 }
 
-// The pieces of sample_block below are FASTGEN_VEC_INLINE: inlined into each of its ISA clones,
-// so their loops compile as sample_block's own.
+// The pieces of sample_block below are FASTGEN_VEC_INLINE: inlined into each of its ISA's
+// functions (vec::dispatch), so their loops compile as sample_block's own.
 
 // A block's start: layer 1's states at their biases, the block's uniforms and normals (lane-major
 // per step: u[t NB + s] is index (s0 + s) D + t of the stream), every real lane live.
-template <class T>
+template <int B, class T>
 FASTGEN_VEC_INLINE void start_block(const Ctx<T>& c, int64_t s0, int64_t nb, T* Z1, Work<T>& wk) {
-  using VT = vec::V<T>;
+  using VT = vec::V<T, B>;
   constexpr int64_t NB = kLanes<T>;
+  constexpr int L = vec::lanes<T, B>;
   const int64_t D = c.plan->D, d1 = c.net->d[1];
-  for (int64_t j = 0; j < d1; ++j) vec::store(Z1 + j * NB, VT{} + c.pk->b[0][j]);
+  for (int64_t j = 0; j < d1; ++j)
+    for (int v = 0; v < kVecs<B>; ++v) vec::store(Z1 + j * NB + v * L, VT{} + c.pk->b[0][j]);
   for (int64_t s = 0; s < nb; ++s) {
     const uint64_t e0 = static_cast<uint64_t>((s0 + s) * D);
     stream_uniforms(c.ru, e0, D, wk.buf.data() + D + 2, wk.buf.data());
@@ -286,7 +301,7 @@ FASTGEN_VEC_INLINE void start_block(const Ctx<T>& c, int64_t s0, int64_t nb, T* 
 
 // Step t: targets of degree t become final: layer 1's are complete sums, deeper layers' are
 // computed.
-template <class T>
+template <int B, class T>
 FASTGEN_VEC_INLINE void finalize_targets(const Ctx<T>& c, int64_t t, T* Z) {
   constexpr int64_t NB = kLanes<T>;
   const nn::Net& net = *c.net;
@@ -300,8 +315,7 @@ FASTGEN_VEC_INLINE void finalize_targets(const Ctx<T>& c, int64_t t, T* Z) {
       const int64_t k = p.first[l - 2][t + 1], din = net.d[l - 1];
       const T* Zs = Z + c.zoff[l - 2] * NB;
       const T* b = pk.b[l - 1].data();
-      for (int64_t j = g0; j < g1; ++j)
-        vec::store(Zl + j * NB, lane_dot(k, Zs, pk.wt[l - 1].data() + j * din) + b[j]);
+      for (int64_t j = g0; j < g1; ++j) lane_dot<B>(k, Zs, pk.wt[l - 1].data() + j * din, b[j], Zl + j * NB);
     }
     activate(net.act[l - 1], (g1 - g0) * NB, Zl + g0 * NB, c.slope);
   }
@@ -374,11 +388,12 @@ FASTGEN_VEC_INLINE bool draw_lanes(const Ctx<T>& c, const T* Y, const double* ut
 
 // Layer 1's targets j0 .. d1 - 1 (degree >= t + 1) take the drawn variable v: x_v times its
 // weight row (categorical: the row of the drawn category).
-template <class T>
+template <int B, class T>
 FASTGEN_VEC_INLINE void accumulate_layer1(const Ctx<T>& c, int64_t v, int64_t j0, int64_t nb, T* Z1,
                                           const Work<T>& wk) {
-  using VT = vec::V<T>;
+  using VT = vec::V<T, B>;
   constexpr int64_t NB = kLanes<T>;
+  constexpr int L = vec::lanes<T, B>, NV = kVecs<B>;
   const int64_t d1 = c.net->d[1];
   const Packed<T>& pk = *c.pk;
   if (c.output == kCategorical) {
@@ -388,25 +403,29 @@ FASTGEN_VEC_INLINE void accumulate_layer1(const Ctx<T>& c, int64_t v, int64_t j0
       for (int64_t j = j0; j < d1; ++j) Z1[j * NB + s] += w[j];
     }
   } else {
-    const VT xv = vec::load(wk.xs.data());
+    VT xv[NV];
+    for (int q = 0; q < NV; ++q) xv[q] = vec::load<B>(wk.xs.data() + q * L);
     const T* w = pk.w1.data() + v * d1;
-    for (int64_t j = j0; j < d1; ++j) vec::store(Z1 + j * NB, vec::load(Z1 + j * NB) + xv * w[j]);
+    for (int64_t j = j0; j < d1; ++j)
+      for (int q = 0; q < NV; ++q) {
+        T* z = Z1 + j * NB + q * L;
+        vec::store(z, vec::load<B>(z) + xv[q] * w[j]);
+      }
   }
 }
 
 // Samples s0 .. s0 + nb - 1 (nb <= lanes) into X (rows of D); the first failure of a lane into fail.
-template <class T>
-FASTGEN_SIMD_CLONES static void sample_block(const Ctx<T>& c, int64_t s0, int64_t nb, T* X, Work<T>& wk,
-                                             Failure& fail) {
+template <int B, class T>
+FASTGEN_VEC_INLINE void sample_block_w(const Ctx<T>& c, int64_t s0, int64_t nb, T* X, Work<T>& wk, Failure& fail) {
   constexpr int64_t NB = kLanes<T>;
   const Plan& p = *c.plan;
   const int64_t D = p.D, L = p.L, d1 = c.net->d[1];
   T* Z = wk.Z.data();
   T* Z1 = Z + c.zoff[0] * NB;
-  start_block(c, s0, nb, Z1, wk);
+  start_block<B>(c, s0, nb, Z1, wk);
   for (int64_t t = 0; t < D; ++t) {
     const int64_t v = p.gen[t];
-    finalize_targets(c, t, Z);
+    finalize_targets<B>(c, t, Z);
     // draw variable v_t from its outputs (rows t out_w .. (t + 1) out_w of layer L)
     const T* Y = Z + (c.zoff[L - 1] + t * c.out_w) * NB;
     const double* ut = wk.u.data() + t * NB;
@@ -415,8 +434,14 @@ FASTGEN_SIMD_CLONES static void sample_block(const Ctx<T>& c, int64_t s0, int64_
     // layer 1's targets of degree >= t + 1 take the new variable
     const int64_t j0 = p.first[0][t + 1];
     if (j0 == d1 || !any) continue;
-    accumulate_layer1(c, v, j0, nb, Z1, wk);
+    accumulate_layer1<B>(c, v, j0, nb, Z1, wk);
   }
+}
+
+// sample_block_w at the CPU's vector width.
+template <class T>
+void sample_block(const Ctx<T>& c, int64_t s0, int64_t nb, T* X, Work<T>& wk, Failure& fail) {
+  vec::dispatch([&](auto w) FASTGEN_LAMBDA_INLINE { sample_block_w<decltype(w)::value>(c, s0, nb, X, wk, fail); });
 }
 
 // Work (multiply-adds per lane) of a task of made_sample at least: runs of blocks below it are

@@ -9,10 +9,9 @@
 // keeps a vector wider than the registers in memory and moves it through general registers,
 // which made the Gaussian log-densities 18x slower on an AVX2 machine than this. A lane's result
 // does not depend on how many lanes a register holds (rows or features in lanes, each summed in
-// its own order), so these kernels give the same bits on every ISA.
-//
-// B defaults to 64 for the kernels still written for one width through target_clones
-// (autoregressive/): there the 64-byte vector is the contract of their lane layout.
+// its own order), so these kernels give the same bits on every ISA. A kernel whose logical block is
+// wider than a register (the AR recursion's 16 steps, the MADE sampler's 64 bytes of samples) holds
+// it as an array of B-byte vectors. B is always explicit: there is no default width.
 #pragma once
 #include <cstring>
 #include <type_traits>
@@ -31,15 +30,15 @@ struct Traits {
   typedef T type __attribute__((vector_size(B)));
 };
 
-template <class T, int B = 64>
+template <class T, int B>
 using V = typename Traits<T, B>::type;
 
-template <class T, int B = 64>
+template <class T, int B>
 constexpr int lanes = B / static_cast<int>(sizeof(T));
 
 #define FASTGEN_VEC_INLINE inline __attribute__((always_inline))
 
-template <int B = 64, class T>
+template <int B, class T>
 FASTGEN_VEC_INLINE V<T, B> load(const T* p) {
   V<T, B> v;
   std::memcpy(&v, p, sizeof v);
@@ -56,7 +55,7 @@ FASTGEN_VEC_INLINE void store(T* p, VT v) {
 // 8 masked broadcasts in the AVX-512 clone.
 
 // The first n (<= lanes) entries of p, zeros after; and the inverse.
-template <int B = 64, class T>
+template <int B, class T>
 FASTGEN_VEC_INLINE V<T, B> load_first(const T* p, int n) {
   T buf[lanes<T, B>] = {};
   std::memcpy(buf, p, sizeof(T) * n);
