@@ -8,6 +8,7 @@
 // any of them), and the caller picks one at run time from cpuid. No -march flag anywhere.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -31,22 +32,32 @@ namespace fastgen::simd {
 
 enum class Isa { base = 0, v3 = 1, v4 = 2 };
 
-// The best instruction set this CPU runs (checked once).
+// The best instruction set this CPU runs (checked once), capped by the environment variable
+// FASTGEN_ISA=base|v3|v4 when set: the tests run the narrower paths of the hand-dispatched kernels
+// on a wider CPU (tests/common/test_isa_paths.py). A cap never raises the choice above the CPU's.
+// (Functions cloned with FASTGEN_SIMD_CLONES keep gcc's own choice.)
 inline Isa detect_isa() {
 #if FG_HAVE_DISPATCH
   static const Isa isa = [] {
     __builtin_cpu_init();
+    Isa best = Isa::base;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
-      return Isa::v4;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::v3;
-    return Isa::base;
+      best = Isa::v4;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      best = Isa::v3;
+    const char* cap = std::getenv("FASTGEN_ISA");
+    if (cap && std::strcmp(cap, "base") == 0) return Isa::base;
+    if (cap && std::strcmp(cap, "v3") == 0 && best == Isa::v4) return Isa::v3;
+    return best;
   }();
   return isa;
 #else
   return Isa::base;
 #endif
 }
+
+inline const char* isa_name(Isa i) { return i == Isa::v4 ? "v4" : i == Isa::v3 ? "v3" : "base"; }
 
 // A vector of `Bytes / sizeof(T)` lanes (gcc vector extension): the width of one register.
 template <class T, int Bytes>

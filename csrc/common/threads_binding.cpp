@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/isa.hpp"
 #include "common/threads.hpp"
 
 namespace fastgen::bind {
@@ -26,6 +27,9 @@ void register_threads(py::module_& m) {
     else if (p == "team") par::set_policy(par::Policy::kTeam);
     else throw std::invalid_argument("policy: expected 'auto', 'serial' or 'team', got '" + p + "'");
   }, py::arg("policy"));
+  t.def("simd_isa", [] { return std::string(simd::isa_name(simd::detect_isa())); },
+        "The instruction set of the hand-dispatched kernels: 'v4' (AVX-512), 'v3' (AVX2) or 'base'; "
+        "the environment variable FASTGEN_ISA caps it.");
   t.def("policy", [] {
     switch (par::policy()) {
       case par::Policy::kSerial: return std::string("serial");

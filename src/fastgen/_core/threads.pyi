@@ -5,7 +5,7 @@
 fastgen's thread pool and its policy
 """
 from __future__ import annotations
-__all__: list[str] = ['limit', 'max_threads', 'policy', 'set_limit', 'set_policy', 'team_overhead']
+__all__: list[str] = ['limit', 'max_threads', 'policy', 'set_limit', 'set_policy', 'simd_isa', 'team_overhead']
 def limit() -> int:
     ...
 def max_threads() -> int:
@@ -18,6 +18,10 @@ def set_limit(n: int) -> None:
     ...
 def set_policy(policy: str) -> None:
     ...
+def simd_isa() -> str:
+    """
+    The instruction set of the hand-dispatched kernels: 'v4' (AVX-512), 'v3' (AVX2) or 'base'; the environment variable FASTGEN_ISA caps it.
+    """
 def team_overhead() -> float:
     """
     Seconds to wake a sleeping team and join it (measured once per process).

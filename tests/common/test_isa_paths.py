@@ -1,0 +1,98 @@
+"""The hand-dispatched kernels (vec::dispatch, the GEMM, the vector Philox) on every instruction set
+this CPU runs: a subprocess with FASTGEN_ISA=base (16-byte vectors, no FMA) recomputes what this
+process computed at its own width (AVX-512 or AVX2), on the same inputs.
+
+Tolerances: the row-vectorised kernels put rows (or features) in lanes, each summed in its own
+order, so only the fused multiply-adds differ between an FMA path and the base path: float64
+agrees to 1e-12 relative, float32 to 1e-5. Integer results (labels, the k-means++ seeds, the
+draws of discrete samples) are equal.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fastgen import _core
+
+SCRIPT = textwrap.dedent("""
+    import sys, numpy as np
+    from fastgen import _core
+    from fastgen.autoregressive import AR, MADE
+    rng = np.random.default_rng(7)
+    out = {"isa": np.array(_core.threads.simd_isa())}
+    for dt in (np.float64, np.float32):
+        n = np.dtype(dt).name
+        X = rng.normal(size=(1037, 7)).astype(dt)
+        mu = rng.normal(size=(5, 7)).astype(dt)
+        A = rng.normal(size=(5, 7, 7)) * 0.3
+        P = np.triu(A + np.eye(7)).astype(dt)
+        out[f"full_{n}"] = _core.emissions.gaussian_logprob_full(X, mu, P)
+        out[f"diag_{n}"] = _core.emissions.gaussian_logprob_diag(X, mu, rng.random((5, 7)).astype(dt) + 0.5)
+        W = rng.random((1037, 5)).astype(dt)
+        for order in (0, 1, 2):
+            for i, a in enumerate(_core.emissions.weighted_moments(X, W, order)):
+                if a is not None:  # (order 0: no second moments)
+                    out[f"moments{order}_{i}_{n}"] = a
+        B = rng.normal(size=(7, 131)).astype(dt)
+        out[f"gemm_{n}"] = _core.rbm._matmul(np.ascontiguousarray(X[:97]), B)
+    X = rng.normal(size=(3001, 3))
+    labels, d2 = _core.mixture.kmeans_assign(X, rng.normal(size=(6, 3)))
+    out["kmeans_labels"], out["kmeans_d2"] = labels, d2
+    out["kmeanspp"] = _core.mixture.kmeans_plusplus(X, 6, 3, 11, 0)[1]
+    y = np.cumsum(rng.normal(size=700)) * 0.1 + rng.normal(size=700)
+    ar = AR(3, trend="c", device="cpu").fit(y)
+    out["ar_params"] = ar.params_
+    out["ar_paths"] = ar.simulate(50, n_paths=40, random_state=3)
+    Xb = (rng.random((300, 9)) < 0.3).astype(np.float64)
+    made = MADE((16,), max_epochs=2, random_state=0, device="cpu").fit(Xb)
+    out["made"] = made.sample(64, random_state=5)
+    np.savez(sys.argv[1], **out)
+""")
+
+
+def _run(path, isa):
+    env = dict(os.environ)
+    if isa is None:
+        env.pop("FASTGEN_ISA", None)
+    else:
+        env["FASTGEN_ISA"] = isa
+    subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env, check=True, timeout=300)
+    return dict(np.load(path))
+
+
+def test_the_cap_is_reported_and_never_raises_the_choice(tmp_path):
+    env = dict(os.environ, FASTGEN_ISA="v4")
+    code = "from fastgen import _core; print(_core.threads.simd_isa())"
+    capped = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, FASTGEN_ISA="base"),
+                            capture_output=True, text=True, check=True).stdout.strip()
+    asked_v4 = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    assert capped == "base"
+    assert asked_v4 == _run_native_isa()
+
+
+def _run_native_isa():
+    env = {k: v for k, v in os.environ.items() if k != "FASTGEN_ISA"}
+    return subprocess.run([sys.executable, "-c", "from fastgen import _core; print(_core.threads.simd_isa())"],
+                          env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_the_base_path_computes_what_the_native_path_computes(tmp_path):
+    native = _run(tmp_path / "native.npz", None)
+    base = _run(tmp_path / "base.npz", "base")
+    assert str(base.pop("isa")) == "base"
+    print("native ISA:", native.pop("isa"))
+    assert native.keys() == base.keys()
+    for name in native:
+        a, b = native[name], base[name]
+        assert a.shape == b.shape and a.dtype == b.dtype, name
+        if a.dtype.kind in "iub" or name in ("made",):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        else:
+            rtol = 1e-5 if a.dtype == np.float32 else 1e-12
+            scale = float(np.max(np.abs(a))) if a.size else 1.0
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, err_msg=name)
