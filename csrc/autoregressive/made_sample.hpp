@@ -239,6 +239,8 @@ inline void stream_uniforms(const rng::Stream& rs, uint64_t e0, int64_t n, doubl
 #if FG_HAVE_DISPATCH
   if (simd::detect_isa() == simd::Isa::v4)
     rng::philox_uniforms_v4(rs, e0, static_cast<int>(n), buf);
+  else if (simd::detect_isa() == simd::Isa::v3)
+    rng::philox_uniforms_v3(rs, e0, static_cast<int>(n), buf);
   else
 #endif
     rng::philox_uniforms(rs, e0, static_cast<int>(n), buf);

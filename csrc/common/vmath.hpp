@@ -127,12 +127,15 @@ FG_ALWAYS_INLINE double log_positive(double x) {
   int64_t bits;
   std::memcpy(&bits, &x, sizeof bits);
   int64_t e = ((bits >> 52) & 0x7ff) - 1023;
-  const int64_t mbits = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+  int64_t mbits = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+  // m > sqrt(2) (positive doubles order as their bits): m / 2 and e + 1, in the integers (exact).
+  // A conditional double product (`big ? 0.5 * m : m`) may trap, which stops gcc's if-conversion
+  // of the callers' loops without AVX-512 masks: Box-Muller ran scalar on AVX2.
+  const bool big = mbits > 0x3ff6a09e667f3bcdLL;
+  mbits = big ? mbits - (int64_t{1} << 52) : mbits;
+  e = big ? e + 1 : e;
   double m;
   std::memcpy(&m, &mbits, sizeof m);
-  const bool big = m > 1.4142135623730951;
-  m = big ? 0.5 * m : m;
-  e = big ? e + 1 : e;
   const double f = m - 1.0, s = f / (2.0 + f), z = s * s, hfsq = 0.5 * f * f;
   double R = 2.0 / 23;
   R = R * z + 2.0 / 21;
@@ -146,7 +149,7 @@ FG_ALWAYS_INLINE double log_positive(double x) {
   R = R * z + 2.0 / 5;
   R = R * z + 2.0 / 3;
   R *= z;
-  const double dk = static_cast<double>(e);
+  const double dk = static_cast<double>(static_cast<int32_t>(e));  // |e| <= 1024; no int64 -> double on AVX2
   constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
   return dk * ln2_hi - ((hfsq - (s * (hfsq + R) + dk * ln2_lo)) - f);
 }
