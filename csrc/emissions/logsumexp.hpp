@@ -12,6 +12,7 @@
 #include "common/fastmath.hpp"
 #include "common/threads.hpp"
 #include "common/simd.hpp"
+#include "common/vec.hpp"
 
 namespace fastgen::emissions {
 
@@ -44,6 +45,65 @@ FASTGEN_CLONE_INLINE double log_ge1(double s) {
   return e * ln2_hi + ((2.0 * f) + (2.0 * f * f2 * p + e * ln2_lo));
 }
 
+// fm::exp_nonpositive on a vector of B bytes: the same operations lane by lane (the same bits as
+// the scalar function on an FMA machine), written on vector types so that it vectorises in every
+// ISA (an omp simd loop of the scalar function stayed scalar in gcc 12's AVX2 clone).
+template <int B>
+FASTGEN_VEC_INLINE vec::V<double, B> exp_nonpositive_v(vec::V<double, B> x) {
+  using VD = vec::V<double, B>;
+  using VU = vec::V<uint64_t, B>;
+  constexpr double log2e = 1.4426950408889634074, ln2_hi = 6.93147180369123816490e-01,
+                   ln2_lo = 1.90821492927058770002e-10, shifter = 6755399441055744.0;  // 1.5 * 2^52
+  const VD lo = VD{} - 708.0;
+  const auto below = x < lo;
+  const VD xc = below ? lo : x;
+  const VD t = xc * log2e + shifter;
+  const VD n = t - shifter;
+  const VD r = (xc - n * ln2_hi) - n * ln2_lo;
+  VD p = VD{} + 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  const VU eb = (__builtin_bit_cast(VU, t) - (0x4338000000000000ULL - 1023)) << 52;
+  const VD e = p * __builtin_bit_cast(VD, eb);
+  return below ? VD{} : e;
+}
+
+// The exps of rows [n0, n0 + nb) (nb <= lanes): e[k * L + r] = exp(lp[(n0 + r) * ld + k] + lw[k] - mx_r)
+// and s_r = their sum over k in order, rows in lanes (each row's arithmetic as the scalar loop's,
+// in the same order); mx_r = max_k (lp + lw). Rows past nb are padded with zeros.
+template <int B, class T>
+FASTGEN_VEC_INLINE void row_exps(int64_t n0, int64_t nb, int K, const T* lp, int64_t ld, const double* lw, double* e,
+                                 double* mx_out, double* s_out) {
+  using VD = vec::V<double, B>;
+  constexpr int L = vec::lanes<double, B>;
+  for (int k = 0; k < K; ++k)
+    for (int r = 0; r < L; ++r) e[k * L + r] = r < nb ? static_cast<double>(lp[(n0 + r) * ld + k]) + lw[k] : 0.0;
+  VD mx = VD{} - std::numeric_limits<double>::infinity();
+  for (int k = 0; k < K; ++k) {
+    const VD v = vec::load<B>(e + k * L);
+    mx = mx < v ? v : mx;
+  }
+  VD s = VD{};
+  for (int k = 0; k < K; ++k) {
+    const VD ek = exp_nonpositive_v<B>(vec::load<B>(e + k * L) - mx);
+    vec::store(e + k * L, ek);
+    s += ek;
+  }
+  vec::store(mx_out, mx);
+  vec::store(s_out, s);
+}
+
 constexpr int64_t kRows = 256;  // rows per block: the block's logs are taken together
 
 // Rows [n0, n1) (n1 - n0 <= kRows) of K weighted log-densities: row n reads lp[n * ld + k] + lw[k].
@@ -52,46 +112,38 @@ constexpr int64_t kRows = 256;  // rows per block: the block's logs are taken to
 //   formed as e_k * (scale / s) with e_k = exp(v_k - max): K exps per row, not 2K; a row that is
 //   all -inf gets zeros (never NaN).
 // Returns the first row whose log_norm is NaN or +inf (NaN or +inf in lp), or -1; such rows get
-// NaN. e [K], mxb and sb [kRows] are scratch.
-template <class T>
-FASTGEN_SIMD_CLONES static int64_t logsumexp_rows(int64_t n0, int64_t n1, int K, const T* lp, int64_t ld,
-                                                  const double* lw, T* log_norm, int64_t ld_norm, T* resp,
-                                                  int64_t ld_resp, const T* scale, int64_t ld_scale, double* e,
-                                                  double* mxb, double* sb) {
+// NaN. e [K x lanes], mxb and sb [kRows] are scratch. Rows go through row_exps L at a time.
+template <int B, class T>
+FASTGEN_VEC_INLINE int64_t logsumexp_rows(int64_t n0, int64_t n1, int K, const T* lp, int64_t ld, const double* lw,
+                                          T* log_norm, int64_t ld_norm, T* resp, int64_t ld_resp, const T* scale,
+                                          int64_t ld_scale, double* e, double* mxb, double* sb) {
   constexpr double ninf = -std::numeric_limits<double>::infinity();
+  constexpr int L = vec::lanes<double, B>;
   int64_t bad = -1;
-  for (int64_t n = n0; n < n1; ++n) {
-    const T* c = lp + n * ld;
-    double mx = ninf;
-    // No std::max or memcpy in these omp simd loops: an addressable local becomes a per-lane array
-    // that gcc 12 vectorises only in the AVX-512 clone of a target_clones function. Even so, this
-    // function's AVX2 clone still ran the exps scalar when measured (~7 ns an element): the next
-    // step is a row kernel vectorised by hand through vec::dispatch.
-#pragma omp simd reduction(max : mx)
-    for (int k = 0; k < K; ++k) {
-      const double v = static_cast<double>(c[k]) + lw[k];
-      mx = mx < v ? v : mx;
-    }
-    mxb[n - n0] = mx;
-    sb[n - n0] = 1.0;
-    if (mx == ninf) {  // every component impossible: -inf, zero responsibilities (never NaN)
-      for (int k = 0; k < K && bad < 0; ++k)  // unless a NaN hid from the max
-        if (std::isnan(c[k])) bad = n;
-      if (resp)
-        for (int k = 0; k < K; ++k) resp[n * ld_resp + k] = 0;
-      continue;
-    }
-#pragma omp simd
-    for (int k = 0; k < K; ++k) e[k] = fm::exp_nonpositive(static_cast<double>(c[k]) + lw[k] - mx);
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int k = 0; k < K; ++k) s += e[k];
-    sb[n - n0] = s;
-    if (resp) {
-      const double f = scale ? static_cast<double>(scale[n * ld_scale]) / s : 1.0 / s;
-      T* r = resp + n * ld_resp;
-#pragma omp simd
-      for (int k = 0; k < K; ++k) r[k] = static_cast<T>(e[k] * f);
+  for (int64_t g0 = n0; g0 < n1; g0 += L) {
+    const int64_t nb = std::min<int64_t>(L, n1 - g0);
+    alignas(64) double mxv[L], sv[L];
+    row_exps<B>(g0, nb, K, lp, ld, lw, e, mxv, sv);
+    for (int64_t r = 0; r < nb; ++r) {
+      const int64_t n = g0 + r;
+      const T* c = lp + n * ld;
+      const double mx = mxv[r];
+      mxb[n - n0] = mx;
+      sb[n - n0] = 1.0;
+      if (mx == ninf) {  // every component impossible: -inf, zero responsibilities (never NaN)
+        for (int k = 0; k < K && bad < 0; ++k)  // unless a NaN hid from the max
+          if (std::isnan(c[k])) bad = n;
+        if (resp)
+          for (int k = 0; k < K; ++k) resp[n * ld_resp + k] = 0;
+        continue;
+      }
+      const double s = sv[r];
+      sb[n - n0] = s;
+      if (resp) {
+        const double f = scale ? static_cast<double>(scale[n * ld_scale]) / s : 1.0 / s;
+        T* rr = resp + n * ld_resp;
+        for (int k = 0; k < K; ++k) rr[k] = static_cast<T>(e[k * L + r] * f);
+      }
     }
   }
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
@@ -122,12 +174,16 @@ int64_t grouped_logsumexp(int64_t N, int G, int K, const T* lp, const T* log_w, 
   fm::FlushDenormals ftz;  // tiny responsibilities: subnormal arithmetic is ~100x slower (the pool's workers follow)
   static thread_local par::Clock clock;
   par::Region r(clock, static_cast<double>(N) * G * K * 4, nb);
-  par::Scratch<double> e(r, std::max(K, 1)), mxb(r, kRows), sb(r, kRows);
+  par::Scratch<double> e(r, static_cast<size_t>(std::max(K, 1)) * vec::lanes<double, 64>), mxb(r, kRows), sb(r, kRows);
   r.for_chunks(N, kRows, [&](int64_t n0, int64_t n1, int w) {
     for (int g = 0; g < G; ++g) {
       const int64_t o = static_cast<int64_t>(g) * K;
-      const int64_t row = logsumexp_rows(n0, n1, K, lp + o, ld, lw.data() + o, log_norm + g, G, resp ? resp + o : nullptr,
-                                         ld, scale ? scale + g : nullptr, G, e[w], mxb[w], sb[w]);
+      int64_t row = -1;
+      vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
+        row = logsumexp_rows<decltype(b)::value>(n0, n1, K, lp + o, ld, lw.data() + o, log_norm + g, G,
+                                                 resp ? resp + o : nullptr, ld, scale ? scale + g : nullptr, G, e[w],
+                                                 mxb[w], sb[w]);
+      });
       int64_t& b = bad[n0 / kRows];
       if (row >= 0 && (b < 0 || row < b)) b = row;
     }

@@ -1,4 +1,4 @@
-"""The hand-dispatched kernels (vec::dispatch, the GEMM, the vector Philox) on every instruction set
+"""The hand-dispatched kernels (vec::dispatch, the GEMM, the vector Philox, the responsibilities) on every instruction set
 this CPU runs: a subprocess with FASTGEN_ISA=base (16-byte vectors, no FMA) recomputes what this
 process computed at its own width (AVX-512 or AVX2), on the same inputs.
 
@@ -37,6 +37,10 @@ SCRIPT = textwrap.dedent("""
             for i, a in enumerate(_core.emissions.weighted_moments(X, W, order)):
                 if a is not None:  # (order 0: no second moments)
                     out[f"moments{order}_{i}_{n}"] = a
+        lp = (rng.normal(size=(1037, 5)) * 30).astype(dt)
+        lp[3] = -np.inf
+        log_norm, resp = _core.mixture.responsibilities(lp, np.log(np.full(5, 0.2)).astype(dt), True, False)
+        out[f"log_norm_{n}"], out[f"resp_{n}"] = log_norm, resp
         B = rng.normal(size=(7, 131)).astype(dt)
         out[f"gemm_{n}"] = _core.rbm._matmul(np.ascontiguousarray(X[:97]), B)
     X = rng.normal(size=(3001, 3))
