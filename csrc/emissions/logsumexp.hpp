@@ -45,37 +45,14 @@ FASTGEN_CLONE_INLINE double log_ge1(double s) {
   return e * ln2_hi + ((2.0 * f) + (2.0 * f * f2 * p + e * ln2_lo));
 }
 
-// fm::exp_nonpositive on a vector of B bytes: the same operations lane by lane (the same bits as
-// the scalar function on an FMA machine), written on vector types so that it vectorises in every
-// ISA (an omp simd loop of the scalar function stayed scalar in gcc 12's AVX2 clone).
+// fm::exp_nonpositive on a vector of B bytes (fm::exp_in_range on vector types): the same bits lane
+// by lane as the scalar function on an FMA machine.
 template <int B>
 FASTGEN_VEC_INLINE vec::V<double, B> exp_nonpositive_v(vec::V<double, B> x) {
   using VD = vec::V<double, B>;
-  using VU = vec::V<uint64_t, B>;
-  constexpr double log2e = 1.4426950408889634074, ln2_hi = 6.93147180369123816490e-01,
-                   ln2_lo = 1.90821492927058770002e-10, shifter = 6755399441055744.0;  // 1.5 * 2^52
   const VD lo = VD{} - 708.0;
   const auto below = x < lo;
-  const VD xc = below ? lo : x;
-  const VD t = xc * log2e + shifter;
-  const VD n = t - shifter;
-  const VD r = (xc - n * ln2_hi) - n * ln2_lo;
-  VD p = VD{} + 1.0 / 6227020800.0;
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  const VU eb = (__builtin_bit_cast(VU, t) - (0x4338000000000000ULL - 1023)) << 52;
-  const VD e = p * __builtin_bit_cast(VD, eb);
+  const VD e = fm::exp_in_range<VD, vec::V<uint64_t, B>>(below ? lo : x);
   return below ? VD{} : e;
 }
 

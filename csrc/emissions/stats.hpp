@@ -18,8 +18,9 @@ constexpr int64_t kChunkRows = 4096;
 //   ws += w;  wx[d] += w x_d;  order 1: q[d] += (w x_d) x_d;  order 2: q[i, j] += x_i (w x_j) (j >= i),
 // for one state k at a time over a block of kMomentRows rows, with a tile of accumulators in
 // registers: features go in vectors of L doubles (L = 8 with AVX-512, 4 with AVX2; rows copied to
-// double, zero-padded), and order 2 runs over L x L tiles (i-tile, j-tile >= i-tile) of the feature matrix: per row one product
-// b = w x_j over the tile's columns, then one multiply-add per i with x_i broadcast from memory.
+// double, zero-padded), and order 2 runs over L x L tiles (i-tile, j-tile >= i-tile) of the feature
+// matrix: per row one product b = w x_j over the tile's columns, then one multiply-add per i with
+// x_i broadcast from memory.
 // Rows with w == 0 are skipped (0 * inf would be NaN).
 constexpr int64_t kMomentRows = 128;
 
@@ -84,9 +85,10 @@ FASTGEN_VEC_INLINE void moments_rows(int64_t n0, int64_t n1, int K, int D, const
   }
 }
 
-// Scratch doubles for moments_rows at any width.
+// Scratch doubles for moments_rows at any width (D rounded up to the widest vector's lanes).
 inline size_t moments_scratch(int D) {
-  return static_cast<size_t>(kMomentRows) * (std::max(D, 1) + 7) / 8 * 8;
+  constexpr int L = vec::lanes<double, 64>;
+  return static_cast<size_t>(kMomentRows) * ((std::max(D, 1) + L - 1) / L * L);
 }
 
 // moments_rows at the CPU's width and the given order (0, 1 or 2).
