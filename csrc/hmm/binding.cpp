@@ -63,6 +63,66 @@ static py::tuple viterbi(py::array startprob, py::array transmat, py::array fram
   });
 }
 
+// The diagonal Gaussian emissions' inputs (emissions' gaussian_logprob_diag) with the HMM's.
+template <class T>
+static HmmInputs check_hmm_diag(const py::array& startprob, const py::array& transmat, const py::array& X,
+                                const py::array& means, const py::array& precisions, const py::array& offsets,
+                                const T** pi, const T** A, const T** x, const T** mu, const T** prec, int64_t* D) {
+  *x = in<T>(X, "X", {-1, -1});
+  const int64_t N = X.shape(0);
+  *D = X.shape(1);
+  *mu = in<T>(means, "means", {-1, *D});
+  const int64_t K = means.shape(0);
+  if (K < 1) throw std::invalid_argument("means: need at least one state");
+  *prec = in<T>(precisions, "precisions", {K, *D});
+  *pi = in<T>(startprob, "startprob", {K});
+  *A = in<T>(transmat, "transmat", {K, K});
+  const int64_t* o = offsets_in(offsets, N);
+  return {N, K, offsets.shape(0) - 1, o};
+}
+
+static py::tuple forward_backward_diag(py::array startprob, py::array transmat, py::array X, py::array means,
+                                       py::array precisions, py::array offsets, bool want_posteriors, bool want_xi) {
+  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T *pi, *A, *x, *mu, *prec;
+    int64_t D;
+    const HmmInputs h = check_hmm_diag<T>(startprob, transmat, X, means, precisions, offsets, &pi, &A, &x, &mu, &prec, &D);
+    auto logprob = out<T>({h.S});
+    auto post = want_posteriors ? out<T>({h.N, h.K}) : out<T>({0});
+    auto xi = want_xi ? out<T>({h.K, h.K}) : out<T>({0});
+    T* pl = ptr(logprob);
+    T* pp = want_posteriors ? ptr(post) : nullptr;
+    T* px = want_xi ? ptr(xi) : nullptr;
+    {
+      NoGil nogil;
+      hmm::forward_backward_diag(h.N, static_cast<int>(h.K), static_cast<int>(D), h.S, pi, A, x, mu, prec, h.offsets,
+                                 pl, pp, px);
+    }
+    return py::make_tuple(logprob, want_posteriors ? py::object(post) : py::object(py::none()),
+                          want_xi ? py::object(xi) : py::object(py::none()));
+  });
+}
+
+static py::tuple viterbi_diag(py::array startprob, py::array transmat, py::array X, py::array means,
+                              py::array precisions, py::array offsets) {
+  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T *pi, *A, *x, *mu, *prec;
+    int64_t D;
+    const HmmInputs h = check_hmm_diag<T>(startprob, transmat, X, means, precisions, offsets, &pi, &A, &x, &mu, &prec, &D);
+    auto logprob = out<T>({h.S});
+    auto states = out<int64_t>({h.N});
+    T* pl = ptr(logprob);
+    int64_t* ps = ptr(states);
+    {
+      NoGil nogil;
+      hmm::viterbi_diag(h.N, static_cast<int>(h.K), static_cast<int>(D), h.S, pi, A, x, mu, prec, h.offsets, pl, ps);
+    }
+    return py::make_tuple(logprob, states);
+  });
+}
+
 static py::array sample_states(py::array startprob, py::array transmat, int64_t n_samples, uint64_t seed,
                                uint64_t stream) {
   return by_float_dtype(startprob, "startprob", [&](auto tag) -> py::array {
@@ -106,6 +166,13 @@ void register_hmm(py::module_& m) {
         "Log-domain forward/backward, same contract as forward_backward.");
   m.def("viterbi", &viterbi, py::arg("startprob"), py::arg("transmat"), py::arg("frame_logprob"),
         py::arg("offsets"), "Most likely state paths -> (logprob[S], states[N]).");
+  m.def("forward_backward_diag", &forward_backward_diag, py::arg("startprob"), py::arg("transmat"), py::arg("X"),
+        py::arg("means"), py::arg("precisions"), py::arg("offsets"), py::arg("want_posteriors") = true,
+        py::arg("want_xi") = true,
+        "forward_backward with diagonal Gaussian emissions computed inside the pass (emissions.gaussian_logprob_diag's "
+        "densities), same outputs.");
+  m.def("viterbi_diag", &viterbi_diag, py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"),
+        py::arg("precisions"), py::arg("offsets"), "viterbi with diagonal Gaussian emissions computed inside the pass.");
   m.def("sample_states", &sample_states, py::arg("startprob"), py::arg("transmat"), py::arg("n_samples"),
         py::arg("seed"), py::arg("stream"));
   m.def("sample_poisson", &sample_poisson, py::arg("lambdas"), py::arg("seed"), py::arg("stream"));

@@ -15,6 +15,7 @@
 // range; when such a state could only come back through itself, the sequence is redone in the log
 // domain (lost_forward_mass below), so the scaled path is never silently wrong.
 #pragma once
+#include "hmm/lane_emissions.hpp"
 #include "hmm/lattice.hpp"
 
 namespace fastgen::hmm {
@@ -146,8 +147,9 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
 // Reruns the sequences whose scaled forward pass returned kRedoInLog through the log-domain
 // recursion (gathered into one compact batch) and scatters their log-likelihoods and posteriors
 // back; their expected transitions are added to xi_sum, which holds the other sequences' already.
-template <class T>
-static void redo_in_log_domain(int K, const T* pi, const T* A, const T* lp, const int64_t* offsets,
+// rows.rows(b, e, out) gives the frame log-likelihoods of frames [b, e) (hmm/lane_emissions.hpp).
+template <class T, class Rows>
+static void redo_in_log_domain(int K, const T* pi, const T* A, const Rows& rows, const int64_t* offsets,
                                std::vector<double>& ll, T* post, T* xi_sum) {
   std::vector<int64_t> seqs, sub_off{0};
   for (int64_t s = 0; s < static_cast<int64_t>(ll.size()); ++s)
@@ -158,8 +160,7 @@ static void redo_in_log_domain(int K, const T* pi, const T* A, const T* lp, cons
   if (seqs.empty()) return;
   const int64_t S = static_cast<int64_t>(seqs.size()), N = sub_off.back(), KK = static_cast<int64_t>(K) * K;
   std::vector<T> sub_lp(static_cast<size_t>(N) * K), sub_ll(S), sub_post(post ? sub_lp.size() : 0), sub_xi(xi_sum ? KK : 0);
-  for (int64_t i = 0; i < S; ++i)
-    std::copy(lp + offsets[seqs[i]] * K, lp + offsets[seqs[i] + 1] * K, sub_lp.begin() + sub_off[i] * K);
+  for (int64_t i = 0; i < S; ++i) rows.rows(offsets[seqs[i]], offsets[seqs[i] + 1], sub_lp.data() + sub_off[i] * K);
   forward_backward_log(N, K, S, pi, A, sub_lp.data(), sub_off.data(), sub_ll.data(), post ? sub_post.data() : nullptr,
                        xi_sum ? sub_xi.data() : nullptr);
   for (int64_t i = 0; i < S; ++i) {
@@ -170,9 +171,81 @@ static void redo_in_log_domain(int K, const T* pi, const T* A, const T* lp, cons
   for (int64_t i = 0; i < (xi_sum ? KK : 0); ++i) xi_sum[i] += sub_xi[i];
 }
 
+// The lanes kernels keep a group's whole lattices (2 x steps x K x 8 doubles): taken when the
+// longest sequence's steps x K is at most this (16 MB a worker), decided by the data alone.
+constexpr int64_t kLaneLatticeFrames = int64_t{1} << 17;
+
+inline int64_t longest(int64_t S, const int64_t* offsets) {
+  int64_t m = 0;
+  for (int64_t s = 0; s < S; ++s) m = std::max(m, offsets[s + 1] - offsets[s]);
+  return m;
+}
+
+// Many sequences, lanes::kMaxLanes... at a time in SIMD lanes (hmm/lanes.hpp): log P into ll, and
+// the posteriors and the xi partials (one per unit of sorted sequences) when asked for; em gives
+// the frames' log-likelihoods (hmm/lane_emissions.hpp).
+template <class T, class Em>
+static void forward_backward_lanes(int K, int64_t S, const T* pi, const T* A, const Em& em, const int64_t* offsets,
+                                   double work, std::vector<double>& ll, T* post, T* xi_sum) {
+  const bool keep = post || xi_sum;
+  const std::vector<int64_t> order = lanes::by_length(S, offsets);
+  const int64_t steps = keep ? longest(S, offsets) : 1;
+  const int64_t KL = static_cast<int64_t>(K) * lanes::kMaxLanes, KK = static_cast<int64_t>(K) * K;
+  const int64_t nu = par::n_chunks(S, lanes::kUnit);
+  std::vector<double> part(xi_sum ? static_cast<size_t>(nu * KK) : 0, 0.0);
+  static thread_local par::Clock clock;
+  par::Region r(clock, work, nu);
+  par::Scratch<double> E(r, std::max<int64_t>(steps, 2) * KL), alpha(r, std::max<int64_t>(steps, 2) * KL),
+      c(r, steps * lanes::kMaxLanes), small(r, 6 * KL + 4 * K + 2 * em.slot()),
+      xi(r, xi_sum ? KK * lanes::kMaxLanes : 0);
+  r.for_each(nu, [&](int64_t u, int w) {
+    const int64_t end = std::min(S, (u + 1) * lanes::kUnit);
+    vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
+      constexpr int Bw = decltype(b)::value, L = lanes::G<Bw>;
+      double* sw = small[w];
+      for (int64_t first = u * lanes::kUnit; first < end; first += L) {
+        const lanes::Group gr = lanes::make_group(order, offsets, first, end, L);
+        double lg[lanes::kMaxLanes];
+        lanes::forward<Bw>(gr, K, pi, A, em, keep, E[w], alpha[w], c[w], sw, sw + 4 * KL, sw + 6 * KL + 4 * K, lg);
+        for (int l = 0; l < L; ++l)
+          if (gr.seq[l] >= 0) ll[gr.seq[l]] = lg[l];
+        if (!keep) continue;
+        double* x = xi_sum ? xi[w] : nullptr;
+        lanes::backward<Bw>(gr, K, A, E[w], alpha[w], c[w], lg, post, x, sw, sw + KL, sw + 2 * KL, sw + 3 * KL);
+        for (int l = 0; x && l < L; ++l) {  // each sequence's own sum, in sorted order
+          if (!(lg[l] > kNegInf)) continue;
+          double* pu = part.data() + u * KK;
+          for (int64_t ij = 0; ij < KK; ++ij) pu[ij] += x[ij * L + l];
+        }
+      }
+    });
+  });
+  if (xi_sum) reduce_xi(nu, K, part, A, xi_sum);
+}
+
+// Whether the lanes kernels take a batch (decided by the data alone): enough sequences to fill
+// them, and lattices of a bounded size when they are kept.
+inline bool use_lanes(int64_t S, const int64_t* offsets, int K, bool keep) {
+  return S >= kManySequences && (!keep || longest(S, offsets) * K <= kLaneLatticeFrames);
+}
+
+// The lanes path with emission em, its sequences lost to scaling redone in the log domain.
+template <class T, class Em>
+void forward_backward_lanes(int64_t N, int K, int64_t S, const T* pi, const T* A, const Em& em, const int64_t* offsets,
+                            T* logprob, T* post, T* xi_sum) {
+  fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
+  std::vector<double> ll(S);
+  const double work = static_cast<double>(N) * K * (K + 8);  // a vector-matrix product and K exps per frame
+  forward_backward_lanes(K, S, pi, A, em, offsets, post || xi_sum ? 2 * work : work, ll, post, xi_sum);
+  redo_in_log_domain(K, pi, A, em, offsets, ll, post, xi_sum);
+  for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+}
+
 template <class T>
 void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
                       T* logprob, T* post, T* xi_sum) {
+  if (use_lanes(S, offsets, K, post || xi_sum))
+    return forward_backward_lanes(N, K, S, pi, A, lanes::FrameLogprob<T>{lp, K}, offsets, logprob, post, xi_sum);
   fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
   std::vector<double> ll(S);
   const double work = static_cast<double>(N) * K * (K + 8);  // a vector-matrix product and K exps per frame
@@ -181,7 +254,7 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     par::Region r(clock, work, S);
     par::Scratch<T> scratch(r, 3 * static_cast<size_t>(K));
     r.for_each(S, [&](int64_t s, int w) { ll[s] = forward_score(offsets[s], offsets[s + 1], K, pi, A, lp, scratch[w]); });
-    redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);
+    redo_in_log_domain(K, pi, A, lanes::FrameLogprob<T>{lp, K}, offsets, ll, post, xi_sum);
     for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     return;
   }
@@ -203,7 +276,7 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
                                     vec[w] + K, vec[w] + 2 * K, wk[w]);
     });
     if (xi_sum) reduce_xi(ng, K, part, A, xi_sum);
-    redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);
+    redo_in_log_domain(K, pi, A, lanes::FrameLogprob<T>{lp, K}, offsets, ll, post, xi_sum);
     for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     return;
   }
@@ -242,7 +315,7 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
                     xi_sum ? part.data() + i * KK : nullptr, wk[w]);
   });
   if (xi_sum) reduce_xi(nc, K, part, A, xi_sum);
-  redo_in_log_domain(K, pi, A, lp, offsets, ll, post, xi_sum);
+  redo_in_log_domain(K, pi, A, lanes::FrameLogprob<T>{lp, K}, offsets, ll, post, xi_sum);
   for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
 }
 
@@ -336,15 +409,46 @@ FASTGEN_SIMD_CLONES static T viterbi_sequence(int64_t b, int64_t e, int K, const
   return delta[best];
 }
 
+// Viterbi over many sequences in lanes (hmm/lanes.hpp), em giving the frames' log-likelihoods.
+template <class T, class Em>
+void viterbi_lanes(int64_t N, int K, int64_t S, const T* logpi, const T* logA, const Em& em, const int64_t* offsets,
+                   T* logprob, int64_t* states) {
+  fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
+  const std::vector<int64_t> order = lanes::by_length(S, offsets);
+  const int64_t KL = static_cast<int64_t>(K) * lanes::kMaxLanes, nu = par::n_chunks(S, lanes::kUnit);
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(N) * K * K, nu);
+  par::Scratch<double> bp(r, longest(S, offsets) * KL), d(r, 4 * KL + 2 * em.slot());
+  r.for_each(nu, [&](int64_t u, int w) {
+    const int64_t end = std::min(S, (u + 1) * lanes::kUnit);
+    vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
+      constexpr int Bw = decltype(b)::value, L = lanes::G<Bw>;
+      for (int64_t first = u * lanes::kUnit; first < end; first += L)
+        if (!lanes::viterbi<Bw>(lanes::make_group(order, offsets, first, end, L), K, logpi, logA, em, bp[w], d[w],
+                                d[w] + 4 * KL, d[w] + 2 * KL, d[w] + 3 * KL, logprob, states))
+          return;
+    });
+  });
+}
+
+template <class T>
+void log_parameters(int K, const T* pi, const T* A, std::vector<T>& logpi, std::vector<T>& logA) {
+  logpi.resize(K);
+  logA.resize(static_cast<size_t>(K) * K);
+  for (int k = 0; k < K; ++k) logpi[k] = std::log(pi[k]);
+  for (size_t i = 0; i < logA.size(); ++i) logA[i] = std::log(A[i]);
+}
+
 template <class T>
 void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
              T* logprob, int64_t* states) {
   const int64_t KK = static_cast<int64_t>(K) * K;
-  std::vector<T> logpi(K), logA(KK);
-  for (int k = 0; k < K; ++k) logpi[k] = std::log(pi[k]);
-  for (int64_t i = 0; i < KK; ++i) logA[i] = std::log(A[i]);
-  Buffer<int32_t> bp = buffer<int32_t>(static_cast<size_t>(N) * K);
+  std::vector<T> logpi, logA;
+  log_parameters(K, pi, A, logpi, logA);
   fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
+  if (use_lanes(S, offsets, K, true))
+    return viterbi_lanes(N, K, S, logpi.data(), logA.data(), lanes::FrameLogprob<T>{lp, K}, offsets, logprob, states);
+  Buffer<int32_t> bp = buffer<int32_t>(static_cast<size_t>(N) * K);
   static thread_local par::Clock clock;
   par::Region r(clock, static_cast<double>(N) * KK, S);
   par::Scratch<T> d(r, 2 * static_cast<size_t>(K));
@@ -352,6 +456,39 @@ void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, 
     logprob[s] = viterbi_sequence(offsets[s], offsets[s + 1], K, logpi.data(), logA.data(), lp, bp.get(), states,
                                   d[w], d[w] + K);
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagonal Gaussian emissions fused into the passes (lanes::DiagGaussian): with many sequences the
+// densities are computed frame by frame inside the lattice pass, and no N x K array of them is
+// written or read; otherwise they are computed into one first and the kernels above run on it.
+
+template <class T>
+void forward_backward_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, const T* X, const T* means,
+                           const T* prec, const int64_t* offsets, T* logprob, T* post, T* xi_sum) {
+  if (use_lanes(S, offsets, K, post || xi_sum)) {
+    const std::vector<double> norm = lanes::diag_norms(K, D, prec);
+    const lanes::DiagGaussian<T> em{X, K, D, means, prec, norm.data()};
+    return forward_backward_lanes(N, K, S, pi, A, em, offsets, logprob, post, xi_sum);
+  }
+  Buffer<T> lp = buffer<T>(static_cast<size_t>(N) * K);
+  emissions::gaussian_logprob_diag(N, K, D, X, means, prec, lp.get());
+  forward_backward(N, K, S, pi, A, lp.get(), offsets, logprob, post, xi_sum);
+}
+
+template <class T>
+void viterbi_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, const T* X, const T* means,
+                  const T* prec, const int64_t* offsets, T* logprob, int64_t* states) {
+  if (use_lanes(S, offsets, K, true)) {
+    std::vector<T> logpi, logA;
+    log_parameters(K, pi, A, logpi, logA);
+    const std::vector<double> norm = lanes::diag_norms(K, D, prec);
+    const lanes::DiagGaussian<T> em{X, K, D, means, prec, norm.data()};
+    return viterbi_lanes(N, K, S, logpi.data(), logA.data(), em, offsets, logprob, states);
+  }
+  Buffer<T> lp = buffer<T>(static_cast<size_t>(N) * K);
+  emissions::gaussian_logprob_diag(N, K, D, X, means, prec, lp.get());
+  viterbi(N, K, S, pi, A, lp.get(), offsets, logprob, states);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -170,8 +170,9 @@ constexpr double kRedoInLog = std::numeric_limits<double>::quiet_NaN();
 // does -- a transient state beside an absorbing one, a deep emission dip in a left-right chain --
 // the state is gone for good although it may explain the rest of the sequence far better, and the
 // scaled recursion would return a silently wrong answer: the sequence is redone in the log domain.
-template <class T>
-static bool lost_forward_mass(int K, const T* prev, const T* pi, const T* A, const T* lp_t, const T* cur) {
+// prev, lp_t and cur may hold another type than the parameters (the lanes kernels keep double lattices).
+template <class T, class U>
+static bool lost_forward_mass(int K, const U* prev, const T* pi, const T* A, const U* lp_t, const U* cur) {
   for (int j = 0; j < K; ++j) {
     if (cur[j] != 0 || !(lp_t[j] > -std::numeric_limits<T>::infinity())) continue;
     bool reachable = false;

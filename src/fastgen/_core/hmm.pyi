@@ -6,10 +6,14 @@ Hidden Markov model inference and sampling (csrc/hmm/)
 """
 from __future__ import annotations
 import numpy
-__all__: list[str] = ['forward_backward', 'forward_backward_log', 'sample_poisson', 'sample_states', 'viterbi']
+__all__: list[str] = ['forward_backward', 'forward_backward_diag', 'forward_backward_log', 'sample_poisson', 'sample_states', 'viterbi', 'viterbi_diag']
 def forward_backward(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
     """
     Scaled forward/backward -> (logprob[S], posteriors[N,K] or None, xi_sum[K,K] or None).
+    """
+def forward_backward_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, precisions: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
+    """
+    forward_backward with diagonal Gaussian emissions computed inside the pass (emissions.gaussian_logprob_diag's densities), same outputs.
     """
 def forward_backward_log(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
     """
@@ -22,4 +26,8 @@ def sample_states(startprob: numpy.ndarray, transmat: numpy.ndarray, n_samples: 
 def viterbi(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
     """
     Most likely state paths -> (logprob[S], states[N]).
+    """
+def viterbi_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, precisions: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
+    """
+    viterbi with diagonal Gaussian emissions computed inside the pass.
     """

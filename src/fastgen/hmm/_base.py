@@ -89,9 +89,21 @@ class BaseHMM(BaseEstimator):
         self._validate_params()
         self._backend = Backend(self.device, self.dtype)
 
-    def _forward_backward(self, flp, offsets_k, want_posteriors, want_xi):
+    def _forward_backward(self, Xk, offsets_k, want_posteriors, want_xi, origin=None):
+        """(logprob per sequence, posteriors or None, expected transitions or None) of the frames Xk:
+        one fused pass where the kernels compute the emission inside it, else the frames'
+        log-likelihoods first."""
+        sp, tm = self._backend.put(self.startprob_), self._backend.put(self.transmat_)
+        fused = self._fused_emission(origin) if self.implementation == "scaling" else None
+        if fused is not None:
+            return self._kern.hmm.forward_backward_diag(sp, tm, Xk, *fused, offsets_k, want_posteriors, want_xi)
         f = self._kern.hmm.forward_backward if self.implementation == "scaling" else self._kern.hmm.forward_backward_log
-        return f(self._backend.put(self.startprob_), self._backend.put(self.transmat_), flp, offsets_k, want_posteriors, want_xi)
+        return f(sp, tm, self._frame_logprob(Xk, origin), offsets_k, want_posteriors, want_xi)
+
+    def _fused_emission(self, origin):
+        """The arguments after X of a kernel that computes the emission inside the lattice pass
+        (``_core.hmm.forward_backward_diag``, ``viterbi_diag``), or None where there is none."""
+        return None
 
     def _prepare(self, X, lengths):
         """Validate data against the fitted model; returns (X, offsets, X on device, offsets on device)."""
@@ -130,8 +142,7 @@ class BaseHMM(BaseEstimator):
     # -- inference -------------------------------------------------------------------------------
     def _score(self, X, lengths, compute_posteriors):
         X, offsets, Xk, ok = self._prepare(X, lengths)
-        flp = self._frame_logprob(Xk)
-        logprob, post, _ = self._forward_backward(flp, ok, compute_posteriors, False)
+        logprob, post, _ = self._forward_backward(Xk, ok, compute_posteriors, False)
         logprob = self._backend.host(logprob).astype(np.float64)
         return float(logprob.sum()), self._backend.host(post), logprob
 
@@ -231,8 +242,12 @@ class BaseHMM(BaseEstimator):
             _, post = self.score_samples(X, lengths)
             return float(np.log(post.max(axis=1)).sum()), post.argmax(axis=1)
         X, offsets, Xk, ok = self._prepare(X, lengths)
-        flp = self._frame_logprob(Xk)
-        logprob, states = self._kern.hmm.viterbi(self._backend.put(self.startprob_), self._backend.put(self.transmat_), flp, ok)
+        sp, tm = self._backend.put(self.startprob_), self._backend.put(self.transmat_)
+        fused = self._fused_emission(None)
+        if fused is not None:
+            logprob, states = self._kern.hmm.viterbi_diag(sp, tm, Xk, *fused, ok)
+        else:
+            logprob, states = self._kern.hmm.viterbi(sp, tm, self._frame_logprob(Xk), ok)
         per_seq = self._backend.host(logprob).astype(np.float64)
         self._check_possible(per_seq, "no state path can emit it")
         return float(per_seq.sum()), self._backend.host(states)
@@ -324,9 +339,7 @@ class BaseHMM(BaseEstimator):
         del X  # (a copy when the kernels take another dtype)
         starts_k = self._backend.put(offsets[:-1])
         for _ in range(self.n_iter):
-            flp = self._frame_logprob(Xk, origin)
-            logprob, post, xi = self._forward_backward(flp, ok, True, "t" in self.params)
-            del flp  # N x K arrays go as soon as they are used: not beside the statistics' or the next iteration's
+            logprob, post, xi = self._forward_backward(Xk, ok, True, "t" in self.params, origin)
             per_seq = self._backend.host(logprob).astype(np.float64)
             self._check_possible(per_seq, "EM cannot continue (check for impossible transitions or emissions, "
                                           "or the data's scale)")

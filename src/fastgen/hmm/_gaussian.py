@@ -329,6 +329,15 @@ class GaussianHMM(CentredFit, BaseHMM):
         return _gaussian_frame_logprob(self._kern, self._backend.put, Xk, _relative(self.means_, origin), self._covars_,
                                        self.covariance_type, fitting=origin is not None)
 
+    def _fused_emission(self, origin):
+        # Diagonal densities are computed inside the lattice pass (the C++ kernels: no N x K array of them).
+        if self.covariance_type not in ("diag", "spherical"):
+            return None
+        means = _relative(self.means_, origin)
+        var = floored_variances(np.asarray(self._covars_).reshape(len(means), -1), self._backend.dtype)
+        prec = np.ascontiguousarray(np.broadcast_to(1.0 / var, means.shape))
+        return self._backend.put(means), self._backend.put(prec)
+
     def _emission_stats(self, Xk, post, origin):
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
         ws, wx, wxx = (self._backend.host(a) for a in self._kern.emissions.weighted_moments(Xk, post, order))

@@ -10,6 +10,11 @@ Same names, arguments and results as ``fastgen._core`` (``csrc/hmm/hmm.hpp``):
   -> ``(logprob T[S], posteriors T[N, K] or None, xi_sum T[K, K] or None)``
 - ``forward_backward_log(...)``: same arguments and results, log-domain recursion
 - ``viterbi(startprob, transmat, frame_logprob, offsets) -> (logprob T[S], states int64[N])``
+- ``forward_backward_diag(startprob, transmat, X, means, precisions, offsets, ...)`` and
+  ``viterbi_diag(startprob, transmat, X, means, precisions, offsets)``: the same with diagonal
+  Gaussian emissions. The C++ kernels compute the densities inside the lattice pass; here they
+  go through ``emissions.gaussian_logprob_diag`` into a device array first (one kernel more, the
+  same results): a block per sequence leaves the GPU memory-bound on the lattice, not on this.
 - ``sample_states(startprob, transmat, n_samples, seed, stream) -> int64[n_samples]``
 - ``sample_poisson(lambdas, seed, stream) -> int64[N, D]``
 
@@ -113,11 +118,13 @@ from ..common.kernels import transpose_kernel
 from .frames import (_add_kernel, _gather_rows_kernel, _log_params_kernel, _scatter_kernel, _scatter_rows_kernel,
                      _shift_exp_kernel)
 from .logdomain import _fb_log_kernel, _posterior_log_kernel, _viterbi_kernel
+from ..emissions import gaussian_logprob_diag
 from .sampling import sample_poisson, sample_states
 from .scaled import (_fb_scaled_kernel, _posterior_scaled_kernel, _xi_combine_kernel, _xi_log_partial_kernel,
                      _xi_partial_kernel)
 
-__all__ = ["forward_backward", "forward_backward_log", "viterbi", "sample_states", "sample_poisson"]
+__all__ = ["forward_backward", "forward_backward_diag", "forward_backward_log", "viterbi", "viterbi_diag", "sample_states",
+           "sample_poisson"]
 
 _NEG_INF = -math.inf
 _DBL_MIN = 2.2250738585072014e-308
@@ -312,3 +319,14 @@ def viterbi(startprob, transmat, frame_logprob, offsets):
     nt = _seq_threads(K)
     _viterbi_kernel[S, nt, 0, 8 * 2 * K](logpi, logA, Lp.device(), Of.device(), bp, logprob, states)
     return logprob, states
+
+
+def forward_backward_diag(startprob, transmat, X, means, precisions, offsets, want_posteriors=True, want_xi=True):
+    """forward_backward with log N(x_n | means[k], diag(1 / precisions[k])) as frame_logprob."""
+    return forward_backward(startprob, transmat, gaussian_logprob_diag(X, means, precisions), offsets, want_posteriors,
+                            want_xi)
+
+
+def viterbi_diag(startprob, transmat, X, means, precisions, offsets):
+    """viterbi with log N(x_n | means[k], diag(1 / precisions[k])) as frame_logprob."""
+    return viterbi(startprob, transmat, gaussian_logprob_diag(X, means, precisions), offsets)

@@ -1,0 +1,123 @@
+"""The many-sequence kernels (csrc/hmm/lanes.hpp), which run a group of sequences in SIMD lanes:
+groups of unequal lengths, length-1 sequences, an impossible sequence beside ordinary ones in the
+same group, against the NumPy oracle (test_hmm_forward_backward.py has sequences redone in the log
+domain among 40); and a sequence's result
+does not depend on the sequences that share its group (the same bits alone or in any batch).
+
+Tolerances: the lanes compute in float64 whatever the dtype, so float64 agrees with the oracle to
+1e-10 relative (RTOL) and float32 to its input rounding (1e-5); integers (paths) are equal.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from conftest import offsets_of
+from devices import host, kernels
+from hmm_cases import cuda_case
+from fastgen import _core
+from reference import hmm as ref
+
+
+def _batch(rng, K, dtype, n_seq=37):
+    lengths = rng.integers(1, 60, size=n_seq)
+    lengths[[i for i in (3, 11, 20) if i < n_seq]] = 1
+    sp = rng.dirichlet(np.ones(K))
+    tm = rng.dirichlet(np.ones(K), size=K)
+    lp = rng.normal(-2.0, 3.0, size=(int(lengths.sum()), K))
+    return sp.astype(dtype), tm.astype(dtype), lp.astype(dtype), lengths
+
+
+def _tol(dtype):
+    return 1e-5 if dtype == np.float32 else 1e-10
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("K", [1, 3, 9])
+def test_groups_of_unequal_lengths_match_the_oracle(rng, K, dtype):
+    sp, tm, lp, lengths = _batch(rng, K, dtype)
+    off = offsets_of(lengths)
+    logprob, post, xi = _core.hmm.forward_backward(sp, tm, lp, off, True, True)
+    f64 = [a.astype(np.float64) for a in (sp, tm, lp)]
+    r_logprob, r_post, r_xi = ref.forward_backward(*f64, lengths)
+    tol = _tol(dtype)
+    assert_allclose(logprob, r_logprob, rtol=tol, atol=tol)
+    assert_allclose(post, r_post, rtol=tol, atol=tol)
+    assert_allclose(xi, r_xi, rtol=tol, atol=tol * lengths.sum())
+    score = _core.hmm.forward_backward(sp, tm, lp, off, False, False)[0]
+    assert_allclose(score, r_logprob, rtol=tol, atol=tol)
+    v_logprob, states = _core.hmm.viterbi(sp, tm, lp, off)
+    r_vlogprob, r_states = ref.viterbi(*f64, lengths)
+    assert_allclose(v_logprob, r_vlogprob, rtol=tol, atol=tol)
+    if dtype == np.float64:  # (float32 inputs may turn a near-tie)
+        assert_array_equal(states, r_states)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_impossible_sequence_leaves_its_group_mates_alone(rng, dtype):
+    K = 3
+    sp, tm, lp, lengths = _batch(rng, K, dtype, n_seq=24)
+    tm[:, :] = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [0.0, 0.0, 1.0]], dtype)  # left-right
+    off = offsets_of(lengths)
+    impossible = 5
+    lp[off[impossible]:off[impossible + 1], :] = -np.inf  # no state can emit its frames
+    longest = int(np.argmax(lengths))  # a state whose emissions underflow in every frame of a sequence
+    lp[off[longest]:off[longest + 1], 2] = -1e4
+    logprob, post, xi = _core.hmm.forward_backward(sp, tm, lp, off, True, True)
+    f64 = [a.astype(np.float64) for a in (sp, tm, lp)]
+    r_logprob, r_post, r_xi = ref.forward_backward(*f64, lengths)
+    assert logprob[impossible] == -np.inf
+    assert not post[off[impossible]:off[impossible + 1]].any()
+    assert np.isfinite(np.delete(logprob, impossible)).all()
+    tol = _tol(dtype)
+    assert_allclose(np.delete(logprob, impossible), np.delete(r_logprob, impossible), rtol=tol, atol=tol)
+    keep = np.ones(len(lp), bool)
+    keep[off[impossible]:off[impossible + 1]] = False
+    assert_allclose(post[keep], r_post[keep], rtol=tol, atol=tol)
+    assert_allclose(xi, r_xi, rtol=tol, atol=tol * lengths.sum())
+
+
+def test_a_sequence_gives_the_same_bits_in_any_batch(rng):
+    sp, tm, lp, lengths = _batch(rng, 5, np.float64, n_seq=40)
+    off = offsets_of(lengths)
+    logprob, post, _ = _core.hmm.forward_backward(sp, tm, lp, off, True, False)
+    v_logprob, states = _core.hmm.viterbi(sp, tm, lp, off)
+    # the same sequences reversed and with 8 copies of the first appended: every group changes
+    order = list(range(39, -1, -1)) + [0] * 8
+    blocks = [lp[off[s]:off[s + 1]] for s in order]
+    lp2, len2 = np.concatenate(blocks), lengths[order]
+    off2 = offsets_of(len2)
+    logprob2, post2, _ = _core.hmm.forward_backward(sp, tm, lp2, off2, True, False)
+    v_logprob2, states2 = _core.hmm.viterbi(sp, tm, lp2, off2)
+    for i, s in enumerate(order):
+        assert logprob2[i] == logprob[s]
+        assert v_logprob2[i] == v_logprob[s]
+        assert_array_equal(post2[off2[i]:off2[i + 1]], post[off[s]:off[s + 1]])
+        assert_array_equal(states2[off2[i]:off2[i + 1]], states[off[s]:off[s + 1]])
+
+
+@pytest.mark.parametrize("device, n_seq", [("cpu", 3), ("cpu", 37), cuda_case(3)],
+                         ids=["cpu-few-sequences", "cpu-lanes", "cuda"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_diagonal_gaussian_emissions_equal_the_two_step_path(device, rng, n_seq, dtype):
+    """forward_backward_diag / viterbi_diag (the densities inside the pass on the CPU with many
+    sequences) give what gaussian_logprob_diag followed by forward_backward / viterbi gives:
+    the same formula in the same order, so float64 agrees to the last bits on the CPU."""
+    K, D = 4, 3
+    sp, tm, _, lengths = _batch(rng, K, dtype, n_seq=n_seq)
+    if device == "cuda":
+        lengths = np.minimum(lengths, 8)  # (the simulator runs a thread at a time)
+    off = offsets_of(lengths)
+    X = rng.normal(size=(int(lengths.sum()), D)).astype(dtype) * 2
+    mu = rng.normal(size=(K, D)).astype(dtype)
+    prec = rng.uniform(0.5, 2.0, size=(K, D)).astype(dtype)
+    hmm, em = kernels(device, "hmm"), kernels(device, "emissions")
+    lp = em.gaussian_logprob_diag(X, mu, prec)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for fused, two_step in zip(hmm.forward_backward_diag(sp, tm, X, mu, prec, off, True, True),
+                               hmm.forward_backward(sp, tm, lp, off, True, True)):
+        assert_allclose(host(fused), host(two_step), rtol=tol, atol=tol)
+    v_fused, v_two = hmm.viterbi_diag(sp, tm, X, mu, prec, off), hmm.viterbi(sp, tm, lp, off)
+    assert_allclose(host(v_fused[0]), host(v_two[0]), rtol=tol, atol=tol)
+    assert_array_equal(host(v_fused[1]), host(v_two[1]))
