@@ -104,6 +104,29 @@ static py::tuple forward_backward_diag(py::array startprob, py::array transmat, 
   });
 }
 
+static py::tuple e_step_diag(py::array startprob, py::array transmat, py::array X, py::array means,
+                             py::array precisions, py::array offsets, bool want_xi) {
+  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T *pi, *A, *x, *mu, *prec;
+    int64_t D;
+    const HmmInputs h = check_hmm_diag<T>(startprob, transmat, X, means, precisions, offsets, &pi, &A, &x, &mu, &prec, &D);
+    auto logprob = out<T>({h.S});
+    auto start = out<T>({h.K});
+    auto xi = want_xi ? out<T>({h.K, h.K}) : out<T>({0});
+    auto ws = out<T>({h.K});
+    auto wx = out<T>({h.K, D});
+    auto wxx = out<T>({h.K, D});
+    T* px = want_xi ? ptr(xi) : nullptr;
+    {
+      NoGil nogil;
+      hmm::e_step_diag(h.N, static_cast<int>(h.K), static_cast<int>(D), h.S, pi, A, x, mu, prec, h.offsets,
+                       ptr(logprob), ptr(start), px, ptr(ws), ptr(wx), ptr(wxx));
+    }
+    return py::make_tuple(logprob, start, want_xi ? py::object(xi) : py::object(py::none()), ws, wx, wxx);
+  });
+}
+
 static py::tuple viterbi_diag(py::array startprob, py::array transmat, py::array X, py::array means,
                               py::array precisions, py::array offsets) {
   return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
@@ -171,6 +194,10 @@ void register_hmm(py::module_& m) {
         py::arg("want_xi") = true,
         "forward_backward with diagonal Gaussian emissions computed inside the pass (emissions.gaussian_logprob_diag's "
         "densities), same outputs.");
+  m.def("e_step_diag", &e_step_diag, py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"),
+        py::arg("precisions"), py::arg("offsets"), py::arg("want_xi") = true,
+        "One EM E-step with diagonal Gaussian emissions, no N x K array -> (logprob[S], start[K] (summed first-frame "
+        "posteriors), xi_sum[K,K] or None, w_sum[K], wx[K,D], wxx[K,D]) (weighted_moments order 1 of the posteriors).");
   m.def("viterbi_diag", &viterbi_diag, py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"),
         py::arg("precisions"), py::arg("offsets"), "viterbi with diagonal Gaussian emissions computed inside the pass.");
   m.def("sample_states", &sample_states, py::arg("startprob"), py::arg("transmat"), py::arg("n_samples"),

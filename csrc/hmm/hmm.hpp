@@ -15,6 +15,7 @@
 // range; when such a state could only come back through itself, the sequence is redone in the log
 // domain (lost_forward_mass below), so the scaled path is never silently wrong.
 #pragma once
+#include "emissions/stats.hpp"
 #include "hmm/lane_emissions.hpp"
 #include "hmm/lattice.hpp"
 
@@ -186,15 +187,20 @@ inline int64_t longest(int64_t S, const int64_t* offsets) {
 // the frames' log-likelihoods (hmm/lane_emissions.hpp).
 template <class T, class Em>
 static void forward_backward_lanes(int K, int64_t S, const T* pi, const T* A, const Em& em, const int64_t* offsets,
-                                   double work, std::vector<double>& ll, T* post, T* xi_sum) {
-  const bool keep = post || xi_sum;
+                                   double work, std::vector<double>& ll, T* post, T* xi_sum,
+                                   std::vector<double>* stats = nullptr) {
+  const bool keep = post || xi_sum || stats;
   const std::vector<int64_t> order = lanes::by_length(S, offsets);
   const int64_t steps = keep ? longest(S, offsets) : 1;
   const int64_t KL = static_cast<int64_t>(K) * lanes::kMaxLanes, KK = static_cast<int64_t>(K) * K;
   const int64_t nu = par::n_chunks(S, lanes::kUnit);
   std::vector<double> part(xi_sum ? static_cast<size_t>(nu * KK) : 0, 0.0);
+  const int64_t NS = stats ? K + em.n_stats() : 0;  // the first frames' posteriors, then em's
+  std::vector<double> stats_part(static_cast<size_t>(nu * NS), 0.0);
   static thread_local par::Clock clock;
   par::Region r(clock, work, nu);
+  par::Scratch<double> P(r, stats ? steps * KL : 0), xl(r, stats ? steps * em.slot() : 0),
+      st(r, NS * lanes::kMaxLanes);
   par::Scratch<double> E(r, std::max<int64_t>(steps, 2) * KL), alpha(r, std::max<int64_t>(steps, 2) * KL),
       c(r, steps * lanes::kMaxLanes), small(r, 6 * KL + 4 * K + 2 * em.slot()),
       xi(r, xi_sum ? KK * lanes::kMaxLanes : 0);
@@ -211,16 +217,25 @@ static void forward_backward_lanes(int K, int64_t S, const T* pi, const T* A, co
           if (gr.seq[l] >= 0) ll[gr.seq[l]] = lg[l];
         if (!keep) continue;
         double* x = xi_sum ? xi[w] : nullptr;
-        lanes::backward<Bw>(gr, K, A, E[w], alpha[w], c[w], lg, post, x, sw, sw + KL, sw + 2 * KL, sw + 3 * KL);
-        for (int l = 0; x && l < L; ++l) {  // each sequence's own sum, in sorted order
+        double* pw = stats ? P[w] : nullptr;
+        lanes::backward<Bw>(gr, K, A, E[w], alpha[w], c[w], lg, post, pw, x, sw, sw + KL, sw + 2 * KL, sw + 3 * KL);
+        if (pw) {
+          std::copy(pw, pw + K * L, st[w]);  // frame 0 of every lane: the sequences' first frames
+          em.template stats<Bw>(gr, pw, xl[w], st[w] + K * L);
+        }
+        for (int l = 0; l < L; ++l) {  // each sequence's own sums, in sorted order
           if (!(lg[l] > kNegInf)) continue;
           double* pu = part.data() + u * KK;
-          for (int64_t ij = 0; ij < KK; ++ij) pu[ij] += x[ij * L + l];
+          for (int64_t ij = 0; x && ij < KK; ++ij) pu[ij] += x[ij * L + l];
+          double* su = stats_part.data() + u * NS;
+          for (int64_t i = 0; i < NS; ++i) su[i] += st[w][i * L + l];
         }
       }
     });
   });
   if (xi_sum) reduce_xi(nu, K, part, A, xi_sum);
+  for (int64_t u = 0; u < nu; ++u)
+    for (int64_t i = 0; i < NS; ++i) (*stats)[i] += stats_part[u * NS + i];
 }
 
 // Whether the lanes kernels take a batch (decided by the data alone): enough sequences to fill
@@ -418,14 +433,14 @@ void viterbi_lanes(int64_t N, int K, int64_t S, const T* logpi, const T* logA, c
   const int64_t KL = static_cast<int64_t>(K) * lanes::kMaxLanes, nu = par::n_chunks(S, lanes::kUnit);
   static thread_local par::Clock clock;
   par::Region r(clock, static_cast<double>(N) * K * K, nu);
-  par::Scratch<double> bp(r, longest(S, offsets) * KL), d(r, 4 * KL + 2 * em.slot());
+  par::Scratch<double> bp(r, longest(S, offsets) * KL), d(r, 5 * KL + 2 * em.slot());
   r.for_each(nu, [&](int64_t u, int w) {
     const int64_t end = std::min(S, (u + 1) * lanes::kUnit);
     vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
       constexpr int Bw = decltype(b)::value, L = lanes::G<Bw>;
       for (int64_t first = u * lanes::kUnit; first < end; first += L)
         if (!lanes::viterbi<Bw>(lanes::make_group(order, offsets, first, end, L), K, logpi, logA, em, bp[w], d[w],
-                                d[w] + 4 * KL, d[w] + 2 * KL, d[w] + 3 * KL, logprob, states))
+                                d[w] + 5 * KL, d[w] + 2 * KL, d[w] + 3 * KL, d[w] + 4 * KL, logprob, states))
           return;
     });
   });
@@ -474,6 +489,44 @@ void forward_backward_diag(int64_t N, int K, int D, int64_t S, const T* pi, cons
   Buffer<T> lp = buffer<T>(static_cast<size_t>(N) * K);
   emissions::gaussian_logprob_diag(N, K, D, X, means, prec, lp.get());
   forward_backward(N, K, S, pi, A, lp.get(), offsets, logprob, post, xi_sum);
+}
+
+// The E-step of a diagonal-Gaussian HMM without an N x K array: log P per sequence, the summed
+// posteriors of the sequences' first frames (start[K]), xi_sum, and the emission's statistics
+// (ws[K], wx[K, D], wxx[K, D]: weighted_moments of order 1 with the posteriors as weights). With
+// many sequences all of it comes out of the lanes pass; otherwise, or when a sequence must be
+// redone in the log domain, from the posteriors of forward_backward_diag.
+template <class T>
+void e_step_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, const T* X, const T* means,
+                 const T* prec, const int64_t* offsets, T* logprob, T* start, T* xi_sum, T* ws, T* wx, T* wxx) {
+  const int64_t KD = static_cast<int64_t>(K) * D;
+  if (use_lanes(S, offsets, K, true)) {
+    fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
+    const std::vector<double> norm = lanes::diag_norms(K, D, prec);
+    const lanes::DiagGaussian<T> em{X, K, D, means, prec, norm.data()};
+    std::vector<double> ll(S), st(static_cast<size_t>(K + em.n_stats()), 0.0);
+    const double work = 3.0 * N * K * (K + 8 + D);
+    forward_backward_lanes(K, S, pi, A, em, offsets, work, ll, static_cast<T*>(nullptr), xi_sum, &st);
+    if (std::none_of(ll.begin(), ll.end(), [](double v) { return std::isnan(v); })) {
+      for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+      for (int k = 0; k < K; ++k) {
+        start[k] = static_cast<T>(st[k]);
+        ws[k] = static_cast<T>(st[K + k]);
+      }
+      for (int64_t i = 0; i < KD; ++i) {
+        wx[i] = static_cast<T>(st[2 * K + i]);
+        wxx[i] = static_cast<T>(st[2 * K + KD + i]);
+      }
+      return;
+    }
+  }
+  Buffer<T> post = buffer<T>(static_cast<size_t>(N) * K);
+  forward_backward_diag(N, K, D, S, pi, A, X, means, prec, offsets, logprob, post.get(), xi_sum);
+  stats::weighted_moments(N, K, D, 1, X, post.get(), ws, wx, wxx);
+  std::vector<double> acc(K, 0.0);
+  for (int64_t s = 0; s < S; ++s)
+    for (int k = 0; k < K; ++k) acc[k] += post[offsets[s] * K + k];
+  for (int k = 0; k < K; ++k) start[k] = static_cast<T>(acc[k]);
 }
 
 template <class T>

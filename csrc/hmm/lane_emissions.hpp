@@ -38,6 +38,10 @@ struct FrameLogprob {
   FASTGEN_VEC_INLINE void compute(const double*, double*) const {}
 
   void rows(int64_t b, int64_t e, T* out) const { std::copy(lp + b * K, lp + e * K, out); }
+
+  int64_t n_stats() const { return 0; }  // (no M-step statistics of its own)
+  template <int B>
+  FASTGEN_VEC_INLINE void stats(const Group&, const double*, double*, double*) const {}
 };
 
 // log N(x; mu_k, diag(1 / prec_k)) = norm_k - 1/2 sum_d prec_kd (x_d - mu_kd)^2 (emissions.hpp's
@@ -79,6 +83,52 @@ struct DiagGaussian {
 
   void rows(int64_t b, int64_t e, T* out) const {
     emissions::gaussian_logprob_diag(e - b, K, D, X + b * D, means, prec, out);
+  }
+
+  // The M-step's statistics of a group, lane by lane, from its posteriors P (steps K G, zeros
+  // outside live frames): out[(k) G + l] = sum_t P_t(k), then wx[k, d] and wxx[k, d] (sums of
+  // P_t(k) x_td and P_t(k) x_td^2) at out + K G and out + (K + K D) G, t in order. xl: steps D G.
+  int64_t n_stats() const { return K + 2 * static_cast<int64_t>(K) * D; }
+
+  template <int B>
+  FASTGEN_VEC_INLINE void stats(const Group& gr, const double* P, double* xl, double* out) const {
+    constexpr int L = G<B>;
+    const int64_t KL = static_cast<int64_t>(K) * L, DL = static_cast<int64_t>(D) * L;
+    for (int64_t t = 0; t < gr.steps; ++t) gather<B>(gr, t, xl + t * DL, nullptr);
+    for (int k = 0; k < K; ++k) {
+      VD<B> s = {};
+      for (int64_t t = 0; t < gr.steps; ++t) s += vec::load<B>(P + t * KL + k * L);
+      vec::store(out + k * L, s);
+    }
+    double* wx = out + KL;
+    double* wxx = wx + KL * D;
+    int d0 = 0;
+    for (; d0 + 4 <= D; d0 += 4) moment_tile<4, B>(gr.steps, d0, P, xl, wx, wxx);
+    for (; d0 < D; ++d0) moment_tile<1, B>(gr.steps, d0, P, xl, wx, wxx);
+  }
+
+  // Features d0 .. d0 + DB - 1 of every state, 2 DB accumulators a state held over all steps.
+  template <int DB, int B>
+  FASTGEN_VEC_INLINE void moment_tile(int64_t steps, int d0, const double* P, const double* xl, double* wx,
+                                      double* wxx) const {
+    constexpr int L = G<B>;
+    const int64_t KL = static_cast<int64_t>(K) * L, DL = static_cast<int64_t>(D) * L;
+    for (int k = 0; k < K; ++k) {
+      VD<B> ax[DB] = {}, axx[DB] = {};
+      for (int64_t t = 0; t < steps; ++t) {
+        const VD<B> pk = vec::load<B>(P + t * KL + k * L);
+        for (int d = 0; d < DB; ++d) {
+          const VD<B> x = vec::load<B>(xl + t * DL + (d0 + d) * L);
+          const VD<B> px = pk * x;
+          ax[d] += px;
+          axx[d] += px * x;
+        }
+      }
+      for (int d = 0; d < DB; ++d) {
+        vec::store(wx + (static_cast<int64_t>(k) * D + d0 + d) * L, ax[d]);
+        vec::store(wxx + (static_cast<int64_t>(k) * D + d0 + d) * L, axx[d]);
+      }
+    }
   }
 };
 

@@ -65,6 +65,16 @@ inline Group make_group(const std::vector<int64_t>& order, const int64_t* offset
   return gr;
 }
 
+// v, through an empty asm statement: gcc 12 merges consecutive vector selects into one whose
+// mask is an and/or of comparisons, and on AVX-512 it lowered that lane by lane (vcomisd, setnb,
+// vpinsrq: ~150 instructions a step); a select whose result passes through here stays one
+// compare and one blend.
+template <class V>
+FASTGEN_VEC_INLINE V opaque(V v) {
+  asm("" : "+v"(v));
+  return v;
+}
+
 // par::interrupted() every steps_per_check steps, without a division per step.
 class Countdown {
  public:
@@ -79,19 +89,31 @@ class Countdown {
   int64_t every_, left_;
 };
 
+// Lanes are read and written through arrays, never as v[l] on a vector variable: an element
+// access inside a loop made gcc 12 split the vector (and every select that used it) into scalars.
+template <int B>
+struct Lanes {
+  alignas(64) double v[kMaxLanes];
+  explicit Lanes(VD<B> x) { vec::store(v, x); }
+  double operator[](int l) const { return v[l]; }
+  double& operator[](int l) { return v[l]; }
+  VD<B> vector() const { return vec::load<B>(v); }
+};
+
 // Whether any lane of a 0/1 (or non-negative) mask is set: one test per step, not one per lane.
 template <int B>
 FASTGEN_VEC_INLINE bool any(VD<B> m) {
+  const Lanes<B> a(m);
   double s = 0;
-  for (int l = 0; l < G<B>; ++l) s += m[l];
+  for (int l = 0; l < G<B>; ++l) s += a[l];
   return s > 0;
 }
 
 template <int B>
 FASTGEN_VEC_INLINE VD<B> lengths(const Group& gr) {
-  VD<B> v;
+  alignas(64) double v[kMaxLanes];
   for (int l = 0; l < G<B>; ++l) v[l] = static_cast<double>(gr.len[l]);
-  return v;
+  return vec::load<B>(v);
 }
 
 // e = exp(x - m), m = max_k x per lane (returned); a lane whose frame is all -inf gets zeros and
@@ -179,11 +201,12 @@ FASTGEN_VEC_INLINE void forward(const Group& gr, int K, const T* pi, const T* A,
   const int64_t KL = static_cast<int64_t>(K) * L;
   const VD<B> len = lengths<B>(gr);
   int8_t state[L];
-  VD<B> live;  // 1 in the lanes still computed, else 0
+  Lanes<B> lv(VD<B>{});
   for (int l = 0; l < L; ++l) {
     state[l] = gr.len[l] > 0 ? kLive : kDead;
-    live[l] = gr.len[l] > 0 ? 1.0 : 0.0;
+    lv[l] = gr.len[l] > 0 ? 1.0 : 0.0;
   }
+  VD<B> live = lv.vector();  // 1 in the lanes still computed, else 0
   // A zero in a column that every other state enters is re-entered by any live state, so
   // lost_forward_mass is asked only about zeros in the other columns, or all-zero frames.
   bool* gap = reinterpret_cast<bool*>(row + 3 * K);
@@ -191,7 +214,7 @@ FASTGEN_VEC_INLINE void forward(const Group& gr, int K, const T* pi, const T* A,
     gap[j] = false;
     for (int i = 0; i < K; ++i) gap[j] = gap[j] || (i != j && !(A[static_cast<int64_t>(i) * K + j] > 0));
   }
-  const VD<B> one = VD<B>{} + 1.0;
+  const VD<B> one = VD<B>{} + 1.0, nil = opaque(VD<B>{});  // (an opaque zero: see opaque)
   VD<B> sum_m = {}, prod = one;
   const int64_t SL = em.slot();
   em.template gather<B>(gr, 0, buf, raw);
@@ -222,16 +245,18 @@ FASTGEN_VEC_INLINE void forward(const Group& gr, int K, const T* pi, const T* A,
     for (int j = 0; j < K; ++j) {
       const VD<B> v = vec::load<B>(cur + j * L);
       s += v;
-      if (gap[j]) zero = v == 0.0 ? one : zero;
+      if (gap[j]) zero = opaque(v == 0.0 ? one : zero);
     }
-    const VD<B> on = VD<B>{} + static_cast<double>(t) < len ? live : VD<B>{};
-    VD<B> bad = s > 0.0 ? VD<B>{} : on;
-    bad = s < std::numeric_limits<double>::infinity() ? bad : on;
-    const VD<B> ask = s == 0.0 ? on : zero * on;
-    if (any<B>(bad + ask)) {
+    const VD<B> on = opaque(VD<B>{} + static_cast<double>(t) < len ? live : nil);
+    {  // the lanes' checks in scalar code: vector selects on s came out lane by lane anyway (see opaque)
+      const Lanes<B> s_l(s), on_l(on), zero_l(zero);
+      Lanes<B> live_l(live);
+      bool changed = false;
       for (int l = 0; l < L; ++l) {
+        if (on_l[l] == 0) continue;
+        const bool bad = !(s_l[l] > 0 && s_l[l] < std::numeric_limits<double>::infinity());
         // the guard first (as lattice.hpp): a frame where every reachable state underflowed is not impossible
-        if (ask[l] != 0) {
+        if (s_l[l] == 0 || zero_l[l] != 0) {
           double* p = row;
           double* q = row + K;
           lane_row<B>(K, cur, l, q);
@@ -240,33 +265,41 @@ FASTGEN_VEC_INLINE void forward(const Group& gr, int K, const T* pi, const T* A,
           lane_row<B>(K, rt, l, lpl);
           if (lost_forward_mass(K, prev ? p : nullptr, pi, A, lpl, q)) {
             state[l] = kRedo;
-            live[l] = 0;
+            live_l[l] = 0;
+            changed = true;
             continue;
           }
         }
-        if (bad[l] != 0) {
+        if (bad) {
           state[l] = kDead;
-          live[l] = 0;
+          live_l[l] = 0;
+          changed = true;
         }
       }
+      if (changed) live = live_l.vector();
     }
     const VD<B> inv = 1.0 / s;
     for (int j = 0; j < K; ++j) vec::store(cur + j * L, vec::load<B>(cur + j * L) * inv);
     if (keep) vec::store(c + t * L, s);
     const VD<B> counted = on * live;  // (a lane found dead or lost at this frame is not counted)
-    sum_m += counted > 0.0 ? m : VD<B>{};
-    prod *= counted > 0.0 ? s : one;
-    VD<B> fold = prod < 1e-250 ? one : VD<B>{};
-    fold = prod > 1e250 ? one : fold;
-    if (any<B>(fold))
+    sum_m += m * counted;  // (not a select: see backward's `in`; a live lane past its end has a finite m)
+    prod *= opaque(counted > 0.0 ? s : one);
+    const VD<B> fold = opaque(prod < 1e-250 ? one : nil) + opaque(prod > 1e250 ? one : nil);
+    if (any<B>(fold)) {
+      const Lanes<B> fold_l(fold);
+      Lanes<B> sum_l(sum_m), prod_l(prod);
       for (int l = 0; l < L; ++l)
-        if (fold[l] != 0) {
-          sum_m[l] += std::log(prod[l]);
-          prod[l] = 1;
+        if (fold_l[l] != 0) {
+          sum_l[l] += std::log(prod_l[l]);
+          prod_l[l] = 1;
         }
+      sum_m = sum_l.vector();
+      prod = prod_l.vector();
+    }
   }
+  const Lanes<B> sum_l(sum_m), prod_l(prod);
   for (int l = 0; l < L; ++l)
-    ll[l] = state[l] == kLive ? sum_m[l] + std::log(prod[l]) : state[l] == kDead ? kNegInf : kRedoInLog;
+    ll[l] = state[l] == kLive ? sum_l[l] + std::log(prod_l[l]) : state[l] == kDead ? kNegInf : kRedoInLog;
 }
 
 // xi[(i K + j) G + l] = sum_t alpha_t(i) w_{t+1}(j) over a group's steps, t in order, in tiles of
@@ -306,22 +339,24 @@ FASTGEN_VEC_INLINE void xi_sums(int K, int64_t steps, const double* alpha, const
 // Backward pass over a group after forward(keep = true): posteriors (post, frames of live lanes;
 // zeros for impossible sequences) and each lane's expected-transition partial
 // xi[(i K + j) G + l] = sum_t alpha_t(i) w_{t+1}(j) (sequence_posteriors lane by lane; the w
-// overwrite E). Scratch: bcur, bnext, v, p (K G each).
+// overwrite E); P (if set): every frame's posteriors in lanes (steps K G, zeros outside the live
+// frames), for an emission's statistics. Scratch: bcur, bnext, v, p (K G each).
 template <int B, class T>
 FASTGEN_VEC_INLINE void backward(const Group& gr, int K, const T* A, double* E, const double* alpha,
-                                 const double* c, const double* ll, T* post, double* xi, double* bcur, double* bnext,
-                                 double* v, double* p) {
+                                 const double* c, const double* ll, T* post, double* P, double* xi, double* bcur,
+                                 double* bnext, double* v, double* p) {
   constexpr int L = G<B>;
   const int64_t KL = static_cast<int64_t>(K) * L;
   const VD<B> len = lengths<B>(gr);
   // (double masks and one comparison a select, as in forward)
   bool live[L];
-  VD<B> livev;
+  Lanes<B> lv(VD<B>{});
   for (int l = 0; l < L; ++l) {
     live[l] = gr.len[l] > 0 && ll[l] > kNegInf;  // (NaN: redone elsewhere)
-    livev[l] = live[l] ? 1.0 : 0.0;
+    lv[l] = live[l] ? 1.0 : 0.0;
   }
-  const VD<B> one = VD<B>{} + 1.0;
+  const VD<B> livev = lv.vector();
+  const VD<B> one = VD<B>{} + 1.0, nil = opaque(VD<B>{});  // (an opaque zero: see opaque)
   VD<B> g_next = {};
   Countdown check(3.0 * K * K * L);
   for (int64_t t = gr.steps - 1; t >= 0; --t) {
@@ -336,31 +371,42 @@ FASTGEN_VEC_INLINE void backward(const Group& gr, int K, const T* A, double* E, 
       matvec<B>(K, A, v, bcur);
       const VD<B> cn = vec::load<B>(c + (t + 1) * L);
       const VD<B> inv = 1.0 / cn;
+      // 1 where frame t + 1 is in the lane's sequence, else 0 (and its complement). Lane masks that
+      // stay fixed over a loop are applied by multiplying, not by selects: gcc 12 hoisted such a
+      // select's mask out of the loop into an integer vector and then blended lane by lane.
+      const VD<B> in = opaque(tv1 < len ? one : nil), out = one - in;
+      const VD<B> cap = VD<B>{} + beta_max<double>();
       for (int k = 0; k < K; ++k) {
         VD<B> b = vec::load<B>(bcur + k * L) * inv;
-        b = b < beta_max<double>() ? b : VD<B>{} + beta_max<double>();
-        vec::store(bcur + k * L, tv1 < len ? b : one);
+        b = opaque(b < cap ? b : cap);
+        vec::store(bcur + k * L, b * in + out);
       }
       if (xi) {
         const VD<B> z = cn * g_next;
-        VD<B> on = tv1 < len ? livev : VD<B>{};
-        on = z > 0.0 ? on : VD<B>{};
-        const VD<B> invz = 1.0 / z;
+        // invz where the weights count, 0 elsewhere (z <= 0 there, so never inf * 0)
+        VD<B> invz = opaque(z > 0.0 ? 1.0 / z : nil);
+        invz *= in * livev;
         const double* an = alpha + (t + 1) * KL;
         double* wn = E + (t + 1) * KL;  // w_{t+1} replaces E_{t+1}, read for the last time above
+        const VD<B> wcap = VD<B>{} + kMaxXiWeight;
         for (int k = 0; k < K; ++k) {
           VD<B> wk = vec::load<B>(v + k * L) * invz;
-          wk = wk < kMaxXiWeight ? wk : VD<B>{} + kMaxXiWeight;
-          wk = on > 0.0 ? wk : VD<B>{};
-          vec::store(wn + k * L, vec::load<B>(an + k * L) != 0.0 ? wk : VD<B>{});
+          wk = opaque(wk < wcap ? wk : wcap);
+          vec::store(wn + k * L, vec::load<B>(an + k * L) != nil ? wk : nil);
         }
       }
     }
     VD<B> g = {};
     for (int k = 0; k < K; ++k) g += vec::load<B>(at + k * L) * vec::load<B>(bcur + k * L);
-    if (post) {
-      const VD<B> inv = g > 0.0 ? 1.0 / g : VD<B>{};
+    if (post || P) {
+      const VD<B> inv = opaque(g > 0.0 ? 1.0 / g : nil);
       for (int k = 0; k < K; ++k) vec::store(p + k * L, vec::load<B>(at + k * L) * vec::load<B>(bcur + k * L) * inv);
+    }
+    if (P) {  // zeros outside live frames
+      const VD<B> on = opaque(VD<B>{} + static_cast<double>(t) < len ? one : nil) * livev;
+      for (int k = 0; k < K; ++k) vec::store(P + t * KL + k * L, vec::load<B>(p + k * L) * on);  // (see `in`)
+    }
+    if (post) {
       for (int l = 0; l < L; ++l) {
         if (!live[l] || t >= gr.len[l]) continue;
         T* out = post + (gr.begin[l] + t) * K;
@@ -408,18 +454,26 @@ FASTGEN_VEC_INLINE int viterbi_block(int K, int j0, const double* delta, const T
 }
 
 // Viterbi over a group (viterbi_sequence lane by lane). bp holds the argmax of every frame and
-// state (steps K G doubles); x is 2 K G doubles and buf 2 em.slot(), delta and nd K G each. Returns false when interrupted (nothing
+// state (steps K G doubles); x is 2 K G doubles and buf 2 em.slot(), delta, nd and fin K G each. Returns false when interrupted (nothing
 // written; the pool's job throws).
 template <int B, class T, class Em>
 FASTGEN_VEC_INLINE bool viterbi(const Group& gr, int K, const T* logpi, const T* logA, const Em& em, double* bp,
-                                double* x, double* buf, double* delta, double* nd, T* logprob, int64_t* states) {
+                                double* x, double* buf, double* delta, double* nd, double* fin, T* logprob,
+                                int64_t* states) {
   constexpr int L = G<B>;
   const int64_t KL = static_cast<int64_t>(K) * L;
-  const VD<B> len = lengths<B>(gr);
   const int64_t SL = em.slot();
+  // A lane's last delta is copied into fin at its last frame (the lanes past their end compute on;
+  // a select that froze them, its mask fixed over the states' loop, compiled lane by lane).
+  auto keep_ends = [&](int64_t t) {
+    for (int l = 0; l < L; ++l)
+      if (gr.len[l] - 1 == t)
+        for (int j = 0; j < K; ++j) fin[j * L + l] = delta[j * L + l];
+  };
   em.template gather<B>(gr, 0, buf, x);
   em.template compute<B>(buf, x);
   for (int j = 0; j < K; ++j) vec::store(delta + j * L, static_cast<double>(logpi[j]) + vec::load<B>(x + j * L));
+  keep_ends(0);
   if (gr.steps > 1) em.template gather<B>(gr, 1, buf + SL, x + KL);
   Countdown check(static_cast<double>(K) * K * L);
   for (int64_t t = 1; t < gr.steps; ++t) {
@@ -431,16 +485,15 @@ FASTGEN_VEC_INLINE bool viterbi(const Group& gr, int K, const T* logpi, const T*
     int j0 = viterbi_block<8, B>(K, 0, delta, logA, xt, nd, bt);
     j0 = viterbi_block<2, B>(K, j0, delta, logA, xt, nd, bt);
     viterbi_block<1, B>(K, j0, delta, logA, xt, nd, bt);
-    const VD<B> tv = VD<B>{} + static_cast<double>(t);
-    for (int j = 0; j < K; ++j)  // lanes past their end keep their last delta
-      vec::store(delta + j * L, tv < len ? vec::load<B>(nd + j * L) : vec::load<B>(delta + j * L));
+    std::swap(delta, nd);
+    keep_ends(t);
   }
   for (int l = 0; l < L; ++l) {
     if (gr.len[l] == 0) continue;
     int best = 0;
     for (int j = 1; j < K; ++j)
-      if (delta[j * L + l] > delta[best * L + l]) best = j;
-    logprob[gr.seq[l]] = static_cast<T>(delta[best * L + l]);
+      if (fin[j * L + l] > fin[best * L + l]) best = j;
+    logprob[gr.seq[l]] = static_cast<T>(fin[best * L + l]);
     int64_t* st = states + gr.begin[l];
     st[gr.len[l] - 1] = best;
     for (int64_t t = gr.len[l] - 1; t > 0; --t) st[t - 1] = static_cast<int64_t>(bp[(t * K + st[t]) * L + l]);

@@ -121,3 +121,53 @@ def test_fused_diagonal_gaussian_emissions_equal_the_two_step_path(device, rng, 
     v_fused, v_two = hmm.viterbi_diag(sp, tm, X, mu, prec, off), hmm.viterbi(sp, tm, lp, off)
     assert_allclose(host(v_fused[0]), host(v_two[0]), rtol=tol, atol=tol)
     assert_array_equal(host(v_fused[1]), host(v_two[1]))
+
+
+@pytest.mark.parametrize("device, n_seq", [("cpu", 3), ("cpu", 37), cuda_case(3)],
+                         ids=["cpu-few-sequences", "cpu-lanes", "cuda"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_e_step_equals_posteriors_then_moments(device, rng, n_seq, dtype):
+    """e_step_diag's sums (the lanes add each sequence's own, in float64) against
+    forward_backward_diag's posteriors through weighted_moments and sum_rows: 1e-12 relative in
+    float64 (another order of additions), the float32 results' rounding (1e-5) in float32."""
+    K, D = 4, 3
+    sp, tm, _, lengths = _batch(rng, K, dtype, n_seq=n_seq)
+    if device == "cuda":
+        lengths = np.minimum(lengths, 8)  # (the simulator runs a thread at a time)
+    off = offsets_of(lengths)
+    X = rng.normal(size=(int(lengths.sum()), D)).astype(dtype) * 2
+    mu = rng.normal(size=(K, D)).astype(dtype)
+    prec = rng.uniform(0.5, 2.0, size=(K, D)).astype(dtype)
+    hmm, em = kernels(device, "hmm"), kernels(device, "emissions")
+    for want_xi in (True, False):
+        logprob, start, xi, ws, wx, wxx = hmm.e_step_diag(sp, tm, X, mu, prec, off, want_xi)
+        r_logprob, post, r_xi = hmm.forward_backward_diag(sp, tm, X, mu, prec, off, True, want_xi)
+        r_ws, r_wx, r_wxx = em.weighted_moments(X, post, 1)
+        r_start = host(post)[off[:-1]].sum(axis=0)
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        assert (xi is None) == (not want_xi)
+        for a, b in [(logprob, r_logprob), (start, r_start), (ws, r_ws), (wx, r_wx), (wxx, r_wxx)] + (
+                [(xi, r_xi)] if want_xi else []):
+            assert host(a).dtype == dtype
+            assert_allclose(host(a), host(b), rtol=tol, atol=tol * lengths.sum())
+
+
+def test_fused_e_step_falls_back_when_a_sequence_is_redone_in_the_log_domain():
+    """test_hmm_forward_backward's transient state after a deep dip, made by Gaussian emissions
+    (means 0 and 8, unit variances: x = 3.5 favours state 0 by 4 nats, x = 4.5 state 1), 20 copies:
+    the scaled pass loses state 1, the sequences are redone in the log domain, and the statistics
+    still come out, from the log-domain posteriors."""
+    n = 200
+    sp = np.array([0.5, 0.5])
+    tm = np.array([[1.0, 0.0], [0.01, 0.99]])
+    one = np.full((3 * n, 1), 4.5)
+    one[:n] = 3.5
+    X = np.tile(one, (20, 1))
+    off = offsets_of(np.full(20, 3 * n))
+    mu, prec = np.array([[0.0], [8.0]]), np.ones((2, 1))
+    logprob, start, xi, ws, wx, wxx = _core.hmm.e_step_diag(sp, tm, X, mu, prec, off, True)
+    r_logprob, post, r_xi = _core.hmm.forward_backward_diag(sp, tm, X, mu, prec, off, True, True)
+    r_ws, r_wx, r_wxx = _core.emissions.weighted_moments(X, post, 1)
+    assert ws[1] > 0.99 * len(X)  # state 1 throughout, as the log domain finds
+    for a, b in [(logprob, r_logprob), (start, post[off[:-1]].sum(0)), (xi, r_xi), (ws, r_ws), (wx, r_wx), (wxx, r_wxx)]:
+        assert_allclose(a, b, rtol=1e-12, atol=1e-9)

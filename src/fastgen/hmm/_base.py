@@ -339,14 +339,7 @@ class BaseHMM(BaseEstimator):
         del X  # (a copy when the kernels take another dtype)
         starts_k = self._backend.put(offsets[:-1])
         for _ in range(self.n_iter):
-            logprob, post, xi = self._forward_backward(Xk, ok, True, "t" in self.params, origin)
-            per_seq = self._backend.host(logprob).astype(np.float64)
-            self._check_possible(per_seq, "EM cannot continue (check for impossible transitions or emissions, "
-                                          "or the data's scale)")
-            stats = {"start": self._backend.host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
-                     "trans": None if xi is None else self._backend.host(xi).astype(np.float64)}
-            stats.update(self._emission_stats(Xk, post, origin))
-            del post, xi
+            per_seq, stats = self._e_step(Xk, ok, starts_k, origin)
             curr = float(per_seq.sum())
             with self._all_or_nothing():  # every parameter of this iteration, or none
                 self._do_mstep(stats)
@@ -357,6 +350,21 @@ class BaseHMM(BaseEstimator):
         self._check_fit()
         self.n_iter_ = self.monitor_.iter
         return self
+
+    def _e_step(self, Xk, ok, starts_k, origin):
+        """(log-likelihood per sequence, float64 on the host; the M-step's statistics) of one EM iteration."""
+        logprob, post, xi = self._forward_backward(Xk, ok, True, "t" in self.params, origin)
+        per_seq = self._checked_logprob(logprob)
+        stats = {"start": self._backend.host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
+                 "trans": None if xi is None else self._backend.host(xi).astype(np.float64)}
+        stats.update(self._emission_stats(Xk, post, origin))
+        return per_seq, stats
+
+    def _checked_logprob(self, logprob):
+        per_seq = self._backend.host(logprob).astype(np.float64)
+        self._check_possible(per_seq, "EM cannot continue (check for impossible transitions or emissions, "
+                                      "or the data's scale)")
+        return per_seq
 
     def _init(self, X, offsets, origin):
         rs = check_random_state(self.random_state)

@@ -338,6 +338,20 @@ class GaussianHMM(CentredFit, BaseHMM):
         prec = np.ascontiguousarray(np.broadcast_to(1.0 / var, means.shape))
         return self._backend.put(means), self._backend.put(prec)
 
+    def _e_step(self, Xk, ok, starts_k, origin):
+        fused = self._fused_emission(origin) if self.implementation == "scaling" else None
+        if fused is None:
+            return super()._e_step(Xk, ok, starts_k, origin)
+        # One pass, no N x K array: the posteriors' sums come out of the lattice kernel.
+        sp, tm = self._backend.put(self.startprob_), self._backend.put(self.transmat_)
+        logprob, start, xi, ws, wx, wxx = self._kern.hmm.e_step_diag(sp, tm, Xk, *fused, ok, "t" in self.params)
+        per_seq = self._checked_logprob(logprob)
+        host = self._backend.host
+        return per_seq, {"start": host(start).astype(np.float64),
+                         "trans": None if xi is None else host(xi).astype(np.float64),
+                         "post": host(ws).astype(np.float64), "obs": host(wx).astype(np.float64),
+                         "obs2": host(wxx).astype(np.float64), "origin": origin}
+
     def _emission_stats(self, Xk, post, origin):
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
         ws, wx, wxx = (self._backend.host(a) for a in self._kern.emissions.weighted_moments(Xk, post, order))

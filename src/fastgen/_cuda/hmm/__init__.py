@@ -10,9 +10,10 @@ Same names, arguments and results as ``fastgen._core`` (``csrc/hmm/hmm.hpp``):
   -> ``(logprob T[S], posteriors T[N, K] or None, xi_sum T[K, K] or None)``
 - ``forward_backward_log(...)``: same arguments and results, log-domain recursion
 - ``viterbi(startprob, transmat, frame_logprob, offsets) -> (logprob T[S], states int64[N])``
-- ``forward_backward_diag(startprob, transmat, X, means, precisions, offsets, ...)`` and
-  ``viterbi_diag(startprob, transmat, X, means, precisions, offsets)``: the same with diagonal
-  Gaussian emissions. The C++ kernels compute the densities inside the lattice pass; here they
+- ``forward_backward_diag(startprob, transmat, X, means, precisions, offsets, ...)``,
+  ``viterbi_diag(startprob, transmat, X, means, precisions, offsets)`` and ``e_step_diag(...,
+  want_xi=True) -> (logprob, start, xi_sum or None, w_sum, wx, wxx)``: the same with diagonal
+  Gaussian emissions (e_step_diag: the posteriors summed instead of returned). The C++ kernels compute the densities inside the lattice pass; here they
   go through ``emissions.gaussian_logprob_diag`` into a device array first (one kernel more, the
   same results): a block per sequence leaves the GPU memory-bound on the lattice, not on this.
 - ``sample_states(startprob, transmat, n_samples, seed, stream) -> int64[n_samples]``
@@ -118,13 +119,13 @@ from ..common.kernels import transpose_kernel
 from .frames import (_add_kernel, _gather_rows_kernel, _log_params_kernel, _scatter_kernel, _scatter_rows_kernel,
                      _shift_exp_kernel)
 from .logdomain import _fb_log_kernel, _posterior_log_kernel, _viterbi_kernel
-from ..emissions import gaussian_logprob_diag
+from ..emissions import gaussian_logprob_diag, sum_rows, weighted_moments
 from .sampling import sample_poisson, sample_states
 from .scaled import (_fb_scaled_kernel, _posterior_scaled_kernel, _xi_combine_kernel, _xi_log_partial_kernel,
                      _xi_partial_kernel)
 
-__all__ = ["forward_backward", "forward_backward_diag", "forward_backward_log", "viterbi", "viterbi_diag", "sample_states",
-           "sample_poisson"]
+__all__ = ["e_step_diag", "forward_backward", "forward_backward_diag", "forward_backward_log", "viterbi", "viterbi_diag",
+           "sample_states", "sample_poisson"]
 
 _NEG_INF = -math.inf
 _DBL_MIN = 2.2250738585072014e-308
@@ -330,3 +331,10 @@ def forward_backward_diag(startprob, transmat, X, means, precisions, offsets, wa
 def viterbi_diag(startprob, transmat, X, means, precisions, offsets):
     """viterbi with log N(x_n | means[k], diag(1 / precisions[k])) as frame_logprob."""
     return viterbi(startprob, transmat, gaussian_logprob_diag(X, means, precisions), offsets)
+
+
+def e_step_diag(startprob, transmat, X, means, precisions, offsets, want_xi=True):
+    """One E-step with diagonal Gaussian emissions -> (logprob, start[K], xi_sum or None, w_sum, wx, wxx)."""
+    logprob, post, xi = forward_backward_diag(startprob, transmat, X, means, precisions, offsets, True, want_xi)
+    ws, wx, wxx = weighted_moments(X, post, 1)
+    return logprob, sum_rows(post, offsets[:-1]), xi, ws, wx, wxx
