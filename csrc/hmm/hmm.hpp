@@ -172,8 +172,9 @@ static void redo_in_log_domain(int K, const T* pi, const T* A, const Rows& rows,
   for (int64_t i = 0; i < (xi_sum ? KK : 0); ++i) xi_sum[i] += sub_xi[i];
 }
 
-// The lanes kernels keep a group's whole lattices (2 x steps x K x 8 doubles): taken when the
-// longest sequence's steps x K is at most this (16 MB a worker), decided by the data alone.
+// The lanes kernels keep a group's whole lattices (the exps, alpha and, in the E-step, the
+// posteriors: steps x K x 8 doubles each): taken when the longest sequence's steps x K is at most
+// this (8 MB each a worker), decided by the data alone.
 constexpr int64_t kLaneLatticeFrames = int64_t{1} << 17;
 
 inline int64_t longest(int64_t S, const int64_t* offsets) {
@@ -182,9 +183,10 @@ inline int64_t longest(int64_t S, const int64_t* offsets) {
   return m;
 }
 
-// Many sequences, lanes::kMaxLanes... at a time in SIMD lanes (hmm/lanes.hpp): log P into ll, and
-// the posteriors and the xi partials (one per unit of sorted sequences) when asked for; em gives
-// the frames' log-likelihoods (hmm/lane_emissions.hpp).
+// Many sequences, a register's lanes of them at a time (hmm/lanes.hpp): log P into ll, and when
+// asked for the posteriors, xi_sum (a partial per unit of sorted sequences) and stats (the first
+// frames' posteriors, then em's statistics, summed); em gives the frames' log-likelihoods
+// (hmm/lane_emissions.hpp).
 template <class T, class Em>
 static void forward_backward_lanes(int K, int64_t S, const T* pi, const T* A, const Em& em, const int64_t* offsets,
                                    double work, std::vector<double>& ll, T* post, T* xi_sum,
@@ -404,15 +406,15 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
   if (xi_sum) reduce_xi<T>(nc, K, part, nullptr, xi_sum);
 }
 
-template <class T>
-FASTGEN_SIMD_CLONES static T viterbi_sequence(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp,
-                                              int32_t* bp, int64_t* states, T* delta, T* nd) {
+template <int B, class T>
+FASTGEN_VEC_INLINE T viterbi_sequence(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp,
+                                      int32_t* bp, int64_t* states, T* delta, T* nd) {
   for (int j = 0; j < K; ++j) delta[j] = logpi[j] + lp[b * K + j];
   const int64_t every = par::steps_per_check(static_cast<double>(K) * K);
   for (int64_t t0 = b + 1; t0 < e; t0 += every) {
     if (par::interrupted()) return T(0);  // before the backtrace, which follows bp as indices; the job throws
     for (int64_t t = t0, t1 = std::min<int64_t>(e, t0 + every); t < t1; ++t) {
-      viterbi_step(K, delta, logA, lp + t * K, nd, bp + t * K);
+      viterbi_step<B>(K, delta, logA, lp + t * K, nd, bp + t * K);
       std::swap(delta, nd);
     }
   }
@@ -468,8 +470,10 @@ void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, 
   par::Region r(clock, static_cast<double>(N) * KK, S);
   par::Scratch<T> d(r, 2 * static_cast<size_t>(K));
   r.for_each(S, [&](int64_t s, int w) {
-    logprob[s] = viterbi_sequence(offsets[s], offsets[s + 1], K, logpi.data(), logA.data(), lp, bp.get(), states,
-                                  d[w], d[w] + K);
+    vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
+      logprob[s] = viterbi_sequence<decltype(b)::value>(offsets[s], offsets[s + 1], K, logpi.data(), logA.data(), lp,
+                                                        bp.get(), states, d[w], d[w] + K);
+    });
   });
 }
 

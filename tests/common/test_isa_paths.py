@@ -46,6 +46,10 @@ SCRIPT = textwrap.dedent("""
             out[f"hmm_fb{i}_{n}"] = a
         out[f"hmm_score_{n}"] = _core.hmm.forward_backward(hp, hA, hlp, offsets, False, False)[0]
         out[f"hmm_viterbi_logprob_{n}"], out[f"hmm_viterbi_states_{n}"] = _core.hmm.viterbi(hp, hA, hlp, offsets)
+        vA = rng.dirichlet(np.ones(37), size=37).astype(dt)  # one sequence: the column-vector Viterbi step
+        vlp = (rng.normal(size=(300, 37)) * 3).astype(dt)
+        out[f"viterbi1_logprob_{n}"], out[f"viterbi1_states_{n}"] = _core.hmm.viterbi(
+            np.full(37, 1 / 37, dt), vA, vlp, np.array([0, 300], np.int64))
         B = rng.normal(size=(7, 131)).astype(dt)
         out[f"gemm_{n}"] = _core.rbm._matmul(np.ascontiguousarray(X[:97]), B)
     X = rng.normal(size=(3001, 3))
@@ -107,14 +111,15 @@ def test_the_base_path_computes_what_the_native_path_computes(tmp_path):
 def test_the_hmm_lanes_give_the_same_bits_at_every_fma_width(tmp_path):
     """hmm/lanes.hpp: a sequence's lattice is computed in its own lane, whatever the lanes per
     register (8 with AVX-512, 4 with AVX2), and the expected transitions are summed sequence by
-    sequence in one order, so the two FMA widths agree bit for bit."""
+    sequence in one order, so the two FMA widths agree bit for bit; so does the one-sequence
+    Viterbi step, whose columns go in vectors of either width (max and compare are exact)."""
     if _isa_under(None) != "v4":
         import pytest
         pytest.skip("needs an AVX-512 CPU to compare against AVX2")
     native = _run(tmp_path / "native.npz", None)
     avx2 = _run(tmp_path / "avx2.npz", "v3")
     assert str(avx2["isa"]) == "v3"
-    hmm_keys = [k for k in native if k.startswith("hmm_")]
-    assert len(hmm_keys) == 12
+    hmm_keys = [k for k in native if k.startswith(("hmm_", "viterbi1_"))]
+    assert len(hmm_keys) == 16
     for name in hmm_keys:
         np.testing.assert_array_equal(native[name], avx2[name], err_msg=name)

@@ -13,9 +13,9 @@ Same names, arguments and results as ``fastgen._core`` (``csrc/hmm/hmm.hpp``):
 - ``forward_backward_diag(startprob, transmat, X, means, precisions, offsets, ...)``,
   ``viterbi_diag(startprob, transmat, X, means, precisions, offsets)`` and ``e_step_diag(...,
   want_xi=True) -> (logprob, start, xi_sum or None, w_sum, wx, wxx)``: the same with diagonal
-  Gaussian emissions (e_step_diag: the posteriors summed instead of returned). The C++ kernels compute the densities inside the lattice pass; here they
-  go through ``emissions.gaussian_logprob_diag`` into a device array first (one kernel more, the
-  same results): a block per sequence leaves the GPU memory-bound on the lattice, not on this.
+  Gaussian emissions (e_step_diag: the posteriors summed instead of returned). The C++ kernels
+  compute the densities and sums inside the lattice pass; here the existing emission, lattice and
+  statistics kernels run one after another (the same results; fusing them on the GPU is not done).
 - ``sample_states(startprob, transmat, n_samples, seed, stream) -> int64[n_samples]``
 - ``sample_poisson(lambdas, seed, stream) -> int64[N, D]``
 
@@ -116,10 +116,10 @@ from numba import cuda
 
 from ..common.args import checked, DevArg, launch, scratch
 from ..common.kernels import transpose_kernel
+from ..emissions import gaussian_logprob_diag, sum_rows, weighted_moments
 from .frames import (_add_kernel, _gather_rows_kernel, _log_params_kernel, _scatter_kernel, _scatter_rows_kernel,
                      _shift_exp_kernel)
 from .logdomain import _fb_log_kernel, _posterior_log_kernel, _viterbi_kernel
-from ..emissions import gaussian_logprob_diag, sum_rows, weighted_moments
 from .sampling import sample_poisson, sample_states
 from .scaled import (_fb_scaled_kernel, _posterior_scaled_kernel, _xi_combine_kernel, _xi_log_partial_kernel,
                      _xi_partial_kernel)
