@@ -62,7 +62,8 @@ def test_an_impossible_sequence_leaves_its_group_mates_alone(rng, dtype):
     off = offsets_of(lengths)
     impossible = 5
     lp[off[impossible]:off[impossible + 1], :] = -np.inf  # no state can emit its frames
-    longest = int(np.argmax(lengths))  # a state whose emissions underflow in every frame of a sequence
+    # a state whose emissions underflow in every frame of another sequence, the longest but that one
+    longest = int(np.argmax(np.where(np.arange(len(lengths)) == impossible, 0, lengths)))
     lp[off[longest]:off[longest + 1], 2] = -1e4
     logprob, post, xi = _core.hmm.forward_backward(sp, tm, lp, off, True, True)
     f64 = [a.astype(np.float64) for a in (sp, tm, lp)]
