@@ -7,8 +7,8 @@
 //
 // The recursions are lattice.hpp's, lane by lane, in double whatever T is (T = float gets more
 // accuracy, not less). Sequences go to groups in order of decreasing length, so the lanes of a
-// group end close together; a lane past its sequence's end computes on padding (emission 1) and
-// none of it is kept. Each lane's arithmetic depends only on its own sequence, so log P, the
+// group end close together; a lane past its sequence's end computes on padding (zeros for the
+// emission's inputs) and none of it is kept. Each lane's arithmetic depends only on its own sequence, so log P, the
 // posteriors and the Viterbi paths are the same bits whichever group or lane a sequence lands in,
 // on any thread count and any register width. The expected transitions are summed per sequence in
 // its lane, then sequence by sequence in a fixed order (units of kUnit sorted sequences), which
@@ -24,8 +24,6 @@ namespace fastgen::hmm::lanes {
 
 template <int B>
 using VD = vec::V<double, B>;
-template <int B>
-using VI = vec::V<int64_t, B>;
 template <int B>
 constexpr int G = vec::lanes<double, B>;
 constexpr int kMaxLanes = 8;  // AVX-512; scratch is sized for it on every CPU
