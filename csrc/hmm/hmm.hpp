@@ -81,14 +81,14 @@ FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, i
   }
 }
 
-// One whole sequence in cache-resident scratch (used when there are many sequences, too long for
-// the lanes): frame exps, forward, then a backward pass that writes the posteriors and accumulates
-// the xi partial as it goes. At: A transposed. Scratch: E, alpha (L*K), m, c (L), bcur, bnext, v (K)
-// for L = e - b; w (K doubles).
+// One whole sequence in cache-resident scratch (used when there are many sequences too long for
+// the lanes kernels): frame exps, forward, then a backward pass that writes the posteriors and
+// accumulates the xi partial as it goes. Scratch: E, alpha (L*K), m, c (L), bcur, bnext, v (K) for
+// L = e - b; w (K doubles).
 // A sequence to be redone in the log domain (kRedoInLog) gets nothing written.
 template <class T>
-FASTGEN_SIMD_CLONES static double sequence_posteriors(int64_t b, int64_t e, int K, const T* pi, const T* A,
-                                                      const T* At, const T* lp, T* post, double* xi_part, T* E, T* alpha, double* m, double* c,
+FASTGEN_SIMD_CLONES static double sequence_posteriors(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp,
+                                                      T* post, double* xi_part, T* E, T* alpha, double* m, double* c,
                                                       T* bcur, T* bnext, T* v, double* w) {
   const int64_t L = e - b;
   for (int64_t t = 0; t < L; ++t) m[t] = frame_shifted_exp(K, lp + (b + t) * K, E + t * K);
@@ -110,7 +110,7 @@ FASTGEN_SIMD_CLONES static double sequence_posteriors(int64_t b, int64_t e, int 
       } else {
         const T* en = E + (t + 1) * K;
         for (int k = 0; k < K; ++k) v[k] = en[k] * bnext[k];  // E_{t+1} beta_{t+1}
-        vecmat(K, v, At, bcur);  // A v
+        matvec(K, A, v, bcur);
         const T inv = static_cast<T>(1.0 / c[t + 1]);
         for (int k = 0; k < K; ++k) bcur[k] = std::min(bcur[k] * inv, beta_max<T>());
         if (xi_part) {
@@ -277,7 +277,6 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     return;
   }
   const int64_t KK = static_cast<int64_t>(K) * K;
-  const std::vector<T> At = transposed(K, A);
   if (S >= kManySequences) {
     int64_t maxlen = 0;
     for (int64_t s = 0; s < S; ++s) maxlen = std::max(maxlen, offsets[s + 1] - offsets[s]);
@@ -290,7 +289,7 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     par::Scratch<double> m(r, maxlen), c(r, maxlen), wk(r, K);
     r.for_each(ng, [&](int64_t g, int w) {
       for (int64_t s = g * kSeqGroup; s < std::min(S, (g + 1) * kSeqGroup); ++s)
-        ll[s] = sequence_posteriors(offsets[s], offsets[s + 1], K, pi, A, At.data(), lp, post,
+        ll[s] = sequence_posteriors(offsets[s], offsets[s + 1], K, pi, A, lp, post,
                                     xi_sum ? part.data() + g * KK : nullptr, E[w], alpha[w], m[w], c[w], vec[w],
                                     vec[w] + K, vec[w] + 2 * K, wk[w]);
     });
@@ -314,7 +313,7 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
       ll[s] = forward_scaled(offsets[s], offsets[s + 1], K, pi, A, lp, E.get(), m.get(), alpha.get(), c.get());
     });
     r.for_each(S, [&](int64_t s, int w) {  // the backward pass needs the forward normalisers c
-      if (ll[s] > kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, At.data(), E.get(), c.get(), beta, scratch[w]);
+      if (ll[s] > kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, E.get(), c.get(), beta, scratch[w]);
     });
   }
 

@@ -60,14 +60,16 @@ static FASTGEN_CLONE_INLINE void vecmat(int K, const T* a, const T* A, T* out) {
   }
 }
 
-// The transpose of a K x K matrix: the backward passes' A v is v^T A^T, a vecmat (each row's
-// dot product as a reduction left a horizontal sum per state).
+// out[i] = sum_j A[i, j] v[j]
 template <class T>
-std::vector<T> transposed(int K, const T* A) {
-  std::vector<T> At(static_cast<size_t>(K) * K);
-  for (int i = 0; i < K; ++i)
-    for (int j = 0; j < K; ++j) At[static_cast<size_t>(j) * K + i] = A[static_cast<int64_t>(i) * K + j];
-  return At;
+static FASTGEN_CLONE_INLINE void matvec(int K, const T* A, const T* v, T* out) {
+  for (int i = 0; i < K; ++i) {
+    const T* Ai = A + static_cast<int64_t>(i) * K;
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < K; ++j) s += Ai[j] * v[j];
+    out[i] = s;
+  }
 }
 
 // acc[i, j] += a[i] w[j]
@@ -291,7 +293,7 @@ FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, co
 }
 
 template <class T>
-FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, const T* At, const T* E, const double* c,
+FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, const T* A, const T* E, const double* c,
                                                 T* beta, T* v) {
   for (int j = 0; j < K; ++j) beta[(e - 1) * K + j] = 1;
   const int64_t every = par::steps_per_check(static_cast<double>(K) * K);
@@ -302,7 +304,7 @@ FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, con
       const T* en = E + (t + 1) * K;
       for (int j = 0; j < K; ++j) v[j] = en[j] * bn[j];
       T* bt = beta + t * K;
-      vecmat(K, v, At, bt);  // A v
+      matvec(K, A, v, bt);
       const T inv = static_cast<T>(1.0 / c[t + 1]);
       for (int i = 0; i < K; ++i) bt[i] = std::min(bt[i] * inv, beta_max<T>());
     }
