@@ -83,14 +83,22 @@ FASTGEN_VEC_INLINE void gaussian_diag_block(int64_t n0, int64_t nb, int K, int D
   write_rows<B>(n0, nb, K, ob, out);
 }
 
+// The diagonal densities' constants: 1/2 (sum_d log prec_kd - D log 2 pi), in double.
 template <class T>
-void gaussian_logprob_diag(int64_t N, int K, int D, const T* X, const T* means, const T* prec, T* out) {
-  std::vector<T> norm(K);
+std::vector<double> diag_log_norms(int K, int D, const T* prec) {
+  std::vector<double> norm(K);
   for (int k = 0; k < K; ++k) {
     double s = 0;
     for (int d = 0; d < D; ++d) s += std::log(static_cast<double>(prec[static_cast<int64_t>(k) * D + d]));
-    norm[k] = static_cast<T>(0.5 * (s - D * kLog2Pi));
+    norm[k] = 0.5 * (s - D * kLog2Pi);
   }
+  return norm;
+}
+
+template <class T>
+void gaussian_logprob_diag(int64_t N, int K, int D, const T* X, const T* means, const T* prec, T* out) {
+  const std::vector<double> norm64 = diag_log_norms(K, D, prec);
+  const std::vector<T> norm(norm64.begin(), norm64.end());
   const int64_t RB = block_rows<T>();
   static thread_local par::Clock clock;
   par::Region r(clock, static_cast<double>(N) * K * D, par::n_chunks(N, RB));

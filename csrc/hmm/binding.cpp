@@ -21,6 +21,25 @@ static HmmInputs check_hmm(const py::array& startprob, const py::array& transmat
   return {N, K, offsets.shape(0) - 1, o};
 }
 
+// The results of a forward/backward call: logprob[S], and the posteriors and xi_sum when asked for
+// (None otherwise); pl, pp, px point into them (null when not asked for).
+template <class T>
+struct FbOutputs {
+  py::array_t<T> logprob, post, xi;
+  T *pl, *pp, *px;
+  FbOutputs(const HmmInputs& h, bool want_posteriors, bool want_xi)
+      : logprob(out<T>({h.S})),
+        post(want_posteriors ? out<T>({h.N, h.K}) : out<T>({0})),
+        xi(want_xi ? out<T>({h.K, h.K}) : out<T>({0})),
+        pl(ptr(logprob)),
+        pp(want_posteriors ? ptr(post) : nullptr),
+        px(want_xi ? ptr(xi) : nullptr) {}
+  py::tuple result() const {
+    return py::make_tuple(logprob, pp ? py::object(post) : py::object(py::none()),
+                          px ? py::object(xi) : py::object(py::none()));
+  }
+};
+
 template <bool Log>
 static py::tuple forward_backward_impl(py::array startprob, py::array transmat, py::array frame_logprob,
                                        py::array offsets, bool want_posteriors, bool want_xi) {
@@ -28,21 +47,15 @@ static py::tuple forward_backward_impl(py::array startprob, py::array transmat, 
     using T = decltype(tag);
     const T *pi, *A, *lp;
     const HmmInputs h = check_hmm<T>(startprob, transmat, frame_logprob, offsets, &pi, &A, &lp);
-    auto logprob = out<T>({h.S});
-    auto post = want_posteriors ? out<T>({h.N, h.K}) : out<T>({0});
-    auto xi = want_xi ? out<T>({h.K, h.K}) : out<T>({0});
-    T* pl = ptr(logprob);
-    T* pp = want_posteriors ? ptr(post) : nullptr;
-    T* px = want_xi ? ptr(xi) : nullptr;
+    FbOutputs<T> o(h, want_posteriors, want_xi);
     {
       NoGil nogil;
       if constexpr (Log)
-        hmm::forward_backward_log(h.N, static_cast<int>(h.K), h.S, pi, A, lp, h.offsets, pl, pp, px);
+        hmm::forward_backward_log(h.N, static_cast<int>(h.K), h.S, pi, A, lp, h.offsets, o.pl, o.pp, o.px);
       else
-        hmm::forward_backward(h.N, static_cast<int>(h.K), h.S, pi, A, lp, h.offsets, pl, pp, px);
+        hmm::forward_backward(h.N, static_cast<int>(h.K), h.S, pi, A, lp, h.offsets, o.pl, o.pp, o.px);
     }
-    return py::make_tuple(logprob, want_posteriors ? py::object(post) : py::object(py::none()),
-                          want_xi ? py::object(xi) : py::object(py::none()));
+    return o.result();
   });
 }
 
@@ -88,19 +101,13 @@ static py::tuple forward_backward_diag(py::array startprob, py::array transmat, 
     const T *pi, *A, *x, *mu, *prec;
     int64_t D;
     const HmmInputs h = check_hmm_diag<T>(startprob, transmat, X, means, precisions, offsets, &pi, &A, &x, &mu, &prec, &D);
-    auto logprob = out<T>({h.S});
-    auto post = want_posteriors ? out<T>({h.N, h.K}) : out<T>({0});
-    auto xi = want_xi ? out<T>({h.K, h.K}) : out<T>({0});
-    T* pl = ptr(logprob);
-    T* pp = want_posteriors ? ptr(post) : nullptr;
-    T* px = want_xi ? ptr(xi) : nullptr;
+    FbOutputs<T> o(h, want_posteriors, want_xi);
     {
       NoGil nogil;
       hmm::forward_backward_diag(h.N, static_cast<int>(h.K), static_cast<int>(D), h.S, pi, A, x, mu, prec, h.offsets,
-                                 pl, pp, px);
+                                 o.pl, o.pp, o.px);
     }
-    return py::make_tuple(logprob, want_posteriors ? py::object(post) : py::object(py::none()),
-                          want_xi ? py::object(xi) : py::object(py::none()));
+    return o.result();
   });
 }
 

@@ -487,7 +487,7 @@ template <class T>
 void forward_backward_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, const T* X, const T* means,
                            const T* prec, const int64_t* offsets, T* logprob, T* post, T* xi_sum) {
   if (use_lanes(S, offsets, K, post || xi_sum)) {
-    const std::vector<double> norm = lanes::diag_norms(K, D, prec);
+    const std::vector<double> norm = emissions::diag_log_norms(K, D, prec);
     const lanes::DiagGaussian<T> em{X, K, D, means, prec, norm.data()};
     return forward_backward_lanes(N, K, S, pi, A, em, offsets, logprob, post, xi_sum);
   }
@@ -507,7 +507,7 @@ void e_step_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, co
   const int64_t KD = static_cast<int64_t>(K) * D;
   if (use_lanes(S, offsets, K, true)) {
     fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
-    const std::vector<double> norm = lanes::diag_norms(K, D, prec);
+    const std::vector<double> norm = emissions::diag_log_norms(K, D, prec);
     const lanes::DiagGaussian<T> em{X, K, D, means, prec, norm.data()};
     std::vector<double> ll(S), st(static_cast<size_t>(K + em.n_stats()), 0.0);
     const double work = 3.0 * N * K * (K + 8 + D);
@@ -528,10 +528,7 @@ void e_step_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, co
   Buffer<T> post = buffer<T>(static_cast<size_t>(N) * K);
   forward_backward_diag(N, K, D, S, pi, A, X, means, prec, offsets, logprob, post.get(), xi_sum);
   stats::weighted_moments(N, K, D, 1, X, post.get(), ws, wx, wxx);
-  std::vector<double> acc(K, 0.0);
-  for (int64_t s = 0; s < S; ++s)
-    for (int k = 0; k < K; ++k) acc[k] += post[offsets[s] * K + k];
-  for (int k = 0; k < K; ++k) start[k] = static_cast<T>(acc[k]);
+  stats::sum_rows(K, S, post.get(), offsets, start);  // the first frames: offsets[0 .. S-1]
 }
 
 template <class T>
@@ -540,7 +537,7 @@ void viterbi_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, c
   if (use_lanes(S, offsets, K, true)) {
     std::vector<T> logpi, logA;
     log_parameters(K, pi, A, logpi, logA);
-    const std::vector<double> norm = lanes::diag_norms(K, D, prec);
+    const std::vector<double> norm = emissions::diag_log_norms(K, D, prec);
     const lanes::DiagGaussian<T> em{X, K, D, means, prec, norm.data()};
     return viterbi_lanes(N, K, S, logpi.data(), logA.data(), em, offsets, logprob, states);
   }

@@ -17,6 +17,18 @@
 
 namespace fastgen::hmm::lanes {
 
+// x[c * G + l] = src[begin[l] + t, c] for the `width` columns of a row-major source, as double (0
+// past a lane's end).
+template <int B, class T>
+FASTGEN_VEC_INLINE void gather_rows(const Group& gr, int64_t t, const T* src, int width, double* x) {
+  constexpr int L = G<B>;
+  for (int l = 0; l < L; ++l) {
+    const T* row = src + (gr.begin[l] + t) * width;
+    const bool in = t < gr.len[l];
+    for (int c = 0; c < width; ++c) x[c * L + l] = in ? static_cast<double>(row[c]) : 0.0;
+  }
+}
+
 template <class T>
 struct FrameLogprob {
   const T* lp;
@@ -26,12 +38,7 @@ struct FrameLogprob {
 
   template <int B>
   FASTGEN_VEC_INLINE void gather(const Group& gr, int64_t t, double*, double* raw) const {
-    constexpr int L = G<B>;
-    for (int l = 0; l < L; ++l) {
-      const T* row = lp + (gr.begin[l] + t) * K;
-      const bool in = t < gr.len[l];
-      for (int k = 0; k < K; ++k) raw[k * L + l] = in ? static_cast<double>(row[k]) : 0.0;
-    }
+    gather_rows<B>(gr, t, lp, K, raw);
   }
 
   template <int B>
@@ -45,7 +52,7 @@ struct FrameLogprob {
 };
 
 // log N(x; mu_k, diag(1 / prec_k)) = norm_k - 1/2 sum_d prec_kd (x_d - mu_kd)^2 (emissions.hpp's
-// gaussian_diag_block; norm_k = 1/2 (sum_d log prec_kd - D log 2 pi), in double).
+// gaussian_diag_block; norm_k = 1/2 (sum_d log prec_kd - D log 2 pi), emissions::diag_log_norms).
 template <class T>
 struct DiagGaussian {
   const T* X;
@@ -58,12 +65,7 @@ struct DiagGaussian {
 
   template <int B>
   FASTGEN_VEC_INLINE void gather(const Group& gr, int64_t t, double* buf, double*) const {
-    constexpr int L = G<B>;
-    for (int l = 0; l < L; ++l) {
-      const T* row = X + (gr.begin[l] + t) * D;
-      const bool in = t < gr.len[l];
-      for (int d = 0; d < D; ++d) buf[d * L + l] = in ? static_cast<double>(row[d]) : 0.0;
-    }
+    gather_rows<B>(gr, t, X, D, buf);
   }
 
   template <int B>
@@ -131,17 +133,5 @@ struct DiagGaussian {
     }
   }
 };
-
-// norm_k of DiagGaussian.
-template <class T>
-std::vector<double> diag_norms(int K, int D, const T* prec) {
-  std::vector<double> norm(K);
-  for (int k = 0; k < K; ++k) {
-    double s = 0;
-    for (int d = 0; d < D; ++d) s += std::log(static_cast<double>(prec[static_cast<int64_t>(k) * D + d]));
-    norm[k] = 0.5 * (s - D * emissions::kLog2Pi);
-  }
-  return norm;
-}
 
 }  // namespace fastgen::hmm::lanes

@@ -29,6 +29,17 @@ def _batch(rng, K, dtype, n_seq=37):
     return sp.astype(dtype), tm.astype(dtype), lp.astype(dtype), lengths
 
 
+def _diag_batch(rng, device, dtype, n_seq, K=4, D=3):
+    """_batch's model over frames X with diagonal Gaussian emissions (means, precisions)."""
+    sp, tm, _, lengths = _batch(rng, K, dtype, n_seq=n_seq)
+    if device == "cuda":
+        lengths = np.minimum(lengths, 8)  # (the simulator runs a thread at a time)
+    X = rng.normal(size=(int(lengths.sum()), D)).astype(dtype) * 2
+    mu = rng.normal(size=(K, D)).astype(dtype)
+    prec = rng.uniform(0.5, 2.0, size=(K, D)).astype(dtype)
+    return sp, tm, lengths, offsets_of(lengths), X, mu, prec
+
+
 def _tol(dtype):
     return 1e-5 if dtype == np.float32 else 1e-10
 
@@ -105,14 +116,7 @@ def test_fused_diagonal_gaussian_emissions_equal_the_two_step_path(device, rng, 
     """forward_backward_diag / viterbi_diag (the densities inside the pass on the CPU with many
     sequences) give what gaussian_logprob_diag followed by forward_backward / viterbi gives:
     the same formula in the same order, so float64 agrees to the last bits on the CPU."""
-    K, D = 4, 3
-    sp, tm, _, lengths = _batch(rng, K, dtype, n_seq=n_seq)
-    if device == "cuda":
-        lengths = np.minimum(lengths, 8)  # (the simulator runs a thread at a time)
-    off = offsets_of(lengths)
-    X = rng.normal(size=(int(lengths.sum()), D)).astype(dtype) * 2
-    mu = rng.normal(size=(K, D)).astype(dtype)
-    prec = rng.uniform(0.5, 2.0, size=(K, D)).astype(dtype)
+    sp, tm, lengths, off, X, mu, prec = _diag_batch(rng, device, dtype, n_seq)
     hmm, em = kernels(device, "hmm"), kernels(device, "emissions")
     lp = em.gaussian_logprob_diag(X, mu, prec)
     tol = 1e-12 if dtype == np.float64 else 1e-5
@@ -131,14 +135,7 @@ def test_fused_e_step_equals_posteriors_then_moments(device, rng, n_seq, dtype):
     """e_step_diag's sums (the lanes add each sequence's own, in float64) against
     forward_backward_diag's posteriors through weighted_moments and sum_rows: 1e-12 relative in
     float64 (another order of additions), the float32 results' rounding (1e-5) in float32."""
-    K, D = 4, 3
-    sp, tm, _, lengths = _batch(rng, K, dtype, n_seq=n_seq)
-    if device == "cuda":
-        lengths = np.minimum(lengths, 8)  # (the simulator runs a thread at a time)
-    off = offsets_of(lengths)
-    X = rng.normal(size=(int(lengths.sum()), D)).astype(dtype) * 2
-    mu = rng.normal(size=(K, D)).astype(dtype)
-    prec = rng.uniform(0.5, 2.0, size=(K, D)).astype(dtype)
+    sp, tm, lengths, off, X, mu, prec = _diag_batch(rng, device, dtype, n_seq)
     hmm, em = kernels(device, "hmm"), kernels(device, "emissions")
     for want_xi in (True, False):
         logprob, start, xi, ws, wx, wxx = hmm.e_step_diag(sp, tm, X, mu, prec, off, want_xi)

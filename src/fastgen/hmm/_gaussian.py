@@ -49,13 +49,17 @@ def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, group
     D = means.shape[-1]
     means = means.reshape(-1, D)
     if covariance_type in ("diag", "spherical"):
-        var = floored_variances(covars.reshape(len(means), -1), Xk.dtype)
-        prec = np.broadcast_to(1.0 / var, means.shape)
-        return kern.emissions.gaussian_logprob_diag(Xk, put(means), put(prec))
+        return kern.emissions.gaussian_logprob_diag(Xk, put(means), put(_diag_precisions(means, covars, Xk.dtype)))
     P = _precision_factors(covars, fitting).reshape(-1, D, D)
     if covariance_type == "tied" and groups > 1:
         P = np.repeat(P, groups, axis=0)
     return kern.emissions.gaussian_logprob_full(Xk, put(means), put(P))
+
+
+def _diag_precisions(means, covars, dtype):
+    """(K, D) precisions of diagonal or spherical covariances (floored as hmmlearn's densities)."""
+    var = floored_variances(np.asarray(covars).reshape(len(means), -1), dtype)
+    return np.ascontiguousarray(np.broadcast_to(1.0 / var, means.shape))
 
 
 def _precision_factors(covars, fitting):
@@ -334,9 +338,7 @@ class GaussianHMM(CentredFit, BaseHMM):
         if self.covariance_type not in ("diag", "spherical"):
             return None
         means = _relative(self.means_, origin)
-        var = floored_variances(np.asarray(self._covars_).reshape(len(means), -1), self._backend.dtype)
-        prec = np.ascontiguousarray(np.broadcast_to(1.0 / var, means.shape))
-        return self._backend.put(means), self._backend.put(prec)
+        return self._backend.put(means), self._backend.put(_diag_precisions(means, self._covars_, self._backend.dtype))
 
     def _e_step(self, Xk, ok, starts_k, origin):
         fused = self._fused_emission(origin) if self.implementation == "scaling" else None
