@@ -169,3 +169,21 @@ def test_fused_e_step_falls_back_when_a_sequence_is_redone_in_the_log_domain():
     assert ws[1] > 0.99 * len(X)  # state 1 throughout, as the log domain finds
     for a, b in [(logprob, r_logprob), (start, post[off[:-1]].sum(0)), (xi, r_xi), (ws, r_ws), (wx, r_wx), (wxx, r_wxx)]:
         assert_allclose(a, b, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["forward_backward_diag", "viterbi_diag", "e_step_diag"])
+def test_fused_kernels_name_the_bad_argument(name):
+    """The fused kernels check their inputs as the two-step ones do, naming the argument."""
+    f = getattr(_core.hmm, name)
+    sp, tm = np.full(2, 0.5), np.full((2, 2), 0.5)
+    X, mu, prec, off = np.zeros((5, 3)), np.zeros((2, 3)), np.ones((2, 3)), np.array([0, 5])
+    with pytest.raises(ValueError, match=r"means: expected shape \(\*, 3\), got \(2, 4\)"):
+        f(sp, tm, X, np.zeros((2, 4)), prec, off)
+    with pytest.raises(ValueError, match=r"precisions: expected shape \(2, 3\), got \(2, 2\)"):
+        f(sp, tm, X, mu, np.ones((2, 2)), off)
+    with pytest.raises(ValueError, match="offsets: must start at 0 and end at n_samples=5"):
+        f(sp, tm, X, mu, prec, np.array([0, 4]))
+    with pytest.raises(ValueError, match=r"startprob: expected shape \(2,\), got \(3,\)"):
+        f(np.full(3, 1 / 3), tm, X, mu, prec, off)
+    with pytest.raises(TypeError, match="means: expected dtype float32, got float64"):
+        f(sp, tm, X.astype(np.float32), mu, prec, off)
