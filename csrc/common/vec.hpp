@@ -54,9 +54,11 @@ FASTGEN_VEC_INLINE void store(T* p, VT v) {
 // A helper's broadcast is lowered for the default target before inlining and came out as a chain of
 // 8 masked broadcasts in the AVX-512 clone.
 
-// The first n (<= lanes) entries of p, zeros after; and the inverse.
+// The first n (<= lanes) entries of p, zeros after; and the inverse. A whole vector goes straight
+// to memory (a memcpy of run-time length is a libc call).
 template <int B, class T>
 FASTGEN_VEC_INLINE V<T, B> load_first(const T* p, int n) {
+  if (n == lanes<T, B>) return load<B>(p);
   T buf[lanes<T, B>] = {};
   std::memcpy(buf, p, sizeof(T) * n);
   return load<B>(buf);
@@ -64,6 +66,7 @@ FASTGEN_VEC_INLINE V<T, B> load_first(const T* p, int n) {
 
 template <class T, class VT>
 FASTGEN_VEC_INLINE void store_first(T* p, VT v, int n) {
+  if (n == static_cast<int>(sizeof(VT) / sizeof(T))) return store(p, v);
   T buf[sizeof(VT) / sizeof(T)];
   store(buf, v);
   std::memcpy(p, buf, sizeof(T) * n);

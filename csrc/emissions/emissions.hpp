@@ -28,7 +28,8 @@ void categorical_logprob(int64_t N, int K, int M, const int64_t* X, const T* log
 // floats with AVX2, twice that with AVX-512), transpose the block's features into columns and keep one accumulator per row vector in a
 // register, so every multiply-add is a full vector whatever D is (vectorising over d instead leaves
 // a horizontal sum per (n, k), and over a triangle of varying length). Each row's sums still run
-// over the features in order. Results go to a K x rows block and are written out row by row.
+// over the features in order. Results go to a K x rows block (ob[k * kBlockRows + r]): write_rows
+// copies it out row by row; the mixtures' fused E-step (mixture/e_step.hpp) uses it where it is.
 constexpr int kRowVecs = 4;
 template <class T, int B>
 constexpr int64_t kBlockRows = vec::lanes<T, B> * kRowVecs;
@@ -59,7 +60,7 @@ FASTGEN_VEC_INLINE void write_rows(int64_t n0, int64_t nb, int K, const T* ob, T
 // (not by the expanded GEMM form, which cancels catastrophically far from the mean).
 template <int B, class T>
 FASTGEN_VEC_INLINE void gaussian_diag_block(int64_t n0, int64_t nb, int K, int D, const T* X, const T* means,
-                                            const T* prec, const T* norm, T* xt, T* ob, T* out) {
+                                            const T* prec, const T* norm, T* xt, T* ob) {
   using V = vec::V<T, B>;
   constexpr int W = vec::lanes<T, B>;
   constexpr int64_t RB = kBlockRows<T, B>;
@@ -80,7 +81,6 @@ FASTGEN_VEC_INLINE void gaussian_diag_block(int64_t n0, int64_t nb, int K, int D
 #pragma GCC unroll 4
     for (int u = 0; u < kRowVecs; ++u) vec::store(ob + k * RB + u * W, nk - T(0.5) * s[u]);
   }
-  write_rows<B>(n0, nb, K, ob, out);
 }
 
 // The diagonal densities' constants: 1/2 (sum_d log prec_kd - D log 2 pi), in double.
@@ -105,7 +105,9 @@ void gaussian_logprob_diag(int64_t N, int K, int D, const T* X, const T* means, 
   par::Scratch<T> xt(r, RB * std::max(D, 1)), ob(r, RB * K);
   r.for_chunks(N, RB, [&](int64_t n0, int64_t n1, int w) {
     vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
-      gaussian_diag_block<decltype(b)::value>(n0, n1 - n0, K, D, X, means, prec, norm.data(), xt[w], ob[w], out);
+      constexpr int B = decltype(b)::value;
+      gaussian_diag_block<B>(n0, n1 - n0, K, D, X, means, prec, norm.data(), xt[w], ob[w]);
+      write_rows<B>(n0, n1 - n0, K, ob[w], out);
     });
   });
 }
@@ -113,55 +115,89 @@ void gaussian_logprob_diag(int64_t N, int K, int D, const T* X, const T* means, 
 // Full or tied Gaussian through the upper-triangular precision Cholesky factor P (precision = P P^T):
 // y = (x - mu) P, log N = sum log P_ii - 1/2 (D log 2pi + |y|^2). C == K (full) or C == 1 (tied).
 // y_j = sum_{i <= j} (x_i - mu_i) P_ij and |y|^2 = sum_j y_j^2 are formed in that order per row.
+// The factors go in as upper_padded lays them out: kFullCols columns of y at a time, each a
+// rectangle over i < (its last column + 1) whose entries below the diagonal are zeros, so that
+// every multiply-add of a pass is independent of the others (a triangle's short, varying loops
+// waited on each multiply-add's latency and mispredicted their exits). A zero adds an exact zero:
+// the same bits as the triangle alone (finite data).
+constexpr int kFullCols = 2;
+
+// Pz[c, i, j] = P[c, i, j] for j >= i (and j < D), 0 elsewhere; j runs to D rounded up to kFullCols.
+template <class T>
+std::vector<T> upper_padded(int C, int D, const T* P) {
+  const int Dj = (D + kFullCols - 1) / kFullCols * kFullCols;
+  std::vector<T> Pz(static_cast<size_t>(C) * D * Dj, T(0));
+  for (int c = 0; c < C; ++c)
+    for (int i = 0; i < D; ++i)
+      for (int j = i; j < D; ++j)
+        Pz[(static_cast<size_t>(c) * D + i) * Dj + j] = P[(static_cast<int64_t>(c) * D + i) * D + j];
+  return Pz;
+}
+
 template <int B, class T>
 FASTGEN_VEC_INLINE void gaussian_full_block(int64_t n0, int64_t nb, int K, int D, int C, const T* X, const T* means,
-                                            const T* P, const T* norm, T* xt, T* rt, T* ob, T* out) {
+                                            const T* Pz, const T* norm, T* xt, T* rt, T* ob) {
   using V = vec::V<T, B>;
-  constexpr int W = vec::lanes<T, B>;
+  constexpr int W = vec::lanes<T, B>, J = kFullCols;
   constexpr int64_t RB = kBlockRows<T, B>;
+  const int Dj = (D + J - 1) / J * J;
   transpose_rows<B>(n0, nb, D, X, xt);
   for (int k = 0; k < K; ++k) {
     const T* mu = means + static_cast<int64_t>(k) * D;
-    const T* Pk = P + (C == 1 ? 0 : static_cast<int64_t>(k) * D * D);
+    const T* Pk = Pz + (C == 1 ? 0 : static_cast<int64_t>(k) * D * Dj);
     for (int i = 0; i < D; ++i) {
       const T m = mu[i];
 #pragma GCC unroll 4
       for (int u = 0; u < kRowVecs; ++u) vec::store(rt + i * RB + u * W, vec::load<B>(xt + i * RB + u * W) - m);
     }
     V s[kRowVecs] = {};
-    for (int j = 0; j < D; ++j) {
-      V y[kRowVecs] = {};
-      for (int i = 0; i <= j; ++i) {
-        const T p = Pk[i * D + j];
+    for (int j0 = 0; j0 < D; j0 += J) {
+      V y[J][kRowVecs] = {};
+      const int i1 = std::min(D, j0 + J);
+      for (int i = 0; i < i1; ++i) {
+        const T* pr = Pk + static_cast<int64_t>(i) * Dj + j0;
 #pragma GCC unroll 4
-        for (int u = 0; u < kRowVecs; ++u) y[u] += vec::load<B>(rt + i * RB + u * W) * p;
+        for (int u = 0; u < kRowVecs; ++u) {
+          const V r = vec::load<B>(rt + i * RB + u * W);
+#pragma GCC unroll 2
+          for (int jj = 0; jj < J; ++jj) y[jj][u] += r * pr[jj];
+        }
       }
+#pragma GCC unroll 2
+      for (int jj = 0; jj < J; ++jj)  // (a padding column past D adds 0 * 0)
 #pragma GCC unroll 4
-      for (int u = 0; u < kRowVecs; ++u) s[u] += y[u] * y[u];
+        for (int u = 0; u < kRowVecs; ++u) s[u] += y[jj][u] * y[jj][u];
     }
     const T nk = norm[C == 1 ? 0 : k];
 #pragma GCC unroll 4
     for (int u = 0; u < kRowVecs; ++u) vec::store(ob + k * RB + u * W, nk - T(0.5) * s[u]);
   }
-  write_rows<B>(n0, nb, K, ob, out);
 }
 
+// The full densities' constants: sum_d log P_dd - D/2 log 2 pi per factor, in double, rounded to T.
 template <class T>
-void gaussian_logprob_full(int64_t N, int K, int D, int C, const T* X, const T* means, const T* P, T* out) {
+std::vector<T> full_log_norms(int C, int D, const T* P) {
   std::vector<T> norm(C);
   for (int c = 0; c < C; ++c) {
     double s = 0;
     for (int d = 0; d < D; ++d) s += std::log(static_cast<double>(P[static_cast<int64_t>(c) * D * D + d * D + d]));
     norm[c] = static_cast<T>(s - 0.5 * D * kLog2Pi);
   }
+  return norm;
+}
+
+template <class T>
+void gaussian_logprob_full(int64_t N, int K, int D, int C, const T* X, const T* means, const T* P, T* out) {
+  const std::vector<T> norm = full_log_norms(C, D, P), Pz = upper_padded(C, D, P);
   const int64_t RB = block_rows<T>();
   static thread_local par::Clock clock;
   par::Region r(clock, static_cast<double>(N) * K * D * (D + 3) / 2, par::n_chunks(N, RB));
   par::Scratch<T> xt(r, RB * std::max(D, 1)), rt(r, RB * std::max(D, 1)), ob(r, RB * K);
   r.for_chunks(N, RB, [&](int64_t n0, int64_t n1, int w) {
     vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
-      gaussian_full_block<decltype(b)::value>(n0, n1 - n0, K, D, C, X, means, P, norm.data(), xt[w], rt[w], ob[w],
-                                              out);
+      constexpr int B = decltype(b)::value;
+      gaussian_full_block<B>(n0, n1 - n0, K, D, C, X, means, Pz.data(), norm.data(), xt[w], rt[w], ob[w]);
+      write_rows<B>(n0, n1 - n0, K, ob[w], out);
     });
   });
 }

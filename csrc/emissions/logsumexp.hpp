@@ -56,16 +56,22 @@ FASTGEN_VEC_INLINE vec::V<double, B> exp_nonpositive_v(vec::V<double, B> x) {
   return below ? VD{} : e;
 }
 
-// The exps of rows [n0, n0 + nb) (nb <= lanes): e[k * L + r] = exp(lp[(n0 + r) * ld + k] + lw[k] - mx_r)
+// The exps of rows [n0, n0 + nb) (nb <= lanes): e[k * L + r] = exp(lp[(n0 + r) * ld + k * ldk] + lw[k] - mx_r)
 // and s_r = their sum over k in order, rows in lanes (each row's arithmetic as the scalar loop's,
 // in the same order); mx_r = max_k (lp + lw). Rows past nb are padded with zeros.
 template <int B, class T>
-FASTGEN_VEC_INLINE void row_exps(int64_t n0, int64_t nb, int K, const T* lp, int64_t ld, const double* lw, double* e,
-                                 double* mx_out, double* s_out) {
+FASTGEN_VEC_INLINE void row_exps(int64_t n0, int64_t nb, int K, const T* lp, int64_t ld, int64_t ldk,
+                                 const double* lw, double* e, double* mx_out, double* s_out) {
   using VD = vec::V<double, B>;
   constexpr int L = vec::lanes<double, B>;
-  for (int k = 0; k < K; ++k)
-    for (int r = 0; r < L; ++r) e[k * L + r] = r < nb ? static_cast<double>(lp[(n0 + r) * ld + k]) + lw[k] : 0.0;
+  if (ld == 1 && nb == L) {  // rows already in columns (a fused E-step's block): contiguous loads
+    for (int k = 0; k < K; ++k)
+      for (int r = 0; r < L; ++r) e[k * L + r] = static_cast<double>(lp[n0 + r + k * ldk]) + lw[k];
+  } else {
+    for (int k = 0; k < K; ++k)
+      for (int r = 0; r < L; ++r)
+        e[k * L + r] = r < nb ? static_cast<double>(lp[(n0 + r) * ld + k * ldk]) + lw[k] : 0.0;
+  }
   VD mx = VD{} - std::numeric_limits<double>::infinity();
   for (int k = 0; k < K; ++k) {
     const VD v = vec::load<B>(e + k * L);
@@ -83,15 +89,16 @@ FASTGEN_VEC_INLINE void row_exps(int64_t n0, int64_t nb, int K, const T* lp, int
 
 constexpr int64_t kRows = 256;  // rows per block: the block's logs are taken together
 
-// Rows [n0, n1) (n1 - n0 <= kRows) of K weighted log-densities: row n reads lp[n * ld + k] + lw[k].
+// Rows [n0, n1) (n1 - n0 <= kRows) of K weighted log-densities: row n reads lp[n * ld + k * ldk] + lw[k].
 //   log_norm[n * ld_norm] = logsumexp_k (max-shifted, in double; all -inf gives -inf);
-//   resp (if set): resp[n * ld_resp + k] = exp(. - log_norm) * (scale ? scale[n * ld_scale] : 1),
+//   resp (if set): resp[n * ld_resp + k * ldk] = exp(. - log_norm) * (scale ? scale[n * ld_scale] : 1),
 //   formed as e_k * (scale / s) with e_k = exp(v_k - max): K exps per row, not 2K; a row that is
 //   all -inf gets zeros (never NaN).
 // Returns the first row whose log_norm is NaN or +inf (NaN or +inf in lp), or -1; such rows get
 // NaN. e [K x lanes], mxb and sb [kRows] are scratch. Rows go through row_exps L at a time.
 template <int B, class T>
-FASTGEN_VEC_INLINE int64_t logsumexp_rows(int64_t n0, int64_t n1, int K, const T* lp, int64_t ld, const double* lw,
+FASTGEN_VEC_INLINE int64_t logsumexp_rows(int64_t n0, int64_t n1, int K, const T* lp, int64_t ld, int64_t ldk,
+                                          const double* lw,
                                           T* log_norm, int64_t ld_norm, T* resp, int64_t ld_resp, const T* scale,
                                           int64_t ld_scale, double* e, double* mxb, double* sb) {
   constexpr double ninf = -std::numeric_limits<double>::infinity();
@@ -100,7 +107,23 @@ FASTGEN_VEC_INLINE int64_t logsumexp_rows(int64_t n0, int64_t n1, int K, const T
   for (int64_t g0 = n0; g0 < n1; g0 += L) {
     const int64_t nb = std::min<int64_t>(L, n1 - g0);
     alignas(64) double mxv[L], sv[L];
-    row_exps<B>(g0, nb, K, lp, ld, lw, e, mxv, sv);
+    row_exps<B>(g0, nb, K, lp, ld, ldk, lw, e, mxv, sv);
+    if (ld == 1 && ld_resp == 1 && nb == L && !scale) {  // rows in columns (a fused E-step's block)
+      bool finite = true;
+      for (int r = 0; r < L; ++r) finite &= mxv[r] != ninf;
+      if (finite) {  // the loop below, a vector of rows at a time (1 / s lane by lane: the same bits)
+        alignas(64) double f[L];
+        for (int r = 0; r < L; ++r) {
+          mxb[g0 - n0 + r] = mxv[r];
+          sb[g0 - n0 + r] = sv[r];
+          f[r] = 1.0 / sv[r];
+        }
+        if (resp)
+          for (int k = 0; k < K; ++k)
+            for (int r = 0; r < L; ++r) resp[g0 + r + k * ldk] = static_cast<T>(e[k * L + r] * f[r]);
+        continue;
+      }
+    }
     for (int64_t r = 0; r < nb; ++r) {
       const int64_t n = g0 + r;
       const T* c = lp + n * ld;
@@ -109,9 +132,9 @@ FASTGEN_VEC_INLINE int64_t logsumexp_rows(int64_t n0, int64_t n1, int K, const T
       sb[n - n0] = 1.0;
       if (mx == ninf) {  // every component impossible: -inf, zero responsibilities (never NaN)
         for (int k = 0; k < K && bad < 0; ++k)  // unless a NaN hid from the max
-          if (std::isnan(c[k])) bad = n;
+          if (std::isnan(c[k * ldk])) bad = n;
         if (resp)
-          for (int k = 0; k < K; ++k) resp[n * ld_resp + k] = 0;
+          for (int k = 0; k < K; ++k) resp[n * ld_resp + k * ldk] = 0;
         continue;
       }
       const double s = sv[r];
@@ -119,7 +142,7 @@ FASTGEN_VEC_INLINE int64_t logsumexp_rows(int64_t n0, int64_t n1, int K, const T
       if (resp) {
         const double f = scale ? static_cast<double>(scale[n * ld_scale]) / s : 1.0 / s;
         T* rr = resp + n * ld_resp;
-        for (int k = 0; k < K; ++k) rr[k] = static_cast<T>(e[k * L + r] * f);
+        for (int k = 0; k < K; ++k) rr[k * ldk] = static_cast<T>(e[k * L + r] * f);
       }
     }
   }
@@ -157,7 +180,7 @@ int64_t grouped_logsumexp(int64_t N, int G, int K, const T* lp, const T* log_w, 
       const int64_t o = static_cast<int64_t>(g) * K;
       int64_t row = -1;
       vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
-        row = logsumexp_rows<decltype(b)::value>(n0, n1, K, lp + o, ld, lw.data() + o, log_norm + g, G,
+        row = logsumexp_rows<decltype(b)::value>(n0, n1, K, lp + o, ld, 1, lw.data() + o, log_norm + g, G,
                                                  resp ? resp + o : nullptr, ld, scale ? scale + g : nullptr, G, e[w],
                                                  mxb[w], sb[w]);
       });

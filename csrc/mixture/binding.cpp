@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/arrays.hpp"
+#include "mixture/e_step.hpp"
 #include "mixture/mixture.hpp"
 
 namespace fastgen::bind {
@@ -41,6 +42,54 @@ static py::tuple mixture_responsibilities(py::array comp_logprob, py::array log_
     if (bad >= 0) throw std::invalid_argument("comp_logprob: row " + std::to_string(bad) + " contains NaN or +inf");
     return py::make_tuple(log_norm, want_resp ? py::object(resp) : py::object(py::none()));
   });
+}
+
+// The fused E-step: (log_norm_sum, nk[K], s1[K, D], s2) with s2 [K, D, D] (full) or [K, D] (diag).
+// log_weights as responsibilities takes them; the data rows are reported as that kernel reports them.
+template <class T>
+static py::tuple e_step_result(int64_t N, const mixture::Gaussians<T>& g, const T* x, py::array log_weights) {
+  const int64_t K = g.K, D = g.D;
+  const T* lw = in<T>(log_weights, "log_weights", {K});
+  for (int64_t k = 0; k < K; ++k)  // -inf is a zero weight; NaN and +inf are not weights
+    if (std::isnan(lw[k]) || lw[k] == std::numeric_limits<T>::infinity())
+      throw std::invalid_argument("log_weights: entry " + std::to_string(k) + " is NaN or +inf");
+  auto nk = out<T>({K});
+  auto s1 = out<T>({K, D});
+  auto s2 = g.full ? out<T>({K, D, D}) : out<T>({K, D});
+  double ln_sum;
+  int64_t bad;
+  {
+    NoGil nogil;
+    ln_sum = mixture::e_step(N, g, x, lw, ptr(nk), ptr(s1), ptr(s2), bad);
+  }
+  if (bad >= 0) throw std::invalid_argument("comp_logprob: row " + std::to_string(bad) + " contains NaN or +inf");
+  return py::make_tuple(ln_sum, nk, s1, s2);
+}
+
+// One binding for both: full reads (prec_chol T[C, D, D], C == K or 1), diag (precisions T[K, D]).
+static py::tuple e_step(bool full, py::array X, py::array means, py::array prec, py::array log_weights) {
+  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T* x = in<T>(X, "X", {-1, -1});
+    const int64_t N = X.shape(0), D = X.shape(1);
+    const T* mu = in<T>(means, "means", {-1, D});
+    const int64_t K = means.shape(0);
+    if (K < 1) throw std::invalid_argument("means: need at least one component");
+    const T* P = full ? in<T>(prec, "prec_chol", {-1, D, D}) : in<T>(prec, "precisions", {K, D});
+    const int64_t C = prec.shape(0);
+    if (full && C != K && C != 1)
+      throw std::invalid_argument("prec_chol: expected " + std::to_string(K) + " or 1 factors, got " + std::to_string(C));
+    const mixture::Gaussians<T> g(full, static_cast<int>(K), static_cast<int>(D), static_cast<int>(C), mu, P);
+    return e_step_result(N, g, x, log_weights);
+  });
+}
+
+static py::tuple e_step_full(py::array X, py::array means, py::array prec_chol, py::array log_weights) {
+  return e_step(true, X, means, prec_chol, log_weights);
+}
+
+static py::tuple e_step_diag(py::array X, py::array means, py::array precisions, py::array log_weights) {
+  return e_step(false, X, means, precisions, log_weights);
 }
 
 static py::tuple kmeans_plusplus(py::array X, int64_t n_clusters, int64_t n_local_trials, uint64_t seed,
@@ -142,6 +191,10 @@ void register_mixture(py::module_& m) {
         py::arg("want_resp") = true, py::arg("in_place") = false,
         "E-step of a mixture -> (log_norm[N], resp[N,K] or None); all -inf rows give -inf and zeros. "
         "in_place: resp overwrites comp_logprob (returned as resp).");
+  m.def("e_step_full", &e_step_full, py::arg("X"), py::arg("means"), py::arg("prec_chol"), py::arg("log_weights"),
+        "Fused E-step, full or tied Gaussians -> (sum_n log p(x_n), nk[K], s1[K,D], s2[K,D,D]); no N x K array.");
+  m.def("e_step_diag", &e_step_diag, py::arg("X"), py::arg("means"), py::arg("precisions"), py::arg("log_weights"),
+        "Fused E-step, diagonal Gaussians -> (sum_n log p(x_n), nk[K], s1[K,D], s2[K,D]); no N x K array.");
   m.def("kmeans_plusplus", &kmeans_plusplus, py::arg("X"), py::arg("n_clusters"), py::arg("n_local_trials"),
         py::arg("seed"), py::arg("stream"), "Greedy k-means++ seeding on Philox uniforms -> (centers[K,D], indices[K]).");
   m.def("kmeans_assign", &kmeans_assign, py::arg("X"), py::arg("centers"),

@@ -2,6 +2,11 @@
 arguments and results as ``fastgen._core``, ``csrc/mixture/mixture.hpp``):
 
 - ``responsibilities(comp_logprob T[N, K], log_weights T[K], want_resp) -> (log_norm, resp or None)``
+- ``e_step_full(X, means, prec_chol, log_weights)`` / ``e_step_diag(X, means, precisions, log_weights)``
+  ``-> (log_norm_sum, nk T[K], s1 T[K, D], s2)``: the E-step's sums. Composed here of the three
+  kernels the CPU fuses (log-densities, responsibilities in place, weighted moments): the same
+  results as the device's two-step path. Not fused on the GPU yet: no GPU was lent to time whether
+  keeping the N x K array in registers pays there (device bandwidth is ~20x a CPU's).
 - ``kmeans_plusplus(X T[N, D], n_clusters, n_local_trials, seed, stream) -> (centers T[K, D], indices int64[K])``
 - ``kmeans_assign(X T[N, D], centers T[K, D]) -> (labels int64[N], min_dist2 T[N])``
 - ``sample_gaussian_mixture(weights T[K], means T[K, D], cov_chol T[C, D, D], n_samples, seed, stream)
@@ -34,10 +39,11 @@ from numba import cuda
 
 from .common import philox as _philox
 from .common.args import checked, DevArg, launch
-from .emissions.stats import shifted_sum as _shifted_sum
+from .emissions.emissions import gaussian_logprob_diag, gaussian_logprob_full
+from .emissions.stats import shifted_sum as _shifted_sum, weighted_moments
 from .common.widen import f64 as _f64
 
-__all__ = ["responsibilities", "kmeans_plusplus", "kmeans_assign", "sample_gaussian_mixture"]
+__all__ = ["responsibilities", "e_step_full", "e_step_diag", "kmeans_plusplus", "kmeans_assign", "sample_gaussian_mixture"]
 
 _NEG_INF = -math.inf
 _INF = math.inf
@@ -115,6 +121,24 @@ def responsibilities(comp_logprob, log_weights, want_resp=True, in_place=False):
     _responsibilities_kernel[launch(N)](Lp.device(), Lw.device().reshape(1, K), want_resp, log_norm, resp_arg, bad)
     _report_first_bad(bad, N, lambda n: f"comp_logprob: row {n} contains NaN or +inf")
     return log_norm, resp
+
+
+def _e_step(X, log_norm_lp, log_weights, order):
+    """log_norm_lp: the (N, K) log-densities, overwritten by the responsibilities."""
+    log_norm, resp = responsibilities(log_norm_lp, log_weights, True, True)
+    col = log_norm.reshape(log_norm.shape[0], 1)
+    log_norm_sum = float(weighted_moments(col, col, 0)[0].copy_to_host()[0])
+    return (log_norm_sum,) + tuple(weighted_moments(X, resp, order))
+
+
+def e_step_full(X, means, prec_chol, log_weights):
+    """Fused E-step contract, full or tied Gaussians -> (log_norm_sum, nk, s1, s2 T[K, D, D])."""
+    return _e_step(X, gaussian_logprob_full(X, means, prec_chol), log_weights, 2)
+
+
+def e_step_diag(X, means, precisions, log_weights):
+    """Fused E-step contract, diagonal Gaussians -> (log_norm_sum, nk, s1, s2 T[K, D])."""
+    return _e_step(X, gaussian_logprob_diag(X, means, precisions), log_weights, 1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -264,7 +264,12 @@ class BaseMixture(BaseEstimator):
         return cp, Xk, shift
 
     def _moments(self, cp, Xk, weights_k, shift) -> Moments:
-        nk, s1, s2 = cp.kernels.emissions.weighted_moments(Xk, weights_k, moments_order(self.covariance_type))
+        sums = cp.kernels.emissions.weighted_moments(Xk, weights_k, moments_order(self.covariance_type))
+        return self._host_moments(cp, sums, shift)
+
+    def _host_moments(self, cp, sums, shift) -> Moments:
+        """Moments from the kernels' (nk, s1, s2), checked for overflow."""
+        nk, s1, s2 = sums
         m = Moments(cp.host(nk), cp.host(s1), cp.host(s2), shift, cp.eps, cp.data_s2)
         if not (np.isfinite(m.nk).all() and np.isfinite(m.s1).all() and np.isfinite(m.s2).all()):
             # The kernels sum in float64 but return the compute dtype: float32 holds sums of
@@ -327,21 +332,22 @@ class BaseMixture(BaseEstimator):
         return cp.kernels.emissions.gaussian_logprob_diag(Xk, cp.put(means), cp.put(kp))
 
     def _e_step(self, cp, Xk, shift):
-        """Responsibilities under the current parameters, reduced at once to the moments; returns
-        what the M-step and the lower bound need (the parameters used, sum of log p(x_n), moments).
-        The responsibilities overwrite the log-densities (one N x K array, not two)."""
+        """The fused E-step kernel (no N x K array): sum of log p(x_n) and the responsibility-weighted
+        moments under the current parameters; returns what the M-step and the lower bound need (the
+        parameters used, sum of log p(x_n), moments)."""
         lw = self._log_weights()
-        log_norm, resp = self._responsibilities(cp, self._component_logprob(cp, Xk, shift), lw, True, in_place=True)
-        # sum_n log_norm in the kernels' fixed order: weighted_moments' weight sum, log_norm as its own
-        # weights (that sum does not depend on the data argument, where ones would cost an N-vector).
-        col = log_norm.reshape(Xk.shape[0], 1)
-        log_norm_sum = float(cp.host(cp.kernels.emissions.weighted_moments(col, col, 0)[0])[0])
-        del log_norm, col  # (not beside the moments' pass)
         K, D = self.means_.shape
-        return {"moments": self._moments(cp, Xk, resp, shift), "log_norm_sum": log_norm_sum,
-                "log_weights": lw, "means_s": np.asarray(self.means_, dtype=np.float64) - shift,
-                "precisions_cholesky": self.precisions_cholesky_,
-                "kernel_precisions": kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)}
+        means_s = np.asarray(self.means_, dtype=np.float64) - shift
+        kp = kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)
+        fused = (cp.kernels.mixture.e_step_full if self.covariance_type in ("full", "tied")
+                 else cp.kernels.mixture.e_step_diag)
+        try:
+            log_norm_sum, *sums = fused(Xk, cp.put(means_s), cp.put(kp), cp.put(lw))
+        except ValueError as exc:
+            raise self._row_error(exc, 0) from None
+        return {"moments": self._host_moments(cp, sums, shift), "log_norm_sum": float(log_norm_sum),
+                "log_weights": lw, "means_s": means_s, "precisions_cholesky": self.precisions_cholesky_,
+                "kernel_precisions": kp}
 
     def _responsibilities(self, cp, comp, log_weights, want_resp, in_place=False, row0=0):
         """mixture_responsibilities, its row check reported in the estimator's terms (comp holds the
@@ -349,9 +355,13 @@ class BaseMixture(BaseEstimator):
         try:
             return cp.kernels.mixture.responsibilities(comp, cp.put(log_weights), want_resp, in_place)
         except ValueError as exc:
-            if not str(exc).startswith("comp_logprob: row"):
-                raise
-            raise self._overflow_error(int(str(exc).split()[2]) + row0) from None
+            raise self._row_error(exc, row0) from None
+
+    def _row_error(self, exc, row0):
+        """A kernel's "comp_logprob: row n ..." in the estimator's terms (the rows from row0 on)."""
+        if not str(exc).startswith("comp_logprob: row"):
+            return exc
+        return self._overflow_error(int(str(exc).split()[2]) + row0)
 
     def _overflow_error(self, row):
         return ValueError(f"X: the component log-densities of row {row} overflowed (+inf or NaN) in "
