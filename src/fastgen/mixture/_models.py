@@ -56,12 +56,16 @@ def _as_float_array(value, name, shape):
 def _check_spd(mats, name, what):
     """Symmetric (scikit-learn's isclose tolerances) and positive-definite, each matrix of (..., D, D)."""
     stack = mats.reshape(-1, *mats.shape[-2:])
-    for k, m in enumerate(stack):
+    # All matrices at once (a Python loop of allclose/eigvalsh cost ~0.1 ms per component); the
+    # first failing component is named, symmetry before definiteness as one by one.
+    symmetric = np.isclose(stack, np.swapaxes(stack, 1, 2), rtol=1e-5, atol=1e-8).all(axis=(1, 2))
+    definite = (np.linalg.eigvalsh(stack) > 0).all(axis=1)
+    bad = np.flatnonzero(~(symmetric & definite))
+    if bad.size:
+        k = int(bad[0])
         where = f" (component {k})" if mats.ndim == 3 else ""
-        if not np.allclose(m, m.T, rtol=1e-5, atol=1e-8):
-            raise ValueError(f"{name}: {what} must be symmetric{where}")
-        if not (np.linalg.eigvalsh(m) > 0).all():
-            raise ValueError(f"{name}: {what} must be positive-definite{where}")
+        kind = "symmetric" if not symmetric[k] else "positive-definite"
+        raise ValueError(f"{name}: {what} must be {kind}{where}")
 
 
 def _check_precisions(precisions, covariance_type, K, D):
