@@ -153,6 +153,68 @@ static py::tuple viterbi_diag(py::array startprob, py::array transmat, py::array
   });
 }
 
+// The categorical emissions' inputs (emissions' categorical_logprob: X int64[N] symbols, log_emission
+// T[K, M]) with the HMM's; the symbols are checked against M.
+template <class T>
+struct CategoricalInputs {
+  HmmInputs h;
+  const T *pi, *A, *le;
+  const int64_t* x;
+  int M;
+};
+
+template <class T>
+static CategoricalInputs<T> check_hmm_categorical(const py::array& startprob, const py::array& transmat,
+                                                  const py::array& X, const py::array& log_emission,
+                                                  const py::array& offsets) {
+  CategoricalInputs<T> c;
+  c.x = in<int64_t>(X, "X", {-1});
+  const int64_t N = X.shape(0);
+  c.le = in<T>(log_emission, "log_emission", {-1, -1});
+  const int64_t K = log_emission.shape(0);
+  c.M = static_cast<int>(log_emission.shape(1));
+  if (K < 1) throw std::invalid_argument("log_emission: need at least one state");
+  c.pi = in<T>(startprob, "startprob", {K});
+  c.A = in<T>(transmat, "transmat", {K, K});
+  const int64_t* o = offsets_in(offsets, N);
+  check_symbols(c.x, N, c.M);
+  c.h = {N, K, offsets.shape(0) - 1, o};
+  return c;
+}
+
+static py::tuple forward_backward_categorical(py::array startprob, py::array transmat, py::array X,
+                                              py::array log_emission, py::array offsets, bool want_posteriors,
+                                              bool want_xi) {
+  return by_float_dtype(log_emission, "log_emission", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const CategoricalInputs<T> c = check_hmm_categorical<T>(startprob, transmat, X, log_emission, offsets);
+    FbOutputs<T> o(c.h, want_posteriors, want_xi);
+    {
+      NoGil nogil;
+      hmm::forward_backward_categorical(c.h.N, static_cast<int>(c.h.K), c.M, c.h.S, c.pi, c.A, c.x, c.le, c.h.offsets,
+                                        o.pl, o.pp, o.px);
+    }
+    return o.result();
+  });
+}
+
+static py::tuple viterbi_categorical(py::array startprob, py::array transmat, py::array X, py::array log_emission,
+                                     py::array offsets) {
+  return by_float_dtype(log_emission, "log_emission", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const CategoricalInputs<T> c = check_hmm_categorical<T>(startprob, transmat, X, log_emission, offsets);
+    auto logprob = out<T>({c.h.S});
+    auto states = out<int64_t>({c.h.N});
+    T* pl = ptr(logprob);
+    int64_t* ps = ptr(states);
+    {
+      NoGil nogil;
+      hmm::viterbi_categorical(c.h.N, static_cast<int>(c.h.K), c.M, c.h.S, c.pi, c.A, c.x, c.le, c.h.offsets, pl, ps);
+    }
+    return py::make_tuple(logprob, states);
+  });
+}
+
 static py::array sample_states(py::array startprob, py::array transmat, int64_t n_samples, uint64_t seed,
                                uint64_t stream) {
   return by_float_dtype(startprob, "startprob", [&](auto tag) -> py::array {
@@ -207,6 +269,13 @@ void register_hmm(py::module_& m) {
         "posteriors), xi_sum[K,K] or None, w_sum[K], wx[K,D], wxx[K,D]) (weighted_moments order 1 of the posteriors).");
   m.def("viterbi_diag", &viterbi_diag, py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"),
         py::arg("precisions"), py::arg("offsets"), "viterbi with diagonal Gaussian emissions computed inside the pass.");
+  m.def("forward_backward_categorical", &forward_backward_categorical, py::arg("startprob"), py::arg("transmat"),
+        py::arg("X"), py::arg("log_emission"), py::arg("offsets"), py::arg("want_posteriors") = true,
+        py::arg("want_xi") = true,
+        "forward_backward with categorical emissions read by symbol inside the pass (emissions.categorical_logprob's "
+        "rows), same outputs.");
+  m.def("viterbi_categorical", &viterbi_categorical, py::arg("startprob"), py::arg("transmat"), py::arg("X"),
+        py::arg("log_emission"), py::arg("offsets"), "viterbi with categorical emissions read by symbol inside the pass.");
   m.def("sample_states", &sample_states, py::arg("startprob"), py::arg("transmat"), py::arg("n_samples"),
         py::arg("seed"), py::arg("stream"));
   m.def("sample_poisson", &sample_poisson, py::arg("lambdas"), py::arg("seed"), py::arg("stream"));

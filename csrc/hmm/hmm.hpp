@@ -46,7 +46,8 @@ static void reduce_xi(int64_t nc, int K, const std::vector<double>& part, const 
 template <class T>
 FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, int64_t S, const int64_t* offsets,
                                                 const double* ll, const T* alpha, const T* beta, const T* beta_next,
-                                                const T* E, const double* c, T* post, double* xi_part, double* w) {
+                                                const Frames<T>& fr, const double* c, T* post, double* xi_part,
+                                                double* w) {
   int64_t s = sequence_of(offsets, S, n0);
   for (int64_t n = n0; n < n1; ++n) {
     while (n >= offsets[s + 1]) ++s;
@@ -68,7 +69,7 @@ FASTGEN_SIMD_CLONES static void posterior_chunk(int64_t n0, int64_t n1, int K, i
     if (xi_part && !dead && n + 1 < offsets[s + 1]) {
       const T* a1 = an + K;
       const T* b1 = n + 1 == n1 && beta_next ? beta_next : bn + K;
-      const T* e1 = E + (n + 1) * K;
+      const T* e1 = fr.exp_row(n + 1);
       double g1 = 0;
       for (int k = 0; k < K; ++k) g1 += static_cast<double>(a1[k]) * b1[k];
       const double z = c[n + 1] * g1;
@@ -92,7 +93,7 @@ FASTGEN_SIMD_CLONES static double sequence_posteriors(int64_t b, int64_t e, int 
                                                       T* bcur, T* bnext, T* v, double* w) {
   const int64_t L = e - b;
   for (int64_t t = 0; t < L; ++t) m[t] = frame_shifted_exp(K, lp + (b + t) * K, E + t * K);
-  const double ll = forward_scaled(int64_t{0}, L, K, pi, A, lp + b * K, E, m, alpha, c);
+  const double ll = forward_scaled(int64_t{0}, L, K, pi, A, Frames<T>{lp + b * K, K, nullptr, E, m}, alpha, c);
   if (std::isnan(ll)) return ll;
   if (ll == kNegInf) {
     if (post)
@@ -259,6 +260,52 @@ void forward_backward_lanes(int64_t N, int K, int64_t S, const T* pi, const T* A
   for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
 }
 
+// Few (long) sequences: whole-array lattices, forwards in parallel, then backwards, then the
+// posteriors and xi over fixed chunks of frames. fr gives each frame's exps (an array, or a symbol
+// table); rows the log-likelihoods of the sequences redone in the log domain. beta is kept in the
+// posteriors' array when they are asked for (one N x K array less).
+template <class T, class Rows>
+static void forward_backward_long(int64_t N, int K, int64_t S, const T* pi, const T* A, const Frames<T>& fr,
+                                  const Rows& rows, const int64_t* offsets, std::vector<double>& ll, T* logprob,
+                                  T* post, T* xi_sum) {
+  const int64_t KK = static_cast<int64_t>(K) * K;
+  const double work = static_cast<double>(N) * K * (K + 8);
+  const size_t NK = static_cast<size_t>(N) * K;
+  Buffer<T> alpha = buffer<T>(NK), beta_own = post ? nullptr : buffer<T>(NK);
+  T* const beta = post ? post : beta_own.get();
+  Buffer<double> c = buffer<double>(N);
+  {
+    static thread_local par::Clock clock;
+    par::Region r(clock, 2 * work, S);
+    par::Scratch<T> scratch(r, K);
+    r.for_each(S, [&](int64_t s, int) {
+      ll[s] = forward_scaled(offsets[s], offsets[s + 1], K, pi, A, fr, alpha.get(), c.get());
+    });
+    r.for_each(S, [&](int64_t s, int w) {  // the backward pass needs the forward normalisers c
+      if (ll[s] > kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, fr, c.get(), beta, scratch[w]);
+    });
+  }
+
+  const int64_t nc = par::n_chunks(N, kChunkFrames);
+  std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
+  // beta at each chunk's first frame, which the chunk before reads for its last xi term.
+  std::vector<T> heads(post ? static_cast<size_t>(nc) * K : 0);
+  for (int64_t i = 1; post && i < nc; ++i)
+    std::copy(beta + i * kChunkFrames * K, beta + (i * kChunkFrames + 1) * K, heads.begin() + i * K);
+  static thread_local par::Clock clock;
+  par::Region r(clock, work, nc);
+  par::Scratch<double> wk(r, K);
+  r.for_chunks(N, kChunkFrames, [&](int64_t n0, int64_t n1, int w) {
+    const int64_t i = n0 / kChunkFrames;
+    const T* beta_next = post && i + 1 < nc ? heads.data() + (i + 1) * K : nullptr;
+    posterior_chunk(n0, n1, K, S, offsets, ll.data(), alpha.get(), beta, beta_next, fr, c.get(), post,
+                    xi_sum ? part.data() + i * KK : nullptr, wk[w]);
+  });
+  if (xi_sum) reduce_xi(nc, K, part, A, xi_sum);
+  redo_in_log_domain(K, pi, A, rows, offsets, ll, post, xi_sum);
+  for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+}
+
 template <class T>
 void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
                       T* logprob, T* post, T* xi_sum) {
@@ -271,7 +318,8 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     static thread_local par::Clock clock;
     par::Region r(clock, work, S);
     par::Scratch<T> scratch(r, 3 * static_cast<size_t>(K));
-    r.for_each(S, [&](int64_t s, int w) { ll[s] = forward_score(offsets[s], offsets[s + 1], K, pi, A, lp, scratch[w]); });
+    const Frames<T> fr{lp, K};
+    r.for_each(S, [&](int64_t s, int w) { ll[s] = forward_score(offsets[s], offsets[s + 1], K, pi, A, fr, scratch[w]); });
     redo_in_log_domain(K, pi, A, lanes::FrameLogprob<T>{lp, K}, offsets, ll, post, xi_sum);
     for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     return;
@@ -298,43 +346,12 @@ void forward_backward(int64_t N, int K, int64_t S, const T* pi, const T* A, cons
     for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
     return;
   }
-  // Few (long) sequences: whole-array lattices, forwards in parallel, then backwards. beta is kept
-  // in the posteriors' array when they are asked for (one N x K array less).
-  const size_t NK = static_cast<size_t>(N) * K;
-  Buffer<T> E = buffer<T>(NK), alpha = buffer<T>(NK), beta_own = post ? nullptr : buffer<T>(NK);
-  T* const beta = post ? post : beta_own.get();
-  Buffer<double> m = buffer<double>(N), c = buffer<double>(N);
+  // Few (long) sequences: the frames' exps first, then the whole-array passes.
+  Buffer<T> E = buffer<T>(static_cast<size_t>(N) * K);
+  Buffer<double> m = buffer<double>(N);
   shifted_exp(N, K, lp, E.get(), m.get());
-  {
-    static thread_local par::Clock clock;
-    par::Region r(clock, 2 * work, S);
-    par::Scratch<T> scratch(r, K);
-    r.for_each(S, [&](int64_t s, int) {
-      ll[s] = forward_scaled(offsets[s], offsets[s + 1], K, pi, A, lp, E.get(), m.get(), alpha.get(), c.get());
-    });
-    r.for_each(S, [&](int64_t s, int w) {  // the backward pass needs the forward normalisers c
-      if (ll[s] > kNegInf) backward_scaled(offsets[s], offsets[s + 1], K, A, E.get(), c.get(), beta, scratch[w]);
-    });
-  }
-
-  const int64_t nc = par::n_chunks(N, kChunkFrames);
-  std::vector<double> part(xi_sum ? static_cast<size_t>(nc * KK) : 0, 0.0);
-  // beta at each chunk's first frame, which the chunk before reads for its last xi term.
-  std::vector<T> heads(post ? static_cast<size_t>(nc) * K : 0);
-  for (int64_t i = 1; post && i < nc; ++i)
-    std::copy(beta + i * kChunkFrames * K, beta + (i * kChunkFrames + 1) * K, heads.begin() + i * K);
-  static thread_local par::Clock clock;
-  par::Region r(clock, work, nc);
-  par::Scratch<double> wk(r, K);
-  r.for_chunks(N, kChunkFrames, [&](int64_t n0, int64_t n1, int w) {
-    const int64_t i = n0 / kChunkFrames;
-    const T* beta_next = post && i + 1 < nc ? heads.data() + (i + 1) * K : nullptr;
-    posterior_chunk(n0, n1, K, S, offsets, ll.data(), alpha.get(), beta, beta_next, E.get(), c.get(), post,
-                    xi_sum ? part.data() + i * KK : nullptr, wk[w]);
-  });
-  if (xi_sum) reduce_xi(nc, K, part, A, xi_sum);
-  redo_in_log_domain(K, pi, A, lanes::FrameLogprob<T>{lp, K}, offsets, ll, post, xi_sum);
-  for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+  forward_backward_long(N, K, S, pi, A, Frames<T>{lp, K, nullptr, E.get(), m.get()}, lanes::FrameLogprob<T>{lp, K},
+                        offsets, ll, logprob, post, xi_sum);
 }
 
 template <class T>
@@ -408,14 +425,15 @@ void forward_backward_log(int64_t N, int K, int64_t S, const T* pi, const T* A, 
 }
 
 template <int B, class T>
-FASTGEN_VEC_INLINE T viterbi_sequence(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const T* lp,
+FASTGEN_VEC_INLINE T viterbi_sequence(int64_t b, int64_t e, int K, const T* logpi, const T* logA, const Frames<T>& fr,
                                       int32_t* bp, int64_t* states, T* delta, T* nd) {
-  for (int j = 0; j < K; ++j) delta[j] = logpi[j] + lp[b * K + j];
+  const T* lb = fr.log_row(b);
+  for (int j = 0; j < K; ++j) delta[j] = logpi[j] + lb[j];
   const int64_t every = par::steps_per_check(static_cast<double>(K) * K);
   for (int64_t t0 = b + 1; t0 < e; t0 += every) {
     if (par::interrupted()) return T(0);  // before the backtrace, which follows bp as indices; the job throws
     for (int64_t t = t0, t1 = std::min<int64_t>(e, t0 + every); t < t1; ++t) {
-      viterbi_step<B>(K, delta, logA, lp + t * K, nd, bp + t * K);
+      viterbi_step<B>(K, delta, logA, fr.log_row(t), nd, bp + t * K);
       std::swap(delta, nd);
     }
   }
@@ -457,25 +475,95 @@ void log_parameters(int K, const T* pi, const T* A, std::vector<T>& logpi, std::
   for (size_t i = 0; i < logA.size(); ++i) logA[i] = std::log(A[i]);
 }
 
+// One sequence at a time, frames from fr (an N x K array or a symbol table).
 template <class T>
-void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
-             T* logprob, int64_t* states) {
+void viterbi_frames(int64_t N, int K, int64_t S, const T* logpi, const T* logA, const Frames<T>& fr,
+                    const int64_t* offsets, T* logprob, int64_t* states) {
   const int64_t KK = static_cast<int64_t>(K) * K;
-  std::vector<T> logpi, logA;
-  log_parameters(K, pi, A, logpi, logA);
   fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
-  if (use_lanes(S, offsets, K, true))
-    return viterbi_lanes(N, K, S, logpi.data(), logA.data(), lanes::FrameLogprob<T>{lp, K}, offsets, logprob, states);
   Buffer<int32_t> bp = buffer<int32_t>(static_cast<size_t>(N) * K);
   static thread_local par::Clock clock;
   par::Region r(clock, static_cast<double>(N) * KK, S);
   par::Scratch<T> d(r, 2 * static_cast<size_t>(K));
   r.for_each(S, [&](int64_t s, int w) {
     vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
-      logprob[s] = viterbi_sequence<decltype(b)::value>(offsets[s], offsets[s + 1], K, logpi.data(), logA.data(), lp,
-                                                        bp.get(), states, d[w], d[w] + K);
+      logprob[s] = viterbi_sequence<decltype(b)::value>(offsets[s], offsets[s + 1], K, logpi, logA, fr, bp.get(),
+                                                        states, d[w], d[w] + K);
     });
   });
+}
+
+template <class T>
+void viterbi(int64_t N, int K, int64_t S, const T* pi, const T* A, const T* lp, const int64_t* offsets,
+             T* logprob, int64_t* states) {
+  std::vector<T> logpi, logA;
+  log_parameters(K, pi, A, logpi, logA);
+  if (use_lanes(S, offsets, K, true))
+    return viterbi_lanes(N, K, S, logpi.data(), logA.data(), lanes::FrameLogprob<T>{lp, K}, offsets, logprob, states);
+  viterbi_frames(N, K, S, logpi.data(), logA.data(), Frames<T>{lp, K}, offsets, logprob, states);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Categorical emissions fused into the passes: a frame's log-likelihoods are its symbol's row of
+// the transposed log-emission table (M x K, in cache), and the scaled passes take each symbol's
+// shifted exps from a table too (M x K exps, not N x K), so score, Viterbi and, with one or a few
+// long sequences or many short ones, the posteriors never write or read an N x K array of
+// emissions. Same bits as the kernels above on categorical_logprob's array (the same rows through
+// the same code).
+
+template <class T>
+struct SymbolTables {
+  std::vector<T> ltab, etab;  // M x K: log B[:, m] and exp(log B[:, m] - max)
+  std::vector<double> mtab;   // M: the max
+
+  SymbolTables(int K, int M, const T* log_emission, bool shifted)
+      : ltab(static_cast<size_t>(M) * K), etab(shifted ? static_cast<size_t>(M) * K : 0), mtab(shifted ? M : 0) {
+    for (int k = 0; k < K; ++k)
+      for (int m = 0; m < M; ++m) ltab[static_cast<size_t>(m) * K + k] = log_emission[static_cast<int64_t>(k) * M + m];
+    if (shifted) shifted_exp(M, K, ltab.data(), etab.data(), mtab.data());  // (the dense path's own kernel)
+  }
+  Frames<T> frames(int K, const int64_t* x) const {
+    return Frames<T>{ltab.data(), K, x, etab.empty() ? nullptr : etab.data(), mtab.empty() ? nullptr : mtab.data()};
+  }
+  lanes::Categorical<T> rows(int K, const int64_t* x) const { return lanes::Categorical<T>{x, ltab.data(), K}; }
+};
+
+template <class T>
+void forward_backward_categorical(int64_t N, int K, int M, int64_t S, const T* pi, const T* A, const int64_t* X,
+                                  const T* log_emission, const int64_t* offsets, T* logprob, T* post, T* xi_sum) {
+  const bool keep = post || xi_sum;
+  if (use_lanes(S, offsets, K, keep)) {
+    const SymbolTables<T> tab(K, M, log_emission, false);
+    return forward_backward_lanes(N, K, S, pi, A, tab.rows(K, X), offsets, logprob, post, xi_sum);
+  }
+  if (keep && S >= kManySequences) {  // many sequences too long for the lanes (per-sequence scratch): not fused
+    Buffer<T> lp = buffer<T>(static_cast<size_t>(N) * K);
+    emissions::categorical_logprob(N, K, M, X, log_emission, lp.get());
+    return forward_backward(N, K, S, pi, A, lp.get(), offsets, logprob, post, xi_sum);
+  }
+  fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
+  const SymbolTables<T> tab(K, M, log_emission, true);
+  std::vector<double> ll(S);
+  if (keep)
+    return forward_backward_long(N, K, S, pi, A, tab.frames(K, X), tab.rows(K, X), offsets, ll, logprob, post, xi_sum);
+  static thread_local par::Clock clock;
+  par::Region r(clock, static_cast<double>(N) * K * (K + 2), S);
+  par::Scratch<T> scratch(r, 3 * static_cast<size_t>(K));
+  const Frames<T> fr = tab.frames(K, X);
+  r.for_each(S, [&](int64_t s, int w) { ll[s] = forward_score(offsets[s], offsets[s + 1], K, pi, A, fr, scratch[w]); });
+  redo_in_log_domain(K, pi, A, tab.rows(K, X), offsets, ll, post, xi_sum);
+  for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+}
+
+template <class T>
+void viterbi_categorical(int64_t N, int K, int M, int64_t S, const T* pi, const T* A, const int64_t* X,
+                         const T* log_emission, const int64_t* offsets, T* logprob, int64_t* states) {
+  std::vector<T> logpi, logA;
+  log_parameters(K, pi, A, logpi, logA);
+  const SymbolTables<T> tab(K, M, log_emission, false);
+  if (use_lanes(S, offsets, K, true))
+    return viterbi_lanes(N, K, S, logpi.data(), logA.data(), tab.rows(K, X), offsets, logprob, states);
+  viterbi_frames(N, K, S, logpi.data(), logA.data(), tab.frames(K, X), offsets, logprob, states);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -51,6 +51,38 @@ struct FrameLogprob {
   FASTGEN_VEC_INLINE void stats(const Group&, const double*, double*, double*) const {}
 };
 
+// Categorical emissions: frame t's row is its symbol's row of the log-emission table, transposed
+// (ltab[m * K + k] = log B[k, m]); symbols already checked to lie in [0, M).
+template <class T>
+struct Categorical {
+  const int64_t* x;
+  const T* ltab;
+  int K;
+
+  int64_t slot() const { return 0; }
+
+  template <int B>
+  FASTGEN_VEC_INLINE void gather(const Group& gr, int64_t t, double*, double* raw) const {
+    constexpr int L = G<B>;
+    for (int l = 0; l < L; ++l) {
+      const bool in = t < gr.len[l];
+      const T* row = ltab + (in ? x[gr.begin[l] + t] : 0) * static_cast<int64_t>(K);
+      for (int k = 0; k < K; ++k) raw[k * L + l] = in ? static_cast<double>(row[k]) : 0.0;
+    }
+  }
+
+  template <int B>
+  FASTGEN_VEC_INLINE void compute(const double*, double*) const {}
+
+  void rows(int64_t b, int64_t e, T* out) const {
+    for (int64_t t = b; t < e; ++t) std::copy(ltab + x[t] * K, ltab + (x[t] + 1) * K, out + (t - b) * K);
+  }
+
+  int64_t n_stats() const { return 0; }
+  template <int B>
+  FASTGEN_VEC_INLINE void stats(const Group&, const double*, double*, double*) const {}
+};
+
 // log N(x; mu_k, diag(1 / prec_k)) = norm_k - 1/2 sum_d prec_kd (x_d - mu_kd)^2 (emissions.hpp's
 // gaussian_diag_block; norm_k = 1/2 (sum_d log prec_kd - D log 2 pi), emissions::diag_log_norms).
 template <class T>

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/big_buffer.hpp"
 #include "common/categorical.hpp"
 #include "common/fastmath.hpp"
 #include "common/threads.hpp"
@@ -22,11 +23,11 @@ namespace fastgen::hmm {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 // Work arrays of N*K values are written before they are read: skip std::vector's zero fill (a
-// full extra pass over tens of MB per call).
+// full extra pass over tens of MB per call); large ones on huge pages (common/big_buffer.hpp).
 template <class T>
-using Buffer = std::unique_ptr<T[]>;
+using Buffer = BigBuffer<T>;
 template <class T>
-Buffer<T> buffer(size_t n) { return Buffer<T>(new T[n]); }
+Buffer<T> buffer(size_t n) { return big_buffer<T>(n); }
 constexpr int64_t kChunkFrames = 2048;
 
 // ---------------------------------------------------------------------------------------------
@@ -215,19 +216,48 @@ void shifted_exp(int64_t N, int K, const T* lp, T* E, double* m) {
                   [&](int64_t b, int64_t e, int) { shifted_exp_rows(b, e, K, lp, E, m); });
 }
 
+// Where frame t's emissions come from: row t of arrays (x null) or, with categorical emissions
+// read by symbol, row x[t] of tables. lp: the log-likelihood rows; etab, mtab (when set): each
+// row's shifted exps and max (shifted_exp of the rows: the same bits from a table as from an array
+// of the rows); without them a pass computes a frame's exps itself (shifted).
+template <class T>
+struct Frames {
+  const T* lp;
+  int K;
+  const int64_t* x = nullptr;
+  const T* etab = nullptr;
+  const double* mtab = nullptr;
+
+  int64_t row(int64_t t) const { return x ? x[t] : t; }
+  const T* log_row(int64_t t) const { return lp + row(t) * K; }
+  const T* exp_row(int64_t t) const { return etab + row(t) * K; }
+  double max_at(int64_t t) const { return mtab[row(t)]; }
+  // The frame's max into the return value and its shifted exps at *e (the table's, or computed into buf).
+  FASTGEN_CLONE_INLINE double shifted(int64_t t, T* buf, const T** e) const {
+    if (etab) {
+      *e = exp_row(t);
+      return max_at(t);
+    }
+    *e = buf;
+    return frame_shifted_exp(K, log_row(t), buf);
+  }
+};
+
 // Forward pass for scoring only: two alpha rows, the frame's shifted exp computed on the fly
 // (no N*K temporaries). Returns log P(sequence) or -inf.
 template <class T>
-FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp, T* scratch) {
+FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, const T* pi, const T* A,
+                                                const Frames<T>& fr, T* scratch) {
   T* prev = scratch;
   T* cur = scratch + K;
-  T* et = scratch + 2 * static_cast<int64_t>(K);
+  T* buf = scratch + 2 * static_cast<int64_t>(K);
   double ll = 0, prod = 1;
   const int64_t every = par::steps_per_check(static_cast<double>(K) * K);
   for (int64_t t0 = b; t0 < e; t0 += every) {
     if (par::interrupted()) return kNegInf;  // garbage: the pool's job throws Interrupted (common/interrupt.hpp)
     for (int64_t t = t0, t1 = std::min<int64_t>(e, t0 + every); t < t1; ++t) {
-      const double mt = frame_shifted_exp(K, lp + t * K, et);
+      const T* et;
+      const double mt = fr.shifted(t, buf, &et);
       if (t == b) {
         for (int j = 0; j < K; ++j) cur[j] = pi[j];
       } else {
@@ -237,7 +267,7 @@ FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, con
       int zeros = 0;
       for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
       // the guard first: a frame where every reachable state's emission underflowed is not impossible
-      if (zeros && lost_forward_mass(K, t == b ? nullptr : prev, pi, A, lp + t * K, cur)) return kRedoInLog;
+      if (zeros && lost_forward_mass(K, t == b ? nullptr : prev, pi, A, fr.log_row(t), cur)) return kRedoInLog;
       if (!(s > 0) || !std::isfinite(s)) return kNegInf;
       const T inv = static_cast<T>(1.0 / s);
       for (int j = 0; j < K; ++j) cur[j] *= inv;
@@ -253,10 +283,10 @@ FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, con
   return ll + std::log(prod);
 }
 
-// Returns log P(sequence), -inf, or kRedoInLog. Rows b..e-1 of lp, E, m, alpha, c.
+// Returns log P(sequence), -inf, or kRedoInLog. Frames b..e-1 of fr (with its exps), alpha, c.
 template <class T>
-FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A, const T* lp,
-                                                 const T* E, const double* m, T* alpha, double* c) {
+FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, const T* pi, const T* A,
+                                                 const Frames<T>& fr, T* alpha, double* c) {
   auto row = [&](int64_t t) { return alpha + t * K; };
   // log P = sum_t (log c_t + m_t): the c_t (<= 1 for stochastic A) are multiplied up and folded
   // into the sum only when the product nears underflow, so a step costs no log.
@@ -271,17 +301,17 @@ FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, co
       } else {
         vecmat(K, row(t - 1), A, cur);
       }
-      const T* et = E + t * K;
+      const T* et = fr.exp_row(t);
       double s = 0;
       int zeros = 0;
       for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
       // the guard first: a frame where every reachable state's emission underflowed is not impossible
-      if (zeros && lost_forward_mass(K, t == b ? nullptr : row(t - 1), pi, A, lp + t * K, cur)) return kRedoInLog;
+      if (zeros && lost_forward_mass(K, t == b ? nullptr : row(t - 1), pi, A, fr.log_row(t), cur)) return kRedoInLog;
       if (!(s > 0) || !std::isfinite(s)) return kNegInf;
       const T inv = static_cast<T>(1.0 / s);
       for (int j = 0; j < K; ++j) cur[j] *= inv;
       c[t] = s;
-      ll += m[t];
+      ll += fr.max_at(t);
       prod *= s;
       if (prod < 1e-250 || prod > 1e250) {
         ll += std::log(prod);
@@ -293,15 +323,15 @@ FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, co
 }
 
 template <class T>
-FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, const T* A, const T* E, const double* c,
-                                                T* beta, T* v) {
+FASTGEN_SIMD_CLONES static void backward_scaled(int64_t b, int64_t e, int K, const T* A, const Frames<T>& fr,
+                                                const double* c, T* beta, T* v) {
   for (int j = 0; j < K; ++j) beta[(e - 1) * K + j] = 1;
   const int64_t every = par::steps_per_check(static_cast<double>(K) * K);
   for (int64_t t0 = e - 2; t0 >= b; t0 -= every) {
     if (par::interrupted()) return;  // the pool's job throws Interrupted
     for (int64_t t = t0, t1 = std::max<int64_t>(b, t0 - every + 1); t >= t1; --t) {
       const T* bn = beta + (t + 1) * K;
-      const T* en = E + (t + 1) * K;
+      const T* en = fr.exp_row(t + 1);
       for (int j = 0; j < K; ++j) v[j] = en[j] * bn[j];
       T* bt = beta + t * K;
       matvec(K, A, v, bt);

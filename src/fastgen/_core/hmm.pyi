@@ -6,7 +6,7 @@ Hidden Markov model inference and sampling (csrc/hmm/)
 """
 from __future__ import annotations
 import numpy
-__all__: list[str] = ['e_step_diag', 'forward_backward', 'forward_backward_diag', 'forward_backward_log', 'sample_poisson', 'sample_states', 'viterbi', 'viterbi_diag']
+__all__: list[str] = ['e_step_diag', 'forward_backward', 'forward_backward_categorical', 'forward_backward_diag', 'forward_backward_log', 'sample_poisson', 'sample_states', 'viterbi', 'viterbi_categorical', 'viterbi_diag']
 def e_step_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, precisions: numpy.ndarray, offsets: numpy.ndarray, want_xi: bool = True) -> tuple:
     """
     One EM E-step with diagonal Gaussian emissions, no N x K array -> (logprob[S], start[K] (summed first-frame posteriors), xi_sum[K,K] or None, w_sum[K], wx[K,D], wxx[K,D]) (weighted_moments order 1 of the posteriors).
@@ -14,6 +14,10 @@ def e_step_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndar
 def forward_backward(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
     """
     Scaled forward/backward -> (logprob[S], posteriors[N,K] or None, xi_sum[K,K] or None).
+    """
+def forward_backward_categorical(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, log_emission: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
+    """
+    forward_backward with categorical emissions read by symbol inside the pass (emissions.categorical_logprob's rows), same outputs.
     """
 def forward_backward_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, precisions: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
     """
@@ -30,6 +34,10 @@ def sample_states(startprob: numpy.ndarray, transmat: numpy.ndarray, n_samples: 
 def viterbi(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
     """
     Most likely state paths -> (logprob[S], states[N]).
+    """
+def viterbi_categorical(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, log_emission: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
+    """
+    viterbi with categorical emissions read by symbol inside the pass.
     """
 def viterbi_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, precisions: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
     """

@@ -96,13 +96,15 @@ class BaseHMM(BaseEstimator):
         sp, tm = self._backend.put(self.startprob_), self._backend.put(self.transmat_)
         fused = self._fused_emission(origin) if self.implementation == "scaling" else None
         if fused is not None:
-            return self._kern.hmm.forward_backward_diag(sp, tm, Xk, *fused, offsets_k, want_posteriors, want_xi)
+            kind, args = fused
+            f = getattr(self._kern.hmm, f"forward_backward_{kind}")
+            return f(sp, tm, Xk, *args, offsets_k, want_posteriors, want_xi)
         f = self._kern.hmm.forward_backward if self.implementation == "scaling" else self._kern.hmm.forward_backward_log
         return f(sp, tm, self._frame_logprob(Xk, origin), offsets_k, want_posteriors, want_xi)
 
     def _fused_emission(self, origin):
-        """The arguments after X of a kernel that computes the emission inside the lattice pass
-        (``_core.hmm.forward_backward_diag``, ``viterbi_diag``), or None where there is none."""
+        """(kind, arguments after X) of the kernels that compute the emission inside the lattice pass
+        (``_core.hmm.forward_backward_<kind>``, ``viterbi_<kind>``), or None where there are none."""
         return None
 
     def _prepare(self, X, lengths):
@@ -245,7 +247,8 @@ class BaseHMM(BaseEstimator):
         sp, tm = self._backend.put(self.startprob_), self._backend.put(self.transmat_)
         fused = self._fused_emission(None)
         if fused is not None:
-            logprob, states = self._kern.hmm.viterbi_diag(sp, tm, Xk, *fused, ok)
+            kind, args = fused
+            logprob, states = getattr(self._kern.hmm, f"viterbi_{kind}")(sp, tm, Xk, *args, ok)
         else:
             logprob, states = self._kern.hmm.viterbi(sp, tm, self._frame_logprob(Xk), ok)
         per_seq = self._backend.host(logprob).astype(np.float64)

@@ -141,9 +141,17 @@ class CategoricalHMM(BaseHMM):
             self.n_features = e.shape[1]
         self.emissionprob_ = check_stochastic(e, "emissionprob_", (self.n_components, self.n_features))
 
-    def _frame_logprob(self, Xk, origin=None):
+    def _log_emission(self):
         with np.errstate(divide="ignore"):
-            return self._kern.emissions.categorical_logprob(Xk, self._backend.put(np.log(self.emissionprob_)))
+            return self._backend.put(np.log(self.emissionprob_))
+
+    def _frame_logprob(self, Xk, origin=None):
+        return self._kern.emissions.categorical_logprob(Xk, self._log_emission())
+
+    def _fused_emission(self, origin):
+        # Each frame's row is read by its symbol inside the lattice pass: no N x K array in score and
+        # predict (nor in fit with many sequences).
+        return "categorical", (self._log_emission(),)
 
     def _emission_stats(self, Xk, post, origin):
         return {"obs": self._backend.host(self._kern.emissions.categorical_counts(Xk, post, self.n_features)).astype(np.float64)}

@@ -338,7 +338,8 @@ class GaussianHMM(CentredFit, BaseHMM):
         if self.covariance_type not in ("diag", "spherical"):
             return None
         means = _relative(self.means_, origin)
-        return self._backend.put(means), self._backend.put(_diag_precisions(means, self._covars_, self._backend.dtype))
+        return "diag", (self._backend.put(means),
+                        self._backend.put(_diag_precisions(means, self._covars_, self._backend.dtype)))
 
     def _e_step(self, Xk, ok, starts_k, origin):
         fused = self._fused_emission(origin) if self.implementation == "scaling" else None
@@ -346,7 +347,7 @@ class GaussianHMM(CentredFit, BaseHMM):
             return super()._e_step(Xk, ok, starts_k, origin)
         # One pass, no N x K array: the posteriors' sums come out of the lattice kernel.
         sp, tm = self._backend.put(self.startprob_), self._backend.put(self.transmat_)
-        logprob, start, xi, ws, wx, wxx = self._kern.hmm.e_step_diag(sp, tm, Xk, *fused, ok, "t" in self.params)
+        logprob, start, xi, ws, wx, wxx = self._kern.hmm.e_step_diag(sp, tm, Xk, *fused[1], ok, "t" in self.params)
         per_seq = self._checked_logprob(logprob)
         host = self._backend.host
         return per_seq, {"start": host(start).astype(np.float64),

@@ -116,7 +116,7 @@ from numba import cuda
 
 from ..common.args import checked, DevArg, launch, scratch
 from ..common.kernels import transpose_kernel
-from ..emissions import gaussian_logprob_diag, sum_rows, weighted_moments
+from ..emissions import categorical_logprob, gaussian_logprob_diag, sum_rows, weighted_moments
 from .frames import (_add_kernel, _gather_rows_kernel, _log_params_kernel, _scatter_kernel, _scatter_rows_kernel,
                      _shift_exp_kernel)
 from .logdomain import _fb_log_kernel, _posterior_log_kernel, _viterbi_kernel
@@ -124,8 +124,8 @@ from .sampling import sample_poisson, sample_states
 from .scaled import (_fb_scaled_kernel, _posterior_scaled_kernel, _xi_combine_kernel, _xi_log_partial_kernel,
                      _xi_partial_kernel)
 
-__all__ = ["e_step_diag", "forward_backward", "forward_backward_diag", "forward_backward_log", "viterbi", "viterbi_diag",
-           "sample_states", "sample_poisson"]
+__all__ = ["e_step_diag", "forward_backward", "forward_backward_categorical", "forward_backward_diag",
+           "forward_backward_log", "viterbi", "viterbi_categorical", "viterbi_diag", "sample_states", "sample_poisson"]
 
 _NEG_INF = -math.inf
 _DBL_MIN = 2.2250738585072014e-308
@@ -331,6 +331,18 @@ def forward_backward_diag(startprob, transmat, X, means, precisions, offsets, wa
 def viterbi_diag(startprob, transmat, X, means, precisions, offsets):
     """viterbi with log N(x_n | means[k], diag(1 / precisions[k])) as frame_logprob."""
     return viterbi(startprob, transmat, gaussian_logprob_diag(X, means, precisions), offsets)
+
+
+def forward_backward_categorical(startprob, transmat, X, log_emission, offsets, want_posteriors=True, want_xi=True):
+    """forward_backward with log_emission[:, X[n]] as frame_logprob (composed: one thread per
+    (frame, state) writes the N x K array, which device bandwidth absorbs; not fused on a GPU yet)."""
+    return forward_backward(startprob, transmat, categorical_logprob(X, log_emission), offsets, want_posteriors,
+                            want_xi)
+
+
+def viterbi_categorical(startprob, transmat, X, log_emission, offsets):
+    """viterbi with log_emission[:, X[n]] as frame_logprob."""
+    return viterbi(startprob, transmat, categorical_logprob(X, log_emission), offsets)
 
 
 def e_step_diag(startprob, transmat, X, means, precisions, offsets, want_xi=True):
