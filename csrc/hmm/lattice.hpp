@@ -33,32 +33,42 @@ constexpr int64_t kChunkFrames = 2048;
 // ---------------------------------------------------------------------------------------------
 // Small dense helpers (vectorised through runtime dispatch).
 
-// out[j] = sum_i a[i] A[i, j]. Columns go in blocks of JB whose accumulators stay in registers
-// over the whole i loop (one load of A per FMA instead of load-A, load-out, store-out).
-template <int JB, class T>
-static FASTGEN_CLONE_INLINE int vecmat_blocks(int K, int j0, const T* a, const T* A, T* out) {
-  for (; j0 + JB <= K; j0 += JB) {
-    T acc[JB] = {};
+// out[j] = sum_i a[i] A[i, j], each column's sum over i in order. Columns go in blocks of JB vectors
+// of B bytes whose accumulators stay in registers over the whole i loop. Eight vectors on every ISA:
+// eight independent chains of multiply-adds keep both FMA ports busy (the former fixed 32 columns
+// were four zmm chains, 64 deep for K = 64: the forward step waited on their latency).
+template <int JB, int B, class T>
+FASTGEN_VEC_INLINE int vecmat_columns(int K, int j0, const T* a, const T* A, T* out) {
+  using V = vec::V<T, B>;
+  constexpr int W = vec::lanes<T, B>;
+  for (; j0 + JB * W <= K; j0 += JB * W) {
+    V acc[JB] = {};
     for (int i = 0; i < K; ++i) {
       const T ai = a[i];
       const T* Ai = A + static_cast<int64_t>(i) * K + j0;
-#pragma omp simd
-      for (int j = 0; j < JB; ++j) acc[j] += ai * Ai[j];
+#pragma GCC unroll 8
+      for (int u = 0; u < JB; ++u) acc[u] += ai * vec::load<B>(Ai + u * W);
     }
-    for (int j = 0; j < JB; ++j) out[j0 + j] = acc[j];
+#pragma GCC unroll 8
+    for (int u = 0; u < JB; ++u) vec::store(out + j0 + u * W, acc[u]);
   }
   return j0;
 }
 
-template <class T>
-static FASTGEN_CLONE_INLINE void vecmat(int K, const T* a, const T* A, T* out) {
-  int j0 = vecmat_blocks<32>(K, 0, a, A, out);
-  j0 = vecmat_blocks<8>(K, j0, a, A, out);
+template <int B, class T>
+FASTGEN_VEC_INLINE void vecmat_v(int K, const T* a, const T* A, T* out) {
+  int j0 = vecmat_columns<8, B>(K, 0, a, A, out);
+  j0 = vecmat_columns<1, B>(K, j0, a, A, out);
   for (int j = j0; j < K; ++j) {
     T s = 0;
     for (int i = 0; i < K; ++i) s += a[i] * A[static_cast<int64_t>(i) * K + j];
     out[j] = s;
   }
+}
+
+template <class T>
+inline void vecmat(int K, const T* a, const T* A, T* out) {
+  vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE { vecmat_v<decltype(b)::value>(K, a, A, out); });
 }
 
 // out[i] = sum_j A[i, j] v[j]
@@ -216,6 +226,30 @@ void shifted_exp(int64_t N, int K, const T* lp, T* E, double* m) {
                   [&](int64_t b, int64_t e, int) { shifted_exp_rows(b, e, K, lp, E, m); });
 }
 
+// cur[j] *= e[j]; returns sum_j cur[j] (in double) and counts the zeros. The sum runs in 8 partial
+// sums (lane j mod 8) added pairwise at the end: a single running sum was a K-deep chain of
+// dependent adds every step (a third of a K = 64 forward step). Each partial is its own chain, so
+// the bits do not depend on the vector width.
+template <class T>
+FASTGEN_CLONE_INLINE double emit_and_sum(int K, T* cur, const T* e, int& zeros) {
+  double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int z = 0;
+  int j = 0;
+  for (; j + 8 <= K; j += 8)
+    for (int l = 0; l < 8; ++l) {
+      cur[j + l] *= e[j + l];
+      p[l] += cur[j + l];
+      z += cur[j + l] == 0;
+    }
+  for (int l = 0; j < K; ++j, ++l) {
+    cur[j] *= e[j];
+    p[l] += cur[j];
+    z += cur[j] == 0;
+  }
+  zeros = z;
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
 // Where frame t's emissions come from: row t of arrays (x null) or, with categorical emissions
 // read by symbol, row x[t] of tables. lp: the log-likelihood rows; etab, mtab (when set): each
 // row's shifted exps and max (shifted_exp of the rows: the same bits from a table as from an array
@@ -263,9 +297,8 @@ FASTGEN_SIMD_CLONES static double forward_score(int64_t b, int64_t e, int K, con
       } else {
         vecmat(K, prev, A, cur);
       }
-      double s = 0;
-      int zeros = 0;
-      for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
+      int zeros;
+      const double s = emit_and_sum(K, cur, et, zeros);
       // the guard first: a frame where every reachable state's emission underflowed is not impossible
       if (zeros && lost_forward_mass(K, t == b ? nullptr : prev, pi, A, fr.log_row(t), cur)) return kRedoInLog;
       if (!(s > 0) || !std::isfinite(s)) return kNegInf;
@@ -302,9 +335,8 @@ FASTGEN_SIMD_CLONES static double forward_scaled(int64_t b, int64_t e, int K, co
         vecmat(K, row(t - 1), A, cur);
       }
       const T* et = fr.exp_row(t);
-      double s = 0;
-      int zeros = 0;
-      for (int j = 0; j < K; ++j) { cur[j] *= et[j]; s += cur[j]; zeros += cur[j] == 0; }
+      int zeros;
+      const double s = emit_and_sum(K, cur, et, zeros);
       // the guard first: a frame where every reachable state's emission underflowed is not impossible
       if (zeros && lost_forward_mass(K, t == b ? nullptr : row(t - 1), pi, A, fr.log_row(t), cur)) return kRedoInLog;
       if (!(s > 0) || !std::isfinite(s)) return kNegInf;
