@@ -154,15 +154,15 @@ inline size_t moments_scratch(int D) {
   return static_cast<size_t>(kMomentRows) * ((std::max(D, 1) + L - 1) / L * L);
 }
 
-// moments_rows at the CPU's width and the given order (0, 1 or 2).
+// moments_rows at the CPU's width and the given order (0, 1 or 2), W an N x K array.
 template <class T>
-void add_moments(int order, int64_t n0, int64_t n1, int K, int D, const T* X, const T* W, int64_t w_row,
-                 int64_t w_col, double* ws, double* wx, double* wxx, double* xp) {
+void add_moments(int order, int64_t n0, int64_t n1, int K, int D, const T* X, const T* W, double* ws, double* wx,
+                 double* wxx, double* xp) {
   vec::dispatch([&](auto b) FASTGEN_LAMBDA_INLINE {
     constexpr int B = decltype(b)::value;
-    if (order == 0) moments_rows<B, 0>(n0, n1, K, D, X, W, w_row, w_col, ws, wx, wxx, xp);
-    else if (order == 1) moments_rows<B, 1>(n0, n1, K, D, X, W, w_row, w_col, ws, wx, wxx, xp);
-    else moments_rows<B, 2>(n0, n1, K, D, X, W, w_row, w_col, ws, wx, wxx, xp);
+    if (order == 0) moments_rows<B, 0>(n0, n1, K, D, X, W, K, 1, ws, wx, wxx, xp);
+    else if (order == 1) moments_rows<B, 1>(n0, n1, K, D, X, W, K, 1, ws, wx, wxx, xp);
+    else moments_rows<B, 2>(n0, n1, K, D, X, W, K, 1, ws, wx, wxx, xp);
   });
 }
 
@@ -207,7 +207,7 @@ void weighted_moments(int64_t N, int K, int D, int order, const T* X, const T* W
   par::Scratch<double> xp(r, moments_scratch(D));
   r.for_chunks(N, kChunkRows, [&](int64_t n0, int64_t n1, int w) {
     double* p = part.data() + (n0 / kChunkRows) * stride;
-    add_moments(order, n0, n1, K, D, X, W, K, 1, p, p + K, p + K + static_cast<int64_t>(K) * D, xp[w]);
+    add_moments(order, n0, n1, K, D, X, W, p, p + K, p + K + static_cast<int64_t>(K) * D, xp[w]);
   });
   reduce_moments(nc, K, D, order, part.data(), ws_out, wx_out, wxx_out);
 }

@@ -15,6 +15,16 @@ static void check_finite(const T* a, int64_t n, const char* name) {
     if (!std::isfinite(a[i])) throw std::invalid_argument(std::string(name) + ": contains NaN or infinity");
 }
 
+// log_weights T[K]: -inf is a zero weight; NaN and +inf are not weights.
+template <class T>
+static const T* checked_log_weights(const py::array& log_weights, int64_t K) {
+  const T* lw = in<T>(log_weights, "log_weights", {K});
+  for (int64_t k = 0; k < K; ++k)
+    if (std::isnan(lw[k]) || lw[k] == std::numeric_limits<T>::infinity())
+      throw std::invalid_argument("log_weights: entry " + std::to_string(k) + " is NaN or +inf");
+  return lw;
+}
+
 static py::tuple mixture_responsibilities(py::array comp_logprob, py::array log_weights, bool want_resp,
                                           bool in_place) {
   return by_float_dtype(comp_logprob, "comp_logprob", [&](auto tag) -> py::tuple {
@@ -22,10 +32,7 @@ static py::tuple mixture_responsibilities(py::array comp_logprob, py::array log_
     const T* lp = in<T>(comp_logprob, "comp_logprob", {-1, -1});
     const int64_t N = comp_logprob.shape(0), K = comp_logprob.shape(1);
     if (K < 1) throw std::invalid_argument("comp_logprob: need at least one component");
-    const T* lw = in<T>(log_weights, "log_weights", {K});
-    for (int64_t k = 0; k < K; ++k)  // -inf is a zero weight; NaN and +inf are not weights
-      if (std::isnan(lw[k]) || lw[k] == std::numeric_limits<T>::infinity())
-        throw std::invalid_argument("log_weights: entry " + std::to_string(k) + " is NaN or +inf");
+    const T* lw = checked_log_weights<T>(log_weights, K);
     if (in_place && !comp_logprob.writeable())
       throw std::invalid_argument("comp_logprob: in_place needs a writeable array");
     auto log_norm = out<T>({N});
@@ -49,10 +56,7 @@ static py::tuple mixture_responsibilities(py::array comp_logprob, py::array log_
 template <class T>
 static py::tuple e_step_result(int64_t N, const mixture::Gaussians<T>& g, const T* x, py::array log_weights) {
   const int64_t K = g.K, D = g.D;
-  const T* lw = in<T>(log_weights, "log_weights", {K});
-  for (int64_t k = 0; k < K; ++k)  // -inf is a zero weight; NaN and +inf are not weights
-    if (std::isnan(lw[k]) || lw[k] == std::numeric_limits<T>::infinity())
-      throw std::invalid_argument("log_weights: entry " + std::to_string(k) + " is NaN or +inf");
+  const T* lw = checked_log_weights<T>(log_weights, K);
   auto nk = out<T>({K});
   auto s1 = out<T>({K, D});
   auto s2 = g.full ? out<T>({K, D, D}) : out<T>({K, D});

@@ -27,9 +27,9 @@
 
 namespace fastgen::mixture {
 
-// The component densities: full or tied (upper precision factors, C = K or 1 of them, held as
-// emissions::upper_padded lays them out) or diagonal (precisions P [K, D]); norm holds their
-// constants as the emission kernels form them.
+// The component densities: full or tied (upper precision factors P, C = K or 1 of them; the
+// density kernel reads them as emissions::upper_padded lays them out, Pz) or diagonal (precisions
+// P [K, D]); norm holds their constants as the emission kernels form them.
 template <class T>
 struct Gaussians {
   bool full;
@@ -43,14 +43,12 @@ struct Gaussians {
     if (full) {
       norm = emissions::full_log_norms(C, D, P);
       Pz = emissions::upper_padded(C, D, P);
-      P = Pz.data();
     } else {
       const std::vector<double> n64 = emissions::diag_log_norms(K, D, P);
       norm.assign(n64.begin(), n64.end());
     }
   }
-  Gaussians(const Gaussians&) = delete;  // P may point into Pz
-  Gaussians& operator=(const Gaussians&) = delete;
+  const T* factors() const { return full ? Pz.data() : P; }  // what the density kernel reads
 };
 
 // Per-worker scratch of one chunk (sizes for the widest vectors).
@@ -72,9 +70,9 @@ FASTGEN_VEC_INLINE int64_t e_step_rows(int64_t n0, int64_t n1, const T* X, const
   for (int64_t b0 = n0; b0 < n1; b0 += RB) {
     const int64_t nb = std::min(RB, n1 - b0);
     if (Full)
-      emissions::gaussian_full_block<B>(b0, nb, K, D, g.C, X, g.means, g.P, g.norm.data(), s.xt, s.rt, s.ob);
+      emissions::gaussian_full_block<B>(b0, nb, K, D, g.C, X, g.means, g.factors(), g.norm.data(), s.xt, s.rt, s.ob);
     else
-      emissions::gaussian_diag_block<B>(b0, nb, K, D, X, g.means, g.P, g.norm.data(), s.xt, s.ob);
+      emissions::gaussian_diag_block<B>(b0, nb, K, D, X, g.means, g.factors(), g.norm.data(), s.xt, s.ob);
     const int64_t bad =
         emissions::logsumexp_rows<B, T>(0, nb, K, s.ob, 1, RB, lw, s.lnb, 1, s.ob, 1, nullptr, 0, s.e, s.mxb, s.sb);
     if (bad >= 0) return b0 + bad;
@@ -102,7 +100,7 @@ double e_step(int64_t N, const Gaussians<T>& g, const T* X, const T* log_w, T* w
   static thread_local par::Clock clock;
   par::Region r(clock, static_cast<double>(N) * K * D * (g.full ? D + 4 : 3), nc);
   // Zeroed: the density kernels also run over the unused rows past a last partial block.
-  par::Scratch<T> xt(r, RB * Dm, true), rt(r, RB * Dm, true), ob(r, RB * K, true), lnb(r, RB, true);
+  par::Scratch<T> xt(r, RB * Dm, true), rt(r, g.full ? RB * Dm : 0, true), ob(r, RB * K, true), lnb(r, RB, true);
   par::Scratch<double> e(r, static_cast<size_t>(K) * vec::lanes<double, 64>), mxb(r, RB), sb(r, RB),
       xp(r, stats::moments_scratch(D));
   r.for_chunks(N, stats::kChunkRows, [&](int64_t n0, int64_t n1, int w) {

@@ -322,11 +322,15 @@ class BaseMixture(BaseEstimator):
         self._initialize(self._moments(cp, Xk, resp_k, shift), X.shape[0])
 
     # -- E-step through the kernels ---------------------------------------------------------------
+    def _kernel_parameters(self, shift):
+        """(means in shifted coordinates, precisions as the Gaussian kernels take them)."""
+        K, D = self.means_.shape
+        return (np.asarray(self.means_, dtype=np.float64) - shift,
+                kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D))
+
     def _component_logprob(self, cp, Xk, shift):
         """log N(x_n | mu_k, Sigma_k) (N, K) on the device, from the shared Gaussian kernels."""
-        K, D = self.means_.shape
-        means = np.asarray(self.means_, dtype=np.float64) - shift
-        kp = kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)
+        means, kp = self._kernel_parameters(shift)
         if self.covariance_type in ("full", "tied"):
             return cp.kernels.emissions.gaussian_logprob_full(Xk, cp.put(means), cp.put(kp))
         return cp.kernels.emissions.gaussian_logprob_diag(Xk, cp.put(means), cp.put(kp))
@@ -336,9 +340,7 @@ class BaseMixture(BaseEstimator):
         moments under the current parameters; returns what the M-step and the lower bound need (the
         parameters used, sum of log p(x_n), moments)."""
         lw = self._log_weights()
-        K, D = self.means_.shape
-        means_s = np.asarray(self.means_, dtype=np.float64) - shift
-        kp = kernel_precisions(self.precisions_cholesky_, self.covariance_type, K, D)
+        means_s, kp = self._kernel_parameters(shift)
         fused = (cp.kernels.mixture.e_step_full if self.covariance_type in ("full", "tied")
                  else cp.kernels.mixture.e_step_diag)
         try:
