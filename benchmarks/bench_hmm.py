@@ -3,6 +3,8 @@
 H1  GaussianHMM, 8 states, 4 features (diag), 2000 sequences x 200 steps: score, Viterbi, one EM iteration
 H2  CategoricalHMM, 64 states, 128 symbols, one sequence of 200,000 steps: score, Viterbi, one EM iteration
 H3  H1's workload with 4, 16 and 64 states: score
+H4  H1's workload with full covariances: score, Viterbi, one EM iteration
+H5  PoissonHMM, 8 states, 4 features, 2000 sequences x 200 steps: score, Viterbi, one EM iteration
 M1  peak memory: GaussianHMM, 4 states, 1 feature, one sequence of 2,000,000 frames: one EM
     iteration, score_samples, predict
 M2  peak memory: CategoricalHMM, 1000 states, one sequence of 20,000 steps: one EM iteration
@@ -82,6 +84,30 @@ class H3GaussianHMMStates(_Suite):
         model = common.gaussian_model(n_states, self.D)
         X, lengths = common.gaussian_data(n_states, self.D, self.N_SEQ, self.N_STEPS)
         self._prepare(lambda: common.gaussian_hmm(impl, model), X, lengths)
+
+
+class H4GaussianHMMFull(_InferenceAndEM):
+    """H1's model and data with covariance_type="full" (EM estimates full covariances)."""
+    K, D, N_SEQ, N_STEPS = 8, 4, 2000, 200
+
+    def setup(self, impl):
+        common.require(impl)
+        self.impl = impl
+        model = common.gaussian_model(self.K, self.D)
+        X, lengths = common.gaussian_data(self.K, self.D, self.N_SEQ, self.N_STEPS)
+        self._prepare(lambda: common.gaussian_hmm(impl, model, covariance_type="full"), X, lengths)
+
+
+class H5PoissonHMM(_InferenceAndEM):
+    """PoissonHMM, K=8, D=4, 2000 sequences x 200 steps from a random model."""
+    K, D, N_SEQ, N_STEPS = 8, 4, 2000, 200
+
+    def setup(self, impl):
+        common.require(impl)
+        self.impl = impl
+        model = common.poisson_model(self.K, self.D)
+        X, lengths = common.poisson_data(self.K, self.D, self.N_SEQ, self.N_STEPS)
+        self._prepare(lambda: common.poisson_hmm(impl, model), X, lengths)
 
 
 # ---- peak memory (issue 14) ------------------------------------------------------------------------

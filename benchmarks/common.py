@@ -160,15 +160,52 @@ def categorical_data(K: int, M: int, n_steps: int, seed: int = SEED):
 
 
 # ---- models with fixed parameters ---------------------------------------------------------------
-def gaussian_hmm(impl: str, model: dict, n_iter: int = 1):
-    """A diagonal GaussianHMM of `impl` holding `model`'s parameters; fit() = `n_iter` EM iterations."""
+def gaussian_hmm(impl: str, model: dict, n_iter: int = 1, covariance_type: str = "diag"):
+    """A GaussianHMM of `impl` holding `model`'s parameters (covariance_type "full": its diagonal
+    covariances as full matrices, estimated in full by EM); fit() = `n_iter` EM iterations."""
     K = len(model["startprob"])
-    hmm = _module(impl).GaussianHMM(n_components=K, covariance_type="diag", n_iter=n_iter, tol=0.0,
+    hmm = _module(impl).GaussianHMM(n_components=K, covariance_type=covariance_type, n_iter=n_iter, tol=0.0,
                                     params="stmc", init_params="", **_options(impl))
     hmm.startprob_ = model["startprob"].copy()
     hmm.transmat_ = model["transmat"].copy()
     hmm.means_ = model["means"].copy()
-    hmm.covars_ = model["covars"].copy()
+    hmm.covars_ = np.array([np.diag(c) for c in model["covars"]]) if covariance_type == "full" else model["covars"].copy()
+    return hmm
+
+
+@functools.lru_cache(maxsize=None)
+def poisson_model(K: int, D: int, seed: int = SEED) -> dict:
+    """A random PoissonHMM: rates log-uniform in [0.5, 20], each state's own draw.
+
+    Returns dict(startprob (K,), transmat (K, K), lambdas (K, D)).
+    """
+    rng = np.random.default_rng([seed, K, D, 2])
+    return dict(startprob=rng.dirichlet(np.ones(K)), transmat=_sticky_transmat(rng, K),
+                lambdas=np.exp(rng.uniform(np.log(0.5), np.log(20.0), size=(K, D))))
+
+
+@functools.lru_cache(maxsize=None)
+def poisson_data(K: int, D: int, n_seq: int, n_steps: int, seed: int = SEED):
+    """Samples of `poisson_model(K, D)`: (X float64 counts (n_seq * n_steps, D), lengths int64 (n_seq,)).
+    Cached per process; read-only."""
+    model = poisson_model(K, D, seed)
+    rng = np.random.default_rng([seed, K, D, n_seq, n_steps, 2])
+    states = _sample_states_many(model, n_seq, n_steps, rng).reshape(-1)
+    X = rng.poisson(model["lambdas"][states]).astype(np.float64)
+    lengths = np.full(n_seq, n_steps, dtype=np.int64)
+    X.setflags(write=False)
+    lengths.setflags(write=False)
+    return X, lengths
+
+
+def poisson_hmm(impl: str, model: dict, n_iter: int = 1):
+    """A PoissonHMM of `impl` holding `model`'s parameters; fit() = `n_iter` EM iterations."""
+    K = len(model["startprob"])
+    hmm = _module(impl).PoissonHMM(n_components=K, n_iter=n_iter, tol=0.0, params="stl", init_params="",
+                                   **_options(impl))
+    hmm.startprob_ = model["startprob"].copy()
+    hmm.transmat_ = model["transmat"].copy()
+    hmm.lambdas_ = model["lambdas"].copy()
     return hmm
 
 

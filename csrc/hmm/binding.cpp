@@ -76,82 +76,134 @@ static py::tuple viterbi(py::array startprob, py::array transmat, py::array fram
   });
 }
 
-// The diagonal Gaussian emissions' inputs (emissions' gaussian_logprob_diag) with the HMM's.
+// ---------------------------------------------------------------------------------------------
+// Emissions computed from the rows of X inside the passes (hmm.hpp's *_rows kernels): each kind
+// checks its parameters as the emissions kernel of its densities does, builds its lanes emission
+// and hands it to forward_backward, viterbi or e_step below.
+
+// The inputs every kind shares: X T[N, D], the HMM's parameters and offsets, K from the first
+// emission parameter's rows (T[K, D]).
 template <class T>
-static HmmInputs check_hmm_diag(const py::array& startprob, const py::array& transmat, const py::array& X,
-                                const py::array& means, const py::array& precisions, const py::array& offsets,
-                                const T** pi, const T** A, const T** x, const T** mu, const T** prec, int64_t* D) {
-  *x = in<T>(X, "X", {-1, -1});
-  const int64_t N = X.shape(0);
-  *D = X.shape(1);
-  *mu = in<T>(means, "means", {-1, *D});
-  const int64_t K = means.shape(0);
-  if (K < 1) throw std::invalid_argument("means: need at least one state");
-  *prec = in<T>(precisions, "precisions", {K, *D});
-  *pi = in<T>(startprob, "startprob", {K});
-  *A = in<T>(transmat, "transmat", {K, K});
-  const int64_t* o = offsets_in(offsets, N);
-  return {N, K, offsets.shape(0) - 1, o};
+struct RowsInputs {
+  HmmInputs h;
+  const T *pi, *A, *x;
+  int64_t D;
+};
+
+template <class T>
+static RowsInputs<T> rows_inputs(const py::array& X, const py::array& param, const char* name, const T** p) {
+  RowsInputs<T> r{};
+  r.x = in<T>(X, "X", {-1, -1});
+  r.D = X.shape(1);
+  *p = in<T>(param, name, {-1, r.D});
+  r.h.N = X.shape(0);
+  r.h.K = param.shape(0);
+  if (r.h.K < 1) throw std::invalid_argument(std::string(name) + ": need at least one state");
+  return r;
 }
 
-static py::tuple forward_backward_diag(py::array startprob, py::array transmat, py::array X, py::array means,
-                                       py::array precisions, py::array offsets, bool want_posteriors, bool want_xi) {
+template <class T>
+static void hmm_parameters(RowsInputs<T>& r, const py::array& startprob, const py::array& transmat,
+                           const py::array& offsets) {
+  r.pi = in<T>(startprob, "startprob", {r.h.K});
+  r.A = in<T>(transmat, "transmat", {r.h.K, r.h.K});
+  r.h.offsets = offsets_in(offsets, r.h.N);
+  r.h.S = offsets.shape(0) - 1;
+}
+
+// Calls f(inputs, emission) with each kind's lanes emission.
+template <class F>
+static py::tuple with_diag(const py::array& startprob, const py::array& transmat, const py::array& X,
+                           const py::array& means, const py::array& precisions, const py::array& offsets, F&& f) {
   return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
-    const T *pi, *A, *x, *mu, *prec;
-    int64_t D;
-    const HmmInputs h = check_hmm_diag<T>(startprob, transmat, X, means, precisions, offsets, &pi, &A, &x, &mu, &prec, &D);
-    FbOutputs<T> o(h, want_posteriors, want_xi);
+    const T* mu;
+    RowsInputs<T> r = rows_inputs<T>(X, means, "means", &mu);
+    const T* prec = in<T>(precisions, "precisions", {r.h.K, r.D});
+    hmm_parameters(r, startprob, transmat, offsets);
+    return f(r, hmm::lanes::DiagGaussian<T>(r.x, int(r.h.K), int(r.D), mu, prec));
+  });
+}
+
+template <class F>
+static py::tuple with_full(const py::array& startprob, const py::array& transmat, const py::array& X,
+                           const py::array& means, const py::array& prec_chol, const py::array& offsets, F&& f) {
+  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T* mu;
+    RowsInputs<T> r = rows_inputs<T>(X, means, "means", &mu);
+    const T* P = in<T>(prec_chol, "prec_chol", {-1, r.D, r.D});
+    const int64_t C = prec_chol.shape(0);
+    if (C != r.h.K && C != 1)
+      throw std::invalid_argument("prec_chol: expected " + std::to_string(r.h.K) + " or 1 factors, got " +
+                                  std::to_string(C));
+    hmm_parameters(r, startprob, transmat, offsets);
+    return f(r, hmm::lanes::FullGaussian<T>(r.x, int(r.h.K), int(r.D), int(C), mu, P));
+  });
+}
+
+template <class F>
+static py::tuple with_poisson(const py::array& startprob, const py::array& transmat, const py::array& X,
+                              const py::array& lambdas, const py::array& offsets, F&& f) {
+  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T* lam;
+    RowsInputs<T> r = rows_inputs<T>(X, lambdas, "lambdas", &lam);
+    hmm_parameters(r, startprob, transmat, offsets);
+    return f(r, hmm::lanes::Poisson<T>(r.x, int(r.h.K), int(r.D), lam));
+  });
+}
+
+// The three passes on an emission from rows (forward_backward's, viterbi's and e_step_diag's outputs).
+struct ForwardBackwardRows {
+  bool want_posteriors, want_xi;
+  template <class T, class Em>
+  py::tuple operator()(const RowsInputs<T>& r, const Em& em) const {
+    FbOutputs<T> o(r.h, want_posteriors, want_xi);
     {
       NoGil nogil;
-      hmm::forward_backward_diag(h.N, static_cast<int>(h.K), static_cast<int>(D), h.S, pi, A, x, mu, prec, h.offsets,
-                                 o.pl, o.pp, o.px);
+      hmm::forward_backward_rows(r.h.N, int(r.h.K), r.h.S, r.pi, r.A, em, r.h.offsets, o.pl, o.pp, o.px);
     }
     return o.result();
-  });
-}
+  }
+};
 
-static py::tuple e_step_diag(py::array startprob, py::array transmat, py::array X, py::array means,
-                             py::array precisions, py::array offsets, bool want_xi) {
-  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
-    using T = decltype(tag);
-    const T *pi, *A, *x, *mu, *prec;
-    int64_t D;
-    const HmmInputs h = check_hmm_diag<T>(startprob, transmat, X, means, precisions, offsets, &pi, &A, &x, &mu, &prec, &D);
-    auto logprob = out<T>({h.S});
-    auto start = out<T>({h.K});
-    auto xi = want_xi ? out<T>({h.K, h.K}) : out<T>({0});
-    auto ws = out<T>({h.K});
-    auto wx = out<T>({h.K, D});
-    auto wxx = out<T>({h.K, D});
-    T* px = want_xi ? ptr(xi) : nullptr;
-    {
-      NoGil nogil;
-      hmm::e_step_diag(h.N, static_cast<int>(h.K), static_cast<int>(D), h.S, pi, A, x, mu, prec, h.offsets,
-                       ptr(logprob), ptr(start), px, ptr(ws), ptr(wx), ptr(wxx));
-    }
-    return py::make_tuple(logprob, start, want_xi ? py::object(xi) : py::object(py::none()), ws, wx, wxx);
-  });
-}
-
-static py::tuple viterbi_diag(py::array startprob, py::array transmat, py::array X, py::array means,
-                              py::array precisions, py::array offsets) {
-  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
-    using T = decltype(tag);
-    const T *pi, *A, *x, *mu, *prec;
-    int64_t D;
-    const HmmInputs h = check_hmm_diag<T>(startprob, transmat, X, means, precisions, offsets, &pi, &A, &x, &mu, &prec, &D);
-    auto logprob = out<T>({h.S});
-    auto states = out<int64_t>({h.N});
+struct ViterbiRows {
+  template <class T, class Em>
+  py::tuple operator()(const RowsInputs<T>& r, const Em& em) const {
+    auto logprob = out<T>({r.h.S});
+    auto states = out<int64_t>({r.h.N});
     T* pl = ptr(logprob);
     int64_t* ps = ptr(states);
     {
       NoGil nogil;
-      hmm::viterbi_diag(h.N, static_cast<int>(h.K), static_cast<int>(D), h.S, pi, A, x, mu, prec, h.offsets, pl, ps);
+      hmm::viterbi_rows(r.h.N, int(r.h.K), r.h.S, r.pi, r.A, em, r.h.offsets, pl, ps);
     }
     return py::make_tuple(logprob, states);
-  });
-}
+  }
+};
+
+struct EStepRows {
+  bool want_xi;
+  template <class T, class Em>
+  py::tuple operator()(const RowsInputs<T>& r, const Em& em) const {
+    const int64_t K = r.h.K, D = r.D;
+    auto logprob = out<T>({r.h.S});
+    auto start = out<T>({K});
+    auto xi = want_xi ? out<T>({K, K}) : out<T>({0});
+    auto ws = out<T>({K});
+    auto wx = out<T>({K, D});
+    auto wxx = Em::order == 0 ? out<T>({0}) : Em::order == 1 ? out<T>({K, D}) : out<T>({K, D, D});
+    T* px = want_xi ? ptr(xi) : nullptr;
+    {
+      NoGil nogil;
+      hmm::e_step_rows(r.h.N, int(K), r.h.S, r.pi, r.A, em, r.h.offsets, ptr(logprob), ptr(start), px, ptr(ws),
+                       ptr(wx), ptr(wxx));
+    }
+    return py::make_tuple(logprob, start, want_xi ? py::object(xi) : py::object(py::none()), ws, wx,
+                          Em::order == 0 ? py::object(py::none()) : py::object(wxx));
+  }
+};
 
 // The categorical emissions' inputs (emissions' categorical_logprob: X int64[N] symbols, log_emission
 // T[K, M]) with the HMM's; the symbols are checked against M.
@@ -258,17 +310,63 @@ void register_hmm(py::module_& m) {
         "Log-domain forward/backward, same contract as forward_backward.");
   m.def("viterbi", &viterbi, py::arg("startprob"), py::arg("transmat"), py::arg("frame_logprob"),
         py::arg("offsets"), "Most likely state paths -> (logprob[S], states[N]).");
-  m.def("forward_backward_diag", &forward_backward_diag, py::arg("startprob"), py::arg("transmat"), py::arg("X"),
-        py::arg("means"), py::arg("precisions"), py::arg("offsets"), py::arg("want_posteriors") = true,
-        py::arg("want_xi") = true,
+  using A = py::array;
+  const char* e_step_doc =
+      "One EM E-step, no N x K array -> (logprob[S], start[K] (summed first-frame posteriors), xi_sum[K,K] or None, "
+      "w_sum[K], wx[K,D], wxx) (weighted_moments of the posteriors: order 1 (diag, wxx[K,D]), 2 (full, wxx[K,D,D]), "
+      "0 (poisson, wxx None)).";
+  m.def("forward_backward_diag",
+        [](A sp, A tm, A X, A means, A prec, A off, bool wp, bool wx) {
+          return with_diag(sp, tm, X, means, prec, off, ForwardBackwardRows{wp, wx});
+        },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("precisions"),
+        py::arg("offsets"), py::arg("want_posteriors") = true, py::arg("want_xi") = true,
         "forward_backward with diagonal Gaussian emissions computed inside the pass (emissions.gaussian_logprob_diag's "
         "densities), same outputs.");
-  m.def("e_step_diag", &e_step_diag, py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"),
-        py::arg("precisions"), py::arg("offsets"), py::arg("want_xi") = true,
-        "One EM E-step with diagonal Gaussian emissions, no N x K array -> (logprob[S], start[K] (summed first-frame "
-        "posteriors), xi_sum[K,K] or None, w_sum[K], wx[K,D], wxx[K,D]) (weighted_moments order 1 of the posteriors).");
-  m.def("viterbi_diag", &viterbi_diag, py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"),
-        py::arg("precisions"), py::arg("offsets"), "viterbi with diagonal Gaussian emissions computed inside the pass.");
+  m.def("e_step_diag",
+        [](A sp, A tm, A X, A means, A prec, A off, bool wx) {
+          return with_diag(sp, tm, X, means, prec, off, EStepRows{wx});
+        },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("precisions"),
+        py::arg("offsets"), py::arg("want_xi") = true, e_step_doc);
+  m.def("viterbi_diag",
+        [](A sp, A tm, A X, A means, A prec, A off) { return with_diag(sp, tm, X, means, prec, off, ViterbiRows{}); },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("precisions"),
+        py::arg("offsets"), "viterbi with diagonal Gaussian emissions computed inside the pass.");
+  m.def("forward_backward_full",
+        [](A sp, A tm, A X, A means, A P, A off, bool wp, bool wx) {
+          return with_full(sp, tm, X, means, P, off, ForwardBackwardRows{wp, wx});
+        },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("prec_chol"),
+        py::arg("offsets"), py::arg("want_posteriors") = true, py::arg("want_xi") = true,
+        "forward_backward with full (K factors) or tied (1) Gaussian emissions computed inside the pass "
+        "(emissions.gaussian_logprob_full's densities), same outputs.");
+  m.def("e_step_full",
+        [](A sp, A tm, A X, A means, A P, A off, bool wx) {
+          return with_full(sp, tm, X, means, P, off, EStepRows{wx});
+        },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("prec_chol"),
+        py::arg("offsets"), py::arg("want_xi") = true, e_step_doc);
+  m.def("viterbi_full",
+        [](A sp, A tm, A X, A means, A P, A off) { return with_full(sp, tm, X, means, P, off, ViterbiRows{}); },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("prec_chol"),
+        py::arg("offsets"), "viterbi with full or tied Gaussian emissions computed inside the pass.");
+  m.def("forward_backward_poisson",
+        [](A sp, A tm, A X, A lambdas, A off, bool wp, bool wx) {
+          return with_poisson(sp, tm, X, lambdas, off, ForwardBackwardRows{wp, wx});
+        },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("lambdas"), py::arg("offsets"),
+        py::arg("want_posteriors") = true, py::arg("want_xi") = true,
+        "forward_backward with Poisson emissions computed inside the pass (emissions.poisson_logprob's), same "
+        "outputs.");
+  m.def("e_step_poisson",
+        [](A sp, A tm, A X, A lambdas, A off, bool wx) { return with_poisson(sp, tm, X, lambdas, off, EStepRows{wx}); },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("lambdas"), py::arg("offsets"),
+        py::arg("want_xi") = true, e_step_doc);
+  m.def("viterbi_poisson",
+        [](A sp, A tm, A X, A lambdas, A off) { return with_poisson(sp, tm, X, lambdas, off, ViterbiRows{}); },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("lambdas"), py::arg("offsets"),
+        "viterbi with Poisson emissions computed inside the pass.");
   m.def("forward_backward_categorical", &forward_backward_categorical, py::arg("startprob"), py::arg("transmat"),
         py::arg("X"), py::arg("log_emission"), py::arg("offsets"), py::arg("want_posteriors") = true,
         py::arg("want_xi") = true,

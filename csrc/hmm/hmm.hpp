@@ -567,70 +567,62 @@ void viterbi_categorical(int64_t N, int K, int M, int64_t S, const T* pi, const 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Diagonal Gaussian emissions fused into the passes (lanes::DiagGaussian): with many sequences the
-// densities are computed frame by frame inside the lattice pass, and no N x K array of them is
-// written or read; otherwise they are computed into one first and the kernels above run on it.
+// Emissions computed from the rows of X inside the passes (hmm/lane_emissions.hpp: DiagGaussian,
+// FullGaussian, Poisson): with many sequences the lanes compute each frame's log-likelihoods in the
+// lattice pass, and no N x K array of them is written or read; otherwise em.rows computes them into
+// one first and the kernels above run on it.
 
-template <class T>
-void forward_backward_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, const T* X, const T* means,
-                           const T* prec, const int64_t* offsets, T* logprob, T* post, T* xi_sum) {
-  if (use_lanes(S, offsets, K, post || xi_sum)) {
-    const std::vector<double> norm = emissions::diag_log_norms(K, D, prec);
-    const lanes::DiagGaussian<T> em{X, K, D, means, prec, norm.data()};
+template <class T, class Em>
+void forward_backward_rows(int64_t N, int K, int64_t S, const T* pi, const T* A, const Em& em, const int64_t* offsets,
+                           T* logprob, T* post, T* xi_sum) {
+  if (use_lanes(S, offsets, K, post || xi_sum))
     return forward_backward_lanes(N, K, S, pi, A, em, offsets, logprob, post, xi_sum);
-  }
   Buffer<T> lp = buffer<T>(static_cast<size_t>(N) * K);
-  emissions::gaussian_logprob_diag(N, K, D, X, means, prec, lp.get());
+  em.rows(0, N, lp.get());
   forward_backward(N, K, S, pi, A, lp.get(), offsets, logprob, post, xi_sum);
 }
 
-// The E-step of a diagonal-Gaussian HMM without an N x K array: log P per sequence, the summed
-// posteriors of the sequences' first frames (start[K]), xi_sum, and the emission's statistics
-// (ws[K], wx[K, D], wxx[K, D]: weighted_moments of order 1 with the posteriors as weights). With
-// many sequences all of it comes out of the lanes pass; otherwise, or when a sequence must be
-// redone in the log domain, from the posteriors of forward_backward_diag.
-template <class T>
-void e_step_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, const T* X, const T* means,
-                 const T* prec, const int64_t* offsets, T* logprob, T* start, T* xi_sum, T* ws, T* wx, T* wxx) {
-  const int64_t KD = static_cast<int64_t>(K) * D;
+// One E-step without an N x K array: log P per sequence, the summed posteriors of the sequences'
+// first frames (start[K]), xi_sum, and the emission's statistics (ws[K], wx[K, D] and wxx:
+// weighted_moments of em's order with the posteriors as weights; wxx unused at order 0). With many
+// sequences all of it comes out of the lanes pass; otherwise, or when a sequence must be redone in
+// the log domain, from the posteriors of forward_backward_rows.
+template <class T, class Em>
+void e_step_rows(int64_t N, int K, int64_t S, const T* pi, const T* A, const Em& em, const int64_t* offsets,
+                 T* logprob, T* start, T* xi_sum, T* ws, T* wx, T* wxx) {
   if (use_lanes(S, offsets, K, true)) {
     fm::FlushDenormals ftz;  // the pool gives its workers the caller's mode
-    const std::vector<double> norm = emissions::diag_log_norms(K, D, prec);
-    const lanes::DiagGaussian<T> em{X, K, D, means, prec, norm.data()};
     std::vector<double> ll(S), st(static_cast<size_t>(K + em.n_stats()), 0.0);
-    const double work = 3.0 * N * K * (K + 8 + D);
+    const double work = 3.0 * N * K * (K + 8 + em.cost());
     forward_backward_lanes(K, S, pi, A, em, offsets, work, ll, static_cast<T*>(nullptr), xi_sum, &st);
     if (std::none_of(ll.begin(), ll.end(), [](double v) { return std::isnan(v); })) {
       for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
+      const int64_t KD = static_cast<int64_t>(K) * em.D, n = em.n_stats() - K - KD;
       for (int k = 0; k < K; ++k) {
         start[k] = static_cast<T>(st[k]);
         ws[k] = static_cast<T>(st[K + k]);
       }
-      for (int64_t i = 0; i < KD; ++i) {
-        wx[i] = static_cast<T>(st[2 * K + i]);
-        wxx[i] = static_cast<T>(st[2 * K + KD + i]);
-      }
+      for (int64_t i = 0; i < KD; ++i) wx[i] = static_cast<T>(st[2 * K + i]);
+      for (int64_t i = 0; i < n; ++i) wxx[i] = static_cast<T>(st[2 * K + KD + i]);
       return;
     }
   }
   Buffer<T> post = buffer<T>(static_cast<size_t>(N) * K);
-  forward_backward_diag(N, K, D, S, pi, A, X, means, prec, offsets, logprob, post.get(), xi_sum);
-  stats::weighted_moments(N, K, D, 1, X, post.get(), ws, wx, wxx);
+  forward_backward_rows(N, K, S, pi, A, em, offsets, logprob, post.get(), xi_sum);
+  stats::weighted_moments(N, K, em.D, Em::order, em.X, post.get(), ws, wx, wxx);
   stats::sum_rows(K, S, post.get(), offsets, start);  // the first frames: offsets[0 .. S-1]
 }
 
-template <class T>
-void viterbi_diag(int64_t N, int K, int D, int64_t S, const T* pi, const T* A, const T* X, const T* means,
-                  const T* prec, const int64_t* offsets, T* logprob, int64_t* states) {
+template <class T, class Em>
+void viterbi_rows(int64_t N, int K, int64_t S, const T* pi, const T* A, const Em& em, const int64_t* offsets,
+                  T* logprob, int64_t* states) {
   if (use_lanes(S, offsets, K, true)) {
     std::vector<T> logpi, logA;
     log_parameters(K, pi, A, logpi, logA);
-    const std::vector<double> norm = emissions::diag_log_norms(K, D, prec);
-    const lanes::DiagGaussian<T> em{X, K, D, means, prec, norm.data()};
     return viterbi_lanes(N, K, S, logpi.data(), logA.data(), em, offsets, logprob, states);
   }
   Buffer<T> lp = buffer<T>(static_cast<size_t>(N) * K);
-  emissions::gaussian_logprob_diag(N, K, D, X, means, prec, lp.get());
+  em.rows(0, N, lp.get());
   viterbi(N, K, S, pi, A, lp.get(), offsets, logprob, states);
 }
 

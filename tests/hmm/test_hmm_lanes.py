@@ -29,15 +29,38 @@ def _batch(rng, K, dtype, n_seq=37):
     return sp.astype(dtype), tm.astype(dtype), lp.astype(dtype), lengths
 
 
-def _diag_batch(rng, device, dtype, n_seq, K=4, D=3):
-    """_batch's model over frames X with diagonal Gaussian emissions (means, precisions)."""
+# The emissions computed from rows of X inside the passes: kind -> (the emissions kernel of its
+# log-likelihoods, the order of its M-step moments).
+KINDS = {"diag": ("gaussian_logprob_diag", 1), "full": ("gaussian_logprob_full", 2),
+         "tied": ("gaussian_logprob_full", 2), "poisson": ("poisson_logprob", 0)}
+
+
+def _emission_batch(rng, device, dtype, n_seq, kind, K=4, D=3):
+    """_batch's model over frames X with emissions of the given kind (their parameters: args)."""
     sp, tm, _, lengths = _batch(rng, K, dtype, n_seq=n_seq)
     if device == "cuda":
         lengths = np.minimum(lengths, 8)  # (the simulator runs a thread at a time)
-    X = rng.normal(size=(int(lengths.sum()), D)).astype(dtype) * 2
+    N = int(lengths.sum())
+    if kind == "poisson":
+        X = rng.poisson(3.0, size=(N, D)).astype(dtype)
+        X[::7, 0] = 0
+        X[::11, 1] = 3000  # past the kernels' table of log factorials
+        X[::13, 2] += 0.5  # (the kernels take any count; PoissonHMM checks for integers)
+        lam = rng.uniform(0.5, 6.0, size=(K, D))
+        lam[1, 0] = 0.0  # a zero rate: certain zero counts, impossible others
+        return sp, tm, lengths, offsets_of(lengths), X, (lam.astype(dtype),)
+    X = rng.normal(size=(N, D)).astype(dtype) * 2
     mu = rng.normal(size=(K, D)).astype(dtype)
-    prec = rng.uniform(0.5, 2.0, size=(K, D)).astype(dtype)
-    return sp, tm, lengths, offsets_of(lengths), X, mu, prec
+    if kind == "diag":
+        return sp, tm, lengths, offsets_of(lengths), X, (mu, rng.uniform(0.5, 2.0, size=(K, D)).astype(dtype))
+    a = rng.normal(size=(K if kind == "full" else 1, D, D))
+    cov = a @ a.transpose(0, 2, 1) + np.eye(D)
+    P = np.linalg.cholesky(np.linalg.inv(cov)).transpose(0, 2, 1)  # upper-triangular precision factors
+    return sp, tm, lengths, offsets_of(lengths), X, (mu, np.ascontiguousarray(P).astype(dtype))
+
+
+def _fused(hmm, name, kind):
+    return getattr(hmm, f"{name}_{'full' if kind == 'tied' else kind}")
 
 
 def _tol(dtype):
@@ -112,18 +135,19 @@ def test_a_sequence_gives_the_same_bits_in_any_batch(rng):
 @pytest.mark.parametrize("device, n_seq", [("cpu", 3), ("cpu", 37), cuda_case(3)],
                          ids=["cpu-few-sequences", "cpu-lanes", "cuda"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_diagonal_gaussian_emissions_equal_the_two_step_path(device, rng, n_seq, dtype):
-    """forward_backward_diag / viterbi_diag (the densities inside the pass on the CPU with many
-    sequences) give what gaussian_logprob_diag followed by forward_backward / viterbi gives:
-    the same formula in the same order, so float64 agrees to the last bits on the CPU."""
-    sp, tm, lengths, off, X, mu, prec = _diag_batch(rng, device, dtype, n_seq)
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_fused_emissions_equal_the_two_step_path(device, rng, n_seq, dtype, kind):
+    """forward_backward_<kind> / viterbi_<kind> (the log-likelihoods inside the pass on the CPU
+    with many sequences) give what the emissions kernel followed by forward_backward / viterbi
+    gives: the same formula in the same order, so float64 agrees to the last bits on the CPU."""
+    sp, tm, lengths, off, X, args = _emission_batch(rng, device, dtype, n_seq, kind)
     hmm, em = kernels(device, "hmm"), kernels(device, "emissions")
-    lp = em.gaussian_logprob_diag(X, mu, prec)
+    lp = getattr(em, KINDS[kind][0])(X, *args)
     tol = 1e-12 if dtype == np.float64 else 1e-5
-    for fused, two_step in zip(hmm.forward_backward_diag(sp, tm, X, mu, prec, off, True, True),
+    for fused, two_step in zip(_fused(hmm, "forward_backward", kind)(sp, tm, X, *args, off, True, True),
                                hmm.forward_backward(sp, tm, lp, off, True, True)):
         assert_allclose(host(fused), host(two_step), rtol=tol, atol=tol)
-    v_fused, v_two = hmm.viterbi_diag(sp, tm, X, mu, prec, off), hmm.viterbi(sp, tm, lp, off)
+    v_fused, v_two = _fused(hmm, "viterbi", kind)(sp, tm, X, *args, off), hmm.viterbi(sp, tm, lp, off)
     assert_allclose(host(v_fused[0]), host(v_two[0]), rtol=tol, atol=tol)
     assert_array_equal(host(v_fused[1]), host(v_two[1]))
 
@@ -131,21 +155,25 @@ def test_fused_diagonal_gaussian_emissions_equal_the_two_step_path(device, rng, 
 @pytest.mark.parametrize("device, n_seq", [("cpu", 3), ("cpu", 37), cuda_case(3)],
                          ids=["cpu-few-sequences", "cpu-lanes", "cuda"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_e_step_equals_posteriors_then_moments(device, rng, n_seq, dtype):
-    """e_step_diag's sums (the lanes add each sequence's own, in float64) against
-    forward_backward_diag's posteriors through weighted_moments and sum_rows: 1e-12 relative in
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_fused_e_step_equals_posteriors_then_moments(device, rng, n_seq, dtype, kind):
+    """e_step_<kind>'s sums (the lanes add each sequence's own, in float64) against
+    forward_backward_<kind>'s posteriors through weighted_moments and sum_rows: 1e-12 relative in
     float64 (another order of additions), the float32 results' rounding (1e-5) in float32."""
-    sp, tm, lengths, off, X, mu, prec = _diag_batch(rng, device, dtype, n_seq)
+    sp, tm, lengths, off, X, args = _emission_batch(rng, device, dtype, n_seq, kind)
     hmm, em = kernels(device, "hmm"), kernels(device, "emissions")
     for want_xi in (True, False):
-        logprob, start, xi, ws, wx, wxx = hmm.e_step_diag(sp, tm, X, mu, prec, off, want_xi)
-        r_logprob, post, r_xi = hmm.forward_backward_diag(sp, tm, X, mu, prec, off, True, want_xi)
-        r_ws, r_wx, r_wxx = em.weighted_moments(X, post, 1)
+        logprob, start, xi, ws, wx, wxx = _fused(hmm, "e_step", kind)(sp, tm, X, *args, off, want_xi)
+        r_logprob, post, r_xi = _fused(hmm, "forward_backward", kind)(sp, tm, X, *args, off, True, want_xi)
+        r_ws, r_wx, r_wxx = em.weighted_moments(X, post, KINDS[kind][1])
         r_start = host(post)[off[:-1]].sum(axis=0)
         tol = 1e-12 if dtype == np.float64 else 1e-5
         assert (xi is None) == (not want_xi)
-        for a, b in [(logprob, r_logprob), (start, r_start), (ws, r_ws), (wx, r_wx), (wxx, r_wxx)] + (
-                [(xi, r_xi)] if want_xi else []):
+        assert (wxx is None) == (r_wxx is None)
+        pairs = [(logprob, r_logprob), (start, r_start), (ws, r_ws), (wx, r_wx)]
+        pairs += [(wxx, r_wxx)] if wxx is not None else []
+        pairs += [(xi, r_xi)] if want_xi else []
+        for a, b in pairs:
             assert host(a).dtype == dtype
             assert_allclose(host(a), host(b), rtol=tol, atol=tol * lengths.sum())
 
@@ -187,3 +215,20 @@ def test_fused_kernels_name_the_bad_argument(name):
         f(np.full(3, 1 / 3), tm, X, mu, prec, off)
     with pytest.raises(TypeError, match="means: expected dtype float32, got float64"):
         f(sp, tm, X.astype(np.float32), mu, prec, off)
+
+
+@pytest.mark.parametrize("name", ["forward_backward", "viterbi", "e_step"])
+def test_full_and_poisson_kernels_name_the_bad_argument(name):
+    full, poisson = getattr(_core.hmm, f"{name}_full"), getattr(_core.hmm, f"{name}_poisson")
+    sp, tm = np.full(2, 0.5), np.full((2, 2), 0.5)
+    X, mu, off = np.zeros((5, 3)), np.zeros((2, 3)), np.array([0, 5])
+    with pytest.raises(ValueError, match=r"prec_chol: expected 2 or 1 factors, got 3"):
+        full(sp, tm, X, mu, np.ones((3, 3, 3)), off)
+    with pytest.raises(ValueError, match=r"prec_chol: expected shape \(\*, 3, 3\), got \(2, 3, 2\)"):
+        full(sp, tm, X, mu, np.ones((2, 3, 2)), off)
+    with pytest.raises(ValueError, match=r"lambdas: expected shape \(\*, 3\), got \(2, 2\)"):
+        poisson(sp, tm, X, np.ones((2, 2)), off)
+    with pytest.raises(ValueError, match=r"lambdas: need at least one state"):
+        poisson(sp, tm, X, np.ones((0, 3)), off)
+    with pytest.raises(ValueError, match=r"transmat: expected shape \(2, 2\), got \(3, 3\)"):
+        poisson(sp, np.full((3, 3), 1 / 3), X, np.ones((2, 3)), off)

@@ -78,8 +78,9 @@ m.fit(X[:2000])
     assert extra < n * d * 8
 
 
-def test_em_over_many_sequences_holds_no_frame_sized_lattice():
-    """Issue 15's bound on H1's shape (many short sequences, diagonal Gaussians): the E-step runs in
+@pytest.mark.parametrize("covariance_type", ["diag", "full"])
+def test_em_over_many_sequences_holds_no_frame_sized_lattice(covariance_type):
+    """Issue 15's bound on H1's shape (many short sequences, diagonal or full Gaussians): the E-step runs in
     the lanes kernels (csrc/hmm/lanes.hpp), which keep a group's lattices only, and sums the
     posteriors there, so a fit holds the data about their mean and nothing frame-sized besides:
     at most 1.5x the input X (the parameters are a few hundred bytes)."""
@@ -89,13 +90,14 @@ from fastgen.hmm import GaussianHMM
 rng = np.random.default_rng(0)
 X = rng.standard_normal(({n_seq * steps}, {d})) + np.arange({n_seq * steps})[:, None] // 50 % {k} * 3.0
 lengths = np.full({n_seq}, {steps})
-m = GaussianHMM({k}, n_iter=1, tol=-np.inf, init_params="", device="cpu")
+m = GaussianHMM({k}, covariance_type="{covariance_type}", n_iter=1, tol=-np.inf, init_params="", device="cpu")
 m.startprob_ = np.full({k}, 1 / {k})
 m.transmat_ = np.full(({k}, {k}), 0.1 / ({k} - 1)) + (0.9 - 0.1 / ({k} - 1)) * np.eye({k})
 m.means_ = np.arange({k})[:, None] * np.full({d}, 3.0)
-m.covars_ = np.ones(({k}, {d}))
+m.covars_ = np.ones(({k}, {d})) if "{covariance_type}" == "diag" else np.tile(np.eye({d}), ({k}, 1, 1))
 m.fit(X[:{20 * steps}], lengths[:20])
 """
     extra = extra_peak(setup, "m.fit(X, lengths)")
     x_bytes = n_seq * steps * d * 8  # 32 MB: the allowance (6 MB) keeps the bound under 1.5x
     assert extra <= x_bytes + ALLOWANCE, extra / x_bytes
+

@@ -70,6 +70,26 @@ def test_em_matches_hmmlearn(rng, model, impl):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model", ["poisson"] + [f"gaussian-{ct}" for ct in ("spherical", "diag", "full", "tied")])
+def test_many_sequences_match_hmmlearn(rng, model):
+    """40 sequences: the kernels compute the emissions inside the lattice passes, SIMD lanes of
+    sequences at a time (csrc/hmm/lanes.hpp), and the E-step sums the statistics there; inference
+    and three EM iterations still agree with hmmlearn."""
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    params, X, lengths = _problem(rng, model, n_seq=40)
+    f, h = make(fhmm, model, params), make(hmm, model, params)
+    assert_allclose(f.score(X, lengths), h.score(X, lengths), rtol=RTOL, atol=0)
+    assert_allclose(f.decode(X, lengths)[0], h.decode(X, lengths)[0], rtol=RTOL, atol=0)
+    kw = dict(init_params="", n_iter=3, tol=-np.inf)
+    f = make(fhmm, model, params, **kw).fit(X, lengths)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = make(hmm, model, params, **kw).fit(X, lengths)
+    assert_allclose(list(f.monitor_.history), list(h.monitor_.history), rtol=RTOL, atol=0)
+    assert_params_close(fitted_params(f, model), fitted_params(h, model, "hmmlearn"))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["gaussian-diag", "gaussian-full", "categorical", "poisson", "gmm-diag"])
 def test_em_with_priors_matches_hmmlearn(rng, model):
     """Non-default Dirichlet / conjugate priors take the same MAP updates as hmmlearn."""

@@ -6,10 +6,18 @@ Hidden Markov model inference and sampling (csrc/hmm/)
 """
 from __future__ import annotations
 import numpy
-__all__: list[str] = ['e_step_diag', 'forward_backward', 'forward_backward_categorical', 'forward_backward_diag', 'forward_backward_log', 'sample_poisson', 'sample_states', 'viterbi', 'viterbi_categorical', 'viterbi_diag']
+__all__: list[str] = ['e_step_diag', 'e_step_full', 'e_step_poisson', 'forward_backward', 'forward_backward_categorical', 'forward_backward_diag', 'forward_backward_full', 'forward_backward_log', 'forward_backward_poisson', 'sample_poisson', 'sample_states', 'viterbi', 'viterbi_categorical', 'viterbi_diag', 'viterbi_full', 'viterbi_poisson']
 def e_step_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, precisions: numpy.ndarray, offsets: numpy.ndarray, want_xi: bool = True) -> tuple:
     """
-    One EM E-step with diagonal Gaussian emissions, no N x K array -> (logprob[S], start[K] (summed first-frame posteriors), xi_sum[K,K] or None, w_sum[K], wx[K,D], wxx[K,D]) (weighted_moments order 1 of the posteriors).
+    One EM E-step, no N x K array -> (logprob[S], start[K] (summed first-frame posteriors), xi_sum[K,K] or None, w_sum[K], wx[K,D], wxx) (weighted_moments of the posteriors: order 1 (diag, wxx[K,D]), 2 (full, wxx[K,D,D]), 0 (poisson, wxx None)).
+    """
+def e_step_full(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, prec_chol: numpy.ndarray, offsets: numpy.ndarray, want_xi: bool = True) -> tuple:
+    """
+    One EM E-step, no N x K array -> (logprob[S], start[K] (summed first-frame posteriors), xi_sum[K,K] or None, w_sum[K], wx[K,D], wxx) (weighted_moments of the posteriors: order 1 (diag, wxx[K,D]), 2 (full, wxx[K,D,D]), 0 (poisson, wxx None)).
+    """
+def e_step_poisson(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, lambdas: numpy.ndarray, offsets: numpy.ndarray, want_xi: bool = True) -> tuple:
+    """
+    One EM E-step, no N x K array -> (logprob[S], start[K] (summed first-frame posteriors), xi_sum[K,K] or None, w_sum[K], wx[K,D], wxx) (weighted_moments of the posteriors: order 1 (diag, wxx[K,D]), 2 (full, wxx[K,D,D]), 0 (poisson, wxx None)).
     """
 def forward_backward(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
     """
@@ -23,9 +31,17 @@ def forward_backward_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: 
     """
     forward_backward with diagonal Gaussian emissions computed inside the pass (emissions.gaussian_logprob_diag's densities), same outputs.
     """
+def forward_backward_full(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, prec_chol: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
+    """
+    forward_backward with full (K factors) or tied (1) Gaussian emissions computed inside the pass (emissions.gaussian_logprob_full's densities), same outputs.
+    """
 def forward_backward_log(startprob: numpy.ndarray, transmat: numpy.ndarray, frame_logprob: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
     """
     Log-domain forward/backward, same contract as forward_backward.
+    """
+def forward_backward_poisson(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, lambdas: numpy.ndarray, offsets: numpy.ndarray, want_posteriors: bool = True, want_xi: bool = True) -> tuple:
+    """
+    forward_backward with Poisson emissions computed inside the pass (emissions.poisson_logprob's), same outputs.
     """
 def sample_poisson(lambdas: numpy.ndarray, seed: int, stream: int) -> numpy.ndarray:
     ...
@@ -42,4 +58,12 @@ def viterbi_categorical(startprob: numpy.ndarray, transmat: numpy.ndarray, X: nu
 def viterbi_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, precisions: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
     """
     viterbi with diagonal Gaussian emissions computed inside the pass.
+    """
+def viterbi_full(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, prec_chol: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
+    """
+    viterbi with full or tied Gaussian emissions computed inside the pass.
+    """
+def viterbi_poisson(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, lambdas: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
+    """
+    viterbi with Poisson emissions computed inside the pass.
     """

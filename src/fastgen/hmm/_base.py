@@ -356,12 +356,28 @@ class BaseHMM(BaseEstimator):
 
     def _e_step(self, Xk, ok, starts_k, origin):
         """(log-likelihood per sequence, float64 on the host; the M-step's statistics) of one EM iteration."""
+        fused = self._fused_emission(origin) if self.implementation == "scaling" else None
+        e_step = fused and getattr(self._kern.hmm, f"e_step_{fused[0]}", None)
+        if e_step:  # one pass, no N x K array: the posteriors' sums come out of the lattice kernel
+            sp, tm = self._backend.put(self.startprob_), self._backend.put(self.transmat_)
+            logprob, start, xi, ws, wx, wxx = e_step(sp, tm, Xk, *fused[1], ok, "t" in self.params)
+            per_seq = self._checked_logprob(logprob)
+            host = self._host64
+            return per_seq, {"start": host(start), "trans": host(xi), **self._moment_stats(ws, wx, wxx, origin)}
         logprob, post, xi = self._forward_backward(Xk, ok, True, "t" in self.params, origin)
         per_seq = self._checked_logprob(logprob)
         stats = {"start": self._backend.host(self._kern.emissions.sum_rows(post, starts_k)).astype(np.float64),
                  "trans": None if xi is None else self._backend.host(xi).astype(np.float64)}
         stats.update(self._emission_stats(Xk, post, origin))
         return per_seq, stats
+
+    def _host64(self, a):
+        return None if a is None else self._backend.host(a).astype(np.float64)
+
+    def _moment_stats(self, ws, wx, wxx, origin):
+        """The M-step's statistics of emissions estimated from posterior-weighted moments of X (the
+        fused E-step kernels' and weighted_moments' ws, wx, wxx)."""
+        raise NotImplementedError
 
     def _checked_logprob(self, logprob):
         per_seq = self._backend.host(logprob).astype(np.float64)

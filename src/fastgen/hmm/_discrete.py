@@ -311,9 +311,16 @@ class PoissonHMM(BaseHMM):
     def _frame_logprob(self, Xk, origin=None):
         return self._kern.emissions.poisson_logprob(Xk, self._backend.put(self.lambdas_))
 
+    def _fused_emission(self, origin):
+        # The log-likelihoods are computed inside the lattice pass (the C++ kernels, with many
+        # sequences: no N x K array of them).
+        return "poisson", (self._backend.put(self.lambdas_),)
+
     def _emission_stats(self, Xk, post, origin):
-        ws, wx, _ = self._kern.emissions.weighted_moments(Xk, post, 0)
-        return {"post": self._backend.host(ws).astype(np.float64), "obs": self._backend.host(wx).astype(np.float64)}
+        return self._moment_stats(*self._kern.emissions.weighted_moments(Xk, post, 0), origin)
+
+    def _moment_stats(self, ws, wx, wxx, origin):
+        return {"post": self._host64(ws), "obs": self._host64(wx)}
 
     def _mstep_emission(self, stats):
         if "l" in self.params:

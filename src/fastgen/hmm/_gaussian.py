@@ -334,32 +334,21 @@ class GaussianHMM(CentredFit, BaseHMM):
                                        self.covariance_type, fitting=origin is not None)
 
     def _fused_emission(self, origin):
-        # Diagonal densities are computed inside the lattice pass (the C++ kernels: no N x K array of them).
-        if self.covariance_type not in ("diag", "spherical"):
-            return None
-        means = _relative(self.means_, origin)
-        return "diag", (self._backend.put(means),
-                        self._backend.put(_diag_precisions(means, self._covars_, self._backend.dtype)))
-
-    def _e_step(self, Xk, ok, starts_k, origin):
-        fused = self._fused_emission(origin) if self.implementation == "scaling" else None
-        if fused is None:
-            return super()._e_step(Xk, ok, starts_k, origin)
-        # One pass, no N x K array: the posteriors' sums come out of the lattice kernel.
-        sp, tm = self._backend.put(self.startprob_), self._backend.put(self.transmat_)
-        logprob, start, xi, ws, wx, wxx = self._kern.hmm.e_step_diag(sp, tm, Xk, *fused[1], ok, "t" in self.params)
-        per_seq = self._checked_logprob(logprob)
-        host = self._backend.host
-        return per_seq, {"start": host(start).astype(np.float64),
-                         "trans": None if xi is None else host(xi).astype(np.float64),
-                         "post": host(ws).astype(np.float64), "obs": host(wx).astype(np.float64),
-                         "obs2": host(wxx).astype(np.float64), "origin": origin}
+        # The densities are computed inside the lattice pass (the C++ kernels, with many sequences:
+        # no N x K array of them).
+        means = self._backend.put(_relative(self.means_, origin))
+        if self.covariance_type in ("diag", "spherical"):
+            return "diag", (means, self._backend.put(_diag_precisions(self.means_, self._covars_, self._backend.dtype)))
+        P = _precision_factors(self._covars_, fitting=origin is not None).reshape(-1, self.n_features, self.n_features)
+        return "full", (means, self._backend.put(P))
 
     def _emission_stats(self, Xk, post, origin):
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
-        ws, wx, wxx = (self._backend.host(a) for a in self._kern.emissions.weighted_moments(Xk, post, order))
-        return {"post": ws.astype(np.float64), "obs": wx.astype(np.float64), "obs2": wxx.astype(np.float64),
-                "origin": origin}
+        return self._moment_stats(*self._kern.emissions.weighted_moments(Xk, post, order), origin)
+
+    def _moment_stats(self, ws, wx, wxx, origin):
+        host = self._host64
+        return {"post": host(ws), "obs": host(wx), "obs2": host(wxx), "origin": origin}
 
     def _mstep_emission(self, stats):
         # hmmlearn's MAP updates (Normal prior on means, inverse gamma / Wishart on covariances), in

@@ -10,12 +10,14 @@ Same names, arguments and results as ``fastgen._core`` (``csrc/hmm/hmm.hpp``):
   -> ``(logprob T[S], posteriors T[N, K] or None, xi_sum T[K, K] or None)``
 - ``forward_backward_log(...)``: same arguments and results, log-domain recursion
 - ``viterbi(startprob, transmat, frame_logprob, offsets) -> (logprob T[S], states int64[N])``
-- ``forward_backward_diag(startprob, transmat, X, means, precisions, offsets, ...)``,
-  ``viterbi_diag(startprob, transmat, X, means, precisions, offsets)`` and ``e_step_diag(...,
-  want_xi=True) -> (logprob, start, xi_sum or None, w_sum, wx, wxx)``: the same with diagonal
-  Gaussian emissions (e_step_diag: the posteriors summed instead of returned). The C++ kernels
-  compute the densities and sums inside the lattice pass; here the existing emission, lattice and
-  statistics kernels run one after another (the same results; fusing them on the GPU is not done).
+- ``forward_backward_<kind>(startprob, transmat, X, *emission, offsets, ...)``,
+  ``viterbi_<kind>(startprob, transmat, X, *emission, offsets)`` and ``e_step_<kind>(...,
+  want_xi=True) -> (logprob, start, xi_sum or None, w_sum, wx, wxx or None)``: the same with the
+  emission computed from X: ``diag`` (means, precisions), ``full`` (means, prec_chol: K factors, or 1
+  for tied) and ``poisson`` (lambdas) (e_step: the posteriors summed instead of returned, as
+  weighted_moments of order 1, 2 and 0). The C++ kernels compute the densities and sums inside the
+  lattice pass; here the existing emission, lattice and statistics kernels run one after another
+  (the same results; fusing them on the GPU is not done).
 - ``sample_states(startprob, transmat, n_samples, seed, stream) -> int64[n_samples]``
 - ``sample_poisson(lambdas, seed, stream) -> int64[N, D]``
 
@@ -116,7 +118,8 @@ from numba import cuda
 
 from ..common.args import checked, DevArg, launch, scratch
 from ..common.kernels import transpose_kernel
-from ..emissions import categorical_logprob, gaussian_logprob_diag, sum_rows, weighted_moments
+from ..emissions import (categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, poisson_logprob, sum_rows,
+                         weighted_moments)
 from .frames import (_add_kernel, _gather_rows_kernel, _log_params_kernel, _scatter_kernel, _scatter_rows_kernel,
                      _shift_exp_kernel)
 from .logdomain import _fb_log_kernel, _posterior_log_kernel, _viterbi_kernel
@@ -124,8 +127,9 @@ from .sampling import sample_poisson, sample_states
 from .scaled import (_fb_scaled_kernel, _posterior_scaled_kernel, _xi_combine_kernel, _xi_log_partial_kernel,
                      _xi_partial_kernel)
 
-__all__ = ["e_step_diag", "forward_backward", "forward_backward_categorical", "forward_backward_diag",
-           "forward_backward_log", "viterbi", "viterbi_categorical", "viterbi_diag", "sample_states", "sample_poisson"]
+__all__ = ["e_step_diag", "e_step_full", "e_step_poisson", "forward_backward", "forward_backward_categorical",
+           "forward_backward_diag", "forward_backward_full", "forward_backward_log", "forward_backward_poisson", "viterbi",
+           "viterbi_categorical", "viterbi_diag", "viterbi_full", "viterbi_poisson", "sample_states", "sample_poisson"]
 
 _NEG_INF = -math.inf
 _DBL_MIN = 2.2250738585072014e-308
@@ -345,8 +349,43 @@ def viterbi_categorical(startprob, transmat, X, log_emission, offsets):
     return viterbi(startprob, transmat, categorical_logprob(X, log_emission), offsets)
 
 
+def _e_step(startprob, transmat, X, lp, order, offsets, want_xi):
+    logprob, post, xi = forward_backward(startprob, transmat, lp, offsets, True, want_xi)
+    ws, wx, wxx = weighted_moments(X, post, order)
+    return logprob, sum_rows(post, offsets[:-1]), xi, ws, wx, wxx
+
+
 def e_step_diag(startprob, transmat, X, means, precisions, offsets, want_xi=True):
     """One E-step with diagonal Gaussian emissions -> (logprob, start[K], xi_sum or None, w_sum, wx, wxx)."""
-    logprob, post, xi = forward_backward_diag(startprob, transmat, X, means, precisions, offsets, True, want_xi)
-    ws, wx, wxx = weighted_moments(X, post, 1)
-    return logprob, sum_rows(post, offsets[:-1]), xi, ws, wx, wxx
+    return _e_step(startprob, transmat, X, gaussian_logprob_diag(X, means, precisions), 1, offsets, want_xi)
+
+
+def forward_backward_full(startprob, transmat, X, means, prec_chol, offsets, want_posteriors=True, want_xi=True):
+    """forward_backward with full (or tied: one factor) Gaussian densities as frame_logprob."""
+    return forward_backward(startprob, transmat, gaussian_logprob_full(X, means, prec_chol), offsets, want_posteriors,
+                            want_xi)
+
+
+def viterbi_full(startprob, transmat, X, means, prec_chol, offsets):
+    """viterbi with full (or tied) Gaussian densities as frame_logprob."""
+    return viterbi(startprob, transmat, gaussian_logprob_full(X, means, prec_chol), offsets)
+
+
+def e_step_full(startprob, transmat, X, means, prec_chol, offsets, want_xi=True):
+    """One E-step with full (or tied) Gaussian emissions -> (logprob, start, xi_sum or None, w_sum, wx, wxx[K, D, D])."""
+    return _e_step(startprob, transmat, X, gaussian_logprob_full(X, means, prec_chol), 2, offsets, want_xi)
+
+
+def forward_backward_poisson(startprob, transmat, X, lambdas, offsets, want_posteriors=True, want_xi=True):
+    """forward_backward with Poisson log-likelihoods as frame_logprob."""
+    return forward_backward(startprob, transmat, poisson_logprob(X, lambdas), offsets, want_posteriors, want_xi)
+
+
+def viterbi_poisson(startprob, transmat, X, lambdas, offsets):
+    """viterbi with Poisson log-likelihoods as frame_logprob."""
+    return viterbi(startprob, transmat, poisson_logprob(X, lambdas), offsets)
+
+
+def e_step_poisson(startprob, transmat, X, lambdas, offsets, want_xi=True):
+    """One E-step with Poisson emissions -> (logprob, start, xi_sum or None, w_sum, wx, None)."""
+    return _e_step(startprob, transmat, X, poisson_logprob(X, lambdas), 0, offsets, want_xi)
