@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "common/simd.hpp"
@@ -202,6 +203,23 @@ void gaussian_logprob_full(int64_t N, int K, int D, int C, const T* X, const T* 
   });
 }
 
+// log(x!) = lgamma(x + 1) of the counts below kLogFactorials, from a table of std::lgamma's own values
+// (the same bits; scalar lgamma calls were most of a Poisson pass). Float counts keep lgammaf.
+constexpr int kLogFactorials = 1024;
+
+inline const double* log_factorials() {
+  static const std::vector<double> table = [] {
+    std::vector<double> t(kLogFactorials);
+    for (int i = 0; i < kLogFactorials; ++i) t[i] = std::lgamma(static_cast<double>(i) + 1.0);
+    return t;
+  }();
+  return table.data();
+}
+
+inline double log_factorial(const double* table, double x) {
+  return x >= 0 && x < kLogFactorials && x == std::floor(x) ? table[static_cast<int>(x)] : std::lgamma(x + 1.0);
+}
+
 // Independent Poisson counts per feature: sum_d x log lam - lam - lgamma(x + 1).
 template <class T>
 void poisson_logprob(int64_t N, int K, int D, const T* X, const T* lambdas, T* out) {
@@ -212,12 +230,16 @@ void poisson_logprob(int64_t N, int K, int D, const T* X, const T* lambdas, T* o
       loglam[static_cast<int64_t>(k) * D + d] = std::log(lam);
       lamsum[k] += lam;
     }
+  const double* lfact = log_factorials();
   static thread_local par::Clock clock;
   par::for_range(clock, static_cast<double>(N) * D * (K + 20), N, 256, [&](int64_t b, int64_t e) {
     for (int64_t n = b; n < e; ++n) {
       const T* x = X + n * D;
       T lgam = 0;
-      for (int d = 0; d < D; ++d) lgam += std::lgamma(x[d] + T(1));
+      for (int d = 0; d < D; ++d) {
+        if constexpr (std::is_same_v<T, double>) lgam += log_factorial(lfact, x[d]);
+        else lgam += std::lgamma(x[d] + T(1));
+      }
       for (int k = 0; k < K; ++k) {
         T s = 0;
         for (int d = 0; d < D; ++d) {

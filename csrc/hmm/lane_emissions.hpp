@@ -11,7 +11,6 @@
 // lane by lane), so score, predict and the E-step never write or read an N x K array of them.
 #pragma once
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "emissions/emissions.hpp"
@@ -264,23 +263,6 @@ struct FullGaussian : RowEmission<T, 2> {
 
 };
 
-// log(x!) = lgamma(x + 1) of the counts below kLogFactorials, from a table of std::lgamma's own values
-// (the same bits; scalar lgamma calls were most of a Poisson pass).
-constexpr int kLogFactorials = 1024;
-
-inline const double* log_factorials() {
-  static const std::vector<double> table = [] {
-    std::vector<double> t(kLogFactorials);
-    for (int i = 0; i < kLogFactorials; ++i) t[i] = std::lgamma(static_cast<double>(i) + 1.0);
-    return t;
-  }();
-  return table.data();
-}
-
-inline double log_factorial(const double* table, double x) {
-  return x >= 0 && x < kLogFactorials && x == std::floor(x) ? table[static_cast<int>(x)] : std::lgamma(x + 1.0);
-}
-
 // Independent Poisson counts: sum_d x_d log lam_kd - sum_d lam_kd - sum_d lgamma(x_d + 1)
 // (emissions::poisson_logprob; a zero count adds 0 even under a zero rate). The frame's lgamma sum
 // is formed when it is gathered and rides after its counts.
@@ -289,7 +271,7 @@ struct Poisson : RowEmission<T, 0> {
   using RowEmission<T, 0>::X, RowEmission<T, 0>::K, RowEmission<T, 0>::D;
   const T* lambdas;
   std::vector<double> loglam, lamsum;
-  const double* lfact = log_factorials();
+  const double* lfact = emissions::log_factorials();
 
   Poisson(const T* X, int K, int D, const T* lambdas)
       : RowEmission<T, 0>{X, K, D}, lambdas(lambdas), loglam(static_cast<size_t>(K) * D), lamsum(K, 0.0) {
@@ -310,7 +292,7 @@ struct Poisson : RowEmission<T, 0> {
     gather_rows<B>(gr, t, X, D, buf);
     for (int l = 0; l < L; ++l) {
       double g = 0;
-      for (int d = 0; d < D; ++d) g += log_factorial(lfact, buf[d * L + l]);
+      for (int d = 0; d < D; ++d) g += emissions::log_factorial(lfact, buf[d * L + l]);
       buf[D * L + l] = g;
     }
   }

@@ -228,6 +228,16 @@ def test_poisson_logprob_matches_oracle(rng, device, K, dtype):
     assert_allclose(got, want, rtol=_rtol(dtype), atol=atol)
 
 
+def test_poisson_logprob_counts_past_the_log_factorial_table():
+    """The CPU kernels read log(x!) of whole counts below 1024 from a table of lgamma's own values
+    and call lgamma for the others (larger or fractional counts): the oracle's values on either
+    side of the edge, float64 to 1e-12 relative."""
+    X = np.array([[0.0, 1.0, 2.0], [1023.0, 1024.0, 1025.0], [5000.0, 2.5, 1e6]])
+    lam = np.array([[1.0, 2.0, 3.0], [900.0, 1100.0, 4e5]])
+    got = _core.emissions.poisson_logprob(X, lam)
+    assert_allclose(got, ref.poisson_logprob(X, lam), rtol=1e-12, atol=0)
+
+
 def test_poisson_logprob_zero_rate(device):
     """0 log 0 = 0: under a rate of 0 a zero count is certain (log-probability 0) and any positive
     count impossible (-inf), never NaN; the other entries are the ordinary log-densities."""
