@@ -49,13 +49,14 @@ class _InferenceAndEM(_Suite):
 class H1GaussianHMM(_InferenceAndEM):
     """GaussianHMM, K=8, D=4 diag, 2000 sequences x 200 steps from a random well-separated model."""
     K, D, N_SEQ, N_STEPS = 8, 4, 2000, 200
+    COVARIANCE_TYPE = "diag"
 
     def setup(self, impl):
         common.require(impl)
         self.impl = impl
         model = common.gaussian_model(self.K, self.D)
         X, lengths = common.gaussian_data(self.K, self.D, self.N_SEQ, self.N_STEPS)
-        self._prepare(lambda: common.gaussian_hmm(impl, model), X, lengths)
+        self._prepare(lambda: common.gaussian_hmm(impl, model, covariance_type=self.COVARIANCE_TYPE), X, lengths)
 
 
 class H2CategoricalHMM(_InferenceAndEM):
@@ -86,16 +87,9 @@ class H3GaussianHMMStates(_Suite):
         self._prepare(lambda: common.gaussian_hmm(impl, model), X, lengths)
 
 
-class H4GaussianHMMFull(_InferenceAndEM):
+class H4GaussianHMMFull(H1GaussianHMM):
     """H1's model and data with covariance_type="full" (EM estimates full covariances)."""
-    K, D, N_SEQ, N_STEPS = 8, 4, 2000, 200
-
-    def setup(self, impl):
-        common.require(impl)
-        self.impl = impl
-        model = common.gaussian_model(self.K, self.D)
-        X, lengths = common.gaussian_data(self.K, self.D, self.N_SEQ, self.N_STEPS)
-        self._prepare(lambda: common.gaussian_hmm(impl, model, covariance_type="full"), X, lengths)
+    COVARIANCE_TYPE = "full"
 
 
 class H5PoissonHMM(_InferenceAndEM):

@@ -301,6 +301,30 @@ static py::array sample_poisson(py::array lambdas, uint64_t seed, uint64_t strea
   });
 }
 
+// forward_backward_<kind>, e_step_<kind> and viterbi_<kind> of a Gaussian kind: means and one
+// array of precisions (named `prec`), checked and built by `with` (with_diag, with_full).
+template <class With>
+static void def_gaussian(py::module_& m, const std::string& kind, const char* prec, const std::string& what,
+                         const std::string& densities, const char* e_step_doc, With with) {
+  using A = py::array;
+  m.def(("forward_backward_" + kind).c_str(),
+        [with](A sp, A tm, A X, A means, A p, A off, bool wp, bool wx) {
+          return with(sp, tm, X, means, p, off, ForwardBackwardRows{wp, wx});
+        },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg(prec), py::arg("offsets"),
+        py::arg("want_posteriors") = true, py::arg("want_xi") = true,
+        ("forward_backward with " + what + " emissions computed inside the pass (" + densities + "), same outputs.")
+            .c_str());
+  m.def(("e_step_" + kind).c_str(),
+        [with](A sp, A tm, A X, A means, A p, A off, bool wx) { return with(sp, tm, X, means, p, off, EStepRows{wx}); },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg(prec), py::arg("offsets"),
+        py::arg("want_xi") = true, e_step_doc);
+  m.def(("viterbi_" + kind).c_str(),
+        [with](A sp, A tm, A X, A means, A p, A off) { return with(sp, tm, X, means, p, off, ViterbiRows{}); },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg(prec), py::arg("offsets"),
+        ("viterbi with " + what + " emissions computed inside the pass.").c_str());
+}
+
 void register_hmm(py::module_& m) {
   m.def("forward_backward", &forward_backward_impl<false>, py::arg("startprob"), py::arg("transmat"),
         py::arg("frame_logprob"), py::arg("offsets"), py::arg("want_posteriors") = true, py::arg("want_xi") = true,
@@ -315,42 +339,10 @@ void register_hmm(py::module_& m) {
       "One EM E-step, no N x K array -> (logprob[S], start[K] (summed first-frame posteriors), xi_sum[K,K] or None, "
       "w_sum[K], wx[K,D], wxx) (weighted_moments of the posteriors: order 1 (diag, wxx[K,D]), 2 (full, wxx[K,D,D]), "
       "0 (poisson, wxx None)).";
-  m.def("forward_backward_diag",
-        [](A sp, A tm, A X, A means, A prec, A off, bool wp, bool wx) {
-          return with_diag(sp, tm, X, means, prec, off, ForwardBackwardRows{wp, wx});
-        },
-        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("precisions"),
-        py::arg("offsets"), py::arg("want_posteriors") = true, py::arg("want_xi") = true,
-        "forward_backward with diagonal Gaussian emissions computed inside the pass (emissions.gaussian_logprob_diag's "
-        "densities), same outputs.");
-  m.def("e_step_diag",
-        [](A sp, A tm, A X, A means, A prec, A off, bool wx) {
-          return with_diag(sp, tm, X, means, prec, off, EStepRows{wx});
-        },
-        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("precisions"),
-        py::arg("offsets"), py::arg("want_xi") = true, e_step_doc);
-  m.def("viterbi_diag",
-        [](A sp, A tm, A X, A means, A prec, A off) { return with_diag(sp, tm, X, means, prec, off, ViterbiRows{}); },
-        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("precisions"),
-        py::arg("offsets"), "viterbi with diagonal Gaussian emissions computed inside the pass.");
-  m.def("forward_backward_full",
-        [](A sp, A tm, A X, A means, A P, A off, bool wp, bool wx) {
-          return with_full(sp, tm, X, means, P, off, ForwardBackwardRows{wp, wx});
-        },
-        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("prec_chol"),
-        py::arg("offsets"), py::arg("want_posteriors") = true, py::arg("want_xi") = true,
-        "forward_backward with full (K factors) or tied (1) Gaussian emissions computed inside the pass "
-        "(emissions.gaussian_logprob_full's densities), same outputs.");
-  m.def("e_step_full",
-        [](A sp, A tm, A X, A means, A P, A off, bool wx) {
-          return with_full(sp, tm, X, means, P, off, EStepRows{wx});
-        },
-        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("prec_chol"),
-        py::arg("offsets"), py::arg("want_xi") = true, e_step_doc);
-  m.def("viterbi_full",
-        [](A sp, A tm, A X, A means, A P, A off) { return with_full(sp, tm, X, means, P, off, ViterbiRows{}); },
-        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg("prec_chol"),
-        py::arg("offsets"), "viterbi with full or tied Gaussian emissions computed inside the pass.");
+  def_gaussian(m, "diag", "precisions", "diagonal Gaussian", "emissions.gaussian_logprob_diag's densities",
+               e_step_doc, [](auto&&... a) { return with_diag(a...); });
+  def_gaussian(m, "full", "prec_chol", "full (K factors) or tied (1) Gaussian",
+               "emissions.gaussian_logprob_full's densities", e_step_doc, [](auto&&... a) { return with_full(a...); });
   m.def("forward_backward_poisson",
         [](A sp, A tm, A X, A lambdas, A off, bool wp, bool wx) {
           return with_poisson(sp, tm, X, lambdas, off, ForwardBackwardRows{wp, wx});

@@ -6,9 +6,11 @@
 // rows(b, e, out) gives frames [b, e) as a row-major (e - b) x K array of T, for the sequences
 // redone in the log domain.
 //
-// FrameLogprob reads a precomputed N x K array. DiagGaussian computes the diagonal Gaussian
-// densities in the lattice pass itself (the emissions kernel's formula and order of operations,
-// lane by lane), so score, predict and the E-step never write or read an N x K array of them.
+// FrameLogprob reads a precomputed N x K array, Categorical a row of the log-emission table by
+// symbol. DiagGaussian, FullGaussian and Poisson compute their log-likelihoods from the rows of X in
+// the lattice pass itself (the emissions kernel's formula and order of operations, lane by lane), so
+// score, predict and the E-step (their moments summed per group, `moments`) never write or read an
+// N x K array of them.
 #pragma once
 #include <algorithm>
 #include <vector>

@@ -61,7 +61,7 @@ def viterbi_diag(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.nda
     """
 def viterbi_full(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, means: numpy.ndarray, prec_chol: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
     """
-    viterbi with full or tied Gaussian emissions computed inside the pass.
+    viterbi with full (K factors) or tied (1) Gaussian emissions computed inside the pass.
     """
 def viterbi_poisson(startprob: numpy.ndarray, transmat: numpy.ndarray, X: numpy.ndarray, lambdas: numpy.ndarray, offsets: numpy.ndarray) -> tuple:
     """
