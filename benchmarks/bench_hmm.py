@@ -5,6 +5,8 @@ H2  CategoricalHMM, 64 states, 128 symbols, one sequence of 200,000 steps: score
 H3  H1's workload with 4, 16 and 64 states: score
 H4  H1's workload with full covariances: score, Viterbi, one EM iteration
 H5  PoissonHMM, 8 states, 4 features, 2000 sequences x 200 steps: score, Viterbi, one EM iteration
+H6  GMMHMM, 4 states x 3 diagonal components, 4 features, 2000 sequences x 200 steps: score, Viterbi,
+    one EM iteration
 M1  peak memory: GaussianHMM, 4 states, 1 feature, one sequence of 2,000,000 frames: one EM
     iteration, score_samples, predict
 M2  peak memory: CategoricalHMM, 1000 states, one sequence of 20,000 steps: one EM iteration
@@ -102,6 +104,19 @@ class H5PoissonHMM(_InferenceAndEM):
         model = common.poisson_model(self.K, self.D)
         X, lengths = common.poisson_data(self.K, self.D, self.N_SEQ, self.N_STEPS)
         self._prepare(lambda: common.poisson_hmm(impl, model), X, lengths)
+
+
+class H6GMMHMM(_InferenceAndEM):
+    """GMMHMM, K=4 states of M=3 diagonal components (gaussian_model(12, 4)'s), D=4, 2000 x 200."""
+    K, M, D, N_SEQ, N_STEPS = 4, 3, 4, 2000, 200
+    repeat = (1, 3, 60.0)    # hmmlearn's EM iteration is ~6 s
+
+    def setup(self, impl):
+        common.require(impl)
+        self.impl = impl
+        model = common.gaussian_model(self.K * self.M, self.D)
+        X, lengths = common.gaussian_data(self.K * self.M, self.D, self.N_SEQ, self.N_STEPS)
+        self._prepare(lambda: common.gmm_hmm(impl, model, self.M), X, lengths)
 
 
 # ---- peak memory (issue 14) ------------------------------------------------------------------------

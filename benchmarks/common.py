@@ -173,6 +173,21 @@ def gaussian_hmm(impl: str, model: dict, n_iter: int = 1, covariance_type: str =
     return hmm
 
 
+def gmm_hmm(impl: str, model: dict, n_mix: int, n_iter: int = 1):
+    """A diagonal GMMHMM of `impl` whose K M components are those of `model` (gaussian_model(K M, D),
+    state k's components k M .. k M + M - 1, equal weights); fit() = `n_iter` EM iterations."""
+    KM, D = model["means"].shape
+    K = KM // n_mix
+    hmm = _module(impl).GMMHMM(n_components=K, n_mix=n_mix, covariance_type="diag", n_iter=n_iter, tol=0.0,
+                               params="stmcw", init_params="", **_options(impl))
+    hmm.startprob_ = np.full(K, 1.0 / K)
+    hmm.transmat_ = _sticky_transmat(np.random.default_rng([SEED, K, 3]), K)
+    hmm.means_ = model["means"].reshape(K, n_mix, D).copy()
+    hmm.covars_ = model["covars"].reshape(K, n_mix, D).copy()
+    hmm.weights_ = np.full((K, n_mix), 1.0 / n_mix)
+    return hmm
+
+
 @functools.lru_cache(maxsize=None)
 def poisson_model(K: int, D: int, seed: int = SEED) -> dict:
     """A random PoissonHMM: rates log-uniform in [0.5, 20], each state's own draw.

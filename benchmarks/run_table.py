@@ -30,7 +30,7 @@ H3_STATES = (4, 16, 64)
 G1 = dict(K=16, D=8, N=200_000, covariance_types=("full", "diag"))
 G2 = dict(K=64, D=32, N=1_000_000, covariance_types=("diag",))
 MIXTURE_N_ITER = 10
-HMM_SUITES = {"H1", "H2", "H3", "H4", "H5"}
+HMM_SUITES = {"H1", "H2", "H3", "H4", "H5", "H6"}
 MIXTURE_SUITES = {"G1", "G2"}
 RBM_SUITES = {"R1", "R2", "R3"}
 NN_SUITES = {"V1", "V2", "N1", "N2"}
@@ -69,6 +69,12 @@ def workloads(only: set[str]):
         size = "PoissonHMM K=8 D=4, 2000 x 200"
         for op in ("score", "predict", "em_iteration"):
             rows.append(("H5", op, size, lambda impl, m=model: (lambda: common.poisson_hmm(impl, m)), data))
+    if "H6" in only:
+        model = common.gaussian_model(12, H1["D"])
+        data = common.gaussian_data(12, H1["D"], H1["N"], H1["T"])
+        size = "GMMHMM K=4 M=3 D=4 diag, 2000 x 200"
+        for op in ("score", "predict", "em_iteration"):
+            rows.append(("H6", op, size, lambda impl, m=model: (lambda: common.gmm_hmm(impl, m, 3)), data))
     return rows
 
 
@@ -112,8 +118,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3, help="calls per cell; the best is kept (default 3)")
-    p.add_argument("--only", default="H1,H2,H3,H4,H5,G1,G2,R1,R2,R3,V1,V2,N1,N2",
-                   help="comma-separated suites (default H1,H2,H3,H4,H5,G1,G2,R1,R2,R3,V1,V2,N1,N2; LOAD: every "
+    p.add_argument("--only", default="H1,H2,H3,H4,H5,H6,G1,G2,R1,R2,R3,V1,V2,N1,N2",
+                   help="comma-separated suites (default H1,H2,H3,H4,H5,H6,G1,G2,R1,R2,R3,V1,V2,N1,N2; LOAD: every "
                         "workload of bench_load.py idle and under load, median of --repeat)")
     args = p.parse_args(argv)
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}

@@ -111,34 +111,61 @@ static void hmm_parameters(RowsInputs<T>& r, const py::array& startprob, const p
   r.h.S = offsets.shape(0) - 1;
 }
 
-// Calls f(inputs, emission) with each kind's lanes emission.
-template <class F>
-static py::tuple with_diag(const py::array& startprob, const py::array& transmat, const py::array& X,
-                           const py::array& means, const py::array& precisions, const py::array& offsets, F&& f) {
-  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
-    using T = decltype(tag);
-    const T* mu;
-    RowsInputs<T> r = rows_inputs<T>(X, means, "means", &mu);
+// The Gaussian components' emissions on the checked inputs r (K = r.h.K components).
+struct DiagComponents {
+  template <class T>
+  hmm::lanes::DiagGaussian<T> operator()(const RowsInputs<T>& r, const T* mu, const py::array& precisions) const {
     const T* prec = in<T>(precisions, "precisions", {r.h.K, r.D});
-    hmm_parameters(r, startprob, transmat, offsets);
-    return f(r, hmm::lanes::DiagGaussian<T>(r.x, int(r.h.K), int(r.D), mu, prec));
-  });
-}
+    return {r.x, int(r.h.K), int(r.D), mu, prec};
+  }
+};
 
-template <class F>
-static py::tuple with_full(const py::array& startprob, const py::array& transmat, const py::array& X,
-                           const py::array& means, const py::array& prec_chol, const py::array& offsets, F&& f) {
-  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
-    using T = decltype(tag);
-    const T* mu;
-    RowsInputs<T> r = rows_inputs<T>(X, means, "means", &mu);
+struct FullComponents {  // K factors, or 1 shared (tied)
+  template <class T>
+  hmm::lanes::FullGaussian<T> operator()(const RowsInputs<T>& r, const T* mu, const py::array& prec_chol) const {
     const T* P = in<T>(prec_chol, "prec_chol", {-1, r.D, r.D});
     const int64_t C = prec_chol.shape(0);
     if (C != r.h.K && C != 1)
       throw std::invalid_argument("prec_chol: expected " + std::to_string(r.h.K) + " or 1 factors, got " +
                                   std::to_string(C));
+    return {r.x, int(r.h.K), int(r.D), int(C), mu, P};
+  }
+};
+
+// Calls f(inputs, emission) with the Gaussian emission `build` makes of means T[K, D] and prec.
+template <class Build, class F>
+static py::tuple with_gaussian(const py::array& startprob, const py::array& transmat, const py::array& X,
+                               const py::array& means, const py::array& prec, const py::array& offsets, Build build,
+                               F&& f) {
+  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T* mu;
+    RowsInputs<T> r = rows_inputs<T>(X, means, "means", &mu);
+    const auto em = build(r, mu, prec);
     hmm_parameters(r, startprob, transmat, offsets);
-    return f(r, hmm::lanes::FullGaussian<T>(r.x, int(r.h.K), int(r.D), int(C), mu, P));
+    return f(r, em);
+  });
+}
+
+// A mixture of Gaussians per state (GMMHMM): `build`'s components of means T[K M, D] (state-major)
+// and prec, log_weights T[K, M]; the lattice has K states.
+template <class Build, class F>
+static py::tuple with_mixture(const py::array& startprob, const py::array& transmat, const py::array& X,
+                              const py::array& means, const py::array& prec, const py::array& log_weights,
+                              const py::array& offsets, Build build, F&& f) {
+  return by_float_dtype(X, "X", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T* mu;
+    RowsInputs<T> r = rows_inputs<T>(X, means, "means", &mu);
+    auto comp = build(r, mu, prec);
+    const T* lw = in<T>(log_weights, "log_weights", {-1, -1});
+    const int64_t K = log_weights.shape(0), M = log_weights.shape(1);
+    if (K < 1 || M < 1 || K * M != r.h.K)
+      throw std::invalid_argument("log_weights: expected shape (n_states, n_mix) with n_states * n_mix = " +
+                                  std::to_string(r.h.K) + " (the means' rows), got " + shape_str(log_weights));
+    r.h.K = K;
+    hmm_parameters(r, startprob, transmat, offsets);
+    return f(r, hmm::lanes::Mixture<decltype(comp)>(std::move(comp), int(K), int(M), lw));
   });
 }
 
@@ -187,13 +214,13 @@ struct EStepRows {
   bool want_xi;
   template <class T, class Em>
   py::tuple operator()(const RowsInputs<T>& r, const Em& em) const {
-    const int64_t K = r.h.K, D = r.D;
+    const int64_t K = r.h.K, D = r.D, C = em.components();
     auto logprob = out<T>({r.h.S});
     auto start = out<T>({K});
     auto xi = want_xi ? out<T>({K, K}) : out<T>({0});
-    auto ws = out<T>({K});
-    auto wx = out<T>({K, D});
-    auto wxx = Em::order == 0 ? out<T>({0}) : Em::order == 1 ? out<T>({K, D}) : out<T>({K, D, D});
+    auto ws = out<T>({C});
+    auto wx = out<T>({C, D});
+    auto wxx = Em::order == 0 ? out<T>({0}) : Em::order == 1 ? out<T>({C, D}) : out<T>({C, D, D});
     T* px = want_xi ? ptr(xi) : nullptr;
     {
       NoGil nogil;
@@ -302,27 +329,61 @@ static py::array sample_poisson(py::array lambdas, uint64_t seed, uint64_t strea
 }
 
 // forward_backward_<kind>, e_step_<kind> and viterbi_<kind> of a Gaussian kind: means and one
-// array of precisions (named `prec`), checked and built by `with` (with_diag, with_full).
-template <class With>
+// array of precisions (named `prec`), checked and made into the emission by `build`.
+template <class Build>
 static void def_gaussian(py::module_& m, const std::string& kind, const char* prec, const std::string& what,
-                         const std::string& densities, const char* e_step_doc, With with) {
+                         const std::string& densities, const char* e_step_doc, Build build) {
   using A = py::array;
   m.def(("forward_backward_" + kind).c_str(),
-        [with](A sp, A tm, A X, A means, A p, A off, bool wp, bool wx) {
-          return with(sp, tm, X, means, p, off, ForwardBackwardRows{wp, wx});
+        [build](A sp, A tm, A X, A means, A p, A off, bool wp, bool wx) {
+          return with_gaussian(sp, tm, X, means, p, off, build, ForwardBackwardRows{wp, wx});
         },
         py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg(prec), py::arg("offsets"),
         py::arg("want_posteriors") = true, py::arg("want_xi") = true,
         ("forward_backward with " + what + " emissions computed inside the pass (" + densities + "), same outputs.")
             .c_str());
   m.def(("e_step_" + kind).c_str(),
-        [with](A sp, A tm, A X, A means, A p, A off, bool wx) { return with(sp, tm, X, means, p, off, EStepRows{wx}); },
+        [build](A sp, A tm, A X, A means, A p, A off, bool wx) {
+          return with_gaussian(sp, tm, X, means, p, off, build, EStepRows{wx});
+        },
         py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg(prec), py::arg("offsets"),
         py::arg("want_xi") = true, e_step_doc);
   m.def(("viterbi_" + kind).c_str(),
-        [with](A sp, A tm, A X, A means, A p, A off) { return with(sp, tm, X, means, p, off, ViterbiRows{}); },
+        [build](A sp, A tm, A X, A means, A p, A off) {
+          return with_gaussian(sp, tm, X, means, p, off, build, ViterbiRows{});
+        },
         py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg(prec), py::arg("offsets"),
         ("viterbi with " + what + " emissions computed inside the pass.").c_str());
+}
+
+// forward_backward_gmm_<kind>, e_step_gmm_<kind> and viterbi_gmm_<kind>: a GMMHMM's components
+// as the Gaussian kind's (means T[K M, D], `prec`, made into components by `build`) with
+// log_weights T[K, M].
+template <class Build>
+static void def_mixture(py::module_& m, const std::string& kind, const char* prec, const char* e_step_doc,
+                        Build build) {
+  using A = py::array;
+  m.def(("forward_backward_gmm_" + kind).c_str(),
+        [build](A sp, A tm, A X, A means, A p, A lw, A off, bool wp, bool wx) {
+          return with_mixture(sp, tm, X, means, p, lw, off, build, ForwardBackwardRows{wp, wx});
+        },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg(prec),
+        py::arg("log_weights"), py::arg("offsets"), py::arg("want_posteriors") = true, py::arg("want_xi") = true,
+        ("forward_backward with mixtures of " + kind + " Gaussians per state computed inside the pass "
+         "(emissions.mixture_logprob of the components' densities), same outputs.").c_str());
+  m.def(("e_step_gmm_" + kind).c_str(),
+        [build](A sp, A tm, A X, A means, A p, A lw, A off, bool wx) {
+          return with_mixture(sp, tm, X, means, p, lw, off, build, EStepRows{wx});
+        },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg(prec),
+        py::arg("log_weights"), py::arg("offsets"), py::arg("want_xi") = true, e_step_doc);
+  m.def(("viterbi_gmm_" + kind).c_str(),
+        [build](A sp, A tm, A X, A means, A p, A lw, A off) {
+          return with_mixture(sp, tm, X, means, p, lw, off, build, ViterbiRows{});
+        },
+        py::arg("startprob"), py::arg("transmat"), py::arg("X"), py::arg("means"), py::arg(prec),
+        py::arg("log_weights"), py::arg("offsets"),
+        ("viterbi with mixtures of " + kind + " Gaussians per state computed inside the pass.").c_str());
 }
 
 void register_hmm(py::module_& m) {
@@ -337,12 +398,14 @@ void register_hmm(py::module_& m) {
   using A = py::array;
   const char* e_step_doc =
       "One EM E-step, no N x K array -> (logprob[S], start[K] (summed first-frame posteriors), xi_sum[K,K] or None, "
-      "w_sum[K], wx[K,D], wxx) (weighted_moments of the posteriors: order 1 (diag, wxx[K,D]), 2 (full, wxx[K,D,D]), "
-      "0 (poisson, wxx None)).";
+      "w_sum[C], wx[C,D], wxx) (weighted_moments of the posteriors: order 1 (diag, wxx[C,D]), 2 (full, wxx[C,D,D]), "
+      "0 (poisson, wxx None); C = K, or K * n_mix for gmm_*: the components' posteriors).";
   def_gaussian(m, "diag", "precisions", "diagonal Gaussian", "emissions.gaussian_logprob_diag's densities",
-               e_step_doc, [](auto&&... a) { return with_diag(a...); });
+               e_step_doc, DiagComponents{});
   def_gaussian(m, "full", "prec_chol", "full (K factors) or tied (1) Gaussian",
-               "emissions.gaussian_logprob_full's densities", e_step_doc, [](auto&&... a) { return with_full(a...); });
+               "emissions.gaussian_logprob_full's densities", e_step_doc, FullComponents{});
+  def_mixture(m, "diag", "precisions", e_step_doc, DiagComponents{});
+  def_mixture(m, "full", "prec_chol", e_step_doc, FullComponents{});
   m.def("forward_backward_poisson",
         [](A sp, A tm, A X, A lambdas, A off, bool wp, bool wx) {
           return with_poisson(sp, tm, X, lambdas, off, ForwardBackwardRows{wp, wx});

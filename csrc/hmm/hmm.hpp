@@ -583,10 +583,11 @@ void forward_backward_rows(int64_t N, int K, int64_t S, const T* pi, const T* A,
 }
 
 // One E-step without an N x K array: log P per sequence, the summed posteriors of the sequences'
-// first frames (start[K]), xi_sum, and the emission's statistics (ws[K], wx[K, D] and wxx:
-// weighted_moments of em's order with the posteriors as weights; wxx unused at order 0). With many
-// sequences all of it comes out of the lanes pass; otherwise, or when a sequence must be redone in
-// the log domain, from the posteriors of forward_backward_rows.
+// first frames (start[K]), xi_sum, and the emission's statistics (ws[C], wx[C, D] and wxx:
+// weighted_moments of em's order with the posteriors as weights, over C = em.components() rows:
+// the states, or a mixture's components; wxx unused at order 0). With many sequences all of it
+// comes out of the lanes pass; otherwise, or when a sequence must be redone in the log domain,
+// from the posteriors of forward_backward_rows.
 template <class T, class Em>
 void e_step_rows(int64_t N, int K, int64_t S, const T* pi, const T* A, const Em& em, const int64_t* offsets,
                  T* logprob, T* start, T* xi_sum, T* ws, T* wx, T* wxx) {
@@ -597,19 +598,17 @@ void e_step_rows(int64_t N, int K, int64_t S, const T* pi, const T* A, const Em&
     forward_backward_lanes(K, S, pi, A, em, offsets, work, ll, static_cast<T*>(nullptr), xi_sum, &st);
     if (std::none_of(ll.begin(), ll.end(), [](double v) { return std::isnan(v); })) {
       for (int64_t s = 0; s < S; ++s) logprob[s] = static_cast<T>(ll[s]);
-      const int64_t KD = static_cast<int64_t>(K) * em.D, n = em.n_stats() - K - KD;
-      for (int k = 0; k < K; ++k) {
-        start[k] = static_cast<T>(st[k]);
-        ws[k] = static_cast<T>(st[K + k]);
-      }
-      for (int64_t i = 0; i < KD; ++i) wx[i] = static_cast<T>(st[2 * K + i]);
-      for (int64_t i = 0; i < n; ++i) wxx[i] = static_cast<T>(st[2 * K + KD + i]);
+      const int64_t C = em.components(), CD = C * em.D, n = em.n_stats() - C - CD;
+      for (int k = 0; k < K; ++k) start[k] = static_cast<T>(st[k]);
+      for (int64_t c = 0; c < C; ++c) ws[c] = static_cast<T>(st[K + c]);
+      for (int64_t i = 0; i < CD; ++i) wx[i] = static_cast<T>(st[K + C + i]);
+      for (int64_t i = 0; i < n; ++i) wxx[i] = static_cast<T>(st[K + C + CD + i]);
       return;
     }
   }
   Buffer<T> post = buffer<T>(static_cast<size_t>(N) * K);
   forward_backward_rows(N, K, S, pi, A, em, offsets, logprob, post.get(), xi_sum);
-  stats::weighted_moments(N, K, em.D, Em::order, em.X, post.get(), ws, wx, wxx);
+  em.posterior_moments(N, post.get(), ws, wx, wxx);
   stats::sum_rows(K, S, post.get(), offsets, start);  // the first frames: offsets[0 .. S-1]
 }
 

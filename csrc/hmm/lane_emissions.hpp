@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "emissions/emissions.hpp"
+#include "emissions/logsumexp.hpp"
+#include "emissions/stats.hpp"
 #include "hmm/lanes.hpp"
 
 namespace fastgen::hmm::lanes {
@@ -163,8 +165,15 @@ struct RowEmission {
   const T* X;
   int K, D;
 
+  using value_type = T;
   static constexpr int order = Order;
+  int components() const { return K; }  // the moments' rows
   int64_t n_stats() const { return n_moments<Order>(K, D); }
+
+  // The moments from an N x K array of posteriors (the paths without the lanes).
+  void posterior_moments(int64_t N, const T* post, T* ws, T* wx, T* wxx) const {
+    stats::weighted_moments(N, K, D, Order, X, post, ws, wx, wxx);
+  }
 
   // xl: the group's features, steps D G doubles.
   template <int B>
@@ -316,6 +325,105 @@ struct Poisson : RowEmission<T, 0> {
 
   void rows(int64_t b, int64_t e, T* out) const { emissions::poisson_logprob(e - b, K, D, X + b * D, lambdas, out); }
 
+};
+
+// A mixture of M Gaussians per state (GMMHMM): state k's log-likelihood of a frame is
+// logsumexp_m(log w_km + log N(x; component k M + m)), the K M components those of Comp
+// (DiagGaussian or FullGaussian over them, state-major). The E-step's moments are the components',
+// weighted by P_t(k) softmax_m(log w_km + log N(x_t; km)) (emissions.mixture_posteriors' weights),
+// formed per group from the frames again. The component log-densities of a frame ride in its slot
+// after its features; in the statistics, the groups' weights after all their features.
+template <class Comp>
+struct Mixture {
+  using T = typename Comp::value_type;
+  using value_type = T;
+  static constexpr int order = Comp::order;
+  Comp comp;
+  int K, M;
+  const T* log_w;             // K x M
+  std::vector<double> lw;     // the same in double
+  const T* X;
+  int D;
+
+  Mixture(Comp c, int K, int M, const T* log_w)
+      : comp(std::move(c)), K(K), M(M), log_w(log_w), lw(log_w, log_w + static_cast<int64_t>(K) * M), X(comp.X),
+        D(comp.D) {}
+
+  int components() const { return K * M; }
+  int64_t n_stats() const { return n_moments<order>(K * M, D); }
+  int64_t slot() const { return comp.slot() + static_cast<int64_t>(K) * M * kMaxLanes; }
+  double cost() const { return M * (comp.cost() + 2); }
+
+  template <int B>
+  FASTGEN_VEC_INLINE void gather(const Group& gr, int64_t t, double* buf, double*) const {
+    comp.template gather<B>(gr, t, buf, nullptr);
+  }
+
+  // raw[k G + l] = logsumexp_m(lw[k M + m] + c[(k M + m) G + l]) over the component log-densities c;
+  // -inf where every term is. w (if set): P[k G + l] softmax_m(...), the components' posterior weights.
+  template <int B>
+  FASTGEN_VEC_INLINE void mix(const double* c, double* raw, const double* P, double* w) const {
+    constexpr int L = G<B>;
+    constexpr double ninf = -std::numeric_limits<double>::infinity();
+    for (int k = 0; k < K; ++k) {
+      const double* ck = c + static_cast<int64_t>(k) * M * L;
+      const double* lk = lw.data() + static_cast<int64_t>(k) * M;
+      VD<B> mx = VD<B>{} + ninf;
+      for (int m = 0; m < M; ++m) {
+        const VD<B> v = vec::load<B>(ck + m * L) + lk[m];
+        mx = v > mx ? v : mx;
+      }
+      const auto none = mx == ninf;
+      const VD<B> shift = none ? VD<B>{} : mx;
+      VD<B> sum = {};
+      for (int m = 0; m < M; ++m) sum += emissions::exp_nonpositive_v<B>(vec::load<B>(ck + m * L) + lk[m] - shift);
+      if (raw) {
+        Lanes<B> out(VD<B>{}), mx_l(mx), s_l(sum);
+        for (int l = 0; l < L; ++l) out[l] = mx_l[l] == ninf ? ninf : mx_l[l] + std::log(s_l[l]);
+        vec::store(raw + k * L, out.vector());
+      }
+      if (w) {
+        const VD<B> f = none ? VD<B>{} : vec::load<B>(P + k * L) / sum;
+        for (int m = 0; m < M; ++m)
+          vec::store(w + (static_cast<int64_t>(k) * M + m) * L,
+                     f * emissions::exp_nonpositive_v<B>(vec::load<B>(ck + m * L) + lk[m] - shift));
+      }
+    }
+  }
+
+  template <int B>
+  FASTGEN_VEC_INLINE void compute(double* buf, double* raw) const {
+    double* c = buf + comp.slot();
+    comp.template compute<B>(buf, c);
+    mix<B>(c, raw, nullptr, nullptr);
+  }
+
+  void rows(int64_t b, int64_t e, T* out) const {
+    std::vector<T> c(static_cast<size_t>(e - b) * K * M);
+    comp.rows(b, e, c.data());
+    emissions::mixture_logprob(e - b, K, M, c.data(), log_w, out);
+  }
+
+  void posterior_moments(int64_t N, const T* post, T* ws, T* wx, T* wxx) const {
+    Buffer<T> c = buffer<T>(static_cast<size_t>(N) * K * M), r = buffer<T>(static_cast<size_t>(N) * K * M);
+    comp.rows(0, N, c.get());
+    emissions::mixture_posteriors(N, K, M, c.get(), log_w, post, r.get());
+    stats::weighted_moments(N, K * M, D, order, X, r.get(), ws, wx, wxx);
+  }
+
+  // xl: steps (D + K M) G doubles: the features, then the components' weights.
+  template <int B>
+  FASTGEN_VEC_INLINE void stats(const Group& gr, const double* P, double* xl, double* out) const {
+    constexpr int L = G<B>;
+    const int64_t SL = static_cast<int64_t>(D) * L, KML = static_cast<int64_t>(K) * M * L, KL = static_cast<int64_t>(K) * L;
+    double* w = xl + gr.steps * SL;
+    for (int64_t t = 0; t < gr.steps; ++t) {
+      gather_rows<B>(gr, t, X, D, xl + t * SL);
+      comp.template compute<B>(xl + t * SL, w + t * KML);  // (the log-densities, turned into weights in place)
+      mix<B>(w + t * KML, nullptr, P + t * KL, w + t * KML);
+    }
+    moments<order, B>(gr.steps, K * M, D, SL, w, xl, out);
+  }
 };
 
 }  // namespace fastgen::hmm::lanes

@@ -4,6 +4,7 @@
 
 #include "common/arrays.hpp"
 #include "rbm/rbm.hpp"
+#include "rbm/step.hpp"
 
 namespace fastgen::bind {
 
@@ -150,55 +151,103 @@ static py::tuple gibbs_hvh(py::array H0, py::array W, py::array b_h, py::array b
   });
 }
 
+// The parameters and optimiser state updated in place by cd_update and train_step, checked.
+template <class T>
+static rbm::Update<T> update_in(py::array& W, py::array& b_h, py::array& b_v, py::array& log_var, py::array& sigma,
+                                py::array& vel_W, py::array& vel_b_h, py::array& vel_b_v, py::array& vel_log_var,
+                                double learning_rate, double momentum, double weight_decay, int64_t* H_, int64_t* V_) {
+  T* w = inout<T>(W, "W", {-1, -1});
+  const int64_t H = W.shape(0), V = W.shape(1);
+  if (H < 1 || V < 1)
+    throw std::invalid_argument("W: need at least one hidden and one visible unit, got shape " + shape_str(W));
+  rbm::Update<T> u{};
+  u.W = w;
+  u.b_h = inout<T>(b_h, "b_h", {H});
+  u.b_v = inout<T>(b_v, "b_v", {V});
+  in<T>(sigma, "sigma", {-1});
+  in<T>(log_var, "log_var", {-1});
+  const int64_t ns = sigma.shape(0), nl = log_var.shape(0);
+  if (ns != 0 && ns != V)
+    throw std::invalid_argument("sigma: expected shape (0,) or (" + std::to_string(V) + ",), got " + shape_str(sigma));
+  if (nl != 0 && nl != V)
+    throw std::invalid_argument("log_var: expected shape (0,) or (" + std::to_string(V) + ",), got " +
+                                shape_str(log_var));
+  if (nl == V && ns != V)
+    throw std::invalid_argument("log_var: learned variances need sigma of shape (" + std::to_string(V) + ",)");
+  if (ns == V) {
+    u.sigma = inout<T>(sigma, "sigma", {V});
+    for (int64_t i = 0; i < V; ++i)
+      if (!(u.sigma[i] > 0) || !std::isfinite(static_cast<double>(u.sigma[i])))
+        throw std::invalid_argument("sigma: standard deviations must be positive and finite");
+  }
+  if (nl == V) u.log_var = inout<T>(log_var, "log_var", {V});
+  u.vel_W = inout<T>(vel_W, "vel_W", {H, V});
+  u.vel_b_h = inout<T>(vel_b_h, "vel_b_h", {H});
+  u.vel_b_v = inout<T>(vel_b_v, "vel_b_v", {V});
+  in<T>(vel_log_var, "vel_log_var", {nl});
+  if (nl == V) u.vel_log_var = inout<T>(vel_log_var, "vel_log_var", {V});
+  for (double x : {learning_rate, momentum, weight_decay})
+    if (!std::isfinite(x)) throw std::invalid_argument("learning_rate, momentum, weight_decay: must be finite");
+  u.lr = static_cast<T>(learning_rate);
+  u.momentum = static_cast<T>(momentum);
+  u.weight_decay = static_cast<T>(weight_decay);
+  *H_ = H;
+  *V_ = V;
+  return u;
+}
+
 static void cd_update(py::array W, py::array b_h, py::array b_v, py::array log_var, py::array sigma, py::array vel_W,
                       py::array vel_b_h, py::array vel_b_v, py::array vel_log_var, py::array V_pos, py::array H_pos,
                       py::array V_neg, py::array H_neg, double learning_rate, double momentum, double weight_decay) {
   by_float_dtype(W, "W", [&](auto tag) {
     using T = decltype(tag);
-    T* w = inout<T>(W, "W", {-1, -1});
-    const int64_t H = W.shape(0), V = W.shape(1);
-    if (H < 1 || V < 1)
-      throw std::invalid_argument("W: need at least one hidden and one visible unit, got shape " + shape_str(W));
-    rbm::Update<T> u{};
-    u.W = w;
-    u.b_h = inout<T>(b_h, "b_h", {H});
-    u.b_v = inout<T>(b_v, "b_v", {V});
-    in<T>(sigma, "sigma", {-1});
-    in<T>(log_var, "log_var", {-1});
-    const int64_t ns = sigma.shape(0), nl = log_var.shape(0);
-    if (ns != 0 && ns != V)
-      throw std::invalid_argument("sigma: expected shape (0,) or (" + std::to_string(V) + ",), got " + shape_str(sigma));
-    if (nl != 0 && nl != V)
-      throw std::invalid_argument("log_var: expected shape (0,) or (" + std::to_string(V) + ",), got " +
-                                  shape_str(log_var));
-    if (nl == V && ns != V)
-      throw std::invalid_argument("log_var: learned variances need sigma of shape (" + std::to_string(V) + ",)");
-    if (ns == V) {
-      u.sigma = inout<T>(sigma, "sigma", {V});
-      for (int64_t i = 0; i < V; ++i)
-        if (!(u.sigma[i] > 0) || !std::isfinite(static_cast<double>(u.sigma[i])))
-          throw std::invalid_argument("sigma: standard deviations must be positive and finite");
-    }
-    if (nl == V) u.log_var = inout<T>(log_var, "log_var", {V});
-    u.vel_W = inout<T>(vel_W, "vel_W", {H, V});
-    u.vel_b_h = inout<T>(vel_b_h, "vel_b_h", {H});
-    u.vel_b_v = inout<T>(vel_b_v, "vel_b_v", {V});
-    in<T>(vel_log_var, "vel_log_var", {nl});
-    if (nl == V) u.vel_log_var = inout<T>(vel_log_var, "vel_log_var", {V});
+    int64_t H, V;
+    const rbm::Update<T> u = update_in<T>(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var,
+                                          learning_rate, momentum, weight_decay, &H, &V);
     const T* vp = in<T>(V_pos, "V_pos", {-1, V});
     const T* hp = in<T>(H_pos, "H_pos", {V_pos.shape(0), H});
     const T* vn = in<T>(V_neg, "V_neg", {-1, V});
     const T* hn = in<T>(H_neg, "H_neg", {V_neg.shape(0), H});
     const int64_t B = V_pos.shape(0), C = V_neg.shape(0);
     if (B < 1 || C < 1) throw std::invalid_argument("V_pos, V_neg: need at least one row each");
-    for (double x : {learning_rate, momentum, weight_decay})
-      if (!std::isfinite(x)) throw std::invalid_argument("learning_rate, momentum, weight_decay: must be finite");
-    u.lr = static_cast<T>(learning_rate);
-    u.momentum = static_cast<T>(momentum);
-    u.weight_decay = static_cast<T>(weight_decay);
     {
       NoGil nogil(false);  // updates parameters in place: never stops half-way (Ctrl-C waits for the step)
       rbm::cd_update(H, V, u, B, vp, hp, C, vn, hn);
+    }
+  });
+}
+
+static void train_step(py::array V_batch, py::array W, py::array b_h, py::array b_v, py::array log_var,
+                       py::array sigma, py::array vel_W, py::array vel_b_h, py::array vel_b_v, py::array vel_log_var,
+                       py::object chains, int64_t n_steps, uint64_t seed, uint64_t stream, double learning_rate,
+                       double momentum, double weight_decay) {
+  by_float_dtype(W, "W", [&](auto tag) {
+    using T = decltype(tag);
+    int64_t H, V;
+    const rbm::Update<T> u = update_in<T>(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var,
+                                          learning_rate, momentum, weight_decay, &H, &V);
+    const T* vb = in<T>(V_batch, "V", {-1, V});
+    const int64_t B = V_batch.shape(0);
+    if (B < 1) throw std::invalid_argument("V: need at least one row");
+    check_steps(n_steps);
+    T* ch = nullptr;
+    int64_t C = B;
+    py::array chain_array;
+    if (!chains.is_none()) {
+      chain_array = py::array(chains);
+      ch = inout<T>(chain_array, "chains", {-1, H});
+      C = chain_array.shape(0);
+      if (C < 1) throw std::invalid_argument("chains: need at least one chain");
+    }
+    const rbm::Model<T> mdl{H, V, u.W, u.b_h, u.b_v, u.sigma};
+    rbm::Phases<T> ph;
+    {
+      NoGil nogil;  // nothing is written before the phases are done: Ctrl-C may stop them
+      ph = rbm::step_phases(mdl, B, vb, C, ch, n_steps, seed, stream);
+    }
+    {
+      NoGil nogil(false);  // updates parameters in place: never stops half-way (Ctrl-C waits for the step)
+      rbm::cd_update(H, V, u, B, vb, ph.P_pos.get(), C, ph.V_neg.get(), ph.P_neg.get());
     }
   });
 }
@@ -331,6 +380,13 @@ void register_rbm(py::module_& m) {
         py::arg("sigma"), py::arg("vel_W"), py::arg("vel_b_h"), py::arg("vel_b_v"), py::arg("vel_log_var"),
         py::arg("V_pos"), py::arg("H_pos"), py::arg("V_neg"), py::arg("H_neg"), py::arg("learning_rate"),
         py::arg("momentum"), py::arg("weight_decay"), "CD/PCD step with momentum and weight decay, in place.");
+  m.def("train_step", &train_step, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("log_var"),
+        py::arg("sigma"), py::arg("vel_W"), py::arg("vel_b_h"), py::arg("vel_b_v"), py::arg("vel_log_var"),
+        py::arg("chains"), py::arg("n_steps"), py::arg("seed"), py::arg("stream"), py::arg("learning_rate"),
+        py::arg("momentum"), py::arg("weight_decay"),
+        "One CD-k (chains None: from the batch's hidden draws on `stream`, the sweeps on the streams after it) or "
+        "PCD-k (chains T[C, H], replaced by the last sweep's draws) step with momentum and weight decay, in place: "
+        "hidden_probs / sample_hiddens, gibbs_hvh and cd_update in one call, the same bits.");
   m.def("free_energy", &free_energy, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("b_v"), py::arg("sigma"),
         "Free energy F(v) -> T[N].");
   m.def("pseudo_likelihood", &pseudo_likelihood, py::arg("V"), py::arg("W"), py::arg("b_h"), py::arg("b_v"),

@@ -293,23 +293,25 @@ const T* visible_input(const Model<T>& mdl, const Prepared<T>& pr, int64_t N, co
   return scratch.get();
 }
 
+// p(h | v) of the rows X into P and, with a stream rs, their draws into S.
 template <class T>
-void hidden_probs(const Model<T>& mdl, int64_t N, const T* X, T* P) {
-  const Prepared<T> pr(mdl);
+void hidden_phase(const Model<T>& mdl, const Prepared<T>& pr, int64_t N, const T* X, const rng::Stream* rs, T* P,
+                  T* S) {
   Buf<T> xs;
   const T* xin = visible_input(mdl, pr, N, X, xs);
-  HiddenEpi<T> epi{mdl.H, mdl.b_h, P, P, nullptr, nullptr};
+  HiddenEpi<T> epi{mdl.H, mdl.b_h, P, P, S, rs};
   hidden_gemm(mdl, pr, N, xin, P, epi);
 }
 
 template <class T>
+void hidden_probs(const Model<T>& mdl, int64_t N, const T* X, T* P) {
+  hidden_phase<T>(mdl, Prepared<T>(mdl), N, X, nullptr, P, nullptr);
+}
+
+template <class T>
 void sample_hiddens(const Model<T>& mdl, int64_t N, const T* X, uint64_t seed, uint64_t stream, T* P, T* S) {
-  const Prepared<T> pr(mdl);
-  Buf<T> xs;
-  const T* xin = visible_input(mdl, pr, N, X, xs);
   const rng::Stream rs(seed, stream);
-  HiddenEpi<T> epi{mdl.H, mdl.b_h, P, P, S, &rs};
-  hidden_gemm(mdl, pr, N, xin, P, epi);
+  hidden_phase(mdl, Prepared<T>(mdl), N, X, &rs, P, S);
 }
 
 template <class T>
@@ -378,10 +380,9 @@ void gibbs_vhv(const Model<T>& mdl, int64_t C, const T* V0, int64_t n_steps, uin
 
 // n_steps sweeps h -> v -> h from H0; returns the last visible sample, p(h | v) and its draw.
 template <class T>
-void gibbs_hvh(const Model<T>& mdl, int64_t C, const T* H0, int64_t n_steps, uint64_t seed, uint64_t stream, T* Vout,
-               T* P, T* S) {
+void gibbs_hvh(const Model<T>& mdl, const Prepared<T>& pr, int64_t C, const T* H0, int64_t n_steps, uint64_t seed,
+               uint64_t stream, T* Vout, T* P, T* S) {
   fm::FlushDenormals ftz;
-  const Prepared<T> pr(mdl);
   const int64_t H = mdl.H, V = mdl.V;
   std::copy(H0, H0 + C * H, S);
   Buf<T> vs_all = mdl.gaussian() ? buf<T>(C * V) : Buf<T>();
@@ -402,6 +403,12 @@ void gibbs_hvh(const Model<T>& mdl, int64_t C, const T* H0, int64_t n_steps, uin
       hidden_gemm(mdl, pr, n, vin, p, he);
     }
   });
+}
+
+template <class T>
+void gibbs_hvh(const Model<T>& mdl, int64_t C, const T* H0, int64_t n_steps, uint64_t seed, uint64_t stream, T* Vout,
+               T* P, T* S) {
+  gibbs_hvh(mdl, Prepared<T>(mdl), C, H0, n_steps, seed, stream, Vout, P, S);
 }
 
 }  // namespace fastgen::rbm

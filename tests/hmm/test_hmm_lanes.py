@@ -32,7 +32,9 @@ def _batch(rng, K, dtype, n_seq=37):
 # The emissions computed from rows of X inside the passes: kind -> (the emissions kernel of its
 # log-likelihoods, the order of its M-step moments).
 KINDS = {"diag": ("gaussian_logprob_diag", 1), "full": ("gaussian_logprob_full", 2),
-         "tied": ("gaussian_logprob_full", 2), "poisson": ("poisson_logprob", 0)}
+         "tied": ("gaussian_logprob_full", 2), "poisson": ("poisson_logprob", 0),
+         "gmm_diag": ("gaussian_logprob_diag", 1), "gmm_full": ("gaussian_logprob_full", 2)}
+N_MIX = 2
 
 
 def _emission_batch(rng, device, dtype, n_seq, kind, K=4, D=3):
@@ -50,13 +52,24 @@ def _emission_batch(rng, device, dtype, n_seq, kind, K=4, D=3):
         lam[1, 0] = 0.0  # a zero rate: certain zero counts, impossible others
         return sp, tm, lengths, offsets_of(lengths), X, (lam.astype(dtype),)
     X = rng.normal(size=(N, D)).astype(dtype) * 2
-    mu = rng.normal(size=(K, D)).astype(dtype)
-    if kind == "diag":
-        return sp, tm, lengths, offsets_of(lengths), X, (mu, rng.uniform(0.5, 2.0, size=(K, D)).astype(dtype))
-    a = rng.normal(size=(K if kind == "full" else 1, D, D))
+    C = K * N_MIX if kind.startswith("gmm") else K  # components: a mixture of N_MIX per state
+    mu = rng.normal(size=(C, D)).astype(dtype)
+    extra = (np.log(rng.dirichlet(np.ones(N_MIX), size=K)).astype(dtype),) if kind.startswith("gmm") else ()
+    if kind in ("diag", "gmm_diag"):
+        return sp, tm, lengths, offsets_of(lengths), X, (mu, rng.uniform(0.5, 2.0, size=(C, D)).astype(dtype)) + extra
+    a = rng.normal(size=(1 if kind == "tied" else C, D, D))
     cov = a @ a.transpose(0, 2, 1) + np.eye(D)
     P = np.linalg.cholesky(np.linalg.inv(cov)).transpose(0, 2, 1)  # upper-triangular precision factors
-    return sp, tm, lengths, offsets_of(lengths), X, (mu, np.ascontiguousarray(P).astype(dtype))
+    return sp, tm, lengths, offsets_of(lengths), X, (mu, np.ascontiguousarray(P).astype(dtype)) + extra
+
+
+def _two_step(em, kind, X, args):
+    """(frame log-likelihoods, the moments' weights from the state posteriors) by the emissions kernels."""
+    densities = getattr(em, KINDS[kind][0])
+    if not kind.startswith("gmm"):
+        return densities(X, *args), lambda post: post
+    comp = densities(X, *args[:2])
+    return em.mixture_logprob(comp, args[2]), lambda post: em.mixture_posteriors(comp, args[2], post)
 
 
 def _fused(hmm, name, kind):
@@ -142,7 +155,7 @@ def test_fused_emissions_equal_the_two_step_path(device, rng, n_seq, dtype, kind
     gives: the same formula in the same order, so float64 agrees to the last bits on the CPU."""
     sp, tm, lengths, off, X, args = _emission_batch(rng, device, dtype, n_seq, kind)
     hmm, em = kernels(device, "hmm"), kernels(device, "emissions")
-    lp = getattr(em, KINDS[kind][0])(X, *args)
+    lp = _two_step(em, kind, X, args)[0]
     tol = 1e-12 if dtype == np.float64 else 1e-5
     for fused, two_step in zip(_fused(hmm, "forward_backward", kind)(sp, tm, X, *args, off, True, True),
                                hmm.forward_backward(sp, tm, lp, off, True, True)):
@@ -165,7 +178,7 @@ def test_fused_e_step_equals_posteriors_then_moments(device, rng, n_seq, dtype, 
     for want_xi in (True, False):
         logprob, start, xi, ws, wx, wxx = _fused(hmm, "e_step", kind)(sp, tm, X, *args, off, want_xi)
         r_logprob, post, r_xi = _fused(hmm, "forward_backward", kind)(sp, tm, X, *args, off, True, want_xi)
-        r_ws, r_wx, r_wxx = em.weighted_moments(X, post, KINDS[kind][1])
+        r_ws, r_wx, r_wxx = em.weighted_moments(X, _two_step(em, kind, X, args)[1](post), KINDS[kind][1])
         r_start = host(post)[off[:-1]].sum(axis=0)
         tol = 1e-12 if dtype == np.float64 else 1e-5
         assert (xi is None) == (not want_xi)
@@ -232,3 +245,19 @@ def test_full_and_poisson_kernels_name_the_bad_argument(name):
         poisson(sp, tm, X, np.ones((0, 3)), off)
     with pytest.raises(ValueError, match=r"transmat: expected shape \(2, 2\), got \(3, 3\)"):
         poisson(sp, np.full((3, 3), 1 / 3), X, np.ones((2, 3)), off)
+
+
+@pytest.mark.parametrize("name", ["forward_backward", "viterbi", "e_step"])
+def test_mixture_kernels_name_the_bad_argument(name):
+    """Mixtures per state: the components' rows are n_states * n_mix, the lattice's n_states."""
+    f = getattr(_core.hmm, f"{name}_gmm_diag")
+    sp, tm = np.full(2, 0.5), np.full((2, 2), 0.5)
+    X, mu, prec, off = np.zeros((5, 3)), np.zeros((6, 3)), np.ones((6, 3)), np.array([0, 5])
+    lw = np.log(np.full((2, 3), 1 / 3))
+    with pytest.raises(ValueError, match=r"log_weights: expected shape \(n_states, n_mix\) with n_states \* n_mix = 6 "
+                                         r"\(the means' rows\), got \(2, 2\)"):
+        f(sp, tm, X, mu, prec, np.zeros((2, 2)), off)
+    with pytest.raises(ValueError, match=r"precisions: expected shape \(6, 3\), got \(2, 3\)"):
+        f(sp, tm, X, mu, prec[:2], lw, off)
+    with pytest.raises(ValueError, match=r"startprob: expected shape \(2,\), got \(6,\)"):
+        f(np.full(6, 1 / 6), tm, X, mu, prec, lw, off)

@@ -70,7 +70,8 @@ def test_em_matches_hmmlearn(rng, model, impl):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["poisson"] + [f"gaussian-{ct}" for ct in ("spherical", "diag", "full", "tied")])
+@pytest.mark.parametrize("model", ["poisson"] + [f"{kind}-{ct}" for kind in ("gaussian", "gmm")
+                                                for ct in ("spherical", "diag", "full", "tied")])
 def test_many_sequences_match_hmmlearn(rng, model):
     """40 sequences: the kernels compute the emissions inside the lattice passes, SIMD lanes of
     sequences at a time (csrc/hmm/lanes.hpp), and the E-step sums the statistics there; inference

@@ -6,7 +6,7 @@ Restricted Boltzmann machines (csrc/rbm/)
 """
 from __future__ import annotations
 import numpy
-__all__: list[str] = ['ais', 'cd_update', 'free_energy', 'gibbs_hvh', 'gibbs_vhv', 'hidden_probs', 'log_partition', 'pseudo_likelihood', 'sample_hiddens', 'sample_visibles', 'visible_means']
+__all__: list[str] = ['ais', 'cd_update', 'free_energy', 'gibbs_hvh', 'gibbs_vhv', 'hidden_probs', 'log_partition', 'pseudo_likelihood', 'sample_hiddens', 'sample_visibles', 'train_step', 'visible_means']
 def _matmul(A: numpy.ndarray, B: numpy.ndarray) -> numpy.ndarray:
     """
     A @ B with the RBM kernels' product (benchmarks).
@@ -50,6 +50,10 @@ def sample_hiddens(V: numpy.ndarray, W: numpy.ndarray, b_h: numpy.ndarray, sigma
 def sample_visibles(Hs: numpy.ndarray, W: numpy.ndarray, b_v: numpy.ndarray, sigma: numpy.ndarray, seed: int, stream: int) -> numpy.ndarray:
     """
     -> visible draws T[N, V].
+    """
+def train_step(V: numpy.ndarray, W: numpy.ndarray, b_h: numpy.ndarray, b_v: numpy.ndarray, log_var: numpy.ndarray, sigma: numpy.ndarray, vel_W: numpy.ndarray, vel_b_h: numpy.ndarray, vel_b_v: numpy.ndarray, vel_log_var: numpy.ndarray, chains: numpy.ndarray | None, n_steps: int, seed: int, stream: int, learning_rate: float, momentum: float, weight_decay: float) -> None:
+    """
+    One CD-k (chains None: from the batch's hidden draws on `stream`, the sweeps on the streams after it) or PCD-k (chains T[C, H], replaced by the last sweep's draws) step with momentum and weight decay, in place: hidden_probs / sample_hiddens, gibbs_hvh and cd_update in one call, the same bits.
     """
 def visible_means(Hs: numpy.ndarray, W: numpy.ndarray, b_v: numpy.ndarray, sigma: numpy.ndarray) -> numpy.ndarray:
     """

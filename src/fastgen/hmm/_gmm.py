@@ -11,7 +11,8 @@ from .. import _reductions as rd
 from .._validation import check_stochastic
 from ..mixture._kmeans import kmeans
 from ._base import _EMPTY, STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM
-from ._gaussian import CentredFit, _gaussian_frame_logprob, _initial_covariance, _relative, _symmetric, draw
+from ._gaussian import (CentredFit, _diag_precisions, _gaussian_frame_logprob, _initial_covariance, _precision_factors,
+                        _relative, _symmetric, draw)
 
 __all__ = ["GMMHMM"]
 
@@ -225,13 +226,29 @@ class GMMHMM(CentredFit, BaseHMM):
     def _frame_logprob(self, Xk, origin=None):
         return self._kern.emissions.mixture_logprob(self._component_logprob(Xk, origin), self._log_weights())
 
-    def _emission_stats(self, Xk, post, origin):
+    def _fused_emission(self, origin):
+        # The mixtures' densities are computed inside the lattice pass (the C++ kernels, with many
+        # sequences: no N x K M array of component densities, nor N x K of their mixtures).
         K, M, D = self.n_components, self.n_mix, self.n_features
+        means = self._backend.put(_relative(self.means_, origin).reshape(K * M, D))
+        if self.covariance_type in ("diag", "spherical"):
+            prec = _diag_precisions(self.means_.reshape(K * M, D), self.covars_, self._backend.dtype)
+            return "gmm_diag", (means, self._backend.put(prec), self._log_weights())
+        P = _precision_factors(self.covars_, fitting=origin is not None).reshape(-1, D, D)
+        if self.covariance_type == "tied":
+            P = np.repeat(P, M, axis=0)
+        return "gmm_full", (means, self._backend.put(P), self._log_weights())
+
+    def _emission_stats(self, Xk, post, origin):
         comp_post = self._kern.emissions.mixture_posteriors(self._component_logprob(Xk, origin), self._log_weights(), post)
         order = 1 if self.covariance_type in ("diag", "spherical") else 2
-        ws, wx, wxx = (self._backend.host(a).astype(np.float64)
-                       for a in self._kern.emissions.weighted_moments(Xk, comp_post, order))
-        ws, wx = ws.reshape(K, M), wx.reshape(K, M, D)
+        return self._moment_stats(*self._kern.emissions.weighted_moments(Xk, comp_post, order), origin)
+
+    def _moment_stats(self, ws, wx, wxx, origin):
+        """The M-step's statistics from the components' posterior-weighted moments (K M rows)."""
+        K, M, D = self.n_components, self.n_mix, self.n_features
+        order = 1 if self.covariance_type in ("diag", "spherical") else 2
+        ws, wx, wxx = self._host64(ws).reshape(K, M), self._host64(wx).reshape(K, M, D), self._host64(wxx)
         # hmmlearn centres the covariance statistic on the current (pre-M-step) means:
         # sum r (x - mu)(x - mu)^T = S2 - mu S1^T - S1 mu^T + R mu mu^T (all about the origin).
         mu = self.means_ - origin

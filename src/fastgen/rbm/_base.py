@@ -350,20 +350,14 @@ class BaseRBM(TransformerMixin, PartitionMixin, BaseEstimator):
 
     def _train_batch(self, Xb):
         """One CD-k / PCD-k step on the minibatch Xb (a row slice of the data on the device)."""
-        k, d, kern = self.n_gibbs_steps, self._dev, self._kern
-        Vb = self._backend.put(Xb)
-        if self.algorithm == "pcd":
-            P_pos = kern.rbm.hidden_probs(Vb, d["W"], d["b_h"], d["sigma"])
-            s = self._streams.take(2 * k)
-            V_neg, P_neg, d["h"] = kern.rbm.gibbs_hvh(d["h"], d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._streams.seed, s)
-        else:
-            s = self._streams.take(1 + 2 * k)
-            P_pos, S_pos = kern.rbm.sample_hiddens(Vb, d["W"], d["b_h"], d["sigma"], self._streams.seed, s)
-            V_neg, P_neg, _ = kern.rbm.gibbs_hvh(S_pos, d["W"], d["b_h"], d["b_v"], d["sigma"], k, self._streams.seed, s + 1)
-        v = d["vel"]
-        kern.rbm.cd_update(d["W"], d["b_h"], d["b_v"], d["log_var"], d["sigma"], v["W"], v["b_h"], v["b_v"],
-                           v["log_var"], Vb, P_pos, V_neg, P_neg, float(self.learning_rate), float(self.momentum),
-                           float(self.weight_decay))
+        k, d, v = self.n_gibbs_steps, self._dev, self._dev["vel"]
+        # One kernel call: the positive phase, k sweeps of the chains (PCD: the persistent ones, in
+        # place; CD: from the batch's hidden draws, one stream more) and the update.
+        pcd = self.algorithm == "pcd"
+        s = self._streams.take(2 * k if pcd else 1 + 2 * k)
+        self._kern.rbm.train_step(self._backend.put(Xb), d["W"], d["b_h"], d["b_v"], d["log_var"], d["sigma"], v["W"],
+                                  v["b_h"], v["b_v"], v["log_var"], d["h"] if pcd else None, k, self._streams.seed, s,
+                                  float(self.learning_rate), float(self.momentum), float(self.weight_decay))
 
     # -- inference -----------------------------------------------------------------------------------
     def _ready(self):

@@ -14,8 +14,10 @@ Same names, arguments and results as ``fastgen._core`` (``csrc/hmm/hmm.hpp``):
   ``viterbi_<kind>(startprob, transmat, X, *emission, offsets)`` and ``e_step_<kind>(...,
   want_xi=True) -> (logprob, start, xi_sum or None, w_sum, wx, wxx or None)``: the same with the
   emission computed from X: ``diag`` (means, precisions), ``full`` (means, prec_chol: K factors, or 1
-  for tied) and ``poisson`` (lambdas) (e_step: the posteriors summed instead of returned, as
-  weighted_moments of order 1, 2 and 0). The C++ kernels compute the densities and sums inside the
+  for tied), ``poisson`` (lambdas), and ``gmm_diag`` / ``gmm_full`` (a mixture per state: the
+  components' means T[K M, D] and precisions as diag / full, log_weights T[K, M]) (e_step: the
+  posteriors summed instead of returned, as weighted_moments of order 1, 2 and 0; gmm: of the
+  components' posteriors). The C++ kernels compute the densities and sums inside the
   lattice pass; here the existing emission, lattice and statistics kernels run one after another
   (the same results; fusing them on the GPU is not done).
 - ``sample_states(startprob, transmat, n_samples, seed, stream) -> int64[n_samples]``
@@ -118,8 +120,8 @@ from numba import cuda
 
 from ..common.args import checked, DevArg, launch, scratch
 from ..common.kernels import transpose_kernel
-from ..emissions import (categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, poisson_logprob, sum_rows,
-                         weighted_moments)
+from ..emissions import (categorical_logprob, gaussian_logprob_diag, gaussian_logprob_full, mixture_logprob,
+                         mixture_posteriors, poisson_logprob, sum_rows, weighted_moments)
 from .frames import (_add_kernel, _gather_rows_kernel, _log_params_kernel, _scatter_kernel, _scatter_rows_kernel,
                      _shift_exp_kernel)
 from .logdomain import _fb_log_kernel, _posterior_log_kernel, _viterbi_kernel
@@ -127,9 +129,11 @@ from .sampling import sample_poisson, sample_states
 from .scaled import (_fb_scaled_kernel, _posterior_scaled_kernel, _xi_combine_kernel, _xi_log_partial_kernel,
                      _xi_partial_kernel)
 
-__all__ = ["e_step_diag", "e_step_full", "e_step_poisson", "forward_backward", "forward_backward_categorical",
-           "forward_backward_diag", "forward_backward_full", "forward_backward_log", "forward_backward_poisson", "viterbi",
-           "viterbi_categorical", "viterbi_diag", "viterbi_full", "viterbi_poisson", "sample_states", "sample_poisson"]
+__all__ = ["e_step_diag", "e_step_full", "e_step_gmm_diag", "e_step_gmm_full", "e_step_poisson", "forward_backward",
+           "forward_backward_categorical", "forward_backward_diag", "forward_backward_full", "forward_backward_gmm_diag",
+           "forward_backward_gmm_full", "forward_backward_log", "forward_backward_poisson", "viterbi",
+           "viterbi_categorical", "viterbi_diag", "viterbi_full", "viterbi_gmm_diag", "viterbi_gmm_full",
+           "viterbi_poisson", "sample_states", "sample_poisson"]
 
 _NEG_INF = -math.inf
 _DBL_MIN = 2.2250738585072014e-308
@@ -389,3 +393,51 @@ def viterbi_poisson(startprob, transmat, X, lambdas, offsets):
 def e_step_poisson(startprob, transmat, X, lambdas, offsets, want_xi=True):
     """One E-step with Poisson emissions -> (logprob, start, xi_sum or None, w_sum, wx, None)."""
     return _e_step(startprob, transmat, X, poisson_logprob(X, lambdas), 0, offsets, want_xi)
+
+
+def _gmm_logprob(X, means, prec, log_weights, components):
+    comp = components(X, means, prec)
+    return comp, mixture_logprob(comp, log_weights)
+
+
+def _gmm_e_step(startprob, transmat, X, means, prec, log_weights, offsets, want_xi, components, order):
+    comp, lp = _gmm_logprob(X, means, prec, log_weights, components)
+    logprob, post, xi = forward_backward(startprob, transmat, lp, offsets, True, want_xi)
+    ws, wx, wxx = weighted_moments(X, mixture_posteriors(comp, log_weights, post), order)
+    return logprob, sum_rows(post, offsets[:-1]), xi, ws, wx, wxx
+
+
+def forward_backward_gmm_diag(startprob, transmat, X, means, precisions, log_weights, offsets, want_posteriors=True,
+                              want_xi=True):
+    """forward_backward with mixtures of diagonal Gaussians per state (mixture_logprob) as frame_logprob."""
+    lp = _gmm_logprob(X, means, precisions, log_weights, gaussian_logprob_diag)[1]
+    return forward_backward(startprob, transmat, lp, offsets, want_posteriors, want_xi)
+
+
+def viterbi_gmm_diag(startprob, transmat, X, means, precisions, log_weights, offsets):
+    return viterbi(startprob, transmat, _gmm_logprob(X, means, precisions, log_weights, gaussian_logprob_diag)[1],
+                   offsets)
+
+
+def e_step_gmm_diag(startprob, transmat, X, means, precisions, log_weights, offsets, want_xi=True):
+    """One E-step with mixtures of diagonal Gaussians -> (logprob, start, xi_sum or None, w_sum[K M], wx, wxx)."""
+    return _gmm_e_step(startprob, transmat, X, means, precisions, log_weights, offsets, want_xi, gaussian_logprob_diag,
+                       1)
+
+
+def forward_backward_gmm_full(startprob, transmat, X, means, prec_chol, log_weights, offsets, want_posteriors=True,
+                              want_xi=True):
+    """forward_backward with mixtures of full Gaussians per state (mixture_logprob) as frame_logprob."""
+    lp = _gmm_logprob(X, means, prec_chol, log_weights, gaussian_logprob_full)[1]
+    return forward_backward(startprob, transmat, lp, offsets, want_posteriors, want_xi)
+
+
+def viterbi_gmm_full(startprob, transmat, X, means, prec_chol, log_weights, offsets):
+    return viterbi(startprob, transmat, _gmm_logprob(X, means, prec_chol, log_weights, gaussian_logprob_full)[1],
+                   offsets)
+
+
+def e_step_gmm_full(startprob, transmat, X, means, prec_chol, log_weights, offsets, want_xi=True):
+    """One E-step with mixtures of full Gaussians -> (logprob, start, xi_sum or None, w_sum[K M], wx, wxx[K M, D, D])."""
+    return _gmm_e_step(startprob, transmat, X, means, prec_chol, log_weights, offsets, want_xi, gaussian_logprob_full,
+                       2)

@@ -17,6 +17,8 @@ Same names, arguments and results as ``fastgen._core``:
 - ``gibbs_hvh(H0, W, b_h, b_v, sigma, n_steps, seed, stream) -> (V, P, Hs)``
 - ``cd_update(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var,
   V_pos, H_pos, V_neg, H_neg, learning_rate, momentum, weight_decay) -> None`` (in place)
+- ``train_step(V, W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var, chains, n_steps,
+  seed, stream, learning_rate, momentum, weight_decay) -> None`` (in place; chains None for CD)
 - ``free_energy(V, W, b_h, b_v, sigma) -> T[N]``
 - ``pseudo_likelihood(V, W, b_h, b_v, flip) -> T[N]``
 - ``log_partition(W, b_h, b_v, sigma, over_hidden) -> float``
@@ -106,9 +108,9 @@ _LOGZ_MERGE_GROUP = 256  # Gray blocks merged per thread of the first merge laun
 from .logz import MAX_ENUM_UNITS, log_partition  # noqa: E402  (the submodules read geometry from here)
 from .sampling import gibbs_hvh, gibbs_vhv, hidden_probs, sample_hiddens, sample_visibles, visible_means  # noqa: E402
 from .scoring import ais, free_energy, pseudo_likelihood  # noqa: E402
-from .training import cd_update  # noqa: E402
+from .training import cd_update, train_step  # noqa: E402
 
 __all__ = [
     "hidden_probs", "visible_means", "sample_hiddens", "sample_visibles", "gibbs_vhv",
-    "gibbs_hvh", "cd_update", "free_energy", "pseudo_likelihood", "log_partition", "ais",
+    "gibbs_hvh", "cd_update", "train_step", "free_energy", "pseudo_likelihood", "log_partition", "ais",
 ]

@@ -77,3 +77,24 @@ def cd_update(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var,
     vlv_d = vlv.dev if learn_var else dummy(1, dtype)
     kern["cd_columns"][launch(V + H)](Vp_d, Vn_d, Hp_d, Hn_d, gaussian, learn_var, G, Wa.dev, bv.dev, bh.dev, lv_d,
                                       sig_d, vW.dev, vbv.dev, vbh.dev, vlv_d, lr, mom, decay)
+
+
+def train_step(V, W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var, chains, n_steps, seed, stream,
+               learning_rate, momentum, weight_decay):
+    """One CD-k (chains None: from the batch's hidden draws on `stream`) or PCD-k (chains, a device
+    array, replaced by the last sweep's draws) step, in place: the C++ train_step's phases and
+    update, composed of this module's launches (the same results; on the GPU each is already one
+    launch per half-step, so fusing the calls saves no pass)."""
+    from .sampling import gibbs_hvh, hidden_probs, sample_hiddens
+    if chains is None:
+        P_pos, start = sample_hiddens(V, W, b_h, sigma, seed, stream)
+        stream += 1
+    else:
+        Wa = DevArg(W, "W", 2)
+        ch = inplace(chains, "chains", Wa.float_dtype(), (-1, Wa.shape[0]))
+        P_pos, start = hidden_probs(V, W, b_h, sigma), ch.dev
+    V_neg, P_neg, S = gibbs_hvh(start, W, b_h, b_v, sigma, n_steps, seed, stream)
+    cd_update(W, b_h, b_v, log_var, sigma, vel_W, vel_b_h, vel_b_v, vel_log_var, V, P_pos, V_neg, P_neg,
+              learning_rate, momentum, weight_decay)
+    if chains is not None:  # (after the update's checks: a refused step leaves the chains as they were)
+        ch.dev.copy_to_device(S)
