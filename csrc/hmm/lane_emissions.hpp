@@ -8,9 +8,9 @@
 //
 // FrameLogprob reads a precomputed N x K array, Categorical a row of the log-emission table by
 // symbol. DiagGaussian, FullGaussian and Poisson compute their log-likelihoods from the rows of X in
-// the lattice pass itself (the emissions kernel's formula and order of operations, lane by lane), so
-// score, predict and the E-step (their moments summed per group, `moments`) never write or read an
-// N x K array of them.
+// the lattice pass itself (the emissions kernel's formula and order of operations, lane by lane), and
+// Mixture a mixture of either Gaussian per state (GMMHMM), so score, predict and the E-step (their
+// moments summed per group, `moments`) never write or read an N x K array of them.
 #pragma once
 #include <algorithm>
 #include <vector>

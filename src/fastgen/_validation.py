@@ -44,13 +44,21 @@ def first_outside(X, low=-np.inf, high=np.inf, integral=False) -> int:
     """The flat (C-order) index of the first element of the NumPy array X that is NaN or infinite,
     outside [low, high], or (`integral`) not a whole number; -1 when there is none. The host twin
     of ``_cuda.common.first_outside`` (``Backend.first_outside`` picks by where X lives)."""
-    X = np.asarray(X)
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(X) | (X < low) | (X > high)
-        if integral:
-            bad |= X != np.floor(X)
-    flat = np.flatnonzero(bad.ravel())
-    return int(flat[0]) if flat.size else -1
+    flat = np.asarray(X).reshape(-1)  # (a view of the C-contiguous arrays the estimators pass)
+    # In blocks of _SCAN_ELEMENTS: the masks and np.floor's copy stay small beside the data.
+    for i in range(0, flat.size, _SCAN_ELEMENTS):
+        b = flat[i:i + _SCAN_ELEMENTS]
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(b) | (b < low) | (b > high)
+            if integral:
+                bad |= b != np.floor(b)
+        hit = np.flatnonzero(bad)
+        if hit.size:
+            return i + int(hit[0])
+    return -1
+
+
+_SCAN_ELEMENTS = 1 << 18
 
 
 def is_sparse(X) -> bool:

@@ -101,3 +101,29 @@ m.fit(X[:{20 * steps}], lengths[:20])
     x_bytes = n_seq * steps * d * 8  # 32 MB: the allowance (6 MB) keeps the bound under 1.5x
     assert extra <= x_bytes + ALLOWANCE, extra / x_bytes
 
+
+
+@pytest.mark.parametrize("model", ["poisson", "gmm"])
+def test_poisson_and_mixture_em_over_many_sequences_hold_nothing_frame_sized(model):
+    """The same for Poisson counts (no centred copy: nothing frame-sized at all) and for a mixture
+    of 3 diagonal Gaussians per state (its centred copy only: the components' densities and
+    posteriors, N x K M each, are formed per group of sequences inside the pass)."""
+    n_seq, steps, d, k = 2000, 250, 4, 4
+    emission = ("m.lambdas_ = np.arange(1, {k} + 1)[:, None] * np.full({d}, 2.0)" if model == "poisson" else
+                "m.means_ = np.arange({k} * 3).reshape({k}, 3, 1) * np.full({d}, 3.0)\n"
+                "m.covars_ = np.ones(({k}, 3, {d}))\nm.weights_ = np.full(({k}, 3), 1 / 3)").format(k=k, d=d)
+    make = "PoissonHMM({k}, " if model == "poisson" else "GMMHMM({k}, n_mix=3, "
+    setup = f"""
+from fastgen.hmm import GMMHMM, PoissonHMM
+rng = np.random.default_rng(0)
+X = rng.poisson(3.0, ({n_seq * steps}, {d})).astype(float)
+lengths = np.full({n_seq}, {steps})
+m = {make.format(k=k)}n_iter=1, tol=-np.inf, init_params="", device="cpu")
+m.startprob_ = np.full({k}, 1 / {k})
+m.transmat_ = np.full(({k}, {k}), 0.1 / ({k} - 1)) + (0.9 - 0.1 / ({k} - 1)) * np.eye({k})
+{emission}
+m.fit(X[:{20 * steps}], lengths[:20])
+"""
+    extra = extra_peak(setup, "m.fit(X, lengths)")
+    x_bytes = n_seq * steps * d * 8
+    assert extra <= (0 if model == "poisson" else x_bytes) + ALLOWANCE, extra / x_bytes

@@ -166,8 +166,10 @@ class GMMHMM(CentredFit, BaseHMM):
     def _init_emission(self, X, rs, origin):
         K, M = self.n_components, self.n_mix
         self.n_features = D = X.shape[1]
-        cv = _initial_covariance(X, self.min_covar, self._backend, self.covariance_type)
-        if self._needs_init("m", "means_"):
+        need_m, need_c = self._needs_init("m", "means_"), self._needs_init("c", "covars_")
+        # (only when something starts from it: np.cov of host data holds a centred copy of X)
+        cv = _initial_covariance(X, self.min_covar, self._backend, self.covariance_type) if need_m or need_c else None
+        if need_m:
             be = self._backend.with_dtype(np.float64)
             labels = kmeans(X, K, rs, backend=be, return_labels=True)[1]
             means = np.empty((K, M, D))
@@ -180,7 +182,7 @@ class GMMHMM(CentredFit, BaseHMM):
             self.means_ = means + origin
         if self._needs_init("w", "weights_"):
             self.weights_ = np.full((K, M), 1.0 / M)
-        if self._needs_init("c", "covars_"):
+        if need_c:
             self.covars_ = {"tied": np.tile(cv, (K, 1, 1)), "full": np.tile(cv, (K, M, 1, 1)),
                             "diag": np.tile(np.diag(cv), (K, M, 1)),
                             "spherical": np.full((K, M), cv.mean())}[self.covariance_type]
