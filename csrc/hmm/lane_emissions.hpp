@@ -170,6 +170,14 @@ struct RowEmission {
   int components() const { return K; }  // the moments' rows
   int64_t n_stats() const { return n_moments<Order>(K, D); }
 
+  // A frame's features, gathered lane by lane (the Gaussians' buf; Poisson adds its lgamma sum).
+  int64_t slot() const { return static_cast<int64_t>(D) * kMaxLanes; }
+
+  template <int B>
+  FASTGEN_VEC_INLINE void gather(const Group& gr, int64_t t, double* buf, double*) const {
+    gather_rows<B>(gr, t, X, D, buf);
+  }
+
   // The moments from an N x K array of posteriors (the paths without the lanes).
   void posterior_moments(int64_t N, const T* post, T* ws, T* wx, T* wxx) const {
     stats::weighted_moments(N, K, D, Order, X, post, ws, wx, wxx);
@@ -196,13 +204,7 @@ struct DiagGaussian : RowEmission<T, 1> {
   DiagGaussian(const T* X, int K, int D, const T* means, const T* prec)
       : RowEmission<T, 1>{X, K, D}, means(means), prec(prec), norm(emissions::diag_log_norms(K, D, prec)) {}
 
-  int64_t slot() const { return static_cast<int64_t>(D) * kMaxLanes; }
   double cost() const { return D; }  // multiply-adds per frame and state
-
-  template <int B>
-  FASTGEN_VEC_INLINE void gather(const Group& gr, int64_t t, double* buf, double*) const {
-    gather_rows<B>(gr, t, X, D, buf);
-  }
 
   template <int B>
   FASTGEN_VEC_INLINE void compute(const double* buf, double* raw) const {
@@ -222,7 +224,6 @@ struct DiagGaussian : RowEmission<T, 1> {
   void rows(int64_t b, int64_t e, T* out) const {
     emissions::gaussian_logprob_diag(e - b, K, D, X + b * D, means, prec, out);
   }
-
 };
 
 // log N(x; mu_k, (P_c P_c^T)^-1) = norm_c - 1/2 |(x - mu_k)^T P_c|^2 with P_c the upper-triangular
@@ -243,13 +244,7 @@ struct FullGaussian : RowEmission<T, 2> {
     norm.assign(n.begin(), n.end());
   }
 
-  int64_t slot() const { return static_cast<int64_t>(D) * kMaxLanes; }
   double cost() const { return 0.5 * D * (D + 3); }
-
-  template <int B>
-  FASTGEN_VEC_INLINE void gather(const Group& gr, int64_t t, double* buf, double*) const {
-    gather_rows<B>(gr, t, X, D, buf);
-  }
 
   template <int B>
   FASTGEN_VEC_INLINE void compute(const double* buf, double* raw) const {

@@ -46,14 +46,21 @@ def _gaussian_frame_logprob(kern, put, Xk, means, covars, covariance_type, group
     as hmmlearn's densities regularise them (fastgen._gaussian), so EM goes on where a matrix
     lost its positive-definiteness; in a fit (`fitting`), one that the regularisation does not
     save is blamed on what made it: X."""
+    means = means.reshape(-1, means.shape[-1])
+    kind, prec = _kernel_precisions(means, covars, covariance_type, Xk.dtype, groups, fitting)
+    return getattr(kern.emissions, f"gaussian_logprob_{kind}")(Xk, put(means), put(prec))
+
+
+def _kernel_precisions(means, covars, covariance_type, dtype, groups=1, fitting=False):
+    """(kind, array) the kernels take for the components' covariances: ("diag", precisions (C, D))
+    or ("full", upper-triangular precision factors (C or 1, D, D)); `groups` as above."""
     D = means.shape[-1]
-    means = means.reshape(-1, D)
     if covariance_type in ("diag", "spherical"):
-        return kern.emissions.gaussian_logprob_diag(Xk, put(means), put(_diag_precisions(means, covars, Xk.dtype)))
+        return "diag", _diag_precisions(means.reshape(-1, D), covars, dtype)
     P = _precision_factors(covars, fitting).reshape(-1, D, D)
     if covariance_type == "tied" and groups > 1:
         P = np.repeat(P, groups, axis=0)
-    return kern.emissions.gaussian_logprob_full(Xk, put(means), put(P))
+    return "full", P
 
 
 def _diag_precisions(means, covars, dtype):
@@ -336,11 +343,9 @@ class GaussianHMM(CentredFit, BaseHMM):
     def _fused_emission(self, origin):
         # The densities are computed inside the lattice pass (the C++ kernels, with many sequences:
         # no N x K array of them).
-        means = self._backend.put(_relative(self.means_, origin))
-        if self.covariance_type in ("diag", "spherical"):
-            return "diag", (means, self._backend.put(_diag_precisions(self.means_, self._covars_, self._backend.dtype)))
-        P = _precision_factors(self._covars_, fitting=origin is not None).reshape(-1, self.n_features, self.n_features)
-        return "full", (means, self._backend.put(P))
+        kind, prec = _kernel_precisions(self.means_, self._covars_, self.covariance_type, self._backend.dtype,
+                                        fitting=origin is not None)
+        return kind, (self._backend.put(_relative(self.means_, origin)), self._backend.put(prec))
 
     def _emission_stats(self, Xk, post, origin):
         order = 1 if self.covariance_type in ("diag", "spherical") else 2

@@ -11,8 +11,8 @@ from .. import _reductions as rd
 from .._validation import check_stochastic
 from ..mixture._kmeans import kmeans
 from ._base import _EMPTY, STREAM_EMISSIONS, STREAM_EMISSIONS_2, BaseHMM
-from ._gaussian import (CentredFit, _diag_precisions, _gaussian_frame_logprob, _initial_covariance, _precision_factors,
-                        _relative, _symmetric, draw)
+from ._gaussian import (CentredFit, _gaussian_frame_logprob, _initial_covariance, _kernel_precisions, _relative,
+                        _symmetric, draw)
 
 __all__ = ["GMMHMM"]
 
@@ -231,15 +231,10 @@ class GMMHMM(CentredFit, BaseHMM):
     def _fused_emission(self, origin):
         # The mixtures' densities are computed inside the lattice pass (the C++ kernels, with many
         # sequences: no N x K M array of component densities, nor N x K of their mixtures).
-        K, M, D = self.n_components, self.n_mix, self.n_features
-        means = self._backend.put(_relative(self.means_, origin).reshape(K * M, D))
-        if self.covariance_type in ("diag", "spherical"):
-            prec = _diag_precisions(self.means_.reshape(K * M, D), self.covars_, self._backend.dtype)
-            return "gmm_diag", (means, self._backend.put(prec), self._log_weights())
-        P = _precision_factors(self.covars_, fitting=origin is not None).reshape(-1, D, D)
-        if self.covariance_type == "tied":
-            P = np.repeat(P, M, axis=0)
-        return "gmm_full", (means, self._backend.put(P), self._log_weights())
+        means = _relative(self.means_, origin).reshape(-1, self.n_features)
+        kind, prec = _kernel_precisions(means, self.covars_, self.covariance_type, self._backend.dtype,
+                                        groups=self.n_mix, fitting=origin is not None)
+        return f"gmm_{kind}", (self._backend.put(means), self._backend.put(prec), self._log_weights())
 
     def _emission_stats(self, Xk, post, origin):
         comp_post = self._kern.emissions.mixture_posteriors(self._component_logprob(Xk, origin), self._log_weights(), post)
